@@ -1,0 +1,120 @@
+/*
+ * cpu.h - internals of the CPU backend: kernel signature, dispatch tables,
+ * per-type dot-product traits and SIMD selection.
+ *
+ * Execution model: graph_compute opens one OpenMP parallel region; every thread
+ * walks the node list and calls the op kernel with its (ith, nth); a barrier
+ * follows each node. Kernels split work into units whose results do not depend
+ * on nth (each output element is computed by exactly one thread, in a fixed
+ * order), so outputs are bit-identical for any thread count. A kernel that needs
+ * two phases (e.g. quantize activations, then dot products) calls
+ * gds_cpu_barrier() between them.
+ *
+ * SIMD: scalar kernels are the reference; x86 AVX2/AVX-512 and NEON variants live
+ * in separate files compiled with their own -m flags and are chosen at run time
+ * (params->simd). A SIMD kernel must give results within the op test's bound of
+ * the float64 reference, and the same result for any thread count.
+ */
+#ifndef GDS_CPU_H
+#define GDS_CPU_H
+
+#include "gds-impl.h"
+
+struct gds_cpu_params {
+    int ith, nth;           /* this thread, thread count */
+    void *wdata;            /* shared scratch, work_size() bytes, 64-byte aligned */
+    size_t wsize;
+    enum gds_cpu_simd simd; /* selected instruction set */
+};
+
+typedef void (*gds_cpu_kernel_fn)(const struct gds_cpu_params *p, struct gds_tensor *dst);
+typedef size_t (*gds_cpu_work_fn)(const struct gds_tensor *dst, int nth);
+
+/* one slot per op; NULL kernel = unsupported */
+extern const gds_cpu_kernel_fn gds_cpu_kernels[GDS_OP_COUNT];
+extern const gds_cpu_work_fn   gds_cpu_work_size[GDS_OP_COUNT];
+
+void gds_cpu_barrier(const struct gds_cpu_params *p);
+
+/* rows [*r0, *r1) of n for thread ith of nth (contiguous chunks) */
+static inline void gds_cpu_split(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1) {
+    int64_t dr = (n + nth - 1) / nth;
+    *r0 = dr * ith < n ? dr * ith : n;
+    *r1 = *r0 + dr < n ? *r0 + dr : n;
+}
+
+/* --- quantized dot products --------------------------------------------------
+ * vec_dot(n, s, w, a): *s = dot of n elements of one weight row w (weight type)
+ * and one activation row a (vec_dot_type), with the accumulation rules of
+ * gds_mul_mat. from_float quantizes an F32 row into vec_dot_type.
+ * vec_dot_4 (optional, NULL allowed) does 4 weight rows (stride bw bytes) at
+ * once against one activation row, for register reuse in mat-vec. */
+typedef void (*gds_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
+typedef void (*gds_vec_dot4_fn)(int64_t n, float *s, const void *w, size_t bw, const void *a);
+typedef void (*gds_from_float_row_fn)(const float *x, void *y, int64_t n);
+
+struct gds_cpu_type_traits {
+    enum gds_type vec_dot_type;
+    gds_from_float_row_fn from_float; /* into vec_dot_type */
+    gds_vec_dot_fn vec_dot;
+    gds_vec_dot4_fn vec_dot4;
+};
+
+/* Table for a SIMD level; entries fall back to scalar where a level has none.
+ * Returns NULL for types the CPU cannot multiply. */
+const struct gds_cpu_type_traits *gds_cpu_type_traits(enum gds_type t, enum gds_cpu_simd simd);
+
+/* per-level tables filled by the SIMD files (only when compiled for x86/arm) */
+void gds_cpu_traits_scalar(struct gds_cpu_type_traits *tab /* [GDS_TYPE_COUNT] */);
+void gds_cpu_traits_avx2(struct gds_cpu_type_traits *tab);
+void gds_cpu_traits_avx512(struct gds_cpu_type_traits *tab);
+void gds_cpu_traits_neon(struct gds_cpu_type_traits *tab);
+
+/* element helpers */
+static inline float *gds_f32_ptr(const struct gds_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    return (float *)((char *)t->data + i0 * t->nb[0] + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3]);
+}
+static inline int32_t *gds_i32_ptr(const struct gds_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    return (int32_t *)((char *)t->data + i0 * t->nb[0] + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3]);
+}
+
+
+/* --- op kernels (one file per op family, see backends/cpu/ops-*.c) --- */
+void gds_cpu_op_cpy(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_get_rows(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_set_rows(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_concat(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_add(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_mul(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_div(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_scale(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_sqrt(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_sigmoid(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_softplus(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_silu(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_swiglu(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_rms_norm(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_sum_rows(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_soft_max(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_rope(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_hadamard(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_quant_sim(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_top_k(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_hc_comb(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_hc_pre(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_hc_post(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_compress(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst);
+void gds_cpu_op_attn(const struct gds_cpu_params *p, struct gds_tensor *dst);
+
+/* scratch sizes (ops not listed need none) */
+size_t gds_cpu_work_mul_mat(const struct gds_tensor *dst, int nth);
+size_t gds_cpu_work_mul_mat_id(const struct gds_tensor *dst, int nth);
+size_t gds_cpu_work_top_k(const struct gds_tensor *dst, int nth);
+size_t gds_cpu_work_attn(const struct gds_tensor *dst, int nth);
+size_t gds_cpu_work_indexer(const struct gds_tensor *dst, int nth);
+size_t gds_cpu_work_hc_comb(const struct gds_tensor *dst, int nth);
+
+#endif /* GDS_CPU_H */

@@ -1,0 +1,68 @@
+/*
+ * ref-backend.c - "ref", a deliberately small second backend.
+ *
+ * It exists to prove the backend interface and to exercise the splitter:
+ * it claims only a handful of ops, runs them single-threaded through the CPU
+ * backend's scalar kernels, and keeps its tensors in memory that it reports as
+ * NOT host-accessible (is_host = false), so the scheduler must copy data in and
+ * out through tensor_set/tensor_get exactly as it would for a GPU. A port to a
+ * new accelerator starts from this file (backends/README.md).
+ */
+#include "cpu.h"
+
+#include <stdlib.h>
+
+static enum gds_status ref_buffer_alloc(struct gds_backend *b, size_t size, struct gds_buffer *buf) {
+    enum gds_status st = gds_host_buffer_alloc(b, size, buf);
+    buf->is_host = false; /* pretend to be device memory: only reachable via tensor_set/get */
+    return st;
+}
+
+static bool ref_supports_op(struct gds_backend *b, const struct gds_tensor *t) {
+    (void)b;
+    switch (t->op) {
+    case GDS_OP_ADD:
+    case GDS_OP_MUL:
+    case GDS_OP_SCALE:
+    case GDS_OP_RMS_NORM:
+    case GDS_OP_SOFT_MAX:
+    case GDS_OP_SILU:
+        return true;
+    case GDS_OP_MUL_MAT:
+        return t->src[0]->type == GDS_TYPE_F32 || t->src[0]->type == GDS_TYPE_F16;
+    default:
+        return false;
+    }
+}
+
+static enum gds_status ref_graph_compute(struct gds_backend *b, struct gds_graph *g) {
+    (void)b;
+    for (int i = 0; i < g->n_nodes; i++) {
+        struct gds_tensor *t = g->nodes[i];
+        if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
+        size_t w = gds_cpu_work_size[t->op] ? gds_cpu_work_size[t->op](t, 1) : 0;
+        void *work = w ? aligned_alloc(64, GDS_PAD(w, 64)) : NULL;
+        if (w && !work) return gds_error(GDS_ERR_NOMEM, "ref backend: scratch of %zu bytes", w);
+        struct gds_cpu_params p = { .ith = 0, .nth = 1, .wdata = work, .wsize = w, .simd = GDS_SIMD_SCALAR };
+        gds_cpu_kernels[t->op](&p, t);
+        free(work);
+    }
+    return GDS_OK;
+}
+
+const struct gds_backend_i gds_backend_ref_i = {
+    .name = "ref",
+    .init = NULL,
+    .free = NULL,
+    .buffer_alloc = ref_buffer_alloc,
+    .buffer_free = gds_host_buffer_free,
+    .buffer_from_host_ptr = NULL,
+    .tensor_set = gds_host_tensor_set,
+    .tensor_get = gds_host_tensor_get,
+    .supports_op = ref_supports_op,
+    .graph_compute = ref_graph_compute,
+    .synchronize = NULL,
+    .alignment = 64,
+    .max_size = 0,
+    .is_cpu = false,
+};

@@ -1,0 +1,154 @@
+/*
+ * gds-quants.h - quant block layouts and scalar minifloat conversions.
+ *
+ * Shared by the core, every backend and (later) CUDA code: plain C, static
+ * inline, no library calls beyond <math.h>-free bit manipulation.
+ * Layouts match ggml (Q8_0, MXFP4) so GGUF files interoperate; the F8 block is
+ * a ggml-ds extension (see gds.h, GDS_TYPE_F8_E4M3_B128).
+ *
+ * Conversions (spec 3.11): bf16 RNE with NaN kept NaN; e4m3fn RNE saturating
+ * at 448 (NaN in -> 0x7F); e2m1 RNE ties-to-even-code; e8m0 2^(b-127), 0xFF NaN.
+ */
+#ifndef GDS_QUANTS_H
+#define GDS_QUANTS_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define QK8_0     32
+#define QK_MXFP4  32
+#define QK_F8     128
+
+typedef uint16_t gds_fp16_t;
+typedef uint16_t gds_bf16_t;
+
+typedef struct {
+    gds_fp16_t d;      /* scale */
+    int8_t qs[QK8_0];  /* x = d * qs */
+} block_q8_0;
+
+typedef struct {
+    uint8_t e;                 /* e8m0 scale; x = 2^(e-128) * kvalues_mxfp4[nibble] (ggml "half" scale) */
+    uint8_t qs[QK_MXFP4 / 2];  /* element j < 16: low nibble of qs[j]; element j+16: high nibble */
+} block_mxfp4;
+
+typedef struct {
+    uint8_t e;          /* e8m0 scale: x = 2^(e-127) * e4m3(qs) */
+    uint8_t qs[QK_F8];  /* e4m3fn codes */
+} block_f8;
+
+#ifdef __cplusplus
+static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
+static_assert(sizeof(block_mxfp4) == 17, "block_mxfp4 size");
+static_assert(sizeof(block_f8) == 129, "block_f8 size");
+#else
+_Static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
+_Static_assert(sizeof(block_mxfp4) == 17, "block_mxfp4 size");
+_Static_assert(sizeof(block_f8) == 129, "block_f8 size");
+#endif
+
+/* e2m1 values doubled (ggml's kvalues_mxfp4): code -> 2*value */
+static const int8_t gds_kvalues_mxfp4[16] = { 0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12 };
+
+static inline uint32_t gds_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static inline float gds_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+/* ---- bf16 ---------------------------------------------------------------- */
+static inline gds_bf16_t gds_fp32_to_bf16(float f) {
+    uint32_t u = gds_f32_bits(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (gds_bf16_t)((u >> 16) | 0x40); /* quiet NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (gds_bf16_t)(u >> 16);
+}
+static inline float gds_bf16_to_fp32(gds_bf16_t h) { return gds_bits_f32((uint32_t)h << 16); }
+static inline float gds_round_bf16(float f) { return gds_bf16_to_fp32(gds_fp32_to_bf16(f)); }
+
+/* ---- fp16 (IEEE half, RNE) ----------------------------------------------- */
+static inline float gds_fp16_to_fp32(gds_fp16_t h) {
+    uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ffu;
+    if (e == 0) { /* zero / subnormal: m * 2^-24 */
+        float v = (float)m * gds_bits_f32(0x33800000u);
+        return s ? -v : v;
+    }
+    if (e == 31) return gds_bits_f32(s | 0x7f800000u | (m << 13));
+    return gds_bits_f32(s | ((e + 112) << 23) | (m << 13));
+}
+static inline gds_fp16_t gds_fp32_to_fp16(float f) {
+    uint32_t u = gds_f32_bits(f), s = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (gds_fp16_t)(s | 0x7e00u);           /* NaN */
+    if (a >= 0x477ff000u) return (gds_fp16_t)(s | 0x7c00u);          /* overflow -> inf (RNE) */
+    if (a < 0x38800000u) {                                           /* subnormal / zero */
+        /* value / 2^-24, rounded to nearest even integer */
+        float v = gds_bits_f32(a) * gds_bits_f32(0x4b800000u);       /* * 2^24 */
+        uint32_t i = (uint32_t)v; float r = v - (float)i;
+        if (r > 0.5f || (r == 0.5f && (i & 1u))) i++;
+        return (gds_fp16_t)(s | i);
+    }
+    uint32_t m = a + 0xfffu + ((a >> 13) & 1u) - 0x38000000u;        /* rebias 127 -> 15 */
+    return (gds_fp16_t)(s | (m >> 13));
+}
+
+/* ---- e8m0 ---------------------------------------------------------------- */
+static inline float gds_e8m0_to_fp32(uint8_t b) {
+    if (b == 0xff) return gds_bits_f32(0x7fc00000u);
+    if (b == 0) return gds_bits_f32(0x00400000u); /* 2^-127 (subnormal) */
+    return gds_bits_f32((uint32_t)b << 23);
+}
+/* ggml MXFP4 scale: 2^(b-128) */
+static inline float gds_e8m0_to_fp32_half(uint8_t b) {
+    if (b < 2) return gds_bits_f32(0x00200000u << b);
+    return gds_bits_f32((uint32_t)(b - 1) << 23);
+}
+
+/* ---- e4m3fn -------------------------------------------------------------- */
+static inline float gds_e4m3_to_fp32(uint8_t c) {
+    uint32_t s = (uint32_t)(c & 0x80) << 24, e = (c >> 3) & 0xf, m = c & 7;
+    if (e == 0xf && m == 7) return gds_bits_f32(s | 0x7fc00000u);  /* NaN */
+    if (e == 0) { float v = (float)m * (1.0f / 512.0f); return s ? -v : v; }
+    return gds_bits_f32(s | ((e + 120) << 23) | (m << 20));
+}
+/* RNE, saturating to +-448; NaN -> 0x7F. */
+static inline uint8_t gds_fp32_to_e4m3(float f) {
+    uint32_t u = gds_f32_bits(f), s = (u >> 24) & 0x80u, a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return 0x7f;
+    if (a >= 0x43e00000u) return (uint8_t)(s | 0x7e);                 /* >= 448 */
+    if (a < 0x3c800000u) {                                            /* < 2^-6: subnormal grid 2^-9 */
+        float v = gds_bits_f32(a) * 512.0f;
+        uint32_t i = (uint32_t)v; float r = v - (float)i;
+        if (r > 0.5f || (r == 0.5f && (i & 1u))) i++;
+        return (uint8_t)(s | i);                                      /* i == 8 is the smallest normal */
+    }
+    uint32_t m = a + 0x7ffffu + ((a >> 20) & 1u);                     /* RNE to 3 mantissa bits */
+    uint32_t e = (m >> 23) - 120, mm = (m >> 20) & 7;
+    if (e > 15 || (e == 15 && mm == 7)) return (uint8_t)(s | 0x7e);   /* 464 and up saturate */
+    return (uint8_t)(s | (e << 3) | mm);
+}
+
+/* ---- e2m1 ---------------------------------------------------------------- */
+static inline float gds_e2m1_to_fp32(uint8_t c) { return 0.5f * (float)gds_kvalues_mxfp4[c & 15]; }
+/* RNE to {0, .5, 1, 1.5, 2, 3, 4, 6}, ties to the even code, clamps at 6; sign in bit 3. */
+static inline uint8_t gds_fp32_to_e2m1(float f) {
+    uint8_t s = (gds_f32_bits(f) >> 28) & 8;
+    float a = f < 0 ? -f : f;
+    uint8_t c;
+    if (!(a == a)) return 0;                 /* NaN -> +0 (never produced by the clamps) */
+    if (a <= 0.25f) c = 0;                   /* tie 0.25 -> code 0 */
+    else if (a < 0.75f) c = 1;
+    else if (a <= 1.25f) c = 2;              /* tie 0.75 -> 2 (1.0), tie 1.25 -> 2 */
+    else if (a < 1.75f) c = 3;
+    else if (a <= 2.5f) c = 4;               /* tie 1.75 -> 4 (2.0), 2.5 -> 4 */
+    else if (a < 3.5f) c = 5;
+    else if (a <= 5.0f) c = 6;               /* 3.5 -> 6 (4.0), 5 -> 6 (4.0) */
+    else c = 7;
+    return (uint8_t)(s | c);
+}
+
+/* ---- act_quant scale (spec 3.3/3.4): 2^ceil(log2(amax*inv)) as an exponent -- */
+/* returns e such that s = 2^e; amax already floored by the caller */
+static inline int gds_pow2_ceil_exp(float t) {
+    uint32_t u = gds_f32_bits(t);
+    int e = (int)((u >> 23) & 0xff) - 127;
+    return e + ((u & 0x7fffffu) != 0);
+}
+
+#endif /* GDS_QUANTS_H */

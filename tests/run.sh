@@ -1,0 +1,68 @@
+#!/bin/sh
+# tests/run.sh - runs the test programs and prints the closing "N passed, N failed".
+#
+#   sh tests/run.sh            native tests, then ASan/UBSan build, then NEON
+#                              under qemu-aarch64 (skipped with a note when the
+#                              cross compiler or qemu is missing)
+#   sh tests/run.sh native     native tests only
+#
+# Every test program ends with a line "<name>: N passed, M failed[, K skipped]";
+# a program that crashes or prints no such line counts as one failure.
+MAKE=${MAKE:-make}
+passed=0
+failed=0
+log=$(mktemp)
+
+run_one() { # label, command...
+    label=$1; shift
+    echo "== $label: $*"
+    "$@" >"$log" 2>&1
+    rc=$?
+    grep -E "FAIL|SKIP|error" "$log" | head -40
+    line=$(grep -E "^[a-z0-9_-]+: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
+    if [ -z "$line" ]; then
+        tail -20 "$log"
+        echo "   $label: no result line (exit $rc): counted as 1 failure"
+        failed=$((failed + 1))
+        return
+    fi
+    echo "   $line"
+    p=$(echo "$line" | sed -E 's/.*: ([0-9]+) passed.*/\1/')
+    f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    passed=$((passed + p))
+    failed=$((failed + f))
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "   $label: exit status $rc: counted as 1 failure"
+        failed=$((failed + 1))
+    fi
+}
+
+run_suite() { # bin dir, label, runner...
+    dir=$1; label=$2; shift 2
+    for t in test-quants test-backend test-ops; do
+        [ -x "$dir/$t" ] || { echo "   $label $t: not built: counted as 1 failure"; failed=$((failed + 1)); continue; }
+        run_one "$label $t" "$@" "$dir/$t"
+    done
+}
+
+run_suite build/bin native
+
+if [ "$1" != native ]; then
+    if $MAKE -s test-san >"$log" 2>&1; then
+        ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_suite build/san/bin asan-ubsan
+    else
+        tail -30 "$log"; echo "   sanitizer build failed: counted as 1 failure"; failed=$((failed + 1))
+    fi
+    if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1; then
+        if $MAKE -s test-neon >"$log" 2>&1; then
+            run_suite build/aarch64/bin neon-qemu qemu-aarch64 -L /usr/aarch64-linux-gnu
+        else
+            tail -30 "$log"; echo "   aarch64 cross build failed: counted as 1 failure"; failed=$((failed + 1))
+        fi
+    else
+        echo "== neon-qemu: SKIP (aarch64-linux-gnu-gcc or qemu-aarch64 not installed)"
+    fi
+fi
+rm -f "$log"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,185 @@
+/*
+ * ops-rope.c - CPU kernels ROPE (spec 3.8), HADAMARD (spec 3.9) and QUANT_SIM
+ * (spec 3.3, 3.4, 3.11).
+ *
+ * Invariants:
+ * - ROPE reproduces the reference's fp32 table: freq_i = 1/powf(base, 2i/n_rot),
+ *   the YaRN blend (f/factor)*(1 - s) + f*s in fp32 in that order, with the
+ *   correction range computed in double like Python's math module. Angles are
+ *   fp32(fp32(pos) * freq_i); cos/sin are libm cosf/sinf of that fp32 angle
+ *   (a GPU's cosf may differ by an ulp). Pairs are interleaved (2i, 2i+1) on the
+ *   last n_rot dims of each head; the first ne0 - n_rot dims are copied.
+ *   The table lives on the stack of each call (no global state); cos/sin are
+ *   recomputed only when the position changes along a thread's rows.
+ * - HADAMARD: in-place fp32 butterflies per 128 (natural-order Sylvester),
+ *   then one multiply by fp32(128^-0.5).
+ * - QUANT_SIM: exactly the reference's act_quant / fp4 simulation: power-of-two
+ *   scale s = 2^ceil(log2(amax * fp32(1/qmax))), x/s exact, RNE minifloat,
+ *   y = bf16(q * s).
+ * - All three split over rows with gds_cpu_split: bit-identical for any nth.
+ */
+#include "cpu.h"
+
+#include <math.h>
+#include <string.h>
+
+#define GDS_ROPE_MAX_PAIRS 512
+
+/* fp32 frequency table of n_rot/2 pairs (spec 3.8) */
+static void gds_rope_freqs(float *freq, int n_rot, float base, float factor, float orig, float beta_fast, float beta_slow) {
+    const int np = n_rot / 2;
+    for (int i = 0; i < np; i++) freq[i] = 1.0f / powf(base, (float)(2 * i) / (float)n_rot);
+    if (!(factor > 1.0f)) return;
+    /* find_correction_dim / find_correction_range, in double (Python floats) */
+    const double two_pi = 6.283185307179586;
+    const double c_fast = (double)n_rot * log((double)orig / ((double)beta_fast * two_pi)) / (2.0 * log((double)base));
+    const double c_slow = (double)n_rot * log((double)orig / ((double)beta_slow * two_pi)) / (2.0 * log((double)base));
+    double low = floor(c_fast), high = ceil(c_slow);
+    if (low < 0) low = 0;
+    if (high > n_rot - 1) high = n_rot - 1;
+    if (low == high) high += 0.001;
+    const float flow = (float)low, range = (float)(high - low);
+    for (int i = 0; i < np; i++) {
+        float ramp = ((float)i - flow) / range;
+        ramp = ramp < 0.0f ? 0.0f : (ramp > 1.0f ? 1.0f : ramp);
+        const float s = 1.0f - ramp;
+        const float a = (freq[i] / factor) * (1.0f - s);
+        const float b = freq[i] * s;
+        freq[i] = a + b;
+    }
+}
+
+void gds_cpu_op_rope(const struct gds_cpu_params *p, struct gds_tensor *dst) {
+    const struct gds_tensor *x = dst->src[0], *pos = dst->src[1];
+    GDS_ASSERT(x->type == GDS_TYPE_F32 && x->nb[0] == 4 && pos->type == GDS_TYPE_I32);
+    const int n_rot = gds_get_op_param_i32(dst, GDS_P_ROPE_NROT);
+    const float base = gds_get_op_param_f32(dst, GDS_P_ROPE_BASE);
+    const float factor = gds_get_op_param_f32(dst, GDS_P_ROPE_YFACTOR);
+    const float orig = gds_get_op_param_f32(dst, GDS_P_ROPE_YORIG);
+    const float bfast = gds_get_op_param_f32(dst, GDS_P_ROPE_YFAST);
+    const float bslow = gds_get_op_param_f32(dst, GDS_P_ROPE_YSLOW);
+    const bool inv = gds_get_op_param_i32(dst, GDS_P_ROPE_INV) != 0;
+    const int64_t ne0 = x->ne[0], nd = ne0 - n_rot;
+    GDS_ASSERT(n_rot > 0 && n_rot % 2 == 0 && n_rot <= ne0 && n_rot / 2 <= GDS_ROPE_MAX_PAIRS);
+    GDS_ASSERT(pos->ne[0] >= x->ne[2]);
+    const int np = n_rot / 2;
+
+    int64_t r0, r1;
+    gds_cpu_split(gds_nrows(x), p->ith, p->nth, &r0, &r1);
+    if (r0 >= r1) return;
+
+    float freq[GDS_ROPE_MAX_PAIRS], cs[GDS_ROPE_MAX_PAIRS], sn[GDS_ROPE_MAX_PAIRS];
+    gds_rope_freqs(freq, n_rot, base, factor, orig, bfast, bslow);
+    int64_t cached = -1;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t i1 = r % x->ne[1], i2 = (r / x->ne[1]) % x->ne[2], i3 = r / (x->ne[1] * x->ne[2]);
+        if (i2 != cached) {
+            const float fp = (float)*gds_i32_ptr(pos, i2, 0, 0, 0);
+            for (int i = 0; i < np; i++) {
+                const float ang = fp * freq[i];
+                cs[i] = cosf(ang);
+                sn[i] = inv ? -sinf(ang) : sinf(ang);
+            }
+            cached = i2;
+        }
+        const float *xr = gds_f32_ptr(x, 0, i1, i2, i3);
+        float *yr = gds_f32_ptr(dst, 0, i1, i2, i3);
+        if (yr != xr) memmove(yr, xr, (size_t)nd * sizeof(float));
+        for (int i = 0; i < np; i++) {
+            const float a = xr[nd + 2 * i], b = xr[nd + 2 * i + 1];
+            yr[nd + 2 * i] = a * cs[i] - b * sn[i];
+            yr[nd + 2 * i + 1] = a * sn[i] + b * cs[i];
+        }
+    }
+}
+
+/* ---- HADAMARD --------------------------------------------------------------- */
+
+void gds_cpu_op_hadamard(const struct gds_cpu_params *p, struct gds_tensor *dst) {
+    const struct gds_tensor *x = dst->src[0];
+    GDS_ASSERT(x->type == GDS_TYPE_F32 && x->nb[0] == 4 && x->ne[0] % 128 == 0);
+    const float scale = 0.08838834764831844055f; /* fp32(128^-0.5) = fp32(2^-3.5) */
+    const int64_t ne0 = x->ne[0];
+    int64_t r0, r1;
+    gds_cpu_split(gds_nrows(x), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t i1 = r % x->ne[1], i2 = (r / x->ne[1]) % x->ne[2], i3 = r / (x->ne[1] * x->ne[2]);
+        const float *xr = gds_f32_ptr(x, 0, i1, i2, i3);
+        float *yr = gds_f32_ptr(dst, 0, i1, i2, i3);
+        for (int64_t b0 = 0; b0 < ne0; b0 += 128) {
+            float v[128];
+            memcpy(v, xr + b0, sizeof(v));
+            for (int h = 1; h < 128; h *= 2) {
+                for (int i = 0; i < 128; i += 2 * h) {
+                    for (int j = i; j < i + h; j++) {
+                        const float a = v[j], c = v[j + h];
+                        v[j] = a + c;
+                        v[j + h] = a - c;
+                    }
+                }
+            }
+            for (int j = 0; j < 128; j++) yr[b0 + j] = v[j] * scale;
+        }
+    }
+}
+
+/* ---- QUANT_SIM -------------------------------------------------------------- */
+
+/* 2^e as fp32 for e in [-149, 127] (exact) */
+static inline float gds_exp2i(int e) {
+    if (e >= -126) return gds_bits_f32((uint32_t)(e + 127) << 23);
+    return gds_bits_f32(1u << (e + 149));
+}
+
+static void gds_sim_block(int mode, const float *x, float *y, int64_t n) {
+    float amax = 0.0f;
+    for (int64_t i = 0; i < n; i++) {
+        const float a = fabsf(x[i]);
+        amax = a > amax ? a : amax;  /* NaN ignored, as torch's amax would not be */
+    }
+    if (mode == GDS_SIM_FP8) {
+        amax = amax > 1e-4f ? amax : 1e-4f;
+        const int e = gds_pow2_ceil_exp(amax * (1.0f / 448.0f));
+        const float s = gds_exp2i(e), is = gds_exp2i(-e);
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i] * is; /* exact: x / 2^e */
+            v = v > 448.0f ? 448.0f : (v < -448.0f ? -448.0f : v);
+            y[i] = gds_round_bf16(gds_e4m3_to_fp32(gds_fp32_to_e4m3(v)) * s);
+        }
+    } else {
+        const float floor_ = 0x1.8p-124f; /* 6 * 2^-126 */
+        amax = amax > floor_ ? amax : floor_;
+        const int e = gds_pow2_ceil_exp(amax * (1.0f / 6.0f));
+        const float s = gds_exp2i(e), is = gds_exp2i(-e);
+        for (int64_t i = 0; i < n; i++) {
+            float v = x[i] * is;
+            v = v > 6.0f ? 6.0f : (v < -6.0f ? -6.0f : v);
+            y[i] = gds_round_bf16(gds_e2m1_to_fp32(gds_fp32_to_e2m1(v)) * s);
+        }
+    }
+}
+
+void gds_cpu_op_quant_sim(const struct gds_cpu_params *p, struct gds_tensor *dst) {
+    const struct gds_tensor *x = dst->src[0];
+    GDS_ASSERT(x->type == GDS_TYPE_F32 && x->nb[0] == 4);
+    const int mode = gds_get_op_param_i32(dst, GDS_P_SIM_MODE);
+    const int64_t ne0 = x->ne[0];
+    int64_t nd = gds_get_op_param_i32(dst, GDS_P_SIM_NDIMS);
+    int64_t blk = gds_get_op_param_i32(dst, GDS_P_SIM_BLOCK);
+    if (nd <= 0 || nd > ne0) nd = ne0;
+    GDS_ASSERT(mode == GDS_SIM_BF16 || mode == GDS_SIM_FP8 || mode == GDS_SIM_FP4);
+    if (mode != GDS_SIM_BF16) GDS_ASSERT(blk > 0 && nd % blk == 0);
+    int64_t r0, r1;
+    gds_cpu_split(gds_nrows(x), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t i1 = r % x->ne[1], i2 = (r / x->ne[1]) % x->ne[2], i3 = r / (x->ne[1] * x->ne[2]);
+        const float *xr = gds_f32_ptr(x, 0, i1, i2, i3);
+        float *yr = gds_f32_ptr(dst, 0, i1, i2, i3);
+        if (mode == GDS_SIM_BF16) {
+            for (int64_t i = 0; i < nd; i++) yr[i] = gds_round_bf16(xr[i]);
+        } else {
+            for (int64_t b0 = 0; b0 < nd; b0 += blk) gds_sim_block(mode, xr + b0, yr + b0, blk);
+        }
+        if (nd < ne0 && yr != xr) memmove(yr + nd, xr + nd, (size_t)(ne0 - nd) * sizeof(float));
+    }
+}

@@ -1,0 +1,145 @@
+/*
+ * ops-topk.c - CPU kernel TOP_K: per row, the indices of the k largest values,
+ * value descending, ties to the lower index; slots without a valid value
+ * (the row has fewer than k values > -inf; NaN counts as invalid) get -1.
+ *
+ * Method: every valid element becomes a unique 64-bit key
+ *     key = order_preserving_bits(v) << 32 | (0xffffffff - index)
+ * so "better" (larger value, then lower index) is plain unsigned ">". One scan
+ * appends candidates that beat the current threshold (the k-th best value
+ * seen so far) to a buffer of 4k keys; when it fills, a quickselect keeps the
+ * best k and raises the threshold. Since indices grow along the scan, a new
+ * value can only beat the k-th best if it is strictly greater. The best k are
+ * finally sorted descending. O(n) expected, branch-light; scratch is one buffer
+ * per thread (gds_cpu_work_top_k). For k <= 32 (the router) a sorted array
+ * with insertion replaces buffer + select (fewer mispredicted branches). Keys are unique, so the result is unique and
+ * any nth (rows split with gds_cpu_split) gives the same bits. -0 counts as +0.
+ */
+#include "cpu.h"
+
+#include <math.h>
+
+#define GDS_TOPK_SMALL 32 /* k up to this: sorted insertion instead of buffer + select */
+
+static size_t gds_topk_cap(int64_t k) { return (size_t)(4 * k + 64); }
+static size_t gds_topk_stride(int64_t k) { return GDS_PAD(gds_topk_cap(k) * sizeof(uint64_t), 64); }
+
+size_t gds_cpu_work_top_k(const struct gds_tensor *dst, int nth) {
+    return (size_t)nth * gds_topk_stride(dst->ne[0]) + 64;
+}
+
+static inline uint32_t gds_topk_ord(float v) {
+    const uint32_t u = gds_f32_bits(v == 0.0f ? 0.0f : v);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+static inline float gds_topk_unord(uint32_t o) {
+    return gds_bits_f32((o & 0x80000000u) ? (o & 0x7fffffffu) : ~o);
+}
+
+static inline void gds_swap_u64(uint64_t *a, uint64_t *b) { uint64_t t = *a; *a = *b; *b = t; }
+
+/* Hoare partition of a[lo..hi] (descending) around a median-of-3 pivot:
+ * afterwards a[lo..*j] >= pivot >= a[*i..hi] and *j < *i. */
+static void gds_topk_partition(uint64_t *a, int64_t lo, int64_t hi, int64_t *pi, int64_t *pj) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (a[mid] > a[lo]) gds_swap_u64(&a[mid], &a[lo]);
+    if (a[hi] > a[lo]) gds_swap_u64(&a[hi], &a[lo]);
+    if (a[hi] > a[mid]) gds_swap_u64(&a[hi], &a[mid]);
+    const uint64_t piv = a[mid];
+    int64_t i = lo, j = hi;
+    while (i <= j) {
+        while (a[i] > piv) i++;
+        while (a[j] < piv) j--;
+        if (i <= j) { gds_swap_u64(&a[i], &a[j]); i++; j--; }
+    }
+    *pi = i;
+    *pj = j;
+}
+
+/* a[0..k-1] become the k largest of a[0..n-1] (any order), a[k-1] the smallest of them */
+static void gds_topk_select(uint64_t *a, int64_t n, int64_t k) {
+    int64_t lo = 0, hi = n - 1;
+    const int64_t t = k - 1;
+    while (hi > lo) {
+        int64_t i, j;
+        gds_topk_partition(a, lo, hi, &i, &j);
+        if (t <= j) hi = j;
+        else if (t >= i) lo = i;
+        else break;
+    }
+    /* a[t] is the k-th largest; elements before it are >= it */
+}
+
+static void gds_topk_sort_desc(uint64_t *a, int64_t n) {
+    while (n > 24) {
+        int64_t i, j;
+        gds_topk_partition(a, 0, n - 1, &i, &j);
+        if (j + 1 < n - i) { gds_topk_sort_desc(a, j + 1); a += i; n -= i; }
+        else { gds_topk_sort_desc(a + i, n - i); n = j + 1; }
+    }
+    for (int64_t i = 1; i < n; i++) {
+        const uint64_t v = a[i];
+        int64_t j = i;
+        while (j > 0 && a[j - 1] < v) { a[j] = a[j - 1]; j--; }
+        a[j] = v;
+    }
+}
+
+void gds_cpu_op_top_k(const struct gds_cpu_params *p, struct gds_tensor *dst) {
+    const struct gds_tensor *x = dst->src[0];
+    GDS_ASSERT(x->type == GDS_TYPE_F32 && x->nb[0] == 4 && dst->type == GDS_TYPE_I32);
+    const int64_t n = x->ne[0], k = dst->ne[0];
+    GDS_ASSERT(k > 0 && k <= n && n < INT32_MAX);
+    GDS_ASSERT(p->wdata && p->wsize >= (size_t)p->nth * gds_topk_stride(k));
+    uint64_t *buf = (uint64_t *)((char *)p->wdata + (size_t)p->ith * gds_topk_stride(k));
+    const int64_t cap = (int64_t)gds_topk_cap(k);
+
+    int64_t r0, r1;
+    gds_cpu_split(gds_nrows(x), p->ith, p->nth, &r0, &r1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t i1 = r % x->ne[1], i2 = (r / x->ne[1]) % x->ne[2], i3 = r / (x->ne[1] * x->ne[2]);
+        const float *xr = gds_f32_ptr(x, 0, i1, i2, i3);
+        int32_t *yr = gds_i32_ptr(dst, 0, i1, i2, i3);
+        float thr = -INFINITY; /* candidates must be > thr (also rejects -inf and NaN) */
+        int64_t cnt = 0, i = 0;
+        if (k <= GDS_TOPK_SMALL) {
+            /* small k (router): keep buf[0..cnt) sorted descending, insert in place */
+            for (; i < n; i++) {
+                const float v = xr[i];
+                if (!(v > thr)) continue;
+                const uint64_t key = ((uint64_t)gds_topk_ord(v) << 32) | (uint64_t)(0xffffffffu - (uint32_t)i);
+                int64_t j = cnt < k ? cnt++ : k - 1;
+                while (j > 0 && buf[j - 1] < key) { buf[j] = buf[j - 1]; j--; }
+                buf[j] = key;
+                if (cnt == k) thr = gds_topk_unord((uint32_t)(buf[k - 1] >> 32));
+            }
+            for (int64_t j = 0; j < cnt; j++) yr[j] = (int32_t)(0xffffffffu - (uint32_t)buf[j]);
+            for (int64_t j = cnt; j < k; j++) yr[j] = -1;
+            continue;
+        }
+#define GDS_TOPK_PUSH(v_, i_)                                                                     \
+        do {                                                                                      \
+            buf[cnt++] = ((uint64_t)gds_topk_ord(v_) << 32) | (uint64_t)(0xffffffffu - (uint32_t)(i_)); \
+            if (cnt == cap) {                                                                     \
+                gds_topk_select(buf, cnt, k);                                                     \
+                cnt = k;                                                                          \
+                thr = gds_topk_unord((uint32_t)(buf[k - 1] >> 32));                               \
+            }                                                                                     \
+        } while (0)
+        for (; i + 16 <= n; i += 16) {
+            const float *b = xr + i;
+            int any = 0;
+            for (int j = 0; j < 16; j++) any |= b[j] > thr;
+            if (!any) continue;
+            for (int j = 0; j < 16; j++)
+                if (b[j] > thr) GDS_TOPK_PUSH(b[j], i + j);
+        }
+        for (; i < n; i++)
+            if (xr[i] > thr) GDS_TOPK_PUSH(xr[i], i);
+#undef GDS_TOPK_PUSH
+        if (cnt > k) { gds_topk_select(buf, cnt, k); cnt = k; }
+        gds_topk_sort_desc(buf, cnt);
+        for (int64_t j = 0; j < cnt; j++) yr[j] = (int32_t)(0xffffffffu - (uint32_t)buf[j]);
+        for (int64_t j = cnt; j < k; j++) yr[j] = -1;
+    }
+}

@@ -39,7 +39,7 @@ run_one() { # label, command...
 
 run_suite() { # bin dir, label, runner...
     dir=$1; label=$2; shift 2
-    for t in test-quants test-backend test-ops; do
+    for t in test-quants test-backend test-gguf test-ops; do
         [ -x "$dir/$t" ] || { echo "   $label $t: not built: counted as 1 failure"; failed=$((failed + 1)); continue; }
         run_one "$label $t" "$@" "$dir/$t"
     done

@@ -134,9 +134,14 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
                 gds_ptr_map_set(&owner, r, b);
             }
             if (t->op != GDS_OP_VIEW && !gds_backend_supports_op(s->backends[b], t)) {
-                gds_ptr_map_free(&owner);
-                return gds_error(GDS_ERR_UNSUPPORTED, "sched: in-place %s '%s' must run on %s, which does not support it",
-                                 gds_op_name(t->op), t->name, gds_backend_name(s->backends[b]));
+                /* the destination's home cannot run it: run on the other backend on a
+                 * copy of the destination, copied back after the split (step 5) */
+                int other = b == cpu ? 0 : cpu;
+                if (other == b || !gds_backend_supports_op(s->backends[other], t)) {
+                    gds_ptr_map_free(&owner);
+                    return gds_error(GDS_ERR_UNSUPPORTED, "sched: no backend supports in-place %s '%s'", gds_op_name(t->op), t->name);
+                }
+                b = other;
             }
         } else {
             b = gds_backend_supports_op(s->backends[0], t) ? 0 : cpu;
@@ -307,8 +312,32 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
             }
             sg->nodes[sg->n_nodes++] = t;
         }
+        /* in-place nodes whose destination lives elsewhere write into the copy */
+        for (int i = splits[sp].i0; i < splits[sp].i1; i++) {
+            struct gds_tensor *t = g->nodes[i];
+            if (t->op == GDS_OP_VIEW || !t->view_src) continue;
+            for (int c = splits[sp].c0; c < splits[sp].c1; c++)
+                if (copies[c].src == t->view_src) {
+                    t->data = (char *)copies[c].dst->data + t->view_offs;
+                    t->buffer = copies[c].dst->buffer;
+                }
+        }
         st = be->iface->graph_compute(be, sg);
         if (st == GDS_OK) st = gds_backend_synchronize(be);
+        for (int i = splits[sp].i0; i < splits[sp].i1 && st == GDS_OK; i++) {
+            struct gds_tensor *t = g->nodes[i];
+            if (t->op == GDS_OP_VIEW || !t->view_src || t->buffer == t->view_src->buffer) continue;
+            for (int c = splits[sp].c0; c < splits[sp].c1 && st == GDS_OK; c++) {
+                if (copies[c].src != t->view_src) continue;
+                size_t nb = gds_nbytes(copies[c].dst);
+                void *stage = malloc(nb ? nb : 1);
+                if (!stage) { st = gds_error(GDS_ERR_NOMEM, "sched: staging %zu bytes", nb); break; }
+                st = gds_backend_tensor_get(copies[c].dst, stage, 0, nb);
+                if (st == GDS_OK) st = gds_backend_tensor_set(copies[c].src, stage, 0, nb);
+                free(stage);
+            }
+            gds_tensor_init_view(t);
+        }
         n_saved = 0;
         for (int i = splits[sp].i0; i < splits[sp].i1; i++) {
             struct gds_tensor *t = g->nodes[i];

@@ -1,0 +1,2252 @@
+/*
+ * test-ops.c - every op against a float64 reference, on every backend and
+ * every CPU SIMD level; thread-count determinism; op benchmark; coverage.
+ *
+ *   test-ops [test|perf|support] [-o OP] [-b BACKEND] [-p SUBSTRING] [-s SIMD]
+ *            [-t THREADS] [-v]
+ *
+ * Role. A table of cases (op, shape grid, input layout, tolerance) in the
+ * spirit of ggml's test-backend-ops. For each case and each backend config
+ * (CPU backend at each available SIMD level; every other registered backend
+ * through the scheduler, which splits unsupported ops to the CPU) the case's
+ * graph is built, inputs are filled from a seeded RNG (xorshift64*, seeded
+ * through splitmix64; the seed is printed and identical across configs), the
+ * graph is run with 1, 2 and 3 threads, and
+ *   - the 1-thread output is compared with a float64 reference written here
+ *     from the gds.h op contracts and the spec (never the library's kernels):
+ *     NMSE = sum (y - ref)^2 / sum ref^2 <= the case's bound, NaN/Inf must
+ *     match exactly;
+ *   - the outputs of the other thread counts must be bit-identical (memcmp);
+ *   - every tensor is placed by this file into one buffer with guard bytes
+ *     between tensors; the output is pre-filled with a NaN sentinel, so an
+ *     unwritten element fails the comparison and an out-of-bounds write
+ *     fails the guard check (host buffers); inputs must come back unchanged.
+ *
+ * Reference rules. Inputs are decoded from their raw bytes by decoders in this
+ * file (gds-quants.h helpers only for scalar minifloat rounding). Where an op
+ * contract has rounding points (bf16, f16, e4m3/e2m1 act quantization, q8_0
+ * activations) the reference applies the same rounding at the same point;
+ * everything else is double. Ops with bf16 outputs allow one output ulp per
+ * element, at most 1% of elements differing without a reason, and the exact
+ * flips of internal bf16 points that the reference finds ambiguous (within an
+ * fp32 error bound of a rounding boundary: bf16_amb, g_tol); mutation checks
+ * (dropping any one rounding point from the reference) all fail.
+ * In-place ops (CPY, SET_ROWS) on a scheduler config whose backend lacks them
+ * run on the CPU on a copy of the destination that the scheduler copies back.
+ *
+ * perf: measures a read bandwidth (512 MiB float sum, OpenMP, median of 5),
+ * then times ops (median of 7 after a warm-up) on the CPU backend and prints
+ * time, GB/s (weights + activations + outputs; for MUL_MAT_ID, GET_ROWS and
+ * ATTN only the rows the ids select), GFLOP/s and % of bandwidth.
+ *
+ * Not here: model-level tests (test-model.c), GGUF tests.
+ */
+#include "gds.h"
+#include "gds-backend.h"
+#include "gds-quants.h" /* block layouts + scalar minifloat rounding helpers */
+
+#include <math.h>
+#include <omp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ===========================================================================
+ * RNG: splitmix64 seeds a xorshift64* stream per case (reproducible failures)
+ * ========================================================================= */
+
+#define PADUP(x, n) (((x) + (n) - 1) / (n) * (n))
+
+static uint64_t g_seed = 0x67647334746f7073ull;
+
+struct rng { uint64_t s; };
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static void rng_seed(struct rng *r, uint64_t seed, uint64_t stream) {
+    uint64_t x = seed ^ (stream * 0xd1342543de82ef95ull);
+    r->s = splitmix64(&x);
+    if (!r->s) r->s = 1;
+}
+static uint64_t rng_u64(struct rng *r) {
+    uint64_t x = r->s;
+    x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
+    r->s = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+static double rng_unif(struct rng *r) { return (double)(rng_u64(r) >> 11) * 0x1.0p-53; }
+static float rng_range(struct rng *r, float lo, float hi) { return lo + (hi - lo) * (float)rng_unif(r); }
+static int rng_int(struct rng *r, int n) { return (int)(rng_u64(r) % (uint64_t)n); }
+
+/* ===========================================================================
+ * Independent decoders (raw bytes -> double) and reference quantizers
+ * ========================================================================= */
+
+static double dec_e4m3(uint8_t c) {
+    int s = c >> 7, e = (c >> 3) & 15, m = c & 7;
+    double v;
+    if (e == 15 && m == 7) return NAN;
+    if (e == 0) v = ldexp((double)m, -9);
+    else v = ldexp(1.0 + m / 8.0, e - 7);
+    return s ? -v : v;
+}
+static double dec_e2m1(uint8_t c) {
+    static const double tab[8] = { 0, 0.5, 1, 1.5, 2, 3, 4, 6 };
+    double v = tab[c & 7];
+    return (c & 8) ? -v : v;
+}
+static double dec_f16(uint16_t h) {
+    int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
+    double v;
+    if (e == 31) v = m ? NAN : INFINITY;
+    else if (e == 0) v = ldexp((double)m, -24);
+    else v = ldexp(1.0 + m / 1024.0, e - 15);
+    return s ? -v : v;
+}
+static double dec_bf16(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
+
+static bool type_is_quant(enum gds_type t) {
+    return t == GDS_TYPE_Q8_0 || t == GDS_TYPE_MXFP4 || t == GDS_TYPE_F8_E4M3_B128;
+}
+static int64_t type_blck(enum gds_type t) {
+    switch (t) {
+    case GDS_TYPE_Q8_0: return QK8_0;
+    case GDS_TYPE_MXFP4: return QK_MXFP4;
+    case GDS_TYPE_F8_E4M3_B128: return QK_F8;
+    default: return 1;
+    }
+}
+static size_t type_bsize(enum gds_type t) {
+    switch (t) {
+    case GDS_TYPE_F32: case GDS_TYPE_I32: return 4;
+    case GDS_TYPE_F16: case GDS_TYPE_BF16: return 2;
+    case GDS_TYPE_Q8_0: return sizeof(block_q8_0);
+    case GDS_TYPE_MXFP4: return sizeof(block_mxfp4);
+    case GDS_TYPE_F8_E4M3_B128: return sizeof(block_f8);
+    default: return 0;
+    }
+}
+static const char *tname(enum gds_type t) {
+    switch (t) {
+    case GDS_TYPE_F32: return "f32";
+    case GDS_TYPE_F16: return "f16";
+    case GDS_TYPE_BF16: return "bf16";
+    case GDS_TYPE_I32: return "i32";
+    case GDS_TYPE_Q8_0: return "q8_0";
+    case GDS_TYPE_MXFP4: return "mxfp4";
+    case GDS_TYPE_F8_E4M3_B128: return "f8_e4m3_b128";
+    default: return "?";
+    }
+}
+
+/* n elements (a multiple of the block size) of type t starting at p */
+static void dec_row(enum gds_type t, const uint8_t *p, double *y, int64_t n) {
+    switch (t) {
+    case GDS_TYPE_F32:
+        for (int64_t i = 0; i < n; i++) { float f; memcpy(&f, p + 4 * i, 4); y[i] = f; }
+        break;
+    case GDS_TYPE_I32:
+        for (int64_t i = 0; i < n; i++) { int32_t v; memcpy(&v, p + 4 * i, 4); y[i] = v; }
+        break;
+    case GDS_TYPE_F16:
+        for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); y[i] = dec_f16(h); }
+        break;
+    case GDS_TYPE_BF16:
+        for (int64_t i = 0; i < n; i++) { uint16_t h; memcpy(&h, p + 2 * i, 2); y[i] = dec_bf16(h); }
+        break;
+    case GDS_TYPE_Q8_0:
+        for (int64_t b = 0; b < n / QK8_0; b++) {
+            block_q8_0 blk; memcpy(&blk, p + b * sizeof blk, sizeof blk);
+            double d = dec_f16(blk.d);
+            for (int j = 0; j < QK8_0; j++) y[b * QK8_0 + j] = d * blk.qs[j];
+        }
+        break;
+    case GDS_TYPE_MXFP4:
+        for (int64_t b = 0; b < n / QK_MXFP4; b++) {
+            block_mxfp4 blk; memcpy(&blk, p + b * sizeof blk, sizeof blk);
+            /* ggml layout: x = 2^(e-128) * doubled value = 2^(e-127) * e2m1 */
+            for (int j = 0; j < 16; j++) {
+                y[b * 32 + j]      = ldexp(dec_e2m1(blk.qs[j] & 15), blk.e - 127);
+                y[b * 32 + j + 16] = ldexp(dec_e2m1(blk.qs[j] >> 4), blk.e - 127);
+            }
+        }
+        break;
+    case GDS_TYPE_F8_E4M3_B128:
+        for (int64_t b = 0; b < n / QK_F8; b++) {
+            block_f8 blk; memcpy(&blk, p + b * sizeof blk, sizeof blk);
+            double s = blk.e == 0xff ? NAN : ldexp(1.0, blk.e - 127);
+            for (int j = 0; j < QK_F8; j++) y[b * QK_F8 + j] = dec_e4m3(blk.qs[j]) * s;
+        }
+        break;
+    default:
+        for (int64_t i = 0; i < n; i++) y[i] = NAN;
+    }
+}
+
+/* round a value as stored in an F32/F16/BF16 tensor */
+static double round_to(enum gds_type t, double v) {
+    switch (t) {
+    case GDS_TYPE_F16:  return dec_f16(gds_fp32_to_fp16((float)v));
+    case GDS_TYPE_BF16: return gds_round_bf16((float)v);
+    default:            return (float)v;
+    }
+}
+static double bf16r(double v) { return gds_round_bf16((float)v); }
+
+/*
+ * Internal bf16 rounding points: the kernel rounds an fp32 value whose last
+ * bits differ from the float64 reference's. When v (+- e, e bounding that
+ * difference) straddles a bf16 rounding boundary the kernel may round the
+ * other way: returns the size of that flip (one bf16 ulp), else 0. The
+ * reference functions turn these into per-element tolerances (g_tol), so the
+ * bound allows exactly the flips that are possible and no more.
+ */
+static double bf16_amb(double v, double e) {
+    double lo = bf16r(v - e), hi = bf16r(v + e);
+    return hi != lo ? fabs(hi - lo) : 0.0;
+}
+static double bf16_ulp(double v) {
+    int ex;
+    if (v == 0 || !isfinite(v)) return 0;
+    frexp(v, &ex); /* |v| in [2^(ex-1), 2^ex): bf16 ulp 2^(ex-8) */
+    return ldexp(1.0, ex - 8);
+}
+static double *g_tol; /* per-element extra absolute tolerance, filled by some refs */
+static const double g_eps32 = 0x1.0p-24;
+
+/* e such that 2^e = 2^ceil(log2(t)) for a normal positive fp32 t (spec 3.3) */
+static int pow2_ceil_exp(float t) {
+    int ex;
+    float m = frexpf(t, &ex); /* t = m * 2^ex, m in [0.5, 1) */
+    return m == 0.5f ? ex - 1 : ex;
+}
+
+/* spec 3.3 act_quant(x, B): values q*s (exact) */
+static void ref_act_quant(const double *x, double *y, int64_t n, int B) {
+    for (int64_t b0 = 0; b0 < n; b0 += B) {
+        float amax = 0;
+        for (int j = 0; j < B; j++) amax = fmaxf(amax, fabsf((float)x[b0 + j]));
+        amax = fmaxf(amax, 1e-4f);
+        float t = amax * (float)(1.0 / 448.0);
+        double s = ldexp(1.0, pow2_ceil_exp(t));
+        for (int j = 0; j < B; j++) {
+            float v = (float)((float)x[b0 + j] / s);
+            v = v > 448.f ? 448.f : v < -448.f ? -448.f : v;
+            y[b0 + j] = dec_e4m3(gds_fp32_to_e4m3(v)) * s;
+        }
+    }
+}
+/* spec 3.4 fp4_sim(x, B) without the final bf16 */
+static void ref_fp4_quant(const double *x, double *y, int64_t n, int B) {
+    for (int64_t b0 = 0; b0 < n; b0 += B) {
+        float amax = 0;
+        for (int j = 0; j < B; j++) amax = fmaxf(amax, fabsf((float)x[b0 + j]));
+        amax = fmaxf(amax, 6.0f * 0x1.0p-126f);
+        float t = amax * (float)(1.0 / 6.0);
+        double s = ldexp(1.0, pow2_ceil_exp(t));
+        for (int j = 0; j < B; j++) {
+            float v = (float)((float)x[b0 + j] / s);
+            v = v > 6.f ? 6.f : v < -6.f ? -6.f : v;
+            y[b0 + j] = dec_e2m1(gds_fp32_to_e2m1(v)) * s;
+        }
+    }
+}
+/* ggml's quantize_row_q8_0_ref: d = amax/127, q = roundf(x/d), d stored f16 */
+static void ref_q8_0(const double *x, double *y, int64_t n) {
+    for (int64_t b0 = 0; b0 < n; b0 += QK8_0) {
+        float amax = 0;
+        for (int j = 0; j < QK8_0; j++) amax = fmaxf(amax, fabsf((float)x[b0 + j]));
+        float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
+        double dd = dec_f16(gds_fp32_to_fp16(d));
+        for (int j = 0; j < QK8_0; j++) y[b0 + j] = dd * roundf((float)x[b0 + j] * id);
+    }
+}
+/* F32 -> MXFP4 as the library's reference quantizer documents it (ggml's
+ * quantize_row_mxfp4_ref): e = floor(log2 amax) - 2 + 127, d = 2^(e-128),
+ * nearest doubled e2m1 value, ties to the first code (smaller magnitude) */
+static void ref_mxfp4(const double *x, double *y, int64_t n) {
+    for (int64_t b0 = 0; b0 < n; b0 += QK_MXFP4) {
+        float amax = 0;
+        for (int j = 0; j < QK_MXFP4; j++) amax = fmaxf(amax, fabsf((float)x[b0 + j]));
+        int e = 0;
+        if (amax > 0) {
+            int ex;
+            frexpf(amax, &ex);
+            e = ex - 1 - 2 + 127;
+            e = e < 0 ? 0 : e > 254 ? 254 : e;
+        }
+        double d = ldexp(1.0, e - 128);
+        for (int j = 0; j < QK_MXFP4; j++) {
+            double xv = (float)x[b0 + j], best = 0, err = fabs(xv);
+            for (int k = 1; k < 16; k++) {
+                double v = gds_kvalues_mxfp4[k] * d;
+                if (fabs(v - xv) < err) { err = fabs(v - xv); best = v; }
+            }
+            y[b0 + j] = best;
+        }
+    }
+}
+
+/* activation as mul_mat sees it for weight type wt */
+static void ref_act(enum gds_type wt, const double *x, double *y, int64_t n) {
+    switch (wt) {
+    case GDS_TYPE_F16: case GDS_TYPE_BF16:
+        for (int64_t i = 0; i < n; i++) y[i] = round_to(wt, x[i]);
+        break;
+    case GDS_TYPE_Q8_0: ref_q8_0(x, y, n); break;
+    case GDS_TYPE_MXFP4: case GDS_TYPE_F8_E4M3_B128: ref_act_quant(x, y, n, 128); break;
+    default: for (int64_t i = 0; i < n; i++) y[i] = (float)x[i];
+    }
+}
+
+/* ===========================================================================
+ * Cases, inputs and the run state
+ * ========================================================================= */
+
+enum layout { L_CONT = 0, L_PAD = 1, L_PERM = 2 };
+static const char *lname[] = { "cont", "pad", "perm" };
+
+#define MAX_IN 8
+
+struct tin {                       /* one input of a case */
+    struct gds_tensor *t;          /* what the op sees (maybe a view) */
+    struct gds_tensor *root;       /* the allocated tensor */
+    int64_t ne[4];                 /* logical shape (t->ne) */
+    uint8_t *host;                 /* root bytes as uploaded */
+    size_t nbytes;
+    double *val;                   /* dense logical values, decoded from host */
+};
+
+struct trun;
+typedef void (*build_fn)(struct trun *r);
+typedef void (*ref_fn)(struct trun *r, double *y); /* y: dense, shape of dst */
+
+struct tcase {
+    char name[200];
+    enum gds_op op;
+    build_fn build;
+    ref_fn ref;
+    enum gds_type t0, t1;
+    int64_t n[8];   /* shape parameters (per op) */
+    int i[8];       /* integer parameters: layouts, flags */
+    float f[8];     /* float parameters */
+    double bound;   /* NMSE bound */
+    bool bf16_out;  /* output rounded to bf16: also at most 1% of elements may
+                       differ, each by at most one bf16 ulp */
+};
+
+struct trun {
+    const struct tcase *c;
+    struct gds_context *ctx;
+    struct rng rng;
+    int n_in;
+    struct tin in[MAX_IN];
+    struct gds_tensor *out;  /* the op node */
+    struct gds_tensor *dst;  /* memory holding the result: out or its view source */
+    int dst_in;              /* dst is input #dst_in (in place op), else -1 */
+};
+
+static struct tcase *g_cases;
+static int g_n_cases, g_cap_cases;
+
+#define B_EXACT 0.0
+#define B_F32   1e-7
+#define B_BF16  5e-7  /* bf16 outputs: rare 1-ulp flips (2^-16 relative each) */
+#define B_Q8    1e-6  /* q8_0 activations: tie/rounding-mode flips of one LSB */
+#define B_F8    1e-8  /* exact products, only fp32 accumulation order differs */
+
+static struct tcase *tc_add(enum gds_op op, build_fn b, ref_fn rf, double bound) {
+    if (g_n_cases == g_cap_cases) {
+        g_cap_cases = g_cap_cases ? 2 * g_cap_cases : 256;
+        g_cases = realloc(g_cases, (size_t)g_cap_cases * sizeof *g_cases);
+    }
+    struct tcase *c = &g_cases[g_n_cases++];
+    memset(c, 0, sizeof *c);
+    c->op = op; c->build = b; c->ref = rf; c->bound = bound;
+    c->t0 = c->t1 = GDS_TYPE_F32;
+    return c;
+}
+static void tc_name(struct tcase *c, const char *fmt, ...) {
+    int k = snprintf(c->name, sizeof c->name, "%s(", gds_op_name(c->op));
+    va_list ap;
+    va_start(ap, fmt);
+    k += vsnprintf(c->name + k, sizeof c->name - (size_t)k, fmt, ap);
+    va_end(ap);
+    if (k < (int)sizeof c->name - 1) strcat(c->name, ")");
+}
+
+static inline int64_t IDX(const int64_t *ne, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    return ((i3 * ne[2] + i2) * ne[1] + i1) * ne[0] + i0;
+}
+static inline double V(const struct tin *ti, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    return ti->val[IDX(ti->ne, i0, i1, i2, i3)];
+}
+static inline int VI(const struct tin *ti, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    return (int)ti->val[IDX(ti->ne, i0, i1, i2, i3)];
+}
+static int64_t nel4(const int64_t *ne) { return ne[0] * ne[1] * ne[2] * ne[3]; }
+
+/* byte offset of logical element (i0..i3) of input ti inside its root */
+static size_t tin_offs(const struct tin *ti, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    const struct gds_tensor *t = ti->t;
+    size_t base = t->view_src ? t->view_offs : 0;
+    return base + (size_t)(i0 / type_blck(t->type)) * t->nb[0] + (size_t)i1 * t->nb[1] +
+           (size_t)i2 * t->nb[2] + (size_t)i3 * t->nb[3];
+}
+
+static void enc_val(enum gds_type t, uint8_t *p, double v) {
+    switch (t) {
+    case GDS_TYPE_F32: { float f = (float)v; memcpy(p, &f, 4); break; }
+    case GDS_TYPE_I32: { int32_t i = (int32_t)v; memcpy(p, &i, 4); break; }
+    case GDS_TYPE_F16: { uint16_t h = gds_fp32_to_fp16((float)v); memcpy(p, &h, 2); break; }
+    case GDS_TYPE_BF16: { uint16_t h = gds_fp32_to_bf16((float)v); memcpy(p, &h, 2); break; }
+    default: break;
+    }
+}
+
+/* random raw bytes for n_el elements of type t (n_el a multiple of the block) */
+static void gen_bytes(struct rng *g, enum gds_type t, uint8_t *p, int64_t n_el, float lo, float hi) {
+    switch (t) {
+    case GDS_TYPE_F32: case GDS_TYPE_F16: case GDS_TYPE_BF16:
+        for (int64_t i = 0; i < n_el; i++) enc_val(t, p + i * type_bsize(t), rng_range(g, lo, hi));
+        break;
+    case GDS_TYPE_I32:
+        memset(p, 0, (size_t)n_el * 4);
+        break;
+    case GDS_TYPE_Q8_0:
+        for (int64_t b = 0; b < n_el / QK8_0; b++) {
+            block_q8_0 blk;
+            blk.d = gds_fp32_to_fp16(rng_range(g, 0.002f, 0.02f));
+            for (int j = 0; j < QK8_0; j++) blk.qs[j] = (int8_t)(rng_int(g, 255) - 127);
+            memcpy(p + b * sizeof blk, &blk, sizeof blk);
+        }
+        break;
+    case GDS_TYPE_MXFP4:
+        for (int64_t b = 0; b < n_el / QK_MXFP4; b++) {
+            block_mxfp4 blk;
+            blk.e = (uint8_t)(121 + rng_int(g, 6));
+            for (int j = 0; j < 16; j++) blk.qs[j] = (uint8_t)rng_int(g, 256);
+            memcpy(p + b * sizeof blk, &blk, sizeof blk);
+        }
+        break;
+    case GDS_TYPE_F8_E4M3_B128:
+        for (int64_t b = 0; b < n_el / QK_F8; b++) {
+            block_f8 blk;
+            blk.e = (uint8_t)(117 + rng_int(g, 4));
+            for (int j = 0; j < QK_F8; j++) {
+                uint8_t c;
+                do c = (uint8_t)rng_int(g, 256); while ((c & 0x7f) == 0x7f);
+                blk.qs[j] = c;
+            }
+            memcpy(p + b * sizeof blk, &blk, sizeof blk);
+        }
+        break;
+    default: break;
+    }
+}
+
+/* sentinel bytes: every encoding decodes to NaN (or an impossible I32) */
+static void fill_sentinel(enum gds_type t, uint8_t *p, size_t nbytes) {
+    switch (t) {
+    case GDS_TYPE_F32: for (size_t i = 0; i + 4 <= nbytes; i += 4) { uint32_t u = 0x7fa5a5a5u; memcpy(p + i, &u, 4); } break;
+    case GDS_TYPE_I32: memset(p, 0xa5, nbytes); break;
+    case GDS_TYPE_F16: for (size_t i = 0; i + 2 <= nbytes; i += 2) { uint16_t u = 0x7e5a; memcpy(p + i, &u, 2); } break;
+    case GDS_TYPE_BF16: for (size_t i = 0; i + 2 <= nbytes; i += 2) { uint16_t u = 0x7fa5; memcpy(p + i, &u, 2); } break;
+    default: memset(p, 0xff, nbytes); break; /* q8_0 d NaN, e8m0 0xff NaN/huge */
+    }
+}
+
+/*
+ * New input of logical shape ne with a layout:
+ *   L_CONT: contiguous; L_PAD: rows padded by one block (pad holds NaN) via a
+ *   view; L_PERM: stored with dims 1 and 2 swapped, seen through gds_permute.
+ * Values uniform in [lo, hi] (raw random blocks for quantized types).
+ */
+static struct gds_tensor *in_new(struct trun *r, enum gds_type type, int64_t ne0, int64_t ne1, int64_t ne2,
+                                 int64_t ne3, int layout, float lo, float hi) {
+    GDS_ASSERT(r->n_in < MAX_IN);
+    struct tin *ti = &r->in[r->n_in++];
+    int64_t bl = type_blck(type);
+    struct gds_tensor *root, *t;
+    if (layout == L_PAD) {
+        root = gds_new_tensor_4d(r->ctx, type, ne0 + bl * (type_is_quant(type) ? 1 : 3), ne1, ne2, ne3);
+        t = gds_view_4d(r->ctx, root, ne0, ne1, ne2, ne3, root->nb[1], root->nb[2], root->nb[3], 0);
+    } else if (layout == L_PERM) {
+        root = gds_new_tensor_4d(r->ctx, type, ne0, ne2, ne1, ne3);
+        t = gds_permute(r->ctx, root, 0, 2, 1, 3);
+    } else {
+        root = gds_new_tensor_4d(r->ctx, type, ne0, ne1, ne2, ne3);
+        t = root;
+    }
+    ti->t = t; ti->root = root;
+    gds_format_name(root, "in%d", r->n_in - 1);
+    if (t != root) gds_format_name(t, "in%d_view", r->n_in - 1);
+    ti->ne[0] = ne0; ti->ne[1] = ne1; ti->ne[2] = ne2; ti->ne[3] = ne3;
+    ti->nbytes = gds_nbytes(root);
+    ti->host = malloc(ti->nbytes);
+    gen_bytes(&r->rng, type, ti->host, gds_nelements(root), lo, hi);
+    if (layout == L_PAD) { /* padding: NaN (or NaN-scaled blocks) */
+        int64_t rows = root->ne[1] * root->ne[2] * root->ne[3];
+        size_t row = gds_row_size(type, ne0), rowp = root->nb[1];
+        for (int64_t i = 0; i < rows; i++) fill_sentinel(type == GDS_TYPE_I32 ? GDS_TYPE_F32 : type,
+                                                         ti->host + (size_t)i * rowp + row, rowp - row);
+    }
+    ti->val = NULL;
+    return t;
+}
+/* set logical element of input k (F32/F16/BF16/I32) */
+static void in_set(struct trun *r, int k, int64_t i0, int64_t i1, int64_t i2, int64_t i3, double v) {
+    struct tin *ti = &r->in[k];
+    enc_val(ti->t->type, ti->host + tin_offs(ti, i0, i1, i2, i3), v);
+}
+static double in_get_raw(struct trun *r, int k, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
+    struct tin *ti = &r->in[k];
+    double v;
+    dec_row(ti->t->type, ti->host + tin_offs(ti, i0, i1, i2, i3), &v, 1);
+    return v;
+}
+static void in_decode(struct tin *ti) {
+    enum gds_type t = ti->t->type;
+    int64_t n = nel4(ti->ne);
+    ti->val = malloc((size_t)(n > 0 ? n : 1) * sizeof(double));
+    for (int64_t i3 = 0; i3 < ti->ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < ti->ne[2]; i2++)
+            for (int64_t i1 = 0; i1 < ti->ne[1]; i1++) {
+                double *y = ti->val + IDX(ti->ne, 0, i1, i2, i3);
+                if (type_is_quant(t)) {
+                    dec_row(t, ti->host + tin_offs(ti, 0, i1, i2, i3), y, ti->ne[0]);
+                } else {
+                    for (int64_t i0 = 0; i0 < ti->ne[0]; i0++)
+                        dec_row(t, ti->host + tin_offs(ti, i0, i1, i2, i3), y + i0, 1);
+                }
+            }
+}
+/* output target created by the case (CPY destination): sentinel filled */
+static struct gds_tensor *out_new(struct trun *r, enum gds_type type, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3) {
+    r->dst = gds_new_tensor_4d(r->ctx, type, ne0, ne1, ne2, ne3);
+    gds_set_name(r->dst, "dst");
+    r->dst_in = -1;
+    return r->dst;
+}
+/* random ids in [0, n) for an I32 input k of shape [a, b]; with `bad`, a few
+ * out-of-range ids (-1, n); with `distinct`, ids in a column are distinct */
+static void ids_fill(struct trun *r, int k, int64_t n, bool bad, bool distinct) {
+    struct tin *ti = &r->in[k];
+    int64_t a = ti->ne[0], b = ti->ne[1] * ti->ne[2] * ti->ne[3];
+    int *perm = malloc((size_t)n * sizeof(int));
+    for (int64_t j = 0; j < b; j++) {
+        for (int64_t i = 0; i < n; i++) perm[i] = (int)i;
+        for (int64_t i = n - 1; i > 0; i--) { int q = rng_int(&r->rng, (int)i + 1); int tmp = perm[i]; perm[i] = perm[q]; perm[q] = tmp; }
+        for (int64_t i = 0; i < a; i++) {
+            int v = distinct ? perm[i % n] : rng_int(&r->rng, (int)n);
+            in_set(r, k, i, j % ti->ne[1], (j / ti->ne[1]) % ti->ne[2], j / (ti->ne[1] * ti->ne[2]), v);
+        }
+    }
+    if (bad && a * b >= 3) {
+        in_set(r, k, 0, 0, 0, 0, -1);
+        in_set(r, k, a - 1, ti->ne[1] - 1, ti->ne[2] - 1, ti->ne[3] - 1, (double)n);
+    }
+    free(perm);
+}
+
+/* ===========================================================================
+ * Op builders and float64 references (one pair per op family)
+ * ========================================================================= */
+
+#define C (r->c)
+#define IN(k) (&r->in[k])
+#define NE(t) (t)->ne[0], (t)->ne[1], (t)->ne[2], (t)->ne[3]
+#define FOR4(ne) for (int64_t i3 = 0; i3 < (ne)[3]; i3++) for (int64_t i2 = 0; i2 < (ne)[2]; i2++) \
+                 for (int64_t i1 = 0; i1 < (ne)[1]; i1++) for (int64_t i0 = 0; i0 < (ne)[0]; i0++)
+
+/* --- CPY: n[0..3] shape, t0 -> t1, i[0] source layout ---------------------- */
+static void b_cpy(struct trun *r) {
+    struct gds_tensor *a = in_new(r, C->t0, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], -3, 3);
+    struct gds_tensor *b = out_new(r, C->t1, C->n[0], C->n[1], C->n[2], C->n[3]);
+    r->out = gds_cpy(r->ctx, a, b);
+}
+static void r_cpy(struct trun *r, double *y) {
+    const struct tin *a = IN(0);
+    int64_t n0 = a->ne[0], nr = nel4(a->ne) / n0;
+    for (int64_t i = 0; i < nr; i++) {
+        const double *x = a->val + i * n0;
+        double *o = y + i * n0;
+        switch (C->t1) {
+        case GDS_TYPE_Q8_0: ref_q8_0(x, o, n0); break;
+        case GDS_TYPE_F8_E4M3_B128: ref_act_quant(x, o, n0, 128); break;
+        case GDS_TYPE_MXFP4: ref_mxfp4(x, o, n0); break;
+        default: for (int64_t j = 0; j < n0; j++) o[j] = round_to(C->t1, x[j]);
+        }
+    }
+}
+
+/* --- GET_ROWS: a [n0, n1 rows, n3] type t0 (layout i[0]), ids [n2, n3] ---- */
+static void b_get_rows(struct trun *r) {
+    struct gds_tensor *a = in_new(r, C->t0, C->n[0], C->n[1], C->n[3], 1, C->i[0], -2, 2);
+    struct gds_tensor *ids = in_new(r, GDS_TYPE_I32, C->n[2], C->n[3], 1, 1, L_CONT, 0, 0);
+    ids_fill(r, 1, C->n[1], true, false);
+    r->out = gds_get_rows(r->ctx, a, ids);
+}
+static void r_get_rows(struct trun *r, double *y) {
+    const struct tin *a = IN(0), *ids = IN(1);
+    int64_t n0 = a->ne[0], n = ids->ne[0], B = ids->ne[1];
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < n; i++) {
+            int id = VI(ids, i, b, 0, 0);
+            for (int64_t j = 0; j < n0; j++)
+                y[(b * n + i) * n0 + j] = (id >= 0 && id < a->ne[1]) ? V(a, j, id, b, 0) : 0.0;
+        }
+}
+
+/* --- SET_ROWS: dst [n0, n1, n3] type t0, src [n0, n2, n3] (layout i[0]) --- */
+static void b_set_rows(struct trun *r) {
+    struct gds_tensor *dst = in_new(r, C->t0, C->n[0], C->n[1], C->n[3], 1, L_CONT, -1, 1);
+    struct gds_tensor *src = in_new(r, GDS_TYPE_F32, C->n[0], C->n[2], C->n[3], 1, C->i[0], -3, 3);
+    struct gds_tensor *ids = in_new(r, GDS_TYPE_I32, C->n[2], C->n[3], 1, 1, L_CONT, 0, 0);
+    ids_fill(r, 2, C->n[1], true, true);
+    r->out = gds_set_rows(r->ctx, dst, src, ids);
+    r->dst = dst; r->dst_in = 0;
+}
+static void r_set_rows(struct trun *r, double *y) {
+    const struct tin *d = IN(0), *s = IN(1), *ids = IN(2);
+    memcpy(y, d->val, (size_t)nel4(d->ne) * sizeof(double));
+    for (int64_t b = 0; b < ids->ne[1]; b++)
+        for (int64_t i = 0; i < ids->ne[0]; i++) {
+            int id = VI(ids, i, b, 0, 0);
+            if (id < 0 || id >= d->ne[1]) continue;
+            for (int64_t j = 0; j < d->ne[0]; j++) y[IDX(d->ne, j, id, b, 0)] = round_to(C->t0, V(s, j, i, b, 0));
+        }
+}
+
+/* --- CONCAT: a n[0..3], b = a with dim i[0] of size n[4]; layouts i[1], i[2] */
+static void b_concat(struct trun *r) {
+    int64_t nb_[4] = { C->n[0], C->n[1], C->n[2], C->n[3] };
+    nb_[C->i[0]] = C->n[4];
+    struct gds_tensor *a = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[1], -1, 1);
+    struct gds_tensor *b = in_new(r, GDS_TYPE_F32, nb_[0], nb_[1], nb_[2], nb_[3], C->i[2], -1, 1);
+    r->out = gds_concat(r->ctx, a, b, C->i[0]);
+}
+static void r_concat(struct trun *r, double *y) {
+    const struct tin *a = IN(0), *b = IN(1);
+    int d = C->i[0];
+    int64_t ne[4] = { a->ne[0], a->ne[1], a->ne[2], a->ne[3] };
+    ne[d] += b->ne[d];
+    FOR4(ne) {
+        int64_t ii[4] = { i0, i1, i2, i3 };
+        double v;
+        if (ii[d] < a->ne[d]) v = V(a, i0, i1, i2, i3);
+        else { ii[d] -= a->ne[d]; v = V(b, ii[0], ii[1], ii[2], ii[3]); }
+        y[IDX(ne, i0, i1, i2, i3)] = v;
+    }
+}
+
+/* --- ADD/MUL/DIV: a n[0..3] (layout i[0]), b n[4..7] (layout i[1]) -------- */
+static void b_binary(struct trun *r) {
+    struct gds_tensor *a = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], -2, 2);
+    bool div = C->op == GDS_OP_DIV;
+    struct gds_tensor *b = in_new(r, GDS_TYPE_F32, C->n[4], C->n[5], C->n[6], C->n[7], C->i[1], div ? 0.5f : -2, 2);
+    r->out = C->op == GDS_OP_ADD ? gds_add(r->ctx, a, b) : C->op == GDS_OP_MUL ? gds_mul(r->ctx, a, b) : gds_div(r->ctx, a, b);
+}
+static void r_binary(struct trun *r, double *y) {
+    const struct tin *a = IN(0), *b = IN(1);
+    FOR4(a->ne) {
+        double x = V(a, i0, i1, i2, i3), z = V(b, i0 % b->ne[0], i1 % b->ne[1], i2 % b->ne[2], i3 % b->ne[3]);
+        y[IDX(a->ne, i0, i1, i2, i3)] = C->op == GDS_OP_ADD ? x + z : C->op == GDS_OP_MUL ? x * z : x / z;
+    }
+}
+
+/* --- unary: SCALE (f[0], f[1]), SQRT, SIGMOID, SOFTPLUS, SILU ------------- */
+static void b_unary(struct trun *r) {
+    float lo = -10, hi = 10;
+    if (C->op == GDS_OP_SQRT) lo = 0, hi = 4;
+    if (C->op == GDS_OP_SOFTPLUS) lo = -30, hi = 30;
+    struct gds_tensor *a = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], lo, hi);
+    if (C->op == GDS_OP_SQRT) in_set(r, 0, 0, 0, 0, 0, 0.0);
+    if (C->op == GDS_OP_SOFTPLUS) { in_set(r, 0, 0, 0, 0, 0, 20.0); in_set(r, 0, 1 % C->n[0], 0, 0, 0, 20.5); }
+    switch (C->op) {
+    case GDS_OP_SCALE: r->out = gds_scale(r->ctx, a, C->f[0], C->f[1]); break;
+    case GDS_OP_SQRT: r->out = gds_sqrt(r->ctx, a); break;
+    case GDS_OP_SIGMOID: r->out = gds_sigmoid(r->ctx, a); break;
+    case GDS_OP_SOFTPLUS: r->out = gds_softplus(r->ctx, a); break;
+    default: r->out = gds_silu(r->ctx, a); break;
+    }
+}
+static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+static void r_unary(struct trun *r, double *y) {
+    const struct tin *a = IN(0);
+    int64_t n = nel4(a->ne);
+    for (int64_t i = 0; i < n; i++) {
+        double x = a->val[i];
+        switch (C->op) {
+        case GDS_OP_SCALE: y[i] = x * C->f[0] + C->f[1]; break;
+        case GDS_OP_SQRT: y[i] = sqrt(x); break;
+        case GDS_OP_SIGMOID: y[i] = sigm(x); break;
+        case GDS_OP_SOFTPLUS: y[i] = x > 20 ? x : log1p(exp(x)); break;
+        default: y[i] = x * sigm(x); break;
+        }
+    }
+}
+
+/* --- SWIGLU: g (layout i[0]), u (layout i[1]), limit f[0] ------------------ */
+static void b_swiglu(struct trun *r) {
+    struct gds_tensor *g = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], -15, 15);
+    struct gds_tensor *u = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[1], -15, 15);
+    r->out = gds_swiglu(r->ctx, g, u, C->f[0]);
+}
+static void r_swiglu(struct trun *r, double *y) {
+    const struct tin *g = IN(0), *u = IN(1);
+    double L = C->f[0];
+    for (int64_t i = 0; i < nel4(g->ne); i++) {
+        double a = g->val[i], b = u->val[i];
+        if (L > 0) { a = a < L ? a : L; b = b < -L ? -L : b > L ? L : b; }
+        y[i] = a * sigm(a) * b;
+    }
+}
+
+/* --- RMS_NORM: x n[0..3] (layout i[0]), w if i[1], eps f[0] --------------- */
+static void b_rms_norm(struct trun *r) {
+    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], -2, 2);
+    struct gds_tensor *w = C->i[1] ? in_new(r, GDS_TYPE_F32, C->n[0], 1, 1, 1, L_CONT, 0.5f, 1.5f) : NULL;
+    r->out = gds_rms_norm(r->ctx, x, w, C->f[0]);
+}
+static void r_rms_norm(struct trun *r, double *y) {
+    const struct tin *x = IN(0);
+    int64_t n = x->ne[0], nr = nel4(x->ne) / n;
+    for (int64_t i = 0; i < nr; i++) {
+        double s = 0;
+        for (int64_t j = 0; j < n; j++) s += x->val[i * n + j] * x->val[i * n + j];
+        double f = 1.0 / sqrt(s / n + (double)C->f[0]);
+        for (int64_t j = 0; j < n; j++) y[i * n + j] = x->val[i * n + j] * f * (C->i[1] ? IN(1)->val[j] : 1.0);
+    }
+}
+
+/* --- SUM_ROWS ---------------------------------------------------------------- */
+static void b_sum_rows(struct trun *r) {
+    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], -2, 2);
+    r->out = gds_sum_rows(r->ctx, x);
+}
+static void r_sum_rows(struct trun *r, double *y) {
+    const struct tin *x = IN(0);
+    int64_t n = x->ne[0], nr = nel4(x->ne) / n;
+    for (int64_t i = 0; i < nr; i++) {
+        double s = 0;
+        for (int64_t j = 0; j < n; j++) s += x->val[i * n + j];
+        y[i] = s;
+    }
+}
+
+/* --- SOFT_MAX: x n[0..3] (layout i[0]), mask if i[1], sinks if i[2], scale f[0]
+ * mask: [n0, n1] with some -inf, row 0 fully -inf (all-masked row) ------------ */
+static void b_soft_max(struct trun *r) {
+    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], -4, 4);
+    struct gds_tensor *m = NULL, *s = NULL;
+    if (C->i[1]) {
+        m = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], 1, 1, L_CONT, -2, 0);
+        int k = r->n_in - 1;
+        for (int64_t j = 0; j < C->n[0]; j++) in_set(r, k, j, 0, 0, 0, -INFINITY);
+        for (int64_t i = 1; i < C->n[1]; i++)
+            for (int64_t j = 0; j < C->n[0]; j++)
+                if (rng_int(&r->rng, 4) == 0 && j != i % C->n[0]) in_set(r, k, j, i, 0, 0, -INFINITY);
+    }
+    if (C->i[2]) s = in_new(r, GDS_TYPE_F32, C->n[2], 1, 1, 1, L_CONT, -2, 2);
+    r->out = gds_soft_max(r->ctx, x, m, s, C->f[0]);
+}
+static void r_soft_max(struct trun *r, double *y) {
+    const struct tin *x = IN(0);
+    const struct tin *m = C->i[1] ? IN(1) : NULL, *s = C->i[2] ? IN(C->i[1] ? 2 : 1) : NULL;
+    int64_t n = x->ne[0];
+    double *v = malloc((size_t)n * sizeof(double));
+    for (int64_t i3 = 0; i3 < x->ne[3]; i3++)
+        for (int64_t i2 = 0; i2 < x->ne[2]; i2++)
+            for (int64_t i1 = 0; i1 < x->ne[1]; i1++) {
+                double mx = -INFINITY, sink = s ? s->val[i2] : -INFINITY;
+                for (int64_t j = 0; j < n; j++) {
+                    v[j] = V(x, j, i1, i2, i3) * (double)C->f[0] + (m ? V(m, j, i1, 0, 0) : 0.0);
+                    if (v[j] > mx) mx = v[j];
+                }
+                if (sink > mx) mx = sink;
+                double *o = y + IDX(x->ne, 0, i1, i2, i3);
+                if (mx == -INFINITY) { for (int64_t j = 0; j < n; j++) o[j] = 0; continue; }
+                double den = s ? exp(sink - mx) : 0;
+                for (int64_t j = 0; j < n; j++) den += exp(v[j] - mx);
+                for (int64_t j = 0; j < n; j++) o[j] = exp(v[j] - mx) / den;
+            }
+    free(v);
+}
+
+/* --- ROPE: x [hd n0, nh n1, T n2, B n3] (layout i[0]), n_rot i[1], inverse i[2],
+ * yarn i[3]; base f[0]; positions < i[4] ------------------------------------ */
+static struct gds_rope_params rope_params(const struct tcase *c) {
+    struct gds_rope_params p = { .n_rot = c->i[1], .base = c->f[0], .yarn_factor = 1, .inverse = c->i[2] != 0 };
+    if (c->i[3]) { p.yarn_factor = 16; p.yarn_orig_ctx = 65536; p.yarn_beta_fast = 32; p.yarn_beta_slow = 1; }
+    return p;
+}
+static void b_rope(struct trun *r) {
+    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], -2, 2);
+    struct gds_tensor *pos = in_new(r, GDS_TYPE_I32, C->n[2], 1, 1, 1, L_CONT, 0, 0);
+    for (int64_t t = 0; t < C->n[2]; t++) in_set(r, 1, t, 0, 0, 0, t == 0 ? 0 : rng_int(&r->rng, C->i[4]));
+    r->out = gds_rope(r->ctx, x, pos, rope_params(C));
+}
+static void r_rope(struct trun *r, double *y) {
+    const struct tin *x = IN(0), *pos = IN(1);
+    struct gds_rope_params p = rope_params(C);
+    int nr = p.n_rot, h = nr / 2;
+    float freq[512];
+    for (int i = 0; i < h; i++) { /* torch: 1 / base^(arange(0, d, 2)/d) in fp32 */
+        float e = (float)(2 * i) / (float)nr;
+        freq[i] = 1.0f / (float)pow((double)p.base, (double)e);
+    }
+    if (p.yarn_factor > 1) { /* spec 3.8, generalized from 64 to n_rot */
+        double cf = nr * log(p.yarn_orig_ctx / (p.yarn_beta_fast * 2 * M_PI)) / (2 * log(p.base));
+        double cs = nr * log(p.yarn_orig_ctx / (p.yarn_beta_slow * 2 * M_PI)) / (2 * log(p.base));
+        float low = fmaxf((float)floor(cf), 0.f), high = fminf((float)ceil(cs), (float)(nr - 1));
+        if (low == high) high += 0.001f;
+        for (int i = 0; i < h; i++) {
+            float ramp = ((float)i - low) / (high - low);
+            ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+            float s = 1.0f - ramp;
+            freq[i] = (freq[i] / p.yarn_factor) * (1.0f - s) + freq[i] * s;
+        }
+    }
+    int64_t hd = x->ne[0], nd = hd - nr;
+    FOR4(x->ne) {
+        (void)i0;
+        if (i0 > 0) continue;
+        const double *a = x->val + IDX(x->ne, 0, i1, i2, i3);
+        double *o = y + IDX(x->ne, 0, i1, i2, i3);
+        for (int64_t j = 0; j < nd; j++) o[j] = a[j];
+        float fp = (float)VI(pos, i2, 0, 0, 0);
+        for (int i = 0; i < h; i++) {
+            float ang = fp * freq[i];
+            double cs = cos((double)ang), sn = sin((double)ang);
+            if (p.inverse) sn = -sn;
+            double u = a[nd + 2 * i], v = a[nd + 2 * i + 1];
+            o[nd + 2 * i] = u * cs - v * sn;
+            o[nd + 2 * i + 1] = u * sn + v * cs;
+        }
+    }
+}
+
+/* --- HADAMARD ---------------------------------------------------------------- */
+static void b_hadamard(struct trun *r) {
+    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], -2, 2);
+    r->out = gds_hadamard(r->ctx, x);
+}
+static void r_hadamard(struct trun *r, double *y) {
+    const struct tin *x = IN(0);
+    int64_t n = nel4(x->ne);
+    double sc = (float)(1.0 / sqrt(128.0));
+    for (int64_t b = 0; b < n; b += 128)
+        for (int j = 0; j < 128; j++) {
+            double s = 0;
+            for (int i = 0; i < 128; i++) s += (__builtin_popcount((unsigned)(i & j)) & 1) ? -x->val[b + i] : x->val[b + i];
+            y[b + j] = s * sc;
+        }
+}
+
+/* --- QUANT_SIM: mode i[1], block i[2], n_dims i[3]; layout i[0] ------------- */
+static void b_quant_sim(struct trun *r) {
+    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], -3, 3);
+    if (C->i[1] != GDS_SIM_BF16 && C->n[1] >= 3) { /* a zero block (amax floor), a large and a tiny block */
+        for (int j = 0; j < C->i[2]; j++) {
+            in_set(r, 0, j, 0, 0, 0, 0.0);
+            in_set(r, 0, j, 1, 0, 0, in_get_raw(r, 0, j, 1, 0, 0) * 1000.0);
+            in_set(r, 0, j, 2, 0, 0, in_get_raw(r, 0, j, 2, 0, 0) * 1e-6);
+        }
+    }
+    r->out = gds_quant_sim(r->ctx, x, (enum gds_sim_mode)C->i[1], C->i[2], C->i[3]);
+}
+static void r_quant_sim(struct trun *r, double *y) {
+    const struct tin *x = IN(0);
+    int64_t n = x->ne[0], nr = nel4(x->ne) / n, nd = C->i[3] ? C->i[3] : n;
+    double *q = malloc((size_t)n * sizeof(double));
+    for (int64_t i = 0; i < nr; i++) {
+        const double *a = x->val + i * n;
+        double *o = y + i * n;
+        if (C->i[1] == GDS_SIM_BF16) for (int64_t j = 0; j < nd; j++) q[j] = a[j];
+        else if (C->i[1] == GDS_SIM_FP8) ref_act_quant(a, q, nd, C->i[2]);
+        else ref_fp4_quant(a, q, nd, C->i[2]);
+        for (int64_t j = 0; j < nd; j++) o[j] = bf16r(q[j]);
+        for (int64_t j = nd; j < n; j++) o[j] = a[j];
+    }
+    free(q);
+}
+
+/* --- TOP_K: x n[0..3], k i[1]; ties on a coarse grid, some -inf and a NaN ---- */
+static void b_top_k(struct trun *r) {
+    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], -1, 1);
+    for (int64_t i3 = 0; i3 < C->n[3]; i3++)
+        for (int64_t i2 = 0; i2 < C->n[2]; i2++)
+            for (int64_t i1 = 0; i1 < C->n[1]; i1++)
+                for (int64_t j = 0; j < C->n[0]; j++) {
+                    double v = floor(in_get_raw(r, 0, j, i1, i2, i3) * 8) / 8; /* many ties */
+                    if (rng_int(&r->rng, 8) == 0) v = -INFINITY;
+                    if (i1 == 1 && j >= C->n[0] / 3) v = -INFINITY; /* row with fewer than k finite */
+                    in_set(r, 0, j, i1, i2, i3, v);
+                }
+    in_set(r, 0, C->n[0] - 1, 0, 0, 0, NAN);
+    r->out = gds_top_k(r->ctx, x, C->i[1]);
+}
+static const double *g_topk_v;
+static int topk_cmp(const void *pa, const void *pb) {
+    int a = *(const int *)pa, b = *(const int *)pb;
+    double va = g_topk_v[a], vb = g_topk_v[b];
+    bool oka = va > -INFINITY, okb = vb > -INFINITY; /* false for -inf and NaN */
+    if (oka != okb) return oka ? -1 : 1;
+    if (oka && va != vb) return va > vb ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+static void r_top_k(struct trun *r, double *y) {
+    const struct tin *x = IN(0);
+    int64_t n = x->ne[0], nr = nel4(x->ne) / n, k = C->i[1];
+    int *idx = malloc((size_t)n * sizeof(int));
+    for (int64_t i = 0; i < nr; i++) {
+        g_topk_v = x->val + i * n;
+        for (int64_t j = 0; j < n; j++) idx[j] = (int)j;
+        qsort(idx, (size_t)n, sizeof(int), topk_cmp);
+        for (int64_t j = 0; j < k; j++) y[i * k + j] = g_topk_v[idx[j]] > -INFINITY ? idx[j] : -1;
+    }
+    free(idx);
+}
+
+/* --- MUL_MAT: w [K n0, N n1, B2 n3, B3 n4] type t0 (layout i[3]),
+ * x [K, M n2, B2*r2 (i[1]), B3*r3 (i[2])] (layout i[0]); i[4]: special x blocks */
+static void b_mul_mat(struct trun *r) {
+    int64_t K = C->n[0], N = C->n[1], M = C->n[2], B2 = C->n[3], B3 = C->n[4];
+    struct gds_tensor *w = in_new(r, C->t0, K, N, B2, B3, C->i[3], -1, 1);
+    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, K, M, B2 * C->i[1], B3 * C->i[2], C->i[0], -1, 1);
+    if (C->i[4]) { /* zero block, large block, tiny block, a block with one outlier */
+        for (int64_t k = 0; k < K; k++) {
+            int64_t m = 0, blk = (k / 128) % 4;
+            double v = in_get_raw(r, 1, k, m, 0, 0);
+            v = blk == 0 ? 0.0 : blk == 1 ? v * 1000 : blk == 2 ? v * 1e-5 : (k % 128 == 5 ? 300.0 : v);
+            in_set(r, 1, k, m, 0, 0, v);
+        }
+    }
+    r->out = gds_mul_mat(r->ctx, w, x);
+}
+static void r_mul_mat(struct trun *r, double *y) {
+    const struct tin *w = IN(0), *x = IN(1);
+    int64_t K = w->ne[0], N = w->ne[1], M = x->ne[1], X2 = x->ne[2], X3 = x->ne[3];
+    int64_t r2 = X2 / w->ne[2], r3 = X3 / w->ne[3];
+    int64_t ne[4] = { N, M, X2, X3 };
+    double *a = malloc((size_t)K * sizeof(double));
+    for (int64_t i3 = 0; i3 < X3; i3++)
+        for (int64_t i2 = 0; i2 < X2; i2++)
+            for (int64_t m = 0; m < M; m++) {
+                ref_act(w->t->type, x->val + IDX(x->ne, 0, m, i2, i3), a, K);
+                for (int64_t n = 0; n < N; n++) {
+                    const double *wr = w->val + IDX(w->ne, 0, n, i2 / r2, i3 / r3);
+                    double s = 0;
+                    for (int64_t k = 0; k < K; k++) s += wr[k] * a[k];
+                    y[IDX(ne, n, m, i2, i3)] = s;
+                }
+            }
+    free(a);
+}
+
+/* --- MUL_MAT_ID: w [K n0, N n1, E n2] type t0, x [K, nx n3, T n5] (layout i[0]),
+ * ids [n_used n4, T] with -1 and E among them ------------------------------- */
+static void b_mul_mat_id(struct trun *r) {
+    struct gds_tensor *w = in_new(r, C->t0, C->n[0], C->n[1], C->n[2], 1, L_CONT, -1, 1);
+    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, C->n[0], C->n[3], C->n[5], 1, C->i[0], -1, 1);
+    struct gds_tensor *ids = in_new(r, GDS_TYPE_I32, C->n[4], C->n[5], 1, 1, L_CONT, 0, 0);
+    ids_fill(r, 2, C->n[2], true, true);
+    r->out = gds_mul_mat_id(r->ctx, w, x, ids);
+}
+static void r_mul_mat_id(struct trun *r, double *y) {
+    const struct tin *w = IN(0), *x = IN(1), *ids = IN(2);
+    int64_t K = w->ne[0], N = w->ne[1], E = w->ne[2], nx = x->ne[1], nu = ids->ne[0], T = ids->ne[1];
+    double *a = malloc((size_t)K * sizeof(double));
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t i = 0; i < nu; i++) {
+            int e = VI(ids, i, t, 0, 0);
+            double *o = y + (t * nu + i) * N;
+            if (e < 0 || e >= E) { for (int64_t n = 0; n < N; n++) o[n] = 0; continue; }
+            ref_act(w->t->type, x->val + IDX(x->ne, 0, i % nx, t, 0), a, K);
+            for (int64_t n = 0; n < N; n++) {
+                const double *wr = w->val + IDX(w->ne, 0, n, e, 0);
+                double s = 0;
+                for (int64_t k = 0; k < K; k++) s += wr[k] * a[k];
+                o[n] = s;
+            }
+        }
+    free(a);
+}
+
+/* --- HC_COMB: X [D n0, HC n1, T n2] (layout i[0]), n_mix n3, iters i[1] ---- */
+static void b_hc_comb(struct trun *r) {
+    int64_t D = C->n[0], HC = C->n[1], T = C->n[2], nm = C->n[3];
+    struct gds_tensor *X = in_new(r, GDS_TYPE_F32, D, HC, T, 1, C->i[0], -2, 2);
+    struct gds_tensor *fn = in_new(r, GDS_TYPE_F32, HC * D, nm, 1, 1, L_CONT, -0.2f, 0.2f);
+    struct gds_tensor *sc = in_new(r, GDS_TYPE_F32, nm == HC ? 1 : 3, 1, 1, 1, L_CONT, 0.5f, 2.0f);
+    struct gds_tensor *base = in_new(r, GDS_TYPE_F32, nm, 1, 1, 1, L_CONT, -1, 1);
+    r->out = gds_hc_comb(r->ctx, X, fn, sc, base, C->f[0], C->f[1], C->i[1]);
+}
+static void r_hc_comb(struct trun *r, double *y) {
+    const struct tin *X = IN(0), *fn = IN(1), *sc = IN(2), *base = IN(3);
+    int64_t D = X->ne[0], HC = X->ne[1], T = X->ne[2], nm = fn->ne[1];
+    double eps = C->f[0], he = C->f[1];
+    double v[4096], mix[64], Cm[16][16];
+    for (int64_t t = 0; t < T; t++) {
+        double ss = 0;
+        for (int64_t s = 0; s < HC; s++) for (int64_t i = 0; i < D; i++) { v[s * D + i] = V(X, i, s, t, 0); ss += v[s * D + i] * v[s * D + i]; }
+        double rr = 1.0 / sqrt(ss / (double)(HC * D) + eps);
+        for (int64_t j = 0; j < nm; j++) {
+            double a = 0;
+            for (int64_t i = 0; i < HC * D; i++) a += V(fn, i, j, 0, 0) * v[i];
+            mix[j] = a * rr;
+        }
+        double *o = y + t * nm;
+        for (int64_t s = 0; s < HC; s++) o[s] = sigm(mix[s] * sc->val[0] + base->val[s]) + he;
+        if (nm == HC) continue;
+        for (int64_t s = 0; s < HC; s++) o[HC + s] = 2 * sigm(mix[HC + s] * sc->val[1] + base->val[HC + s]);
+        for (int64_t j = 0; j < HC; j++) {
+            double mx = -INFINITY, den = 0;
+            for (int64_t k = 0; k < HC; k++) { Cm[j][k] = mix[2 * HC + j * HC + k] * sc->val[2] + base->val[2 * HC + j * HC + k]; mx = fmax(mx, Cm[j][k]); }
+            for (int64_t k = 0; k < HC; k++) den += exp(Cm[j][k] - mx);
+            for (int64_t k = 0; k < HC; k++) Cm[j][k] = exp(Cm[j][k] - mx) / den + he;
+        }
+        for (int it = 0; it < C->i[1]; it++) {
+            if (it > 0)
+                for (int64_t j = 0; j < HC; j++) {
+                    double s = 0;
+                    for (int64_t k = 0; k < HC; k++) s += Cm[j][k];
+                    for (int64_t k = 0; k < HC; k++) Cm[j][k] /= s + he;
+                }
+            for (int64_t k = 0; k < HC; k++) {
+                double s = 0;
+                for (int64_t j = 0; j < HC; j++) s += Cm[j][k];
+                for (int64_t j = 0; j < HC; j++) Cm[j][k] /= s + he;
+            }
+        }
+        for (int64_t j = 0; j < HC; j++) for (int64_t k = 0; k < HC; k++) o[2 * HC + j * HC + k] = Cm[j][k];
+    }
+}
+
+/* --- HC_PRE: X [D, HC, T] (layout i[0]), comb [n_mix n3, T] ---------------- */
+static void b_hc_pre(struct trun *r) {
+    struct gds_tensor *X = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], 1, C->i[0], -2, 2);
+    struct gds_tensor *cb = in_new(r, GDS_TYPE_F32, C->n[3], C->n[2], 1, 1, L_CONT, 0, 1);
+    r->out = gds_hc_pre(r->ctx, X, cb);
+}
+static void r_hc_pre(struct trun *r, double *y) {
+    const struct tin *X = IN(0), *cb = IN(1);
+    int64_t D = X->ne[0], HC = X->ne[1], T = X->ne[2];
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t i = 0; i < D; i++) {
+            double s = 0;
+            for (int64_t k = 0; k < HC; k++) s += V(cb, k, t, 0, 0) * V(X, i, k, t, 0);
+            y[t * D + i] = bf16r(s);
+        }
+}
+
+/* --- HC_POST: a [D, T], R [D, HC, T] (layout i[0]), comb [(2+HC)*HC, T] ---- */
+static void b_hc_post(struct trun *r) {
+    int64_t D = C->n[0], HC = C->n[1], T = C->n[2];
+    struct gds_tensor *a = in_new(r, GDS_TYPE_F32, D, T, 1, 1, L_CONT, -2, 2);
+    struct gds_tensor *R = in_new(r, GDS_TYPE_F32, D, HC, T, 1, C->i[0], -2, 2);
+    struct gds_tensor *cb = in_new(r, GDS_TYPE_F32, (2 + HC) * HC, T, 1, 1, L_CONT, 0, 1);
+    r->out = gds_hc_post(r->ctx, a, R, cb);
+}
+static void r_hc_post(struct trun *r, double *y) {
+    const struct tin *a = IN(0), *R = IN(1), *cb = IN(2);
+    int64_t D = R->ne[0], HC = R->ne[1], T = R->ne[2];
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t k = 0; k < HC; k++)
+            for (int64_t i = 0; i < D; i++) {
+                double s = V(cb, HC + k, t, 0, 0) * V(a, i, t, 0, 0);
+                for (int64_t j = 0; j < HC; j++) s += V(cb, 2 * HC + j * HC + k, t, 0, 0) * V(R, i, j, t, 0);
+                y[(t * HC + k) * D + i] = bf16r(s);
+            }
+}
+
+/* --- COMPRESS: d n0, m n1, W' n2, overlap i[1]; k, z [c*d, m, W'] (layout i[0]) */
+static void b_compress(struct trun *r) {
+    int64_t d = C->n[0], m = C->n[1], W = C->n[2], c = C->i[1] ? 2 : 1;
+    struct gds_tensor *k = in_new(r, GDS_TYPE_F32, c * d, m, W, 1, C->i[0], -2, 2);
+    struct gds_tensor *z = in_new(r, GDS_TYPE_F32, c * d, m, W, 1, C->i[0], -3, 3);
+    if (C->i[1]) { /* window 0 lane A absent, as at the start of a sequence */
+        for (int64_t j = 0; j < d; j++) for (int64_t t = 0; t < m; t++) in_set(r, 1, j, t, 0, 0, -INFINITY);
+    } else { /* a few absent slots, never all of a channel's */
+        for (int64_t w = 0; w < W; w++) for (int64_t j = 0; j < d; j++) if (rng_int(&r->rng, 3) == 0) in_set(r, 1, j, 1 + rng_int(&r->rng, (int)m - 1), w, 0, -INFINITY);
+    }
+    r->out = gds_compress(r->ctx, k, z, C->i[1] != 0);
+}
+static void r_compress(struct trun *r, double *y) {
+    const struct tin *k = IN(0), *z = IN(1);
+    int64_t d = C->n[0], m = C->n[1], W = C->n[2];
+    bool ov = C->i[1] != 0;
+    int64_t nw = ov ? W - 1 : W, ns = ov ? 2 * m : m;
+    double zs[1024], ks[1024];
+    for (int64_t w = 0; w < nw; w++)
+        for (int64_t j = 0; j < d; j++) {
+            for (int64_t t = 0; t < m; t++) { zs[t] = V(z, j, t, w, 0); ks[t] = V(k, j, t, w, 0); }
+            if (ov) for (int64_t t = 0; t < m; t++) { zs[m + t] = V(z, d + j, t, w + 1, 0); ks[m + t] = V(k, d + j, t, w + 1, 0); }
+            double mx = -INFINITY, den = 0, s = 0;
+            for (int64_t t = 0; t < ns; t++) mx = fmax(mx, zs[t]);
+            for (int64_t t = 0; t < ns; t++) den += exp(zs[t] - mx);
+            for (int64_t t = 0; t < ns; t++) s += exp(zs[t] - mx) / den * ks[t];
+            y[w * d + j] = s;
+        }
+}
+
+/* --- INDEXER: q [dI n0, nh n1, T n2] (layout i[0]), kI [dI, S n3], w [nh, T],
+ * pos [T], ratio i[1] ----------------------------------------------------------- */
+static void b_indexer(struct trun *r) {
+    int64_t dI = C->n[0], nh = C->n[1], T = C->n[2], S = C->n[3];
+    struct gds_tensor *q = in_new(r, GDS_TYPE_F32, dI, nh, T, 1, C->i[0], -1, 1);
+    struct gds_tensor *kI = in_new(r, GDS_TYPE_F32, dI, S, 1, 1, L_CONT, -1, 1);
+    struct gds_tensor *w = in_new(r, GDS_TYPE_F32, nh, T, 1, 1, L_CONT, -0.5f, 1);
+    struct gds_tensor *pos = in_new(r, GDS_TYPE_I32, T, 1, 1, 1, L_CONT, 0, 0);
+    for (int64_t t = 0; t < T; t++) in_set(r, 3, t, 0, 0, 0, t == 0 ? 0 : rng_int(&r->rng, (int)(S * C->i[1] + 2 * C->i[1])));
+    r->out = gds_indexer(r->ctx, q, kI, w, pos, C->i[1]);
+}
+static void r_indexer(struct trun *r, double *y) {
+    const struct tin *q = IN(0), *kI = IN(1), *w = IN(2), *pos = IN(3);
+    int64_t dI = q->ne[0], nh = q->ne[1], T = q->ne[2], S = kI->ne[1];
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t s = 0; s < S; s++) {
+            if (s >= (VI(pos, t, 0, 0, 0) + 1) / C->i[1]) { y[t * S + s] = -INFINITY; continue; }
+            double sum = 0, sabs = 0, tol = 0;
+            for (int64_t h = 0; h < nh; h++) {
+                double dt = 0, dabs = 0, wh = V(w, h, t, 0, 0);
+                for (int64_t i = 0; i < dI; i++) { double p = V(q, i, h, t, 0) * V(kI, i, s, 0, 0); dt += p; dabs += fabs(p); }
+                double fd = bf16_amb(dt, 4 * g_eps32 * dabs);     /* fp32 dot vs double */
+                dt = bf16r(dt);
+                double pr = (dt > 0 ? dt : 0) * wh, term = bf16r(pr);
+                double ft = bf16_amb(pr, g_eps32 * fabs(pr));      /* fp32 product */
+                if (fd > 0) tol += fd * fabs(wh) + bf16_ulp(pr);
+                tol += ft;
+                sum += term;
+                sabs += fabs(term);
+            }
+            y[t * S + s] = bf16r(sum);
+            tol += bf16_amb(sum, tol + nh * g_eps32 * sabs);
+            if (g_tol) g_tol[t * S + s] = tol;
+        }
+}
+
+/* --- ATTN: q [hd n0, H n1, T n2] (layout i[0]), kv [hd, N n3], idx [L n4, T],
+ * sinks [H]; scale = 1/sqrt(hd); last token has no valid key --------------- */
+static void b_attn(struct trun *r) {
+    int64_t hd = C->n[0], H = C->n[1], T = C->n[2], N = C->n[3], L = C->n[4];
+    struct gds_tensor *q = in_new(r, GDS_TYPE_F32, hd, H, T, 1, C->i[0], -3, 3);
+    struct gds_tensor *kv = in_new(r, GDS_TYPE_F32, hd, N, 1, 1, C->i[1], -2, 2);
+    struct gds_tensor *idx = in_new(r, GDS_TYPE_I32, L, T, 1, 1, L_CONT, 0, 0);
+    struct gds_tensor *sk = in_new(r, GDS_TYPE_F32, H, 1, 1, 1, L_CONT, -1, 3);
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t j = 0; j < L; j++) {
+            int v = rng_int(&r->rng, (int)N);
+            if (j > 0 && rng_int(&r->rng, 5) == 0) v = -1;
+            if (t == 1 && j >= L / 2) v = -1;    /* trailing padding, as in prefill */
+            if (t == T - 1 && T > 2) v = -1;     /* no valid key at all */
+            in_set(r, 2, j, t, 0, 0, v);
+        }
+    r->out = gds_attn(r->ctx, q, kv, idx, sk, C->f[0]);
+}
+static void r_attn(struct trun *r, double *y) {
+    const struct tin *q = IN(0), *kv = IN(1), *idx = IN(2), *sk = IN(3);
+    int64_t hd = q->ne[0], H = q->ne[1], T = q->ne[2], N = kv->ne[1], L = idx->ne[0];
+    double *acc = malloc((size_t)hd * sizeof(double)), *tl = malloc((size_t)hd * sizeof(double));
+    double *aa = malloc((size_t)hd * sizeof(double)), s[64], sa[64]; /* aa: sum |P*V| (fp32 accumulation slack) */
+    double sc = C->f[0];
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t h = 0; h < H; h++) {
+            double m = -INFINITY, l = 0, em = 0; /* em: fp32 error bound of the running max */
+            for (int64_t i = 0; i < hd; i++) acc[i] = tl[i] = aa[i] = 0;
+            for (int64_t j0 = 0; j0 < L; j0 += 64) {
+                int64_t nj = L - j0 < 64 ? L - j0 : 64;
+                double bm = -INFINITY, ebm = 0;
+                for (int64_t j = 0; j < nj; j++) {
+                    int id = VI(idx, j0 + j, t, 0, 0);
+                    s[j] = -INFINITY; sa[j] = 0;
+                    if (id < 0 || id >= N) continue;
+                    double d = 0, da = 0;
+                    for (int64_t i = 0; i < hd; i++) { double p = V(q, i, h, t, 0) * V(kv, i, id, 0, 0); d += p; da += fabs(p); }
+                    s[j] = d * sc;
+                    sa[j] = 4 * g_eps32 * da * fabs(sc) + g_eps32 * fabs(s[j]);
+                    if (s[j] > bm) { bm = s[j]; ebm = sa[j]; }
+                }
+                double mn = fmax(m, bm);
+                if (mn == -INFINITY) continue;
+                double al = m == -INFINITY ? 0 : exp(m - mn);
+                em = bm > m ? ebm : em;
+                l *= al;
+                for (int64_t i = 0; i < hd; i++) { acc[i] *= al; tl[i] *= al; aa[i] *= al; }
+                for (int64_t j = 0; j < nj; j++) {
+                    if (s[j] == -INFINITY) continue;
+                    double p = exp(s[j] - mn), pb = bf16r(p);
+                    double fp = bf16_amb(p, p * (sa[j] + em + 2 * g_eps32)); /* p = expf(s - m) in fp32 */
+                    int id = VI(idx, j0 + j, t, 0, 0);
+                    l += p;
+                    for (int64_t i = 0; i < hd; i++) {
+                        acc[i] += pb * V(kv, i, id, 0, 0);
+                        aa[i] += pb * fabs(V(kv, i, id, 0, 0));
+                        if (fp > 0) tl[i] += fp * fabs(V(kv, i, id, 0, 0));
+                    }
+                }
+                m = mn;
+            }
+            double *o = y + (t * H + h) * hd;
+            if (m == -INFINITY) { for (int64_t i = 0; i < hd; i++) o[i] = 0; continue; }
+            l += exp(sk->val[h] - m);
+            for (int64_t i = 0; i < hd; i++) {
+                o[i] = bf16r(acc[i] / l);
+                if (g_tol) { /* flips of ambiguous P + fp32 accumulation of PV and l */
+                    double tv = tl[i] / l + 8 * g_eps32 * aa[i] / l + 1e-6 * fabs(acc[i] / l);
+                    g_tol[(t * H + h) * hd + i] = tv + bf16_amb(acc[i] / l, tv);
+                }
+            }
+        }
+    free(acc); free(tl); free(aa);
+}
+
+/* ===========================================================================
+ * The case table
+ * ========================================================================= */
+
+static void shape_str(char *s, size_t n, const int64_t *ne, int nd) {
+    int k = snprintf(s, n, "[");
+    for (int i = 0; i < nd; i++) k += snprintf(s + k, n - (size_t)k, "%s%lld", i ? "," : "", (long long)ne[i]);
+    snprintf(s + k, n - (size_t)k, "]");
+}
+
+static void cases_init(void) {
+    struct tcase *c;
+    char s0[64], s1[64];
+    const enum gds_type ftypes[3] = { GDS_TYPE_F32, GDS_TYPE_F16, GDS_TYPE_BF16 };
+    const enum gds_type wtypes[6] = { GDS_TYPE_F32, GDS_TYPE_F16, GDS_TYPE_BF16, GDS_TYPE_Q8_0, GDS_TYPE_MXFP4, GDS_TYPE_F8_E4M3_B128 };
+
+    /* CPY */
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            for (int lay = 0; lay < 3; lay += 2) {
+                c = tc_add(GDS_OP_CPY, b_cpy, r_cpy, B_EXACT);
+                c->t0 = ftypes[a]; c->t1 = ftypes[b]; c->i[0] = lay;
+                int64_t ne[4] = { lay ? 33 : 31, 7, 3, lay ? 2 : 1 };
+                memcpy(c->n, ne, sizeof ne);
+                shape_str(s0, sizeof s0, ne, 4);
+                tc_name(c, "%s->%s,%s,%s", tname(c->t0), tname(c->t1), s0, lname[lay]);
+            }
+    for (int q = 3; q < 6; q++)
+        for (int dir = 0; dir < 2; dir++) {
+            c = tc_add(GDS_OP_CPY, b_cpy, r_cpy, B_EXACT);
+            c->t0 = dir ? wtypes[q] : GDS_TYPE_F32; c->t1 = dir ? GDS_TYPE_F32 : wtypes[q];
+            if (!dir && wtypes[q] == GDS_TYPE_Q8_0) c->bound = B_Q8;
+            if (!dir && wtypes[q] == GDS_TYPE_MXFP4) c->bound = B_Q8; /* quantizer ties: see ref_mxfp4 */
+            c->i[0] = (!dir && q == 3) ? L_PERM : L_CONT;
+            int64_t ne[4] = { 256, 5, 2, 1 };
+            memcpy(c->n, ne, sizeof ne);
+            shape_str(s0, sizeof s0, ne, 3);
+            tc_name(c, "%s->%s,%s,%s", tname(c->t0), tname(c->t1), s0, lname[c->i[0]]);
+        }
+
+    /* GET_ROWS */
+    for (int q = 0; q < 6; q++)
+        for (int lay = 0; lay < 2; lay++) {
+            c = tc_add(GDS_OP_GET_ROWS, b_get_rows, r_get_rows, B_EXACT);
+            c->t0 = wtypes[q]; c->i[0] = lay;
+            c->n[0] = q < 3 ? 31 : q == 5 ? 256 : 64; c->n[1] = 13; c->n[2] = 7; c->n[3] = 2;
+            tc_name(c, "%s,a=[%lld,13,2],ids=[7,2],%s", tname(c->t0), (long long)c->n[0], lname[lay]);
+        }
+
+    /* SET_ROWS */
+    for (int q = 0; q < 3; q++)
+        for (int lay = 0; lay < 2; lay++) {
+            c = tc_add(GDS_OP_SET_ROWS, b_set_rows, r_set_rows, B_EXACT);
+            c->t0 = ftypes[q]; c->i[0] = lay;
+            c->n[0] = 31; c->n[1] = 13; c->n[2] = 6; c->n[3] = 2;
+            tc_name(c, "%s,dst=[31,13,2],src=[31,6,2],%s", tname(c->t0), lname[lay]);
+        }
+
+    /* CONCAT */
+    for (int d = 0; d < 4; d++)
+        for (int lay = 0; lay < 2; lay++) {
+            c = tc_add(GDS_OP_CONCAT, b_concat, r_concat, B_EXACT);
+            int64_t ne[4] = { 17, 5, 3, 2 };
+            memcpy(c->n, ne, sizeof ne);
+            c->n[4] = 3; c->i[0] = d; c->i[1] = lay ? L_PERM : L_CONT; c->i[2] = lay ? L_PAD : L_CONT;
+            tc_name(c, "dim=%d,a=[17,5,3,2],b.ne%d=3,%s", d, d, lay ? "perm/pad" : "cont");
+        }
+
+    /* ADD, MUL, DIV */
+    static const int64_t bin[][8] = {
+        { 31, 17, 3, 2, 31, 17, 3, 2 }, { 31, 17, 3, 2, 31, 1, 3, 1 }, { 31, 17, 3, 2, 1, 17, 1, 2 },
+        { 31, 17, 3, 2, 31, 17, 1, 1 }, { 129, 3, 1, 1, 129, 1, 1, 1 }, { 4099, 2, 1, 1, 4099, 2, 1, 1 },
+    };
+    const enum gds_op bops[3] = { GDS_OP_ADD, GDS_OP_MUL, GDS_OP_DIV };
+    for (int o = 0; o < 3; o++)
+        for (size_t s = 0; s < sizeof bin / sizeof bin[0]; s++)
+            for (int lay = 0; lay < 2; lay++) {
+                if (lay && (s == 4 || s == 5)) continue;
+                c = tc_add(bops[o], b_binary, r_binary, B_F32);
+                memcpy(c->n, bin[s], sizeof bin[s]);
+                c->i[0] = lay ? L_PERM : L_CONT; c->i[1] = lay ? L_PAD : L_CONT;
+                shape_str(s0, sizeof s0, bin[s], 4); shape_str(s1, sizeof s1, bin[s] + 4, 4);
+                tc_name(c, "a=%s,b=%s,%s", s0, s1, lay ? "perm/pad" : "cont");
+            }
+
+    /* unary */
+    static const int64_t un[][4] = { { 31, 17, 3, 1 }, { 129, 3, 2, 1 }, { 4097, 1, 1, 1 } };
+    const enum gds_op uops[5] = { GDS_OP_SCALE, GDS_OP_SQRT, GDS_OP_SIGMOID, GDS_OP_SOFTPLUS, GDS_OP_SILU };
+    for (int o = 0; o < 5; o++)
+        for (int s = 0; s < 3; s++)
+            for (int lay = 0; lay < 3; lay++) {
+                if (s == 2 && lay) continue;
+                c = tc_add(uops[o], b_unary, r_unary, B_F32);
+                memcpy(c->n, un[s], sizeof un[s]);
+                c->i[0] = lay; c->f[0] = 0.7f; c->f[1] = s == 1 ? 0.0f : 0.25f;
+                shape_str(s0, sizeof s0, un[s], 4);
+                if (uops[o] == GDS_OP_SCALE) tc_name(c, "%s,s=%g,b=%g,%s", s0, c->f[0], c->f[1], lname[lay]);
+                else tc_name(c, "%s,%s", s0, lname[lay]);
+            }
+
+    /* SWIGLU */
+    for (int lim = 0; lim < 2; lim++)
+        for (int lay = 0; lay < 2; lay++) {
+            c = tc_add(GDS_OP_SWIGLU, b_swiglu, r_swiglu, B_F32);
+            int64_t ne[4] = { lay ? 129 : 31, 17, 3, 1 };
+            memcpy(c->n, ne, sizeof ne);
+            c->i[0] = lay ? L_PERM : L_CONT; c->i[1] = lay ? L_PAD : L_CONT; c->f[0] = lim ? 10.0f : 0.0f;
+            shape_str(s0, sizeof s0, ne, 3);
+            tc_name(c, "%s,limit=%g,%s", s0, c->f[0], lay ? "perm/pad" : "cont");
+        }
+
+    /* RMS_NORM */
+    static const int64_t rn[][4] = { { 31, 5, 3, 1 }, { 129, 7, 1, 1 }, { 512, 3, 2, 1 }, { 4096, 2, 1, 1 } };
+    for (int s = 0; s < 4; s++)
+        for (int w = 0; w < 2; w++)
+            for (int lay = 0; lay < 3; lay++) {
+                if (s == 3 && lay) continue;
+                c = tc_add(GDS_OP_RMS_NORM, b_rms_norm, r_rms_norm, B_F32);
+                memcpy(c->n, rn[s], sizeof rn[s]);
+                c->i[0] = lay; c->i[1] = w; c->f[0] = 1e-6f;
+                shape_str(s0, sizeof s0, rn[s], 3);
+                tc_name(c, "%s,w=%d,eps=1e-6,%s", s0, w, lname[lay]);
+            }
+
+    /* SUM_ROWS */
+    static const int64_t sr[][4] = { { 31, 17, 3, 1 }, { 129, 5, 2, 1 }, { 4096, 2, 1, 1 } };
+    for (int s = 0; s < 3; s++)
+        for (int lay = 0; lay < 3; lay++) {
+            if (s == 2 && lay) continue;
+            c = tc_add(GDS_OP_SUM_ROWS, b_sum_rows, r_sum_rows, B_F32);
+            memcpy(c->n, sr[s], sizeof sr[s]); c->i[0] = lay;
+            shape_str(s0, sizeof s0, sr[s], 3);
+            tc_name(c, "%s,%s", s0, lname[lay]);
+        }
+
+    /* SOFT_MAX */
+    static const int64_t sm[][4] = { { 31, 17, 3, 1 }, { 129, 7, 4, 2 }, { 1000, 2, 2, 1 } };
+    for (int s = 0; s < 3; s++)
+        for (int ms = 0; ms < 4; ms++)
+            for (int lay = 0; lay < 2; lay++) {
+                c = tc_add(GDS_OP_SOFT_MAX, b_soft_max, r_soft_max, B_F32);
+                memcpy(c->n, sm[s], sizeof sm[s]);
+                c->i[0] = lay ? L_PERM : L_CONT; c->i[1] = ms & 1; c->i[2] = ms >> 1; c->f[0] = s == 0 ? 1.0f : 0.125f;
+                shape_str(s0, sizeof s0, sm[s], 4);
+                tc_name(c, "%s,mask=%d,sinks=%d,scale=%g,%s", s0, ms & 1, ms >> 1, c->f[0], lname[c->i[0]]);
+            }
+
+    for (int ms = 0; ms < 2; ms++) { /* logits up to +-120: needs the max subtraction */
+        c = tc_add(GDS_OP_SOFT_MAX, b_soft_max, r_soft_max, B_F32);
+        int64_t ne[4] = { 77, 6, 2, 1 };
+        memcpy(c->n, ne, sizeof ne);
+        c->i[0] = L_CONT; c->i[1] = ms; c->i[2] = ms; c->f[0] = 30.0f;
+        tc_name(c, "[77,6,2],mask=%d,sinks=%d,scale=30", ms, ms);
+    }
+
+    /* ROPE */
+    static const struct { int64_t hd, nh, T, B; int n_rot; float base; int inv, yarn, lay, pmax; } rp[] = {
+        { 64, 3, 5, 1, 64, 10000, 0, 0, L_CONT, 0 }, { 64, 3, 5, 1, 64, 10000, 1, 0, L_CONT, 0 },
+        { 96, 4, 7, 2, 32, 10000, 0, 0, L_PERM, 0 }, { 96, 4, 7, 2, 32, 10000, 1, 0, L_PAD, 0 },
+        { 128, 2, 6, 1, 64, 160000, 0, 1, L_CONT, 0 }, { 128, 2, 6, 1, 64, 160000, 1, 1, L_PERM, 0 },
+        { 512, 2, 3, 1, 64, 160000, 0, 1, L_CONT, 0 }, { 512, 2, 3, 1, 64, 10000, 1, 0, L_PAD, 0 },
+        { 128, 2, 9, 1, 64, 160000, 0, 1, L_CONT, 1 << 20 }, /* long context positions */
+    };
+    for (size_t s = 0; s < sizeof rp / sizeof rp[0]; s++) {
+        c = tc_add(GDS_OP_ROPE, b_rope, r_rope, B_F32);
+        c->n[0] = rp[s].hd; c->n[1] = rp[s].nh; c->n[2] = rp[s].T; c->n[3] = rp[s].B;
+        c->i[0] = rp[s].lay; c->i[1] = rp[s].n_rot; c->i[2] = rp[s].inv; c->i[3] = rp[s].yarn; c->i[4] = rp[s].pmax ? rp[s].pmax : 1000;
+        c->f[0] = rp[s].base;
+        tc_name(c, "x=[%lld,%lld,%lld,%lld],n_rot=%d,base=%g,yarn=%d,inv=%d,pos<%d,%s", (long long)rp[s].hd,
+                (long long)rp[s].nh, (long long)rp[s].T, (long long)rp[s].B, rp[s].n_rot, rp[s].base, rp[s].yarn,
+                rp[s].inv, c->i[4], lname[rp[s].lay]);
+    }
+
+    /* HADAMARD */
+    static const int64_t hd_[][4] = { { 128, 5, 1, 1 }, { 256, 3, 2, 1 }, { 512, 1, 1, 1 } };
+    for (int s = 0; s < 3; s++)
+        for (int lay = 0; lay < 3; lay++) {
+            if (s == 2 && lay) continue;
+            c = tc_add(GDS_OP_HADAMARD, b_hadamard, r_hadamard, B_F32);
+            memcpy(c->n, hd_[s], sizeof hd_[s]); c->i[0] = lay;
+            shape_str(s0, sizeof s0, hd_[s], 3);
+            tc_name(c, "%s,%s", s0, lname[lay]);
+        }
+
+    /* QUANT_SIM */
+    static const struct { int64_t n0, n1, n2; int mode, block, nd, lay; } qs[] = {
+        { 31, 5, 2, GDS_SIM_BF16, 0, 0, L_CONT }, { 31, 5, 2, GDS_SIM_BF16, 0, 16, L_PERM },
+        { 512, 4, 1, GDS_SIM_FP8, 64, 448, L_CONT }, { 512, 4, 2, GDS_SIM_FP8, 64, 448, L_PERM },
+        { 256, 3, 1, GDS_SIM_FP8, 128, 0, L_PAD }, { 128, 5, 1, GDS_SIM_FP4, 32, 0, L_CONT },
+        { 96, 3, 2, GDS_SIM_FP4, 32, 64, L_PAD },
+    };
+    static const char *qsn[] = { "bf16", "fp8", "fp4" };
+    for (size_t s = 0; s < sizeof qs / sizeof qs[0]; s++) {
+        c = tc_add(GDS_OP_QUANT_SIM, b_quant_sim, r_quant_sim, B_EXACT);
+        c->n[0] = qs[s].n0; c->n[1] = qs[s].n1; c->n[2] = qs[s].n2; c->n[3] = 1;
+        c->i[0] = qs[s].lay; c->i[1] = qs[s].mode; c->i[2] = qs[s].block; c->i[3] = qs[s].nd;
+        tc_name(c, "[%lld,%lld,%lld],%s,block=%d,n_dims=%d,%s", (long long)qs[s].n0, (long long)qs[s].n1,
+                (long long)qs[s].n2, qsn[qs[s].mode], qs[s].block, qs[s].nd, lname[qs[s].lay]);
+    }
+
+    /* TOP_K */
+    static const struct { int64_t n0, n1, n2; int k, lay; } tk[] = {
+        { 31, 5, 1, 7, L_CONT }, { 129, 3, 2, 31, L_PERM }, { 1000, 2, 1, 64, L_CONT }, { 17, 3, 1, 17, L_PAD },
+        { 2048, 2, 1, 512, L_CONT }, { 100, 4, 1, 1, L_CONT },
+    };
+    for (size_t s = 0; s < sizeof tk / sizeof tk[0]; s++) {
+        c = tc_add(GDS_OP_TOP_K, b_top_k, r_top_k, B_EXACT);
+        c->n[0] = tk[s].n0; c->n[1] = tk[s].n1; c->n[2] = tk[s].n2; c->n[3] = 1; c->i[0] = tk[s].lay; c->i[1] = tk[s].k;
+        tc_name(c, "[%lld,%lld,%lld],k=%d,%s", (long long)tk[s].n0, (long long)tk[s].n1, (long long)tk[s].n2, tk[s].k,
+                lname[tk[s].lay]);
+    }
+
+    /* MUL_MAT */
+    static const struct { int64_t K, N, M, B2, B3; int r2, r3, xl, wl, sp; } mm[] = {
+        { 256, 31, 1, 1, 1, 1, 1, L_CONT, L_CONT, 0 },   /* mat-vec */
+        { 256, 17, 17, 1, 1, 1, 1, L_CONT, L_CONT, 0 },
+        { 512, 129, 7, 1, 1, 1, 1, L_PAD, L_CONT, 0 },
+        { 128, 33, 5, 2, 1, 2, 1, L_PERM, L_CONT, 0 },   /* broadcast over dim 2 */
+        { 128, 9, 3, 1, 2, 1, 3, L_CONT, L_CONT, 0 },    /* broadcast over dim 3 */
+        { 256, 19, 2, 1, 1, 1, 1, L_CONT, L_PAD, 0 },    /* strided weight rows */
+        { 512, 16, 1, 1, 1, 1, 1, L_CONT, L_CONT, 1 },   /* zero/large/tiny/outlier blocks */
+        { 384, 40, 16, 1, 1, 1, 1, L_CONT, L_CONT, 0 },  /* prefill-like */
+        { 256, 67, 33, 1, 1, 1, 1, L_CONT, L_CONT, 0 },  /* tile tails in N and M */
+        { 4096, 37, 1, 1, 1, 1, 1, L_CONT, L_CONT, 0 },  /* long K mat-vec */
+        { 2048, 20, 5, 1, 1, 1, 1, L_PAD, L_CONT, 1 },
+    };
+    for (int q = 0; q < 6; q++) {
+        double bound = wtypes[q] == GDS_TYPE_Q8_0 ? B_Q8 : type_is_quant(wtypes[q]) ? B_F8 : B_F32;
+        for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
+            c = tc_add(GDS_OP_MUL_MAT, b_mul_mat, r_mul_mat, bound);
+            c->t0 = wtypes[q];
+            c->n[0] = mm[s].K; c->n[1] = mm[s].N; c->n[2] = mm[s].M; c->n[3] = mm[s].B2; c->n[4] = mm[s].B3;
+            c->i[0] = mm[s].xl; c->i[1] = mm[s].r2; c->i[2] = mm[s].r3; c->i[3] = mm[s].wl; c->i[4] = mm[s].sp;
+            tc_name(c, "%s,w=[%lld,%lld,%lld,%lld],x=[%lld,%lld,%lld,%lld],x:%s,w:%s%s", tname(c->t0), (long long)mm[s].K,
+                    (long long)mm[s].N, (long long)mm[s].B2, (long long)mm[s].B3, (long long)mm[s].K, (long long)mm[s].M,
+                    (long long)(mm[s].B2 * mm[s].r2), (long long)(mm[s].B3 * mm[s].r3), lname[mm[s].xl],
+                    lname[mm[s].wl], mm[s].sp ? ",special" : "");
+        }
+        if (q < 3) { /* odd K for the float weights */
+            c = tc_add(GDS_OP_MUL_MAT, b_mul_mat, r_mul_mat, bound);
+            c->t0 = wtypes[q];
+            c->n[0] = 129; c->n[1] = 17; c->n[2] = 3; c->n[3] = 1; c->n[4] = 1; c->i[1] = c->i[2] = 1;
+            c->i[0] = L_PAD;
+            tc_name(c, "%s,w=[129,17],x=[129,3],x:pad", tname(c->t0));
+        }
+    }
+
+    /* MUL_MAT_ID */
+    static const struct { int64_t K, N, E, nx, nu, T; int xl; } mi[] = {
+        { 256, 17, 5, 1, 3, 4, L_CONT }, { 128, 33, 8, 2, 2, 5, L_PERM }, { 256, 31, 16, 6, 6, 3, L_CONT },
+        { 512, 64, 16, 1, 6, 33, L_CONT }, /* prefill: many tokens per expert */
+    };
+    for (int q = 0; q < 6; q++)
+        for (size_t s = 0; s < sizeof mi / sizeof mi[0]; s++) {
+            double bound = wtypes[q] == GDS_TYPE_Q8_0 ? B_Q8 : type_is_quant(wtypes[q]) ? B_F8 : B_F32;
+            c = tc_add(GDS_OP_MUL_MAT_ID, b_mul_mat_id, r_mul_mat_id, bound);
+            c->t0 = wtypes[q];
+            c->n[0] = mi[s].K; c->n[1] = mi[s].N; c->n[2] = mi[s].E; c->n[3] = mi[s].nx; c->n[4] = mi[s].nu; c->n[5] = mi[s].T;
+            c->i[0] = mi[s].xl;
+            tc_name(c, "%s,w=[%lld,%lld,%lld],x=[%lld,%lld,%lld],ids=[%lld,%lld],%s", tname(c->t0), (long long)mi[s].K,
+                    (long long)mi[s].N, (long long)mi[s].E, (long long)mi[s].K, (long long)mi[s].nx, (long long)mi[s].T,
+                    (long long)mi[s].nu, (long long)mi[s].T, lname[mi[s].xl]);
+        }
+
+    /* HC_COMB, HC_PRE, HC_POST */
+    static const struct { int64_t D, HC, T, nm; int lay; } hc[] = {
+        { 31, 4, 3, 24, L_CONT }, { 64, 4, 5, 4, L_PERM }, { 17, 2, 4, 8, L_PAD }, { 256, 4, 2, 24, L_PAD },
+    };
+    for (size_t s = 0; s < sizeof hc / sizeof hc[0]; s++) {
+        c = tc_add(GDS_OP_HC_COMB, b_hc_comb, r_hc_comb, B_F32);
+        c->n[0] = hc[s].D; c->n[1] = hc[s].HC; c->n[2] = hc[s].T; c->n[3] = hc[s].nm; c->i[0] = hc[s].lay; c->i[1] = 20;
+        c->f[0] = 1e-6f; c->f[1] = 1e-6f;
+        tc_name(c, "X=[%lld,%lld,%lld],n_mix=%lld,iters=20,%s", (long long)hc[s].D, (long long)hc[s].HC, (long long)hc[s].T,
+                (long long)hc[s].nm, lname[hc[s].lay]);
+        c = tc_add(GDS_OP_HC_PRE, b_hc_pre, r_hc_pre, B_BF16); c->bf16_out = true;
+        c->n[0] = hc[s].D; c->n[1] = hc[s].HC; c->n[2] = hc[s].T; c->n[3] = hc[s].nm; c->i[0] = hc[s].lay;
+        tc_name(c, "X=[%lld,%lld,%lld],comb=[%lld,%lld],%s", (long long)hc[s].D, (long long)hc[s].HC, (long long)hc[s].T,
+                (long long)hc[s].nm, (long long)hc[s].T, lname[hc[s].lay]);
+        c = tc_add(GDS_OP_HC_POST, b_hc_post, r_hc_post, B_BF16); c->bf16_out = true;
+        c->n[0] = hc[s].D; c->n[1] = hc[s].HC; c->n[2] = hc[s].T; c->i[0] = hc[s].lay;
+        tc_name(c, "R=[%lld,%lld,%lld],%s", (long long)hc[s].D, (long long)hc[s].HC, (long long)hc[s].T, lname[hc[s].lay]);
+    }
+
+    /* COMPRESS */
+    static const struct { int64_t d, m, W; int ov, lay; } cp[] = {
+        { 31, 4, 3, 1, L_CONT }, { 64, 4, 2, 1, L_PERM }, { 17, 8, 2, 0, L_CONT }, { 64, 128, 1, 0, L_PAD },
+    };
+    for (size_t s = 0; s < sizeof cp / sizeof cp[0]; s++) {
+        c = tc_add(GDS_OP_COMPRESS, b_compress, r_compress, B_F32);
+        c->n[0] = cp[s].d; c->n[1] = cp[s].m; c->n[2] = cp[s].W; c->i[0] = cp[s].lay; c->i[1] = cp[s].ov;
+        tc_name(c, "d=%lld,m=%lld,W=%lld,overlap=%d,%s", (long long)cp[s].d, (long long)cp[s].m, (long long)cp[s].W,
+                cp[s].ov, lname[cp[s].lay]);
+    }
+
+    /* INDEXER */
+    static const struct { int64_t dI, nh, T, S; int ratio, lay; } ix[] = {
+        { 64, 4, 5, 37, 4, L_CONT }, { 128, 8, 3, 17, 1, L_PERM }, { 128, 64, 2, 70, 4, L_PAD },
+    };
+    for (size_t s = 0; s < sizeof ix / sizeof ix[0]; s++) {
+        c = tc_add(GDS_OP_INDEXER, b_indexer, r_indexer, B_BF16); c->bf16_out = true;
+        c->n[0] = ix[s].dI; c->n[1] = ix[s].nh; c->n[2] = ix[s].T; c->n[3] = ix[s].S; c->i[0] = ix[s].lay; c->i[1] = ix[s].ratio;
+        tc_name(c, "q=[%lld,%lld,%lld],S=%lld,ratio=%d,%s", (long long)ix[s].dI, (long long)ix[s].nh, (long long)ix[s].T,
+                (long long)ix[s].S, ix[s].ratio, lname[ix[s].lay]);
+    }
+
+    /* ATTN */
+    static const struct { int64_t hd, H, T, N, L; int ql, kl; } at[] = {
+        { 64, 4, 3, 50, 100, L_CONT, L_CONT }, { 96, 2, 4, 200, 150, L_PERM, L_PAD }, { 512, 2, 2, 40, 64, L_CONT, L_CONT },
+        { 128, 3, 2, 300, 200, L_PAD, L_CONT }, { 512, 4, 3, 700, 640, L_CONT, L_CONT }, /* window + top-k */
+    };
+    for (size_t s = 0; s < sizeof at / sizeof at[0]; s++) {
+        c = tc_add(GDS_OP_ATTN, b_attn, r_attn, B_BF16); c->bf16_out = true;
+        c->n[0] = at[s].hd; c->n[1] = at[s].H; c->n[2] = at[s].T; c->n[3] = at[s].N; c->n[4] = at[s].L;
+        c->i[0] = at[s].ql; c->i[1] = at[s].kl; c->f[0] = (float)(1.0 / sqrt((double)at[s].hd));
+        tc_name(c, "q=[%lld,%lld,%lld],kv=[%lld,%lld],L=%lld,q:%s,kv:%s", (long long)at[s].hd, (long long)at[s].H,
+                (long long)at[s].T, (long long)at[s].hd, (long long)at[s].N, (long long)at[s].L, lname[at[s].ql],
+                lname[at[s].kl]);
+    }
+}
+
+/* ===========================================================================
+ * Running one case on one backend config
+ * ========================================================================= */
+
+struct config {
+    char label[48];
+    struct gds_backend *b;    /* the backend that owns the buffers */
+    struct gds_sched *s;      /* non-NULL: run through the scheduler */
+    int simd;                 /* CPU level, -1 otherwise */
+};
+
+static int g_verbose;
+static int g_threads[8] = { 1, 2, 3 }, g_n_threads = 3;
+static int g_pass, g_fail, g_skip;
+
+static jmp_buf g_jmp;
+static volatile int g_jmp_armed;
+static char g_abort_msg[512];
+
+static void abort_hook(const char *msg) {
+    snprintf(g_abort_msg, sizeof g_abort_msg, "%s", msg ? msg : "?");
+    if (g_jmp_armed) { g_jmp_armed = 0; longjmp(g_jmp, 1); }
+    fprintf(stderr, "test-ops: assertion outside a constructor: %s\n", g_abort_msg);
+}
+
+static void trun_free(struct trun *r) {
+    for (int k = 0; k < r->n_in; k++) { free(r->in[k].host); free(r->in[k].val); }
+    if (r->ctx) gds_free(r->ctx);
+    memset(r, 0, sizeof *r);
+}
+
+/* builds the case's graph (deterministic: same seed stream for every config) */
+static bool trun_build(struct trun *r, const struct tcase *c, int ci, struct gds_graph **pg, char *err, size_t errn) {
+    memset(r, 0, sizeof *r);
+    r->c = c;
+    struct gds_init_params ip = { .mem_size = 1u << 20, .mem_buffer = NULL, .no_alloc = true };
+    r->ctx = gds_init(ip);
+    if (!r->ctx) { snprintf(err, errn, "gds_init failed"); return false; }
+    rng_seed(&r->rng, g_seed, (uint64_t)ci);
+    g_jmp_armed = 1;
+    if (setjmp(g_jmp)) { snprintf(err, errn, "assert while building: %s", g_abort_msg); return false; }
+    c->build(r);
+    g_jmp_armed = 0;
+    if (!r->dst) r->dst = r->out->view_src ? r->out->view_src : r->out;
+    r->dst_in = -1;
+    for (int k = 0; k < r->n_in; k++) {
+        r->in[k].root->flags |= GDS_TENSOR_FLAG_INPUT;
+        if (r->in[k].root == r->dst) r->dst_in = k;
+    }
+    r->out->flags |= GDS_TENSOR_FLAG_OUTPUT;
+    if (!r->out->name[0]) gds_set_name(r->out, "out");
+    *pg = gds_graph_new(r->ctx, 64);
+    gds_graph_build_expand(*pg, r->out);
+    return true;
+}
+
+#define MAX_ROOTS 24
+struct placed {
+    struct gds_buffer *buf;
+    int n;
+    struct gds_tensor *t[MAX_ROOTS];
+    size_t offs[MAX_ROOTS];
+};
+
+/* every tensor of the case in one buffer, guard gaps (>= 256 bytes) between */
+static bool trun_place(struct trun *r, struct gds_backend *b, struct placed *pl, char *err, size_t errn) {
+    memset(pl, 0, sizeof *pl);
+    size_t al = gds_backend_alignment(b);
+    if (al < 16) al = 16;
+    size_t off = 0;
+    for (struct gds_tensor *t = gds_get_next_tensor(r->ctx, NULL); t; t = gds_get_next_tensor(r->ctx, t)) {
+        if (t->view_src || t->data) continue;
+        if (pl->n == MAX_ROOTS) { snprintf(err, errn, "too many tensors"); return false; }
+        off = PADUP(off + 256, al);
+        pl->t[pl->n] = t; pl->offs[pl->n] = off; pl->n++;
+        off += gds_nbytes(t);
+    }
+    off = PADUP(off + 256, al);
+    pl->buf = gds_backend_buffer_alloc(b, off);
+    if (!pl->buf) { snprintf(err, errn, "buffer alloc failed: %s", gds_last_error()); return false; }
+    for (int i = 0; i < pl->n; i++)
+        if (gds_tensor_alloc_at(pl->t[i], pl->buf, pl->offs[i]) != GDS_OK) {
+            snprintf(err, errn, "alloc_at failed: %s", gds_last_error());
+            return false;
+        }
+    for (struct gds_tensor *t = gds_get_next_tensor(r->ctx, NULL); t; t = gds_get_next_tensor(r->ctx, t))
+        if (t->view_src && !t->data) gds_tensor_init_view(t);
+    return true;
+}
+
+static bool guards_ok(const struct placed *pl, char *err, size_t errn) {
+    if (!pl->buf->is_host) return true; /* device memory: not inspected */
+    const uint8_t *p = pl->buf->base;
+    size_t lo = 0;
+    for (int i = 0; i <= pl->n; i++) {
+        size_t hi = i < pl->n ? pl->offs[i] : pl->buf->size;
+        for (size_t j = lo; j < hi; j++)
+            if (p[j] != 0x5a) {
+                snprintf(err, errn, "guard byte %zu bytes %s tensor '%s' overwritten", i < pl->n ? hi - j : j - lo,
+                         i < pl->n ? "before" : "after", i < pl->n ? pl->t[i]->name : pl->t[pl->n - 1]->name);
+                return false;
+            }
+        if (i < pl->n) lo = pl->offs[i] + gds_nbytes(pl->t[i]);
+    }
+    return true;
+}
+
+/* one compute: upload, sentinel, run, read dst bytes, check guards and inputs */
+static bool trun_exec(struct trun *r, struct gds_graph *g, const struct config *cfg, const struct placed *pl, int nth,
+                      uint8_t *out, char *err, size_t errn) {
+    if (pl->buf->is_host) memset(pl->buf->base, 0x5a, pl->buf->size);
+    for (int k = 0; k < r->n_in; k++) gds_backend_tensor_set(r->in[k].root, r->in[k].host, 0, r->in[k].nbytes);
+    size_t nbd = gds_nbytes(r->dst);
+    if (r->dst_in < 0) {
+        uint8_t *s = malloc(nbd);
+        fill_sentinel(r->dst->type, s, nbd);
+        gds_backend_tensor_set(r->dst, s, 0, nbd);
+        free(s);
+    }
+    enum gds_status st;
+    if (cfg->s) {
+        gds_backend_cpu_set_n_threads(gds_sched_cpu(cfg->s), nth);
+        st = gds_sched_graph_compute(cfg->s, g);
+    } else {
+        gds_backend_cpu_set_simd(cfg->b, (enum gds_cpu_simd)cfg->simd);
+        gds_backend_cpu_set_n_threads(cfg->b, nth);
+        st = gds_backend_graph_compute(cfg->b, g);
+    }
+    if (st != GDS_OK) { snprintf(err, errn, "compute failed (%s): %s", gds_status_name(st), gds_last_error()); return false; }
+    gds_backend_synchronize(cfg->b);
+    gds_backend_tensor_get(r->dst, out, 0, nbd);
+    if (!guards_ok(pl, err, errn)) return false;
+    for (int k = 0; k < r->n_in; k++) {
+        if (k == r->dst_in) continue;
+        uint8_t *tmp = malloc(r->in[k].nbytes);
+        gds_backend_tensor_get(r->in[k].root, tmp, 0, r->in[k].nbytes);
+        bool same = memcmp(tmp, r->in[k].host, r->in[k].nbytes) == 0;
+        free(tmp);
+        if (!same) { snprintf(err, errn, "input %d was modified", k); return false; }
+    }
+    return true;
+}
+
+static bool compare(const double *y, const double *ref, const double *tol, int64_t n, double bound, bool bf16_out,
+                    double *nmse, char *err, size_t errn) {
+    double num = 0, den = 0, worst = -1, tsq = 0;
+    int64_t wi = -1, ndiff = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double a = y[i], b = ref[i];
+        if (isnan(a) || isnan(b)) {
+            if (isnan(a) && isnan(b)) continue;
+            snprintf(err, errn, "NaN mismatch at %lld: got %.9g, want %.9g%s", (long long)i, a, b,
+                     isnan(a) ? " (unwritten or NaN)" : "");
+            *nmse = INFINITY;
+            return false;
+        }
+        if (isinf(a) || isinf(b)) {
+            if (a == b) continue;
+            snprintf(err, errn, "Inf mismatch at %lld: got %.9g, want %.9g", (long long)i, a, b);
+            *nmse = INFINITY;
+            return false;
+        }
+        num += (a - b) * (a - b);
+        den += b * b;
+        double ti = tol ? tol[i] : 0;
+        tsq += ti * ti;
+        if (bf16_out && a != b) {
+            /* one output flip, plus the flips of internal rounding points
+             * that the reference found ambiguous (ti) */
+            if (fabs(a - b) > ti + bf16_ulp(b)) {
+                snprintf(err, errn, "bf16 output off by %.3g (> one ulp %.3g + allowed internal flips %.3g) at %lld: got %.9g, want %.9g",
+                         fabs(a - b), bf16_ulp(b), ti, (long long)i, a, b);
+                *nmse = num / (den > 0 ? den : 1);
+                return false;
+            }
+            if (ti == 0) ndiff++;
+        }
+        if (fabs(a - b) > worst) { worst = fabs(a - b); wi = i; }
+    }
+    *nmse = den > 0 ? num / den : num;
+    bound += den > 0 ? tsq / den : tsq;
+    if (bf16_out && ndiff > n / 100) {
+        snprintf(err, errn, "%lld of %lld bf16 outputs differ by one ulp (more than 1%%; missing rounding point?)",
+                 (long long)ndiff, (long long)n);
+        return false;
+    }
+    if (!(*nmse <= bound)) {
+        snprintf(err, errn, "NMSE %.3e > %.1e; worst at %lld: got %.9g, want %.9g", *nmse, bound, (long long)wi,
+                 y[wi], ref[wi]);
+        return false;
+    }
+    return true;
+}
+
+static void dec_out(const struct gds_tensor *t, const uint8_t *bytes, double *y) {
+    dec_row(t->type, bytes, y, gds_nelements(t));
+}
+
+struct refc { double *v, *t; int64_t n; }; /* reference values, tolerances */
+
+/* runs case ci on a config; returns 1 pass, 0 fail, -1 skipped */
+static int run_case(int ci, const struct config *cfg, struct refc *rc) {
+    const struct tcase *c = &g_cases[ci];
+    struct trun r;
+    struct gds_graph *g = NULL;
+    struct placed pl = { 0 };
+    char err[600] = "";
+    double nmse = 0;
+    bool ok = trun_build(&r, c, ci, &g, err, sizeof err);
+    uint8_t *o0 = NULL, *o1 = NULL;
+    double *y = NULL;
+    if (ok && !cfg->s && !gds_backend_supports_op(cfg->b, r.out)) { snprintf(err, sizeof err, "not supported by the backend"); ok = false; }
+    if (ok) ok = trun_place(&r, cfg->b, &pl, err, sizeof err);
+    if (ok) {
+        for (int k = 0; k < r.n_in; k++) in_decode(&r.in[k]);
+        int64_t n = gds_nelements(r.dst);
+        if (!rc->v) {
+            rc->v = malloc((size_t)n * sizeof(double));
+            rc->t = calloc((size_t)n, sizeof(double));
+            rc->n = n;
+            g_tol = rc->t;
+            c->ref(&r, rc->v);
+            g_tol = NULL;
+        }
+        size_t nbd = gds_nbytes(r.dst);
+        o0 = malloc(nbd); o1 = malloc(nbd);
+        y = malloc((size_t)n * sizeof(double));
+        for (int ti = 0; ok && ti < g_n_threads; ti++) {
+            uint8_t *o = ti == 0 ? o0 : o1;
+            ok = trun_exec(&r, g, cfg, &pl, g_threads[ti], o, err, sizeof err);
+            if (!ok) { size_t k = strlen(err); snprintf(err + k, sizeof err - k, " [%d threads]", g_threads[ti]); break; }
+            if (ti == 0) {
+                dec_out(r.dst, o0, y);
+                ok = compare(y, rc->v, rc->t, n, c->bound, c->bf16_out, &nmse, err, sizeof err);
+            } else if (memcmp(o0, o1, nbd) != 0) {
+                size_t j = 0;
+                while (j < nbd && o0[j] == o1[j]) j++;
+                snprintf(err, sizeof err, "%d threads differ from %d thread(s) (first at byte %zu of %zu)", g_threads[ti],
+                         g_threads[0], j, nbd);
+                ok = false;
+            }
+        }
+    }
+    if (!ok || g_verbose)
+        printf("  %-100s %s nmse=%.2e%s%s\n", c->name, ok ? "OK  " : "FAIL", nmse, ok ? "" : "  ", ok ? "" : err);
+    free(o0); free(o1); free(y);
+    if (pl.buf) gds_buffer_free(pl.buf);
+    trun_free(&r);
+    return ok;
+}
+
+/* ===========================================================================
+ * CLI, modes
+ * ========================================================================= */
+
+static const char *g_op, *g_backend, *g_pattern, *g_simd;
+
+static bool case_selected(const struct tcase *c) {
+    if (g_op && strcasecmp(g_op, gds_op_name(c->op)) != 0) return false;
+    if (g_pattern && !strstr(c->name, g_pattern)) return false;
+    return true;
+}
+
+static int simd_from_name(const char *s) {
+    for (int i = 0; i < GDS_SIMD_COUNT; i++)
+        if (strcasecmp(s, gds_cpu_simd_name((enum gds_cpu_simd)i)) == 0) return i;
+    return -1;
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void run_config(const struct config *cfg, struct refc *refs) {
+    int p0 = g_pass, f0 = g_fail, ns = 0;
+    double t0 = now_s();
+    printf("backend %s%s:\n", cfg->label, cfg->s ? " (scheduler, CPU fallback)" : "");
+    fflush(stdout);
+    for (int ci = 0; ci < g_n_cases; ci++) {
+        if (!case_selected(&g_cases[ci])) continue;
+        int res = run_case(ci, cfg, &refs[ci]);
+        if (res > 0) g_pass++;
+        else if (res == 0) g_fail++;
+        else { g_skip++; ns++; }
+        fflush(stdout);
+    }
+    printf("  %s: %d passed, %d failed, %d skipped (%.1f s)\n", cfg->label, g_pass - p0, g_fail - f0, ns, now_s() - t0);
+}
+
+static int mode_test(void) {
+    printf("test-ops: seed 0x%016llx, threads", (unsigned long long)g_seed);
+    for (int i = 0; i < g_n_threads; i++) printf("%s%d", i ? "," : " ", g_threads[i]);
+    printf(", %d cases\n", g_n_cases);
+    struct refc *refs = calloc((size_t)g_n_cases, sizeof *refs);
+    double t0 = now_s();
+    for (int bi = 0; bi < gds_backend_count(); bi++) {
+        const char *bn = gds_backend_name_at(bi);
+        if (g_backend && strcasecmp(g_backend, bn) != 0) continue;
+        struct gds_backend *b = gds_backend_init(bn, 0);
+        if (!b) { printf("backend %s: SKIP (init failed: %s)\n", bn, gds_last_error()); g_skip++; continue; }
+        if (gds_backend_is_cpu(b)) {
+            for (int s = 0; s < GDS_SIMD_COUNT; s++) {
+                const char *sn = gds_cpu_simd_name((enum gds_cpu_simd)s);
+                if (g_simd && strcasecmp(g_simd, sn) != 0) continue;
+                if (!gds_cpu_simd_available((enum gds_cpu_simd)s)) { printf("backend %s/%s: SKIP (not available)\n", bn, sn); g_skip++; continue; }
+                struct config cfg = { .b = b, .s = NULL, .simd = s };
+                snprintf(cfg.label, sizeof cfg.label, "%s/%s", bn, sn);
+                run_config(&cfg, refs);
+            }
+        } else {
+            struct gds_sched *sc = gds_sched_new(b);
+            if (!sc) { printf("backend %s: SKIP (scheduler: %s)\n", bn, gds_last_error()); g_skip++; gds_backend_free(b); continue; }
+            struct config cfg = { .b = b, .s = sc, .simd = -1 };
+            snprintf(cfg.label, sizeof cfg.label, "%s", bn);
+            run_config(&cfg, refs);
+            gds_sched_free(sc);
+        }
+        gds_backend_free(b);
+    }
+    /* coverage: every op of the list (but NONE/VIEW) has at least one case */
+    for (int op = GDS_OP_CPY; op < GDS_OP_COUNT; op++) {
+        bool has = false;
+        for (int ci = 0; ci < g_n_cases; ci++) has |= g_cases[ci].op == (enum gds_op)op;
+        if (!has) { printf("  op %s has no test case: FAIL\n", gds_op_name((enum gds_op)op)); g_fail++; }
+    }
+    for (int ci = 0; ci < g_n_cases; ci++) { free(refs[ci].v); free(refs[ci].t); }
+    free(refs);
+    printf("test time %.1f s\n", now_s() - t0);
+    return g_fail != 0;
+}
+
+static int mode_support(void) {
+    int nb = gds_backend_count();
+    struct gds_backend *bs[16] = { 0 };
+    printf("%-12s", "op");
+    for (int bi = 0; bi < nb && bi < 16; bi++) {
+        bs[bi] = gds_backend_init(gds_backend_name_at(bi), 0);
+        printf(" %-12s", gds_backend_name_at(bi));
+    }
+    printf("\n");
+    for (int op = GDS_OP_CPY; op < GDS_OP_COUNT; op++) {
+        if (g_op && strcasecmp(g_op, gds_op_name((enum gds_op)op)) != 0) continue;
+        printf("%-12s", gds_op_name((enum gds_op)op));
+        for (int bi = 0; bi < nb && bi < 16; bi++) {
+            int n = 0, yes = 0;
+            for (int ci = 0; ci < g_n_cases; ci++) {
+                if (g_cases[ci].op != (enum gds_op)op || !case_selected(&g_cases[ci])) continue;
+                struct trun r;
+                struct gds_graph *g;
+                char err[600];
+                if (bs[bi] && trun_build(&r, &g_cases[ci], ci, &g, err, sizeof err)) {
+                    n++;
+                    yes += gds_backend_supports_op(bs[bi], r.out);
+                }
+                trun_free(&r);
+            }
+            char cell[32];
+            if (!bs[bi]) snprintf(cell, sizeof cell, "SKIP");
+            else if (n == 0) snprintf(cell, sizeof cell, "-");
+            else if (yes == n) snprintf(cell, sizeof cell, "yes");
+            else if (yes == 0) snprintf(cell, sizeof cell, "no");
+            else snprintf(cell, sizeof cell, "part %d/%d", yes, n);
+            printf(" %-12s", cell);
+        }
+        printf("\n");
+    }
+    for (int bi = 0; bi < nb && bi < 16; bi++) if (bs[bi]) gds_backend_free(bs[bi]);
+    return 0;
+}
+
+/* ===========================================================================
+ * perf: read bandwidth, then op timings on the CPU backend
+ * ========================================================================= */
+
+typedef float v4f __attribute__((vector_size(16)));
+
+static int cmp_dbl(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) { qsort(v, (size_t)n, sizeof *v, cmp_dbl); return v[n / 2]; }
+
+/* STREAM-like read bandwidth: sum of a 512 MiB float array, median of 5 */
+static double measure_read_bw(int nth) {
+    size_t n = (512u << 20) / sizeof(float);
+    float *a = aligned_alloc(64, n * sizeof(float));
+    if (!a) return 0;
+#pragma omp parallel for num_threads(nth) schedule(static)
+    for (size_t i = 0; i < n; i++) a[i] = (float)(i & 7);
+    double t[5], sink = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now_s(), sum = 0;
+#pragma omp parallel num_threads(nth) reduction(+ : sum)
+        {
+            int ith = omp_get_thread_num(), nt = omp_get_num_threads();
+            size_t nv = n / 4, per = (nv / 8 + (size_t)nt - 1) / (size_t)nt * 8;
+            size_t v0 = per * (size_t)ith, v1 = v0 + per < nv ? v0 + per : nv;
+            const v4f *p = (const v4f *)a;
+            v4f s0 = { 0 }, s1 = { 0 }, s2 = { 0 }, s3 = { 0 }, s4 = { 0 }, s5 = { 0 }, s6 = { 0 }, s7 = { 0 };
+            for (size_t i = v0; i + 8 <= v1; i += 8) {
+                s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3];
+                s4 += p[i + 4]; s5 += p[i + 5]; s6 += p[i + 6]; s7 += p[i + 7];
+            }
+            v4f s = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+            sum += (double)s[0] + s[1] + s[2] + s[3];
+        }
+        t[rep] = now_s() - t0;
+        sink += sum;
+    }
+    free(a);
+    if (sink == 1.2345) printf(" ");
+    return (double)(n * sizeof(float)) / median(t, 5) / 1e9;
+}
+
+struct perf {
+    struct gds_context *ctx;
+    struct gds_tensor *out;
+    char name[64], shape[96];
+    double flops;
+    int irange;     /* I32 leafs get values in [0, irange) */
+    int ifixed;     /* ... or this value when non-zero */
+};
+
+static struct gds_context *perf_ctx(void) {
+    struct gds_init_params ip = { .mem_size = 1u << 20, .mem_buffer = NULL, .no_alloc = true };
+    return gds_init(ip);
+}
+
+/* fills every leaf (non-view, op NONE) with random data of its type */
+static void perf_fill(struct perf *pf, struct rng *g) {
+    const size_t chunk = 16u << 20;
+    uint8_t *tmp = malloc(chunk);
+    for (struct gds_tensor *t = gds_get_next_tensor(pf->ctx, NULL); t; t = gds_get_next_tensor(pf->ctx, t)) {
+        if (t->view_src || t->op != GDS_OP_NONE) continue;
+        size_t nb = gds_nbytes(t), rs = gds_row_size(t->type, t->ne[0]);
+        size_t rows_per = chunk / rs;
+        int64_t nr = gds_nrows(t);
+        for (int64_t r0 = 0; r0 < nr; r0 += (int64_t)rows_per) {
+            int64_t r1 = r0 + (int64_t)rows_per < nr ? r0 + (int64_t)rows_per : nr;
+            if (t->type == GDS_TYPE_I32) {
+                for (int64_t i = 0; i < (r1 - r0) * t->ne[0]; i++) {
+                    int32_t v = pf->ifixed ? pf->ifixed : rng_int(g, pf->irange);
+                    memcpy(tmp + 4 * i, &v, 4);
+                }
+            } else {
+                gen_bytes(g, t->type, tmp, (r1 - r0) * t->ne[0], -1, 1);
+            }
+            gds_backend_tensor_set(t, tmp, (size_t)r0 * rs, (size_t)(r1 - r0) * rs);
+        }
+        (void)nb;
+    }
+    free(tmp);
+}
+
+/* distinct ids in [0, n) of an I32 tensor */
+static int64_t perf_distinct(const struct gds_tensor *ids, int64_t n) {
+    int64_t ne = gds_nelements(ids), used = 0;
+    int32_t *v = malloc((size_t)ne * 4);
+    char *seen = calloc((size_t)n, 1);
+    gds_backend_tensor_get(ids, v, 0, (size_t)ne * 4);
+    for (int64_t i = 0; i < ne; i++) if (v[i] >= 0 && v[i] < n && !seen[v[i]]) { seen[v[i]] = 1; used++; }
+    free(v); free(seen);
+    return used;
+}
+
+/* bytes moved by one run: every source (weights + activations) + the output;
+ * for ops that gather rows (MUL_MAT_ID experts, GET_ROWS rows, ATTN keys)
+ * only the rows that the ids select */
+static double perf_bytes(struct perf *pf) {
+    struct gds_tensor *o = pf->out;
+    double b = (double)gds_nbytes(o);
+    for (int i = 0; i < GDS_MAX_SRC && o->src[i]; i++) b += (double)gds_nbytes(o->src[i]);
+    if (o->op == GDS_OP_MUL_MAT_ID) {
+        struct gds_tensor *w = o->src[0];
+        b -= (double)w->nb[2] * (double)(w->ne[2] - perf_distinct(o->src[2], w->ne[2]));
+    } else if (o->op == GDS_OP_GET_ROWS) {
+        struct gds_tensor *a = o->src[0];
+        b -= (double)a->nb[1] * (double)(a->ne[1] - perf_distinct(o->src[1], a->ne[1]));
+    } else if (o->op == GDS_OP_ATTN) {
+        struct gds_tensor *kv = o->src[1];
+        b -= (double)kv->nb[1] * (double)(kv->ne[1] - perf_distinct(o->src[2], kv->ne[1]));
+    }
+    return b;
+}
+
+static void perf_mm(struct perf *pf, enum gds_type t, int64_t K, int64_t N, int64_t M) {
+    pf->ctx = perf_ctx();
+    struct gds_tensor *w = gds_new_tensor_2d(pf->ctx, t, K, N);
+    struct gds_tensor *x = gds_new_tensor_2d(pf->ctx, GDS_TYPE_F32, K, M);
+    pf->out = gds_mul_mat(pf->ctx, w, x);
+    snprintf(pf->name, sizeof pf->name, "mul_mat");
+    snprintf(pf->shape, sizeof pf->shape, "w[%lld,%lld] x[%lld,%lld]", (long long)K, (long long)N, (long long)K, (long long)M);
+    pf->flops = 2.0 * K * N * M;
+}
+
+static void perf_mmid(struct perf *pf, enum gds_type t, int64_t K, int64_t N, int64_t E, int64_t nu, int64_t T) {
+    pf->ctx = perf_ctx();
+    struct gds_tensor *w = gds_new_tensor_3d(pf->ctx, t, K, N, E);
+    struct gds_tensor *x = gds_new_tensor_3d(pf->ctx, GDS_TYPE_F32, K, 1, T);
+    struct gds_tensor *ids = gds_new_tensor_2d(pf->ctx, GDS_TYPE_I32, nu, T);
+    pf->out = gds_mul_mat_id(pf->ctx, w, x, ids);
+    pf->irange = (int)E;
+    snprintf(pf->name, sizeof pf->name, "mul_mat_id");
+    snprintf(pf->shape, sizeof pf->shape, "w[%lld,%lld,%lld] x[%lld,1,%lld] ids[%lld,%lld]", (long long)K, (long long)N,
+             (long long)E, (long long)K, (long long)T, (long long)nu, (long long)T);
+    pf->flops = 2.0 * K * N * nu * T;
+}
+
+enum { PE_ADD, PE_MUL, PE_SCALE, PE_SILU, PE_SIGMOID, PE_SOFTPLUS, PE_SWIGLU, PE_RMS_NORM, PE_SOFT_MAX, PE_SUM_ROWS,
+       PE_HADAMARD, PE_ROPE, PE_CPY_BF16, PE_GET_ROWS, PE_TOP_K, PE_QUANT_SIM, PE_COUNT };
+
+static void perf_elem(struct perf *pf, int kind) {
+    const int64_t n0 = 4096, n1 = 2048; /* 32 MiB per f32 tensor */
+    struct gds_context *ctx = pf->ctx = perf_ctx();
+    struct gds_tensor *a = gds_new_tensor_2d(ctx, GDS_TYPE_F32, n0, n1), *b;
+    snprintf(pf->shape, sizeof pf->shape, "[%lld,%lld]", (long long)n0, (long long)n1);
+    pf->flops = (double)n0 * n1;
+    switch (kind) {
+    case PE_ADD: b = gds_new_tensor_2d(ctx, GDS_TYPE_F32, n0, n1); pf->out = gds_add(ctx, a, b); break;
+    case PE_MUL: b = gds_new_tensor_1d(ctx, GDS_TYPE_F32, n0); pf->out = gds_mul(ctx, a, b); strcat(pf->shape, "*[4096]"); break;
+    case PE_SCALE: pf->out = gds_scale(ctx, a, 0.5f, 1.0f); break;
+    case PE_SILU: pf->out = gds_silu(ctx, a); break;
+    case PE_SIGMOID: pf->out = gds_sigmoid(ctx, a); break;
+    case PE_SOFTPLUS: pf->out = gds_softplus(ctx, a); break;
+    case PE_SWIGLU: b = gds_new_tensor_2d(ctx, GDS_TYPE_F32, n0, n1); pf->out = gds_swiglu(ctx, a, b, 10.0f); break;
+    case PE_RMS_NORM: b = gds_new_tensor_1d(ctx, GDS_TYPE_F32, n0); pf->out = gds_rms_norm(ctx, a, b, 1e-6f); pf->flops *= 3; break;
+    case PE_SOFT_MAX: pf->out = gds_soft_max(ctx, a, NULL, NULL, 1.0f); pf->flops *= 4; break;
+    case PE_SUM_ROWS: pf->out = gds_sum_rows(ctx, a); break;
+    case PE_HADAMARD: pf->out = gds_hadamard(ctx, a); pf->flops *= 8; break;
+    case PE_ROPE: {
+        struct gds_tensor *x = gds_reshape_3d(ctx, a, 512, 64, n0 * n1 / (512 * 64));
+        struct gds_tensor *pos = gds_new_tensor_1d(ctx, GDS_TYPE_I32, x->ne[2]);
+        struct gds_rope_params p = { .n_rot = 64, .base = 160000, .yarn_factor = 16, .yarn_orig_ctx = 65536,
+                                     .yarn_beta_fast = 32, .yarn_beta_slow = 1, .inverse = false };
+        pf->irange = 65536;
+        pf->out = gds_rope(ctx, x, pos, p);
+        snprintf(pf->shape, sizeof pf->shape, "[512,64,%lld] n_rot=64", (long long)x->ne[2]);
+        pf->flops = (double)n0 * n1 / 8 * 6;
+        break;
+    }
+    case PE_CPY_BF16: b = gds_new_tensor_2d(ctx, GDS_TYPE_BF16, n0, n1); pf->out = gds_cpy(ctx, a, b); strcat(pf->shape, "->bf16"); break;
+    case PE_GET_ROWS: {
+        struct gds_tensor *ids = gds_new_tensor_1d(ctx, GDS_TYPE_I32, 512);
+        pf->irange = (int)n1;
+        pf->out = gds_get_rows(ctx, a, ids);
+        snprintf(pf->shape, sizeof pf->shape, "a[%lld,%lld] ids[512]", (long long)n0, (long long)n1);
+        pf->flops = 0;
+        break;
+    }
+    case PE_TOP_K: {
+        struct gds_tensor *x = gds_reshape_2d(ctx, a, 16384, n0 * n1 / 16384);
+        pf->out = gds_top_k(ctx, x, 512);
+        snprintf(pf->shape, sizeof pf->shape, "[16384,%lld] k=512", (long long)x->ne[1]);
+        pf->flops = 0;
+        break;
+    }
+    default: pf->out = gds_quant_sim(ctx, a, GDS_SIM_FP8, 64, 448 * 4); strcat(pf->shape, " fp8/64"); break;
+    }
+    snprintf(pf->name, sizeof pf->name, "%s", gds_op_name(pf->out->op));
+}
+
+static void perf_attn(struct perf *pf, int64_t hd, int64_t H, int64_t N, int64_t L) {
+    struct gds_context *ctx = pf->ctx = perf_ctx();
+    struct gds_tensor *q = gds_new_tensor_3d(ctx, GDS_TYPE_F32, hd, H, 1);
+    struct gds_tensor *kv = gds_new_tensor_2d(ctx, GDS_TYPE_F32, hd, N);
+    struct gds_tensor *idx = gds_new_tensor_2d(ctx, GDS_TYPE_I32, L, 1);
+    struct gds_tensor *sk = gds_new_tensor_1d(ctx, GDS_TYPE_F32, H);
+    pf->irange = (int)N;
+    pf->out = gds_attn(ctx, q, kv, idx, sk, (float)(1.0 / sqrt((double)hd)));
+    snprintf(pf->name, sizeof pf->name, "attn");
+    snprintf(pf->shape, sizeof pf->shape, "q[%lld,%lld,1] kv[%lld,%lld] L=%lld", (long long)hd, (long long)H, (long long)hd,
+             (long long)N, (long long)L);
+    pf->flops = 4.0 * hd * H * L;
+}
+
+static void perf_indexer(struct perf *pf, int64_t dI, int64_t nh, int64_t S) {
+    struct gds_context *ctx = pf->ctx = perf_ctx();
+    struct gds_tensor *q = gds_new_tensor_3d(ctx, GDS_TYPE_F32, dI, nh, 1);
+    struct gds_tensor *k = gds_new_tensor_2d(ctx, GDS_TYPE_F32, dI, S);
+    struct gds_tensor *w = gds_new_tensor_2d(ctx, GDS_TYPE_F32, nh, 1);
+    struct gds_tensor *pos = gds_new_tensor_1d(ctx, GDS_TYPE_I32, 1);
+    pf->ifixed = (int)S - 1; /* pos: every key visible */
+    pf->out = gds_indexer(ctx, q, k, w, pos, 1);
+    snprintf(pf->name, sizeof pf->name, "indexer");
+    snprintf(pf->shape, sizeof pf->shape, "q[%lld,%lld,1] k[%lld,%lld]", (long long)dI, (long long)nh, (long long)dI, (long long)S);
+    pf->flops = 2.0 * dI * nh * S;
+}
+
+static bool perf_selected(const struct perf *pf) {
+    if (g_op && strcasecmp(g_op, pf->name) != 0) return false;
+    if (g_pattern) {
+        char full[256];
+        snprintf(full, sizeof full, "%s %s %s", pf->name, gds_type_name(pf->out->src[0]->type), pf->shape);
+        if (!strstr(full, g_pattern)) return false;
+    }
+    return true;
+}
+
+static void perf_run(struct perf *pf, struct gds_backend *cpu, int nth, double bw, struct rng *g) {
+    if (!perf_selected(pf)) { gds_free(pf->ctx); return; }
+    struct gds_graph *gr = gds_graph_new(pf->ctx, 16);
+    gds_graph_build_expand(gr, pf->out);
+    const char *ty = gds_type_name(pf->out->src[0]->type);
+    if (!gds_backend_supports_op(cpu, pf->out)) {
+        printf("%-11s %-13s %-42s unsupported\n", pf->name, ty, pf->shape);
+        gds_free(pf->ctx);
+        return;
+    }
+    struct gds_buffer *buf = gds_backend_alloc_ctx_tensors(cpu, pf->ctx);
+    if (!buf) { printf("%-11s %-13s %-42s alloc failed\n", pf->name, ty, pf->shape); gds_free(pf->ctx); return; }
+    perf_fill(pf, g);
+    double bytes = perf_bytes(pf), t[16];
+    gds_backend_graph_compute(cpu, gr); /* warm-up */
+    int reps = 7;
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_s();
+        gds_backend_graph_compute(cpu, gr);
+        t[i] = now_s() - t0;
+    }
+    double tm = median(t, reps);
+    printf("%-11s %-13s %-42s %10.1f %8.2f %9.2f %6.1f%%\n", pf->name, ty, pf->shape, tm * 1e6, bytes / tm / 1e9,
+           pf->flops / tm / 1e9, 100.0 * bytes / tm / 1e9 / bw);
+    fflush(stdout);
+    gds_buffer_free(buf);
+    gds_free(pf->ctx);
+    (void)nth;
+}
+
+static int mode_perf(int nth) {
+    struct gds_backend *cpu = gds_backend_init("cpu", 0);
+    if (!cpu) { printf("perf: no cpu backend: %s\n", gds_last_error()); return 1; }
+    int simd = g_simd ? simd_from_name(g_simd) : (int)gds_cpu_simd_best();
+    if (simd < 0 || !gds_cpu_simd_available((enum gds_cpu_simd)simd)) { printf("perf: SIMD level %s: SKIP\n", g_simd); return 0; }
+    gds_backend_cpu_set_simd(cpu, (enum gds_cpu_simd)simd);
+    gds_backend_cpu_set_n_threads(cpu, nth);
+    double t0 = now_s();
+    double bw = measure_read_bw(nth);
+    printf("test-ops perf: cpu/%s, %d threads, read bandwidth %.2f GB/s (512 MiB sum, median of 5)\n",
+           gds_cpu_simd_name((enum gds_cpu_simd)simd), nth, bw);
+    printf("%-11s %-13s %-42s %10s %8s %9s %7s\n", "op", "type", "shape", "time(us)", "GB/s", "GFLOP/s", "%BW");
+    struct rng g;
+    rng_seed(&g, g_seed, 12345);
+    const enum gds_type mv[6] = { GDS_TYPE_MXFP4, GDS_TYPE_Q8_0, GDS_TYPE_F8_E4M3_B128, GDS_TYPE_BF16, GDS_TYPE_F16, GDS_TYPE_F32 };
+    struct perf pf;
+    for (int i = 0; i < 6; i++) { memset(&pf, 0, sizeof pf); perf_mm(&pf, mv[i], 4096, 32768, 1); perf_run(&pf, cpu, nth, bw, &g); }
+    for (int m = 16; m <= 128; m *= 8)
+        for (int i = 0; i < 4; i++) { memset(&pf, 0, sizeof pf); perf_mm(&pf, mv[i], 4096, 4096, m); perf_run(&pf, cpu, nth, bw, &g); }
+    memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 4096, 2048, 32, 6, 1); perf_run(&pf, cpu, nth, bw, &g);
+    memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 2048, 4096, 32, 6, 1); perf_run(&pf, cpu, nth, bw, &g);
+    memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 4096, 2048, 32, 6, 16); perf_run(&pf, cpu, nth, bw, &g);
+    memset(&pf, 0, sizeof pf); perf_attn(&pf, 512, 64, 8192, 640); perf_run(&pf, cpu, nth, bw, &g);
+    memset(&pf, 0, sizeof pf); perf_indexer(&pf, 128, 64, 16384); perf_run(&pf, cpu, nth, bw, &g);
+    for (int k = 0; k < PE_COUNT; k++) { memset(&pf, 0, sizeof pf); perf_elem(&pf, k); perf_run(&pf, cpu, nth, bw, &g); }
+    printf("perf time %.1f s\n", now_s() - t0);
+    gds_backend_free(cpu);
+    return 0;
+}
+
+static void usage(void) {
+    printf("usage: test-ops [test|perf|support] [-o OP] [-b BACKEND] [-p SUBSTRING] [-s SIMD] [-t THREADS] [-v]\n"
+           "  test     (default) every case on every backend and CPU SIMD level against a float64\n"
+           "           reference; outputs for each thread count must be bit-identical\n"
+           "  perf     read bandwidth, then op timings on the CPU backend (GB/s, GFLOP/s, %% of bandwidth)\n"
+           "  support  coverage matrix op x backend (supports_op over the test cases)\n"
+           "  -o OP         only this op (e.g. mul_mat)\n"
+           "  -b BACKEND    only this backend (cpu, ref, ...)\n"
+           "  -p SUBSTRING  only cases whose name contains SUBSTRING\n"
+           "  -s SIMD       only this CPU level (scalar, avx2, avx512, neon)\n"
+           "  -t THREADS    test: comma list compared bit-exactly (default 1,2,3); perf: count (default all cores)\n"
+           "  --seed N      RNG seed (default 0x%016llx)\n"
+           "  -v            print every case\n", (unsigned long long)g_seed);
+}
+
+int main(int argc, char **argv) {
+    const char *mode = "test", *threads = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has = i + 1 < argc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(); return 0; }
+        else if (!strcmp(a, "test") || !strcmp(a, "perf") || !strcmp(a, "support")) mode = a;
+        else if (!strcmp(a, "-o") && has) g_op = argv[++i];
+        else if (!strcmp(a, "-b") && has) g_backend = argv[++i];
+        else if (!strcmp(a, "-p") && has) g_pattern = argv[++i];
+        else if (!strcmp(a, "-s") && has) g_simd = argv[++i];
+        else if (!strcmp(a, "-t") && has) threads = argv[++i];
+        else if (!strcmp(a, "--seed") && has) g_seed = strtoull(argv[++i], NULL, 0);
+        else if (!strcmp(a, "-v")) g_verbose = 1;
+        else { fprintf(stderr, "test-ops: unknown argument '%s'\n", a); usage(); return 2; }
+    }
+    if (g_simd && simd_from_name(g_simd) < 0) { fprintf(stderr, "test-ops: unknown SIMD level '%s'\n", g_simd); return 2; }
+    gds_set_abort_callback(abort_hook);
+    cases_init();
+    int rc;
+    if (!strcmp(mode, "perf")) {
+        int nth = threads ? atoi(threads) : (int)sysconf(_SC_NPROCESSORS_ONLN);
+        rc = mode_perf(nth > 0 ? nth : 1);
+    } else if (!strcmp(mode, "support")) {
+        rc = mode_support();
+    } else {
+        if (threads) {
+            g_n_threads = 0;
+            for (const char *p = threads; *p && g_n_threads < 8;) {
+                int v = atoi(p);
+                if (v > 0) g_threads[g_n_threads++] = v;
+                p = strchr(p, ',');
+                if (!p) break;
+                p++;
+            }
+            if (g_n_threads == 0) { g_threads[0] = 1; g_n_threads = 1; }
+        }
+        rc = mode_test();
+    }
+    printf("test-ops: %d passed, %d failed, %d skipped\n", g_pass, g_fail, g_skip);
+    free(g_cases);
+    return rc;
+}

@@ -64,6 +64,17 @@ struct gds_cpu_type_traits {
  * Returns NULL for types the CPU cannot multiply. */
 const struct gds_cpu_type_traits *gds_cpu_type_traits(enum gds_type t, enum gds_cpu_simd simd);
 
+/* mul_mat fast path for MXFP4 and F8 weights on x86: each activation row is
+ * expanded once (prep) into a kernel-friendly layout, then dot4/dot8 compute
+ * 4 or 8 weight rows (stride bw bytes) against it. See quants.c. */
+struct gds_cpu_mm_ext {
+    size_t (*prep_size)(int64_t n);
+    void (*prep)(const void *a, void *p, int64_t n);
+    void (*dot4)(int64_t n, float *s, const void *w, size_t bw, const void *p);
+    void (*dot8)(int64_t n, float *s, const void *w, size_t bw, const void *p); /* optional */
+};
+bool gds_cpu_mm_ext_get(enum gds_type t, enum gds_cpu_simd simd, struct gds_cpu_mm_ext *ext);
+
 /* per-level tables filled by the SIMD files (only when compiled for x86/arm) */
 void gds_cpu_traits_scalar(struct gds_cpu_type_traits *tab /* [GDS_TYPE_COUNT] */);
 void gds_cpu_traits_avx2(struct gds_cpu_type_traits *tab);

@@ -1,0 +1,210 @@
+/*
+ * ops-matmul.c - MUL_MAT and MUL_MAT_ID on the CPU.
+ *
+ * Both run in two phases:
+ *   1. every row of the F32 activation x is quantized into the weight type's
+ *      vec_dot_type (rows split across threads) into the scratch buffer, then
+ *      gds_cpu_barrier();
+ *   2. dot products. Work is cut into units of GDS_MM_NR consecutive weight
+ *      rows (of one batch / one expert) times all activation columns; threads
+ *      take contiguous ranges of units, so each thread streams its own slice
+ *      of the weights once (mat-vec: the N rows are split across threads).
+ *      Inside a unit, columns go in blocks of GDS_MM_NC so the unit's weight
+ *      rows stay in cache while the columns run over them.
+ * Every output element is one vec_dot (or one row of a vec_dot4 / fast-path
+ * dot, which give the same bits), so results do not depend on the thread count.
+ * Fast path: where quants.c offers one (MXFP4, F8 on AVX2/AVX-512), phase 1
+ * also expands each quantized row into a prepared layout stored after the
+ * quantized rows, and phase 2 runs 8- or 4-row kernels on it (weight rows of
+ * the next group are software-prefetched inside the kernels).
+ *
+ * MUL_MAT_ID groups the (slot, token) pairs by expert (a counting sort done by
+ * thread 0 in phase 1, stored after the quantized rows), so each used expert's
+ * weights are read once per call; ids outside [0, E) give zero rows.
+ */
+#include "cpu.h"
+
+#define GDS_MM_NR 16 /* weight rows per work unit (multiple of 4) */
+#define GDS_MM_NC 16 /* activation columns per inner block */
+
+/* Fast path (quants.c): some (type, SIMD) pairs expand each quantized
+ * activation row once more into a kernel-specific layout ("prepared" row,
+ * after the quantized rows in the scratch) and run 4-row dots on it. Declared
+ * here and in quants.c because cpu.h is shared; keep the two in sync. */
+
+static size_t mm_pad(size_t x) { return (x + 63) & ~(size_t)63; }
+
+/* bytes of one prepared row for the largest fast path of type t (0: none) */
+static size_t mm_prep_max(enum gds_type t, int64_t K) {
+    size_t m = 0;
+    for (int s = 0; s < GDS_SIMD_COUNT; s++) {
+        struct gds_cpu_mm_ext e;
+        if (gds_cpu_mm_ext_get(t, (enum gds_cpu_simd)s, &e) && mm_pad(e.prep_size(K)) > m) m = mm_pad(e.prep_size(K));
+    }
+    return m;
+}
+
+/* the per-call view of the kernels: quantized rows at q (stride rs), prepared rows at pq (stride ps) */
+struct mm_k {
+    const struct gds_cpu_type_traits *tt;
+    struct gds_cpu_mm_ext ext;
+    bool has_ext;
+    char *q, *pq;
+    size_t rs, ps;
+};
+
+static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_params *p, int64_t nrows, size_t extra) {
+    struct mm_k k;
+    k.tt = gds_cpu_type_traits(w->type, p->simd);
+    GDS_ASSERT(k.tt != NULL);
+    k.rs = gds_row_size(k.tt->vec_dot_type, w->ne[0]);
+    k.q = p->wdata;
+    k.has_ext = gds_cpu_mm_ext_get(w->type, p->simd, &k.ext);
+    k.ps = k.has_ext ? mm_pad(k.ext.prep_size(w->ne[0])) : 0;
+    k.pq = k.q + mm_pad(k.rs * (size_t)nrows) + extra;
+    GDS_ASSERT(p->wsize >= mm_pad(k.rs * (size_t)nrows) + extra + k.ps * (size_t)nrows);
+    return k;
+}
+
+/* quantize (and prepare) rows [r0, r1) of the 3-d row space of x (i1 fastest) */
+static void mm_quantize_rows(const struct mm_k *k, const struct gds_tensor *x, int64_t r0, int64_t r1) {
+    const int64_t ne1 = x->ne[1], ne2 = x->ne[2];
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t i1 = r % ne1, i2 = (r / ne1) % ne2, i3 = r / (ne1 * ne2);
+        const float *src = (const float *)((const char *)x->data + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
+        k->tt->from_float(src, k->q + (size_t)r * k->rs, x->ne[0]);
+        if (k->has_ext) k->ext.prep(k->q + (size_t)r * k->rs, k->pq + (size_t)r * k->ps, x->ne[0]);
+    }
+}
+
+/* y[n] for n in [n0, n1) of weight rows starting at w (stride bw) with activation row r */
+static inline void mm_rows(const struct mm_k *k, int64_t K, const char *w, size_t bw, int64_t n0, int64_t n1,
+                           int64_t r, float *y) {
+    const void *a = k->q + (size_t)r * k->rs;
+    int64_t n = n0;
+    if (k->has_ext && k->ext.dot8)
+        for (; n + 8 <= n1; n += 8) k->ext.dot8(K, y + n, w + (size_t)n * bw, bw, k->pq + (size_t)r * k->ps);
+    if (k->has_ext)
+        for (; n + 4 <= n1; n += 4) k->ext.dot4(K, y + n, w + (size_t)n * bw, bw, k->pq + (size_t)r * k->ps);
+    else if (k->tt->vec_dot4)
+        for (; n + 4 <= n1; n += 4) k->tt->vec_dot4(K, y + n, w + (size_t)n * bw, bw, a);
+    for (; n < n1; n++) k->tt->vec_dot(K, y + n, w + (size_t)n * bw, a);
+}
+
+/* ---- MUL_MAT ------------------------------------------------------------- */
+
+size_t gds_cpu_work_mul_mat(const struct gds_tensor *dst, int nth) {
+    GDS_UNUSED(nth);
+    const struct gds_tensor *w = dst->src[0], *x = dst->src[1];
+    const struct gds_cpu_type_traits *tt = gds_cpu_type_traits(w->type, GDS_SIMD_SCALAR);
+    if (!tt) return 0;
+    const size_t nr = (size_t)(x->ne[1] * x->ne[2] * x->ne[3]);
+    return mm_pad(gds_row_size(tt->vec_dot_type, x->ne[0]) * nr) + mm_prep_max(w->type, x->ne[0]) * nr;
+}
+
+void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) {
+    const struct gds_tensor *w = dst->src[0], *x = dst->src[1];
+    const int64_t K = w->ne[0], N = w->ne[1], M = x->ne[1];
+    const int64_t ne12 = x->ne[2], ne13 = x->ne[3];
+    const int64_t r2 = ne12 / w->ne[2], r3 = ne13 / w->ne[3];
+    GDS_ASSERT(x->type == GDS_TYPE_F32 && x->ne[0] == K);
+    const struct mm_k k = mm_kernels(w, p, M * ne12 * ne13, 0);
+
+    int64_t r0, r1;
+    gds_cpu_split(M * ne12 * ne13, p->ith, p->nth, &r0, &r1);
+    mm_quantize_rows(&k, x, r0, r1);
+    gds_cpu_barrier(p);
+
+    const int64_t nchunk = (N + GDS_MM_NR - 1) / GDS_MM_NR;
+    int64_t u0, u1;
+    gds_cpu_split(nchunk * ne12 * ne13, p->ith, p->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t b = u / nchunk, c = u % nchunk;
+        const int64_t i2 = b % ne12, i3 = b / ne12;
+        const int64_t n0 = c * GDS_MM_NR, n1 = n0 + GDS_MM_NR < N ? n0 + GDS_MM_NR : N;
+        const char *wb = (const char *)w->data + (i2 / r2) * w->nb[2] + (i3 / r3) * w->nb[3];
+        const int64_t rb = (i3 * ne12 + i2) * M;
+        for (int64_t m0 = 0; m0 < M; m0 += GDS_MM_NC) {
+            const int64_t m1 = m0 + GDS_MM_NC < M ? m0 + GDS_MM_NC : M;
+            for (int64_t n = n0; n < n1; n += 8) {
+                const int64_t ne = n + 8 < n1 ? n + 8 : n1;
+                for (int64_t m = m0; m < m1; m++) {
+                    float *y = (float *)((char *)dst->data + m * dst->nb[1] + i2 * dst->nb[2] + i3 * dst->nb[3]);
+                    mm_rows(&k, K, wb, w->nb[1], n, ne, rb + m, y);
+                }
+            }
+        }
+    }
+}
+
+/* ---- MUL_MAT_ID ---------------------------------------------------------- */
+
+/* scratch: quantized rows | cnt[E] | off[E+1] | pairs[n_used*T] (pair = i + t*n_used) */
+size_t gds_cpu_work_mul_mat_id(const struct gds_tensor *dst, int nth) {
+    GDS_UNUSED(nth);
+    const struct gds_tensor *w = dst->src[0], *x = dst->src[1], *ids = dst->src[2];
+    const struct gds_cpu_type_traits *tt = gds_cpu_type_traits(w->type, GDS_SIMD_SCALAR);
+    if (!tt) return 0;
+    const size_t nr = (size_t)(x->ne[1] * x->ne[2]);
+    return mm_pad(gds_row_size(tt->vec_dot_type, x->ne[0]) * nr) +
+           mm_pad(sizeof(int32_t) * (size_t)(2 * w->ne[2] + 1 + ids->ne[0] * ids->ne[1])) + mm_prep_max(w->type, x->ne[0]) * nr;
+}
+
+void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *dst) {
+    const struct gds_tensor *w = dst->src[0], *x = dst->src[1], *ids = dst->src[2];
+    const int64_t K = w->ne[0], N = w->ne[1], E = w->ne[2];
+    const int64_t nx = x->ne[1], T = x->ne[2], nu = ids->ne[0];
+    GDS_ASSERT(x->type == GDS_TYPE_F32 && x->ne[0] == K && ids->type == GDS_TYPE_I32 && ids->ne[1] == T);
+    const size_t lists = mm_pad(sizeof(int32_t) * (size_t)(2 * E + 1 + nu * T));
+    const struct mm_k k = mm_kernels(w, p, nx * T, lists);
+    int32_t *cnt = (int32_t *)(k.q + mm_pad(k.rs * (size_t)(nx * T))), *off = cnt + E, *pairs = off + E + 1;
+
+    int64_t r0, r1;
+    gds_cpu_split(nx * T, p->ith, p->nth, &r0, &r1);
+    mm_quantize_rows(&k, x, r0, r1);
+    if (p->ith == 0) {
+        /* counting sort of (slot, token) pairs by expert, stable in (t, i) order */
+        for (int64_t e = 0; e < E; e++) cnt[e] = 0;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < nu; i++) {
+                const int32_t e = *gds_i32_ptr(ids, i, t, 0, 0);
+                if (e >= 0 && e < E) cnt[e]++;
+                else memset((char *)dst->data + i * dst->nb[1] + t * dst->nb[2], 0, (size_t)N * sizeof(float));
+            }
+        off[0] = 0;
+        for (int64_t e = 0; e < E; e++) off[e + 1] = off[e] + cnt[e];
+        for (int64_t e = 0; e < E; e++) cnt[e] = 0;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t i = 0; i < nu; i++) {
+                const int32_t e = *gds_i32_ptr(ids, i, t, 0, 0);
+                if (e >= 0 && e < E) pairs[off[e] + cnt[e]++] = (int32_t)(i + t * nu);
+            }
+    }
+    gds_cpu_barrier(p);
+
+    /* units: (used expert, chunk of GDS_MM_NR rows), experts in increasing id */
+    const int64_t nchunk = (N + GDS_MM_NR - 1) / GDS_MM_NR;
+    int64_t nused = 0;
+    for (int64_t e = 0; e < E; e++) nused += cnt[e] > 0;
+    int64_t u0, u1;
+    gds_cpu_split(nused * nchunk, p->ith, p->nth, &u0, &u1);
+    int64_t e = -1, ue = -1; /* current expert and its rank among used experts */
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t rank = u / nchunk, c = u % nchunk;
+        while (ue < rank) { e++; if (cnt[e] > 0) ue++; }
+        const int64_t n0 = c * GDS_MM_NR, n1 = n0 + GDS_MM_NR < N ? n0 + GDS_MM_NR : N;
+        const char *wb = (const char *)w->data + e * w->nb[2];
+        const int32_t *pe = pairs + off[e];
+        for (int64_t j0 = 0; j0 < cnt[e]; j0 += GDS_MM_NC) {
+            const int64_t j1 = j0 + GDS_MM_NC < cnt[e] ? j0 + GDS_MM_NC : cnt[e];
+            for (int64_t n = n0; n < n1; n += 8) {
+                const int64_t ne = n + 8 < n1 ? n + 8 : n1;
+                for (int64_t j = j0; j < j1; j++) {
+                    const int64_t i = pe[j] % nu, t = pe[j] / nu;
+                    float *y = (float *)((char *)dst->data + i * dst->nb[1] + t * dst->nb[2]);
+                    mm_rows(&k, K, wb, w->nb[1], n, ne, (i % nx) + t * nx, y);
+                }
+            }
+        }
+    }
+}

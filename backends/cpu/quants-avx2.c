@@ -1,0 +1,371 @@
+/*
+ * quants-avx2.c - AVX2/FMA/F16C dot products for mul_mat.
+ *
+ * Same arithmetic as the scalar reference in quants.c (see its header for the
+ * canonical definitions), so results are bit-identical to scalar and AVX-512.
+ * The canonical 16 float lanes are kept as two 8-lane registers (lanes 0-7 and
+ * 8-15). e4m3 codes are decoded through fp16 bit patterns (e4m3 * 2^-8, exact;
+ * NaN codes decode as 480), e2m1 nibbles through pshufb.
+ */
+#include "cpu.h"
+
+#include <immintrin.h>
+
+/* ---- helpers ------------------------------------------------------------- */
+
+/* 16 e4m3 codes -> e4m3 * 2^-8, elements 0-7 and 8-15 */
+static inline void e4m3x16_ps(const uint8_t *c, __m256 *lo, __m256 *hi) {
+    __m256i h = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)c));
+    h = _mm256_and_si256(_mm256_slli_epi16(h, 7), _mm256_set1_epi16((short)0xBFFF));
+    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+}
+
+/* canonical reduction: lanes 0-7 in lo, 8-15 in hi -> s4 (4 lanes) */
+static inline __m128 reduce_to4(__m256 lo, __m256 hi) {
+    const __m256 s8 = _mm256_add_ps(lo, hi);
+    return _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+}
+static inline float reduce4_1(__m128 s4) {
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+/* four s4 vectors -> [a, b, c, d] with the canonical (0+2) + (1+3) tree */
+static inline __m128 reduce4x4(__m128 a, __m128 b, __m128 c, __m128 d) {
+    const __m128 ab = _mm_add_ps(_mm_unpacklo_ps(a, b), _mm_unpackhi_ps(a, b)); /* a0+a2 b0+b2 a1+a3 b1+b3 */
+    const __m128 cd = _mm_add_ps(_mm_unpacklo_ps(c, d), _mm_unpackhi_ps(c, d));
+    return _mm_add_ps(_mm_movelh_ps(ab, cd), _mm_movehl_ps(cd, ab));
+}
+
+static inline int32_t hsum_epi32(__m256i v) {
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(t);
+}
+
+/* four 8-lane int32 vectors -> [sum a, sum b, sum c, sum d] (exact, any order) */
+static inline __m128i hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i u = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(u), _mm256_extracti128_si256(u, 1));
+}
+
+/* ---- float types --------------------------------------------------------- */
+
+static void dot_f32_avx2(int64_t n, float *s, const void *w, const void *a) {
+    const float *x = w, *y = a;
+    __m256 l0 = _mm256_setzero_ps(), l1 = l0;
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        l0 = _mm256_add_ps(l0, _mm256_mul_ps(_mm256_loadu_ps(x + k), _mm256_loadu_ps(y + k)));
+        l1 = _mm256_add_ps(l1, _mm256_mul_ps(_mm256_loadu_ps(x + k + 8), _mm256_loadu_ps(y + k + 8)));
+    }
+    float sum = reduce4_1(reduce_to4(l0, l1));
+    for (; k < n; k++) { float p = x[k] * y[k]; sum = sum + p; }
+    *s = sum;
+}
+
+static inline __m256 f16x8_ps(const gds_fp16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+
+static void dot_f16_avx2(int64_t n, float *s, const void *w, const void *a) {
+    const gds_fp16_t *x = w, *y = a;
+    __m256 l0 = _mm256_setzero_ps(), l1 = l0;
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16) { /* exact products: fma == mul + add */
+        l0 = _mm256_fmadd_ps(f16x8_ps(x + k), f16x8_ps(y + k), l0);
+        l1 = _mm256_fmadd_ps(f16x8_ps(x + k + 8), f16x8_ps(y + k + 8), l1);
+    }
+    float sum = reduce4_1(reduce_to4(l0, l1));
+    for (; k < n; k++) { float p = gds_fp16_to_fp32(x[k]) * gds_fp16_to_fp32(y[k]); sum = sum + p; }
+    *s = sum;
+}
+
+static inline __m256 bf16x8_ps(const gds_bf16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+static void dot_bf16_avx2(int64_t n, float *s, const void *w, const void *a) {
+    const gds_bf16_t *x = w, *y = a;
+    __m256 l0 = _mm256_setzero_ps(), l1 = l0;
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16) {
+        l0 = _mm256_add_ps(l0, _mm256_mul_ps(bf16x8_ps(x + k), bf16x8_ps(y + k)));
+        l1 = _mm256_add_ps(l1, _mm256_mul_ps(bf16x8_ps(x + k + 8), bf16x8_ps(y + k + 8)));
+    }
+    float sum = reduce4_1(reduce_to4(l0, l1));
+    for (; k < n; k++) { float p = gds_bf16_to_fp32(x[k]) * gds_bf16_to_fp32(y[k]); sum = sum + p; }
+    *s = sum;
+}
+
+/* ---- F8 x F8 ------------------------------------------------------------- */
+
+static void dot_f8_avx2(int64_t n, float *s, const void *w, const void *a) {
+    const block_f8 *x = w, *y = a;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        __m256 l0 = _mm256_setzero_ps(), l1 = l0;
+        for (int h = 0; h < QK_F8; h += 16) {
+            __m256 a0, a1, w0, w1;
+            e4m3x16_ps(y[b].qs + h, &a0, &a1);
+            e4m3x16_ps(x[b].qs + h, &w0, &w1);
+            l0 = _mm256_fmadd_ps(w0, a0, l0);
+            l1 = _mm256_fmadd_ps(w1, a1, l1);
+        }
+        const float p = reduce4_1(reduce_to4(l0, l1)) * 65536.0f;
+        const float sc = gds_e8m0_to_fp32(x[b].e) * gds_e8m0_to_fp32(y[b].e);
+        const float t = p * sc;
+        acc = acc + t;
+    }
+    *s = acc;
+}
+
+static void dot4_f8_avx2(int64_t n, float *s, const void *w, size_t bw, const void *a) {
+    const block_f8 *y = a;
+    const block_f8 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const block_f8 *)((const char *)w + r * bw);
+    const char *pf = (const char *)w + 4 * bw;
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        pf += 4 * sizeof(block_f8);
+        __m256 av[16];
+        for (int h = 0; h < 8; h++) e4m3x16_ps(y[b].qs + 16 * h, &av[2 * h], &av[2 * h + 1]);
+        __m128 s4[4];
+        for (int r = 0; r < 4; r++) {
+            __m256 l0 = _mm256_setzero_ps(), l1 = l0;
+            for (int h = 0; h < 8; h++) {
+                __m256 u, v;
+                e4m3x16_ps(x[r][b].qs + 16 * h, &u, &v);
+                l0 = _mm256_fmadd_ps(u, av[2 * h], l0);
+                l1 = _mm256_fmadd_ps(v, av[2 * h + 1], l1);
+            }
+            s4[r] = reduce_to4(l0, l1);
+        }
+        const __m128 p = _mm_mul_ps(reduce4x4(s4[0], s4[1], s4[2], s4[3]), _mm_set1_ps(65536.0f));
+        const __m128 sw = _mm_setr_ps(gds_e8m0_to_fp32(x[0][b].e), gds_e8m0_to_fp32(x[1][b].e), gds_e8m0_to_fp32(x[2][b].e),
+                                      gds_e8m0_to_fp32(x[3][b].e));
+        const __m128 sc = _mm_mul_ps(sw, _mm_set1_ps(gds_e8m0_to_fp32(y[b].e)));
+        acc = _mm_add_ps(acc, _mm_mul_ps(p, sc));
+    }
+    _mm_storeu_ps(s, acc);
+}
+
+/* ---- Q8_0 x Q8_0 --------------------------------------------------------- */
+
+/* 8 int32 lanes summing to the block's isum (maddubs on |w| and sign(a, w):
+ * |pair| <= 2*128*127 fits int16 for activations in [-127, 127]) */
+static inline __m256i q8_lanes(const block_q8_0 *x, __m256i av) {
+    const __m256i wv = _mm256_loadu_si256((const __m256i *)x->qs);
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(wv, wv), _mm256_sign_epi8(av, wv));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+static void dot_q8_0_avx2(int64_t n, float *s, const void *w, const void *a) {
+    const block_q8_0 *x = w, *y = a;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        const int32_t isum = hsum_epi32(q8_lanes(&x[b], _mm256_loadu_si256((const __m256i *)y[b].qs)));
+        const float d = gds_fp16_to_fp32(x[b].d) * gds_fp16_to_fp32(y[b].d);
+        const float t = (float)isum * d;
+        acc = acc + t;
+    }
+    *s = acc;
+}
+
+static inline __m128 fp16x4_ps(gds_fp16_t a, gds_fp16_t b, gds_fp16_t c, gds_fp16_t d) {
+    return _mm_cvtph_ps(_mm_setr_epi16((short)a, (short)b, (short)c, (short)d, 0, 0, 0, 0));
+}
+
+static void dot4_q8_0_avx2(int64_t n, float *s, const void *w, size_t bw, const void *a) {
+    const block_q8_0 *y = a;
+    const block_q8_0 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const block_q8_0 *)((const char *)w + r * bw);
+    const char *pf = (const char *)w + 4 * bw;
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        if ((b & 1) == 0) {
+            for (int j = 0; j < 5; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+            pf += 4 * 2 * sizeof(block_q8_0);
+        }
+        const __m256i av = _mm256_loadu_si256((const __m256i *)y[b].qs);
+        const __m128i isum = hsum4_epi32(q8_lanes(&x[0][b], av), q8_lanes(&x[1][b], av), q8_lanes(&x[2][b], av),
+                                         q8_lanes(&x[3][b], av));
+        const __m128 dw = fp16x4_ps(x[0][b].d, x[1][b].d, x[2][b].d, x[3][b].d);
+        const __m128 d = _mm_mul_ps(dw, _mm_set1_ps(gds_fp16_to_fp32(y[b].d)));
+        acc = _mm_add_ps(acc, _mm_mul_ps(_mm_cvtepi32_ps(isum), d));
+    }
+    _mm_storeu_ps(s, acc);
+}
+
+/* ---- MXFP4 x F8 ---------------------------------------------------------- */
+
+/* 128 activation codes -> e4m3 * 2^9 (integer-valued floats), 8 per vector in element order */
+static inline void act_x9(const uint8_t *qs, __m256 *av) {
+    const __m256 k = _mm256_set1_ps(131072.0f);
+    for (int h = 0; h < 8; h++) {
+        __m256 lo, hi;
+        e4m3x16_ps(qs + 16 * h, &lo, &hi);
+        av[2 * h] = _mm256_mul_ps(lo, k);
+        av[2 * h + 1] = _mm256_mul_ps(hi, k);
+    }
+}
+
+/* one MXFP4 block (32) against activations av[0..3] (elements 0-7, 8-15, 16-23, 24-31):
+ * 8 int32 lanes summing to p; each lane sums 4 integer products of |.| < 2^21.4,
+ * exact in fp32 */
+static inline __m256i mxfp4_lanes(const block_mxfp4 *x, const __m256 *av) {
+    const __m128i kv = _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    const __m128i q = _mm_loadu_si128((const __m128i *)x->qs);
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    const __m128i lo = _mm_shuffle_epi8(kv, _mm_and_si128(q, m4));
+    const __m128i hi = _mm_shuffle_epi8(kv, _mm_and_si128(_mm_srli_epi16(q, 4), m4));
+    const __m256 w0 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+    const __m256 w1 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(lo, lo)));
+    const __m256 w2 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+    const __m256 w3 = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(hi, hi)));
+    const __m256 v0 = _mm256_fmadd_ps(w2, av[2], _mm256_mul_ps(w0, av[0]));
+    const __m256 v1 = _mm256_fmadd_ps(w3, av[3], _mm256_mul_ps(w1, av[1]));
+    return _mm256_cvtps_epi32(_mm256_add_ps(v0, v1));
+}
+
+static void dot_mxfp4_avx2(int64_t n, float *s, const void *w, const void *a) {
+    const block_mxfp4 *x = w;
+    const block_f8 *y = a;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        __m256 av[16];
+        act_x9(y[b].qs, av);
+        const float sa9 = gds_e8m0_to_fp32(y[b].e) * 0x1p-9f;
+        for (int j = 0; j < 4; j++) {
+            const block_mxfp4 *xb = &x[4 * b + j];
+            const int32_t p = hsum_epi32(mxfp4_lanes(xb, av + 4 * j));
+            const float sc = sa9 * gds_e8m0_to_fp32_half(xb->e);
+            const float t = (float)p * sc;
+            acc = acc + t;
+        }
+    }
+    *s = acc;
+}
+
+static void dot4_mxfp4_avx2(int64_t n, float *s, const void *w, size_t bw, const void *a) {
+    const block_f8 *y = a;
+    const block_mxfp4 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const block_mxfp4 *)((const char *)w + r * bw);
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        __m256 av[16];
+        act_x9(y[b].qs, av);
+        const __m128 sa9 = _mm_set1_ps(gds_e8m0_to_fp32(y[b].e) * 0x1p-9f);
+        for (int j = 0; j < 4; j++) {
+            const int64_t bj = 4 * b + j;
+            const __m128i p = hsum4_epi32(mxfp4_lanes(&x[0][bj], av + 4 * j), mxfp4_lanes(&x[1][bj], av + 4 * j),
+                                          mxfp4_lanes(&x[2][bj], av + 4 * j), mxfp4_lanes(&x[3][bj], av + 4 * j));
+            const __m128 sw = _mm_setr_ps(gds_e8m0_to_fp32_half(x[0][bj].e), gds_e8m0_to_fp32_half(x[1][bj].e),
+                                          gds_e8m0_to_fp32_half(x[2][bj].e), gds_e8m0_to_fp32_half(x[3][bj].e));
+            acc = _mm_add_ps(acc, _mm_mul_ps(_mm_cvtepi32_ps(p), _mm_mul_ps(sa9, sw)));
+        }
+    }
+    _mm_storeu_ps(s, acc);
+}
+
+/* MXFP4 x prepared activation (layout: gds_cpu_mxfp4_prep in quants.c).
+ * Two sub-blocks per 256-bit step: kv+12 (u8) via pshufb, maddubs against
+ * the signed digits (|pair| <= 3072, no saturation), madd by 1/128/16384 into
+ * int32: exact, then the 4 rows are transposed with hadd. */
+void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p) {
+    const uint8_t *pa = p;
+    const __m256i lut = _mm256_broadcastsi128_si256(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    const __m256i one = _mm256_set1_epi16(1), k128 = _mm256_set1_epi16(128), k16384 = _mm256_set1_epi16(16384);
+    const block_mxfp4 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const block_mxfp4 *)((const char *)w + r * bw);
+    const char *pf = (const char *)w + 4 * bw;
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / QK_F8; b++, pa += 512) {
+        for (int j = 0; j < 5; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        pf += 4 * 4 * sizeof(block_mxfp4);
+        float sa9;
+        memcpy(&sa9, pa + 448, sizeof sa9);
+        for (int h = 0; h < 2; h++) {
+            const __m256i d0l = _mm256_load_si256((const __m256i *)(pa + 32 * h));
+            const __m256i d0h = _mm256_load_si256((const __m256i *)(pa + 64 + 32 * h));
+            const __m256i d1l = _mm256_load_si256((const __m256i *)(pa + 128 + 32 * h));
+            const __m256i d1h = _mm256_load_si256((const __m256i *)(pa + 192 + 32 * h));
+            const __m256i d2l = _mm256_load_si256((const __m256i *)(pa + 256 + 32 * h));
+            const __m256i d2h = _mm256_load_si256((const __m256i *)(pa + 320 + 32 * h));
+            const __m256i corr = _mm256_load_si256((const __m256i *)(pa + 384 + 32 * h));
+            __m256i sr[4];
+            for (int r = 0; r < 4; r++) {
+                const block_mxfp4 *xb = &x[r][4 * b + 2 * h];
+                const __m256i q = _mm256_loadu2_m128i((const __m128i *)xb[1].qs, (const __m128i *)xb[0].qs);
+                const __m256i kl = _mm256_shuffle_epi8(lut, _mm256_and_si256(q, m4));
+                const __m256i kh = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
+                const __m256i m0 = _mm256_add_epi16(_mm256_maddubs_epi16(kl, d0l), _mm256_maddubs_epi16(kh, d0h));
+                const __m256i m1 = _mm256_add_epi16(_mm256_maddubs_epi16(kl, d1l), _mm256_maddubs_epi16(kh, d1h));
+                const __m256i m2 = _mm256_add_epi16(_mm256_maddubs_epi16(kl, d2l), _mm256_maddubs_epi16(kh, d2h));
+                sr[r] = _mm256_add_epi32(_mm256_add_epi32(_mm256_madd_epi16(m0, one), corr),
+                                         _mm256_add_epi32(_mm256_madd_epi16(m1, k128), _mm256_madd_epi16(m2, k16384)));
+            }
+            const __m256i f = _mm256_hadd_epi32(_mm256_hadd_epi32(sr[0], sr[1]), _mm256_hadd_epi32(sr[2], sr[3]));
+            const __m256 sw = _mm256_setr_ps(
+                gds_e8m0_to_fp32_half(x[0][4 * b + 2 * h].e), gds_e8m0_to_fp32_half(x[1][4 * b + 2 * h].e),
+                gds_e8m0_to_fp32_half(x[2][4 * b + 2 * h].e), gds_e8m0_to_fp32_half(x[3][4 * b + 2 * h].e),
+                gds_e8m0_to_fp32_half(x[0][4 * b + 2 * h + 1].e), gds_e8m0_to_fp32_half(x[1][4 * b + 2 * h + 1].e),
+                gds_e8m0_to_fp32_half(x[2][4 * b + 2 * h + 1].e), gds_e8m0_to_fp32_half(x[3][4 * b + 2 * h + 1].e));
+            const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(f), _mm256_mul_ps(_mm256_set1_ps(sa9), sw));
+            acc = _mm_add_ps(acc, _mm256_castps256_ps128(t));
+            acc = _mm_add_ps(acc, _mm256_extractf128_ps(t, 1));
+        }
+    }
+    _mm_storeu_ps(s, acc);
+}
+
+/* F8 x prepared activation (layout: gds_cpu_f8_prep in quants.c); weights
+ * decode as e4m3 * 2^-120 by sign-extend, shift, mask (see quants-avx512.c). */
+static inline __m256 e4m3x8_m120(const uint8_t *c) {
+    const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)c));
+    return _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(v, 20), _mm256_set1_epi32((int)0x87F00000u)));
+}
+
+void gds_cpu_dot4_f8p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot4_f8p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p) {
+    const block_f8 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const block_f8 *)((const char *)w + r * bw);
+    const char *pf = (const char *)w + 4 * bw;
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        pf += 4 * sizeof(block_f8);
+        const float *ap = (const float *)((const char *)p + b * 576);
+        __m128 s4[4];
+        for (int r = 0; r < 4; r++) {
+            __m256 l0 = _mm256_setzero_ps(), l1 = l0;
+            for (int h = 0; h < QK_F8; h += 16) {
+                l0 = _mm256_fmadd_ps(e4m3x8_m120(x[r][b].qs + h), _mm256_load_ps(ap + h), l0);
+                l1 = _mm256_fmadd_ps(e4m3x8_m120(x[r][b].qs + h + 8), _mm256_load_ps(ap + h + 8), l1);
+            }
+            s4[r] = reduce_to4(l0, l1);
+        }
+        const __m128 pp = _mm_mul_ps(reduce4x4(s4[0], s4[1], s4[2], s4[3]), _mm_set1_ps(0x1p20f));
+        const __m128 sw = _mm_setr_ps(gds_e8m0_to_fp32(x[0][b].e), gds_e8m0_to_fp32(x[1][b].e), gds_e8m0_to_fp32(x[2][b].e),
+                                      gds_e8m0_to_fp32(x[3][b].e));
+        const __m128 sc = _mm_mul_ps(sw, _mm_set1_ps(ap[QK_F8]));
+        acc = _mm_add_ps(acc, _mm_mul_ps(pp, sc));
+    }
+    _mm_storeu_ps(s, acc);
+}
+
+/* ---- table --------------------------------------------------------------- */
+
+void gds_cpu_traits_avx2(struct gds_cpu_type_traits *tab) {
+    tab[GDS_TYPE_F32].vec_dot = dot_f32_avx2;
+    tab[GDS_TYPE_F16].vec_dot = dot_f16_avx2;
+    tab[GDS_TYPE_BF16].vec_dot = dot_bf16_avx2;
+    tab[GDS_TYPE_Q8_0].vec_dot = dot_q8_0_avx2;
+    tab[GDS_TYPE_Q8_0].vec_dot4 = dot4_q8_0_avx2;
+    tab[GDS_TYPE_MXFP4].vec_dot = dot_mxfp4_avx2;
+    tab[GDS_TYPE_MXFP4].vec_dot4 = dot4_mxfp4_avx2;
+    tab[GDS_TYPE_F8_E4M3_B128].vec_dot = dot_f8_avx2;
+    tab[GDS_TYPE_F8_E4M3_B128].vec_dot4 = dot4_f8_avx2;
+}

@@ -1,0 +1,443 @@
+/*
+ * quants-avx512.c - AVX-512 (F/BW/VL/VNNI) dot products for mul_mat.
+ *
+ * Same arithmetic as the scalar reference in quants.c (see its header for the
+ * canonical definitions), so results are bit-identical to scalar and AVX2:
+ *   - integer block partials (Q8_0, MXFP4) are exact, any order;
+ *   - float lanes follow the canonical 16-lane order and reduction tree;
+ *   - the per-block scale steps are separate fp32 mul / add in block order.
+ * e4m3 decoding: the code c becomes the fp16 bit pattern
+ * ((c & 0x7f) << 7) | ((c & 0x80) << 8), i.e. e4m3 * 2^-8 exactly (subnormals
+ * included), converted by vcvtph2ps. NaN codes decode as 480 (documented gap).
+ *
+ * vec_dot4 kernels handle 4 weight rows per activation pass; their per-block
+ * partials are reduced across the 4 rows with transposing shuffles so the
+ * horizontal work is shared.
+ */
+#include "cpu.h"
+
+#include <immintrin.h>
+
+/* ---- helpers ------------------------------------------------------------- */
+
+/* 32 e4m3 codes -> two vectors of e4m3 * 2^-8 */
+static inline void e4m3x32_ps(const uint8_t *c, __m512 *lo, __m512 *hi) {
+    __m512i h = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)c));
+    h = _mm512_and_si512(_mm512_slli_epi16(h, 7), _mm512_set1_epi16((short)0xBFFF));
+    *lo = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+    *hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
+}
+
+/* canonical 16-lane reduction of one vector */
+static inline float reduce16_ps(__m512 v) {
+    __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+/* canonical reduction of 4 vectors -> [a, b, c, d] */
+static inline __m128 reduce16x4_ps(__m512 a, __m512 b, __m512 c, __m512 d) {
+    __m512 ab = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 cd = _mm512_add_ps(_mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_f32x4(c, d, _MM_SHUFFLE(3, 2, 3, 2)));
+    __m512 u = _mm512_add_ps(_mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(2, 0, 2, 0)), _mm512_shuffle_f32x4(ab, cd, _MM_SHUFFLE(3, 1, 3, 1)));
+    __m512 v = _mm512_add_ps(u, _mm512_permute_ps(u, _MM_SHUFFLE(1, 0, 3, 2)));
+    __m512 w = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12, 0, 4, 8, 12), w));
+}
+
+/* integer transposition of 4 vectors: per 128-bit lane k, [sum4(a_k), sum4(b_k), sum4(c_k), sum4(d_k)] */
+static inline __m512i tr4_epi32(__m512i a, __m512i b, __m512i c, __m512i d) {
+    __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+    __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+}
+
+/* acc[r] = acc[r] + t[4j + r] for j = 0..3, in order */
+static inline __m128 acc4_in_order(__m128 acc, __m512 t) {
+    acc = _mm_add_ps(acc, _mm512_castps512_ps128(t));
+    acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(t, 1));
+    acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(t, 2));
+    acc = _mm_add_ps(acc, _mm512_extractf32x4_ps(t, 3));
+    return acc;
+}
+
+/* ---- float types --------------------------------------------------------- */
+
+static void dot_f32_avx512(int64_t n, float *s, const void *w, const void *a) {
+    const float *x = w, *y = a;
+    __m512 acc = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16) acc = _mm512_add_ps(acc, _mm512_mul_ps(_mm512_loadu_ps(x + k), _mm512_loadu_ps(y + k)));
+    float sum = reduce16_ps(acc);
+    for (; k < n; k++) { float p = x[k] * y[k]; sum = sum + p; }
+    *s = sum;
+}
+
+static void dot_f16_avx512(int64_t n, float *s, const void *w, const void *a) {
+    const gds_fp16_t *x = w, *y = a;
+    __m512 acc = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= n; k += 16)
+        acc = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + k))),
+                              _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(y + k))), acc); /* exact products */
+    float sum = reduce16_ps(acc);
+    for (; k < n; k++) { float p = gds_fp16_to_fp32(x[k]) * gds_fp16_to_fp32(y[k]); sum = sum + p; }
+    *s = sum;
+}
+
+static inline __m512 bf16x16_ps(const gds_bf16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+static void dot_bf16_avx512(int64_t n, float *s, const void *w, const void *a) {
+    const gds_bf16_t *x = w, *y = a;
+    __m512 acc = _mm512_setzero_ps();
+    int64_t k = 0;
+    /* bf16 products can under/overflow, so keep them rounded separately (as scalar) */
+    for (; k + 16 <= n; k += 16) acc = _mm512_add_ps(acc, _mm512_mul_ps(bf16x16_ps(x + k), bf16x16_ps(y + k)));
+    float sum = reduce16_ps(acc);
+    for (; k < n; k++) { float p = gds_bf16_to_fp32(x[k]) * gds_bf16_to_fp32(y[k]); sum = sum + p; }
+    *s = sum;
+}
+
+/* ---- F8 x F8 ------------------------------------------------------------- */
+
+static void dot_f8_avx512(int64_t n, float *s, const void *w, const void *a) {
+    const block_f8 *x = w, *y = a;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        __m512 l = _mm512_setzero_ps();
+        for (int h = 0; h < QK_F8; h += 32) {
+            __m512 a0, a1, w0, w1;
+            e4m3x32_ps(y[b].qs + h, &a0, &a1);
+            e4m3x32_ps(x[b].qs + h, &w0, &w1);
+            l = _mm512_fmadd_ps(w0, a0, l); /* products exact: fma == mul + add */
+            l = _mm512_fmadd_ps(w1, a1, l);
+        }
+        const float p = reduce16_ps(l) * 65536.0f;
+        const float sc = gds_e8m0_to_fp32(x[b].e) * gds_e8m0_to_fp32(y[b].e);
+        const float t = p * sc;
+        acc = acc + t;
+    }
+    *s = acc;
+}
+
+static void dot4_f8_avx512(int64_t n, float *s, const void *w, size_t bw, const void *a) {
+    const block_f8 *y = a;
+    const block_f8 *x0 = w, *x1 = (const block_f8 *)((const char *)w + bw), *x2 = (const block_f8 *)((const char *)w + 2 * bw),
+                   *x3 = (const block_f8 *)((const char *)w + 3 * bw);
+    const char *pf = (const char *)w + 4 * bw;
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        pf += 4 * sizeof(block_f8);
+        __m512 av[8];
+        for (int h = 0; h < 4; h++) e4m3x32_ps(y[b].qs + 32 * h, &av[2 * h], &av[2 * h + 1]);
+        __m512 l0 = _mm512_setzero_ps(), l1 = l0, l2 = l0, l3 = l0;
+        for (int h = 0; h < 4; h++) {
+            __m512 u, v;
+            e4m3x32_ps(x0[b].qs + 32 * h, &u, &v);
+            l0 = _mm512_fmadd_ps(v, av[2 * h + 1], _mm512_fmadd_ps(u, av[2 * h], l0));
+            e4m3x32_ps(x1[b].qs + 32 * h, &u, &v);
+            l1 = _mm512_fmadd_ps(v, av[2 * h + 1], _mm512_fmadd_ps(u, av[2 * h], l1));
+            e4m3x32_ps(x2[b].qs + 32 * h, &u, &v);
+            l2 = _mm512_fmadd_ps(v, av[2 * h + 1], _mm512_fmadd_ps(u, av[2 * h], l2));
+            e4m3x32_ps(x3[b].qs + 32 * h, &u, &v);
+            l3 = _mm512_fmadd_ps(v, av[2 * h + 1], _mm512_fmadd_ps(u, av[2 * h], l3));
+        }
+        const __m128 p = _mm_mul_ps(reduce16x4_ps(l0, l1, l2, l3), _mm_set1_ps(65536.0f));
+        const __m128 sw = _mm_setr_ps(gds_e8m0_to_fp32(x0[b].e), gds_e8m0_to_fp32(x1[b].e), gds_e8m0_to_fp32(x2[b].e),
+                                      gds_e8m0_to_fp32(x3[b].e));
+        const __m128 sc = _mm_mul_ps(sw, _mm_set1_ps(gds_e8m0_to_fp32(y[b].e)));
+        acc = _mm_add_ps(acc, _mm_mul_ps(p, sc));
+    }
+    _mm_storeu_ps(s, acc);
+}
+
+/* ---- Q8_0 x Q8_0 --------------------------------------------------------- */
+
+/* isum of one block pair: dpbusd on (w ^ 0x80) as u8, minus 128 * sum(a) */
+static inline int32_t q8_isum(const block_q8_0 *x, const block_q8_0 *y) {
+    const __m256i av = _mm256_loadu_si256((const __m256i *)y->qs);
+    const __m256i wx = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x->qs), _mm256_set1_epi8((char)0x80));
+    const __m256i neg = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), av);
+    __m256i d = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), wx, av), neg);
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(d), _mm256_extracti128_si256(d, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(t);
+}
+
+static void dot_q8_0_avx512(int64_t n, float *s, const void *w, const void *a) {
+    const block_q8_0 *x = w, *y = a;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        const int32_t isum = q8_isum(&x[b], &y[b]);
+        const float d = gds_fp16_to_fp32(x[b].d) * gds_fp16_to_fp32(y[b].d);
+        const float t = (float)isum * d;
+        acc = acc + t;
+    }
+    *s = acc;
+}
+
+static inline __m512i load2x256(const void *p0, const void *p1) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p0)),
+                              _mm256_loadu_si256((const __m256i *)p1), 1);
+}
+
+static void dot4_q8_0_avx512(int64_t n, float *s, const void *w, size_t bw, const void *a) {
+    const block_q8_0 *y = a;
+    const int64_t nb = n / QK8_0;
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    /* gather index of block j of row r at lane 4j + r */
+    const int b1 = (int)bw;
+    const __m512i gidx = _mm512_setr_epi32(0, b1, 2 * b1, 3 * b1, 34, 34 + b1, 34 + 2 * b1, 34 + 3 * b1, 68, 68 + b1,
+                                           68 + 2 * b1, 68 + 3 * b1, 102, 102 + b1, 102 + 2 * b1, 102 + 3 * b1);
+    const __m512i bcast = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m128 acc = _mm_setzero_ps();
+    int64_t b = 0;
+    const char *pf = (const char *)w + 4 * bw;
+    if (bw <= 0x7fffffff / 4)
+        for (; b + 4 <= nb; b += 4) {
+            for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+            pf += 4 * 4 * sizeof(block_q8_0);
+            const __m512i a01 = load2x256(y[b].qs, y[b + 1].qs), a23 = load2x256(y[b + 2].qs, y[b + 3].qs);
+            const __m512i n01 = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), x80, a01));
+            const __m512i n23 = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), x80, a23));
+            __m512i d01[4], d23[4];
+            for (int r = 0; r < 4; r++) {
+                const block_q8_0 *x = (const block_q8_0 *)((const char *)w + r * bw) + b;
+                d01[r] = _mm512_dpbusd_epi32(n01, _mm512_xor_si512(load2x256(x[0].qs, x[1].qs), x80), a01);
+                d23[r] = _mm512_dpbusd_epi32(n23, _mm512_xor_si512(load2x256(x[2].qs, x[3].qs), x80), a23);
+            }
+            const __m512i u01 = tr4_epi32(d01[0], d01[1], d01[2], d01[3]);
+            const __m512i u23 = tr4_epi32(d23[0], d23[1], d23[2], d23[3]);
+            const __m512i f = _mm512_add_epi32(_mm512_shuffle_i32x4(u01, u23, _MM_SHUFFLE(2, 0, 2, 0)),
+                                               _mm512_shuffle_i32x4(u01, u23, _MM_SHUFFLE(3, 1, 3, 1)));
+            /* scales: dw at lane 4j + r, da_j broadcast over its 128-bit lane */
+            const __m512i g = _mm512_i32gather_epi32(gidx, (const void *)((const block_q8_0 *)w + b), 1);
+            const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+            const __m128i da16 = _mm_setr_epi16((short)y[b].d, (short)y[b + 1].d, (short)y[b + 2].d, (short)y[b + 3].d, 0, 0, 0, 0);
+            const __m512 da = _mm512_permutexvar_ps(bcast, _mm512_castps128_ps512(_mm_cvtph_ps(da16)));
+            const __m512 t = _mm512_mul_ps(_mm512_cvtepi32_ps(f), _mm512_mul_ps(dw, da));
+            acc = acc4_in_order(acc, t);
+        }
+    float r4[4];
+    _mm_storeu_ps(r4, acc);
+    for (int r = 0; r < 4; r++) {
+        const block_q8_0 *x = (const block_q8_0 *)((const char *)w + r * bw);
+        float ar = r4[r];
+        for (int64_t bb = b; bb < nb; bb++) {
+            const int32_t isum = q8_isum(&x[bb], &y[bb]);
+            const float d = gds_fp16_to_fp32(x[bb].d) * gds_fp16_to_fp32(y[bb].d);
+            const float t = (float)isum * d;
+            ar = ar + t;
+        }
+        s[r] = ar;
+    }
+}
+
+/* ---- MXFP4 x F8 ---------------------------------------------------------- */
+
+/* 128 activation codes -> e4m3 * 2^9 as integer-valued floats, element order */
+static inline void act_x9(const uint8_t *qs, __m512 *av) {
+    const __m512 k = _mm512_set1_ps(131072.0f); /* 2^17 undoes the 2^-8 of the decode, times 2^9 */
+    for (int h = 0; h < 4; h++) {
+        __m512 lo, hi;
+        e4m3x32_ps(qs + 32 * h, &lo, &hi);
+        av[2 * h] = _mm512_mul_ps(lo, k);
+        av[2 * h + 1] = _mm512_mul_ps(hi, k);
+    }
+}
+
+/* one MXFP4 block against its 32 activations: 16 int32 lanes whose sum is p (exact:
+ * each lane is two products of |.| < 2^21.4, integers in fp32) */
+static inline __m512i mxfp4_lanes(const block_mxfp4 *x, __m512 alo, __m512 ahi, __m512 kv) {
+    const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)x->qs));
+    const __m512 wl = _mm512_permutexvar_ps(q, kv); /* uses the low 4 bits of each index */
+    const __m512 wh = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), kv);
+    return _mm512_cvtps_epi32(_mm512_fmadd_ps(wh, ahi, _mm512_mul_ps(wl, alo)));
+}
+
+static inline __m512 kv_table(void) {
+    return _mm512_setr_ps(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+}
+
+static void dot_mxfp4_avx512(int64_t n, float *s, const void *w, const void *a) {
+    const block_mxfp4 *x = w;
+    const block_f8 *y = a;
+    const __m512 kv = kv_table();
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        __m512 av[8];
+        act_x9(y[b].qs, av);
+        const float sa9 = gds_e8m0_to_fp32(y[b].e) * 0x1p-9f;
+        for (int j = 0; j < 4; j++) {
+            const block_mxfp4 *xb = &x[4 * b + j];
+            const int32_t p = _mm512_reduce_add_epi32(mxfp4_lanes(xb, av[2 * j], av[2 * j + 1], kv));
+            const float sc = sa9 * gds_e8m0_to_fp32_half(xb->e);
+            const float t = (float)p * sc;
+            acc = acc + t;
+        }
+    }
+    *s = acc;
+}
+
+/* e8m0 bytes (one per int32 lane) -> 2^(b-128) as gds_e8m0_to_fp32_half */
+static inline __m512 e8m0_half_ps(__m512i b) {
+    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(b, _mm512_set1_epi32(1)), 23);
+    const __m512i sub = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), b);
+    const __mmask16 m = _mm512_cmplt_epi32_mask(b, _mm512_set1_epi32(2));
+    return _mm512_castsi512_ps(_mm512_mask_blend_epi32(m, normal, sub));
+}
+
+static void dot4_mxfp4_avx512(int64_t n, float *s, const void *w, size_t bw, const void *a) {
+    if (bw > 0x7fffffff / 4) {
+        for (int r = 0; r < 4; r++) dot_mxfp4_avx512(n, s + r, (const char *)w + r * bw, a);
+        return;
+    }
+    const block_f8 *y = a;
+    const __m512 kv = kv_table();
+    const int b1 = (int)bw;
+    const __m512i gidx = _mm512_setr_epi32(0, b1, 2 * b1, 3 * b1, 17, 17 + b1, 17 + 2 * b1, 17 + 3 * b1, 34, 34 + b1,
+                                           34 + 2 * b1, 34 + 3 * b1, 51, 51 + b1, 51 + 2 * b1, 51 + 3 * b1);
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        __m512 av[8];
+        act_x9(y[b].qs, av);
+        __m512i u[4];
+        for (int j = 0; j < 4; j++) {
+            __m512i l[4];
+            for (int r = 0; r < 4; r++) {
+                const block_mxfp4 *x = (const block_mxfp4 *)((const char *)w + r * bw) + 4 * b + j;
+                l[r] = mxfp4_lanes(x, av[2 * j], av[2 * j + 1], kv);
+            }
+            u[j] = tr4_epi32(l[0], l[1], l[2], l[3]);
+        }
+        const __m512i w01 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                             _mm512_shuffle_i32x4(u[0], u[1], _MM_SHUFFLE(3, 2, 3, 2)));
+        const __m512i w23 = _mm512_add_epi32(_mm512_shuffle_i32x4(u[2], u[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                             _mm512_shuffle_i32x4(u[2], u[3], _MM_SHUFFLE(3, 2, 3, 2)));
+        const __m512i f = _mm512_add_epi32(_mm512_shuffle_i32x4(w01, w23, _MM_SHUFFLE(2, 0, 2, 0)),
+                                           _mm512_shuffle_i32x4(w01, w23, _MM_SHUFFLE(3, 1, 3, 1)));
+        const __m512i eb = _mm512_and_si512(_mm512_i32gather_epi32(gidx, (const void *)((const block_mxfp4 *)w + 4 * b), 1),
+                                            _mm512_set1_epi32(0xff));
+        const __m512 sc = _mm512_mul_ps(_mm512_set1_ps(gds_e8m0_to_fp32(y[b].e) * 0x1p-9f), e8m0_half_ps(eb));
+        acc = acc4_in_order(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(f), sc));
+    }
+    _mm_storeu_ps(s, acc);
+}
+
+/* MXFP4 x prepared activation (layout: gds_cpu_mxfp4_prep in quants.c).
+ * Per row and 128 elements: 4 x 16 qs bytes -> kv+12 (u8) via pshufb, six
+ * dpbusd against the signed digits, S = S0 + 128*S1 + 16384*S2 (exact int32,
+ * lane 4q of 128-bit lane j belongs to sub-block j); the 4 rows are then
+ * transposed so lane 4j + r holds p of row r, sub-block j. */
+static inline __attribute__((always_inline)) void mxfp4p_rows(int64_t n, float *s, const void *w, size_t bw,
+                                                               const void *p, const int G /* groups of 4 rows */) {
+    const uint8_t *pa = p;
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    /* e_j sits at byte j of 128-bit lane j of the block group's first 64 bytes; move it to dword lane 4j + r */
+    __m512i esel[4];
+    for (int r = 0; r < 4; r++) {
+        int8_t c[64];
+        for (int i = 0; i < 64; i++) c[i] = (int8_t)0x80;
+        for (int j = 0; j < 4; j++) c[16 * j + 4 * r] = (int8_t)j;
+        esel[r] = _mm512_loadu_si512(c);
+    }
+    const char *pf = (const char *)w + 4 * G * bw;
+    const int npf = (4 * G * 4 * (int)sizeof(block_mxfp4) + 63) / 64 + 1;
+    __m128 acc[2] = { _mm_setzero_ps(), _mm_setzero_ps() };
+    for (int64_t b = 0; b < n / QK_F8; b++, pa += 512) {
+        for (int j = 0; j < npf; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        pf += 4 * G * 4 * sizeof(block_mxfp4);
+        const __m512i d0l = _mm512_load_si512(pa), d0h = _mm512_load_si512(pa + 64);
+        const __m512i d1l = _mm512_load_si512(pa + 128), d1h = _mm512_load_si512(pa + 192);
+        const __m512i d2l = _mm512_load_si512(pa + 256), d2h = _mm512_load_si512(pa + 320);
+        const __m512i corr = _mm512_load_si512(pa + 384);
+        float sa9;
+        memcpy(&sa9, pa + 448, sizeof sa9);
+        for (int g = 0; g < G; g++) {
+            __m512i sr[4], eb = _mm512_setzero_si512();
+            for (int r = 0; r < 4; r++) {
+                const uint8_t *x = (const uint8_t *)w + (4 * g + r) * bw + b * 4 * sizeof(block_mxfp4);
+                __m512i q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(x + 1)));
+                q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(x + 18)), 1);
+                q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(x + 35)), 2);
+                q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(x + 52)), 3);
+                const __m512i kl = _mm512_shuffle_epi8(lut, _mm512_and_si512(q, m4));
+                const __m512i kh = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
+                const __m512i a0 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(corr, kl, d0l), kh, d0h);
+                const __m512i a1 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), kl, d1l), kh, d1h);
+                const __m512i a2 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), kl, d2l), kh, d2h);
+                sr[r] = _mm512_add_epi32(_mm512_add_epi32(a0, _mm512_slli_epi32(a1, 7)), _mm512_slli_epi32(a2, 14));
+                eb = _mm512_or_si512(eb, _mm512_shuffle_epi8(_mm512_loadu_si512(x), esel[r]));
+            }
+            const __m512i f = tr4_epi32(sr[0], sr[1], sr[2], sr[3]);
+            const __m512 sc = _mm512_mul_ps(_mm512_set1_ps(sa9), e8m0_half_ps(eb));
+            acc[g] = acc4_in_order(acc[g], _mm512_mul_ps(_mm512_cvtepi32_ps(f), sc));
+        }
+    }
+    for (int g = 0; g < G; g++) _mm_storeu_ps(s + 4 * g, acc[g]);
+}
+
+void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p) {
+    mxfp4p_rows(n, s, w, bw, p, 1);
+}
+void gds_cpu_dot8_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot8_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p) {
+    mxfp4p_rows(n, s, w, bw, p, 2);
+}
+
+/* F8 x prepared activation (layout: gds_cpu_f8_prep in quants.c): weights
+ * decode as e4m3 * 2^-120 (sign-extend, shift, mask: e4m3 subnormals become
+ * fp32 denormals, exact), products are e4m3 products * 2^-20 (normal), lanes
+ * in the canonical order, so p = reduction * 2^20 equals the scalar p. */
+static inline __m512 e4m3x16_m120(const uint8_t *c) {
+    const __m512i v = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)c));
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_slli_epi32(v, 20), _mm512_set1_epi32((int)0x87F00000u)));
+}
+
+void gds_cpu_dot4_f8p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot4_f8p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p) {
+    const block_f8 *x0 = w, *x1 = (const block_f8 *)((const char *)w + bw), *x2 = (const block_f8 *)((const char *)w + 2 * bw),
+                   *x3 = (const block_f8 *)((const char *)w + 3 * bw);
+    const char *pf = (const char *)w + 4 * bw;
+    __m128 acc = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        pf += 4 * sizeof(block_f8);
+        const float *ap = (const float *)((const char *)p + b * 576);
+        __m512 l0 = _mm512_setzero_ps(), l1 = l0, l2 = l0, l3 = l0;
+        for (int h = 0; h < QK_F8; h += 16) {
+            const __m512 av = _mm512_load_ps(ap + h);
+            l0 = _mm512_fmadd_ps(e4m3x16_m120(x0[b].qs + h), av, l0);
+            l1 = _mm512_fmadd_ps(e4m3x16_m120(x1[b].qs + h), av, l1);
+            l2 = _mm512_fmadd_ps(e4m3x16_m120(x2[b].qs + h), av, l2);
+            l3 = _mm512_fmadd_ps(e4m3x16_m120(x3[b].qs + h), av, l3);
+        }
+        const __m128 pp = _mm_mul_ps(reduce16x4_ps(l0, l1, l2, l3), _mm_set1_ps(0x1p20f));
+        const __m128 sw = _mm_setr_ps(gds_e8m0_to_fp32(x0[b].e), gds_e8m0_to_fp32(x1[b].e), gds_e8m0_to_fp32(x2[b].e),
+                                      gds_e8m0_to_fp32(x3[b].e));
+        const __m128 sc = _mm_mul_ps(sw, _mm_set1_ps(ap[QK_F8]));
+        acc = _mm_add_ps(acc, _mm_mul_ps(pp, sc));
+    }
+    _mm_storeu_ps(s, acc);
+}
+
+/* ---- table --------------------------------------------------------------- */
+
+void gds_cpu_traits_avx512(struct gds_cpu_type_traits *tab) {
+    tab[GDS_TYPE_F32].vec_dot = dot_f32_avx512;
+    tab[GDS_TYPE_F16].vec_dot = dot_f16_avx512;
+    tab[GDS_TYPE_BF16].vec_dot = dot_bf16_avx512;
+    tab[GDS_TYPE_Q8_0].vec_dot = dot_q8_0_avx512;
+    tab[GDS_TYPE_Q8_0].vec_dot4 = dot4_q8_0_avx512;
+    tab[GDS_TYPE_MXFP4].vec_dot = dot_mxfp4_avx512;
+    tab[GDS_TYPE_MXFP4].vec_dot4 = dot4_mxfp4_avx512;
+    tab[GDS_TYPE_F8_E4M3_B128].vec_dot = dot_f8_avx512;
+    tab[GDS_TYPE_F8_E4M3_B128].vec_dot4 = dot4_f8_avx512;
+}

@@ -1,0 +1,271 @@
+/*
+ * quants.c - per-type dot products for mul_mat (scalar reference) and the
+ * dispatcher gds_cpu_type_traits().
+ *
+ * Every SIMD variant (quants-avx2.c, quants-avx512.c, quants-neon.c) computes
+ * exactly the same arithmetic as the scalar code below, so all levels give the
+ * same bits (the only exception: e4m3 NaN codes, which SIMD decodes as 480).
+ * The canonical definitions:
+ *
+ *   F32 / F16 / BF16 (activation of the weight's own type): 16 lanes; lane l
+ *     accumulates w[k]*a[k] for k = l, l+16, ... in increasing k (product
+ *     rounded, then added - for F16/BF16 the product is exact so fma is the
+ *     same); then s8[i] = l[i] + l[i+8], s4[i] = s8[i] + s8[i+4],
+ *     s2[i] = s4[i] + s4[i+2], sum = s2[0] + s2[1]; the n % 16 tail is added
+ *     after that, in order.
+ *   Q8_0 x Q8_0: per 32-block the integer sum isum (exact), then
+ *     acc = acc + (float)isum * (dw * da), blocks in order (ggml's formula).
+ *   F8_E4M3_B128 x F8 (spec 3.5): per 128-block, p = the 16-lane sum above over
+ *     the 128 e4m3 products (products of e4m3 values are exact in fp32, and
+ *     every partial sum is a multiple of 2^-18, so the block sum is a pure
+ *     function of the lane order), then acc = acc + p * (sa * sw), in order.
+ *   MXFP4 x F8 (spec 3.6): per 32-block, p = sum kv[nibble] * X[k] in int32,
+ *     exact (X = e4m3 * 2^9 is an integer, kv = 2*e2m1 is an integer), then
+ *     acc = acc + (float)p * ((sa * 2^-9) * sw) with sw = 2^(e-128), in order.
+ *
+ * All products-then-adds are written as separate operations: the library is
+ * compiled with -std=c11, where GCC does not contract a*b+c into an fma.
+ *
+ * Activation quantizers (from_float) are the reference quantizers of types.c,
+ * so the F8 activation blocks are bit-identical to from_float_ref (spec 3.3).
+ *
+ * mul_mat fast path (gds_cpu_mm_ext_get): for MXFP4 and F8 weights on AVX2 /
+ * AVX-512, ops-matmul.c expands each quantized activation row once into a
+ * kernel layout (gds_cpu_*_prep below) and runs 4/8-row kernels on it; the
+ * arithmetic is still the canonical one above, so results stay bit-identical.
+ * Known gap: e4m3 NaN codes (0x7F/0xFF) decode as +-480 in the SIMD weight
+ * and MXFP4-activation paths instead of NaN; act_quant produces them only
+ * from NaN input, so finite inputs are unaffected.
+ */
+#include "cpu.h"
+
+#include <pthread.h>
+
+/* ---- small tables -------------------------------------------------------- */
+
+static pthread_once_t traits_once = PTHREAD_ONCE_INIT;
+static void traits_init(void);
+
+static float   e4m3_f32[256];   /* e4m3 code -> value (NaN codes: NaN) */
+static int32_t e4m3_x9[256];    /* e4m3 code -> value * 2^9 (NaN codes: +-480 * 2^9, as the SIMD paths) */
+
+static void tables_init(void) {
+    for (int c = 0; c < 256; c++) {
+        e4m3_f32[c] = gds_e4m3_to_fp32((uint8_t)c);
+        int32_t v = (c & 0x7f) == 0x7f ? 480 * 512 : (int32_t)(gds_e4m3_to_fp32((uint8_t)(c & 0x7f)) * 512.0f);
+        e4m3_x9[c] = (c & 0x80) ? -v : v;
+    }
+}
+
+/* canonical 16-lane reduction (see the header) */
+static inline float reduce16(const float *l) {
+    float s8[8], s4[4], s2[2];
+    for (int i = 0; i < 8; i++) s8[i] = l[i] + l[i + 8];
+    for (int i = 0; i < 4; i++) s4[i] = s8[i] + s8[i + 4];
+    for (int i = 0; i < 2; i++) s2[i] = s4[i] + s4[i + 2];
+    return s2[0] + s2[1];
+}
+
+/* ---- float types --------------------------------------------------------- */
+
+#define GDS_DOT_FLOAT(name, T, CVT)                                             \
+    static void name(int64_t n, float *s, const void *w, const void *a) {      \
+        const T *x = w, *y = a;                                                 \
+        float l[16] = { 0 };                                                    \
+        int64_t k = 0;                                                          \
+        for (; k + 16 <= n; k += 16)                                            \
+            for (int j = 0; j < 16; j++) {                                      \
+                float p = CVT(x[k + j]) * CVT(y[k + j]);                        \
+                l[j] = l[j] + p;                                                \
+            }                                                                   \
+        float sum = reduce16(l);                                                \
+        for (; k < n; k++) {                                                    \
+            float p = CVT(x[k]) * CVT(y[k]);                                    \
+            sum = sum + p;                                                      \
+        }                                                                       \
+        *s = sum;                                                               \
+    }
+
+#define GDS_ID_(v) (v)
+GDS_DOT_FLOAT(dot_f32_scalar, float, GDS_ID_)
+GDS_DOT_FLOAT(dot_f16_scalar, gds_fp16_t, gds_fp16_to_fp32)
+GDS_DOT_FLOAT(dot_bf16_scalar, gds_bf16_t, gds_bf16_to_fp32)
+
+/* ---- Q8_0 x Q8_0 --------------------------------------------------------- */
+
+static void dot_q8_0_scalar(int64_t n, float *s, const void *w, const void *a) {
+    const block_q8_0 *x = w, *y = a;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        int32_t isum = 0;
+        for (int j = 0; j < QK8_0; j++) isum += (int32_t)x[b].qs[j] * (int32_t)y[b].qs[j];
+        const float d = gds_fp16_to_fp32(x[b].d) * gds_fp16_to_fp32(y[b].d);
+        const float t = (float)isum * d;
+        acc = acc + t;
+    }
+    *s = acc;
+}
+
+/* ---- F8 x F8 ------------------------------------------------------------- */
+
+static void dot_f8_scalar(int64_t n, float *s, const void *w, const void *a) {
+    const block_f8 *x = w, *y = a;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        float l[16] = { 0 };
+        for (int k = 0; k < QK_F8; k += 16)
+            for (int j = 0; j < 16; j++) {
+                const float p = e4m3_f32[x[b].qs[k + j]] * e4m3_f32[y[b].qs[k + j]];
+                l[j] = l[j] + p;
+            }
+        const float p = reduce16(l);
+        const float sc = gds_e8m0_to_fp32(x[b].e) * gds_e8m0_to_fp32(y[b].e);
+        const float t = p * sc;
+        acc = acc + t;
+    }
+    *s = acc;
+}
+
+/* ---- MXFP4 x F8 ---------------------------------------------------------- */
+
+static void dot_mxfp4_scalar(int64_t n, float *s, const void *w, const void *a) {
+    const block_mxfp4 *x = w;
+    const block_f8 *y = a;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        const float sa9 = gds_e8m0_to_fp32(y[b].e) * 0x1p-9f;
+        for (int j = 0; j < QK_F8 / QK_MXFP4; j++) {
+            const block_mxfp4 *xb = &x[b * (QK_F8 / QK_MXFP4) + j];
+            const uint8_t *q = y[b].qs + j * QK_MXFP4;
+            int32_t p = 0;
+            for (int i = 0; i < QK_MXFP4 / 2; i++) {
+                p += gds_kvalues_mxfp4[xb->qs[i] & 15] * e4m3_x9[q[i]];
+                p += gds_kvalues_mxfp4[xb->qs[i] >> 4] * e4m3_x9[q[i + 16]];
+            }
+            const float sc = sa9 * gds_e8m0_to_fp32_half(xb->e);
+            const float t = (float)p * sc;
+            acc = acc + t;
+        }
+    }
+    *s = acc;
+}
+
+/* ---- prepared MXFP4 activations (mul_mat fast path) ---------------------
+ * Per 128-element block, 512 bytes (keep 64-byte alignment):
+ *   [0,384)   signed digits of X = e4m3 * 2^9 = d0 + 128*d1 + 16384*d2, d in
+ *             [-64, 64]: d0 lo, d0 hi, d1 lo, d1 hi, d2 lo, d2 hi, 64 bytes
+ *             each; "lo" byte 16j+i is element 32j+i, "hi" is 32j+16+i (the
+ *             MXFP4 nibble order of sub-block j);
+ *   [384,448) int32 c[16], c[4j+q] = -12 * sum of X over elements 32j+4q..+3
+ *             and 32j+16+4q..+3 (the weights enter as kv+12 >= 0 unsigned);
+ *   [448,452) float sa * 2^-9; rest zero.
+ * The SIMD kernels then compute each sub-block's p exactly with u8 x s8 dot
+ * products: p = S0 + 128*S1 + 16384*S2 with Sd = sum (kv+12)*d + c. */
+size_t gds_cpu_mxfp4_prep_size(int64_t n) { return (size_t)(n / QK_F8) * 512; }
+
+void gds_cpu_mxfp4_prep(const void *a, void *p, int64_t n) {
+    const block_f8 *y = a;
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        uint8_t *o = (uint8_t *)p + b * 512;
+        int32_t c[16] = { 0 };
+        for (int k = 0; k < QK_F8; k++) {
+            const int j = k / 32, i = k % 32, hi = i >= 16, pos = 16 * j + (i & 15);
+            const int32_t x = e4m3_x9[y[b].qs[k]], ax = x < 0 ? -x : x;
+            const int32_t d2 = (ax + 8192) >> 14, r = ax - d2 * 16384, d1 = (r + 64) >> 7, d0 = r - d1 * 128;
+            const int sg = x < 0 ? -1 : 1;
+            o[0 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)(sg * d0);
+            o[1 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)(sg * d1);
+            o[2 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)(sg * d2);
+            c[4 * j + (i & 15) / 4] -= 12 * x;
+        }
+        memcpy(o + 384, c, sizeof c);
+        const float sa9 = gds_e8m0_to_fp32(y[b].e) * 0x1p-9f;
+        memset(o + 448, 0, 64);
+        memcpy(o + 448, &sa9, sizeof sa9);
+    }
+}
+
+/* ---- prepared F8 activations (mul_mat fast path) -------------------------
+ * Per 128-element block, 576 bytes: float a[128] = e4m3 * 2^100 (exact; the
+ * SIMD weights decode as e4m3 * 2^-120 by a shift and mask, so each product
+ * is the exact e4m3 product times 2^-20, always a normal float), float sa,
+ * zero padding. */
+size_t gds_cpu_f8_prep_size(int64_t n) { return (size_t)(n / QK_F8) * 576; }
+
+void gds_cpu_f8_prep(const void *a, void *p, int64_t n) {
+    const block_f8 *y = a;
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        float *o = (float *)((char *)p + b * 576);
+        for (int k = 0; k < QK_F8; k++) o[k] = e4m3_f32[y[b].qs[k]] * 0x1p100f;
+        for (int k = QK_F8; k < 144; k++) o[k] = 0.0f;
+        o[QK_F8] = gds_e8m0_to_fp32(y[b].e);
+    }
+}
+
+/* fast-path table (declared again in ops-matmul.c; cpu.h is shared) */
+void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot8_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot4_f8p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot4_f8p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+
+bool gds_cpu_mm_ext_get(enum gds_type t, enum gds_cpu_simd simd, struct gds_cpu_mm_ext *ext) {
+    pthread_once(&traits_once, traits_init);
+#if defined(__x86_64__)
+    if (t == GDS_TYPE_MXFP4 && (simd == GDS_SIMD_AVX2 || simd == GDS_SIMD_AVX512)) {
+        ext->prep_size = gds_cpu_mxfp4_prep_size;
+        ext->prep = gds_cpu_mxfp4_prep;
+        ext->dot4 = simd == GDS_SIMD_AVX512 ? gds_cpu_dot4_mxfp4p_avx512 : gds_cpu_dot4_mxfp4p_avx2;
+        ext->dot8 = simd == GDS_SIMD_AVX512 ? gds_cpu_dot8_mxfp4p_avx512 : NULL;
+        return true;
+    }
+    if (t == GDS_TYPE_F8_E4M3_B128 && (simd == GDS_SIMD_AVX2 || simd == GDS_SIMD_AVX512)) {
+        ext->prep_size = gds_cpu_f8_prep_size;
+        ext->prep = gds_cpu_f8_prep;
+        ext->dot4 = simd == GDS_SIMD_AVX512 ? gds_cpu_dot4_f8p_avx512 : gds_cpu_dot4_f8p_avx2;
+        ext->dot8 = NULL;
+        return true;
+    }
+#endif
+    GDS_UNUSED(t); GDS_UNUSED(simd); GDS_UNUSED(ext);
+    return false;
+}
+
+/* ---- tables and dispatch ------------------------------------------------- */
+
+static gds_from_float_row_fn ref_quantizer(enum gds_type t) {
+    const struct gds_type_traits *tt = gds_type_traits(t);
+    return tt ? tt->from_float_ref : NULL;
+}
+
+void gds_cpu_traits_scalar(struct gds_cpu_type_traits *tab) {
+    tab[GDS_TYPE_F32] = (struct gds_cpu_type_traits){ GDS_TYPE_F32, ref_quantizer(GDS_TYPE_F32), dot_f32_scalar, NULL };
+    tab[GDS_TYPE_F16] = (struct gds_cpu_type_traits){ GDS_TYPE_F16, ref_quantizer(GDS_TYPE_F16), dot_f16_scalar, NULL };
+    tab[GDS_TYPE_BF16] = (struct gds_cpu_type_traits){ GDS_TYPE_BF16, ref_quantizer(GDS_TYPE_BF16), dot_bf16_scalar, NULL };
+    tab[GDS_TYPE_Q8_0] = (struct gds_cpu_type_traits){ GDS_TYPE_Q8_0, ref_quantizer(GDS_TYPE_Q8_0), dot_q8_0_scalar, NULL };
+    tab[GDS_TYPE_MXFP4] = (struct gds_cpu_type_traits){ GDS_TYPE_F8_E4M3_B128, ref_quantizer(GDS_TYPE_F8_E4M3_B128),
+                                                        dot_mxfp4_scalar, NULL };
+    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_type_traits){ GDS_TYPE_F8_E4M3_B128,
+                                                               ref_quantizer(GDS_TYPE_F8_E4M3_B128), dot_f8_scalar, NULL };
+}
+
+static struct gds_cpu_type_traits traits[GDS_SIMD_COUNT][GDS_TYPE_COUNT];
+
+static void traits_init(void) {
+    tables_init();
+    for (int s = 0; s < GDS_SIMD_COUNT; s++) gds_cpu_traits_scalar(traits[s]);
+#if defined(__x86_64__)
+    gds_cpu_traits_avx2(traits[GDS_SIMD_AVX2]);
+    gds_cpu_traits_avx512(traits[GDS_SIMD_AVX512]);
+#endif
+#if defined(__aarch64__)
+    gds_cpu_traits_neon(traits[GDS_SIMD_NEON]);
+#endif
+}
+
+const struct gds_cpu_type_traits *gds_cpu_type_traits(enum gds_type t, enum gds_cpu_simd simd) {
+    pthread_once(&traits_once, traits_init);
+    if ((unsigned)t >= GDS_TYPE_COUNT || (unsigned)simd >= GDS_SIMD_COUNT) return NULL;
+    const struct gds_cpu_type_traits *tt = &traits[simd][t];
+    return tt->vec_dot ? tt : NULL;
+}

@@ -1916,36 +1916,48 @@ static int cmp_dbl(const void *a, const void *b) {
 }
 static double median(double *v, int n) { qsort(v, (size_t)n, sizeof *v, cmp_dbl); return v[n / 2]; }
 
-/* STREAM-like read bandwidth: sum of a 512 MiB float array, median of 5 */
-static double measure_read_bw(int nth) {
-    size_t n = (512u << 20) / sizeof(float);
-    float *a = aligned_alloc(64, n * sizeof(float));
-    if (!a) return 0;
+/* STREAM-like read bandwidth: one pass summing a 512 MiB float array with
+ * OpenMP (8 independent vector accumulators per thread). The machines we
+ * measure on are shared and their bandwidth drifts by 2x within minutes, so
+ * perf pairs every op timing with an adjacent bandwidth sample and reports the
+ * median of the per-pair ratios. */
+static float *g_bw_buf;
+static size_t g_bw_n;
+static double bw_sample(int nth) {
+    if (!g_bw_buf) {
+        g_bw_n = (512u << 20) / sizeof(float);
+        g_bw_buf = aligned_alloc(64, g_bw_n * sizeof(float));
+        if (!g_bw_buf) return 0;
 #pragma omp parallel for num_threads(nth) schedule(static)
-    for (size_t i = 0; i < n; i++) a[i] = (float)(i & 7);
-    double t[5], sink = 0;
-    for (int rep = 0; rep < 5; rep++) {
-        double t0 = now_s(), sum = 0;
-#pragma omp parallel num_threads(nth) reduction(+ : sum)
-        {
-            int ith = omp_get_thread_num(), nt = omp_get_num_threads();
-            size_t nv = n / 4, per = (nv / 8 + (size_t)nt - 1) / (size_t)nt * 8;
-            size_t v0 = per * (size_t)ith, v1 = v0 + per < nv ? v0 + per : nv;
-            const v4f *p = (const v4f *)a;
-            v4f s0 = { 0 }, s1 = { 0 }, s2 = { 0 }, s3 = { 0 }, s4 = { 0 }, s5 = { 0 }, s6 = { 0 }, s7 = { 0 };
-            for (size_t i = v0; i + 8 <= v1; i += 8) {
-                s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3];
-                s4 += p[i + 4]; s5 += p[i + 5]; s6 += p[i + 6]; s7 += p[i + 7];
-            }
-            v4f s = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
-            sum += (double)s[0] + s[1] + s[2] + s[3];
-        }
-        t[rep] = now_s() - t0;
-        sink += sum;
+        for (size_t i = 0; i < g_bw_n; i++) g_bw_buf[i] = (float)(i & 7);
     }
-    free(a);
-    if (sink == 1.2345) printf(" ");
-    return (double)(n * sizeof(float)) / median(t, 5) / 1e9;
+    const size_t n = g_bw_n;
+    const float *a = g_bw_buf;
+    double t0 = now_s(), sum = 0;
+#pragma omp parallel num_threads(nth) reduction(+ : sum)
+    {
+        int ith = omp_get_thread_num(), nt = omp_get_num_threads();
+        size_t nv = n / 4, per = (nv / 8 + (size_t)nt - 1) / (size_t)nt * 8;
+        size_t v0 = per * (size_t)ith, v1 = v0 + per < nv ? v0 + per : nv;
+        const v4f *p = (const v4f *)a;
+        v4f s0 = { 0 }, s1 = { 0 }, s2 = { 0 }, s3 = { 0 }, s4 = { 0 }, s5 = { 0 }, s6 = { 0 }, s7 = { 0 };
+        for (size_t i = v0; i + 8 <= v1; i += 8) {
+            s0 += p[i]; s1 += p[i + 1]; s2 += p[i + 2]; s3 += p[i + 3];
+            s4 += p[i + 4]; s5 += p[i + 5]; s6 += p[i + 6]; s7 += p[i + 7];
+        }
+        v4f s = s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+        sum += (double)s[0] + s[1] + s[2] + s[3];
+    }
+    double t = now_s() - t0;
+    if (sum == 1.2345) printf(" ");
+    return (double)(n * sizeof(float)) / t / 1e9;
+}
+
+static double measure_read_bw(int nth) {
+    double t[5];
+    bw_sample(nth); /* first touch */
+    for (int rep = 0; rep < 5; rep++) t[rep] = bw_sample(nth);
+    return median(t, 5);
 }
 
 struct perf {
@@ -2145,17 +2157,19 @@ static void perf_run(struct perf *pf, struct gds_backend *cpu, int nth, double b
     struct gds_buffer *buf = gds_backend_alloc_ctx_tensors(cpu, pf->ctx);
     if (!buf) { printf("%-11s %-13s %-42s alloc failed\n", pf->name, ty, pf->shape); gds_free(pf->ctx); return; }
     perf_fill(pf, g);
-    double bytes = perf_bytes(pf), t[16];
+    double bytes = perf_bytes(pf), t[16], b[16], r[16];
     gds_backend_graph_compute(cpu, gr); /* warm-up */
     int reps = 7;
     for (int i = 0; i < reps; i++) {
+        b[i] = bytes > 64e6 ? bw_sample(nth) : bw; /* pair big (DRAM-bound) ops with a fresh sample */
         double t0 = now_s();
         gds_backend_graph_compute(cpu, gr);
         t[i] = now_s() - t0;
+        r[i] = bytes / t[i] / 1e9 / b[i];
     }
-    double tm = median(t, reps);
-    printf("%-11s %-13s %-42s %10.1f %8.2f %9.2f %6.1f%%\n", pf->name, ty, pf->shape, tm * 1e6, bytes / tm / 1e9,
-           pf->flops / tm / 1e9, 100.0 * bytes / tm / 1e9 / bw);
+    double tm = median(t, reps), bm = median(b, reps), rm = median(r, reps);
+    printf("%-11s %-13s %-42s %10.1f %8.2f %9.2f %6.1f%% %7.1f\n", pf->name, ty, pf->shape, tm * 1e6, bytes / tm / 1e9,
+           pf->flops / tm / 1e9, 100.0 * rm, bm);
     fflush(stdout);
     gds_buffer_free(buf);
     gds_free(pf->ctx);
@@ -2171,9 +2185,11 @@ static int mode_perf(int nth) {
     gds_backend_cpu_set_n_threads(cpu, nth);
     double t0 = now_s();
     double bw = measure_read_bw(nth);
-    printf("test-ops perf: cpu/%s, %d threads, read bandwidth %.2f GB/s (512 MiB sum, median of 5)\n",
+    printf("test-ops perf: cpu/%s, %d threads, read bandwidth %.2f GB/s (512 MiB sum, median of 5)\n"
+           "%%BW: median over 7 runs of (op GB/s / read bandwidth); ops moving > 64 MB pair each run with a fresh\n"
+           "bandwidth sample (BWpair: median of those samples), smaller ops use the figure above.\n",
            gds_cpu_simd_name((enum gds_cpu_simd)simd), nth, bw);
-    printf("%-11s %-13s %-42s %10s %8s %9s %7s\n", "op", "type", "shape", "time(us)", "GB/s", "GFLOP/s", "%BW");
+    printf("%-11s %-13s %-42s %10s %8s %9s %7s %7s\n", "op", "type", "shape", "time(us)", "GB/s", "GFLOP/s", "%BW", "BWpair");
     struct rng g;
     rng_seed(&g, g_seed, 12345);
     const enum gds_type mv[6] = { GDS_TYPE_MXFP4, GDS_TYPE_Q8_0, GDS_TYPE_F8_E4M3_B128, GDS_TYPE_BF16, GDS_TYPE_F16, GDS_TYPE_F32 };

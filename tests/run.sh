@@ -46,10 +46,12 @@ run_suite() { # bin dir, label, runner...
 }
 
 run_suite build/bin native
+run_one "native test-convert" sh tests/test-convert.sh
 
 if [ "$1" != native ]; then
     if $MAKE -s test-san >"$log" 2>&1; then
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_suite build/san/bin asan-ubsan
+        ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-convert" env BUILD=build/san sh tests/test-convert.sh
     else
         tail -30 "$log"; echo "   sanitizer build failed: counted as 1 failure"; failed=$((failed + 1))
     fi
@@ -61,6 +63,24 @@ if [ "$1" != native ]; then
         fi
     else
         echo "== neon-qemu: SKIP (aarch64-linux-gnu-gcc or qemu-aarch64 not installed)"
+    fi
+    # libFuzzer targets: FUZZ_TIME seconds each from the seed corpora; a crash fails
+    if command -v clang >/dev/null 2>&1; then
+        for t in gguf safetensors; do
+            if $MAKE -s build/fuzz/fuzz-$t >"$log" 2>&1; then
+                rm -rf build/fuzz/run-$t && mkdir -p build/fuzz/run-$t && cp -r tests/fuzz/corpus-$t/. build/fuzz/run-$t/
+                echo "== fuzz-$t: ${FUZZ_TIME:-60} s"
+                if build/fuzz/fuzz-$t -max_total_time=${FUZZ_TIME:-60} -max_len=8192 -malloc_limit_mb=64 build/fuzz/run-$t >"$log" 2>&1; then
+                    grep -E "^#[0-9]+.*DONE|Done [0-9]+ runs" "$log" | tail -1; passed=$((passed + 1))
+                else
+                    tail -40 "$log"; echo "   fuzz-$t: crash or sanitizer report (see above)"; failed=$((failed + 1))
+                fi
+            else
+                tail -20 "$log"; echo "   fuzz-$t: build failed"; failed=$((failed + 1))
+            fi
+        done
+    else
+        echo "== fuzz: SKIP (clang not installed)"
     fi
 fi
 rm -f "$log"

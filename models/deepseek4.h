@@ -1,0 +1,92 @@
+/*
+ * deepseek4.h - DeepSeek-V4 (Flash/Pro) model: load from GGUF, per-sequence
+ * state, evaluation (prefill, decode, chunked prefill).
+ *
+ *     struct gds_model *m = gds_model_load("v4.gguf", &(struct gds_model_params){ .n_threads = 8 });
+ *     struct gds_seq *s = gds_seq_new(m, 4096);                 // context length
+ *     float *logits = malloc(sizeof(float) * gds_model_hparams(m)->n_vocab);
+ *     struct gds_eval e = { .tokens = ids, .n_tokens = n, .logits = logits };
+ *     gds_model_eval(m, s, &e);          // prefill: appends n tokens, logits of the last
+ *     e = (struct gds_eval){ .tokens = &next, .n_tokens = 1, .logits = logits };
+ *     gds_model_eval(m, s, &e);          // decode one token
+ *     gds_seq_free(s); gds_model_free(m);
+ *
+ * Numerics follow ../shared/spec/deepseek-v4.md sections 3-5 (REF-C). All
+ * public symbols use the gds_ prefix; model internals stay in models/.
+ */
+#ifndef GDS_DEEPSEEK4_H
+#define GDS_DEEPSEEK4_H
+
+#include "gds.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GDS_DS4_MAX_LAYERS 128
+
+struct gds_ds4_hparams {
+    int n_vocab, n_embd, n_layer;   /* n_layer: main layers (MTP not counted) */
+    int n_head, head_dim, n_rot;    /* n_rot = qk_rope_head_dim (64) */
+    int q_lora_rank, o_lora_rank, o_groups;
+    int n_expert, n_expert_used, n_expert_shared, n_ff_exp;
+    int n_hash_layers;
+    int sliding_window;
+    int hc_mult, hc_sinkhorn_iters;
+    int index_n_heads, index_head_dim, index_topk;
+    int n_mtp;                      /* 0 or 1 */
+    int compress_ratio[GDS_DS4_MAX_LAYERS + 1]; /* per layer, [n_layer] = MTP */
+    float rope_base, compress_rope_base;
+    float yarn_factor, yarn_orig_ctx, yarn_beta_fast, yarn_beta_slow;
+    float rms_eps, hc_eps, routed_scale, swiglu_limit;
+    int bos_id, eos_id;
+};
+
+struct gds_model_params {
+    int n_threads;   /* 0: all cores */
+    bool verbose;
+};
+
+struct gds_model;
+struct gds_seq;
+
+struct gds_model *gds_model_load(const char *path, const struct gds_model_params *params); /* NULL + gds_last_error() */
+void gds_model_free(struct gds_model *m);
+const struct gds_ds4_hparams *gds_model_hparams(const struct gds_model *m);
+
+/* Per-sequence state (spec 5): window ring, compressor states, compressed KV and
+ * indexer keys for n_ctx positions. Fresh (reset) on creation. */
+struct gds_seq *gds_seq_new(struct gds_model *m, int n_ctx);
+void gds_seq_free(struct gds_seq *s);
+void gds_seq_reset(struct gds_seq *s);
+int  gds_seq_n_past(const struct gds_seq *s);
+size_t gds_seq_bytes(const struct gds_seq *s);          /* state bytes allocated */
+double gds_model_kv_bytes_per_token(const struct gds_model *m); /* asymptotic, all layers */
+
+struct gds_eval {
+    const int32_t *tokens;  /* [n_tokens] token ids (also used for hash routing) */
+    int n_tokens;           /* appended at positions n_past .. n_past+n_tokens-1 */
+    bool decode;            /* true: feed the tokens one at a time through the decode path */
+    float *logits;          /* [n_vocab] logits of the last token, or NULL */
+    float *logits_all;      /* [n_tokens, n_vocab] logits of every token, or NULL */
+
+    /* diagnostics / teacher forcing: run only layers [layer_begin, layer_end)
+     * (both 0: all layers). hc_in [n_tokens, hc, D] replaces the embedding as
+     * input of layer_begin; hc_out [n_tokens, hc, D] receives the streams after
+     * layer_end-1 (bf16 values as floats). With a partial range no logits. */
+    int layer_begin, layer_end;
+    const float *hc_in;
+    float *hc_out;
+    /* choices of the single layer run when layer_end == layer_begin + 1:
+     * routed experts [n_tokens, n_expert_used], indexer top-k ids
+     * [n_tokens, index_topk] (CSA layers; -1 = none) */
+    int32_t *router_experts;
+    int32_t *indexer_topk;
+};
+
+enum gds_status gds_model_eval(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GDS_DEEPSEEK4_H */

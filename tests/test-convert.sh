@@ -15,7 +15,18 @@ for f in "$BUILD/bin/gds-convert" "$BUILD/bin/test-convert"; do
 done
 [ -d "$FIX/tiny-a" ] || { echo "test-convert: $FIX/tiny-a missing"; echo "test-convert: 0 passed, 1 failed"; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/test-convert.XXXXXX") || exit 1
-"$BUILD/bin/test-convert" "$BUILD/bin/gds-convert" "$FIX" "$work"
+"$BUILD/bin/test-convert" "$BUILD/bin/gds-convert" "$FIX" "$work" | tee "$work/log"
 rc=$?
+# every GGUF this test wrote, read by the independent parser (npm @huggingface/gguf)
+set -- $(find "$work" -name '*.gguf' | sort)
+if [ $# -gt 0 ] && [ -x "$BUILD/bin/test-gguf" ]; then
+    "$BUILD/bin/test-gguf" --check "$@" | tee "$work/log2"
+    p1=$(sed -nE 's/^test-convert: ([0-9]+) passed, ([0-9]+) failed.*/\1/p' "$work/log" | tail -1)
+    f1=$(sed -nE 's/^test-convert: ([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$work/log" | tail -1)
+    p2=$(sed -nE 's/^test-gguf: ([0-9]+) passed, ([0-9]+) failed.*/\1/p' "$work/log2" | tail -1)
+    f2=$(sed -nE 's/^test-gguf: ([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$work/log2" | tail -1)
+    echo "test-convert: $(( ${p1:-0} + ${p2:-0} )) passed, $(( ${f1:-1} + ${f2:-1} )) failed ($# GGUF files also checked by the independent parser)"
+    [ "${f1:-1}" -eq 0 ] && [ "${f2:-1}" -eq 0 ] || rc=1
+fi
 if [ -n "${TEST_CONVERT_KEEP:-}" ]; then echo "test-convert: files kept in $work"; else rm -rf "$work"; fi
 exit $rc

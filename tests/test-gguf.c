@@ -216,9 +216,9 @@ static void json_file(FILE *fp, const struct gds_gguf *f, bool first) {
 }
 
 /* files handed to the independent parser at the end */
-static char g_check_files[16][512];
+static char g_check_files[64][512];
 static int g_n_check;
-static void add_check(const char *p) { if (g_n_check < 16) snprintf(g_check_files[g_n_check++], 512, "%s", p); }
+static void add_check(const char *p) { if (g_n_check < 64) snprintf(g_check_files[g_n_check++], 512, "%s", p); }
 
 /* ---- 1. kv round trip ------------------------------------------------------------ */
 
@@ -916,14 +916,30 @@ static void rm_dir(const char *d) {
 }
 
 int main(int argc, char **argv) {
+    bool check_only = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--corpus") && i + 1 < argc) g_corpus_dir = argv[++i];
         else if (!strcmp(argv[i], "-q")) g_verbose = false;
+        else if (!strcmp(argv[i], "--check")) {
+            /* test-gguf --check F.gguf...: only compare these files with the independent parser */
+            check_only = true;
+            for (i++; i < argc; i++) add_check(argv[i]);
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: test-gguf [-q] [--corpus DIR] | --check F.gguf...\n"
+                   "  (run from the repo root; --check compares the files with the npm @huggingface/gguf parser)\n");
+            return 0;
+        }
     }
     const char *tmpdir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     snprintf(g_dir, sizeof(g_dir), "%s/test-gguf-XXXXXX", tmpdir);
     if (!mkdtemp(g_dir)) { printf("cannot create a temp dir: %s\ntest-gguf: 0 passed, 1 failed\n", strerror(errno)); return 1; }
     gds_log_set(quiet_log, NULL); /* expected errors are checked through gds_last_error() */
+    if (check_only) {
+        test_independent_parser();
+        rm_dir(g_dir);
+        printf("test-gguf: %d passed, %d failed%s\n", n_pass, n_fail, n_skip ? ", 1 skipped" : "");
+        return n_fail ? 1 : 0;
+    }
 
     test_kv_roundtrip();
     test_tensor_roundtrip();

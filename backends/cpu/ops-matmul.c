@@ -11,8 +11,11 @@
  *      of the weights once (mat-vec: the N rows are split across threads).
  *      Inside a unit, columns go in blocks of GDS_MM_NC so the unit's weight
  *      rows stay in cache while the columns run over them.
- * Every output element is one vec_dot (or one row of a vec_dot4 / fast-path
- * dot, which give the same bits), so results do not depend on the thread count.
+ * Every output element is one vec_dot, or one row of a vec_dot4 / fast-path
+ * dot; which one depends only on N and the row index (8-row, then 4-row
+ * kernels, then vec_dot for the rest of each unit), never on the thread
+ * count, so results do not depend on it. (The kernels give the same bits
+ * except the AVX-512 MXFP4 fast path, see quants.c.)
  * Fast path: where quants.c offers one (MXFP4, F8 on AVX2/AVX-512), phase 1
  * also expands each quantized row into a prepared layout stored after the
  * quantized rows, and phase 2 runs 8- or 4-row kernels on it (weight rows of

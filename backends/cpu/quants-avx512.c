@@ -1,11 +1,14 @@
 /*
- * quants-avx512.c - AVX-512 (F/BW/VL/VNNI) dot products for mul_mat.
+ * quants-avx512.c - AVX-512 (F/BW/VL/DQ/VNNI/BF16) dot products for mul_mat.
  *
  * Same arithmetic as the scalar reference in quants.c (see its header for the
  * canonical definitions), so results are bit-identical to scalar and AVX2:
- *   - integer block partials (Q8_0, MXFP4) are exact, any order;
+ *   - integer block partials (Q8_0, MXFP4 vec_dot/vec_dot4) are exact, any order;
  *   - float lanes follow the canonical 16-lane order and reduction tree;
  *   - the per-block scale steps are separate fp32 mul / add in block order.
+ * Exception: the MXFP4 mul_mat fast path (gds_cpu_dot4/8_mxfp4b_avx512, on
+ * bf16-prepared activations) uses vdpbf16ps; its numerics are described at
+ * the kernel and in the quants.c header (deterministic, not bit-identical).
  * e4m3 decoding: the code c becomes the fp16 bit pattern
  * ((c & 0x7f) << 7) | ((c & 0x80) << 8), i.e. e4m3 * 2^-8 exactly (subnormals
  * included), converted by vcvtph2ps. NaN codes decode as 480 (documented gap).
@@ -329,67 +332,100 @@ static void dot4_mxfp4_avx512(int64_t n, float *s, const void *w, size_t bw, con
     _mm_storeu_ps(s, acc);
 }
 
-/* MXFP4 x prepared activation (layout: gds_cpu_mxfp4_prep in quants.c).
- * Per row and 128 elements: 4 x 16 qs bytes -> kv+12 (u8) via pshufb, six
- * dpbusd against the signed digits, S = S0 + 128*S1 + 16384*S2 (exact int32,
- * lane 4q of 128-bit lane j belongs to sub-block j); the 4 rows are then
- * transposed so lane 4j + r holds p of row r, sub-block j. */
-static inline __attribute__((always_inline)) void mxfp4p_rows(int64_t n, float *s, const void *w, size_t bw,
-                                                               const void *p, const int G /* groups of 4 rows */) {
+/* MXFP4 x bf16-prepared activation (layout: gds_cpu_mxfp4_prep_bf16 in
+ * quants.c). Per row and group of 4 blocks (68 bytes at x):
+ *   - two loads (x-1, x+4) and one vpermt2w put sub-block j's 16 qs bytes in
+ *     128-bit lane j (word-aligned: the blocks sit at odd/even offsets);
+ *   - vpermw with the word itself (or shifted by 8, 4, 12) as index looks up
+ *     the bf16 of kv[nibble] (vpermw reads index bits 0-4; the 16-entry table
+ *     is stored twice), giving 4 vectors of bf16 weights in the activation
+ *     order of the prep;
+ *   - 4 vdpbf16ps: the 4 fp32 lanes of 128-bit lane j hold partial sums of
+ *     sub-block j; products kv * e4m3 are exact, the fp32 sums round in the
+ *     instruction's order (the spec leaves the in-block order open, 3.5/3.6);
+ *   - folded rows: acc = fma(P, 2^(e-127), acc), the scale built from the
+ *     block byte e by pshufb into the top byte, >> 1 (max with 2^-127 for
+ *     e = 0; e = 255 gives inf where the scalar code uses 2^127); the
+ *     activation scale is already in the bf16 values. Other rows:
+ *     acc += scalef(P, e + c), exact for every e.
+ * acc keeps 16 lanes per row (4 per sub-block position) to the end, then one
+ * fixed reduction, so the result does not depend on anything but the data.
+ * The first load starts one byte before the group; on the first group it is
+ * masked so nothing before the row is touched. Rows of the next group are
+ * prefetched (assuming contiguous rows, as the other fast paths). */
+static inline __attribute__((always_inline)) void mxfp4b_rows(int64_t n, float *s, const void *w, size_t bw,
+                                                               const void *p, const int R /* 4 or 8 rows */,
+                                                               const bool folded) {
     const uint8_t *pa = p;
-    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
-    /* e_j sits at byte j of 128-bit lane j of the block group's first 64 bytes; move it to dword lane 4j + r */
-    __m512i esel[4];
-    for (int r = 0; r < 4; r++) {
-        int8_t c[64];
-        for (int i = 0; i < 64; i++) c[i] = (int8_t)0x80;
-        for (int j = 0; j < 4; j++) c[16 * j + 4 * r] = (int8_t)j;
-        esel[r] = _mm512_loadu_si512(c);
-    }
-    const char *pf = (const char *)w + 4 * G * bw;
-    const int npf = (4 * G * 4 * (int)sizeof(block_mxfp4) + 63) / 64 + 1;
-    __m128 acc[2] = { _mm_setzero_ps(), _mm_setzero_ps() };
-    for (int64_t b = 0; b < n / QK_F8; b++, pa += 512) {
+    static const uint16_t tab16[32] = { 0, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140,
+                                        0x8000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140,
+                                        0, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140,
+                                        0x8000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140 };
+    /* word i of lane j: lane0 A words 1..8, lane1 B words 7..14, lane2 A 18..25, lane3 B 24..31 (B = +32) */
+    static const uint16_t gidx16[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 39, 40, 41, 42, 43, 44, 45, 46,
+                                         18, 19, 20, 21, 22, 23, 24, 25, 56, 57, 58, 59, 60, 61, 62, 63 };
+    const __m512i tab = _mm512_loadu_si512(tab16), gidx = _mm512_loadu_si512(gidx16);
+    /* e_j = byte 1 + 17j of A = byte 1 + j of lane j, to every dword of lane j: into the top byte
+     * (folded: then >> 1 gives the float 2^(e-127)) or the low byte (as an integer) */
+    const __m512i esel = folded ? _mm512_setr_epi32(0x01ffffff, 0x01ffffff, 0x01ffffff, 0x01ffffff, 0x02ffffff, 0x02ffffff,
+                                                    0x02ffffff, 0x02ffffff, 0x03ffffff, 0x03ffffff, 0x03ffffff, 0x03ffffff,
+                                                    0x04ffffff, 0x04ffffff, 0x04ffffff, 0x04ffffff)
+                                : _mm512_setr_epi32(-255, -255, -255, -255, -254, -254, -254, -254, -253, -253, -253, -253,
+                                                    -252, -252, -252, -252); /* 0xffffff01 .. 0xffffff04 */
+    const __m512i emin = _mm512_set1_epi32(0x00400000); /* 2^-127 */
+    const char *pf = (const char *)w + R * bw;
+    const int npf = (R * 4 * (int)sizeof(block_mxfp4) + 63) / 64 + 1;
+    __m512 acc[8];
+    for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+    const int64_t nb = n / QK_F8;
+    for (int64_t b = 0; b < nb; b++, pa += 320) {
         for (int j = 0; j < npf; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
-        pf += 4 * G * 4 * sizeof(block_mxfp4);
-        const __m512i d0l = _mm512_load_si512(pa), d0h = _mm512_load_si512(pa + 64);
-        const __m512i d1l = _mm512_load_si512(pa + 128), d1h = _mm512_load_si512(pa + 192);
-        const __m512i d2l = _mm512_load_si512(pa + 256), d2h = _mm512_load_si512(pa + 320);
-        const __m512i corr = _mm512_load_si512(pa + 384);
-        float sa9;
-        memcpy(&sa9, pa + 448, sizeof sa9);
-        for (int g = 0; g < G; g++) {
-            __m512i sr[4], eb = _mm512_setzero_si512();
-            for (int r = 0; r < 4; r++) {
-                const uint8_t *x = (const uint8_t *)w + (4 * g + r) * bw + b * 4 * sizeof(block_mxfp4);
-                __m512i q = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(x + 1)));
-                q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(x + 18)), 1);
-                q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(x + 35)), 2);
-                q = _mm512_inserti32x4(q, _mm_loadu_si128((const __m128i *)(x + 52)), 3);
-                const __m512i kl = _mm512_shuffle_epi8(lut, _mm512_and_si512(q, m4));
-                const __m512i kh = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
-                const __m512i a0 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(corr, kl, d0l), kh, d0h);
-                const __m512i a1 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), kl, d1l), kh, d1h);
-                const __m512i a2 = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), kl, d2l), kh, d2h);
-                sr[r] = _mm512_add_epi32(_mm512_add_epi32(a0, _mm512_slli_epi32(a1, 7)), _mm512_slli_epi32(a2, 14));
-                eb = _mm512_or_si512(eb, _mm512_shuffle_epi8(_mm512_loadu_si512(x), esel[r]));
+        pf += R * 4 * sizeof(block_mxfp4);
+        const __m512bh a0 = (__m512bh)_mm512_load_si512(pa), a1 = (__m512bh)_mm512_load_si512(pa + 64);
+        const __m512bh a2 = (__m512bh)_mm512_load_si512(pa + 128), a3 = (__m512bh)_mm512_load_si512(pa + 192);
+        float cf;
+        memcpy(&cf, pa + 256, sizeof cf);
+        const __m512 c = _mm512_set1_ps(cf);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *x = (const uint8_t *)w + r * bw + b * 4 * sizeof(block_mxfp4);
+            const __m512i A = b ? _mm512_loadu_si512(x - 1) : _mm512_maskz_loadu_epi8(~(__mmask64)1, x - 1);
+            const __m512i B = _mm512_loadu_si512(x + 4);
+            const __m512i q = _mm512_permutex2var_epi16(A, gidx, B);
+            const __m512bh w0 = (__m512bh)_mm512_permutexvar_epi16(q, tab);
+            const __m512bh w1 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(q, 8), tab);
+            const __m512bh w2 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(q, 4), tab);
+            const __m512bh w3 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(q, 12), tab);
+            __m512 P = _mm512_dpbf16_ps(_mm512_setzero_ps(), w0, a0);
+            P = _mm512_dpbf16_ps(P, w1, a1);
+            P = _mm512_dpbf16_ps(P, w2, a2);
+            P = _mm512_dpbf16_ps(P, w3, a3);
+            const __m512i eb = _mm512_shuffle_epi8(A, esel);
+            if (folded) {
+                const __m512 sw = _mm512_castsi512_ps(_mm512_max_epu32(_mm512_srli_epi32(eb, 1), emin));
+                acc[r] = _mm512_fmadd_ps(P, sw, acc[r]);
+            } else {
+                acc[r] = _mm512_add_ps(acc[r], _mm512_scalef_ps(P, _mm512_add_ps(_mm512_cvtepi32_ps(eb), c)));
             }
-            const __m512i f = tr4_epi32(sr[0], sr[1], sr[2], sr[3]);
-            const __m512 sc = _mm512_mul_ps(_mm512_set1_ps(sa9), e8m0_half_ps(eb));
-            acc[g] = acc4_in_order(acc[g], _mm512_mul_ps(_mm512_cvtepi32_ps(f), sc));
         }
     }
-    for (int g = 0; g < G; g++) _mm_storeu_ps(s + 4 * g, acc[g]);
+    for (int r = 0; r < R; r++) s[r] = _mm512_reduce_add_ps(acc[r]);
 }
 
-void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
-void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p) {
-    mxfp4p_rows(n, s, w, bw, p, 1);
+static inline bool mxfp4b_folded(const void *p) {
+    int32_t f;
+    memcpy(&f, (const char *)p + 260, sizeof f);
+    return f != 0;
 }
-void gds_cpu_dot8_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
-void gds_cpu_dot8_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p) {
-    mxfp4p_rows(n, s, w, bw, p, 2);
+
+void gds_cpu_dot4_mxfp4b_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot4_mxfp4b_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p) {
+    if (mxfp4b_folded(p)) mxfp4b_rows(n, s, w, bw, p, 4, true);
+    else mxfp4b_rows(n, s, w, bw, p, 4, false);
+}
+void gds_cpu_dot8_mxfp4b_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot8_mxfp4b_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p) {
+    if (mxfp4b_folded(p)) mxfp4b_rows(n, s, w, bw, p, 8, true);
+    else mxfp4b_rows(n, s, w, bw, p, 8, false);
 }
 
 /* F8 x prepared activation (layout: gds_cpu_f8_prep in quants.c): weights

@@ -4,7 +4,10 @@
  *
  * Every SIMD variant (quants-avx2.c, quants-avx512.c, quants-neon.c) computes
  * exactly the same arithmetic as the scalar code below, so all levels give the
- * same bits (the only exception: e4m3 NaN codes, which SIMD decodes as 480).
+ * same bits, with two exceptions: e4m3 NaN codes (SIMD decodes them as 480,
+ * see the end of this comment) and the AVX-512 MXFP4 mul_mat fast path
+ * (vdpbf16ps, described below), which gives up bit-identity with the other
+ * levels for speed but stays deterministic (same bits for any thread count).
  * The canonical definitions:
  *
  *   F32 / F16 / BF16 (activation of the weight's own type): 16 lanes; lane l
@@ -31,11 +34,26 @@
  *
  * mul_mat fast path (gds_cpu_mm_ext_get): for MXFP4 and F8 weights on AVX2 /
  * AVX-512, ops-matmul.c expands each quantized activation row once into a
- * kernel layout (gds_cpu_*_prep below) and runs 4/8-row kernels on it; the
- * arithmetic is still the canonical one above, so results stay bit-identical.
+ * kernel layout (the *_prep functions below) and runs 4/8-row kernels on it:
+ *   - F8 (AVX2, AVX-512) and MXFP4 (AVX2): the canonical arithmetic above,
+ *     bit-identical to scalar (MXFP4 AVX2: p from exact int8 digit planes of
+ *     X, the weight scale built from its exponent bits; a weight e = 255
+ *     gives inf there where the scalar code uses 2^127).
+ *   - MXFP4 (AVX-512 BF16): weights decode exactly to bf16 (kv = 2*e2m1),
+ *     activations are prepared as bf16 e4m3 * sa/2 (exact); per sub-block of
+ *     32, four vdpbf16ps give fp32 partial sums in 4 lanes of exact products
+ *     (the sums round in the instruction's order - the spec leaves the
+ *     in-block order open, 3.5/3.6), each multiplied by the exact scale
+ *     2^(e-127) and accumulated (fma, one rounding) in its own lane; the 16
+ *     lanes are reduced once at the end of the row. Rows with activation
+ *     scales outside e in [11, 238] (never from act_quant of finite |x| <
+ *     2^111) take an unfolded variant with vscalefps. Relative error is of
+ *     the order of fp32 rounding (NMSE ~1e-15 in the op tests); e4m3 NaN
+ *     activations give NaN there. Rows are assigned to the fast path or to
+ *     vec_dot by their index only, so results do not depend on nth.
  * Known gap: e4m3 NaN codes (0x7F/0xFF) decode as +-480 in the SIMD weight
- * and MXFP4-activation paths instead of NaN; act_quant produces them only
- * from NaN input, so finite inputs are unaffected.
+ * and integer MXFP4-activation paths instead of NaN; act_quant produces them
+ * only from NaN input, so finite inputs are unaffected.
  */
 #include "cpu.h"
 
@@ -150,17 +168,23 @@ static void dot_mxfp4_scalar(int64_t n, float *s, const void *w, const void *a) 
     *s = acc;
 }
 
-/* ---- prepared MXFP4 activations (mul_mat fast path) ---------------------
- * Per 128-element block, 512 bytes (keep 64-byte alignment):
- *   [0,384)   signed digits of X = e4m3 * 2^9 = d0 + 128*d1 + 16384*d2, d in
- *             [-64, 64]: d0 lo, d0 hi, d1 lo, d1 hi, d2 lo, d2 hi, 64 bytes
- *             each; "lo" byte 16j+i is element 32j+i, "hi" is 32j+16+i (the
- *             MXFP4 nibble order of sub-block j);
+/* ---- prepared MXFP4 activations, integer digits (AVX2 fast path) --------
+ * X = e4m3 * 2^9 is an integer (|X| <= 245760, NaN codes as +-480). Split
+ * X = 16 * (d0 + 128 * d1) + r exactly: elements with |X| < 128 (|e4m3| <
+ * 1/4) go entirely to r, all others are multiples of 16 (their e4m3 ulp is
+ * >= 2^-5) with d0 in [-64, 64], d1 in [-120, 120]. Per 128-element block,
+ * 512 bytes (keep 64-byte alignment):
+ *   [0,384)   signed digit planes d0, d1, r, 128 bytes each, as lo (64) and
+ *             hi (64) halves: "lo" byte 16j+i is element 32j+i, "hi" is
+ *             32j+16+i (the MXFP4 nibble order of sub-block j);
  *   [384,448) int32 c[16], c[4j+q] = -12 * sum of X over elements 32j+4q..+3
  *             and 32j+16+4q..+3 (the weights enter as kv+12 >= 0 unsigned);
- *   [448,452) float sa * 2^-9; rest zero.
- * The SIMD kernels then compute each sub-block's p exactly with u8 x s8 dot
- * products: p = S0 + 128*S1 + 16384*S2 with Sd = sum (kv+12)*d + c. */
+ *   [448,452) float sa * 2^-10 (the kernel builds the weight scale as
+ *             2^(e-127) from the exponent bits); [452,454) one flag byte per
+ *             64-element half: nonzero when its r plane is not all zero;
+ *   rest zero.
+ * The kernel computes p = sum kv * X exactly in int32: 16*S0 + 2048*S1 + c
+ * (+ Sr, only for flagged halves), Sd = sum (kv+12) * d by pmaddubsw. */
 size_t gds_cpu_mxfp4_prep_size(int64_t n) { return (size_t)(n / QK_F8) * 512; }
 
 void gds_cpu_mxfp4_prep(const void *a, void *p, int64_t n) {
@@ -168,20 +192,62 @@ void gds_cpu_mxfp4_prep(const void *a, void *p, int64_t n) {
     for (int64_t b = 0; b < n / QK_F8; b++) {
         uint8_t *o = (uint8_t *)p + b * 512;
         int32_t c[16] = { 0 };
+        uint8_t flag[2] = { 0, 0 };
         for (int k = 0; k < QK_F8; k++) {
             const int j = k / 32, i = k % 32, hi = i >= 16, pos = 16 * j + (i & 15);
             const int32_t x = e4m3_x9[y[b].qs[k]], ax = x < 0 ? -x : x;
-            const int32_t d2 = (ax + 8192) >> 14, r = ax - d2 * 16384, d1 = (r + 64) >> 7, d0 = r - d1 * 128;
+            const int32_t r = ax < 128 ? ax : 0, m = (ax - r) / 16, d1 = (m + 64) >> 7, d0 = m - d1 * 128;
             const int sg = x < 0 ? -1 : 1;
             o[0 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)(sg * d0);
             o[1 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)(sg * d1);
-            o[2 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)(sg * d2);
+            o[2 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)(sg * r);
+            if (r) flag[j / 2] = 1;
             c[4 * j + (i & 15) / 4] -= 12 * x;
         }
         memcpy(o + 384, c, sizeof c);
-        const float sa9 = gds_e8m0_to_fp32(y[b].e) * 0x1p-9f;
+        const float sa10 = gds_e8m0_to_fp32(y[b].e) * 0x1p-10f;
         memset(o + 448, 0, 64);
-        memcpy(o + 448, &sa9, sizeof sa9);
+        memcpy(o + 448, &sa10, sizeof sa10);
+        o[452] = flag[0];
+        o[453] = flag[1];
+    }
+}
+
+/* ---- prepared MXFP4 activations, bf16 (AVX-512 BF16 fast path) ----------
+ * Per 128-element block, 320 bytes (64-byte aligned):
+ *   [0,256)   bf16 of e4m3 * 2^f, as 4 vectors of 32: vector k, 16-byte lane
+ *             j (sub-block j), word i (0..7) holds element 32j + o_k(i),
+ *             o_0 = 2i, o_1 = 2i+1, o_2 = 16+2i, o_3 = 17+2i (the order in
+ *             which the kernel decodes the nibbles: low/high nibble of the
+ *             low/high byte of each 16-bit qs word);
+ *   [256,260) float c (see below); [260,264) int32 "folded" flag (block 0's
+ *             counts for the row); rest zero.
+ * Folded rows (the normal case): f = log2(sa) - 1, so that with the weight
+ * scale taken as 2^(e-127) (= 2 * 2^(e-128), built from the exponent bits)
+ * the product scale is exact; the values stay normal bf16 and every product
+ * and partial sum stays a normal fp32 for e_a in [11, 238], which act_quant
+ * always gives for finite |x| < 2^111. Otherwise (or for a NaN scale) f = 0
+ * and c = log2(sa) - 128 (NaN for a NaN scale) is applied by vscalefps. */
+size_t gds_cpu_mxfp4_prep_bf16_size(int64_t n) { return (size_t)(n / QK_F8) * 320; }
+
+void gds_cpu_mxfp4_prep_bf16(const void *a, void *p, int64_t n) {
+    const block_f8 *y = a;
+    int32_t folded = 1;
+    for (int64_t b = 0; b < n / QK_F8; b++) folded &= y[b].e >= 11 && y[b].e <= 238;
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        uint8_t *o = (uint8_t *)p + b * 320;
+        uint16_t *v = (uint16_t *)o;
+        const float f = folded ? gds_e8m0_to_fp32(y[b].e) * 0.5f : 1.0f; /* exact powers of two */
+        for (int k = 0; k < 4; k++)
+            for (int j = 0; j < 4; j++)
+                for (int i = 0; i < 8; i++) {
+                    const int e = 32 * j + (k >= 2 ? 16 : 0) + 2 * i + (k & 1);
+                    v[32 * k + 8 * j + i] = (uint16_t)(gds_f32_bits(e4m3_f32[y[b].qs[e]] * f) >> 16);
+                }
+        const float c = y[b].e == 0xff ? gds_bits_f32(0x7fc00000u) : (float)((int)y[b].e - 127 - 128);
+        memset(o + 256, 0, 64);
+        memcpy(o + 256, &c, sizeof c);
+        memcpy(o + 260, &folded, sizeof folded);
     }
 }
 
@@ -204,19 +270,26 @@ void gds_cpu_f8_prep(const void *a, void *p, int64_t n) {
 
 /* fast-path table (declared again in ops-matmul.c; cpu.h is shared) */
 void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p);
-void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
-void gds_cpu_dot8_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot4_mxfp4b_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot8_mxfp4b_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
 void gds_cpu_dot4_f8p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p);
 void gds_cpu_dot4_f8p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
 
 bool gds_cpu_mm_ext_get(enum gds_type t, enum gds_cpu_simd simd, struct gds_cpu_mm_ext *ext) {
     pthread_once(&traits_once, traits_init);
 #if defined(__x86_64__)
-    if (t == GDS_TYPE_MXFP4 && (simd == GDS_SIMD_AVX2 || simd == GDS_SIMD_AVX512)) {
+    if (t == GDS_TYPE_MXFP4 && simd == GDS_SIMD_AVX512) {
+        ext->prep_size = gds_cpu_mxfp4_prep_bf16_size;
+        ext->prep = gds_cpu_mxfp4_prep_bf16;
+        ext->dot4 = gds_cpu_dot4_mxfp4b_avx512;
+        ext->dot8 = gds_cpu_dot8_mxfp4b_avx512;
+        return true;
+    }
+    if (t == GDS_TYPE_MXFP4 && simd == GDS_SIMD_AVX2) {
         ext->prep_size = gds_cpu_mxfp4_prep_size;
         ext->prep = gds_cpu_mxfp4_prep;
-        ext->dot4 = simd == GDS_SIMD_AVX512 ? gds_cpu_dot4_mxfp4p_avx512 : gds_cpu_dot4_mxfp4p_avx2;
-        ext->dot8 = simd == GDS_SIMD_AVX512 ? gds_cpu_dot8_mxfp4p_avx512 : NULL;
+        ext->dot4 = gds_cpu_dot4_mxfp4p_avx2;
+        ext->dot8 = NULL;
         return true;
     }
     if (t == GDS_TYPE_F8_E4M3_B128 && (simd == GDS_SIMD_AVX2 || simd == GDS_SIMD_AVX512)) {

@@ -47,11 +47,15 @@ run_suite() { # bin dir, label, runner...
 
 run_suite build/bin native
 run_one "native test-convert" sh tests/test-convert.sh
+run_one "native test-tokenizer" build/bin/test-tokenizer
+run_one "native test-chat" build/bin/test-chat
 
 if [ "$1" != native ]; then
     if $MAKE -s test-san >"$log" 2>&1; then
         ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_suite build/san/bin asan-ubsan
         ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-convert" env BUILD=build/san sh tests/test-convert.sh
+        ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-tokenizer" env BUILD=build/san build/san/bin/test-tokenizer
+        ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-chat" build/san/bin/test-chat
     else
         tail -30 "$log"; echo "   sanitizer build failed: counted as 1 failure"; failed=$((failed + 1))
     fi
@@ -66,7 +70,7 @@ if [ "$1" != native ]; then
     fi
     # libFuzzer targets: FUZZ_TIME seconds each from the seed corpora; a crash fails
     if command -v clang >/dev/null 2>&1; then
-        for t in gguf safetensors; do
+        for t in gguf safetensors tokenizer chat; do
             if $MAKE -s build/fuzz/fuzz-$t >"$log" 2>&1; then
                 rm -rf build/fuzz/run-$t && mkdir -p build/fuzz/run-$t && cp -r tests/fuzz/corpus-$t/. build/fuzz/run-$t/
                 echo "== fuzz-$t: ${FUZZ_TIME:-60} s"

@@ -13,6 +13,14 @@
  *
  * Numerics follow ../shared/spec/deepseek-v4.md sections 3-5 (REF-C). All
  * public symbols use the gds_ prefix; model internals stay in models/.
+ *
+ * Evaluation: one graph per chunk of up to min(n_ctx, 512) tokens (prefill),
+ * or per token (decode). Every token sees what token-by-token decode shows it,
+ * so prefill, decode and chunked prefill give identical bits (and so do any
+ * thread counts). Diagnostics: GDS_DUMP=1 prints statistics of every named
+ * node of every graph to stderr (GDS_DUMP=<text>: names containing <text>);
+ * nodes are named "<what>-<layer>" (q-3, kv-3, idx_topk-2, attn_out-4,
+ * router_ids-5, moe_out-0, block_out-5, logits, ...).
  */
 #ifndef GDS_DEEPSEEK4_H
 #define GDS_DEEPSEEK4_H
@@ -60,8 +68,12 @@ struct gds_seq *gds_seq_new(struct gds_model *m, int n_ctx);
 void gds_seq_free(struct gds_seq *s);
 void gds_seq_reset(struct gds_seq *s);
 int  gds_seq_n_past(const struct gds_seq *s);
-size_t gds_seq_bytes(const struct gds_seq *s);          /* state bytes allocated */
-double gds_model_kv_bytes_per_token(const struct gds_model *m); /* asymptotic, all layers */
+size_t gds_seq_bytes(const struct gds_seq *s);          /* state bytes allocated (values stored as f32) */
+/* Compressed-KV bytes per token of context in the lossless compact layout of
+ * spec 5.2 (e4m3 nope + e8m0 per 64 + bf16 rope per entry, e2m1 indexer keys),
+ * all trunk layers; the context-independent window rings are not counted.
+ * Flash: 3514.25. */
+double gds_model_kv_bytes_per_token(const struct gds_model *m);
 
 struct gds_eval {
     const int32_t *tokens;  /* [n_tokens] token ids (also used for hash routing) */
@@ -73,7 +85,10 @@ struct gds_eval {
     /* diagnostics / teacher forcing: run only layers [layer_begin, layer_end)
      * (both 0: all layers). hc_in [n_tokens, hc, D] replaces the embedding as
      * input of layer_begin; hc_out [n_tokens, hc, D] receives the streams after
-     * layer_end-1 (bf16 values as floats). With a partial range no logits. */
+     * layer_end-1 (bf16 values as floats; with the full range: before the hc
+     * head, the MTP block's input). With a partial range no logits, and only
+     * the state of the layers run advances (use such a sequence only with the
+     * same range). */
     int layer_begin, layer_end;
     const float *hc_in;
     float *hc_out;
@@ -85,6 +100,13 @@ struct gds_eval {
 };
 
 enum gds_status gds_model_eval(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e);
+
+/* MTP block (spec 4.12; needs n_mtp == 1): e->tokens [n] are the tokens t+1,
+ * e->hc_in [n, hc, D] the main model's final streams at t (hc_out of a full
+ * gds_model_eval, before the hc head). The block runs at the sequence's own
+ * MTP positions (0, 1, ... after a reset; its KV ring is separate) and writes
+ * e->logits / e->logits_all (predictions of token t+2). decode as above. */
+enum gds_status gds_model_eval_mtp(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e);
 
 #ifdef __cplusplus
 }

@@ -18,7 +18,7 @@ run_one() { # label, command...
     echo "== $label: $*"
     "$@" >"$log" 2>&1
     rc=$?
-    grep -E "FAIL|SKIP|error" "$log" | head -40
+    grep -E "FAIL|SKIP|error" "$log" | grep -v "^gds: error" | head -40
     line=$(grep -E "^[a-z0-9_-]+: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
     if [ -z "$line" ]; then
         tail -20 "$log"
@@ -49,6 +49,7 @@ run_suite build/bin native
 run_one "native test-convert" sh tests/test-convert.sh
 run_one "native test-tokenizer" build/bin/test-tokenizer
 run_one "native test-chat" build/bin/test-chat
+run_one "native test-model" sh tests/test-model.sh
 
 if [ "$1" != native ]; then
     if $MAKE -s test-san >"$log" 2>&1; then
@@ -56,6 +57,7 @@ if [ "$1" != native ]; then
         ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-convert" env BUILD=build/san sh tests/test-convert.sh
         ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-tokenizer" env BUILD=build/san build/san/bin/test-tokenizer
         ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-chat" build/san/bin/test-chat
+        ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-model" env BUILD=build/san sh tests/test-model.sh
     else
         tail -30 "$log"; echo "   sanitizer build failed: counted as 1 failure"; failed=$((failed + 1))
     fi

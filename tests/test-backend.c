@@ -167,6 +167,41 @@ static void test_sched(void) {
     gds_backend_free(ref);
 }
 
+/* ---- scheduler on a long graph with many splits (header arena sizing) ---- */
+static void test_sched_long(void) {
+    struct gds_backend *ref = gds_backend_init("ref", 0);
+    struct gds_context *ctx = gds_init((struct gds_init_params){ .mem_size = 4 << 20, .no_alloc = true });
+    const int n = 37, steps = 400;
+    struct gds_tensor *x = gds_new_tensor_1d(ctx, GDS_TYPE_F32, n);
+    struct gds_buffer *buf = gds_backend_alloc_ctx_tensors(ref, ctx);
+    float xv[37];
+    double ref_v[37];
+    for (int i = 0; i < n; i++) ref_v[i] = xv[i] = frand();
+    gds_backend_tensor_set(x, xv, 0, sizeof(xv));
+    struct gds_tensor *y = x;
+    for (int k = 0; k < steps; k++) { /* alternates ref (scale) and cpu (sigmoid): one split per node */
+        y = gds_sigmoid(ctx, gds_scale(ctx, y, 2.0f, -1.0f));
+        for (int i = 0; i < n; i++) ref_v[i] = 1.0 / (1.0 + exp(-(ref_v[i] * 2.0 - 1.0)));
+    }
+    struct gds_graph *g = gds_graph_new(ctx, 2 * steps + 8);
+    gds_graph_build_expand(g, y);
+    struct gds_sched *sc = gds_sched_new(ref);
+    CHECK(gds_sched_graph_compute(sc, g) == GDS_OK, "long sched compute: %s", gds_last_error());
+    CHECK(gds_sched_n_splits(sc) == 2 * steps, "long graph: %d splits, expected %d", gds_sched_n_splits(sc), 2 * steps);
+    float out[37];
+    gds_backend_tensor_get(y, out, 0, sizeof(out));
+    double maxerr = 0;
+    for (int i = 0; i < n; i++) {
+        double d = fabs(out[i] - ref_v[i]);
+        if (d > maxerr) maxerr = d;
+    }
+    CHECK(maxerr < 1e-5, "long graph max error %g", maxerr);
+    gds_sched_free(sc);
+    gds_buffer_free(buf);
+    gds_free(ctx);
+    gds_backend_free(ref);
+}
+
 /* ---- errors and the abort hook -------------------------------------------------- */
 static jmp_buf abort_jmp;
 static char abort_msg[256];
@@ -197,6 +232,7 @@ int main(void) {
     test_alloc_plan();
     test_gallocr();
     test_sched();
+    test_sched_long();
     test_errors();
     printf("test-backend: %d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;

@@ -156,19 +156,27 @@ static struct gds_buffer *tensor_buffer(const struct gds_tensor *t) {
 
 enum gds_status gds_backend_tensor_set(struct gds_tensor *t, const void *src, size_t offset, size_t n) {
     struct gds_buffer *buf = tensor_buffer(t);
-    if (!buf) return gds_error(GDS_ERR_INVALID, "tensor '%s' has no buffer", t->name);
+    if (!buf && !t->data) return gds_error(GDS_ERR_INVALID, "tensor '%s' has no memory", t->name);
     if (offset > gds_nbytes(t) || n > gds_nbytes(t) - offset)
         return gds_error(GDS_ERR_INVALID, "tensor '%s': write of %zu bytes at %zu exceeds %zu", t->name, n, offset, gds_nbytes(t));
     if (n == 0) return GDS_OK;
+    if (!buf) { /* host memory of a context arena */
+        memcpy((char *)t->data + offset, src, n);
+        return GDS_OK;
+    }
     return buf->backend->iface->tensor_set(buf->backend, t, src, offset, n);
 }
 
 enum gds_status gds_backend_tensor_get(const struct gds_tensor *t, void *dst, size_t offset, size_t n) {
     struct gds_buffer *buf = tensor_buffer(t);
-    if (!buf) return gds_error(GDS_ERR_INVALID, "tensor '%s' has no buffer", t->name);
+    if (!buf && !t->data) return gds_error(GDS_ERR_INVALID, "tensor '%s' has no memory", t->name);
     if (offset > gds_nbytes(t) || n > gds_nbytes(t) - offset)
         return gds_error(GDS_ERR_INVALID, "tensor '%s': read of %zu bytes at %zu exceeds %zu", t->name, n, offset, gds_nbytes(t));
     if (n == 0) return GDS_OK;
+    if (!buf) {
+        memcpy(dst, (const char *)t->data + offset, n);
+        return GDS_OK;
+    }
     return buf->backend->iface->tensor_get(buf->backend, t, dst, offset, n);
 }
 

@@ -204,8 +204,19 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
         }
         splits[sp].c1 = n_copies;
     }
+    /* header arena: copies, views re-created on copies, and one graph per split */
+    size_t n_views = 0, graph_bytes = 0;
+    for (int sp = 0; sp < n_splits; sp++) {
+        graph_bytes += 256 + 6 * sizeof(struct gds_tensor *) * (size_t)(splits[sp].i1 - splits[sp].i0 + 1);
+        for (int i = splits[sp].i0; i < splits[sp].i1; i++)
+            for (int k = 0; k < GDS_MAX_SRC; k++) {
+                struct gds_tensor *x = g->nodes[i]->src[k];
+                if (x && x->view_src) n_views++;
+            }
+    }
     gds_free(s->tmp);
-    s->tmp = gds_init((struct gds_init_params){ .mem_size = gds_tensor_overhead() * (size_t)(2 * n_copies + 8) + 4096, .no_alloc = true });
+    s->tmp = gds_init((struct gds_init_params){ .mem_size = gds_tensor_overhead() * (size_t)(n_copies + n_views + 8) + graph_bytes + 4096,
+                                                .no_alloc = true });
     if (!s->tmp) { st = GDS_ERR_NOMEM; gds_ptr_map_free(&copy_of); goto done; }
     for (int c = 0; c < n_copies; c++) {
         struct gds_tensor *r = copies[c].src, *d = gds_new_tensor(s->tmp, r->type, GDS_MAX_DIMS, r->ne);

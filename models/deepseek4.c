@@ -1,0 +1,716 @@
+/*
+ * deepseek4.c - DeepSeek-V4 per-sequence state, forward graph and evaluation
+ * (spec ../shared/spec/deepseek-v4.md sections 3-5, REF-C numerics).
+ *
+ * One graph evaluates T consecutive tokens at positions p0 .. p0+T-1 (T = 1 is
+ * decode, T > 1 a prefill chunk). Every token sees exactly what token-by-token
+ * decode would show it (spec 4.13), and every kernel computes each output
+ * element independently of the batch, so prefill, decode and chunked prefill
+ * give the same bits.
+ *
+ * State of a layer (struct ds4_lstate), host tensors written in place by the
+ * graphs (SET_ROWS) and moved by the host between graphs:
+ *   kv  [hd, cap + W + n_batch]: rows [0, cap) compressed entries (entry w at
+ *       row w, cap = n_ctx / ratio), rows [cap, cap + W) the raw-KV window ring
+ *       (position q at cap + q % W), rows [cap + W, ...) the current chunk's raw
+ *       KV (token t at cap + W + t). After the graph the host copies the last W
+ *       chunk rows into the ring.
+ *   ck/cz [c*d, 2m + n_batch]: compressor projections (k, and z incl. ape) by
+ *       position, row r = position base + r, base = (n_past/m - 1)*m: the window
+ *       before the current one (the overlap's lane A), the current partial
+ *       window, then the chunk. Window -1 is (0, -inf) after a reset, so entry 0
+ *       pools lane B only. After the graph the host drops whole windows so that
+ *       base follows n_past.
+ *   ik [ID, cap] indexer keys (CSA), ick/icz its compressor buffers.
+ * Attention index lists (spec 4.14 decode order): the window oldest -> newest
+ * padded with -1 to W, then the compressed entries (CSA: indexer top-k in
+ * score order; HCA: all visible, ascending, padded with -1).
+ *
+ * Storage is F32 (the values are bf16/e4m3/e2m1-exact, spec 5.2); the compact
+ * byte layout is what gds_model_kv_bytes_per_token reports.
+ *
+ * Rounding points: every "bf16(...)" of spec 4 is a QUANT_SIM(BF16) node
+ * (helper bf16()); the fused ops round where gds.h says they do.
+ */
+#include "deepseek4-impl.h"
+#include "gds-impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ===========================================================================
+ * per-sequence state
+ * ========================================================================= */
+
+struct ds4_lstate {
+    struct gds_tensor *kv;        /* [hd, cap + W + n_batch] */
+    int cap;                      /* compressed entries capacity (0 for SWA) */
+    struct gds_tensor *ck, *cz;   /* [c*hd, 2m + n_batch] */
+    struct gds_tensor *ik;        /* [ID, cap] (CSA) */
+    struct gds_tensor *ick, *icz; /* [2*ID, 2m + n_batch] (CSA) */
+};
+
+struct gds_seq {
+    struct gds_model *m;
+    int n_ctx, n_batch, n_past;
+    int mtp_past;                 /* positions consumed by the MTP block */
+    struct gds_context *ctx;
+    size_t bytes;
+    struct ds4_lstate l[GDS_DS4_MAX_LAYERS + 1];
+};
+
+static size_t state_bytes_layer(const struct gds_ds4_hparams *hp, int ratio, int n_ctx, int n_batch) {
+    const int W = hp->sliding_window, hd = hp->head_dim;
+    size_t b = 0;
+    const int cap = ratio ? n_ctx / ratio : 0;
+    b += (size_t)hd * (size_t)(cap + W + n_batch) * 4;
+    if (ratio) {
+        const int c = ratio == 4 ? 2 : 1;
+        b += 2 * (size_t)c * hd * (size_t)(2 * ratio + n_batch) * 4;
+    }
+    if (ratio == 4) {
+        const int ID = hp->index_head_dim;
+        b += (size_t)ID * cap * 4;
+        b += 2 * (size_t)2 * ID * (size_t)(2 * ratio + n_batch) * 4;
+    }
+    return b;
+}
+
+struct gds_seq *gds_seq_new(struct gds_model *m, int n_ctx) {
+    const struct gds_ds4_hparams *hp = &m->hp;
+    if (n_ctx < 1) { gds_error(GDS_ERR_INVALID, "gds_seq_new: context length %d must be positive", n_ctx); return NULL; }
+    struct gds_seq *s = calloc(1, sizeof(*s));
+    if (!s) { gds_error(GDS_ERR_NOMEM, "out of memory"); return NULL; }
+    s->m = m;
+    s->n_ctx = n_ctx;
+    s->n_batch = n_ctx < 512 ? n_ctx : 512;
+    const int nl = hp->n_layer + hp->n_mtp;
+    size_t data = 0;
+    for (int il = 0; il < nl; il++) data += state_bytes_layer(hp, m->layers[il].ratio, n_ctx, s->n_batch) + 6 * 64;
+    s->bytes = data;
+    s->ctx = gds_init((struct gds_init_params){ .mem_size = data + (size_t)(nl * 6 + 8) * gds_tensor_overhead() + 4096 });
+    if (!s->ctx) { free(s); return NULL; }
+    const int W = hp->sliding_window, hd = hp->head_dim, ID = hp->index_head_dim;
+    for (int il = 0; il < nl; il++) {
+        const int r = m->layers[il].ratio;
+        struct ds4_lstate *ls = &s->l[il];
+        ls->cap = r ? n_ctx / r : 0;
+        ls->kv = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, hd, ls->cap + W + s->n_batch), "state_kv-%d", il);
+        if (r) {
+            const int c = r == 4 ? 2 : 1;
+            ls->ck = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, (int64_t)c * hd, 2 * r + s->n_batch), "state_ck-%d", il);
+            ls->cz = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, (int64_t)c * hd, 2 * r + s->n_batch), "state_cz-%d", il);
+        }
+        if (r == 4) {
+            ls->ik = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, ID, ls->cap > 0 ? ls->cap : 1), "state_ik-%d", il);
+            ls->ick = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, 2 * ID, 2 * r + s->n_batch), "state_ick-%d", il);
+            ls->icz = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, 2 * ID, 2 * r + s->n_batch), "state_icz-%d", il);
+        }
+    }
+    gds_seq_reset(s);
+    return s;
+}
+
+void gds_seq_free(struct gds_seq *s) {
+    if (!s) return;
+    gds_free(s->ctx);
+    free(s);
+}
+
+static void fill_f32(struct gds_tensor *t, float v) {
+    if (!t) return;
+    float *p = t->data;
+    for (int64_t i = 0; i < gds_nelements(t); i++) p[i] = v;
+}
+
+/* fresh sequence: compressor states (0, -inf) (spec 4.7, trap T26) */
+void gds_seq_reset(struct gds_seq *s) {
+    const struct gds_ds4_hparams *hp = &s->m->hp;
+    s->n_past = 0;
+    s->mtp_past = 0;
+    for (int il = 0; il < hp->n_layer + hp->n_mtp; il++) {
+        struct ds4_lstate *ls = &s->l[il];
+        fill_f32(ls->kv, 0.0f);
+        fill_f32(ls->ck, 0.0f);
+        fill_f32(ls->cz, -INFINITY);
+        fill_f32(ls->ik, 0.0f);
+        fill_f32(ls->ick, 0.0f);
+        fill_f32(ls->icz, -INFINITY);
+    }
+}
+
+int gds_seq_n_past(const struct gds_seq *s) { return s->n_past; }
+size_t gds_seq_bytes(const struct gds_seq *s) { return s->bytes; }
+
+/* host part of the state update after a graph of T tokens at p0 */
+static void comp_shift(struct gds_tensor *k, struct gds_tensor *z, int m, int p0, int T) {
+    const int base0 = (p0 / m - 1) * m, base1 = ((p0 + T) / m - 1) * m;
+    const int64_t delta = base1 - base0, R = k->ne[1];
+    if (delta <= 0) return;
+    const size_t rb = k->nb[1];
+    memmove(k->data, (char *)k->data + delta * rb, (size_t)(R - delta) * rb);
+    memmove(z->data, (char *)z->data + delta * rb, (size_t)(R - delta) * rb);
+}
+
+static void state_update(struct gds_seq *s, int il, int p0, int T) {
+    const struct gds_ds4_hparams *hp = &s->m->hp;
+    struct ds4_lstate *ls = &s->l[il];
+    const int W = hp->sliding_window;
+    const size_t rb = ls->kv->nb[1];
+    for (int q = p0 + T - W > p0 ? p0 + T - W : p0; q < p0 + T; q++)
+        memcpy((char *)ls->kv->data + (size_t)(ls->cap + q % W) * rb, (char *)ls->kv->data + (size_t)(ls->cap + W + q - p0) * rb, rb);
+    const int r = s->m->layers[il].ratio;
+    if (r) comp_shift(ls->ck, ls->cz, r, p0, T);
+    if (r == 4) comp_shift(ls->ick, ls->icz, r, p0, T);
+}
+
+/* ===========================================================================
+ * graph helpers (named after the paper / reference)
+ * ========================================================================= */
+
+/* per-graph inputs shared by the layers of one compress ratio (0, 4, 128 -> 0, 1, 2) */
+struct ds4_rinputs {
+    bool ready;
+    struct gds_tensor *scratch_ids;  /* [T] kv rows of the chunk tokens */
+    struct gds_tensor *idx;          /* SWA/HCA: full index list [L, T]; CSA: unused */
+    /* compressor */
+    struct gds_tensor *ape_ids;      /* [T] pos % m */
+    struct gds_tensor *buf_ids;      /* [T] pos - base */
+    struct gds_tensor *epos;         /* [nw] w*m */
+    struct gds_tensor *eids;         /* [nw] w */
+    int nw, n_comp;                  /* windows completed in this chunk; entries after it */
+};
+
+struct ds4_build {
+    struct gds_model *m;
+    struct gds_seq *s;
+    struct gds_context *ctx;
+    int p0, T;
+    const int32_t *tokens;
+    struct gds_tensor *pos;          /* [T] I32 */
+    struct ds4_rinputs ri[3];
+    struct gds_tensor *side[6 * GDS_DS4_MAX_LAYERS + 8]; /* state writes nothing reads */
+    int n_side;
+    /* single-layer diagnostics */
+    struct gds_tensor *router_ids;   /* [K, T] */
+    struct gds_tensor *topk;         /* [k, T] */
+    const int32_t *hash_ids;         /* host ids of a hash layer [T, K] (last built) */
+};
+
+static int rslot(int ratio) { return ratio == 0 ? 0 : ratio == 4 ? 1 : 2; }
+
+static struct gds_tensor *new_input(struct ds4_build *b, enum gds_type type, int64_t ne0, int64_t ne1) {
+    gds_set_no_alloc(b->ctx, false);
+    struct gds_tensor *t = gds_new_tensor_2d(b->ctx, type, ne0, ne1);
+    gds_set_no_alloc(b->ctx, true);
+    GDS_ASSERT(t != NULL && t->data != NULL);
+    t->flags |= GDS_TENSOR_FLAG_INPUT;
+    return t;
+}
+
+static struct gds_tensor *nm(struct gds_tensor *t, const char *name, int il) {
+    return il >= 0 ? gds_format_name(t, "%s-%d", name, il) : gds_set_name(t, name);
+}
+
+static struct gds_tensor *bf16(struct ds4_build *b, struct gds_tensor *t) { return gds_quant_sim(b->ctx, t, GDS_SIM_BF16, 0, 0); }
+
+/* spec 3.2: y = bf16(w * (x * rsqrt(mean(x^2) + eps))) */
+static struct gds_tensor *norm_w(struct ds4_build *b, struct gds_tensor *x, struct gds_tensor *w) {
+    return bf16(b, gds_rms_norm(b->ctx, x, w, b->m->hp.rms_eps));
+}
+
+static struct gds_rope_params rope_params(const struct gds_ds4_hparams *hp, int ratio, bool inverse) {
+    struct gds_rope_params p = { .n_rot = hp->n_rot, .inverse = inverse };
+    if (ratio) {
+        p.base = hp->compress_rope_base;
+        p.yarn_factor = hp->yarn_factor;
+        p.yarn_orig_ctx = hp->yarn_orig_ctx;
+        p.yarn_beta_fast = hp->yarn_beta_fast;
+        p.yarn_beta_slow = hp->yarn_beta_slow;
+    } else {
+        p.base = hp->rope_base;
+        p.yarn_factor = 1.0f;
+    }
+    return p;
+}
+
+/* Builds the per-ratio inputs (window index lists, compressor row ids). */
+static void rinputs(struct ds4_build *b, int ratio) {
+    struct ds4_rinputs *ri = &b->ri[rslot(ratio)];
+    if (ri->ready) return;
+    ri->ready = true;
+    const struct gds_ds4_hparams *hp = &b->m->hp;
+    const int W = hp->sliding_window, T = b->T, p0 = b->p0;
+    const int cap = ratio ? b->s->n_ctx / ratio : 0;
+
+    ri->scratch_ids = new_input(b, GDS_TYPE_I32, T, 1);
+    for (int t = 0; t < T; t++) ((int32_t *)ri->scratch_ids->data)[t] = cap + W + t;
+
+    ri->n_comp = ratio ? (p0 + T) / ratio : 0;
+    if (ratio != 4) {
+        const int L = W + (ratio ? ri->n_comp : 0);
+        ri->idx = new_input(b, GDS_TYPE_I32, L, T);
+        for (int t = 0; t < T; t++) {
+            int32_t *row = (int32_t *)ri->idx->data + (size_t)t * L;
+            const int p = p0 + t;
+            int n = 0;
+            for (int q = p - W + 1 > 0 ? p - W + 1 : 0; q <= p; q++) row[n++] = q >= p0 ? cap + W + (q - p0) : cap + q % W;
+            while (n < W) row[n++] = -1;
+            if (ratio)
+                for (int w = 0; w < ri->n_comp; w++) row[n++] = w < (p + 1) / ratio ? w : -1;
+        }
+    }
+    if (!ratio) return;
+    const int base = (p0 / ratio - 1) * ratio;
+    ri->ape_ids = new_input(b, GDS_TYPE_I32, T, 1);
+    ri->buf_ids = new_input(b, GDS_TYPE_I32, T, 1);
+    for (int t = 0; t < T; t++) {
+        ((int32_t *)ri->ape_ids->data)[t] = (p0 + t) % ratio;
+        ((int32_t *)ri->buf_ids->data)[t] = p0 + t - base;
+    }
+    const int w_first = p0 / ratio, w_last = (p0 + T) / ratio - 1;
+    ri->nw = w_last - w_first + 1;
+    if (ri->nw > 0) {
+        ri->epos = new_input(b, GDS_TYPE_I32, ri->nw, 1);
+        ri->eids = new_input(b, GDS_TYPE_I32, ri->nw, 1);
+        for (int i = 0; i < ri->nw; i++) {
+            ((int32_t *)ri->epos->data)[i] = (w_first + i) * ratio;
+            ((int32_t *)ri->eids->data)[i] = w_first + i;
+        }
+    }
+}
+
+/* Window index list of one CSA layer: [W + k, T], the top-k part written in the graph. */
+static struct gds_tensor *csa_idx_input(struct ds4_build *b, int k) {
+    const struct gds_ds4_hparams *hp = &b->m->hp;
+    const int W = hp->sliding_window, T = b->T, p0 = b->p0, cap = b->s->n_ctx / 4, L = W + k;
+    struct gds_tensor *idx = new_input(b, GDS_TYPE_I32, L, T);
+    for (int t = 0; t < T; t++) {
+        int32_t *row = (int32_t *)idx->data + (size_t)t * L;
+        const int p = p0 + t;
+        int n = 0;
+        for (int q = p - W + 1 > 0 ? p - W + 1 : 0; q <= p; q++) row[n++] = q >= p0 ? cap + W + (q - p0) : cap + q % W;
+        while (n < L) row[n++] = -1;
+    }
+    return idx;
+}
+
+/* Compressor (spec 4.7): consumes x [D, T]; projections go to the state
+ * buffers; completed windows are pooled, normalized, roped and quantized and
+ * written to rows w of dst. Returns dst after the write (or dst). */
+static struct gds_tensor *compressor(struct ds4_build *b, int il, struct gds_tensor *x, struct gds_tensor *wkv, struct gds_tensor *wgate,
+                                     struct gds_tensor *ape, struct gds_tensor *normw, struct gds_tensor *bk, struct gds_tensor *bz,
+                                     struct gds_tensor *dst, int d, int ratio, bool indexer) {
+    struct gds_context *ctx = b->ctx;
+    const struct gds_ds4_hparams *hp = &b->m->hp;
+    struct ds4_rinputs *ri = &b->ri[rslot(ratio)];
+    const bool overlap = ratio == 4;
+    const int c = overlap ? 2 : 1;
+    const char *pfx = indexer ? "icomp" : "comp";
+    char name[48];
+    GDS_ASSERT(wkv->ne[1] == (int64_t)c * d && bk->ne[0] == (int64_t)c * d && dst->ne[0] == d);
+
+    struct gds_tensor *kp = gds_mul_mat(ctx, wkv, x);                       /* [c*d, T] fp32 */
+    struct gds_tensor *zp = gds_add(ctx, gds_mul_mat(ctx, wgate, x), gds_get_rows(ctx, ape, ri->ape_ids));
+    snprintf(name, sizeof(name), "%s_kv", pfx); nm(kp, name, il);
+    snprintf(name, sizeof(name), "%s_score", pfx); nm(zp, name, il);
+    struct gds_tensor *kb = gds_set_rows(ctx, bk, kp, ri->buf_ids);
+    struct gds_tensor *zb = gds_set_rows(ctx, bz, zp, ri->buf_ids);
+    if (ri->nw == 0) {
+        b->side[b->n_side++] = kb;
+        b->side[b->n_side++] = zb;
+        return dst;
+    }
+    const size_t rb = bk->nb[1];
+    const int64_t nwin = ri->nw + (overlap ? 1 : 0);
+    const size_t off = overlap ? 0 : (size_t)ratio * rb;
+    struct gds_tensor *kv = gds_view_3d(ctx, kb, (int64_t)c * d, ratio, nwin, rb, (size_t)ratio * rb, off);
+    struct gds_tensor *zv = gds_view_3d(ctx, zb, (int64_t)c * d, ratio, nwin, rb, (size_t)ratio * rb, off);
+    struct gds_tensor *e = gds_compress(ctx, kv, zv, overlap);           /* [d, nw] */
+    snprintf(name, sizeof(name), "%s_pool", pfx); nm(e, name, il);
+    e = norm_w(b, bf16(b, e), normw);
+    e = gds_reshape_3d(ctx, e, d, 1, ri->nw);
+    e = bf16(b, gds_rope(ctx, e, ri->epos, rope_params(hp, ratio, false)));
+    if (indexer) {
+        e = bf16(b, gds_hadamard(ctx, e));
+        e = gds_quant_sim(ctx, e, GDS_SIM_FP4, 32, 0);
+    } else {
+        e = gds_quant_sim(ctx, e, GDS_SIM_FP8, 64, d - hp->n_rot);
+    }
+    snprintf(name, sizeof(name), "%s_entry", pfx); nm(e, name, il);
+    return gds_set_rows(ctx, dst, gds_reshape_2d(ctx, e, d, ri->nw), ri->eids);
+}
+
+/* Attention of one layer (spec 4.5-4.10): x [D, T] bf16 -> [D, T] bf16. */
+static struct gds_tensor *attention(struct ds4_build *b, int il, struct gds_tensor *x) {
+    struct gds_context *ctx = b->ctx;
+    const struct gds_ds4_hparams *hp = &b->m->hp;
+    const struct ds4_layer *L = &b->m->layers[il];
+    struct ds4_lstate *ls = &b->s->l[il];
+    const int T = b->T, hd = hp->head_dim, H = hp->n_head, W = hp->sliding_window, ratio = L->ratio;
+    const int nd = hd - hp->n_rot;
+    const struct gds_rope_params rp = rope_params(hp, ratio, false);
+    GDS_ASSERT(x->ne[0] == hp->n_embd && x->ne[1] == T);
+    rinputs(b, ratio);
+    struct ds4_rinputs *ri = &b->ri[rslot(ratio)];
+
+    /* q: low rank, weighted norm, per-head unweighted norm in bf16 ops, rope */
+    struct gds_tensor *qr = nm(norm_w(b, bf16(b, gds_mul_mat(ctx, L->q_a, x)), L->q_a_norm), "q_lora", il);
+    struct gds_tensor *q = gds_reshape_3d(ctx, bf16(b, gds_mul_mat(ctx, L->q_b, qr)), hd, H, T);
+    {
+        struct gds_tensor *ms = bf16(b, gds_scale(ctx, gds_sum_rows(ctx, bf16(b, gds_mul(ctx, q, q))), 1.0f / (float)hd, 0.0f));
+        struct gds_tensor *t = bf16(b, gds_scale(ctx, ms, 1.0f, hp->rms_eps));
+        struct gds_tensor *f = bf16(b, gds_div(ctx, gds_scale(ctx, t, 0.0f, 1.0f), gds_sqrt(ctx, t)));
+        q = bf16(b, gds_mul(ctx, q, f));
+    }
+    q = nm(bf16(b, gds_rope(ctx, q, b->pos, rp)), "q", il);
+
+    /* the single K=V head */
+    struct gds_tensor *kv = norm_w(b, bf16(b, gds_mul_mat(ctx, L->kv, x)), L->kv_norm);
+    kv = bf16(b, gds_rope(ctx, gds_reshape_3d(ctx, kv, hd, 1, T), b->pos, rp));
+    kv = nm(gds_quant_sim(ctx, kv, GDS_SIM_FP8, 64, nd), "kv", il);
+    struct gds_tensor *kvs = gds_set_rows(ctx, ls->kv, gds_reshape_2d(ctx, kv, hd, T), ri->scratch_ids);
+
+    struct gds_tensor *idx = ri->idx;
+    if (ratio == 4) {
+        /* lightning indexer (spec 4.8) */
+        const int IH = hp->index_n_heads, ID = hp->index_head_dim;
+        struct gds_tensor *qi = gds_reshape_3d(ctx, bf16(b, gds_mul_mat(ctx, L->idx_q_b, qr)), ID, IH, T);
+        qi = bf16(b, gds_rope(ctx, qi, b->pos, rp));
+        qi = bf16(b, gds_hadamard(ctx, qi));
+        qi = nm(gds_quant_sim(ctx, qi, GDS_SIM_FP4, 32, 0), "idx_q", il);
+        const float wscale = (float)(1.0 / sqrt((double)ID * (double)IH));
+        struct gds_tensor *wi = nm(bf16(b, gds_scale(ctx, bf16(b, gds_mul_mat(ctx, L->idx_proj, x)), wscale, 0.0f)), "idx_w", il);
+        struct gds_tensor *iks = compressor(b, il, x, L->icomp_kv, L->icomp_gate, L->icomp_ape, L->icomp_norm, ls->ick, ls->icz, ls->ik, ID, 4, true);
+        const int S = ri->n_comp;
+        if (S > 0) {
+            struct gds_tensor *kI = gds_view_2d(ctx, iks, ID, S, iks->nb[1], 0);
+            struct gds_tensor *sc = nm(gds_indexer(ctx, qi, kI, wi, b->pos, 4), "idx_scores", il);
+            const int k = S < hp->index_topk ? S : hp->index_topk;
+            struct gds_tensor *top = nm(gds_top_k(ctx, sc, k), "idx_topk", il);
+            b->topk = top;
+            struct gds_tensor *full = csa_idx_input(b, k);
+            const size_t nb1 = full->nb[1];
+            struct gds_tensor *dstv = gds_view_2d(ctx, full, k, T, nb1, (size_t)W * 4);
+            struct gds_tensor *cp = gds_cpy(ctx, top, dstv);
+            /* a view of the whole list that depends on the copy: offsets are
+             * relative to the copy's view (W*4 into `full`), and wrap back to 0 */
+            idx = gds_view_2d(ctx, cp, W + k, T, nb1, (size_t)0 - (size_t)W * 4);
+        } else {
+            b->side[b->n_side++] = iks;
+            idx = csa_idx_input(b, 0);
+        }
+    }
+    if (ratio) kvs = compressor(b, il, x, L->comp_kv, L->comp_gate, L->comp_ape, L->comp_norm, ls->ck, ls->cz, kvs, hd, ratio, false);
+
+    struct gds_tensor *o = nm(gds_attn(ctx, q, kvs, idx, L->attn_sinks, 1.0f / sqrtf((float)hd)), "attn", il);
+    o = bf16(b, gds_rope(ctx, o, b->pos, rope_params(hp, ratio, true)));
+
+    /* grouped output projection (spec 4.10): group g = heads g*H/G ... */
+    const int G = hp->o_groups, OL = hp->o_lora_rank;
+    const int64_t Kg = (int64_t)hd * H / G;
+    struct gds_tensor *og = gds_permute(ctx, gds_reshape_3d(ctx, o, Kg, G, T), 0, 2, 1, 3);    /* [Kg, T, G] */
+    struct gds_tensor *wa = gds_view_3d(ctx, L->wo_a, Kg, OL, G, L->wo_a->nb[1], L->wo_a->nb[1] * OL, 0);
+    struct gds_tensor *z = gds_mul_mat(ctx, wa, og);                                            /* [OL, T, G] */
+    z = gds_reshape_2d(ctx, gds_cont(ctx, gds_permute(ctx, z, 0, 2, 1, 3)), (int64_t)OL * G, T); /* [G*OL, T] */
+    z = nm(bf16(b, z), "attn_lora", il);
+    return nm(bf16(b, gds_mul_mat(ctx, L->wo_b, z)), "attn_out", il);
+}
+
+static int cmp_i32(const void *a, const void *b) { return *(const int32_t *)a - *(const int32_t *)b; }
+
+/* MoE (spec 4.11): x [D, T] bf16 -> [D, T] bf16 */
+static struct gds_tensor *moe(struct ds4_build *b, int il, struct gds_tensor *x) {
+    struct gds_context *ctx = b->ctx;
+    const struct gds_ds4_hparams *hp = &b->m->hp;
+    const struct ds4_layer *L = &b->m->layers[il];
+    const int T = b->T, K = hp->n_expert_used, E = hp->n_expert, D = hp->n_embd;
+
+    struct gds_tensor *sc = nm(gds_sqrt(ctx, gds_softplus(ctx, gds_mul_mat(ctx, L->gate_inp, x))), "router_scores", il); /* [E, T] */
+    struct gds_tensor *ids;
+    if (L->hash) {
+        ids = new_input(b, GDS_TYPE_I32, K, T);
+        const int32_t *tab = L->tid2eid->data;
+        for (int t = 0; t < T; t++) {
+            int32_t *r = (int32_t *)ids->data + (size_t)t * K;
+            memcpy(r, tab + (size_t)b->tokens[t] * K, sizeof(int32_t) * K);
+            qsort(r, (size_t)K, sizeof(int32_t), cmp_i32); /* the reference sums experts in id order */
+        }
+        b->hash_ids = ids->data;
+    } else {
+        ids = gds_top_k(ctx, gds_add(ctx, sc, L->probs_b), K);
+        b->hash_ids = NULL;
+    }
+    nm(ids, "router_ids", il);
+    b->router_ids = ids;
+    struct gds_tensor *g = gds_reshape_2d(ctx, gds_get_rows(ctx, gds_reshape_3d(ctx, sc, 1, E, T), ids), K, T);
+    struct gds_tensor *w = gds_scale(ctx, gds_div(ctx, g, gds_sum_rows(ctx, g)), hp->routed_scale, 0.0f);
+    nm(w, "router_weights", il);
+
+    struct gds_tensor *x3 = gds_reshape_3d(ctx, x, D, 1, T);
+    struct gds_tensor *eg = bf16(b, gds_mul_mat_id(ctx, L->gate_exps, x3, ids));   /* [F, K, T] */
+    struct gds_tensor *eu = bf16(b, gds_mul_mat_id(ctx, L->up_exps, x3, ids));
+    struct gds_tensor *h = gds_swiglu(ctx, eg, eu, L->clamp_exp);
+    h = nm(bf16(b, gds_mul(ctx, h, gds_reshape_3d(ctx, w, 1, K, T))), "moe_h", il);
+    struct gds_tensor *ed = nm(bf16(b, gds_mul_mat_id(ctx, L->down_exps, h, ids)), "moe_down", il); /* [D, K, T] */
+    struct gds_tensor *y = NULL;
+    for (int k = 0; k < K; k++) {
+        struct gds_tensor *v = gds_view_2d(ctx, ed, D, T, ed->nb[2], (size_t)k * ed->nb[1]);
+        y = y ? gds_add(ctx, y, v) : v;
+    }
+    /* shared expert, clamped (REF-C) */
+    struct gds_tensor *sg = bf16(b, gds_mul_mat(ctx, L->gate_sh, x));
+    struct gds_tensor *su = bf16(b, gds_mul_mat(ctx, L->up_sh, x));
+    struct gds_tensor *sh = bf16(b, gds_swiglu(ctx, sg, su, L->clamp_shexp));
+    struct gds_tensor *sd = nm(bf16(b, gds_mul_mat(ctx, L->down_sh, sh)), "shexp_out", il);
+    if (K == 1) y = gds_cont(ctx, y);
+    return nm(bf16(b, gds_add(ctx, y, sd)), "moe_out", il);
+}
+
+/* One block: X [D, HC, T] -> [D, HC, T] */
+static struct gds_tensor *block(struct ds4_build *b, int il, struct gds_tensor *X) {
+    struct gds_context *ctx = b->ctx;
+    const struct gds_ds4_hparams *hp = &b->m->hp;
+    const struct ds4_layer *L = &b->m->layers[il];
+    struct gds_tensor *comb = nm(gds_hc_comb(ctx, X, L->hc_attn_fn, L->hc_attn_scale, L->hc_attn_base, hp->rms_eps, hp->hc_eps,
+                                             hp->hc_sinkhorn_iters), "hc_attn_comb", il);
+    struct gds_tensor *x = nm(norm_w(b, gds_hc_pre(ctx, X, comb), L->attn_norm), "attn_in", il);
+    X = nm(gds_hc_post(ctx, attention(b, il, x), X, comb), "hc_attn_post", il);
+    comb = nm(gds_hc_comb(ctx, X, L->hc_ffn_fn, L->hc_ffn_scale, L->hc_ffn_base, hp->rms_eps, hp->hc_eps, hp->hc_sinkhorn_iters),
+              "hc_ffn_comb", il);
+    x = nm(norm_w(b, gds_hc_pre(ctx, X, comb), L->ffn_norm), "ffn_in", il);
+    return nm(gds_hc_post(ctx, moe(b, il, x), X, comb), "block_out", il);
+}
+
+/* hc head + final norm + fp32 head (spec 4.4, 4.1): X [D, HC, n] -> [V, n] */
+static struct gds_tensor *head(struct ds4_build *b, struct gds_tensor *X, bool mtp) {
+    struct gds_context *ctx = b->ctx;
+    const struct gds_ds4_hparams *hp = &b->m->hp;
+    const struct gds_model *m = b->m;
+    const struct ds4_layer *L = &m->layers[hp->n_layer];
+    struct gds_tensor *pre = gds_hc_comb(ctx, X, mtp ? L->mtp_hc_fn : m->out_hc_fn, mtp ? L->mtp_hc_scale : m->out_hc_scale,
+                                         mtp ? L->mtp_hc_base : m->out_hc_base, hp->rms_eps, hp->hc_eps, 1);
+    nm(pre, "hc_head_pre", -1);
+    struct gds_tensor *y = nm(norm_w(b, gds_hc_pre(ctx, X, pre), mtp ? L->mtp_norm : m->out_norm), "head_in", -1);
+    return nm(gds_mul_mat(ctx, m->output, y), "logits", -1);
+}
+
+/* MTP input (spec 4.12): X' = e_proj(enorm(embed(tok))) + h_proj(hnorm(X_s)) per stream */
+static struct gds_tensor *mtp_input(struct ds4_build *b, struct gds_tensor *X) {
+    struct gds_context *ctx = b->ctx;
+    const struct gds_ds4_hparams *hp = &b->m->hp;
+    const struct ds4_layer *L = &b->m->layers[hp->n_layer];
+    const int D = hp->n_embd, HC = hp->hc_mult, T = b->T;
+    struct gds_tensor *ids = new_input(b, GDS_TYPE_I32, T, 1);
+    memcpy(ids->data, b->tokens, sizeof(int32_t) * (size_t)T);
+    struct gds_tensor *e = norm_w(b, gds_get_rows(ctx, b->m->tok_embd, ids), L->enorm);              /* [D, T] */
+    struct gds_tensor *h = norm_w(b, X, L->hnorm);                                                   /* [D, HC, T] */
+    /* eh_proj [2D, D] = [e_proj | h_proj] along the input axis */
+    struct gds_tensor *we = gds_view_2d(ctx, L->eh_proj, D, D, L->eh_proj->nb[1], 0);
+    struct gds_tensor *wh = gds_view_2d(ctx, L->eh_proj, D, D, L->eh_proj->nb[1], gds_row_size(L->eh_proj->type, D));
+    struct gds_tensor *pe = bf16(b, gds_mul_mat(ctx, we, e));
+    struct gds_tensor *ph = bf16(b, gds_mul_mat(ctx, wh, gds_reshape_2d(ctx, h, D, (int64_t)HC * T)));
+    return nm(bf16(b, gds_add(ctx, gds_reshape_3d(ctx, ph, D, HC, T), gds_reshape_3d(ctx, pe, D, 1, T))), "mtp_in", -1);
+}
+
+/* ===========================================================================
+ * evaluation
+ * ========================================================================= */
+
+static void dump_graph(const struct gds_graph *g, int p0, int T, const char *filter) {
+    fprintf(stderr, "--- graph p0 %d T %d: %d nodes\n", p0, T, g->n_nodes);
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct gds_tensor *t = g->nodes[i];
+        if (!t->name[0] || t->type != GDS_TYPE_F32 || !gds_is_contiguous(t) || t->view_src) continue;
+        if (filter && !strstr(t->name, filter)) continue;
+        const float *d = t->data;
+        const int64_t n = gds_nelements(t);
+        double s = 0, s2 = 0, mn = INFINITY, mx = -INFINITY;
+        int64_t nonfinite = 0;
+        for (int64_t j = 0; j < n; j++) {
+            if (!isfinite(d[j])) { nonfinite++; continue; }
+            s += d[j]; s2 += (double)d[j] * d[j];
+            if (d[j] < mn) mn = d[j];
+            if (d[j] > mx) mx = d[j];
+        }
+        fprintf(stderr, "%-20s %-10s [%lld %lld %lld] mean %+.5e rms %.5e min %+.4e max %+.4e%s\n", t->name, gds_op_name(t->op),
+                (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], s / (double)n, sqrt(s2 / (double)n), mn, mx,
+                nonfinite ? " NONFINITE" : "");
+    }
+}
+
+/* Gives every unnamed tensor created after `from` the name "<op>-<layer>"
+ * (the dump and graph prints then show where each node belongs); returns the
+ * last tensor of the context. */
+static struct gds_tensor *name_rest(struct gds_context *ctx, struct gds_tensor *from, int il) {
+    struct gds_tensor *t = from, *last = from;
+    while ((t = gds_get_next_tensor(ctx, t)) != NULL) {
+        if (!t->name[0]) nm(t, t->op == GDS_OP_NONE ? "input" : gds_op_name(t->op), il);
+        last = t;
+    }
+    return last;
+}
+
+/* Places the intermediates in the model's compute buffer (grown on demand)
+ * and runs the graph on the CPU backend. (Used instead of gds_sched: every
+ * node runs on the CPU, and the scheduler's temporary context is too small
+ * for graphs of more than about 140 nodes.) */
+static enum gds_status run_graph(struct gds_model *m, struct gds_graph *g) {
+    const size_t need = gds_gallocr_measure(g, gds_backend_alignment(m->cpu));
+    if (!m->cbuf || m->cbuf->size < need) {
+        if (m->cbuf) gds_buffer_free(m->cbuf);
+        m->cbuf = gds_backend_buffer_alloc(m->cpu, need + need / 4 + 4096);
+        if (!m->cbuf) return gds_error(GDS_ERR_NOMEM, "deepseek4: cannot allocate %zu bytes of compute buffer", need);
+    }
+    enum gds_status st = gds_gallocr_alloc(g, m->cbuf);
+    if (st != GDS_OK) return st;
+    return gds_backend_graph_compute(m->cpu, g);
+}
+
+/* tokens [i0, i0+T) of e, positions n_past .. */
+static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e, int i0, int T, int lb, int le, bool mtp) {
+    const struct gds_ds4_hparams *hp = &m->hp;
+    const int D = hp->n_embd, HC = hp->hc_mult, V = hp->n_vocab;
+    const bool full = mtp || (lb == 0 && le == hp->n_layer);
+    const bool last = i0 + T == e->n_tokens;
+    const bool want_all = full && e->logits_all;
+    const bool want_last = full && e->logits && last;
+
+    struct ds4_build b = { .m = m, .s = s, .p0 = mtp ? s->mtp_past : s->n_past, .T = T, .tokens = e->tokens + i0 };
+    const int nl = le - lb;
+    const size_t n_hdr = (size_t)(nl * 200 + 256);
+    size_t in_bytes = (size_t)T * 4 * (size_t)(4 * hp->sliding_window + 2 * hp->index_topk + s->n_ctx / 128 + 64 + 2 * HC);
+    in_bytes += (size_t)nl * ((size_t)T * 4 * (size_t)(hp->sliding_window + hp->index_topk + hp->n_expert_used + 8) + 512);
+    if (e->hc_in) in_bytes += (size_t)T * HC * D * 4;
+    b.ctx = gds_init((struct gds_init_params){ .mem_size = n_hdr * (gds_tensor_overhead() + 64) + in_bytes + (1u << 16), .no_alloc = true });
+    if (!b.ctx) return GDS_ERR_NOMEM;
+    struct gds_context *ctx = b.ctx;
+
+    b.pos = new_input(&b, GDS_TYPE_I32, T, 1);
+    for (int t = 0; t < T; t++) ((int32_t *)b.pos->data)[t] = b.p0 + t;
+
+    struct gds_tensor *X;
+    if (e->hc_in) {
+        X = new_input(&b, GDS_TYPE_F32, (int64_t)D * HC, T);
+        memcpy(X->data, e->hc_in + (size_t)i0 * HC * D, (size_t)T * HC * D * 4);
+        X = gds_reshape_3d(ctx, X, D, HC, T);
+    } else {
+        struct gds_tensor *ids = new_input(&b, GDS_TYPE_I32, (int64_t)HC * T, 1);
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < HC; k++) ((int32_t *)ids->data)[t * HC + k] = b.tokens[t];
+        X = gds_reshape_3d(ctx, gds_get_rows(ctx, m->tok_embd, gds_reshape_1d(ctx, ids, (int64_t)HC * T)), D, HC, T);
+    }
+    nm(X, "embd", -1);
+    struct gds_tensor *named_upto = name_rest(ctx, NULL, -1);
+    if (mtp) {
+        X = block(&b, hp->n_layer, mtp_input(&b, X));
+        named_upto = name_rest(ctx, named_upto, hp->n_layer);
+    } else {
+        for (int il = lb; il < le; il++) {
+            X = block(&b, il, X);
+            named_upto = name_rest(ctx, named_upto, il);
+        }
+    }
+
+    struct gds_tensor *logits = NULL;
+    if (want_all) logits = head(&b, X, mtp);
+    else if (want_last) logits = head(&b, gds_view_3d(ctx, X, D, HC, 1, X->nb[1], X->nb[2], (size_t)(T - 1) * X->nb[2]), mtp);
+
+    struct gds_graph *g = gds_graph_new(ctx, (int)n_hdr * 2);
+    if (logits) { logits->flags |= GDS_TENSOR_FLAG_OUTPUT; gds_graph_build_expand(g, logits); }
+    X->flags |= GDS_TENSOR_FLAG_OUTPUT;
+    gds_graph_build_expand(g, X);
+    const bool single = le == lb + 1;
+    if (single && e->router_experts && b.router_ids && !b.hash_ids) { b.router_ids->flags |= GDS_TENSOR_FLAG_OUTPUT; gds_graph_build_expand(g, b.router_ids); }
+    if (single && e->indexer_topk && b.topk) { b.topk->flags |= GDS_TENSOR_FLAG_OUTPUT; gds_graph_build_expand(g, b.topk); }
+    for (int i = 0; i < b.n_side; i++) gds_graph_build_expand(g, b.side[i]);
+    if (m->dump)
+        for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->flags |= GDS_TENSOR_FLAG_OUTPUT;
+
+    enum gds_status st = run_graph(m, g);
+    if (st != GDS_OK) { gds_free(ctx); return st; }
+    if (m->dump) {
+        int n_t = 0;
+        for (struct gds_tensor *t = NULL; (t = gds_get_next_tensor(ctx, t)) != NULL;) n_t++;
+        fprintf(stderr, "--- %d tensors for %d layers (room for %zu), arena %zu of %zu bytes\n", n_t, nl, n_hdr, gds_used_mem(ctx),
+                n_hdr * (gds_tensor_overhead() + 64) + in_bytes + (1u << 16));
+        dump_graph(g, b.p0, T, m->dump_filter);
+    }
+
+    if (logits) {
+        float *dst = want_all ? e->logits_all + (size_t)i0 * V : e->logits;
+        gds_backend_tensor_get(logits, dst, 0, (size_t)V * logits->ne[1] * 4);
+        if (want_all && want_last && e->logits) memcpy(e->logits, dst + (size_t)(T - 1) * V, (size_t)V * 4);
+    }
+    if (e->hc_out) gds_backend_tensor_get(X, e->hc_out + (size_t)i0 * HC * D, 0, (size_t)T * HC * D * 4);
+    if (single && e->router_experts && b.router_ids) {
+        const int K = hp->n_expert_used;
+        if (b.hash_ids) memcpy(e->router_experts + (size_t)i0 * K, b.hash_ids, (size_t)T * K * 4);
+        else gds_backend_tensor_get(b.router_ids, e->router_experts + (size_t)i0 * K, 0, (size_t)T * K * 4);
+    }
+    if (single && e->indexer_topk) {
+        const int KI = hp->index_topk;
+        for (int t = 0; t < T; t++) {
+            int32_t *row = e->indexer_topk + (size_t)(i0 + t) * KI;
+            int k = 0;
+            if (b.topk) {
+                k = (int)b.topk->ne[0];
+                gds_backend_tensor_get(b.topk, row, (size_t)t * b.topk->nb[1], (size_t)k * 4);
+            }
+            for (; k < KI; k++) row[k] = -1;
+        }
+    }
+    if (mtp) {
+        state_update(s, hp->n_layer, b.p0, T);
+        s->mtp_past += T;
+    } else {
+        for (int il = lb; il < le; il++) state_update(s, il, b.p0, T);
+        s->n_past += T;
+    }
+    gds_free(ctx);
+    return GDS_OK;
+}
+
+enum gds_status gds_model_eval(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e) {
+    const struct gds_ds4_hparams *hp = &m->hp;
+    if (!e || e->n_tokens < 1 || !e->tokens) return gds_error(GDS_ERR_INVALID, "gds_model_eval: no tokens");
+    if (s->m != m) return gds_error(GDS_ERR_INVALID, "gds_model_eval: the sequence belongs to another model");
+    if (s->n_past + e->n_tokens > s->n_ctx)
+        return gds_error(GDS_ERR_INVALID, "gds_model_eval: %d + %d tokens exceed the context length %d", s->n_past, e->n_tokens, s->n_ctx);
+    for (int i = 0; i < e->n_tokens; i++)
+        if (e->tokens[i] < 0 || e->tokens[i] >= hp->n_vocab)
+            return gds_error(GDS_ERR_INVALID, "gds_model_eval: token %d at index %d outside [0, %d)", e->tokens[i], i, hp->n_vocab);
+    int lb = e->layer_begin, le = e->layer_end;
+    if (lb == 0 && le == 0) le = hp->n_layer;
+    if (lb < 0 || le > hp->n_layer || lb >= le)
+        return gds_error(GDS_ERR_INVALID, "gds_model_eval: layer range [%d, %d) outside [0, %d)", lb, le, hp->n_layer);
+    if (lb > 0 && !e->hc_in) return gds_error(GDS_ERR_INVALID, "gds_model_eval: layer_begin %d needs hc_in", lb);
+    const int chunk = e->decode ? 1 : s->n_batch;
+    for (int i = 0; i < e->n_tokens; i += chunk) {
+        const int T = e->n_tokens - i < chunk ? e->n_tokens - i : chunk;
+        enum gds_status st = eval_chunk(m, s, e, i, T, lb, le, false);
+        if (st != GDS_OK) return st;
+    }
+    return GDS_OK;
+}
+
+enum gds_status gds_model_eval_mtp(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e) {
+    const struct gds_ds4_hparams *hp = &m->hp;
+    if (!hp->n_mtp) return gds_error(GDS_ERR_INVALID, "gds_model_eval_mtp: the model file has no MTP block");
+    if (!e || e->n_tokens < 1 || !e->tokens || !e->hc_in) return gds_error(GDS_ERR_INVALID, "gds_model_eval_mtp: needs tokens and hc_in");
+    if (s->m != m) return gds_error(GDS_ERR_INVALID, "gds_model_eval_mtp: the sequence belongs to another model");
+    if (s->mtp_past + e->n_tokens > s->n_ctx)
+        return gds_error(GDS_ERR_INVALID, "gds_model_eval_mtp: %d + %d tokens exceed the context length %d", s->mtp_past, e->n_tokens, s->n_ctx);
+    for (int i = 0; i < e->n_tokens; i++)
+        if (e->tokens[i] < 0 || e->tokens[i] >= hp->n_vocab)
+            return gds_error(GDS_ERR_INVALID, "gds_model_eval_mtp: token %d at index %d outside [0, %d)", e->tokens[i], i, hp->n_vocab);
+    const int chunk = e->decode ? 1 : s->n_batch;
+    for (int i = 0; i < e->n_tokens; i += chunk) {
+        const int T = e->n_tokens - i < chunk ? e->n_tokens - i : chunk;
+        enum gds_status st = eval_chunk(m, s, e, i, T, 0, 0, true);
+        if (st != GDS_OK) return st;
+    }
+    return GDS_OK;
+}

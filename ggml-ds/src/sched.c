@@ -90,6 +90,17 @@ static int owner_of_buffer(const struct gds_sched *s, const struct gds_buffer *b
     return -1;
 }
 
+/* Whole-tensor copy between any two backends through host staging. */
+static enum gds_status copy_tensor(struct gds_tensor *src, struct gds_tensor *dst) {
+    size_t nb = gds_nbytes(src);
+    void *stage = malloc(nb ? nb : 1);
+    if (!stage) return gds_error(GDS_ERR_NOMEM, "sched: staging %zu bytes", nb);
+    enum gds_status st = gds_backend_tensor_get(src, stage, 0, nb);
+    if (st == GDS_OK) st = gds_backend_tensor_set(dst, stage, 0, nb);
+    free(stage);
+    return st;
+}
+
 enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g) {
     const int n = g->n_nodes, cpu = s->n_backends - 1;
     enum gds_status st = GDS_OK;
@@ -290,14 +301,7 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
     /* (5) run */
     for (int sp = 0; sp < n_splits && st == GDS_OK; sp++) {
         struct gds_backend *be = s->backends[splits[sp].backend];
-        for (int c = splits[sp].c0; c < splits[sp].c1 && st == GDS_OK; c++) {
-            size_t nb = gds_nbytes(copies[c].src);
-            void *stage = malloc(nb ? nb : 1);
-            if (!stage) { st = gds_error(GDS_ERR_NOMEM, "sched: staging %zu bytes", nb); break; }
-            st = gds_backend_tensor_get(copies[c].src, stage, 0, nb);
-            if (st == GDS_OK) st = gds_backend_tensor_set(copies[c].dst, stage, 0, nb);
-            free(stage);
-        }
+        for (int c = splits[sp].c0; c < splits[sp].c1 && st == GDS_OK; c++) st = copy_tensor(copies[c].src, copies[c].dst);
         if (st != GDS_OK) break;
         /* rewire sources to copies (re-creating views on them) */
         struct gds_graph *sg = gds_graph_new(s->tmp, splits[sp].i1 - splits[sp].i0 + 1);
@@ -338,15 +342,8 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
         for (int i = splits[sp].i0; i < splits[sp].i1 && st == GDS_OK; i++) {
             struct gds_tensor *t = g->nodes[i];
             if (t->op == GDS_OP_VIEW || !t->view_src || t->buffer == t->view_src->buffer) continue;
-            for (int c = splits[sp].c0; c < splits[sp].c1 && st == GDS_OK; c++) {
-                if (copies[c].src != t->view_src) continue;
-                size_t nb = gds_nbytes(copies[c].dst);
-                void *stage = malloc(nb ? nb : 1);
-                if (!stage) { st = gds_error(GDS_ERR_NOMEM, "sched: staging %zu bytes", nb); break; }
-                st = gds_backend_tensor_get(copies[c].dst, stage, 0, nb);
-                if (st == GDS_OK) st = gds_backend_tensor_set(copies[c].src, stage, 0, nb);
-                free(stage);
-            }
+            for (int c = splits[sp].c0; c < splits[sp].c1 && st == GDS_OK; c++)
+                if (copies[c].src == t->view_src) st = copy_tensor(copies[c].dst, copies[c].src);
             gds_tensor_init_view(t);
         }
         n_saved = 0;

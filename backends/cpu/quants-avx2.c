@@ -353,33 +353,36 @@ void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, con
     _mm_storeu_ps(s, acc);
 }
 
-/* F8 x prepared activation (layout: gds_cpu_f8_prep in quants.c); weights
- * decode as e4m3 * 2^-120 by sign-extend, shift, mask (see quants-avx512.c). */
-static inline __m256 e4m3x8_m120(const uint8_t *c) {
-    const __m256i v = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)c));
-    return _mm256_castsi256_ps(_mm256_and_si256(_mm256_slli_epi32(v, 20), _mm256_set1_epi32((int)0x87F00000u)));
-}
-
+/* F8 x prepared activation (layout: gds_cpu_f8_prep in quants.c, e4m3 * 2^8
+ * as fp32); weights decode through fp16 (e4m3 * 2^-8 as fp16 bit patterns in
+ * a stack buffer, then vcvtph2ps from memory), so no fp32 denormal is ever an
+ * fma operand or result (see quants-avx512.c). */
 void gds_cpu_dot4_f8p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p);
 void gds_cpu_dot4_f8p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p) {
     const block_f8 *x[4];
     for (int r = 0; r < 4; r++) x[r] = (const block_f8 *)((const char *)w + r * bw);
     const char *pf = (const char *)w + 4 * bw;
     __m128 acc = _mm_setzero_ps();
+    __attribute__((aligned(32))) uint16_t hw[4][QK_F8];
     for (int64_t b = 0; b < n / QK_F8; b++) {
         for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
         pf += 4 * sizeof(block_f8);
         const float *ap = (const float *)((const char *)p + b * 576);
+        for (int r = 0; r < 4; r++)
+            for (int h = 0; h < QK_F8; h += 16) {
+                const __m256i c = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x[r][b].qs + h)));
+                _mm256_store_si256((__m256i *)(hw[r] + h), _mm256_and_si256(_mm256_slli_epi16(c, 7), _mm256_set1_epi16((short)0xBFFF)));
+            }
         __m128 s4[4];
         for (int r = 0; r < 4; r++) {
             __m256 l0 = _mm256_setzero_ps(), l1 = l0;
-            for (int h = 0; h < QK_F8; h += 16) {
-                l0 = _mm256_fmadd_ps(e4m3x8_m120(x[r][b].qs + h), _mm256_load_ps(ap + h), l0);
-                l1 = _mm256_fmadd_ps(e4m3x8_m120(x[r][b].qs + h + 8), _mm256_load_ps(ap + h + 8), l1);
+            for (int h = 0; h < QK_F8; h += 16) { /* exact products */
+                l0 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[r] + h))), _mm256_load_ps(ap + h), l0);
+                l1 = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[r] + h + 8))), _mm256_load_ps(ap + h + 8), l1);
             }
             s4[r] = reduce_to4(l0, l1);
         }
-        const __m128 pp = _mm_mul_ps(reduce4x4(s4[0], s4[1], s4[2], s4[3]), _mm_set1_ps(0x1p20f));
+        const __m128 pp = reduce4x4(s4[0], s4[1], s4[2], s4[3]);
         const __m128 sw = _mm_setr_ps(gds_e8m0_to_fp32(x[0][b].e), gds_e8m0_to_fp32(x[1][b].e), gds_e8m0_to_fp32(x[2][b].e),
                                       gds_e8m0_to_fp32(x[3][b].e));
         const __m128 sc = _mm_mul_ps(sw, _mm_set1_ps(ap[QK_F8]));

@@ -29,6 +29,18 @@
  * All products-then-adds are written as separate operations: the library is
  * compiled with -std=c11, where GCC does not contract a*b+c into an fma.
  *
+ * Denormals: in the F8 paths (every level, vec_dot, vec_dot4 and the prepared
+ * fast path) no fp32 denormal is ever an operand or result of the inner-loop
+ * fma/mul: e4m3 codes are decoded as e4m3 * 2^-8 through fp16 bit patterns and
+ * vcvtph2ps (e4m3 subnormals become fp16 subnormals, which the conversion
+ * normalizes exactly, without microcode assists), products are exact multiples
+ * of 2^-34 (2^-18 in the fast path), p is a multiple of 2^-18, so the block
+ * and scale steps (sa * sw, p * sc, acc + t) stay normal whenever the scale
+ * bytes satisfy e_w + e_a >= 146 (both in [73, 178], say); only extreme bytes
+ * reach the denormal range there (correct, not fast). Intel cores take a
+ * ~100+ cycle assist per fma with a denormal operand, AMD Zen does not, so
+ * this is checked with the MXCSR DE flag, not by timing.
+ *
  * Activation quantizers (from_float) are the reference quantizers of types.c,
  * so the F8 activation blocks are bit-identical to from_float_ref (spec 3.3).
  *
@@ -252,17 +264,17 @@ void gds_cpu_mxfp4_prep_bf16(const void *a, void *p, int64_t n) {
 }
 
 /* ---- prepared F8 activations (mul_mat fast path) -------------------------
- * Per 128-element block, 576 bytes: float a[128] = e4m3 * 2^100 (exact; the
- * SIMD weights decode as e4m3 * 2^-120 by a shift and mask, so each product
- * is the exact e4m3 product times 2^-20, always a normal float), float sa,
- * zero padding. */
+ * Per 128-element block, 576 bytes: float a[128] = e4m3 * 2^8 (exact, normal
+ * or zero; the SIMD weights decode through fp16 as e4m3 * 2^-8, also normal,
+ * so each product is the exact e4m3 product, a multiple of 2^-18: no fp32
+ * denormal is ever an fma operand or result), float sa, zero padding. */
 size_t gds_cpu_f8_prep_size(int64_t n) { return (size_t)(n / QK_F8) * 576; }
 
 void gds_cpu_f8_prep(const void *a, void *p, int64_t n) {
     const block_f8 *y = a;
     for (int64_t b = 0; b < n / QK_F8; b++) {
         float *o = (float *)((char *)p + b * 576);
-        for (int k = 0; k < QK_F8; k++) o[k] = e4m3_f32[y[b].qs[k]] * 0x1p100f;
+        for (int k = 0; k < QK_F8; k++) o[k] = e4m3_f32[y[b].qs[k]] * 256.0f;
         for (int k = QK_F8; k < 144; k++) o[k] = 0.0f;
         o[QK_F8] = gds_e8m0_to_fp32(y[b].e);
     }

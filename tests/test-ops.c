@@ -34,6 +34,9 @@
  * In-place ops (CPY, SET_ROWS) on a scheduler config whose backend lacks them
  * run on the CPU on a copy of the destination that the scheduler copies back.
  *
+ * x86 extra (test mode): the F8 / MXFP4 mat-vec dot paths at each SIMD level
+ * must not set the MXCSR denormal flag (see de_check) and match a float64 dot.
+ *
  * perf: measures a read bandwidth (512 MiB float sum, OpenMP, median of 5),
  * then times ops (median of 7 after a warm-up) on the CPU backend and prints
  * time, GB/s (weights + activations + outputs; for MUL_MAT_ID, GET_ROWS and
@@ -44,6 +47,7 @@
 #include "gds.h"
 #include "gds-backend.h"
 #include "gds-quants.h" /* block layouts + scalar minifloat rounding helpers */
+#include "cpu.h"        /* CPU dot traits and fast path (denormal check, x86) */
 
 #include <math.h>
 #include <omp.h>
@@ -56,6 +60,9 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <immintrin.h> /* _mm_getcsr / _mm_setcsr */
+#endif
 
 /* ===========================================================================
  * RNG: splitmix64 seeds a xorshift64* stream per case (reproducible failures)
@@ -1823,6 +1830,113 @@ static void run_config(const struct config *cfg, struct refc *refs) {
     printf("  %s: %d passed, %d failed, %d skipped (%.1f s)\n", cfg->label, g_pass - p0, g_fail - f0, ns, now_s() - t0);
 }
 
+#if defined(__x86_64__)
+/* ===========================================================================
+ * Denormal check (x86): the F8 / MXFP4 mat-vec dot paths the CPU backend uses
+ * (traits vec_dot, vec_dot4; fast path prep + dot4/dot8) must not feed an fp32
+ * denormal to the FPU for ordinary scale bytes: Intel cores take a ~100-cycle
+ * microcode assist per such instruction, AMD none, so only the sticky MXCSR DE
+ * flag catches it (MXCSR is per thread: the paths are called directly here).
+ * Weight blocks cycle through every code (e4m3 NaN codes 0x7f/0xff -> 0), scale
+ * bytes random in 100..140; activations: one row of all-code F8 blocks (scales
+ * 100..140) and one from the type's from_float (act_quant) of random floats.
+ * Results are also compared with a float64 dot of the decoded values:
+ * |y - ref| <= 1e-6 * sum |w_i a_i| (relative to the magnitude of the sum, so
+ * cancellation in the all-code rows cannot inflate the measure).
+ * ========================================================================= */
+#define DE_K 2048
+#define DE_R 8
+
+static void de_codes(enum gds_type t, uint8_t *p, int64_t n, int off, struct rng *g) {
+    for (int64_t b = 0; b < n / type_blck(t); b++) {
+        uint8_t *blk = p + b * type_bsize(t);
+        blk[0] = (uint8_t)(100 + rng_int(g, 41));
+        for (int j = 1; j < (int)type_bsize(t); j++) {
+            int c = off + (int)b * 128 + j - 1;
+            if (t == GDS_TYPE_MXFP4) blk[j] = (uint8_t)((c & 15) | ((c + 7) & 15) << 4);
+            else blk[j] = (uint8_t)(((c & 0x7f) == 0x7f) ? 0 : (c & 0xff));
+        }
+    }
+}
+
+static int de_check(enum gds_type wt, enum gds_cpu_simd s) {
+    const struct gds_cpu_type_traits *tt = gds_cpu_type_traits(wt, s);
+    struct gds_cpu_mm_ext ext;
+    bool has = gds_cpu_mm_ext_get(wt, s, &ext);
+    char name[200], err[300] = "";
+    snprintf(name, sizeof name, "denormal %s x %s simd=%s K=%d rows=%d (all codes, scales 100..140; vec_dot,vec_dot4%s)",
+             tname(wt), tname(tt->vec_dot_type), gds_cpu_simd_name(s), DE_K, DE_R,
+             has ? (ext.dot8 ? ",prep+dot4,dot8" : ",prep+dot4") : "");
+    if (g_pattern && !strstr(name, g_pattern)) return -1;
+    struct rng g;
+    rng_seed(&g, g_seed, 0xde00u + 16u * (unsigned)wt + (unsigned)s);
+    size_t wrs = gds_row_size(wt, DE_K), ars = gds_row_size(tt->vec_dot_type, DE_K);
+    size_t psz = has ? (ext.prep_size(DE_K) + 63) / 64 * 64 : 64;
+    uint8_t *w = malloc(wrs * DE_R), *a = malloc(2 * ars), *prep = aligned_alloc(64, psz);
+    float *x = malloc(DE_K * sizeof(float)), out[4][DE_R];
+    double *dw = malloc(DE_K * sizeof(double)), *da = malloc(DE_K * sizeof(double)), maxerr = 0;
+    for (int r = 0; r < DE_R; r++) de_codes(wt, w + r * wrs, DE_K, 37 * r, &g);
+    de_codes(tt->vec_dot_type, a, DE_K, 3, &g);
+    for (int i = 0; i < DE_K; i++) x[i] = rng_range(&g, -1, 1) * ldexpf(1, (i / 128) % 21 - 10);
+    tt->from_float(x, a + ars, DE_K);
+    unsigned flags = 0;
+    bool ok = true;
+    for (int ai = 0; ai < 2; ai++) {
+        const uint8_t *ar = a + ai * ars;
+        int nv = 0;
+        _mm_setcsr(_mm_getcsr() & ~0x3fu);
+        for (int r = 0; r < DE_R; r++) tt->vec_dot(DE_K, &out[nv][r], w + r * wrs, ar);
+        nv++;
+        if (tt->vec_dot4) { for (int r = 0; r < DE_R; r += 4) tt->vec_dot4(DE_K, &out[nv][r], w + r * wrs, wrs, ar); nv++; }
+        if (has) {
+            ext.prep(ar, prep, DE_K);
+            for (int r = 0; r < DE_R; r += 4) ext.dot4(DE_K, &out[nv][r], w + r * wrs, wrs, prep);
+            nv++;
+            if (ext.dot8) { ext.dot8(DE_K, out[nv], w, wrs, prep); nv++; }
+        }
+        unsigned f = _mm_getcsr() & 0x3fu;
+        flags |= f;
+        if (f & 0x2) {
+            if (ok) snprintf(err, sizeof err, "MXCSR DE set (flags %#x, activation row %d)", f, ai);
+            ok = false;
+        }
+        dec_row(tt->vec_dot_type, ar, da, DE_K);
+        for (int r = 0; r < DE_R; r++) {
+            double ref = 0, mag = 0;
+            dec_row(wt, w + r * wrs, dw, DE_K);
+            for (int i = 0; i < DE_K; i++) { ref += dw[i] * da[i]; mag += fabs(dw[i] * da[i]); }
+            for (int v = 0; v < nv; v++) {
+                double e = fabs(out[v][r] - ref) / (mag > 0 ? mag : 1);
+                if (!(e <= 1e-6)) {
+                    if (ok) snprintf(err, sizeof err, "act row %d, weight row %d, path %d: %.9g vs ref %.9g", ai, r, v, out[v][r], ref);
+                    ok = false;
+                }
+                if (e > maxerr || e != e) maxerr = e;
+            }
+        }
+    }
+    printf("  %-100s %s maxrel=%.2e mxcsr=%#x%s%s\n", name, ok ? "OK  " : "FAIL", maxerr, flags, ok ? "" : "  ", err);
+    free(w); free(a); free(prep); free(x); free(dw); free(da);
+    return ok;
+}
+
+static void de_checks(void) {
+    int p0 = g_pass, f0 = g_fail;
+    printf("cpu denormal (MXCSR DE) check, this thread:\n");
+    for (int s = GDS_SIMD_AVX2; s <= GDS_SIMD_AVX512; s++) {
+        if (g_simd && strcasecmp(g_simd, gds_cpu_simd_name((enum gds_cpu_simd)s)) != 0) continue;
+        if (!gds_cpu_simd_available((enum gds_cpu_simd)s)) continue;
+        const enum gds_type ts[2] = { GDS_TYPE_F8_E4M3_B128, GDS_TYPE_MXFP4 };
+        for (int k = 0; k < 2; k++) {
+            int res = de_check(ts[k], (enum gds_cpu_simd)s);
+            if (res > 0) g_pass++;
+            else if (res == 0) g_fail++;
+        }
+    }
+    printf("  denormal: %d passed, %d failed\n", g_pass - p0, g_fail - f0);
+}
+#endif
+
 static int mode_test(void) {
     printf("test-ops: seed 0x%016llx, threads", (unsigned long long)g_seed);
     for (int i = 0; i < g_n_threads; i++) printf("%s%d", i ? "," : " ", g_threads[i]);
@@ -1853,6 +1967,9 @@ static int mode_test(void) {
         }
         gds_backend_free(b);
     }
+#if defined(__x86_64__)
+    if (!g_op && (!g_backend || strcasecmp(g_backend, "cpu") == 0)) de_checks();
+#endif
     /* coverage: every op of the list (but NONE/VIEW) has at least one case */
     for (int op = GDS_OP_CPY; op < GDS_OP_COUNT; op++) {
         bool has = false;

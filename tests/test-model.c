@@ -806,6 +806,43 @@ static void test_bad_gguf(const char *gguf, const char *work, bool keep, const s
 
 /* ---- main ------------------------------------------------------------------ */
 
+/* 6. the gds-run program (issue 4 item 5): --tokens/--logits on the decode path
+ * (--decode-from p0) and chunked prefill (--chunk 64), rows p0.. vs the reference */
+static void test_gds_run(const char *gguf, const struct fixture *fx, const char *work) {
+    const char *bin = getenv("GDS_RUN");
+    if (!bin || access(bin, X_OK) != 0) { printf("SKIP gds-run checks (GDS_RUN not set)\n"); return; }
+    char tok[4096], out[4096], cmd[16384];
+    snprintf(tok, sizeof(tok), "%s/tokens.txt", work);
+    FILE *f = fopen(tok, "w");
+    CHECK(f != NULL, "cannot write %s", tok);
+    if (!f) return;
+    for (int i = 0; i < fx->N; i++) fprintf(f, "%d%s", fx->tokens[i], i % 16 == 15 ? "\n" : (i % 2 ? ", " : " "));
+    fclose(f);
+    const char *modes[2] = { "--decode-from", "--chunk" };
+    const int args[2] = { fx->p0, 64 };
+    for (int k = 0; k < 2; k++) {
+        snprintf(out, sizeof(out), "%s/logits-%d.f32", work, k);
+        snprintf(cmd, sizeof(cmd), "'%s' -m '%s' --tokens '%s' --logits '%s' %s %d -t 2 2>'%s.log'", bin, gguf, tok, out, modes[k], args[k], out);
+        int rc = system(cmd);
+        CHECK(rc == 0, "gds-run %s %d: exit status %d (see %s.log)", modes[k], args[k], rc, out);
+        size_t n = (size_t)fx->N * fx->V;
+        float *lg = malloc(n * sizeof(float));
+        FILE *fl = fopen(out, "rb");
+        size_t got = fl ? fread(lg, sizeof(float), n + 1, fl) : 0;
+        if (fl) fclose(fl);
+        CHECK(got == n, "gds-run %s: %s holds %zu floats, expected N*V = %zu", modes[k], out, got, n);
+        if (got == n) {
+            const float *ref = k == 0 ? fx->logits_decode : fx->logits_prefill_all + (size_t)fx->p0 * fx->V;
+            struct lstats st = logit_stats(lg + (size_t)fx->p0 * fx->V, ref, fx->N - fx->p0, fx->V, 8);
+            char name[64];
+            snprintf(name, sizeof(name), "gds-run %s %d", modes[k], args[k]);
+            print_lstats(name, st, fx->p0);
+            check_e2e(name, st, true);
+        }
+        free(lg);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s TINY_A.gguf FIXTURE_DIR [WORK_DIR]\n", argv[0]);
@@ -846,6 +883,7 @@ int main(int argc, char **argv) {
             work = mkdtemp(tmpl);
         }
         CHECK(work != NULL, "no work folder for the broken GGUF files");
+        if (work && shapes) test_gds_run(gguf, &fx, work);
         if (work) test_bad_gguf(gguf, work, argc > 3, hp);
         if (work && argc <= 3) rmdir(work);
         gds_model_free(m);

@@ -23,7 +23,7 @@ if ! "$BUILD/bin/gds-convert" "$FIX/tiny-a" -o "$work/tiny-a.gguf" >"$work/conve
     cat "$work/convert.log"
     fail "gds-convert failed on $FIX/tiny-a"
 fi
-"$BUILD/bin/test-model" "$work/tiny-a.gguf" "$FIX/tiny-a" "$work" >"$work/log" 2>&1
+GDS_RUN="$BUILD/bin/gds-run" "$BUILD/bin/test-model" "$work/tiny-a.gguf" "$FIX/tiny-a" "$work" >"$work/log" 2>&1
 rc=$?
 cat "$work/log"
 if ! grep -qE "^test-model: [0-9]+ passed, [0-9]+ failed" "$work/log"; then

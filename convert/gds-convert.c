@@ -466,7 +466,65 @@ static const struct preset presets[] = {
 };
 
 /* SPEC = [preset][:key=value,...] or key=value,...; builds config.json text */
-static enum gds_status synthetic_config(const char *spec, struct hf_config *c, uint64_t *seed) {
+/* tokenizer=bytes: a small built-in byte-level BPE vocabulary, so that a
+ * synthetic model takes text without any tokenizer.json. Ids: 0 BOS, 1 EOS,
+ * 2..257 the 256 bytes (GPT-2 byte-level characters), 258..261 <｜User｜>,
+ * <｜Assistant｜> (control), <think>, </think> (user-defined), then merges in
+ * rank order (" a".." z", then the 676 lowercase letter pairs) while ids are
+ * left, then "[PAD<id>]" fillers. The DeepSeek-V3 split rules apply
+ * (tokenizer.ggml.pre joyai-llm). */
+static char *byte_char(int b) { /* GPT-2 bytes_to_unicode, as UTF-8 */
+    int cp = b, n = 0;
+    if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))) {
+        for (int i = 0; i < b; i++) n += !((i >= 33 && i <= 126) || (i >= 161 && i <= 172) || (i >= 174 && i <= 255));
+        cp = 256 + n;
+    }
+    char *s = malloc(4);
+    if (!s) return NULL;
+    if (cp < 0x80) { s[0] = (char)cp; s[1] = 0; }
+    else { s[0] = (char)(0xC0 | (cp >> 6)); s[1] = (char)(0x80 | (cp & 0x3F)); s[2] = 0; }
+    return s;
+}
+
+static enum gds_status byte_tokenizer(struct hf_tokenizer *t, int n_vocab) {
+    static const char *const specials[] = { "<｜User｜>", "<｜Assistant｜>", "<think>", "</think>" };
+    memset(t, 0, sizeof(*t));
+    if (n_vocab < 262) return gds_error(GDS_ERR_INVALID, "tokenizer=bytes needs a vocabulary of at least 262 tokens (vocab=%d)", n_vocab);
+    t->n_vocab = n_vocab;
+    t->tokens = calloc((size_t)n_vocab, sizeof(char *));
+    t->types = calloc((size_t)n_vocab, sizeof(int32_t));
+    t->merges = calloc((size_t)n_vocab, sizeof(char *));
+    if (!t->tokens || !t->types || !t->merges) return gds_error(GDS_ERR_NOMEM, "out of memory");
+    t->bos = 0; t->eos = 1; t->pad = -1;
+    int id = 0;
+    t->tokens[id] = strdup("<｜begin▁of▁sentence｜>"); t->types[id++] = HF_TOK_CONTROL;
+    t->tokens[id] = strdup("<｜end▁of▁sentence｜>"); t->types[id++] = HF_TOK_CONTROL;
+    for (int b = 0; b < 256; b++) { t->tokens[id] = byte_char(b); t->types[id++] = HF_TOK_NORMAL; }
+    for (int i = 0; i < 4; i++) { t->tokens[id] = strdup(specials[i]); t->types[id++] = i < 2 ? HF_TOK_CONTROL : HF_TOK_USER_DEFINED; }
+    for (int k = 0; k < 26 + 26 * 26 && id < n_vocab; k++, id++) {
+        char l[8], r[8];
+        if (k < 26) { snprintf(l, sizeof(l), "\xC4\xA0"); snprintf(r, sizeof(r), "%c", 'a' + k); }
+        else { snprintf(l, sizeof(l), "%c", 'a' + (k - 26) / 26); snprintf(r, sizeof(r), "%c", 'a' + (k - 26) % 26); }
+        char m[24], tk[24];
+        snprintf(m, sizeof(m), "%s %s", l, r);
+        snprintf(tk, sizeof(tk), "%s%s", l, r);
+        t->merges[t->n_merges++] = strdup(m);
+        t->tokens[id] = strdup(tk);
+        t->types[id] = HF_TOK_NORMAL;
+    }
+    t->n_defined = id;
+    for (; id < n_vocab; id++) {
+        char f[32];
+        snprintf(f, sizeof(f), "[PAD%d]", id);
+        t->tokens[id] = strdup(f);
+        t->types[id] = HF_TOK_UNUSED;
+    }
+    for (int i = 0; i < n_vocab; i++) if (!t->tokens[i]) return gds_error(GDS_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < t->n_merges; i++) if (!t->merges[i]) return gds_error(GDS_ERR_NOMEM, "out of memory");
+    return GDS_OK;
+}
+
+static enum gds_status synthetic_config(const char *spec, struct hf_config *c, uint64_t *seed, bool *byte_tok) {
     char buf[1024];
     snprintf(buf, sizeof(buf), "%s", spec);
     const struct preset *p = &presets[0];
@@ -507,6 +565,11 @@ static enum gds_status synthetic_config(const char *spec, struct hf_config *c, u
         if (!eq) { st = gds_error(GDS_ERR_INVALID, "--synthetic '%s': '%s' is not key=value", spec, tok); break; }
         *eq = 0;
         const char *key = tok, *val = eq + 1;
+        if (strcmp(key, "tokenizer") == 0) {
+            if (strcmp(val, "bytes") != 0) { st = gds_error(GDS_ERR_INVALID, "--synthetic '%s': tokenizer=%s: only 'bytes' is built in", spec, val); break; }
+            *byte_tok = true;
+            continue;
+        }
         char *end;
         double v = strtod(val, &end);
         if (!*val || *end) { st = gds_error(GDS_ERR_INVALID, "--synthetic '%s': value of '%s' is not a number", spec, key); break; }
@@ -567,6 +630,8 @@ static void usage(FILE *f) {
         "  --synthetic SPEC      seeded random weights, no checkpoint: SPEC is\n"
         "                        [flash|pro|tiny-a][:key=value,...], e.g. \"flash:layers=4\",\n"
         "                        \"flash:experts=16\", \"tiny-a:seed=7\" (keys: convert/README.md)\n"
+        "                        tokenizer=bytes in SPEC adds a small built-in byte-level\n"
+        "                        vocabulary, e.g. \"tiny-a:tokenizer=bytes\"\n"
         "  --seed N              seed for --synthetic (default 1)\n"
         "  --dry-run             validate everything and print the plan (per-type sizes,\n"
         "                        total); no file is written\n"
@@ -702,9 +767,10 @@ int main(int argc, char **argv) {
     bool have_set = false;
     enum gds_status st;
     char source[1200];
+    bool byte_tok = false;
     if (spec) {
         uint64_t sd = o.seed;
-        st = synthetic_config(spec, &cfg, &sd);
+        st = synthetic_config(spec, &cfg, &sd, &byte_tok);
         if (!seed_set) o.seed = sd;
         o.synthetic = true;
         snprintf(source, sizeof(source), "synthetic:%s", spec);
@@ -728,7 +794,10 @@ int main(int argc, char **argv) {
     struct hf_tokenizer tok;
     memset(&tok, 0, sizeof(tok));
     bool tok_found = false;
-    if (st == GDS_OK && (tokdir || in)) {
+    if (st == GDS_OK && byte_tok && !tokdir) {
+        st = byte_tokenizer(&tok, cfg.vocab);
+        tok_found = st == GDS_OK;
+    } else if (st == GDS_OK && (tokdir || in)) {
         st = hf_tokenizer_load(&tok, tokdir ? tokdir : in, cfg.vocab, cfg.bos_id, cfg.eos_id, &tok_found);
         if (st == GDS_OK && !tok_found)
             gds_log(GDS_LOG_WARN, "warning: %s has no tokenizer.json: the GGUF gets no vocabulary (tools that need text will say so)\n",

@@ -1,45 +1,98 @@
 /*
- * gds-run.c - run a DeepSeek-V4 GGUF on token ids.
+ * gds-run.c - run a DeepSeek-V4 GGUF: chat with it, or run it on token ids.
  *
+ *   gds-run -m MODEL.gguf -p "PROMPT" [--think none|high|max] [-n N] [sampling]
+ *   gds-run -m MODEL.gguf -i [-p "FIRST PROMPT"] [--system TEXT] [--think ...]
  *   gds-run -m MODEL.gguf --tokens FILE --logits OUT.f32 [--decode-from P] [--chunk N]
- *   gds-run -m MODEL.gguf --tokens FILE -n 32 [--temp T] [--top-p P] [--top-k K] [--min-p M] [--seed S]
+ *   gds-run -m MODEL.gguf (--tokens FILE | --prompt-ids "ID ...") -n 32 [sampling]
+ *
+ * Text modes (the model needs a vocabulary: tokenizer.ggml.* keys). -p is one
+ * user turn: the message list goes through the DeepSeek-V4 chat encoder
+ * (models/chat.h; --think none = chat mode, high/max = thinking mode with that
+ * reasoning effort), the prompt string is tokenized with special tokens
+ * parsed, and tokens are sampled until the end-of-sentence id of the GGUF (or
+ * -n N tokens, or a full context). Text is streamed to stdout through the
+ * tokenizer's streaming decoder (UTF-8 split across tokens is held back). The
+ * text is parsed for <think> / </think> as it streams: the thinking part is
+ * dim when stdout is a terminal (control characters are shown as U+FFFD
+ * there), otherwise it is framed by the lines "[thinking] " and
+ * "\n[/thinking]\n"; the tags themselves are not printed. After each answer
+ * one line on stderr gives the prompt and generation speed in tokens/s
+ * (-v adds the prompt and generated ids; --ignore-eos generates past EOS).
+ *
+ * -i is a multi-turn chat: one user turn per line of stdin (a "> " prompt when
+ * stdin is a terminal; /exit, /quit or end of input quit, /reset forgets the
+ * conversation). The conversation is a message list; every turn re-encodes it
+ * in full and compares the token ids with those already evaluated into the
+ * sequence: when they are a prefix, only the new ids are evaluated (prefix
+ * KV reuse), otherwise the sequence is reset and the whole conversation is
+ * prefilled again (e.g. in thinking mode, where the encoder drops the
+ * reasoning of earlier turns unless --keep-thinking). Ctrl-C (SIGINT) during
+ * an answer stops it; the partial answer becomes the assistant message and the
+ * prompt returns. Ctrl-C at the prompt quits. With -p alone, Ctrl-C stops the
+ * answer, prints the speed line and exits with status 130.
  *
  * Logits mode evaluates the ids of FILE (whitespace- or comma-separated) and
  * writes float32 logits, one row of n_vocab per position (row p predicts token
  * p+1): by default in one prefill, with --chunk N in prefill chunks of N
  * tokens, with --decode-from P by a prefill of tokens 0..P-1 and then one
- * decode step per token. Generation mode prefills the ids and samples -n
+ * decode step per token. Id generation mode prefills the ids and samples -n
  * tokens (printed as ids: the model file may carry no vocabulary). Defaults:
  * temperature 1.0, top-p 1.0 (DeepSeek's recommendation); --temp 0 is greedy.
- * Common: -t THREADS, -c CONTEXT (default: prompt + n, at least 256),
- * --dump (per-node statistics of every graph on stderr, same as GDS_DUMP=1).
+ * Common: -t THREADS, -c CONTEXT (ids: prompt + n, at least 256; text: at
+ * least 4096, or prompt + n), --dump (per-node statistics of every graph on
+ * stderr, same as GDS_DUMP=1).
  */
+#define _POSIX_C_SOURCE 200809L
 #include "deepseek4.h"
 #include "sampling.h"
+#include "tokenizer.h"
+#include "chat.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void usage(FILE *f, const char *argv0) {
     fprintf(f,
-            "usage: %s -m MODEL.gguf (--tokens FILE | -p \"ID ID ...\") [options]\n"
+            "usage: %s -m MODEL.gguf -p PROMPT [options]          one user turn, answer streamed\n"
+            "       %s -m MODEL.gguf -i [-p PROMPT] [options]     interactive chat\n"
+            "       %s -m MODEL.gguf (--tokens FILE | --prompt-ids \"ID ID ...\") [options]   token ids\n"
+            "text (the model needs a vocabulary):\n"
+            "  -p, --prompt TEXT    user message (with -i: the first turn)\n"
+            "  -i, --interactive    chat: one user turn per input line; /exit, /reset; Ctrl-C stops an answer,\n"
+            "                       Ctrl-C at the prompt quits\n"
+            "  --think MODE         none (chat mode, default), high or max (thinking mode, reasoning effort)\n"
+            "  --keep-thinking      keep the reasoning of earlier turns in the prompt\n"
+            "  --system TEXT        system message\n"
+            "  --color WHEN         auto (default: when stdout is a terminal), always, never\n"
+            "  -n N                 stop after N tokens (default: at end of sentence or a full context)\n"
+            "  --ignore-eos         go on after the end-of-sentence token (its text is shown)\n"
+            "token ids:\n"
+            "  --tokens FILE        ids separated by whitespace or commas\n"
+            "  --prompt-ids IDS     the ids on the command line\n"
             "  --logits OUT.f32     write float32 logits of every position (row p predicts token p+1)\n"
             "  --decode-from P      positions P.. go through the decode path one token at a time\n"
             "  --chunk N            prefill in chunks of N tokens\n"
-            "  -n N                 generate N tokens (default 0 with --logits, else 16)\n"
+            "  -n N                 generate N tokens (default 0 with --logits, else 16), printed as ids\n"
+            "  --bench N            after the prompt, time N decode steps without and N with the head\n"
+            "sampling and common:\n"
             "  --temp T             temperature (default 1.0; 0 = greedy)\n"
             "  --top-p P            nucleus sampling (default 1.0 = off)\n"
             "  --top-k K            keep the K most likely (default 0 = off)\n"
             "  --min-p M            keep p >= M * p_max (default 0 = off)\n"
             "  --seed S             sampling seed (default 0)\n"
             "  -t THREADS           CPU threads (default: all cores)\n"
-            "  -c CONTEXT           context length (default: tokens + n, at least 256)\n"
-            "  --bench N            after the prompt, time N decode steps without and N with the head\n"
+            "  -c CONTEXT           context length (ids: tokens + n, at least 256; text: at least 4096)\n"
             "  --dump               per-node statistics of every graph (stderr)\n"
-            "  -v                   verbose\n",
-            argv0);
+            "  -v                   verbose (text modes: also the generated ids on stderr)\n"
+            "  -h, --help           this text\n",
+            argv0, argv0, argv0);
 }
 
 static double now_s(void) {
@@ -47,6 +100,8 @@ static double now_s(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+/* ---- token-id modes ------------------------------------------------------- */
 
 /* ids separated by whitespace or commas */
 static int32_t *parse_ids(const char *text, int *n_out) {
@@ -114,40 +169,21 @@ static bool print_token(int32_t id, void *user) {
     return true;
 }
 
-int main(int argc, char **argv) {
-    const char *model = NULL, *tokens_path = NULL, *prompt = NULL, *logits_path = NULL;
-    int decode_from = -1, chunk = 0, n_predict = -1, n_threads = 0, n_ctx = 0, n_bench = 0;
-    bool verbose = false;
-    struct gds_sampler_params sp = gds_sampler_default_params();
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const bool has = i + 1 < argc;
-#define ARG(s) (!strcmp(a, s) && has)
-        if (ARG("-m") || ARG("--model")) model = argv[++i];
-        else if (ARG("--tokens")) tokens_path = argv[++i];
-        else if (ARG("-p") || ARG("--prompt-ids")) prompt = argv[++i];
-        else if (ARG("--logits")) logits_path = argv[++i];
-        else if (ARG("--decode-from")) decode_from = atoi(argv[++i]);
-        else if (ARG("--chunk")) chunk = atoi(argv[++i]);
-        else if (ARG("-n")) n_predict = atoi(argv[++i]);
-        else if (ARG("--temp")) sp.temp = strtof(argv[++i], NULL);
-        else if (ARG("--top-p")) sp.top_p = strtof(argv[++i], NULL);
-        else if (ARG("--top-k")) sp.top_k = atoi(argv[++i]);
-        else if (ARG("--min-p")) sp.min_p = strtof(argv[++i], NULL);
-        else if (ARG("--seed")) sp.seed = strtoull(argv[++i], NULL, 10);
-        else if (ARG("-t")) n_threads = atoi(argv[++i]);
-        else if (ARG("-c")) n_ctx = atoi(argv[++i]);
-        else if (ARG("--bench")) n_bench = atoi(argv[++i]);
-        else if (!strcmp(a, "--dump")) setenv("GDS_DUMP", "1", 1);
-        else if (!strcmp(a, "-v")) verbose = true;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout, argv[0]); return 0; }
-        else { fprintf(stderr, "gds-run: unknown or incomplete option '%s'\n", a); usage(stderr, argv[0]); return 1; }
-#undef ARG
-    }
-    if (!model || (!tokens_path && !prompt)) { usage(stderr, argv[0]); return 1; }
+struct opts {
+    const char *model, *tokens_path, *prompt_ids, *logits_path, *prompt, *system, *color;
+    int decode_from, chunk, n_predict, n_threads, n_ctx, n_bench, think;
+    bool interactive, keep_thinking, verbose, ignore_eos;
+    struct gds_sampler_params sp;
+};
+
+static int run_ids(const struct opts *o) {
+    const char *model = o->model, *tokens_path = o->tokens_path, *logits_path = o->logits_path;
+    const int decode_from = o->decode_from, chunk = o->chunk, n_bench = o->n_bench;
+    const bool verbose = o->verbose;
+    int n_predict = o->n_predict, n_ctx = o->n_ctx;
     if (n_predict < 0) n_predict = logits_path || n_bench ? 0 : 16;
 
-    char *text = prompt ? strdup(prompt) : read_file(tokens_path);
+    char *text = o->prompt_ids ? strdup(o->prompt_ids) : read_file(tokens_path);
     if (!text) { fprintf(stderr, "gds-run: cannot read %s\n", tokens_path); return 1; }
     int n_tok = 0;
     int32_t *ids = parse_ids(text, &n_tok);
@@ -156,7 +192,7 @@ int main(int argc, char **argv) {
     if (n_tok == 0) { fprintf(stderr, "gds-run: no token ids\n"); free(ids); return 1; }
 
     double t0 = now_s();
-    struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = n_threads, .verbose = verbose });
+    struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = o->n_threads, .verbose = verbose });
     if (!m) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); free(ids); return 1; }
     const struct gds_ds4_hparams *hp = gds_model_hparams(m);
     if (verbose) fprintf(stderr, "gds-run: loaded in %.2f s\n", now_s() - t0);
@@ -210,7 +246,7 @@ int main(int argc, char **argv) {
         gds_seq_reset(s);
     }
     if (rc == 0 && n_predict > 0) {
-        struct gds_sampler *smp = gds_sampler_new(&sp, hp->n_vocab);
+        struct gds_sampler *smp = gds_sampler_new(&o->sp, hp->n_vocab);
         if (!smp) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); gds_seq_free(s); gds_model_free(m); free(ids); return 1; }
         if (logits_path) gds_seq_reset(s);
         struct gen_timing tm = { .t_start = now_s() };
@@ -232,4 +268,514 @@ int main(int argc, char **argv) {
     gds_model_free(m);
     free(ids);
     return rc;
+}
+
+/* ---- text modes: SIGINT ----------------------------------------------------- */
+
+static volatile sig_atomic_t g_interrupted = 0;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    g_interrupted = 1;
+}
+
+static void install_sigint(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: a blocking read returns EINTR */
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* ---- text modes: output with <think> parsing -------------------------------- */
+
+static const char U_FFFD[] = "\xEF\xBF\xBD";
+
+static void buf_add(struct gds_tok_buf *b, const char *p, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1) cap *= 2;
+        char *q = realloc(b->data, cap);
+        if (!q) { fprintf(stderr, "gds-run: out of memory\n"); abort(); }
+        b->data = q;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = 0;
+}
+
+/* Streams an answer: raw decoded text in, display out. The thinking/answer
+ * split is made on the raw text; a suffix that may be the start of the tag
+ * being looked for is held back until it is decided. */
+struct out {
+    bool color;                   /* ANSI dim for thinking, control characters as U+FFFD */
+    bool thinking;                /* current part */
+    bool at_line_start;           /* last byte written was '\n' (or nothing written) */
+    struct gds_tok_buf hold;      /* undecided bytes (a prefix of the tag) */
+    struct gds_tok_buf reasoning; /* raw text of the thinking part(s) */
+    struct gds_tok_buf content;   /* raw text of the answer part(s) */
+};
+
+static void out_write(struct out *o, const char *p, size_t n) {
+    if (!n) return;
+    if (!o->color) fwrite(p, 1, n, stdout);
+    else {
+        size_t i0 = 0;
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char c = (unsigned char)p[i];
+            if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+                fwrite(p + i0, 1, i - i0, stdout);
+                fputs(U_FFFD, stdout);
+                i0 = i + 1;
+            }
+        }
+        fwrite(p + i0, 1, n - i0, stdout);
+    }
+    o->at_line_start = p[n - 1] == '\n';
+}
+
+static void out_marker(struct out *o, bool enter_thinking) {
+    if (o->color) fputs(enter_thinking ? "\033[2m" : "\033[0m", stdout);
+    else if (enter_thinking) { if (!o->at_line_start) fputs("\n", stdout); fputs("[thinking] ", stdout); o->at_line_start = false; }
+    else { fputs("\n[/thinking]\n", stdout); o->at_line_start = true; }
+}
+
+static void out_begin(struct out *o, bool color, bool thinking) {
+    memset(o, 0, sizeof(*o));
+    o->color = color;
+    o->thinking = thinking;
+    o->at_line_start = true;
+    if (thinking) out_marker(o, true);
+}
+
+static void out_text(struct out *o, const char *p, size_t n) {
+    out_write(o, p, n);
+    buf_add(o->thinking ? &o->reasoning : &o->content, p, n);
+}
+
+static void out_feed(struct out *o, const char *p, size_t n) {
+    buf_add(&o->hold, p, n);
+    for (;;) {
+        const char *tag = o->thinking ? GDS_CHAT_THINK_END : GDS_CHAT_THINK;
+        const size_t tl = strlen(tag);
+        const char *h = o->hold.data;
+        const size_t hn = o->hold.len;
+        size_t pos = hn, keep = 0;
+        for (size_t i = 0; i < hn; i++) {
+            const size_t m = hn - i < tl ? hn - i : tl;
+            if (memcmp(h + i, tag, m) == 0) {
+                if (m == tl) pos = i; else keep = hn - i;
+                break;
+            }
+        }
+        if (pos < hn) { /* whole tag at pos */
+            out_text(o, h, pos);
+            o->thinking = !o->thinking;
+            out_marker(o, o->thinking);
+            memmove(o->hold.data, h + pos + tl, hn - pos - tl);
+            o->hold.len = hn - pos - tl;
+            continue;
+        }
+        out_text(o, h, hn - keep);
+        memmove(o->hold.data, h + hn - keep, keep);
+        o->hold.len = keep;
+        break;
+    }
+    fflush(stdout);
+}
+
+static void out_end(struct out *o) {
+    out_text(o, o->hold.data ? o->hold.data : "", o->hold.len);
+    o->hold.len = 0;
+    if (o->color && o->thinking) fputs("\033[0m", stdout);
+    fputs("\n", stdout);
+    fflush(stdout);
+}
+
+static void out_free(struct out *o) {
+    free(o->hold.data);
+    free(o->reasoning.data);
+    free(o->content.data);
+}
+
+/* valid UTF-8 without NUL (what the chat encoder accepts): invalid bytes and NUL become U+FFFD */
+static char *utf8_clean(const char *s, size_t n) {
+    struct gds_tok_buf b = { 0 };
+    buf_add(&b, "", 0);
+    size_t i = 0;
+    while (i < n) {
+        size_t ok = i + gds_tok_utf8_check(s + i, n - i);
+        const char *z = memchr(s + i, 0, ok - i);
+        if (z) ok = (size_t)(z - s);
+        buf_add(&b, s + i, ok - i);
+        if (ok >= n) break;
+        buf_add(&b, U_FFFD, 3);
+        i = ok + 1;
+    }
+    return b.data;
+}
+
+/* ---- text modes: the conversation ------------------------------------------ */
+
+struct chat {
+    struct gds_model *m;
+    const struct gds_ds4_hparams *hp;
+    struct gds_seq *s;
+    struct gds_tok *tok;
+    struct gds_sampler *smp;
+    float *logits;
+    int n_ctx;
+    int32_t eos;
+    struct gds_chat_params cp;
+    cJSON *messages;           /* the conversation (system, user, assistant, ...) */
+    int32_t *seq_ids;          /* ids evaluated into s, in order */
+    int n_seq, cap_seq;
+    int n_predict;             /* < 0: until EOS / full context */
+    bool color, verbose, ignore_eos, interactive;
+};
+
+static void add_message(cJSON *arr, const char *role, const char *content, const char *reasoning) {
+    cJSON *msg = cJSON_CreateObject();
+    cJSON_AddStringToObject(msg, "role", role);
+    cJSON_AddStringToObject(msg, "content", content);
+    if (reasoning && *reasoning) cJSON_AddStringToObject(msg, "reasoning_content", reasoning);
+    cJSON_AddItemToArray(arr, msg);
+}
+
+static void drop_last_message(cJSON *arr) {
+    const int n = cJSON_GetArraySize(arr);
+    if (n > 0) cJSON_DeleteItemFromArray(arr, n - 1);
+}
+
+/* the prompt ids of the conversation as it is now (with the generation prompt) */
+static int encode_conversation(struct chat *c, struct gds_tok_ids *ids) {
+    char err[256];
+    size_t len = 0;
+    char *prompt = gds_chat_encode(c->messages, &c->cp, &len, err, sizeof(err));
+    if (!prompt) { fprintf(stderr, "gds-run: chat encoding: %s\n", err); return -1; }
+    ids->n = 0;
+    enum gds_status st = gds_tok_encode(c->tok, prompt, len, GDS_TOK_PARSE_SPECIAL, ids);
+    free(prompt);
+    if (st != GDS_OK) { fprintf(stderr, "gds-run: tokenizer: %s\n", gds_last_error()); return -1; }
+    return 0;
+}
+
+static void seq_push(struct chat *c, const int32_t *ids, int n) {
+    if (c->n_seq + n > c->cap_seq) {
+        int cap = c->cap_seq ? c->cap_seq : 1024;
+        while (cap < c->n_seq + n) cap *= 2;
+        int32_t *q = realloc(c->seq_ids, sizeof(int32_t) * (size_t)cap);
+        if (!q) { fprintf(stderr, "gds-run: out of memory\n"); abort(); }
+        c->seq_ids = q;
+        c->cap_seq = cap;
+    }
+    memcpy(c->seq_ids + c->n_seq, ids, sizeof(int32_t) * (size_t)n);
+    c->n_seq += n;
+}
+
+static void chat_reset(struct chat *c) {
+    gds_seq_reset(c->s);
+    c->n_seq = 0;
+}
+
+enum { TURN_OK = 0, TURN_INTERRUPTED = 1, TURN_ERROR = -1, TURN_SKIPPED = -2 };
+
+/* One turn: user text in, answer streamed, assistant message appended. On
+ * TURN_SKIPPED (the conversation does not fit) the user message is dropped
+ * again and the conversation is as before. */
+static int chat_turn(struct chat *c, const char *user) {
+    char *clean = utf8_clean(user, strlen(user));
+    add_message(c->messages, "user", clean, NULL);
+    free(clean);
+    struct gds_tok_ids ids = { 0 };
+    if (encode_conversation(c, &ids) != 0) { drop_last_message(c->messages); free(ids.ids); return TURN_SKIPPED; }
+    const int n_ids = (int)ids.n;
+    if (n_ids + 1 > c->n_ctx) {
+        fprintf(stderr, "gds-run: the conversation (%d tokens) does not fit the context of %d tokens (-c)%s\n", n_ids, c->n_ctx,
+                c->interactive ? "; /reset starts over" : "");
+        drop_last_message(c->messages);
+        free(ids.ids);
+        return TURN_SKIPPED;
+    }
+    /* prefix KV reuse: the ids already in the sequence must start the new encoding */
+    int start = c->n_seq;
+    if (start >= n_ids || (start > 0 && memcmp(ids.ids, c->seq_ids, sizeof(int32_t) * (size_t)start) != 0)) {
+        if (c->verbose && start > 0)
+            fprintf(stderr, "gds-run: the conversation's encoding does not extend the evaluated %d tokens: prefill again\n", start);
+        chat_reset(c);
+        start = 0;
+    }
+    if (c->verbose) {
+        fprintf(stderr, "gds-run: prompt ids:");
+        for (int i = 0; i < n_ids; i++) fprintf(stderr, " %d", ids.ids[i]);
+        fprintf(stderr, "\n");
+    }
+    const bool thinking = c->cp.mode == GDS_CHAT_MODE_THINKING;
+    struct out o;
+    out_begin(&o, c->color, thinking);
+    int rc = TURN_OK;
+    const double t0 = now_s();
+    /* prefill the new ids in chunks (Ctrl-C is checked between them) */
+    for (int i = start; i < n_ids && rc == TURN_OK; ) {
+        const int T = n_ids - i < 256 ? n_ids - i : 256;
+        struct gds_eval e = { .tokens = ids.ids + i, .n_tokens = T, .logits = c->logits };
+        if (gds_model_eval(c->m, c->s, &e) != GDS_OK) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); chat_reset(c); rc = TURN_ERROR; break; }
+        seq_push(c, ids.ids + i, T);
+        i += T;
+        if (g_interrupted && i < n_ids) rc = TURN_INTERRUPTED;
+    }
+    const double t1 = now_s();
+    /* generation */
+    struct gds_tok_stream ts = { 0 };
+    struct gds_tok_buf piece = { 0 };
+    int n_gen = 0;
+    bool full = false;
+    int32_t *gen = NULL;
+    while (rc == TURN_OK && (c->n_predict < 0 || n_gen < c->n_predict)) {
+        if (g_interrupted) { rc = TURN_INTERRUPTED; break; }
+        const int32_t id = gds_sampler_sample(c->smp, c->logits);
+        if (c->verbose) { gen = realloc(gen, sizeof(int32_t) * (size_t)(n_gen + 1)); gen[n_gen] = id; }
+        n_gen++;
+        if (id == c->eos && !c->ignore_eos) break;
+        piece.len = 0;
+        if (gds_tok_stream_push(c->tok, &ts, id, &piece) == GDS_OK) out_feed(&o, piece.data, piece.len);
+        if (c->n_predict >= 0 && n_gen >= c->n_predict) break;
+        if (c->n_seq + 1 > c->n_ctx) { full = true; break; }
+        struct gds_eval e = { .tokens = &id, .n_tokens = 1, .decode = true, .logits = c->logits };
+        if (gds_model_eval(c->m, c->s, &e) != GDS_OK) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); chat_reset(c); rc = TURN_ERROR; break; }
+        seq_push(c, &id, 1);
+    }
+    piece.len = 0;
+    gds_tok_stream_flush(&ts, &piece);
+    if (piece.len) out_feed(&o, piece.data, piece.len);
+    out_end(&o);
+    const double t2 = now_s();
+    if (rc == TURN_INTERRUPTED) fprintf(stderr, "gds-run: [interrupted]\n");
+    if (full) fprintf(stderr, "gds-run: [context full: %d tokens]\n", c->n_ctx);
+    const int n_pre = n_ids - start;
+    fprintf(stderr, "gds-run: prompt %d tokens (%d reused) in %.3f s, %.1f tokens/s; generated %d tokens in %.3f s, %.1f tokens/s\n",
+            n_pre, start, t1 - t0, t1 > t0 ? n_pre / (t1 - t0) : 0.0, n_gen, t2 - t1, t2 > t1 ? n_gen / (t2 - t1) : 0.0);
+    if (c->verbose) {
+        fprintf(stderr, "gds-run: generated ids:");
+        for (int i = 0; i < n_gen; i++) fprintf(stderr, " %d", gen[i]);
+        fprintf(stderr, "\n");
+    }
+    if (rc == TURN_ERROR) drop_last_message(c->messages);
+    else {
+        char *content = utf8_clean(o.content.data ? o.content.data : "", o.content.len);
+        char *reasoning = utf8_clean(o.reasoning.data ? o.reasoning.data : "", o.reasoning.len);
+        add_message(c->messages, "assistant", content, reasoning);
+        free(content);
+        free(reasoning);
+    }
+    out_free(&o);
+    free(piece.data);
+    free(gen);
+    free(ids.ids);
+    return rc;
+}
+
+/* ---- text modes: line input ------------------------------------------------- */
+
+/* Reads one line from fd 0 (without the newline) into *line. Returns 1 for a
+ * line, 0 at end of input, -1 when SIGINT arrived while waiting. Polls so
+ * that a SIGINT delivered to another thread is seen too. */
+static int read_line(struct gds_tok_buf *line) {
+    static char buf[4096];
+    static size_t beg = 0, end = 0;
+    static bool eof = false;
+    line->len = 0;
+    buf_add(line, "", 0);
+    for (;;) {
+        for (size_t i = beg; i < end; i++) {
+            if (buf[i] == '\n') {
+                buf_add(line, buf + beg, i - beg);
+                beg = i + 1;
+                if (line->len && line->data[line->len - 1] == '\r') line->data[--line->len] = 0;
+                return 1;
+            }
+        }
+        buf_add(line, buf + beg, end - beg);
+        beg = end = 0;
+        if (eof) return line->len ? 1 : 0;
+        if (g_interrupted) return -1;
+        struct pollfd p = { .fd = 0, .events = POLLIN };
+        const int r = poll(&p, 1, 200);
+        if (r < 0 && errno == EINTR) continue;
+        if (r == 0) continue;
+        const ssize_t n = read(0, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) eof = true;
+        else end = (size_t)n;
+    }
+}
+
+/* errors are printed once by this program; the rest as the default sink does */
+static void text_log(enum gds_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level >= GDS_LOG_INFO && level != GDS_LOG_ERROR) fputs(msg, stderr);
+}
+
+static int run_text(const struct opts *o) {
+    int rc = 0;
+    gds_log_set(text_log, NULL);
+    struct chat c;
+    memset(&c, 0, sizeof(c));
+    c.verbose = o->verbose;
+    c.ignore_eos = o->ignore_eos;
+    c.interactive = o->interactive;
+    c.n_predict = o->n_predict;
+    gds_chat_params_init(&c.cp);
+    c.cp.mode = o->think ? GDS_CHAT_MODE_THINKING : GDS_CHAT_MODE_CHAT;
+    c.cp.effort = o->think == 2 ? GDS_CHAT_EFFORT_MAX : o->think == 1 ? GDS_CHAT_EFFORT_HIGH : GDS_CHAT_EFFORT_NONE;
+    c.cp.drop_thinking = o->keep_thinking ? 0 : 1;
+    c.color = !strcmp(o->color, "always") || (!strcmp(o->color, "auto") && isatty(1) && !getenv("NO_COLOR"));
+
+    c.tok = gds_tok_load_file(o->model);
+    if (!c.tok) {
+        fprintf(stderr, "gds-run: %s\ngds-run: -p and -i need text: convert the model with a tokenizer (gds-convert --tokenizer-dir DIR); "
+                        "--tokens FILE or --prompt-ids run token ids\n", gds_last_error());
+        return 1;
+    }
+    c.messages = cJSON_CreateArray();
+    if (o->system) {
+        char *s = utf8_clean(o->system, strlen(o->system));
+        add_message(c.messages, "system", s, NULL);
+        free(s);
+    }
+    /* the first prompt's length sizes the default context */
+    int n_first = 0;
+    if (o->prompt) {
+        char *u = utf8_clean(o->prompt, strlen(o->prompt));
+        add_message(c.messages, "user", u, NULL);
+        free(u);
+        struct gds_tok_ids ids = { 0 };
+        if (encode_conversation(&c, &ids) != 0) { free(ids.ids); rc = 1; goto done; }
+        n_first = (int)ids.n;
+        free(ids.ids);
+        drop_last_message(c.messages);
+    }
+    c.n_ctx = o->n_ctx;
+    if (c.n_ctx <= 0) {
+        c.n_ctx = n_first + (o->n_predict >= 0 ? o->n_predict : 4096);
+        if (c.n_ctx < 4096) c.n_ctx = 4096;
+    }
+
+    const double t0 = now_s();
+    c.m = gds_model_load(o->model, &(struct gds_model_params){ .n_threads = o->n_threads, .verbose = o->verbose });
+    if (!c.m) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); rc = 1; goto done; }
+    c.hp = gds_model_hparams(c.m);
+    if (o->verbose) fprintf(stderr, "gds-run: loaded in %.2f s\n", now_s() - t0);
+    if (gds_tok_n_vocab(c.tok) != c.hp->n_vocab)
+        fprintf(stderr, "gds-run: warning: the vocabulary has %d tokens, the model %d\n", gds_tok_n_vocab(c.tok), c.hp->n_vocab);
+    c.eos = c.hp->eos_id >= 0 ? c.hp->eos_id : gds_tok_eos(c.tok) >= 0 ? gds_tok_eos(c.tok) : 1;
+    c.s = gds_seq_new(c.m, c.n_ctx);
+    c.smp = c.s ? gds_sampler_new(&o->sp, c.hp->n_vocab) : NULL;
+    c.logits = malloc(sizeof(float) * (size_t)c.hp->n_vocab);
+    if (!c.s || !c.smp || !c.logits) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); rc = 1; goto done; }
+    if (o->verbose)
+        fprintf(stderr, "gds-run: context %d, state %.1f MiB, eos %d, %s mode\n", c.n_ctx, gds_seq_bytes(c.s) / 1048576.0, c.eos,
+                o->think ? "thinking" : "chat");
+
+    install_sigint();
+    if (o->prompt) {
+        const int r = chat_turn(&c, o->prompt);
+        if (!o->interactive) {
+            rc = r == TURN_OK ? 0 : r == TURN_INTERRUPTED ? 130 : 1;
+            goto done;
+        }
+    }
+    if (o->interactive) {
+        const bool tty_in = isatty(0);
+        struct gds_tok_buf line = { 0 };
+        if (tty_in) fprintf(stderr, "gds-run: chat with %s (%s mode). /exit or Ctrl-C here quits, /reset forgets; Ctrl-C stops an answer.\n",
+                            o->model, o->think ? "thinking" : "chat");
+        for (;;) {
+            g_interrupted = 0;
+            if (tty_in) { fputs("> ", stdout); fflush(stdout); }
+            const int r = read_line(&line);
+            if (r <= 0) { if (tty_in) fputs("\n", stdout); break; }
+            const char *p = line.data;
+            while (*p == ' ' || *p == '\t') p++;
+            if (!*p) continue;
+            if (!strcmp(p, "/exit") || !strcmp(p, "/quit")) break;
+            if (!strcmp(p, "/reset")) {
+                cJSON_Delete(c.messages);
+                c.messages = cJSON_CreateArray();
+                if (o->system) add_message(c.messages, "system", o->system, NULL);
+                chat_reset(&c);
+                fprintf(stderr, "gds-run: conversation reset\n");
+                continue;
+            }
+            if (chat_turn(&c, line.data) == TURN_ERROR) rc = 1;
+        }
+        free(line.data);
+    }
+done:
+    free(c.logits);
+    free(c.seq_ids);
+    if (c.smp) gds_sampler_free(c.smp);
+    if (c.s) gds_seq_free(c.s);
+    if (c.m) gds_model_free(c.m);
+    cJSON_Delete(c.messages);
+    gds_tok_free(c.tok);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    struct opts o = { .decode_from = -1, .n_predict = -1, .color = "auto", .sp = gds_sampler_default_params() };
+    const char *think = "none";
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const bool has = i + 1 < argc;
+#define ARG(s) (!strcmp(a, s) && has)
+        if (ARG("-m") || ARG("--model")) o.model = argv[++i];
+        else if (ARG("--tokens")) o.tokens_path = argv[++i];
+        else if (ARG("--prompt-ids")) o.prompt_ids = argv[++i];
+        else if (ARG("-p") || ARG("--prompt")) o.prompt = argv[++i];
+        else if (!strcmp(a, "-i") || !strcmp(a, "--interactive")) o.interactive = true;
+        else if (ARG("--think")) think = argv[++i];
+        else if (!strcmp(a, "--keep-thinking")) o.keep_thinking = true;
+        else if (!strcmp(a, "--ignore-eos")) o.ignore_eos = true;
+        else if (ARG("--system")) o.system = argv[++i];
+        else if (ARG("--color")) o.color = argv[++i];
+        else if (ARG("--logits")) o.logits_path = argv[++i];
+        else if (ARG("--decode-from")) o.decode_from = atoi(argv[++i]);
+        else if (ARG("--chunk")) o.chunk = atoi(argv[++i]);
+        else if (ARG("-n")) o.n_predict = atoi(argv[++i]);
+        else if (ARG("--temp")) o.sp.temp = strtof(argv[++i], NULL);
+        else if (ARG("--top-p")) o.sp.top_p = strtof(argv[++i], NULL);
+        else if (ARG("--top-k")) o.sp.top_k = atoi(argv[++i]);
+        else if (ARG("--min-p")) o.sp.min_p = strtof(argv[++i], NULL);
+        else if (ARG("--seed")) o.sp.seed = strtoull(argv[++i], NULL, 10);
+        else if (ARG("-t")) o.n_threads = atoi(argv[++i]);
+        else if (ARG("-c")) o.n_ctx = atoi(argv[++i]);
+        else if (ARG("--bench")) o.n_bench = atoi(argv[++i]);
+        else if (!strcmp(a, "--dump")) setenv("GDS_DUMP", "1", 1);
+        else if (!strcmp(a, "-v")) o.verbose = true;
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout, argv[0]); return 0; }
+        else { fprintf(stderr, "gds-run: unknown or incomplete option '%s'\n", a); usage(stderr, argv[0]); return 1; }
+#undef ARG
+    }
+    if (!strcmp(think, "none")) o.think = 0;
+    else if (!strcmp(think, "high")) o.think = 1;
+    else if (!strcmp(think, "max")) o.think = 2;
+    else { fprintf(stderr, "gds-run: --think %s: expected none, high or max\n", think); return 1; }
+    if (strcmp(o.color, "auto") && strcmp(o.color, "always") && strcmp(o.color, "never")) {
+        fprintf(stderr, "gds-run: --color %s: expected auto, always or never\n", o.color);
+        return 1;
+    }
+    const bool ids_mode = o.tokens_path || o.prompt_ids;
+    if (!o.model || (!ids_mode && !o.prompt && !o.interactive)) { usage(stderr, argv[0]); return 1; }
+    if (ids_mode && (o.prompt || o.interactive)) {
+        fprintf(stderr, "gds-run: --tokens/--prompt-ids (token ids) and -p/-i (text) do not mix\n");
+        return 1;
+    }
+    if (!ids_mode && (o.logits_path || o.n_bench || o.decode_from >= 0 || o.chunk)) {
+        fprintf(stderr, "gds-run: --logits, --bench, --decode-from and --chunk need token ids (--tokens or --prompt-ids)\n");
+        return 1;
+    }
+    return ids_mode ? run_ids(&o) : run_text(&o);
 }

@@ -520,7 +520,7 @@ struct gds_model *gds_model_load(const char *path, const struct gds_model_params
     m->sched = gds_sched_new(m->cpu);
     if (!m->sched) goto fail;
     if (m->params.verbose)
-        gds_log(GDS_LOG_INFO, "%s: %d layers%s, D %d, heads %d x %d, experts %d/%d, window %d, vocab %d", path, hp->n_layer,
+        gds_log(GDS_LOG_INFO, "%s: %d layers%s, D %d, heads %d x %d, experts %d/%d, window %d, vocab %d\n", path, hp->n_layer,
                 hp->n_mtp ? " + MTP" : "", hp->n_embd, hp->n_head, hp->head_dim, hp->n_expert_used, hp->n_expert, hp->sliding_window,
                 hp->n_vocab);
     return m;

@@ -50,6 +50,7 @@ run_one "native test-convert" sh tests/test-convert.sh
 run_one "native test-tokenizer" build/bin/test-tokenizer
 run_one "native test-chat" build/bin/test-chat
 run_one "native test-model" sh tests/test-model.sh
+run_one "native test-run" sh tests/test-run.sh
 
 if [ "$1" != native ]; then
     if $MAKE -s test-san >"$log" 2>&1; then
@@ -58,6 +59,7 @@ if [ "$1" != native ]; then
         ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-tokenizer" env BUILD=build/san build/san/bin/test-tokenizer
         ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-chat" build/san/bin/test-chat
         ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-model" env BUILD=build/san sh tests/test-model.sh
+        ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-run" env BUILD=build/san sh tests/test-run.sh
     else
         tail -30 "$log"; echo "   sanitizer build failed: counted as 1 failure"; failed=$((failed + 1))
     fi

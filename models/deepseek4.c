@@ -26,8 +26,14 @@
  * padded with -1 to W, then the compressed entries (CSA: indexer top-k in
  * score order; HCA: all visible, ascending, padded with -1).
  *
- * Storage is F32 (the values are bf16/e4m3/e2m1-exact, spec 5.2); the compact
- * byte layout is what gds_model_kv_bytes_per_token reports.
+ * Storage is compact where that is lossless (spec 5.2): kv rows are
+ * KV_E4M3_B64 (448 e4m3 + 7 e8m0 + 64 bf16 = 584 B per 512-vector) when
+ * head_dim - n_rot == 448 and n_rot == 64 (V4 Flash and Pro; other shapes,
+ * e.g. the tiny test models, keep F32 rows), indexer keys are MXFP4 (128 e2m1
+ * + 4 e8m0 = 68 B). The graph rounds every stored value to exactly these
+ * formats first (QUANT_SIM FP8 per 64 / bf16 / FP4 per 32), and the reference
+ * quantizers of the types reproduce such values exactly, so the compact state
+ * gives the same bits as F32 storage. Compressor buffers stay F32 (spec 5.1).
  *
  * Rounding points: every "bf16(...)" of spec 4 is a QUANT_SIM(BF16) node
  * (helper bf16()); the fused ops round where gds.h says they do.
@@ -61,18 +67,27 @@ struct gds_seq {
     struct ds4_lstate l[GDS_DS4_MAX_LAYERS + 1];
 };
 
+/* storage types of the kv rows and indexer keys (see the file comment) */
+static enum gds_type state_kv_type(const struct gds_ds4_hparams *hp) {
+    const bool fits = hp->head_dim == GDS_KV_E4M3_B64_NE && hp->n_rot == GDS_KV_E4M3_B64_NE - GDS_KV_E4M3_B64_NOPE;
+    return fits ? GDS_TYPE_KV_E4M3_B64 : GDS_TYPE_F32;
+}
+static enum gds_type state_ik_type(const struct gds_ds4_hparams *hp) {
+    return hp->index_head_dim % QK_MXFP4 == 0 ? GDS_TYPE_MXFP4 : GDS_TYPE_F32;
+}
+
 static size_t state_bytes_layer(const struct gds_ds4_hparams *hp, int ratio, int n_ctx, int n_batch) {
     const int W = hp->sliding_window, hd = hp->head_dim;
     size_t b = 0;
     const int cap = ratio ? n_ctx / ratio : 0;
-    b += (size_t)hd * (size_t)(cap + W + n_batch) * 4;
+    b += gds_row_size(state_kv_type(hp), hd) * (size_t)(cap + W + n_batch);
     if (ratio) {
         const int c = ratio == 4 ? 2 : 1;
         b += 2 * (size_t)c * hd * (size_t)(2 * ratio + n_batch) * 4;
     }
     if (ratio == 4) {
         const int ID = hp->index_head_dim;
-        b += (size_t)ID * cap * 4;
+        b += gds_row_size(state_ik_type(hp), ID) * (size_t)(cap > 0 ? cap : 1);
         b += 2 * (size_t)2 * ID * (size_t)(2 * ratio + n_batch) * 4;
     }
     return b;
@@ -97,14 +112,14 @@ struct gds_seq *gds_seq_new(struct gds_model *m, int n_ctx) {
         const int r = m->layers[il].ratio;
         struct ds4_lstate *ls = &s->l[il];
         ls->cap = r ? n_ctx / r : 0;
-        ls->kv = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, hd, ls->cap + W + s->n_batch), "state_kv-%d", il);
+        ls->kv = gds_format_name(gds_new_tensor_2d(s->ctx, state_kv_type(hp), hd, ls->cap + W + s->n_batch), "state_kv-%d", il);
         if (r) {
             const int c = r == 4 ? 2 : 1;
             ls->ck = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, (int64_t)c * hd, 2 * r + s->n_batch), "state_ck-%d", il);
             ls->cz = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, (int64_t)c * hd, 2 * r + s->n_batch), "state_cz-%d", il);
         }
         if (r == 4) {
-            ls->ik = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, ID, ls->cap > 0 ? ls->cap : 1), "state_ik-%d", il);
+            ls->ik = gds_format_name(gds_new_tensor_2d(s->ctx, state_ik_type(hp), ID, ls->cap > 0 ? ls->cap : 1), "state_ik-%d", il);
             ls->ick = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, 2 * ID, 2 * r + s->n_batch), "state_ick-%d", il);
             ls->icz = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, 2 * ID, 2 * r + s->n_batch), "state_icz-%d", il);
         }
@@ -121,6 +136,11 @@ void gds_seq_free(struct gds_seq *s) {
 
 static void fill_f32(struct gds_tensor *t, float v) {
     if (!t) return;
+    if (t->type != GDS_TYPE_F32) { /* compact rows: all-zero bytes decode to 0 */
+        GDS_ASSERT(v == 0.0f && gds_is_contiguous(t));
+        memset(t->data, 0, gds_nbytes(t));
+        return;
+    }
     float *p = t->data;
     for (int64_t i = 0; i < gds_nelements(t); i++) p[i] = v;
 }

@@ -123,13 +123,14 @@ static double dec_f16(uint16_t h) {
 static double dec_bf16(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
 
 static bool type_is_quant(enum gds_type t) {
-    return t == GDS_TYPE_Q8_0 || t == GDS_TYPE_MXFP4 || t == GDS_TYPE_F8_E4M3_B128;
+    return t == GDS_TYPE_Q8_0 || t == GDS_TYPE_MXFP4 || t == GDS_TYPE_F8_E4M3_B128 || t == GDS_TYPE_KV_E4M3_B64;
 }
 static int64_t type_blck(enum gds_type t) {
     switch (t) {
     case GDS_TYPE_Q8_0: return QK8_0;
     case GDS_TYPE_MXFP4: return QK_MXFP4;
     case GDS_TYPE_F8_E4M3_B128: return QK_F8;
+    case GDS_TYPE_KV_E4M3_B64: return 512;
     default: return 1;
     }
 }
@@ -140,6 +141,7 @@ static size_t type_bsize(enum gds_type t) {
     case GDS_TYPE_Q8_0: return sizeof(block_q8_0);
     case GDS_TYPE_MXFP4: return sizeof(block_mxfp4);
     case GDS_TYPE_F8_E4M3_B128: return sizeof(block_f8);
+    case GDS_TYPE_KV_E4M3_B64: return 584;
     default: return 0;
     }
 }
@@ -152,6 +154,7 @@ static const char *tname(enum gds_type t) {
     case GDS_TYPE_Q8_0: return "q8_0";
     case GDS_TYPE_MXFP4: return "mxfp4";
     case GDS_TYPE_F8_E4M3_B128: return "f8_e4m3_b128";
+    case GDS_TYPE_KV_E4M3_B64: return "kv_e4m3_b64";
     default: return "?";
     }
 }
@@ -193,6 +196,19 @@ static void dec_row(enum gds_type t, const uint8_t *p, double *y, int64_t n) {
             block_f8 blk; memcpy(&blk, p + b * sizeof blk, sizeof blk);
             double s = blk.e == 0xff ? NAN : ldexp(1.0, blk.e - 127);
             for (int j = 0; j < QK_F8; j++) y[b * QK_F8 + j] = dec_e4m3(blk.qs[j]) * s;
+        }
+        break;
+    case GDS_TYPE_KV_E4M3_B64:
+        /* spec 5.2, decoded from the documented byte layout (gds.h), not the
+         * library's macros: 7 e8m0 at 0..6, a zero byte, 448 e4m3 at 8..455,
+         * 64 little-endian bf16 at 456..583 */
+        for (int64_t b = 0; b < n / 512; b++) {
+            const uint8_t *q = p + b * 584;
+            for (int j = 0; j < 448; j++) {
+                uint8_t e = q[j / 64];
+                y[b * 512 + j] = dec_e4m3(q[8 + j]) * (e == 0xff ? NAN : ldexp(1.0, e - 127));
+            }
+            for (int j = 0; j < 64; j++) y[b * 512 + 448 + j] = dec_bf16((uint16_t)(q[456 + 2 * j] | q[457 + 2 * j] << 8));
         }
         break;
     default:
@@ -301,6 +317,15 @@ static void ref_mxfp4(const double *x, double *y, int64_t n) {
             }
             y[b0 + j] = best;
         }
+    }
+}
+
+/* F32 -> KV_E4M3_B64 as documented in gds.h: act_quant per 64 on values
+ * 0..447 of each 512, bf16 on 448..511 */
+static void ref_kv_e4m3(const double *x, double *y, int64_t n) {
+    for (int64_t b0 = 0; b0 < n; b0 += 512) {
+        ref_act_quant(x + b0, y + b0, 448, 64);
+        for (int j = 448; j < 512; j++) y[b0 + j] = bf16r(x[b0 + j]);
     }
 }
 
@@ -458,6 +483,22 @@ static void gen_bytes(struct rng *g, enum gds_type t, uint8_t *p, int64_t n_el, 
             memcpy(p + b * sizeof blk, &blk, sizeof blk);
         }
         break;
+    case GDS_TYPE_KV_E4M3_B64:
+        for (int64_t b = 0; b < n_el / 512; b++) {
+            uint8_t *q = p + b * 584;
+            for (int k = 0; k < 7; k++) q[k] = (uint8_t)(117 + rng_int(g, 4));
+            q[7] = 0;
+            for (int j = 0; j < 448; j++) {
+                uint8_t c;
+                do c = (uint8_t)rng_int(g, 256); while ((c & 0x7f) == 0x7f);
+                q[8 + j] = c;
+            }
+            for (int j = 0; j < 64; j++) {
+                uint16_t h = gds_fp32_to_bf16(rng_range(g, lo, hi));
+                q[456 + 2 * j] = (uint8_t)(h & 0xff); q[457 + 2 * j] = (uint8_t)(h >> 8);
+            }
+        }
+        break;
     default: break;
     }
 }
@@ -592,6 +633,7 @@ static void r_cpy(struct trun *r, double *y) {
         case GDS_TYPE_Q8_0: ref_q8_0(x, o, n0); break;
         case GDS_TYPE_F8_E4M3_B128: ref_act_quant(x, o, n0, 128); break;
         case GDS_TYPE_MXFP4: ref_mxfp4(x, o, n0); break;
+        case GDS_TYPE_KV_E4M3_B64: ref_kv_e4m3(x, o, n0); break;
         default: for (int64_t j = 0; j < n0; j++) o[j] = round_to(C->t1, x[j]);
         }
     }
@@ -631,6 +673,16 @@ static void r_set_rows(struct trun *r, double *y) {
         for (int64_t i = 0; i < ids->ne[0]; i++) {
             int id = VI(ids, i, b, 0, 0);
             if (id < 0 || id >= d->ne[1]) continue;
+            if (type_is_quant(C->t0)) { /* whole rows through the type's reference quantizer */
+                double *row = malloc((size_t)d->ne[0] * sizeof(double));
+                for (int64_t j = 0; j < d->ne[0]; j++) row[j] = V(s, j, i, b, 0);
+                double *o = y + IDX(d->ne, 0, id, b, 0);
+                if (C->t0 == GDS_TYPE_MXFP4) ref_mxfp4(row, o, d->ne[0]);
+                else if (C->t0 == GDS_TYPE_KV_E4M3_B64) ref_kv_e4m3(row, o, d->ne[0]);
+                else GDS_ASSERT(!"set_rows reference: type");
+                free(row);
+                continue;
+            }
             for (int64_t j = 0; j < d->ne[0]; j++) y[IDX(d->ne, j, id, b, 0)] = round_to(C->t0, V(s, j, i, b, 0));
         }
 }
@@ -1113,7 +1165,7 @@ static void r_compress(struct trun *r, double *y) {
 static void b_indexer(struct trun *r) {
     int64_t dI = C->n[0], nh = C->n[1], T = C->n[2], S = C->n[3];
     struct gds_tensor *q = in_new(r, GDS_TYPE_F32, dI, nh, T, 1, C->i[0], -1, 1);
-    struct gds_tensor *kI = in_new(r, GDS_TYPE_F32, dI, S, 1, 1, L_CONT, -1, 1);
+    struct gds_tensor *kI = in_new(r, C->t1, dI, S, 1, 1, L_CONT, -1, 1);
     struct gds_tensor *w = in_new(r, GDS_TYPE_F32, nh, T, 1, 1, L_CONT, -0.5f, 1);
     struct gds_tensor *pos = in_new(r, GDS_TYPE_I32, T, 1, 1, 1, L_CONT, 0, 0);
     for (int64_t t = 0; t < T; t++) in_set(r, 3, t, 0, 0, 0, t == 0 ? 0 : rng_int(&r->rng, (int)(S * C->i[1] + 2 * C->i[1])));
@@ -1149,7 +1201,7 @@ static void r_indexer(struct trun *r, double *y) {
 static void b_attn(struct trun *r) {
     int64_t hd = C->n[0], H = C->n[1], T = C->n[2], N = C->n[3], L = C->n[4];
     struct gds_tensor *q = in_new(r, GDS_TYPE_F32, hd, H, T, 1, C->i[0], -3, 3);
-    struct gds_tensor *kv = in_new(r, GDS_TYPE_F32, hd, N, 1, 1, C->i[1], -2, 2);
+    struct gds_tensor *kv = in_new(r, C->t1, hd, N, 1, 1, C->i[1], -2, 2);
     struct gds_tensor *idx = in_new(r, GDS_TYPE_I32, L, T, 1, 1, L_CONT, 0, 0);
     struct gds_tensor *sk = in_new(r, GDS_TYPE_F32, H, 1, 1, 1, L_CONT, -1, 3);
     for (int64_t t = 0; t < T; t++)
@@ -1246,6 +1298,15 @@ static void cases_init(void) {
                 shape_str(s0, sizeof s0, ne, 4);
                 tc_name(c, "%s->%s,%s,%s", tname(c->t0), tname(c->t1), s0, lname[lay]);
             }
+    for (int dir = 0; dir < 2; dir++) { /* compact V4 K=V rows (spec 5.2) */
+        c = tc_add(GDS_OP_CPY, b_cpy, r_cpy, B_EXACT);
+        c->t0 = dir ? GDS_TYPE_KV_E4M3_B64 : GDS_TYPE_F32; c->t1 = dir ? GDS_TYPE_F32 : GDS_TYPE_KV_E4M3_B64;
+        c->i[0] = dir ? L_PAD : L_CONT;
+        int64_t ne[4] = { 1024, 3, 2, 1 };
+        memcpy(c->n, ne, sizeof ne);
+        shape_str(s0, sizeof s0, ne, 3);
+        tc_name(c, "%s->%s,%s,%s", tname(c->t0), tname(c->t1), s0, lname[c->i[0]]);
+    }
     for (int q = 3; q < 6; q++)
         for (int dir = 0; dir < 2; dir++) {
             c = tc_add(GDS_OP_CPY, b_cpy, r_cpy, B_EXACT);
@@ -1267,6 +1328,12 @@ static void cases_init(void) {
             c->n[0] = q < 3 ? 31 : q == 5 ? 256 : 64; c->n[1] = 13; c->n[2] = 7; c->n[3] = 2;
             tc_name(c, "%s,a=[%lld,13,2],ids=[7,2],%s", tname(c->t0), (long long)c->n[0], lname[lay]);
         }
+    for (int lay = 0; lay < 2; lay++) {
+        c = tc_add(GDS_OP_GET_ROWS, b_get_rows, r_get_rows, B_EXACT);
+        c->t0 = GDS_TYPE_KV_E4M3_B64; c->i[0] = lay;
+        c->n[0] = 512; c->n[1] = 13; c->n[2] = 7; c->n[3] = 2;
+        tc_name(c, "%s,a=[512,13,2],ids=[7,2],%s", tname(c->t0), lname[lay]);
+    }
 
     /* SET_ROWS */
     for (int q = 0; q < 3; q++)
@@ -1275,6 +1342,15 @@ static void cases_init(void) {
             c->t0 = ftypes[q]; c->i[0] = lay;
             c->n[0] = 31; c->n[1] = 13; c->n[2] = 6; c->n[3] = 2;
             tc_name(c, "%s,dst=[31,13,2],src=[31,6,2],%s", tname(c->t0), lname[lay]);
+        }
+    /* quantized destinations (the V4 state: kv rows, indexer keys) */
+    for (int q = 0; q < 2; q++)
+        for (int lay = 0; lay < 2; lay++) {
+            c = tc_add(GDS_OP_SET_ROWS, b_set_rows, r_set_rows, B_EXACT);
+            c->t0 = q ? GDS_TYPE_MXFP4 : GDS_TYPE_KV_E4M3_B64; c->i[0] = lay;
+            c->n[0] = q ? 128 : 1024; c->n[1] = 13; c->n[2] = 6; c->n[3] = 2;
+            if (q) c->bound = B_Q8; /* MXFP4 quantizer ties: see ref_mxfp4 */
+            tc_name(c, "%s,dst=[%lld,13,2],src=[%lld,6,2],%s", tname(c->t0), (long long)c->n[0], (long long)c->n[0], lname[lay]);
         }
 
     /* CONCAT */
@@ -1516,26 +1592,32 @@ static void cases_init(void) {
     /* INDEXER */
     static const struct { int64_t dI, nh, T, S; int ratio, lay; } ix[] = {
         { 64, 4, 5, 37, 4, L_CONT }, { 128, 8, 3, 17, 1, L_PERM }, { 128, 64, 2, 70, 4, L_PAD },
+        { 128, 8, 3, 45, 4, L_CONT | 16 }, { 128, 64, 2, 70, 1, L_PAD | 16 }, /* | 16: MXFP4 keys */
     };
     for (size_t s = 0; s < sizeof ix / sizeof ix[0]; s++) {
         c = tc_add(GDS_OP_INDEXER, b_indexer, r_indexer, B_BF16); c->bf16_out = true;
-        c->n[0] = ix[s].dI; c->n[1] = ix[s].nh; c->n[2] = ix[s].T; c->n[3] = ix[s].S; c->i[0] = ix[s].lay; c->i[1] = ix[s].ratio;
-        tc_name(c, "q=[%lld,%lld,%lld],S=%lld,ratio=%d,%s", (long long)ix[s].dI, (long long)ix[s].nh, (long long)ix[s].T,
-                (long long)ix[s].S, ix[s].ratio, lname[ix[s].lay]);
+        c->n[0] = ix[s].dI; c->n[1] = ix[s].nh; c->n[2] = ix[s].T; c->n[3] = ix[s].S; c->i[0] = ix[s].lay & 15; c->i[1] = ix[s].ratio;
+        if (ix[s].lay & 16) c->t1 = GDS_TYPE_MXFP4;
+        tc_name(c, "q=[%lld,%lld,%lld],S=%lld,ratio=%d,%s,k:%s", (long long)ix[s].dI, (long long)ix[s].nh, (long long)ix[s].T,
+                (long long)ix[s].S, ix[s].ratio, lname[c->i[0]], tname(c->t1));
     }
 
     /* ATTN */
     static const struct { int64_t hd, H, T, N, L; int ql, kl; } at[] = {
         { 64, 4, 3, 50, 100, L_CONT, L_CONT }, { 96, 2, 4, 200, 150, L_PERM, L_PAD }, { 512, 2, 2, 40, 64, L_CONT, L_CONT },
         { 128, 3, 2, 300, 200, L_PAD, L_CONT }, { 512, 4, 3, 700, 640, L_CONT, L_CONT }, /* window + top-k */
+        /* | 16: compact kv rows (KV_E4M3_B64, spec 5.2); 20 heads: units of 16 + 4 */
+        { 512, 2, 2, 40, 64, L_CONT, L_CONT | 16 }, { 512, 20, 3, 300, 200, L_PERM, L_PAD | 16 },
+        { 512, 4, 3, 700, 640, L_CONT, L_CONT | 16 },
     };
     for (size_t s = 0; s < sizeof at / sizeof at[0]; s++) {
         c = tc_add(GDS_OP_ATTN, b_attn, r_attn, B_BF16); c->bf16_out = true;
         c->n[0] = at[s].hd; c->n[1] = at[s].H; c->n[2] = at[s].T; c->n[3] = at[s].N; c->n[4] = at[s].L;
-        c->i[0] = at[s].ql; c->i[1] = at[s].kl; c->f[0] = (float)(1.0 / sqrt((double)at[s].hd));
-        tc_name(c, "q=[%lld,%lld,%lld],kv=[%lld,%lld],L=%lld,q:%s,kv:%s", (long long)at[s].hd, (long long)at[s].H,
-                (long long)at[s].T, (long long)at[s].hd, (long long)at[s].N, (long long)at[s].L, lname[at[s].ql],
-                lname[at[s].kl]);
+        c->i[0] = at[s].ql; c->i[1] = at[s].kl & 15; c->f[0] = (float)(1.0 / sqrt((double)at[s].hd));
+        if (at[s].kl & 16) c->t1 = GDS_TYPE_KV_E4M3_B64;
+        tc_name(c, "q=[%lld,%lld,%lld],kv=[%lld,%lld]%s,L=%lld,q:%s,kv:%s", (long long)at[s].hd, (long long)at[s].H,
+                (long long)at[s].T, (long long)at[s].hd, (long long)at[s].N, c->t1 == GDS_TYPE_F32 ? "" : " kv_e4m3_b64",
+                (long long)at[s].L, lname[at[s].ql], lname[c->i[1]]);
     }
 }
 
@@ -2224,30 +2306,31 @@ static void perf_elem(struct perf *pf, int kind) {
     snprintf(pf->name, sizeof pf->name, "%s", gds_op_name(pf->out->op));
 }
 
-static void perf_attn(struct perf *pf, int64_t hd, int64_t H, int64_t N, int64_t L) {
+static void perf_attn(struct perf *pf, enum gds_type kt, int64_t hd, int64_t H, int64_t N, int64_t L) {
     struct gds_context *ctx = pf->ctx = perf_ctx();
     struct gds_tensor *q = gds_new_tensor_3d(ctx, GDS_TYPE_F32, hd, H, 1);
-    struct gds_tensor *kv = gds_new_tensor_2d(ctx, GDS_TYPE_F32, hd, N);
+    struct gds_tensor *kv = gds_new_tensor_2d(ctx, kt, hd, N);
     struct gds_tensor *idx = gds_new_tensor_2d(ctx, GDS_TYPE_I32, L, 1);
     struct gds_tensor *sk = gds_new_tensor_1d(ctx, GDS_TYPE_F32, H);
     pf->irange = (int)N;
     pf->out = gds_attn(ctx, q, kv, idx, sk, (float)(1.0 / sqrt((double)hd)));
     snprintf(pf->name, sizeof pf->name, "attn");
-    snprintf(pf->shape, sizeof pf->shape, "q[%lld,%lld,1] kv[%lld,%lld] L=%lld", (long long)hd, (long long)H, (long long)hd,
-             (long long)N, (long long)L);
+    snprintf(pf->shape, sizeof pf->shape, "q[%lld,%lld,1] kv[%lld,%lld] L=%lld%s%s", (long long)hd, (long long)H, (long long)hd,
+             (long long)N, (long long)L, kt == GDS_TYPE_F32 ? "" : " ", kt == GDS_TYPE_F32 ? "" : gds_type_name(kt));
     pf->flops = 4.0 * hd * H * L;
 }
 
-static void perf_indexer(struct perf *pf, int64_t dI, int64_t nh, int64_t S) {
+static void perf_indexer(struct perf *pf, enum gds_type kt, int64_t dI, int64_t nh, int64_t S) {
     struct gds_context *ctx = pf->ctx = perf_ctx();
     struct gds_tensor *q = gds_new_tensor_3d(ctx, GDS_TYPE_F32, dI, nh, 1);
-    struct gds_tensor *k = gds_new_tensor_2d(ctx, GDS_TYPE_F32, dI, S);
+    struct gds_tensor *k = gds_new_tensor_2d(ctx, kt, dI, S);
     struct gds_tensor *w = gds_new_tensor_2d(ctx, GDS_TYPE_F32, nh, 1);
     struct gds_tensor *pos = gds_new_tensor_1d(ctx, GDS_TYPE_I32, 1);
     pf->ifixed = (int)S - 1; /* pos: every key visible */
     pf->out = gds_indexer(ctx, q, k, w, pos, 1);
     snprintf(pf->name, sizeof pf->name, "indexer");
-    snprintf(pf->shape, sizeof pf->shape, "q[%lld,%lld,1] k[%lld,%lld]", (long long)dI, (long long)nh, (long long)dI, (long long)S);
+    snprintf(pf->shape, sizeof pf->shape, "q[%lld,%lld,1] k[%lld,%lld]%s%s", (long long)dI, (long long)nh, (long long)dI, (long long)S,
+             kt == GDS_TYPE_F32 ? "" : " ", kt == GDS_TYPE_F32 ? "" : gds_type_name(kt));
     pf->flops = 2.0 * dI * nh * S;
 }
 
@@ -2317,8 +2400,10 @@ static int mode_perf(int nth) {
     memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 4096, 2048, 32, 6, 1); perf_run(&pf, cpu, nth, bw, &g);
     memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 2048, 4096, 32, 6, 1); perf_run(&pf, cpu, nth, bw, &g);
     memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 4096, 2048, 32, 6, 16); perf_run(&pf, cpu, nth, bw, &g);
-    memset(&pf, 0, sizeof pf); perf_attn(&pf, 512, 64, 8192, 640); perf_run(&pf, cpu, nth, bw, &g);
-    memset(&pf, 0, sizeof pf); perf_indexer(&pf, 128, 64, 16384); perf_run(&pf, cpu, nth, bw, &g);
+    memset(&pf, 0, sizeof pf); perf_attn(&pf, GDS_TYPE_F32, 512, 64, 8192, 640); perf_run(&pf, cpu, nth, bw, &g);
+    memset(&pf, 0, sizeof pf); perf_attn(&pf, GDS_TYPE_KV_E4M3_B64, 512, 64, 8192, 640); perf_run(&pf, cpu, nth, bw, &g);
+    memset(&pf, 0, sizeof pf); perf_indexer(&pf, GDS_TYPE_F32, 128, 64, 16384); perf_run(&pf, cpu, nth, bw, &g);
+    memset(&pf, 0, sizeof pf); perf_indexer(&pf, GDS_TYPE_MXFP4, 128, 64, 16384); perf_run(&pf, cpu, nth, bw, &g);
     for (int k = 0; k < PE_COUNT; k++) { memset(&pf, 0, sizeof pf); perf_elem(&pf, k); perf_run(&pf, cpu, nth, bw, &g); }
     printf("perf time %.1f s\n", now_s() - t0);
     gds_backend_free(cpu);

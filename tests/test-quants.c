@@ -344,10 +344,11 @@ static void test_table(void) {
         { GDS_TYPE_BF16, "bf16", 1, 2, false, true },    { GDS_TYPE_I32, "i32", 1, 4, false, false },
         { GDS_TYPE_Q8_0, "q8_0", 32, 34, true, true },   { GDS_TYPE_MXFP4, "mxfp4", 32, 17, true, true },
         { GDS_TYPE_F8_E4M3_B128, "f8_e4m3_b128", 128, 129, true, true },
+        { GDS_TYPE_KV_E4M3_B64, "kv_e4m3_b64", 512, 584, true, true },
     };
     int n_valid = 0;
     for (int t = -2; t < GDS_TYPE_COUNT + 3; t++) n_valid += gds_type_valid(t);
-    CHECK(n_valid == 7, "%d valid type ids, want 7", n_valid);
+    CHECK(n_valid == 8, "%d valid type ids, want 8", n_valid);
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         const struct gds_type_traits *tt = gds_type_traits(want[i].t);
         CHECK(tt && gds_type_valid((int)want[i].t), "type %d missing", (int)want[i].t);
@@ -595,6 +596,90 @@ static void test_round_trip(void) {
     free(x); free(y); free(q);
 }
 
+
+/* ---- KV_E4M3_B64 (spec 5.2) and MXFP4 as lossless state storage ----------- */
+
+/* spec 3.3 act_quant on one group, then bf16 (QUANT_SIM FP8), in double */
+static void sim_fp8(const float *x, float *y, int n) {
+    double amax = 0; /* (an if, not fmax: aarch64 gcc 13's vectorizer ICEs on the fmax reduction) */
+    for (int j = 0; j < n; j++) if (fabs((double)x[j]) > amax) amax = fabs((double)x[j]);
+    float t = (float)fmax(amax, 1e-4) * (float)(1.0 / 448.0);
+    int ex; double m = frexp(t, &ex);
+    double sc = ldexp(1.0, m == 0.5 ? ex - 1 : ex);
+    for (int j = 0; j < n; j++) {
+        double v = fmin(fmax((double)x[j] / sc, -448), 448);
+        y[j] = (float)(ref_e4m3(ref_enc_e4m3(v)) * sc); /* exact: <= 4 significant bits */
+    }
+}
+/* spec 3.4 fp4 simulation on one group of 32 */
+static void sim_fp4(const float *x, float *y) {
+    double amax = 0;
+    for (int j = 0; j < 32; j++) if (fabs((double)x[j]) > amax) amax = fabs((double)x[j]);
+    float t = (float)fmax(amax, 6.0 * 0x1p-126) * (float)(1.0 / 6.0);
+    int ex; double m = frexp(t, &ex);
+    double sc = ldexp(1.0, m == 0.5 ? ex - 1 : ex);
+    for (int j = 0; j < 32; j++) y[j] = (float)(ref_e2m1(ref_enc_e2m1(fmin(fmax((double)x[j] / sc, -6), 6))) * sc);
+}
+
+static void test_kv_compact(void) {
+    const struct gds_type_traits *kt = gds_type_traits(GDS_TYPE_KV_E4M3_B64), *mt = gds_type_traits(GDS_TYPE_MXFP4);
+    CHECK(kt && kt->blck_size == 512 && kt->type_size == 584 && kt->to_float && kt->from_float_ref, "kv traits");
+    CHECK(gds_row_size(GDS_TYPE_KV_E4M3_B64, 512) == 584 && gds_row_size(GDS_TYPE_MXFP4, 128) == 68, "row sizes (spec 5.3: 584, 68)");
+    if (!kt || !mt) { group_end("kv_e4m3_b64 / mxfp4 compact state"); return; }
+    float x[1024], sim[1024], y[1024];
+    uint8_t blk[2 * 584], blk2[2 * 584];
+    for (int it = 0; it < 2000; it++) {
+        /* values as the V4 graph stores them: bf16 row, nope dims FP8-simulated per 64 */
+        const double mag = ldexp(1.0, (int)(rng_u32() % 40) - 30);
+        for (int i = 0; i < 1024; i++) {
+            double v = rng_gauss() * mag;
+            if (rng_u32() % 16 == 0) v = 0.0;
+            if (it % 7 == 0 && (i / 64) % 3 == 1) v *= 1e-6;   /* groups under the 1e-4 amax floor */
+            if (rng_u32() % 64 == 0) v = -0.0;
+            x[i] = gds_round_bf16((float)v);
+        }
+        for (int b = 0; b < 2; b++) {
+            for (int g = 0; g < 7; g++) sim_fp8(x + 512 * b + 64 * g, sim + 512 * b + 64 * g, 64);
+            for (int j = 448; j < 512; j++) sim[512 * b + j] = x[512 * b + j];
+        }
+        kt->from_float_ref(sim, blk, 1024);
+        kt->to_float(blk, y, 1024);
+        CHECK(memcmp(sim, y, sizeof y) == 0, "kv: simulated values not stored exactly (it %d)", it);
+        /* the layout, decoded independently: scales 0..6, zero byte, codes, bf16 LE */
+        for (int b = 0; b < 2; b++) {
+            const uint8_t *q = blk + 584 * b;
+            CHECK(q[7] == 0, "kv pad byte");
+            for (int j = 0; j < 512; j++) {
+                double want = j < 448 ? ref_e4m3(q[8 + j]) * ldexp(1.0, q[j / 64] - 127)
+                                      : ref_bf16((uint16_t)(q[456 + 2 * (j - 448)] | q[457 + 2 * (j - 448)] << 8));
+                CHECK(same_val(y[512 * b + j], want), "kv decode %d", j);
+            }
+        }
+        /* round trip: quantize(decode(bytes)) decodes to the same values */
+        kt->from_float_ref(y, blk2, 1024);
+        kt->to_float(blk2, x, 1024);
+        CHECK(memcmp(x, y, sizeof y) == 0, "kv round trip (it %d)", it);
+        /* arbitrary (non-simulated) input: the documented quantizer */
+        for (int i = 0; i < 1024; i++) x[i] = (float)(rng_gauss() * mag);
+        kt->from_float_ref(x, blk, 1024);
+        kt->to_float(blk, y, 1024);
+        for (int b = 0; b < 2; b++) {
+            for (int g = 0; g < 7; g++) sim_fp8(x + 512 * b + 64 * g, sim + 512 * b + 64 * g, 64);
+            for (int j = 448; j < 512; j++) sim[512 * b + j] = gds_round_bf16(x[512 * b + j]);
+        }
+        CHECK(memcmp(sim, y, sizeof y) == 0, "kv quantizer = act_quant(64) + bf16 (it %d)", it);
+
+        /* indexer keys: FP4-simulated rows of 128 (bf16-exact) stored as MXFP4 */
+        for (int i = 0; i < 128; i++) x[i] = gds_round_bf16((float)(rng_gauss() * mag * (rng_u32() % 8 == 0 ? 1e-3 : 1)));
+        if (it % 11 == 0) for (int i = 0; i < 32; i++) x[i] = (float)ldexp(rng_gauss(), -130); /* scale floor */
+        for (int g = 0; g < 4; g++) sim_fp4(x + 32 * g, sim + 32 * g);
+        mt->from_float_ref(sim, blk, 128);
+        mt->to_float(blk, y, 128);
+        for (int i = 0; i < 128; i++) CHECK(y[i] == sim[i], "mxfp4: simulated value %d: %g stored as %g (it %d)", i, sim[i], y[i], it);
+    }
+    group_end("kv_e4m3_b64 / mxfp4 compact state (exact on simulated values)");
+}
+
 int main(void) {
     test_e4m3();
     test_e2m1();
@@ -607,6 +692,7 @@ int main(void) {
     test_quantizers();
     test_quant_edges();
     test_round_trip();
+    test_kv_compact();
     printf("test-quants: %d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }

@@ -1,7 +1,8 @@
 /*
  * ops-attn-avx2.c - AVX2/FMA variants of the hot loops of ops-attn.c and
  * ops-hc.c: attention q.k dots and PV accumulation, the indexer key block, the
- * HC_COMB mix mat-vec. Compiled only on x86-64 with the AVX2 flags of the
+ * HC_COMB mix mat-vec, and the compact kv row decode (KV_E4M3_B64, exact:
+ * the same values as the type's to_float). Compiled only on x86-64 with the AVX2 flags of the
  * GNUmakefile; selected at run time by params->simd.
  *
  * Contract: as ops-attn-avx512.c (scalar results up to reassociation inside a
@@ -211,6 +212,32 @@ void gds_cpu_hc_dot_avx2(int64_t D, int hc, const float *w, int nt, const float 
     int t = 0;
     for (; t + 4 <= nt; t += 4) hc_dot_nt(D, hc, w, 4, x + t, xs, y + t);
     for (; t < nt; t++) hc_dot_nt(D, hc, w, 1, x + t, xs, y + t);
+}
+
+/* ---- compact kv decode (KV_E4M3_B64, spec 5.2) ----------------------------
+ * e4m3 codes become the fp16 bit patterns of e4m3 * 2^-8 (exact), converted by
+ * F16C, then (x * 256) * scale: the scalar's single rounding of e4m3 * scale. */
+
+void gds_cpu_kv_dec_avx2(const uint8_t *blk, float *y) {
+    const uint8_t *qs = blk + GDS_KV_E4M3_B64_OFF_QS;
+    const __m256 k256 = _mm256_set1_ps(256.0f);
+    for (int g = 0; g < GDS_KV_E4M3_B64_NOPE / GDS_KV_E4M3_B64_GROUP; g++) {
+        const __m256 sc = _mm256_set1_ps(gds_e8m0_to_fp32(blk[g]));
+        for (int c = 0; c < GDS_KV_E4M3_B64_GROUP; c += 16) {
+            const int k = g * GDS_KV_E4M3_B64_GROUP + c;
+            __m256i h = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(qs + k)));
+            h = _mm256_and_si256(_mm256_slli_epi16(h, 7), _mm256_set1_epi16((short)0xBFFF));
+            const __m256 lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+            const __m256 hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+            _mm256_storeu_ps(y + k, _mm256_mul_ps(_mm256_mul_ps(lo, k256), sc));
+            _mm256_storeu_ps(y + k + 8, _mm256_mul_ps(_mm256_mul_ps(hi, k256), sc));
+        }
+    }
+    const uint8_t *r = blk + GDS_KV_E4M3_B64_OFF_ROPE;
+    for (int j = 0; j < GDS_KV_E4M3_B64_NE - GDS_KV_E4M3_B64_NOPE; j += 8) {
+        const __m256i v = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(r + 2 * j))), 16);
+        _mm256_storeu_ps(y + GDS_KV_E4M3_B64_NOPE + j, _mm256_castsi256_ps(v));
+    }
 }
 
 #endif /* __x86_64__ */

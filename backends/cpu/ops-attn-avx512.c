@@ -1,7 +1,8 @@
 /*
  * ops-attn-avx512.c - AVX-512 variants of the hot loops of ops-attn.c and
  * ops-hc.c: attention q.k dots and PV accumulation, the indexer key block, the
- * HC_COMB mix mat-vec. Compiled only on x86-64 with the AVX-512 flags of the
+ * HC_COMB mix mat-vec, and the compact kv row decode (KV_E4M3_B64, exact:
+ * the same values as the type's to_float). Compiled only on x86-64 with the AVX-512 flags of the
  * GNUmakefile; selected at run time by params->simd.
  *
  * Contract (see the scalar versions in ops-attn.c / ops-hc.c): same results up
@@ -215,6 +216,33 @@ void gds_cpu_hc_dot_avx512(int64_t D, int hc, const float *w, int nt, const floa
     int t = 0;
     for (; t + 4 <= nt; t += 4) hc_dot_nt(D, hc, w, 4, x + t, xs, y + t);
     for (; t < nt; t++) hc_dot_nt(D, hc, w, 1, x + t, xs, y + t);
+}
+
+/* ---- compact kv decode (KV_E4M3_B64, spec 5.2) ----------------------------
+ * e4m3 codes become the fp16 bit patterns of e4m3 * 2^-8 (exact, subnormals
+ * stay fp16 subnormals, converted by vcvtph2ps without fp32 denormals), then
+ * (x * 256) * scale: the same single rounding as the scalar e4m3 * scale. */
+
+void gds_cpu_kv_dec_avx512(const uint8_t *blk, float *y) {
+    const uint8_t *qs = blk + GDS_KV_E4M3_B64_OFF_QS;
+    const __m512 k256 = _mm512_set1_ps(256.0f);
+    for (int g = 0; g < GDS_KV_E4M3_B64_NOPE / GDS_KV_E4M3_B64_GROUP; g++) {
+        const __m512 sc = _mm512_set1_ps(gds_e8m0_to_fp32(blk[g]));
+        for (int c = 0; c < GDS_KV_E4M3_B64_GROUP; c += 32) {
+            const int k = g * GDS_KV_E4M3_B64_GROUP + c;
+            const __m512i h = _mm512_and_si512(_mm512_slli_epi16(_mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(qs + k))), 7),
+                                               _mm512_set1_epi16((short)0xBFFF));
+            const __m512 lo = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
+            const __m512 hi = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1));
+            _mm512_storeu_ps(y + k, _mm512_mul_ps(_mm512_mul_ps(lo, k256), sc));
+            _mm512_storeu_ps(y + k + 16, _mm512_mul_ps(_mm512_mul_ps(hi, k256), sc));
+        }
+    }
+    const uint8_t *r = blk + GDS_KV_E4M3_B64_OFF_ROPE;
+    for (int j = 0; j < GDS_KV_E4M3_B64_NE - GDS_KV_E4M3_B64_NOPE; j += 16) {
+        const __m512i v = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(r + 2 * j))), 16);
+        _mm512_storeu_ps(y + GDS_KV_E4M3_B64_NOPE + j, _mm512_castsi512_ps(v));
+    }
 }
 
 #endif /* __x86_64__ */

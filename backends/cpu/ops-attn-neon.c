@@ -1,7 +1,8 @@
 /*
  * ops-attn-neon.c - NEON (aarch64) variants of the hot loops of ops-attn.c and
  * ops-hc.c: attention q.k dots and PV accumulation, the indexer key block, the
- * HC_COMB mix mat-vec. Compiled only on aarch64; selected by params->simd.
+ * HC_COMB mix mat-vec, and the compact kv row decode (KV_E4M3_B64, exact:
+ * the same values as the type's to_float). Compiled only on aarch64; selected by params->simd.
  *
  * Contract: as ops-attn-avx512.c (scalar results up to reassociation inside a
  * dot product and fused multiply-add; PV and indexer head-sum orders are the
@@ -205,6 +206,35 @@ void gds_cpu_hc_dot_neon(int64_t D, int hc, const float *w, int nt, const float 
     int t = 0;
     for (; t + 4 <= nt; t += 4) hc_dot_nt(D, hc, w, 4, x + t, xs, y + t);
     for (; t < nt; t++) hc_dot_nt(D, hc, w, 1, x + t, xs, y + t);
+}
+
+/* ---- compact kv decode (KV_E4M3_B64, spec 5.2) ----------------------------
+ * e4m3 codes become the fp16 bit patterns of e4m3 * 2^-8 (exact), converted by
+ * vcvt_f32_f16, then (x * 256) * scale: the scalar's single rounding. */
+
+void gds_cpu_kv_dec_neon(const uint8_t *blk, float *y) {
+    const uint8_t *qs = blk + GDS_KV_E4M3_B64_OFF_QS;
+    const uint16x8_t m = vdupq_n_u16(0xBFFF);
+    for (int g = 0; g < GDS_KV_E4M3_B64_NOPE / GDS_KV_E4M3_B64_GROUP; g++) {
+        const float sc = gds_e8m0_to_fp32(blk[g]);
+        for (int c = 0; c < GDS_KV_E4M3_B64_GROUP; c += 16) {
+            const int k = g * GDS_KV_E4M3_B64_GROUP + c;
+            const int8x16_t q = vreinterpretq_s8_u8(vld1q_u8(qs + k));
+            const uint16x8_t lo = vandq_u16(vreinterpretq_u16_s16(vshlq_n_s16(vmovl_s8(vget_low_s8(q)), 7)), m);
+            const uint16x8_t hi = vandq_u16(vreinterpretq_u16_s16(vshlq_n_s16(vmovl_s8(vget_high_s8(q)), 7)), m);
+            float32x4_t v[4];
+            v[0] = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(lo)));
+            v[1] = vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(lo)));
+            v[2] = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(hi)));
+            v[3] = vcvt_f32_f16(vreinterpret_f16_u16(vget_high_u16(hi)));
+            for (int i = 0; i < 4; i++) vst1q_f32(y + k + 4 * i, vmulq_n_f32(vmulq_n_f32(v[i], 256.0f), sc));
+        }
+    }
+    const uint8_t *r = blk + GDS_KV_E4M3_B64_OFF_ROPE;
+    for (int j = 0; j < GDS_KV_E4M3_B64_NE - GDS_KV_E4M3_B64_NOPE; j += 4) {
+        const uint32x4_t v = vshlq_n_u32(vmovl_u16(vreinterpret_u16_u8(vld1_u8(r + 2 * j))), 16);
+        vst1q_f32(y + GDS_KV_E4M3_B64_NOPE + j, vreinterpretq_f32_u32(v));
+    }
 }
 
 #endif /* __aarch64__ */

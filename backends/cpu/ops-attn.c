@@ -18,6 +18,11 @@
  *   per-key structure (online softmax in blocks of 64 keys in list order, bf16
  *   rounding points) is shared code below, identical for every SIMD level.
  * - Inputs may be strided (nb[1..3]); outputs are contiguous F32.
+ * - Compact sources (spec 5.2): ATTN's kv may be KV_E4M3_B64 and INDEXER's kI
+ *   MXFP4. Their rows are decoded to their exact f32 values into the thread's
+ *   scratch (ATTN: each 64-key block once per unit, units of up to 16 heads;
+ *   INDEXER: while transposing a key block), then the F32 code path runs on
+ *   them unchanged, so results are bit-identical to F32 storage of the same values.
  */
 #include "cpu.h"
 
@@ -32,7 +37,8 @@
  * ------------------------------------------------------------------------- */
 
 #define GDS_ATTN_BLK 64 /* keys per online-softmax block (spec 4.9) */
-#define GDS_ATTN_G   4  /* heads per work unit */
+#define GDS_ATTN_G   4  /* heads per work unit (F32 kv) */
+#define GDS_ATTN_GQ  16 /* heads per work unit (compact kv: each decoded key serves more heads) */
 #define GDS_IDX_KB   32 /* keys per indexer block */
 #define GDS_IDX_TC   8  /* tokens per indexer unit */
 
@@ -44,19 +50,24 @@ typedef void (*gds_attn_pv_fn)(int64_t n, int nh, float *acc, const float *alpha
  * sc[l] = bf16(sum_h bf16(relu(bf16(q_h . kt[:, l])) * w_h)) for l < 32 */
 typedef void (*gds_idx_block_fn)(int64_t dI, int nh, const float *q, int64_t qs, const float *w, int64_t ws,
                                  const float *kt, float *sc);
+/* kv: one KV_E4M3_B64 block (584 bytes) -> its 512 exact f32 values */
+typedef void (*gds_kv_dec_fn)(const uint8_t *blk, float *y);
 
 #if defined(__x86_64__)
 void gds_cpu_attn_qk_avx2(int64_t n, int nh, const float *q, int64_t qs, int nk, const float *const *k, float scale, float *s);
 void gds_cpu_attn_pv_avx2(int64_t n, int nh, float *acc, const float *alpha, int nk, const float *const *k, const float *p);
 void gds_cpu_idx_block_avx2(int64_t dI, int nh, const float *q, int64_t qs, const float *w, int64_t ws, const float *kt, float *sc);
+void gds_cpu_kv_dec_avx2(const uint8_t *blk, float *y);
 void gds_cpu_attn_qk_avx512(int64_t n, int nh, const float *q, int64_t qs, int nk, const float *const *k, float scale, float *s);
 void gds_cpu_attn_pv_avx512(int64_t n, int nh, float *acc, const float *alpha, int nk, const float *const *k, const float *p);
 void gds_cpu_idx_block_avx512(int64_t dI, int nh, const float *q, int64_t qs, const float *w, int64_t ws, const float *kt, float *sc);
+void gds_cpu_kv_dec_avx512(const uint8_t *blk, float *y);
 #endif
 #if defined(__aarch64__)
 void gds_cpu_attn_qk_neon(int64_t n, int nh, const float *q, int64_t qs, int nk, const float *const *k, float scale, float *s);
 void gds_cpu_attn_pv_neon(int64_t n, int nh, float *acc, const float *alpha, int nk, const float *const *k, const float *p);
 void gds_cpu_idx_block_neon(int64_t dI, int nh, const float *q, int64_t qs, const float *w, int64_t ws, const float *kt, float *sc);
+void gds_cpu_kv_dec_neon(const uint8_t *blk, float *y);
 #endif
 
 static void gds_cpu_attn_qk_scalar(int64_t n, int nh, const float *q, int64_t qs, int nk, const float *const *k,
@@ -109,23 +120,28 @@ static void gds_cpu_idx_block_scalar(int64_t dI, int nh, const float *q, int64_t
     for (int l = 0; l < GDS_IDX_KB; l++) sc[l] = gds_round_bf16(tot[l]);
 }
 
+static void gds_cpu_kv_dec_scalar(const uint8_t *blk, float *y) {
+    gds_type_traits(GDS_TYPE_KV_E4M3_B64)->to_float(blk, y, GDS_KV_E4M3_B64_NE);
+}
+
 struct gds_attn_simd {
     gds_attn_qk_fn qk;
     gds_attn_pv_fn pv;
     gds_idx_block_fn idx;
+    gds_kv_dec_fn kv_dec;
 };
 
 static struct gds_attn_simd gds_attn_simd_get(enum gds_cpu_simd simd) {
-    struct gds_attn_simd r = { gds_cpu_attn_qk_scalar, gds_cpu_attn_pv_scalar, gds_cpu_idx_block_scalar };
+    struct gds_attn_simd r = { gds_cpu_attn_qk_scalar, gds_cpu_attn_pv_scalar, gds_cpu_idx_block_scalar, gds_cpu_kv_dec_scalar };
 #if defined(__x86_64__)
     if (simd == GDS_SIMD_AVX2) {
-        r.qk = gds_cpu_attn_qk_avx2; r.pv = gds_cpu_attn_pv_avx2; r.idx = gds_cpu_idx_block_avx2;
+        r.qk = gds_cpu_attn_qk_avx2; r.pv = gds_cpu_attn_pv_avx2; r.idx = gds_cpu_idx_block_avx2; r.kv_dec = gds_cpu_kv_dec_avx2;
     } else if (simd == GDS_SIMD_AVX512) {
-        r.qk = gds_cpu_attn_qk_avx512; r.pv = gds_cpu_attn_pv_avx512; r.idx = gds_cpu_idx_block_avx512;
+        r.qk = gds_cpu_attn_qk_avx512; r.pv = gds_cpu_attn_pv_avx512; r.idx = gds_cpu_idx_block_avx512; r.kv_dec = gds_cpu_kv_dec_avx512;
     }
 #elif defined(__aarch64__)
     if (simd == GDS_SIMD_NEON) {
-        r.qk = gds_cpu_attn_qk_neon; r.pv = gds_cpu_attn_pv_neon; r.idx = gds_cpu_idx_block_neon;
+        r.qk = gds_cpu_attn_qk_neon; r.pv = gds_cpu_attn_pv_neon; r.idx = gds_cpu_idx_block_neon; r.kv_dec = gds_cpu_kv_dec_neon;
     }
 #endif
     return r;
@@ -196,8 +212,23 @@ void gds_cpu_op_compress(const struct gds_cpu_params *p, struct gds_tensor *dst)
  * transposes its key block into the thread's scratch (kt [dI][32]).
  * ------------------------------------------------------------------------- */
 
+/* MXFP4 key row -> f32 through a per-block table of d * value: the same
+ * product as the type's to_float (bit-identical), without a multiply per value */
+static void gds_idx_dec_mxfp4(const void *x, float *y, int64_t n) {
+    const block_mxfp4 *b = x;
+    for (int64_t i = 0; i < n / QK_MXFP4; i++, y += QK_MXFP4) {
+        const float d = gds_e8m0_to_fp32_half(b[i].e);
+        float lut[16];
+        for (int k = 0; k < 16; k++) lut[k] = d * (float)gds_kvalues_mxfp4[k];
+        for (int j = 0; j < QK_MXFP4 / 2; j++) {
+            y[j] = lut[b[i].qs[j] & 0x0f];
+            y[j + QK_MXFP4 / 2] = lut[b[i].qs[j] >> 4];
+        }
+    }
+}
+
 static size_t gds_idx_scratch_per_thread(int64_t dI) {
-    return GDS_PAD((size_t)dI * GDS_IDX_KB * sizeof(float), 64);
+    return GDS_PAD((size_t)dI * GDS_IDX_KB * sizeof(float), 64) + GDS_PAD((size_t)dI * sizeof(float), 64);
 }
 
 size_t gds_cpu_work_indexer(const struct gds_tensor *dst, int nth) {
@@ -217,6 +248,9 @@ void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst) 
 
     GDS_ASSERT(p->wsize >= (size_t)p->nth * gds_idx_scratch_per_thread(dI));
     float *kt = (float *)((char *)p->wdata + (size_t)p->ith * gds_idx_scratch_per_thread(dI));
+    float *krow = (float *)((char *)kt + GDS_PAD((size_t)dI * GDS_IDX_KB * sizeof(float), 64)); /* decoded key */
+    GDS_ASSERT(kI->type == GDS_TYPE_F32 || kI->type == GDS_TYPE_MXFP4);
+    const gds_to_float_fn kdec = kI->type == GDS_TYPE_MXFP4 ? gds_idx_dec_mxfp4 : NULL;
 
     const int64_t nsb = (S + GDS_IDX_KB - 1) / GDS_IDX_KB;
     const int64_t ntc = (T + GDS_IDX_TC - 1) / GDS_IDX_TC;
@@ -242,6 +276,7 @@ void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst) 
                 for (int64_t l = 0; l < GDS_IDX_KB; l++) {
                     if (l < ns) {
                         const float *kr = (const float *)((const char *)kI->data + (s0 + l) * kI->nb[1]);
+                        if (kdec) { kdec(kr, krow, dI); kr = krow; }
                         for (int64_t i = 0; i < dI; i++) kt[i * GDS_IDX_KB + l] = kr[i];
                     } else {
                         for (int64_t i = 0; i < dI; i++) kt[i * GDS_IDX_KB + l] = 0.0f;
@@ -265,14 +300,16 @@ void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst) 
  * [0, N), skipped; they would contribute p = 0).
  * ------------------------------------------------------------------------- */
 
-static size_t gds_attn_scratch_per_thread(int64_t hd) {
-    return GDS_PAD((size_t)GDS_ATTN_G * hd * sizeof(float), 64)              /* acc */
-         + GDS_PAD((size_t)GDS_ATTN_G * GDS_ATTN_BLK * sizeof(float), 64) * 2 /* s, p */
-         + GDS_PAD((size_t)GDS_ATTN_BLK * sizeof(float *), 64);              /* key rows */
+static size_t gds_attn_scratch_per_thread(int64_t hd, bool compact) {
+    const size_t G = compact ? GDS_ATTN_GQ : GDS_ATTN_G;
+    return GDS_PAD(G * hd * sizeof(float), 64)                       /* acc */
+         + GDS_PAD(G * GDS_ATTN_BLK * sizeof(float), 64) * 2         /* s, p */
+         + GDS_PAD((size_t)GDS_ATTN_BLK * sizeof(float *), 64)       /* key rows */
+         + (compact ? (size_t)GDS_ATTN_BLK * hd * sizeof(float) : 0); /* decoded keys */
 }
 
 size_t gds_cpu_work_attn(const struct gds_tensor *dst, int nth) {
-    return (size_t)nth * gds_attn_scratch_per_thread(dst->ne[0]);
+    return (size_t)nth * gds_attn_scratch_per_thread(dst->ne[0], dst->src[1]->type != GDS_TYPE_F32);
 }
 
 void gds_cpu_op_attn(const struct gds_cpu_params *p, struct gds_tensor *dst) {
@@ -285,22 +322,29 @@ void gds_cpu_op_attn(const struct gds_cpu_params *p, struct gds_tensor *dst) {
     const int64_t N = kv->ne[1], L = idx->ne[0];
     const struct gds_attn_simd fn = gds_attn_simd_get(p->simd);
 
-    const size_t per = gds_attn_scratch_per_thread(hd);
+    const bool compact = kv->type == GDS_TYPE_KV_E4M3_B64;
+    GDS_ASSERT(compact || kv->type == GDS_TYPE_F32);
+    const int64_t GM = compact ? GDS_ATTN_GQ : GDS_ATTN_G;
+    const size_t per = gds_attn_scratch_per_thread(hd, compact);
     GDS_ASSERT(p->wsize >= (size_t)p->nth * per);
     char *ws = (char *)p->wdata + (size_t)p->ith * per;
     float *acc = (float *)ws;
-    ws += GDS_PAD((size_t)GDS_ATTN_G * hd * sizeof(float), 64);
+    ws += GDS_PAD((size_t)GM * hd * sizeof(float), 64);
     float *s = (float *)ws;
-    ws += GDS_PAD((size_t)GDS_ATTN_G * GDS_ATTN_BLK * sizeof(float), 64);
+    ws += GDS_PAD((size_t)GM * GDS_ATTN_BLK * sizeof(float), 64);
     float *pb = (float *)ws;
-    ws += GDS_PAD((size_t)GDS_ATTN_G * GDS_ATTN_BLK * sizeof(float), 64);
+    ws += GDS_PAD((size_t)GM * GDS_ATTN_BLK * sizeof(float), 64);
     const float **krow = (const float **)(void *)ws;
+    ws += GDS_PAD((size_t)GDS_ATTN_BLK * sizeof(float *), 64);
+    float *kdec = compact ? (float *)ws : NULL; /* [64][hd] decoded key rows */
 
-    /* Heads per unit: 4 (each key row loaded once for 4 heads), fewer when
-     * that leaves too few units for the threads (decode). Per-head results do
-     * not depend on the grouping (each head's arithmetic is its own). */
-    int64_t G = GDS_ATTN_G;
-    while (G > 1 && T * ((H + G - 1) / G) < 4 * (int64_t)p->nth) G /= 2;
+    /* Heads per unit: GM (each key row loaded, or decoded, once for GM heads),
+     * fewer when that leaves too few units for the threads (decode). Per-head
+     * results do not depend on the grouping (each head's arithmetic is its own). */
+    /* compact kv: decoding dominates small groups, so only ask for one unit per thread */
+    int64_t G = GM;
+    const int64_t want_units = compact ? (int64_t)p->nth : 4 * (int64_t)p->nth;
+    while (G > 1 && T * ((H + G - 1) / G) < want_units) G /= 2;
     const int64_t ng = (H + G - 1) / G;
     int64_t u0, u1;
     gds_cpu_split(T * ng, p->ith, p->nth, &u0, &u1);
@@ -310,7 +354,7 @@ void gds_cpu_op_attn(const struct gds_cpu_params *p, struct gds_tensor *dst) {
         const int nh = (int)(H - h0 < G ? H - h0 : G);
         const float *qt = (const float *)((const char *)q->data + h0 * q->nb[1] + t * q->nb[2]);
         const int64_t qs = (int64_t)(q->nb[1] / sizeof(float));
-        float mrun[GDS_ATTN_G], lrun[GDS_ATTN_G], alpha[GDS_ATTN_G];
+        float mrun[GDS_ATTN_GQ], lrun[GDS_ATTN_GQ], alpha[GDS_ATTN_GQ];
 
         for (int h = 0; h < nh; h++) { mrun[h] = -INFINITY; lrun[h] = 0.0f; }
         for (int64_t i = 0; i < (int64_t)nh * hd; i++) acc[i] = 0.0f;
@@ -321,7 +365,15 @@ void gds_cpu_op_attn(const struct gds_cpu_params *p, struct gds_tensor *dst) {
             for (int64_t l = b0; l < b1; l++) {
                 const int32_t r = *(const int32_t *)((const char *)idx->data + l * idx->nb[0] + t * idx->nb[1]);
                 if (r < 0 || r >= N) continue;
-                krow[nk++] = (const float *)((const char *)kv->data + (int64_t)r * kv->nb[1]);
+                const char *row = (const char *)kv->data + (int64_t)r * kv->nb[1];
+                if (compact) {
+                    float *y = kdec + (int64_t)nk * hd;
+                    for (int64_t c = 0; c < hd / GDS_KV_E4M3_B64_NE; c++)
+                        fn.kv_dec((const uint8_t *)row + c * GDS_KV_E4M3_B64_SIZE, y + c * GDS_KV_E4M3_B64_NE);
+                    krow[nk++] = y;
+                } else {
+                    krow[nk++] = (const float *)row;
+                }
             }
             if (nk == 0) continue; /* all -inf: m, l, acc unchanged */
 

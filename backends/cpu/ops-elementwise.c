@@ -103,7 +103,7 @@ static inline void gds_unravel_row(const struct gds_tensor *t, int64_t r, int64_
     *i3 = r / t->ne[2];
 }
 
-/* chunk for block conversions: a multiple of every block size (32, 128) */
+/* chunk for block conversions: a multiple of every block size (32, 128, 512) */
 #define GDS_CPY_CHUNK 2048
 
 /* ---- CPY ------------------------------------------------------------------ */

@@ -89,8 +89,25 @@ enum gds_type {
      * dense weights, lossless. 128 e4m3fn values + one e8m0 scale per 128
      * consecutive elements of a row. Also the activation format of spec 3.3. */
     GDS_TYPE_F8_E4M3_B128 = 128,
-    GDS_TYPE_COUNT = 129,
+    /* ggml-ds extension: one compact DeepSeek-V4 K=V row (spec 5.2), lossless
+     * for the values the V4 graph stores. A block is 512 values, 584 bytes:
+     * values 0..447 (the "nope" dims) as 7 groups of 64 e4m3fn codes with one
+     * e8m0 scale each (x = 2^(e-127) * e4m3), values 448..511 (the rope dims)
+     * as bf16. Byte layout of a block, see GDS_KV_E4M3_B64_* below:
+     *   [0, 7) e8m0 scales | 7: zero | [8, 456) e4m3 codes | [456, 584) bf16 LE
+     * Reference quantizer: act_quant (spec 3.3) per group of 64, bf16 RNE for
+     * the rope dims; it reproduces QUANT_SIM(FP8, 64, 448) + bf16 values exactly. */
+    GDS_TYPE_KV_E4M3_B64 = 129,
+    GDS_TYPE_COUNT = 130,
 };
+
+/* GDS_TYPE_KV_E4M3_B64 block geometry (bytes / values) */
+#define GDS_KV_E4M3_B64_NE       512 /* values per block */
+#define GDS_KV_E4M3_B64_NOPE     448 /* e4m3 values, 7 groups of 64 */
+#define GDS_KV_E4M3_B64_GROUP    64
+#define GDS_KV_E4M3_B64_OFF_QS   8   /* e4m3 codes start; scales at [0, 7) */
+#define GDS_KV_E4M3_B64_OFF_ROPE 456 /* 64 bf16 values start */
+#define GDS_KV_E4M3_B64_SIZE     584 /* bytes per block */
 
 /* Type traits (one table, indexed by type id). */
 typedef void (*gds_to_float_fn)(const void *x, float *y, int64_t n);
@@ -253,8 +270,8 @@ struct gds_tensor *gds_transpose(struct gds_context *ctx, struct gds_tensor *a);
  */
 
 /* CPY: b <- a, converting types. a, b same element count and shape; any of
- * F32/F16/BF16 <-> F32/F16/BF16, F32 -> Q8_0/MXFP4/F8_E4M3_B128 (reference
- * quantizer), quantized -> F32. Returns a view of b (write happens at compute). */
+ * F32/F16/BF16 <-> F32/F16/BF16, F32 -> Q8_0/MXFP4/F8_E4M3_B128/KV_E4M3_B64
+ * (reference quantizer), quantized -> F32. Returns a view of b (write happens at compute). */
 struct gds_tensor *gds_cpy(struct gds_context *ctx, struct gds_tensor *a, struct gds_tensor *b);
 /* CONT: contiguous F32 copy of a (any layout). */
 struct gds_tensor *gds_cont(struct gds_context *ctx, struct gds_tensor *a);
@@ -263,7 +280,9 @@ struct gds_tensor *gds_cont(struct gds_context *ctx, struct gds_tensor *a);
  * y[:, i, b] = to_f32(a[:, ids[i, b], b]); an id outside [0, n_rows) gives a row of zeros. */
 struct gds_tensor *gds_get_rows(struct gds_context *ctx, struct gds_tensor *a, struct gds_tensor *ids);
 
-/* SET_ROWS: dst [ne0, n_rows, B] F32/F16/BF16, src [ne0, n, B] F32, ids I32 [n, B].
+/* SET_ROWS: dst [ne0, n_rows, B] F32/F16/BF16 or a quantized type (each row
+ * written by the type's reference quantizer, e.g. MXFP4, KV_E4M3_B64),
+ * src [ne0, n, B] F32, ids I32 [n, B].
  * dst[:, ids[i, b], b] = src[:, i, b] (converted); ids outside [0, n_rows) are skipped.
  * In place: returns a view of dst. */
 struct gds_tensor *gds_set_rows(struct gds_context *ctx, struct gds_tensor *dst, struct gds_tensor *src, struct gds_tensor *ids);
@@ -375,13 +394,14 @@ struct gds_tensor *gds_hc_post(struct gds_context *ctx, struct gds_tensor *a, st
  * fp32, no rounding. */
 struct gds_tensor *gds_compress(struct gds_context *ctx, struct gds_tensor *k, struct gds_tensor *z, bool overlap);
 
-/* INDEXER (lightning indexer scores, spec 4.8): q [dI, nh, T], kI [dI, S],
- * w [nh, T], pos I32 [T] -> scores [S, T]:
+/* INDEXER (lightning indexer scores, spec 4.8): q [dI, nh, T], kI [dI, S]
+ * (F32, or MXFP4: read as its exact f32 values), w [nh, T], pos I32 [T] -> scores [S, T]:
  * sc[s, t] = bf16(sum_h bf16(relu(bf16(q[:, h, t]·kI[:, s])) * w[h, t]))
  * if s < (pos[t] + 1) / ratio (integer division), else -inf. */
 struct gds_tensor *gds_indexer(struct gds_context *ctx, struct gds_tensor *q, struct gds_tensor *kI, struct gds_tensor *w, struct gds_tensor *pos, int ratio);
 
-/* ATTN (sparse attention with sinks, spec 4.9): q [hd, H, T], kv [hd, N] (K = V),
+/* ATTN (sparse attention with sinks, spec 4.9): q [hd, H, T], kv [hd, N] (K = V;
+ * F32, or KV_E4M3_B64 with hd a multiple of 512: read as its exact f32 values),
  * idx I32 [L, T] (key rows per query; -1 = empty), sinks F32 [H] -> o [hd, H, T].
  * Per query t and head h, keys in list order in blocks of 64: s_j = (q·kv_j)*scale,
  * online softmax in fp32, P rounded to bf16 before the PV product, sink in the

@@ -57,7 +57,9 @@ struct gds_tensor *gds_get_rows(struct gds_context *ctx, struct gds_tensor *a, s
 }
 
 struct gds_tensor *gds_set_rows(struct gds_context *ctx, struct gds_tensor *dst, struct gds_tensor *src, struct gds_tensor *ids) {
-    GDS_ASSERT(is_float_type(dst->type) && dst->nb[0] == gds_type_traits(dst->type)->type_size);
+    const struct gds_type_traits *dt = gds_type_traits(dst->type);
+    GDS_ASSERT(dt != NULL && dst->nb[0] == dt->type_size);
+    GDS_ASSERT(is_float_type(dst->type) || (dt->is_quantized && dt->from_float_ref != NULL));
     assert_f32_rows(src);
     GDS_ASSERT(ids->type == GDS_TYPE_I32 && ids->nb[0] == 4);
     GDS_ASSERT(src->ne[0] == dst->ne[0] && src->ne[1] == ids->ne[0]);
@@ -322,7 +324,8 @@ struct gds_tensor *gds_compress(struct gds_context *ctx, struct gds_tensor *k, s
 struct gds_tensor *gds_indexer(struct gds_context *ctx, struct gds_tensor *q, struct gds_tensor *kI, struct gds_tensor *w,
                                struct gds_tensor *pos, int ratio) {
     assert_f32_rows(q);
-    assert_f32_rows(kI);
+    if (kI->type == GDS_TYPE_MXFP4) GDS_ASSERT(kI->nb[0] == sizeof(block_mxfp4) && kI->ne[0] % QK_MXFP4 == 0);
+    else assert_f32_rows(kI);
     assert_f32_rows(w);
     GDS_ASSERT(q->ne[0] == kI->ne[0] && kI->ne[2] == 1 && kI->ne[3] == 1 && q->ne[3] == 1);
     GDS_ASSERT(w->ne[0] == q->ne[1] && w->ne[1] == q->ne[2]);
@@ -341,7 +344,8 @@ struct gds_tensor *gds_indexer(struct gds_context *ctx, struct gds_tensor *q, st
 struct gds_tensor *gds_attn(struct gds_context *ctx, struct gds_tensor *q, struct gds_tensor *kv, struct gds_tensor *idx,
                             struct gds_tensor *sinks, float scale) {
     assert_f32_rows(q);
-    assert_f32_rows(kv);
+    if (kv->type == GDS_TYPE_KV_E4M3_B64) GDS_ASSERT(kv->nb[0] == GDS_KV_E4M3_B64_SIZE && kv->ne[0] % GDS_KV_E4M3_B64_NE == 0);
+    else assert_f32_rows(kv);
     GDS_ASSERT(q->ne[0] == kv->ne[0] && kv->ne[2] == 1 && kv->ne[3] == 1 && q->ne[3] == 1);
     GDS_ASSERT(idx->type == GDS_TYPE_I32 && idx->nb[0] == 4 && idx->ne[1] == q->ne[2] && idx->ne[2] == 1);
     GDS_ASSERT(sinks->type == GDS_TYPE_F32 && gds_is_contiguous(sinks) && gds_nelements(sinks) == q->ne[1]);

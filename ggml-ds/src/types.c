@@ -16,6 +16,8 @@
  *   MXFP4         ggml's quantize_row_mxfp4_ref (shared exponent from amax,
  *                 nearest kvalue, first-found wins on ties).
  *   F8_E4M3_B128  spec 3.3 act_quant with B = 128, bit for bit.
+ *   KV_E4M3_B64   act_quant with B = 64 on the first 448 values of each 512,
+ *                 bf16 RNE on the last 64 (spec 5.2 compact K=V rows).
  * Not here: SIMD paths and the per-type dot products (backends/cpu).
  */
 #include "gds-impl.h"
@@ -167,6 +169,64 @@ static void f8_from_float(const float *x, void *y, int64_t n) {
     }
 }
 
+/* ---- KV_E4M3_B64 (spec 5.2: one compact V4 K=V row per block) ------------ */
+
+/* Geometry from gds.h: 7 scales, a zero byte, 448 e4m3 codes, 64 bf16 (LE). */
+#define KV_NG (GDS_KV_E4M3_B64_NOPE / GDS_KV_E4M3_B64_GROUP)
+#define KV_NR (GDS_KV_E4M3_B64_NE - GDS_KV_E4M3_B64_NOPE)
+_Static_assert(GDS_KV_E4M3_B64_OFF_QS >= KV_NG, "kv scales fit before the codes");
+_Static_assert(GDS_KV_E4M3_B64_OFF_ROPE == GDS_KV_E4M3_B64_OFF_QS + GDS_KV_E4M3_B64_NOPE, "kv layout");
+_Static_assert(GDS_KV_E4M3_B64_SIZE == GDS_KV_E4M3_B64_OFF_ROPE + 2 * KV_NR, "kv block size");
+
+static void kv_e4m3_to_float(const void *x, float *y, int64_t n) {
+    const uint8_t *b = x;
+    for (int64_t i = 0; i < n / GDS_KV_E4M3_B64_NE; i++, b += GDS_KV_E4M3_B64_SIZE, y += GDS_KV_E4M3_B64_NE) {
+        const uint8_t *qs = b + GDS_KV_E4M3_B64_OFF_QS;
+        for (int g = 0; g < KV_NG; g++) {
+            const float s = gds_e8m0_to_fp32(b[g]);
+            for (int j = 0; j < GDS_KV_E4M3_B64_GROUP; j++) {
+                const int k = g * GDS_KV_E4M3_B64_GROUP + j;
+                y[k] = gds_e4m3_to_fp32(qs[k]) * s;
+            }
+        }
+        const uint8_t *r = b + GDS_KV_E4M3_B64_OFF_ROPE;
+        for (int j = 0; j < KV_NR; j++) y[GDS_KV_E4M3_B64_NOPE + j] = gds_bf16_to_fp32((gds_bf16_t)(r[2 * j] | r[2 * j + 1] << 8));
+    }
+}
+
+/* act_quant per group of 64 exactly as f8_from_float (and QUANT_SIM FP8), so a
+ * value that QUANT_SIM produced is stored exactly: its group's scale can only
+ * shrink (amax rounds down at most to 224*s) and doubling an e4m3 code <= 224
+ * stays an e4m3 code. Rope dims: bf16 RNE (exact for bf16-valued input). */
+static void kv_e4m3_from_float(const float *x, void *y, int64_t n) {
+    uint8_t *b = y;
+    for (int64_t i = 0; i < n / GDS_KV_E4M3_B64_NE; i++, b += GDS_KV_E4M3_B64_SIZE, x += GDS_KV_E4M3_B64_NE) {
+        uint8_t *qs = b + GDS_KV_E4M3_B64_OFF_QS;
+        memset(b, 0, GDS_KV_E4M3_B64_OFF_QS);
+        for (int g = 0; g < KV_NG; g++) {
+            const float *xb = x + g * GDS_KV_E4M3_B64_GROUP;
+            float amax = 0.0f;
+            for (int j = 0; j < GDS_KV_E4M3_B64_GROUP; j++) if (amax < fabsf(xb[j])) amax = fabsf(xb[j]);
+            if (amax < 1e-4f) amax = 1e-4f;
+            int e = gds_pow2_ceil_exp(amax * (1.0f / 448.0f));
+            if (e > 127) e = 127;
+            const float s = gds_bits_f32((uint32_t)(e + 127) << 23);
+            b[g] = (uint8_t)(e + 127);
+            for (int j = 0; j < GDS_KV_E4M3_B64_GROUP; j++) {
+                float v = xb[j] / s;
+                v = v > 448.0f ? 448.0f : v < -448.0f ? -448.0f : v;
+                qs[g * GDS_KV_E4M3_B64_GROUP + j] = gds_fp32_to_e4m3(v);
+            }
+        }
+        uint8_t *r = b + GDS_KV_E4M3_B64_OFF_ROPE;
+        for (int j = 0; j < KV_NR; j++) {
+            const gds_bf16_t h = gds_fp32_to_bf16(x[GDS_KV_E4M3_B64_NOPE + j]);
+            r[2 * j] = (uint8_t)(h & 0xff);
+            r[2 * j + 1] = (uint8_t)(h >> 8);
+        }
+    }
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 static const struct gds_type_traits type_traits[GDS_TYPE_COUNT] = {
@@ -177,6 +237,7 @@ static const struct gds_type_traits type_traits[GDS_TYPE_COUNT] = {
     [GDS_TYPE_BF16]  = { "bf16",  1, 2, false, bf16_to_float, bf16_from_float },
     [GDS_TYPE_MXFP4] = { "mxfp4", QK_MXFP4, sizeof(block_mxfp4), true, mxfp4_to_float, mxfp4_from_float },
     [GDS_TYPE_F8_E4M3_B128] = { "f8_e4m3_b128", QK_F8, sizeof(block_f8), true, f8_to_float, f8_from_float },
+    [GDS_TYPE_KV_E4M3_B64] = { "kv_e4m3_b64", GDS_KV_E4M3_B64_NE, GDS_KV_E4M3_B64_SIZE, true, kv_e4m3_to_float, kv_e4m3_from_float },
 };
 
 const struct gds_type_traits *gds_type_traits(enum gds_type t) {

@@ -78,7 +78,7 @@ if [ "$1" != native ]; then
             if $MAKE -s build/fuzz/fuzz-$t >"$log" 2>&1; then
                 rm -rf build/fuzz/run-$t && mkdir -p build/fuzz/run-$t && cp -r tests/fuzz/corpus-$t/. build/fuzz/run-$t/
                 echo "== fuzz-$t: ${FUZZ_TIME:-60} s"
-                if build/fuzz/fuzz-$t -max_total_time=${FUZZ_TIME:-60} -max_len=8192 -malloc_limit_mb=64 build/fuzz/run-$t >"$log" 2>&1; then
+                if build/fuzz/fuzz-$t -max_total_time=${FUZZ_TIME:-60} -max_len=8192 -malloc_limit_mb=64 -artifact_prefix=build/fuzz/ build/fuzz/run-$t >"$log" 2>&1; then
                     grep -E "^#[0-9]+.*DONE|Done [0-9]+ runs" "$log" | tail -1; passed=$((passed + 1))
                 else
                     tail -40 "$log"; echo "   fuzz-$t: crash or sanitizer report (see above)"; failed=$((failed + 1))

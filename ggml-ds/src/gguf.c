@@ -338,10 +338,13 @@ static bool rd_tensor_info(struct rd *r, struct gds_gguf *f, int64_t i, struct g
                 (long long)t->ne[0], tt->name, (long long)tt->blck_size);
         return false;
     }
-    uint64_t nel = 1, bytes = (uint64_t)(t->ne[0] / tt->blck_size);
+    /* Every partial product of the dims must fit, even when another dim is 0
+     * (code downstream multiplies ne1*ne2*ne3 without knowing about the zero). */
+    uint64_t nel = 1, bound = 1, bytes = (uint64_t)(t->ne[0] / tt->blck_size);
     bool ok = checked_mul(bytes, tt->type_size, &bytes);
     for (int d = 0; d < GDS_MAX_DIMS && ok; d++) {
-        ok = checked_mul(nel, (uint64_t)t->ne[d], &nel) && nel <= (uint64_t)INT64_MAX;
+        ok = checked_mul(bound, t->ne[d] ? (uint64_t)t->ne[d] : 1, &bound) && bound <= (uint64_t)INT64_MAX;
+        ok = ok && checked_mul(nel, (uint64_t)t->ne[d], &nel);
         if (d > 0) ok = ok && checked_mul(bytes, (uint64_t)t->ne[d], &bytes);
     }
     if (!ok || bytes > SIZE_MAX) {

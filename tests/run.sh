@@ -49,6 +49,7 @@ run_suite build/bin native
 run_one "native test-convert" sh tests/test-convert.sh
 run_one "native test-tokenizer" build/bin/test-tokenizer
 run_one "native test-chat" build/bin/test-chat
+run_one "native test-sampling" build/bin/test-sampling
 run_one "native test-model" sh tests/test-model.sh
 run_one "native test-run" sh tests/test-run.sh
 
@@ -58,6 +59,7 @@ if [ "$1" != native ]; then
         ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-convert" env BUILD=build/san sh tests/test-convert.sh
         ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-tokenizer" env BUILD=build/san build/san/bin/test-tokenizer
         ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-chat" build/san/bin/test-chat
+        ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-sampling" build/san/bin/test-sampling
         ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-model" env BUILD=build/san sh tests/test-model.sh
         ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-run" env BUILD=build/san sh tests/test-run.sh
     else

@@ -5,8 +5,9 @@
  *
  * Invariants:
  * - Weights are bound in place to the mmap'd GGUF (one host buffer over the
- *   whole mapping); only small vectors that must be F32 and wo_a (run as bf16,
- *   spec T17) are converted, into malloc'd memory owned by the model.
+ *   whole mapping); only small vectors that must be F32 and a non-F8,
+ *   non-BF16 wo_a (run as bf16, spec T17; F8 wo_a stays mapped and runs with
+ *   GDS_MM_ACT_BF16) are converted, into malloc'd memory owned by the model.
  * - Per-sequence state lives in host tensors of one context (data in its
  *   arena); graphs write into it in place (SET_ROWS) and the host moves rows
  *   between graphs (window ring, compressor buffers), see deepseek4.c.
@@ -33,7 +34,7 @@ struct ds4_layer {
     struct gds_tensor *q_b;           /* [QL, H*hd] */
     struct gds_tensor *kv;            /* [D, hd] */
     struct gds_tensor *kv_norm;       /* [hd] F32 */
-    struct gds_tensor *wo_a;          /* [H*hd/G, G*OL] BF16 (converted at load) */
+    struct gds_tensor *wo_a;          /* [H*hd/G, G*OL] F8_E4M3_B128 (mapped, run as bf16) or BF16 (converted at load) */
     struct gds_tensor *wo_b;          /* [G*OL, D] */
     struct gds_tensor *hc_attn_fn, *hc_attn_base, *hc_attn_scale; /* [HC*D, mix] [mix] [3] F32 */
     struct gds_tensor *hc_ffn_fn, *hc_ffn_base, *hc_ffn_scale;

@@ -9,8 +9,10 @@
  * experts, MTP as blk.L with nextn.* extension names) and llama.cpp-made
  * deepseek4 files (Q8_0/BF16/F16/F32 dense, MXFP4 experts, Q8_0 small
  * tensors). Weights stay in the mapping (no copy of experts); exceptions,
- * converted once into model-owned memory: wo_a -> BF16 (spec T17: bf16
- * weights, bf16 input, no activation quantization) and vectors/tables that
+ * converted once into model-owned memory: wo_a -> BF16 unless it is
+ * F8_E4M3_B128 or BF16 (spec T17: bf16 weights, bf16 input, no activation
+ * quantization; F8 wo_a stays mapped and runs as mul_mat GDS_MM_ACT_BF16,
+ * which multiplies the exact bf16 values from the FP8 bytes) and vectors/tables that
  * the fused ops need as F32 (hc_*, norms, sinks, ape, router bias) when a
  * file stores them in another type.
  *
@@ -240,7 +242,7 @@ enum ds4_kind {
     W_MAT,  /* any type MUL_MAT / GET_ROWS take; used in place */
     W_F32,  /* must be F32 for the fused ops; converted if stored otherwise */
     W_I32,  /* integer table (tid2eid) */
-    W_WOA,  /* converted to BF16 once (spec T17) */
+    W_WOA,  /* F8_E4M3_B128 / BF16: mapped; other types converted to BF16 once (spec T17) */
 };
 
 enum ds4_when { ON_ALL, ON_HASH, ON_NOHASH, ON_COMP, ON_CSA, ON_MTP };
@@ -411,7 +413,16 @@ static enum gds_status bind_weight(struct gds_model *m, const char *name, const 
         }
         break;
     case W_WOA: {
-        /* bf16 weights (spec T17); exact for F8_E4M3_B128 / BF16 sources */
+        /* bf16 weights (spec T17): F8_E4M3_B128 stays FP8 in the mapping (the
+         * graph runs it with GDS_MM_ACT_BF16, exact bf16 weight values, half
+         * the bytes of a BF16 copy); other types become BF16 (exact for BF16) */
+        if (type == GDS_TYPE_F8_E4M3_B128) {
+            if (ne[0] % 128 != 0)
+                return gds_error(GDS_ERR_FORMAT, "%s: tensor '%s': %s needs a row length multiple of 128", gds_gguf_path(f), name, gds_type_name(type));
+            t = gds_new_tensor_3d(m->wctx, type, ne[0], ne[1], ne[2]);
+            if (gds_tensor_alloc_at(t, m->wbuf, gds_gguf_data_offset(f) + gds_gguf_tensor_offset(f, ti)) != GDS_OK) return gds_error(GDS_ERR_INVALID, "%s: cannot bind '%s'", gds_gguf_path(f), name);
+            break;
+        }
         t = gds_new_tensor_3d(m->wctx, GDS_TYPE_BF16, ne[0], ne[1], ne[2]);
         if (type == GDS_TYPE_BF16) {
             if (gds_tensor_alloc_at(t, m->wbuf, gds_gguf_data_offset(f) + gds_gguf_tensor_offset(f, ti)) != GDS_OK) return gds_error(GDS_ERR_INVALID, "%s: cannot bind '%s'", gds_gguf_path(f), name);

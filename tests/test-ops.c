@@ -979,7 +979,8 @@ static void r_top_k(struct trun *r, double *y) {
 }
 
 /* --- MUL_MAT: w [K n0, N n1, B2 n3, B3 n4] type t0 (layout i[3]),
- * x [K, M n2, B2*r2 (i[1]), B3*r3 (i[2])] (layout i[0]); i[4]: special x blocks */
+ * x [K, M n2, B2*r2 (i[1]), B3*r3 (i[2])] (layout i[0]); i[4]: special x blocks;
+ * i[5]: gds_mul_mat_ext flags (GDS_MM_ACT_BF16: act = bf16(x), exact weights) */
 static void b_mul_mat(struct trun *r) {
     int64_t K = C->n[0], N = C->n[1], M = C->n[2], B2 = C->n[3], B3 = C->n[4];
     struct gds_tensor *w = in_new(r, C->t0, K, N, B2, B3, C->i[3], -1, 1);
@@ -992,7 +993,7 @@ static void b_mul_mat(struct trun *r) {
             in_set(r, 1, k, m, 0, 0, v);
         }
     }
-    r->out = gds_mul_mat(r->ctx, w, x);
+    r->out = C->i[5] ? gds_mul_mat_ext(r->ctx, w, x, C->i[5]) : gds_mul_mat(r->ctx, w, x);
 }
 static void r_mul_mat(struct trun *r, double *y) {
     const struct tin *w = IN(0), *x = IN(1);
@@ -1003,7 +1004,7 @@ static void r_mul_mat(struct trun *r, double *y) {
     for (int64_t i3 = 0; i3 < X3; i3++)
         for (int64_t i2 = 0; i2 < X2; i2++)
             for (int64_t m = 0; m < M; m++) {
-                ref_act(w->t->type, x->val + IDX(x->ne, 0, m, i2, i3), a, K);
+                ref_act(C->i[5] & GDS_MM_ACT_BF16 ? GDS_TYPE_BF16 : w->t->type, x->val + IDX(x->ne, 0, m, i2, i3), a, K);
                 for (int64_t n = 0; n < N; n++) {
                     const double *wr = w->val + IDX(w->ne, 0, n, i2 / r2, i3 / r3);
                     double s = 0;
@@ -1539,6 +1540,24 @@ static void cases_init(void) {
             c->n[0] = 129; c->n[1] = 17; c->n[2] = 3; c->n[3] = 1; c->n[4] = 1; c->i[1] = c->i[2] = 1;
             c->i[0] = L_PAD;
             tc_name(c, "%s,w=[129,17],x=[129,3],x:pad", tname(c->t0));
+        }
+    }
+
+    /* MUL_MAT with GDS_MM_ACT_BF16 (spec T17 wo_a): F8 weights x bf16(x), exact
+     * products, fp32 sums; BF16 weights (same as flags 0) */
+    for (int q = 0; q < 2; q++) {
+        const enum gds_type t = q ? GDS_TYPE_BF16 : GDS_TYPE_F8_E4M3_B128;
+        for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
+            c = tc_add(GDS_OP_MUL_MAT, b_mul_mat, r_mul_mat, B_F8);
+            c->t0 = t;
+            c->n[0] = mm[s].K; c->n[1] = mm[s].N; c->n[2] = mm[s].M; c->n[3] = mm[s].B2; c->n[4] = mm[s].B3;
+            c->i[0] = mm[s].xl; c->i[1] = mm[s].r2; c->i[2] = mm[s].r3; c->i[3] = mm[s].wl; c->i[4] = mm[s].sp;
+            c->i[5] = GDS_MM_ACT_BF16;
+            tc_name(c, "%s,act_bf16,w=[%lld,%lld,%lld,%lld],x=[%lld,%lld,%lld,%lld],x:%s,w:%s%s", tname(c->t0), (long long)mm[s].K,
+                    (long long)mm[s].N, (long long)mm[s].B2, (long long)mm[s].B3, (long long)mm[s].K, (long long)mm[s].M,
+                    (long long)(mm[s].B2 * mm[s].r2), (long long)(mm[s].B3 * mm[s].r3), lname[mm[s].xl],
+                    lname[mm[s].wl], mm[s].sp ? ",special" : "");
+            if (q) break; /* one BF16 case */
         }
     }
 
@@ -2230,15 +2249,17 @@ static double perf_bytes(struct perf *pf) {
     return b;
 }
 
-static void perf_mm(struct perf *pf, enum gds_type t, int64_t K, int64_t N, int64_t M) {
+static void perf_mm_ext(struct perf *pf, enum gds_type t, int64_t K, int64_t N, int64_t M, int flags) {
     pf->ctx = perf_ctx();
     struct gds_tensor *w = gds_new_tensor_2d(pf->ctx, t, K, N);
     struct gds_tensor *x = gds_new_tensor_2d(pf->ctx, GDS_TYPE_F32, K, M);
-    pf->out = gds_mul_mat(pf->ctx, w, x);
-    snprintf(pf->name, sizeof pf->name, "mul_mat");
+    pf->out = gds_mul_mat_ext(pf->ctx, w, x, flags);
+    snprintf(pf->name, sizeof pf->name, flags & GDS_MM_ACT_BF16 ? "mul_mat/bf16" : "mul_mat");
     snprintf(pf->shape, sizeof pf->shape, "w[%lld,%lld] x[%lld,%lld]", (long long)K, (long long)N, (long long)K, (long long)M);
     pf->flops = 2.0 * K * N * M;
 }
+
+static void perf_mm(struct perf *pf, enum gds_type t, int64_t K, int64_t N, int64_t M) { perf_mm_ext(pf, t, K, N, M, 0); }
 
 static void perf_mmid(struct perf *pf, enum gds_type t, int64_t K, int64_t N, int64_t E, int64_t nu, int64_t T) {
     pf->ctx = perf_ctx();
@@ -2395,6 +2416,8 @@ static int mode_perf(int nth) {
     const enum gds_type mv[6] = { GDS_TYPE_MXFP4, GDS_TYPE_Q8_0, GDS_TYPE_F8_E4M3_B128, GDS_TYPE_BF16, GDS_TYPE_F16, GDS_TYPE_F32 };
     struct perf pf;
     for (int i = 0; i < 6; i++) { memset(&pf, 0, sizeof pf); perf_mm(&pf, mv[i], 4096, 32768, 1); perf_run(&pf, cpu, nth, bw, &g); }
+    /* F8 weights run as bf16 (spec T17 wo_a) */
+    memset(&pf, 0, sizeof pf); perf_mm_ext(&pf, GDS_TYPE_F8_E4M3_B128, 4096, 32768, 1, GDS_MM_ACT_BF16); perf_run(&pf, cpu, nth, bw, &g);
     for (int m = 16; m <= 128; m *= 8)
         for (int i = 0; i < 4; i++) { memset(&pf, 0, sizeof pf); perf_mm(&pf, mv[i], 4096, 4096, m); perf_run(&pf, cpu, nth, bw, &g); }
     memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 4096, 2048, 32, 6, 1); perf_run(&pf, cpu, nth, bw, &g);

@@ -21,6 +21,9 @@
  * quantized rows, and phase 2 runs 8- or 4-row kernels on it (weight rows of
  * the next group are software-prefetched inside the kernels).
  *
+ * MUL_MAT flags (op_params[0], gds.h): GDS_MM_ACT_BF16 takes the traits of
+ * gds_cpu_type_traits_mm (F8 weights x bf16 activation rows, no fast path).
+ *
  * MUL_MAT_ID groups the (slot, token) pairs by expert (a counting sort done by
  * thread 0 in phase 1, stored after the quantized rows), so each used expert's
  * weights are read once per call; ids outside [0, E) give zero rows.
@@ -35,11 +38,14 @@
  * after the quantized rows in the scratch) and run 4-row dots on it. Declared
  * here and in quants.c because cpu.h is shared; keep the two in sync. */
 
+const struct gds_cpu_type_traits *gds_cpu_type_traits_mm(enum gds_type t, enum gds_cpu_simd simd, int32_t flags);
+
 static size_t mm_pad(size_t x) { return (x + 63) & ~(size_t)63; }
 
 /* bytes of one prepared row for the largest fast path of type t (0: none) */
-static size_t mm_prep_max(enum gds_type t, int64_t K) {
+static size_t mm_prep_max(enum gds_type t, int64_t K, int32_t flags) {
     size_t m = 0;
+    if (flags & GDS_MM_ACT_BF16) return 0;
     for (int s = 0; s < GDS_SIMD_COUNT; s++) {
         struct gds_cpu_mm_ext e;
         if (gds_cpu_mm_ext_get(t, (enum gds_cpu_simd)s, &e) && mm_pad(e.prep_size(K)) > m) m = mm_pad(e.prep_size(K));
@@ -56,13 +62,14 @@ struct mm_k {
     size_t rs, ps;
 };
 
-static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_params *p, int64_t nrows, size_t extra) {
+static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_params *p, int64_t nrows, size_t extra,
+                              int32_t flags) {
     struct mm_k k;
-    k.tt = gds_cpu_type_traits(w->type, p->simd);
+    k.tt = gds_cpu_type_traits_mm(w->type, p->simd, flags);
     GDS_ASSERT(k.tt != NULL);
     k.rs = gds_row_size(k.tt->vec_dot_type, w->ne[0]);
     k.q = p->wdata;
-    k.has_ext = gds_cpu_mm_ext_get(w->type, p->simd, &k.ext);
+    k.has_ext = !(flags & GDS_MM_ACT_BF16) && gds_cpu_mm_ext_get(w->type, p->simd, &k.ext);
     k.ps = k.has_ext ? mm_pad(k.ext.prep_size(w->ne[0])) : 0;
     k.pq = k.q + mm_pad(k.rs * (size_t)nrows) + extra;
     GDS_ASSERT(p->wsize >= mm_pad(k.rs * (size_t)nrows) + extra + k.ps * (size_t)nrows);
@@ -99,10 +106,11 @@ static inline void mm_rows(const struct mm_k *k, int64_t K, const char *w, size_
 size_t gds_cpu_work_mul_mat(const struct gds_tensor *dst, int nth) {
     GDS_UNUSED(nth);
     const struct gds_tensor *w = dst->src[0], *x = dst->src[1];
-    const struct gds_cpu_type_traits *tt = gds_cpu_type_traits(w->type, GDS_SIMD_SCALAR);
+    const int32_t flags = dst->op_params[0];
+    const struct gds_cpu_type_traits *tt = gds_cpu_type_traits_mm(w->type, GDS_SIMD_SCALAR, flags);
     if (!tt) return 0;
     const size_t nr = (size_t)(x->ne[1] * x->ne[2] * x->ne[3]);
-    return mm_pad(gds_row_size(tt->vec_dot_type, x->ne[0]) * nr) + mm_prep_max(w->type, x->ne[0]) * nr;
+    return mm_pad(gds_row_size(tt->vec_dot_type, x->ne[0]) * nr) + mm_prep_max(w->type, x->ne[0], flags) * nr;
 }
 
 void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) {
@@ -111,7 +119,7 @@ void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) 
     const int64_t ne12 = x->ne[2], ne13 = x->ne[3];
     const int64_t r2 = ne12 / w->ne[2], r3 = ne13 / w->ne[3];
     GDS_ASSERT(x->type == GDS_TYPE_F32 && x->ne[0] == K);
-    const struct mm_k k = mm_kernels(w, p, M * ne12 * ne13, 0);
+    const struct mm_k k = mm_kernels(w, p, M * ne12 * ne13, 0, dst->op_params[0]);
 
     int64_t r0, r1;
     gds_cpu_split(M * ne12 * ne13, p->ith, p->nth, &r0, &r1);
@@ -150,7 +158,7 @@ size_t gds_cpu_work_mul_mat_id(const struct gds_tensor *dst, int nth) {
     if (!tt) return 0;
     const size_t nr = (size_t)(x->ne[1] * x->ne[2]);
     return mm_pad(gds_row_size(tt->vec_dot_type, x->ne[0]) * nr) +
-           mm_pad(sizeof(int32_t) * (size_t)(2 * w->ne[2] + 1 + ids->ne[0] * ids->ne[1])) + mm_prep_max(w->type, x->ne[0]) * nr;
+           mm_pad(sizeof(int32_t) * (size_t)(2 * w->ne[2] + 1 + ids->ne[0] * ids->ne[1])) + mm_prep_max(w->type, x->ne[0], 0) * nr;
 }
 
 void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *dst) {
@@ -159,7 +167,7 @@ void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *ds
     const int64_t nx = x->ne[1], T = x->ne[2], nu = ids->ne[0];
     GDS_ASSERT(x->type == GDS_TYPE_F32 && x->ne[0] == K && ids->type == GDS_TYPE_I32 && ids->ne[1] == T);
     const size_t lists = mm_pad(sizeof(int32_t) * (size_t)(2 * E + 1 + nu * T));
-    const struct mm_k k = mm_kernels(w, p, nx * T, lists);
+    const struct mm_k k = mm_kernels(w, p, nx * T, lists, 0);
     int32_t *cnt = (int32_t *)(k.q + mm_pad(k.rs * (size_t)(nx * T))), *off = cnt + E, *pairs = off + E + 1;
 
     int64_t r0, r1;

@@ -391,6 +391,79 @@ void gds_cpu_dot4_f8p_avx2(int64_t n, float *s, const void *w, size_t bw, const 
     _mm_storeu_ps(s, acc);
 }
 
+/* ---- F8 x BF16 (GDS_MM_ACT_BF16; canonical rule in quants.c) ---------------
+ * w = e4m3 * 2^(e-127) as (e4m3 * 2^-8) * (256 * 2^(e-127)) (one rounding of
+ * the exact value) for e <= 246, two multiplies above. The 4-row kernel keeps
+ * each row's lane order. */
+
+struct f8s { __m256 m1, m2; bool two; };
+static inline struct f8s f8_scale(uint8_t e) {
+    const float sc = gds_e8m0_to_fp32(e);
+    struct f8s r;
+    r.two = e > 246;
+    r.m1 = _mm256_set1_ps(r.two ? 256.0f : sc * 256.0f);
+    r.m2 = _mm256_set1_ps(sc);
+    return r;
+}
+static inline __m256 f8_scaled(__m256 v, const struct f8s *f) {
+    v = _mm256_mul_ps(v, f->m1);
+    return f->two ? _mm256_mul_ps(v, f->m2) : v;
+}
+
+void gds_cpu_dot_f8bf16_avx2(int64_t n, float *s, const void *w, const void *a) {
+    const block_f8 *x = w;
+    const gds_bf16_t *y = a;
+    __m256 l0 = _mm256_setzero_ps(), l1 = l0;
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        const struct f8s f = f8_scale(x[b].e);
+        const gds_bf16_t *yb = y + b * QK_F8;
+        for (int h = 0; h < QK_F8; h += 16) {
+            __m256 w0, w1;
+            e4m3x16_ps(x[b].qs + h, &w0, &w1);
+            l0 = _mm256_add_ps(l0, _mm256_mul_ps(f8_scaled(w0, &f), bf16x8_ps(yb + h)));
+            l1 = _mm256_add_ps(l1, _mm256_mul_ps(f8_scaled(w1, &f), bf16x8_ps(yb + h + 8)));
+        }
+    }
+    *s = reduce4_1(reduce_to4(l0, l1));
+}
+
+void gds_cpu_dot4_f8bf16_avx2(int64_t n, float *s, const void *w, size_t bw, const void *a) {
+    const gds_bf16_t *y = a;
+    const block_f8 *x0 = w, *x1 = (const block_f8 *)((const char *)w + bw);
+    const block_f8 *x2 = (const block_f8 *)((const char *)w + 2 * bw), *x3 = (const block_f8 *)((const char *)w + 3 * bw);
+    __m256 p0 = _mm256_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, q0 = p0, q1 = p0, q2 = p0, q3 = p0; /* lanes 0-7, 8-15 */
+    const char *pf = (const char *)w + 4 * bw; /* next 4 rows (contiguous rows assumed, as the other 4-row kernels) */
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        pf += 4 * sizeof(block_f8);
+        const gds_bf16_t *yb = y + b * QK_F8;
+        const struct f8s f0 = f8_scale(x0[b].e), f1 = f8_scale(x1[b].e), f2 = f8_scale(x2[b].e), f3 = f8_scale(x3[b].e);
+        __m256 w0, w1;
+        if (f0.two || f1.two || f2.two || f3.two) { /* rare: two-multiply decode */
+            for (int h = 0; h < QK_F8; h += 16) {
+                const __m256 a0 = bf16x8_ps(yb + h), a1 = bf16x8_ps(yb + h + 8);
+#define F8BF_ROW(X, F, P, Q)                                                     \
+                e4m3x16_ps(X[b].qs + h, &w0, &w1);                              \
+                P = _mm256_add_ps(P, _mm256_mul_ps(f8_scaled(w0, &F), a0));     \
+                Q = _mm256_add_ps(Q, _mm256_mul_ps(f8_scaled(w1, &F), a1));
+                F8BF_ROW(x0, f0, p0, q0) F8BF_ROW(x1, f1, p1, q1) F8BF_ROW(x2, f2, p2, q2) F8BF_ROW(x3, f3, p3, q3)
+#undef F8BF_ROW
+            }
+            continue;
+        }
+        for (int h = 0; h < QK_F8; h += 16) {
+            const __m256 a0 = bf16x8_ps(yb + h), a1 = bf16x8_ps(yb + h + 8);
+#define F8BF_ROW(X, F, P, Q)                                                      \
+            e4m3x16_ps(X[b].qs + h, &w0, &w1);                                   \
+            P = _mm256_add_ps(P, _mm256_mul_ps(_mm256_mul_ps(w0, F.m1), a0));     \
+            Q = _mm256_add_ps(Q, _mm256_mul_ps(_mm256_mul_ps(w1, F.m1), a1));
+            F8BF_ROW(x0, f0, p0, q0) F8BF_ROW(x1, f1, p1, q1) F8BF_ROW(x2, f2, p2, q2) F8BF_ROW(x3, f3, p3, q3)
+#undef F8BF_ROW
+        }
+    }
+    _mm_storeu_ps(s, reduce4x4(reduce_to4(p0, q0), reduce_to4(p1, q1), reduce_to4(p2, q2), reduce_to4(p3, q3)));
+}
+
 /* ---- table --------------------------------------------------------------- */
 
 void gds_cpu_traits_avx2(struct gds_cpu_type_traits *tab) {

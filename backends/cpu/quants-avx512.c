@@ -482,6 +482,75 @@ void gds_cpu_dot4_f8p_avx512(int64_t n, float *s, const void *w, size_t bw, cons
     _mm_storeu_ps(s, acc);
 }
 
+/* ---- F8 x BF16 (GDS_MM_ACT_BF16; canonical rule in quants.c) ---------------
+ * w = e4m3 * 2^(e-127) as (e4m3 * 2^-8) * (256 * 2^(e-127)) (one rounding of
+ * the exact value, as (e4m3 * 256) * 2^(e-127)) for e <= 246, where 256 *
+ * 2^(e-127) is exact; larger e take the two multiplies. The 4-row kernel keeps
+ * each row's lane order (4 independent accumulator chains). */
+
+static inline __m512 f8_scaled(__m512 v, uint8_t e) {
+    const float sc = gds_e8m0_to_fp32(e);
+    if (e <= 246) return _mm512_mul_ps(v, _mm512_set1_ps(sc * 256.0f));
+    return _mm512_mul_ps(_mm512_mul_ps(v, _mm512_set1_ps(256.0f)), _mm512_set1_ps(sc));
+}
+
+void gds_cpu_dot_f8bf16_avx512(int64_t n, float *s, const void *w, const void *a) {
+    const block_f8 *x = w;
+    const gds_bf16_t *y = a;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        const gds_bf16_t *yb = y + b * QK_F8;
+        for (int h = 0; h < QK_F8; h += 32) {
+            __m512 w0, w1;
+            e4m3x32_ps(x[b].qs + h, &w0, &w1);
+            w0 = f8_scaled(w0, x[b].e);
+            w1 = f8_scaled(w1, x[b].e);
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(w0, bf16x16_ps(yb + h)));
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(w1, bf16x16_ps(yb + h + 16)));
+        }
+    }
+    *s = reduce16_ps(acc);
+}
+
+void gds_cpu_dot4_f8bf16_avx512(int64_t n, float *s, const void *w, size_t bw, const void *a) {
+    const gds_bf16_t *y = a;
+    const block_f8 *x0 = w, *x1 = (const block_f8 *)((const char *)w + bw);
+    const block_f8 *x2 = (const block_f8 *)((const char *)w + 2 * bw), *x3 = (const block_f8 *)((const char *)w + 3 * bw);
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+    const char *pf = (const char *)w + 4 * bw; /* next 4 rows (contiguous rows assumed, as the other 4-row kernels) */
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        pf += 4 * sizeof(block_f8);
+        const gds_bf16_t *yb = y + b * QK_F8;
+        if (x0[b].e > 246 || x1[b].e > 246 || x2[b].e > 246 || x3[b].e > 246) { /* rare: two-multiply decode */
+            for (int h = 0; h < QK_F8; h += 32) {
+                const __m512 a0 = bf16x16_ps(yb + h), a1 = bf16x16_ps(yb + h + 16);
+                __m512 w0, w1;
+#define F8BF_ROW(X, C)                                                           \
+                e4m3x32_ps(X[b].qs + h, &w0, &w1);                              \
+                C = _mm512_add_ps(C, _mm512_mul_ps(f8_scaled(w0, X[b].e), a0)); \
+                C = _mm512_add_ps(C, _mm512_mul_ps(f8_scaled(w1, X[b].e), a1));
+                F8BF_ROW(x0, c0) F8BF_ROW(x1, c1) F8BF_ROW(x2, c2) F8BF_ROW(x3, c3)
+#undef F8BF_ROW
+            }
+            continue;
+        }
+        const __m512 m0 = _mm512_set1_ps(gds_e8m0_to_fp32(x0[b].e) * 256.0f), m1 = _mm512_set1_ps(gds_e8m0_to_fp32(x1[b].e) * 256.0f);
+        const __m512 m2 = _mm512_set1_ps(gds_e8m0_to_fp32(x2[b].e) * 256.0f), m3 = _mm512_set1_ps(gds_e8m0_to_fp32(x3[b].e) * 256.0f);
+        for (int h = 0; h < QK_F8; h += 32) {
+            const __m512 a0 = bf16x16_ps(yb + h), a1 = bf16x16_ps(yb + h + 16);
+            __m512 w0, w1;
+#define F8BF_ROW(X, M, C)                                                  \
+            e4m3x32_ps(X[b].qs + h, &w0, &w1);                            \
+            C = _mm512_add_ps(C, _mm512_mul_ps(_mm512_mul_ps(w0, M), a0)); \
+            C = _mm512_add_ps(C, _mm512_mul_ps(_mm512_mul_ps(w1, M), a1));
+            F8BF_ROW(x0, m0, c0) F8BF_ROW(x1, m1, c1) F8BF_ROW(x2, m2, c2) F8BF_ROW(x3, m3, c3)
+#undef F8BF_ROW
+        }
+    }
+    s[0] = reduce16_ps(c0); s[1] = reduce16_ps(c1); s[2] = reduce16_ps(c2); s[3] = reduce16_ps(c3);
+}
+
 /* ---- table --------------------------------------------------------------- */
 
 void gds_cpu_traits_avx512(struct gds_cpu_type_traits *tab) {

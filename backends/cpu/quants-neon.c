@@ -163,6 +163,27 @@ static void dot_mxfp4_neon(int64_t n, float *s, const void *w, const void *a) {
     *s = acc;
 }
 
+/* ---- F8 x BF16 (GDS_MM_ACT_BF16; canonical rule in quants.c) --------------- */
+
+void gds_cpu_dot_f8bf16_neon(int64_t n, float *s, const void *w, const void *a) {
+    const block_f8 *x = w;
+    const gds_bf16_t *y = a;
+    float32x4_t l[4] = { vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f) };
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        const float32x4_t sc = vdupq_n_f32(gds_e8m0_to_fp32(x[b].e));
+        const gds_bf16_t *yb = y + b * QK_F8;
+        for (int h = 0; h < QK_F8; h += 16) {
+            float32x4_t wv[4];
+            e4m3x16(x[b].qs + h, wv);
+            for (int i = 0; i < 4; i++) {
+                const float32x4_t wd = vmulq_f32(vmulq_n_f32(wv[i], 256.0f), sc); /* exact: e4m3 * 2^(e-127) */
+                l[i] = vaddq_f32(l[i], vmulq_f32(wd, bf16x4(yb + h + 4 * i)));
+            }
+        }
+    }
+    *s = reduce16_f32(l[0], l[1], l[2], l[3]);
+}
+
 /* ---- table --------------------------------------------------------------- */
 
 void gds_cpu_traits_neon(struct gds_cpu_type_traits *tab) {

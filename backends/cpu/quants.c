@@ -41,6 +41,15 @@
  * ~100+ cycle assist per fma with a denormal operand, AMD Zen does not, so
  * this is checked with the MXCSR DE flag, not by timing.
  *
+ *   F8_E4M3_B128 x BF16 (mul_mat GDS_MM_ACT_BF16, spec T17): the weight is
+ *     decoded to w = e4m3 * 2^(e-127) in fp32 (exact, the value its BF16
+ *     conversion holds), then exactly the BF16 x BF16 rule above (16 lanes,
+ *     product rounded then added, canonical reduction), so the result is
+ *     bit-identical to multiplying the BF16 conversion of the weight. SIMD
+ *     levels decode via e4m3 * 2^-8 and exact rescaling (same value; NaN
+ *     codes as 480 there, see below); x86 adds 4-row kernels (vec_dot4,
+ *     each row in its own lanes, same order).
+ *
  * Activation quantizers (from_float) are the reference quantizers of types.c,
  * so the F8 activation blocks are bit-identical to from_float_ref (spec 3.3).
  *
@@ -120,6 +129,24 @@ static inline float reduce16(const float *l) {
 GDS_DOT_FLOAT(dot_f32_scalar, float, GDS_ID_)
 GDS_DOT_FLOAT(dot_f16_scalar, gds_fp16_t, gds_fp16_to_fp32)
 GDS_DOT_FLOAT(dot_bf16_scalar, gds_bf16_t, gds_bf16_to_fp32)
+
+/* ---- F8 x BF16 (GDS_MM_ACT_BF16) ------------------------------------------ */
+
+static void dot_f8bf16_scalar(int64_t n, float *s, const void *w, const void *a) {
+    const block_f8 *x = w;
+    const gds_bf16_t *y = a;
+    float l[16] = { 0 };
+    for (int64_t b = 0; b < n / QK_F8; b++) {
+        const float sc = gds_e8m0_to_fp32(x[b].e);
+        for (int h = 0; h < QK_F8; h += 16)
+            for (int j = 0; j < 16; j++) {
+                const float wv = e4m3_f32[x[b].qs[h + j]] * sc;
+                float p = wv * gds_bf16_to_fp32(y[b * QK_F8 + h + j]);
+                l[j] = l[j] + p;
+            }
+    }
+    *s = reduce16(l); /* n % 128 == 0: no tail */
+}
 
 /* ---- Q8_0 x Q8_0 --------------------------------------------------------- */
 
@@ -335,10 +362,31 @@ void gds_cpu_traits_scalar(struct gds_cpu_type_traits *tab) {
 }
 
 static struct gds_cpu_type_traits traits[GDS_SIMD_COUNT][GDS_TYPE_COUNT];
+static struct gds_cpu_type_traits traits_act_bf16[GDS_SIMD_COUNT][GDS_TYPE_COUNT];
+
+/* F8 x BF16 kernels of the SIMD files (declared here because cpu.h is shared) */
+void gds_cpu_dot_f8bf16_avx2(int64_t n, float *s, const void *w, const void *a);
+void gds_cpu_dot_f8bf16_avx512(int64_t n, float *s, const void *w, const void *a);
+void gds_cpu_dot_f8bf16_neon(int64_t n, float *s, const void *w, const void *a);
+void gds_cpu_dot4_f8bf16_avx2(int64_t n, float *s, const void *w, size_t bw, const void *a);
+void gds_cpu_dot4_f8bf16_avx512(int64_t n, float *s, const void *w, size_t bw, const void *a);
 
 static void traits_init(void) {
     tables_init();
-    for (int s = 0; s < GDS_SIMD_COUNT; s++) gds_cpu_traits_scalar(traits[s]);
+    for (int s = 0; s < GDS_SIMD_COUNT; s++) {
+        gds_cpu_traits_scalar(traits[s]);
+        traits_act_bf16[s][GDS_TYPE_F8_E4M3_B128] =
+            (struct gds_cpu_type_traits){ GDS_TYPE_BF16, ref_quantizer(GDS_TYPE_BF16), dot_f8bf16_scalar, NULL };
+    }
+#if defined(__x86_64__)
+    traits_act_bf16[GDS_SIMD_AVX2][GDS_TYPE_F8_E4M3_B128].vec_dot = gds_cpu_dot_f8bf16_avx2;
+    traits_act_bf16[GDS_SIMD_AVX512][GDS_TYPE_F8_E4M3_B128].vec_dot = gds_cpu_dot_f8bf16_avx512;
+    traits_act_bf16[GDS_SIMD_AVX2][GDS_TYPE_F8_E4M3_B128].vec_dot4 = gds_cpu_dot4_f8bf16_avx2;
+    traits_act_bf16[GDS_SIMD_AVX512][GDS_TYPE_F8_E4M3_B128].vec_dot4 = gds_cpu_dot4_f8bf16_avx512;
+#endif
+#if defined(__aarch64__)
+    traits_act_bf16[GDS_SIMD_NEON][GDS_TYPE_F8_E4M3_B128].vec_dot = gds_cpu_dot_f8bf16_neon;
+#endif
 #if defined(__x86_64__)
     gds_cpu_traits_avx2(traits[GDS_SIMD_AVX2]);
     gds_cpu_traits_avx512(traits[GDS_SIMD_AVX512]);
@@ -352,5 +400,16 @@ const struct gds_cpu_type_traits *gds_cpu_type_traits(enum gds_type t, enum gds_
     pthread_once(&traits_once, traits_init);
     if ((unsigned)t >= GDS_TYPE_COUNT || (unsigned)simd >= GDS_SIMD_COUNT) return NULL;
     const struct gds_cpu_type_traits *tt = &traits[simd][t];
+    return tt->vec_dot ? tt : NULL;
+}
+
+/* traits for mul_mat flags (op_params[0], gds.h): GDS_MM_ACT_BF16 gives the
+ * F8 x BF16 kernels for F8_E4M3_B128 weights and the plain BF16 traits for
+ * BF16 weights. Declared in ops-matmul.c too (cpu.h is shared). */
+const struct gds_cpu_type_traits *gds_cpu_type_traits_mm(enum gds_type t, enum gds_cpu_simd simd, int32_t flags) {
+    if (!(flags & GDS_MM_ACT_BF16) || t == GDS_TYPE_BF16) return gds_cpu_type_traits(t, simd);
+    pthread_once(&traits_once, traits_init);
+    if ((unsigned)t >= GDS_TYPE_COUNT || (unsigned)simd >= GDS_SIMD_COUNT) return NULL;
+    const struct gds_cpu_type_traits *tt = &traits_act_bf16[simd][t];
     return tt->vec_dot ? tt : NULL;
 }

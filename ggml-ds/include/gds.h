@@ -360,8 +360,17 @@ struct gds_tensor *gds_top_k(struct gds_context *ctx, struct gds_tensor *x, int 
  * the weight type: F8_E4M3_B128 and MXFP4 use act_quant (spec 3.3: e4m3, 2^e
  * scale per 128) with exact products and fp32 accumulation (per-128 partials for
  * F8, per-32 partials for MXFP4, spec 3.5/3.6); Q8_0 uses q8_0; F16 uses f16; BF16
- * uses bf16 (the V4 graph feeds BF16 weights bf16-valued inputs); F32 none. */
+ * uses bf16 (the V4 graph feeds BF16 weights bf16-valued inputs); F32 none.
+ * gds_mul_mat_ext(ctx, w, x, flags) is gds_mul_mat with flags (op_params[0];
+ * gds_mul_mat is flags 0). GDS_MM_ACT_BF16 (w F8_E4M3_B128 or BF16 only):
+ * act = bf16(x), no activation quantization, y[n, m] = sum_k dec(w[k, n]) *
+ * bf16(x[k, m]) with dec = e4m3 * 2^(e-127) (exact in bf16 / fp32), exact
+ * products, fp32 accumulation in the BF16 weight order - the same result as
+ * multiplying the BF16 conversion of w (spec T17, 4.10: wo_a), read from the
+ * FP8 bytes (half the weight traffic). For BF16 w it equals flags 0. */
+enum gds_mm_flags { GDS_MM_ACT_BF16 = 1 };
 struct gds_tensor *gds_mul_mat(struct gds_context *ctx, struct gds_tensor *w, struct gds_tensor *x);
+struct gds_tensor *gds_mul_mat_ext(struct gds_context *ctx, struct gds_tensor *w, struct gds_tensor *x, int flags);
 
 /* MUL_MAT_ID (routed experts): w [K, N, E], x [K, nx, T] with nx = 1 or n_used,
  * ids I32 [n_used, T] -> y [N, n_used, T]:

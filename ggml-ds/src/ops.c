@@ -231,6 +231,13 @@ static void assert_weight(const struct gds_tensor *w) {
 }
 
 struct gds_tensor *gds_mul_mat(struct gds_context *ctx, struct gds_tensor *w, struct gds_tensor *x) {
+    return gds_mul_mat_ext(ctx, w, x, 0);
+}
+
+/* op_params[0] = flags (enum gds_mm_flags), read by the backends */
+struct gds_tensor *gds_mul_mat_ext(struct gds_context *ctx, struct gds_tensor *w, struct gds_tensor *x, int flags) {
+    GDS_ASSERT((flags & ~GDS_MM_ACT_BF16) == 0);
+    if (flags & GDS_MM_ACT_BF16) GDS_ASSERT(w->type == GDS_TYPE_F8_E4M3_B128 || w->type == GDS_TYPE_BF16);
     assert_weight(w);
     assert_f32_rows(x);
     GDS_ASSERT(w->ne[0] == x->ne[0]);
@@ -239,6 +246,7 @@ struct gds_tensor *gds_mul_mat(struct gds_context *ctx, struct gds_tensor *w, st
     struct gds_tensor *t = new_op(ctx, GDS_OP_MUL_MAT, GDS_TYPE_F32, 4, ne);
     t->src[0] = w;
     t->src[1] = x;
+    gds_set_op_param_i32(t, 0, flags);
     return t;
 }
 

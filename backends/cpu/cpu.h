@@ -63,6 +63,8 @@ struct gds_cpu_type_traits {
 /* Table for a SIMD level; entries fall back to scalar where a level has none.
  * Returns NULL for types the CPU cannot multiply. */
 const struct gds_cpu_type_traits *gds_cpu_type_traits(enum gds_type t, enum gds_cpu_simd simd);
+/* Same, for a MUL_MAT node's flags (GDS_MM_ACT_BF16: F8 weights with bf16 activations). */
+const struct gds_cpu_type_traits *gds_cpu_type_traits_mm(enum gds_type t, enum gds_cpu_simd simd, int32_t flags);
 
 /* mul_mat fast path for MXFP4 and F8 weights on x86: each activation row is
  * expanded once (prep) into a kernel-friendly layout, then dot4/dot8 compute

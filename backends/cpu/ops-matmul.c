@@ -38,7 +38,6 @@
  * after the quantized rows in the scratch) and run 4-row dots on it. Declared
  * here and in quants.c because cpu.h is shared; keep the two in sync. */
 
-const struct gds_cpu_type_traits *gds_cpu_type_traits_mm(enum gds_type t, enum gds_cpu_simd simd, int32_t flags);
 
 static size_t mm_pad(size_t x) { return (x + 63) & ~(size_t)63; }
 

@@ -405,7 +405,7 @@ const struct gds_cpu_type_traits *gds_cpu_type_traits(enum gds_type t, enum gds_
 
 /* traits for mul_mat flags (op_params[0], gds.h): GDS_MM_ACT_BF16 gives the
  * F8 x BF16 kernels for F8_E4M3_B128 weights and the plain BF16 traits for
- * BF16 weights. Declared in ops-matmul.c too (cpu.h is shared). */
+ * BF16 weights. Declared in cpu.h. */
 const struct gds_cpu_type_traits *gds_cpu_type_traits_mm(enum gds_type t, enum gds_cpu_simd simd, int32_t flags) {
     if (!(flags & GDS_MM_ACT_BF16) || t == GDS_TYPE_BF16) return gds_cpu_type_traits(t, simd);
     pthread_once(&traits_once, traits_init);

@@ -58,14 +58,6 @@ static void gds_row_to_f32(enum gds_type t, const char *src, size_t s, float *y,
         tr->to_float(src, y, n);
         return;
     }
-    if (t == GDS_TYPE_F16) {
-        for (int64_t i = 0; i < n; i++) { gds_fp16_t h; memcpy(&h, src + i * s, 2); y[i] = gds_fp16_to_fp32(h); }
-        return;
-    }
-    if (t == GDS_TYPE_BF16) {
-        for (int64_t i = 0; i < n; i++) { gds_bf16_t h; memcpy(&h, src + i * s, 2); y[i] = gds_bf16_to_fp32(h); }
-        return;
-    }
     for (int64_t i = 0; i < n; i++) y[i] = gds_load_elem(t, src + i * s);
 }
 
@@ -76,14 +68,6 @@ static void gds_row_from_f32(enum gds_type t, const float *x, char *dst, size_t 
         const struct gds_type_traits *tr = gds_type_traits(t);
         GDS_ASSERT(n % tr->blck_size == 0 && tr->from_float_ref);
         tr->from_float_ref(x, dst, n);
-        return;
-    }
-    if (t == GDS_TYPE_F16) {
-        for (int64_t i = 0; i < n; i++) { gds_fp16_t h = gds_fp32_to_fp16(x[i]); memcpy(dst + i * s, &h, 2); }
-        return;
-    }
-    if (t == GDS_TYPE_BF16) {
-        for (int64_t i = 0; i < n; i++) { gds_bf16_t h = gds_fp32_to_bf16(x[i]); memcpy(dst + i * s, &h, 2); }
         return;
     }
     for (int64_t i = 0; i < n; i++) gds_store_elem(t, dst + i * s, x[i]);

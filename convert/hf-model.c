@@ -13,6 +13,7 @@
  * excepted): anything else is an error naming the tensor.
  */
 #include "hf-model.h"
+#include "safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -21,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *st_read_file(const char *path, size_t *len_out, bool *missing); /* safetensors.c */
 
 /* ---- config.json --------------------------------------------------------- */
 

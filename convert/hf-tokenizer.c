@@ -4,6 +4,7 @@
  * vocab_size; a token id defined twice with different strings is an error.
  */
 #include "hf-tokenizer.h"
+#include "safetensors.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *st_read_file(const char *path, size_t *len_out, bool *missing); /* safetensors.c */
 
 void hf_tokenizer_free(struct hf_tokenizer *t) {
     for (int i = 0; t->tokens && i < t->n_vocab; i++) free(t->tokens[i]);

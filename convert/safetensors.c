@@ -240,7 +240,6 @@ static int add_shard(struct st_set *s, const char *file) {
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Reads a whole small file (JSON); NUL-terminated. */
-char *st_read_file(const char *path, size_t *len_out, bool *missing);
 char *st_read_file(const char *path, size_t *len_out, bool *missing) {
     if (missing) *missing = false;
     int fd = open(path, O_RDONLY);

@@ -87,4 +87,9 @@ enum gds_status st_parse_shard(const uint8_t *buf, size_t size, const char *labe
                                struct st_tensor **out, int64_t *n_out);
 void st_tensors_free(struct st_tensor *t, int64_t n);
 
+/* Reads a whole (small) text file, NUL-terminated; *missing is set when it does
+ * not exist. NULL + gds_error on failure. Used for config.json, the index and
+ * the tokenizer files. */
+char *st_read_file(const char *path, size_t *len_out, bool *missing);
+
 #endif /* GDS_CONVERT_SAFETENSORS_H */

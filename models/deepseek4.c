@@ -256,6 +256,16 @@ static struct gds_rope_params rope_params(const struct gds_ds4_hparams *hp, int 
     return p;
 }
 
+/* Window part of the index list of the token at position p (chunk starts at
+ * p0): kv rows of positions max(0, p-W+1) .. p, oldest first (ring rows
+ * before the chunk, chunk rows after), padded with -1 to W. Returns W. */
+static int window_row(int32_t *row, int W, int p, int p0, int cap) {
+    int n = 0;
+    for (int q = p - W + 1 > 0 ? p - W + 1 : 0; q <= p; q++) row[n++] = q >= p0 ? cap + W + (q - p0) : cap + q % W;
+    while (n < W) row[n++] = -1;
+    return n;
+}
+
 /* Builds the per-ratio inputs (window index lists, compressor row ids). */
 static void rinputs(struct ds4_build *b, int ratio) {
     struct ds4_rinputs *ri = &b->ri[rslot(ratio)];
@@ -275,9 +285,7 @@ static void rinputs(struct ds4_build *b, int ratio) {
         for (int t = 0; t < T; t++) {
             int32_t *row = (int32_t *)ri->idx->data + (size_t)t * L;
             const int p = p0 + t;
-            int n = 0;
-            for (int q = p - W + 1 > 0 ? p - W + 1 : 0; q <= p; q++) row[n++] = q >= p0 ? cap + W + (q - p0) : cap + q % W;
-            while (n < W) row[n++] = -1;
+            int n = window_row(row, W, p, p0, cap);
             if (ratio)
                 for (int w = 0; w < ri->n_comp; w++) row[n++] = w < (p + 1) / ratio ? w : -1;
         }
@@ -309,10 +317,7 @@ static struct gds_tensor *csa_idx_input(struct ds4_build *b, int k) {
     struct gds_tensor *idx = new_input(b, GDS_TYPE_I32, L, T);
     for (int t = 0; t < T; t++) {
         int32_t *row = (int32_t *)idx->data + (size_t)t * L;
-        const int p = p0 + t;
-        int n = 0;
-        for (int q = p - W + 1 > 0 ? p - W + 1 : 0; q <= p; q++) row[n++] = q >= p0 ? cap + W + (q - p0) : cap + q % W;
-        while (n < L) row[n++] = -1;
+        for (int n = window_row(row, W, p0 + t, p0, cap); n < L; n++) row[n] = -1;
     }
     return idx;
 }
@@ -606,7 +611,8 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
     size_t in_bytes = (size_t)T * 4 * (size_t)(4 * hp->sliding_window + 2 * hp->index_topk + s->n_ctx / 128 + 64 + 2 * HC);
     in_bytes += (size_t)nl * ((size_t)T * 4 * (size_t)(hp->sliding_window + hp->index_topk + hp->n_expert_used + 8) + 512);
     if (e->hc_in) in_bytes += (size_t)T * HC * D * 4;
-    b.ctx = gds_init((struct gds_init_params){ .mem_size = n_hdr * (gds_tensor_overhead() + 64) + in_bytes + (1u << 16), .no_alloc = true });
+    const size_t mem_size = n_hdr * (gds_tensor_overhead() + 64) + in_bytes + (1u << 16);
+    b.ctx = gds_init((struct gds_init_params){ .mem_size = mem_size, .no_alloc = true });
     if (!b.ctx) return GDS_ERR_NOMEM;
     struct gds_context *ctx = b.ctx;
 
@@ -656,8 +662,7 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
     if (m->dump) {
         int n_t = 0;
         for (struct gds_tensor *t = NULL; (t = gds_get_next_tensor(ctx, t)) != NULL;) n_t++;
-        fprintf(stderr, "--- %d tensors for %d layers (room for %zu), arena %zu of %zu bytes\n", n_t, nl, n_hdr, gds_used_mem(ctx),
-                n_hdr * (gds_tensor_overhead() + 64) + in_bytes + (1u << 16));
+        fprintf(stderr, "--- %d tensors for %d layers (room for %zu), arena %zu of %zu bytes\n", n_t, nl, n_hdr, gds_used_mem(ctx), mem_size);
         dump_graph(g, b.p0, T, m->dump_filter);
     }
 
@@ -695,27 +700,39 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
     return GDS_OK;
 }
 
+/* token ids in [0, n_vocab) (fn names the caller in the message) */
+static enum gds_status check_tokens(const char *fn, const struct gds_ds4_hparams *hp, const struct gds_eval *e) {
+    for (int i = 0; i < e->n_tokens; i++)
+        if (e->tokens[i] < 0 || e->tokens[i] >= hp->n_vocab)
+            return gds_error(GDS_ERR_INVALID, "%s: token %d at index %d outside [0, %d)", fn, e->tokens[i], i, hp->n_vocab);
+    return GDS_OK;
+}
+
+/* splits e into graphs of s->n_batch tokens (1 with e->decode) */
+static enum gds_status eval_chunks(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e, int lb, int le, bool mtp) {
+    const int chunk = e->decode ? 1 : s->n_batch;
+    for (int i = 0; i < e->n_tokens; i += chunk) {
+        const int T = e->n_tokens - i < chunk ? e->n_tokens - i : chunk;
+        enum gds_status st = eval_chunk(m, s, e, i, T, lb, le, mtp);
+        if (st != GDS_OK) return st;
+    }
+    return GDS_OK;
+}
+
 enum gds_status gds_model_eval(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e) {
     const struct gds_ds4_hparams *hp = &m->hp;
     if (!e || e->n_tokens < 1 || !e->tokens) return gds_error(GDS_ERR_INVALID, "gds_model_eval: no tokens");
     if (s->m != m) return gds_error(GDS_ERR_INVALID, "gds_model_eval: the sequence belongs to another model");
     if (s->n_past + e->n_tokens > s->n_ctx)
         return gds_error(GDS_ERR_INVALID, "gds_model_eval: %d + %d tokens exceed the context length %d", s->n_past, e->n_tokens, s->n_ctx);
-    for (int i = 0; i < e->n_tokens; i++)
-        if (e->tokens[i] < 0 || e->tokens[i] >= hp->n_vocab)
-            return gds_error(GDS_ERR_INVALID, "gds_model_eval: token %d at index %d outside [0, %d)", e->tokens[i], i, hp->n_vocab);
+    enum gds_status st = check_tokens("gds_model_eval", hp, e);
+    if (st != GDS_OK) return st;
     int lb = e->layer_begin, le = e->layer_end;
     if (lb == 0 && le == 0) le = hp->n_layer;
     if (lb < 0 || le > hp->n_layer || lb >= le)
         return gds_error(GDS_ERR_INVALID, "gds_model_eval: layer range [%d, %d) outside [0, %d)", lb, le, hp->n_layer);
     if (lb > 0 && !e->hc_in) return gds_error(GDS_ERR_INVALID, "gds_model_eval: layer_begin %d needs hc_in", lb);
-    const int chunk = e->decode ? 1 : s->n_batch;
-    for (int i = 0; i < e->n_tokens; i += chunk) {
-        const int T = e->n_tokens - i < chunk ? e->n_tokens - i : chunk;
-        enum gds_status st = eval_chunk(m, s, e, i, T, lb, le, false);
-        if (st != GDS_OK) return st;
-    }
-    return GDS_OK;
+    return eval_chunks(m, s, e, lb, le, false);
 }
 
 enum gds_status gds_model_eval_mtp(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e) {
@@ -725,14 +742,7 @@ enum gds_status gds_model_eval_mtp(struct gds_model *m, struct gds_seq *s, const
     if (s->m != m) return gds_error(GDS_ERR_INVALID, "gds_model_eval_mtp: the sequence belongs to another model");
     if (s->mtp_past + e->n_tokens > s->n_ctx)
         return gds_error(GDS_ERR_INVALID, "gds_model_eval_mtp: %d + %d tokens exceed the context length %d", s->mtp_past, e->n_tokens, s->n_ctx);
-    for (int i = 0; i < e->n_tokens; i++)
-        if (e->tokens[i] < 0 || e->tokens[i] >= hp->n_vocab)
-            return gds_error(GDS_ERR_INVALID, "gds_model_eval_mtp: token %d at index %d outside [0, %d)", e->tokens[i], i, hp->n_vocab);
-    const int chunk = e->decode ? 1 : s->n_batch;
-    for (int i = 0; i < e->n_tokens; i += chunk) {
-        const int T = e->n_tokens - i < chunk ? e->n_tokens - i : chunk;
-        enum gds_status st = eval_chunk(m, s, e, i, T, 0, 0, true);
-        if (st != GDS_OK) return st;
-    }
-    return GDS_OK;
+    enum gds_status st = check_tokens("gds_model_eval_mtp", hp, e);
+    if (st != GDS_OK) return st;
+    return eval_chunks(m, s, e, 0, 0, true);
 }

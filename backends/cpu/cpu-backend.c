@@ -164,7 +164,8 @@ void gds_backend_cpu_set_simd(struct gds_backend *b, enum gds_cpu_simd s) {
 static bool cpu_supports_op(struct gds_backend *b, const struct gds_tensor *t) {
     struct cpu_ctx *c = b->ctx;
     if (!gds_cpu_kernels[t->op]) return false;
-    if (t->op == GDS_OP_MUL_MAT || t->op == GDS_OP_MUL_MAT_ID) return gds_cpu_type_traits(t->src[0]->type, c->simd) != NULL;
+    if (t->op == GDS_OP_MUL_MAT) return gds_cpu_type_traits_mm(t->src[0]->type, c->simd, t->op_params[0]) != NULL;
+    if (t->op == GDS_OP_MUL_MAT_ID) return gds_cpu_type_traits(t->src[0]->type, c->simd) != NULL;
     return true;
 }
 

@@ -8,7 +8,8 @@
  *   depends only on the op's shapes, never on nth: results are bit-identical for
  *   any thread count. Work units: COMPRESS (window, channel) elements in
  *   contiguous chunks; INDEXER (key block of 32, token chunk of 8) units dealt
- *   round robin; ATTN (token, group of <= 4 heads) units in contiguous chunks.
+ *   round robin; ATTN (token, group of <= 4 heads, <= 16 for compact kv) units
+ *   in contiguous chunks.
  *   The group size may depend on nth, but a head's arithmetic never depends on
  *   which heads share its unit (scalar and SIMD alike).
  * - The scalar code is the reference. SIMD variants of the hot loops (q.k dots,
@@ -295,7 +296,7 @@ void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst) 
 
 /* ---------------------------------------------------------------------------
  * ATTN: q [hd, H, T], kv [hd, N], idx I32 [L, T], sinks [H] -> o [hd, H, T].
- * Unit = (token t, group of up to 4 heads); per head the spec 4.9 online
+ * Unit = (token t, group of up to 4 heads, 16 for compact kv); per head the spec 4.9 online
  * softmax over the index list in blocks of 64 (invalid entries: -1 or outside
  * [0, N), skipped; they would contribute p = 0).
  * ------------------------------------------------------------------------- */

@@ -144,6 +144,7 @@ void gds_cpu_op_cpy(const struct gds_cpu_params *p, struct gds_tensor *dst) {
     /* different shapes, same element count: logical (row-major) element order */
     GDS_ASSERT(!bs && !bd && gds_nelements(src) == gds_nelements(dst));
     const int64_t ne0 = src->ne[0], nr = gds_nrows(src);
+    const size_t es = gds_type_traits(ts)->type_size;
     int64_t r0, r1;
     gds_cpu_split(nr, p->ith, p->nth, &r0, &r1);
     for (int64_t r = r0; r < r1; r++) {
@@ -157,7 +158,7 @@ void gds_cpu_op_cpy(const struct gds_cpu_params *p, struct gds_tensor *dst) {
         j[3] = lin / dst->ne[2];
         for (int64_t i = 0; i < ne0; i++) {
             char *dp = (char *)dst->data + j[0] * dst->nb[0] + j[1] * dst->nb[1] + j[2] * dst->nb[2] + j[3] * dst->nb[3];
-            if (ts == td) memcpy(dp, sp + i * src->nb[0], gds_type_traits(ts)->type_size);
+            if (ts == td) memcpy(dp, sp + i * src->nb[0], es);
             else gds_store_elem(td, dp, gds_load_elem(ts, sp + i * src->nb[0]));
             if (++j[0] == dst->ne[0]) {
                 j[0] = 0;
@@ -195,6 +196,7 @@ void gds_cpu_op_set_rows(const struct gds_cpu_params *p, struct gds_tensor *dst)
     gds_cpu_split(gds_nrows(dst), p->ith, p->nth, &o0, &o1);
     if (o0 >= o1) return;
     const bool block = gds_is_block_type(dst->type);
+    const struct gds_type_traits *trd = gds_type_traits(dst->type);
     float buf[GDS_CPY_CHUNK];
     for (int64_t i3 = 0; i3 < s->ne[3]; i3++) {
         for (int64_t i2 = 0; i2 < s->ne[2]; i2++) {
@@ -215,8 +217,7 @@ void gds_cpu_op_set_rows(const struct gds_cpu_params *p, struct gds_tensor *dst)
                         const int64_t n = ne0 - c0 < GDS_CPY_CHUNK ? ne0 - c0 : GDS_CPY_CHUNK;
                         gds_row_to_f32(s->type, sp + c0 * s->nb[0], s->nb[0], buf, n);
                         if (block) {
-                            const struct gds_type_traits *tr = gds_type_traits(dst->type);
-                            gds_row_from_f32(dst->type, buf, dp + (size_t)(c0 / tr->blck_size) * tr->type_size, 0, n);
+                            gds_row_from_f32(dst->type, buf, dp + (size_t)(c0 / trd->blck_size) * trd->type_size, 0, n);
                         } else {
                             gds_row_from_f32(dst->type, buf, dp + c0 * dst->nb[0], dst->nb[0], n);
                         }

@@ -33,11 +33,10 @@
 #define GDS_MM_NR 16 /* weight rows per work unit (multiple of 4) */
 #define GDS_MM_NC 16 /* activation columns per inner block */
 
-/* Fast path (quants.c): some (type, SIMD) pairs expand each quantized
- * activation row once more into a kernel-specific layout ("prepared" row,
- * after the quantized rows in the scratch) and run 4-row dots on it. Declared
- * here and in quants.c because cpu.h is shared; keep the two in sync. */
-
+/* Fast path (quants.c, gds_cpu_mm_ext_get in cpu.h): some (type, SIMD) pairs
+ * expand each quantized activation row once more into a kernel-specific layout
+ * ("prepared" row, after the quantized rows in the scratch) and run 8- or
+ * 4-row dots on it. */
 
 static size_t mm_pad(size_t x) { return (x + 63) & ~(size_t)63; }
 

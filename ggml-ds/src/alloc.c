@@ -117,7 +117,6 @@ size_t gds_alloc_plan(struct gds_alloc_item *items, int n, size_t alignment) {
 
 /* ---- graph allocator ------------------------------------------------------------- */
 
-static struct gds_tensor *root_of(struct gds_tensor *t) { return t->view_src ? t->view_src : t; }
 
 void gds_ptr_map_init(struct gds_ptr_map *m, size_t n_max) {
     m->cap = 16;
@@ -156,7 +155,7 @@ int gds_alloc_graph_items(struct gds_graph *g, struct gds_alloc_item **out) {
         for (int s = -1; s < GDS_MAX_SRC; s++) {
             struct gds_tensor *t = s < 0 ? node : node->src[s];
             if (!t) continue;
-            struct gds_tensor *r = root_of(t);
+            struct gds_tensor *r = gds_root_of(t);
             if (r->data) continue;
             int k = gds_ptr_map_get(&map, r);
             if (k < 0) {

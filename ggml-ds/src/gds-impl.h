@@ -77,6 +77,9 @@ enum {
     /* ATTN */       GDS_P_ATTN_SCALE = 0,
 };
 
+/* the tensor whose memory t aliases (t itself unless t is a view) */
+static inline struct gds_tensor *gds_root_of(struct gds_tensor *t) { return t->view_src ? t->view_src : t; }
+
 #define GDS_UNUSED(x) (void)(x)
 #define GDS_PAD(x, n) (((x) + (n) - 1) / (n) * (n))
 

@@ -72,7 +72,6 @@ struct gds_backend *gds_sched_node_backend(const struct gds_sched *s, int i) {
     return i >= 0 && i < s->node_cap && s->node_backend[i] >= 0 ? s->backends[s->node_backend[i]] : NULL;
 }
 
-static struct gds_tensor *root_of(struct gds_tensor *t) { return t->view_src ? t->view_src : t; }
 
 /* Memory placed by the caller (not by a previous run of this scheduler). */
 #define FLAG_SCHED_PLACED (1 << 16)
@@ -121,7 +120,7 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
         for (int k = -1; k < GDS_MAX_SRC; k++) {
             struct gds_tensor *x = k < 0 ? t : t->src[k];
             if (!x) continue;
-            struct gds_tensor *r = root_of(x);
+            struct gds_tensor *r = gds_root_of(x);
             if (has_own_data(s, r) && gds_ptr_map_get(&owner, r) < 0) {
                 /* data without a buffer: host memory of a context arena */
                 int o = r->buffer ? owner_of_buffer(s, r->buffer) : cpu;
@@ -168,7 +167,7 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
     for (int i = 0; i < n; i++)
         for (int k = 0; k < GDS_MAX_SRC; k++) {
             struct gds_tensor *x = g->nodes[i]->src[k];
-            if (x && gds_ptr_map_get(&owner, root_of(x)) < 0) gds_ptr_map_set(&owner, root_of(x), cpu);
+            if (x && gds_ptr_map_get(&owner, gds_root_of(x)) < 0) gds_ptr_map_set(&owner, gds_root_of(x), cpu);
         }
 
     /* (2) splits over compute nodes (views run nowhere and join any split) */
@@ -206,7 +205,7 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
             for (int k = 0; k < GDS_MAX_SRC; k++) {
                 struct gds_tensor *x = t->src[k];
                 if (!x) continue;
-                struct gds_tensor *r = root_of(x);
+                struct gds_tensor *r = gds_root_of(x);
                 if (gds_ptr_map_get(&owner, r) == splits[sp].backend) continue;
                 if (gds_ptr_map_get(&copy_of, r) >= 0) continue;
                 gds_ptr_map_set(&copy_of, r, n_copies);
@@ -245,7 +244,7 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
         for (int k = -1; k < GDS_MAX_SRC; k++) {
             struct gds_tensor *x = k < 0 ? t : t->src[k];
             if (!x) continue;
-            struct gds_tensor *r = root_of(x);
+            struct gds_tensor *r = gds_root_of(x);
             if (has_own_data(s, r)) continue;
             int it = gds_ptr_map_get(&item_of, r);
             if (it < 0) {
@@ -258,7 +257,7 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
         }
     }
     for (int it = 0; it < n_items; it++)
-        if ((items[it].t->flags & GDS_TENSOR_FLAG_OUTPUT) || items[it].t == root_of(g->nodes[n - 1])) items[it].last = n;
+        if ((items[it].t->flags & GDS_TENSOR_FLAG_OUTPUT) || items[it].t == gds_root_of(g->nodes[n - 1])) items[it].last = n;
     for (int sp = 0; sp < n_splits; sp++)
         for (int c = splits[sp].c0; c < splits[sp].c1; c++) {
             int it = n_items++;
@@ -313,7 +312,7 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
                 struct gds_tensor *x = t->src[k];
                 saved[n_saved++] = x;
                 if (!x) continue;
-                struct gds_tensor *r = root_of(x);
+                struct gds_tensor *r = gds_root_of(x);
                 for (int c = splits[sp].c0; c < splits[sp].c1; c++) {
                     if (copies[c].src != r) continue;
                     struct gds_tensor *d = copies[c].dst;

@@ -544,6 +544,19 @@ static void expect_fail(const char *what, const char *dir, const char *const *ex
           sub1 ? sub1 : "", sub2 ? sub2 : "", exists(out) ? "EXISTS" : "absent", exists(tmp) ? "EXISTS" : "absent");
 }
 
+/* A bad_dir() whose shard k has header s->hdr with `from` replaced by `to`
+ * (the edit must apply) must make gds-convert fail with sub1 and sub2. */
+static void expect_fail_header(const char *what, const struct shard *s, int k, const char *from, const char *to,
+                               const char *sub1, const char *sub2) {
+    char *d = bad_dir();
+    char *h = str_replace(s->hdr, from, to);
+    CHECK(strcmp(h, s->hdr) != 0, "%s: header edit not applied ('%s' not found)", what, from);
+    shard_write(s, d, k, h, 0);
+    free(h);
+    expect_fail(what, d, NULL, sub1, sub2, 0);
+    free(d);
+}
+
 static void test_bad_inputs(void) {
     struct shard s1, s2;
     char *d;
@@ -634,40 +647,20 @@ static void test_bad_inputs(void) {
     expect_fail("duplicated tensor", d, NULL, "duplicated tensor 'head.weight'", "model-00001-of-00002.safetensors", 0);
     free(d);
 
-    /* wrong dtype for a name (consistent size) */
-    d = bad_dir();
-    h = str_replace(s1.hdr, "\"layers.0.attn_norm.weight\":{\"dtype\":\"BF16\"", "\"layers.0.attn_norm.weight\":{\"dtype\":\"F16\"");
-    shard_write(&s1, d, 1, h, 0);
-    free(h);
-    expect_fail("wrong dtype", d, NULL, "'layers.0.attn_norm.weight' has dtype F16", "model-00001-of-00002.safetensors", 0);
-    free(d);
-
-    /* wrong shape for a name (consistent size) */
-    d = bad_dir();
-    h = str_replace(s1.hdr, "\"layers.0.attn.wkv.weight\":{\"dtype\":\"F8_E4M3\",\"shape\":[256,256]",
-                    "\"layers.0.attn.wkv.weight\":{\"dtype\":\"F8_E4M3\",\"shape\":[128,512]");
-    shard_write(&s1, d, 1, h, 0);
-    free(h);
-    expect_fail("wrong shape", d, NULL, "'layers.0.attn.wkv.weight' has shape [128, 512]", "expected [256, 256]", 0);
-    free(d);
-
-    /* scale tensor of the wrong shape */
-    d = bad_dir();
-    h = str_replace(s1.hdr, "\"layers.0.attn.wkv.scale\":{\"dtype\":\"F8_E8M0\",\"shape\":[2,2]",
-                    "\"layers.0.attn.wkv.scale\":{\"dtype\":\"F8_E8M0\",\"shape\":[4,1]");
-    shard_write(&s1, d, 1, h, 0);
-    free(h);
-    expect_fail("scale of the wrong shape", d, NULL, "'layers.0.attn.wkv.scale' has shape [4, 1]", "expected [2, 2]", 0);
-    free(d);
-
-    /* expert scale of the wrong shape */
-    d = bad_dir();
-    h = str_replace(s1.hdr, "\"layers.0.ffn.experts.3.w2.scale\":{\"dtype\":\"F8_E8M0\",\"shape\":[256,4]",
-                    "\"layers.0.ffn.experts.3.w2.scale\":{\"dtype\":\"F8_E8M0\",\"shape\":[128,8]");
-    shard_write(&s1, d, 1, h, 0);
-    free(h);
-    expect_fail("expert scale of the wrong shape", d, NULL, "'layers.0.ffn.experts.3.w2.scale' has shape [128, 8]", "expected [256, 4]", 0);
-    free(d);
+    /* a wrong dtype / shape for a name (consistent size), scale tensors of the wrong shape */
+    expect_fail_header("wrong dtype", &s1, 1, "\"layers.0.attn_norm.weight\":{\"dtype\":\"BF16\"",
+                       "\"layers.0.attn_norm.weight\":{\"dtype\":\"F16\"",
+                       "'layers.0.attn_norm.weight' has dtype F16", "model-00001-of-00002.safetensors");
+    expect_fail_header("wrong shape", &s1, 1, "\"layers.0.attn.wkv.weight\":{\"dtype\":\"F8_E4M3\",\"shape\":[256,256]",
+                       "\"layers.0.attn.wkv.weight\":{\"dtype\":\"F8_E4M3\",\"shape\":[128,512]",
+                       "'layers.0.attn.wkv.weight' has shape [128, 512]", "expected [256, 256]");
+    expect_fail_header("scale of the wrong shape", &s1, 1, "\"layers.0.attn.wkv.scale\":{\"dtype\":\"F8_E8M0\",\"shape\":[2,2]",
+                       "\"layers.0.attn.wkv.scale\":{\"dtype\":\"F8_E8M0\",\"shape\":[4,1]",
+                       "'layers.0.attn.wkv.scale' has shape [4, 1]", "expected [2, 2]");
+    expect_fail_header("expert scale of the wrong shape", &s1, 1,
+                       "\"layers.0.ffn.experts.3.w2.scale\":{\"dtype\":\"F8_E8M0\",\"shape\":[256,4]",
+                       "\"layers.0.ffn.experts.3.w2.scale\":{\"dtype\":\"F8_E8M0\",\"shape\":[128,8]",
+                       "'layers.0.ffn.experts.3.w2.scale' has shape [128, 8]", "expected [256, 4]");
 
     /* an unexpected tensor */
     d = bad_dir();

@@ -15,8 +15,18 @@ for f in "$BUILD/bin/gds-convert" "$BUILD/bin/test-convert"; do
 done
 [ -d "$FIX/tiny-a" ] || { echo "test-convert: $FIX/tiny-a missing"; echo "test-convert: 0 passed, 1 failed"; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/test-convert.XXXXXX") || exit 1
-"$BUILD/bin/test-convert" "$BUILD/bin/gds-convert" "$FIX" "$work" | tee "$work/log"
+# (not a pipe into tee: the status must be test-convert's, not tee's; a crash or a
+# missing result line counts as a failure)
+"$BUILD/bin/test-convert" "$BUILD/bin/gds-convert" "$FIX" "$work" >"$work/log" 2>&1
 rc=$?
+cat "$work/log"
+if ! grep -qE "^test-convert: [0-9]+ passed, [0-9]+ failed" "$work/log"; then
+    echo "test-convert: exit status $rc without a result line (crash?)"
+    echo "test-convert: 0 passed, 1 failed"
+    rc=1
+elif [ "$rc" -eq 0 ] && ! grep -qE "^test-convert: [0-9]+ passed, 0 failed" "$work/log"; then
+    rc=1
+fi
 # every GGUF this test wrote, read by the independent parser (npm @huggingface/gguf)
 set -- $(find "$work" -name '*.gguf' | sort)
 if [ $# -gt 0 ] && [ -x "$BUILD/bin/test-gguf" ]; then

@@ -810,7 +810,10 @@ static void test_bad_gguf(const char *gguf, const char *work, bool keep, const s
  * (--decode-from p0) and chunked prefill (--chunk 64), rows p0.. vs the reference */
 static void test_gds_run(const char *gguf, const struct fixture *fx, const char *work) {
     const char *bin = getenv("GDS_RUN");
-    if (!bin || access(bin, X_OK) != 0) { printf("SKIP gds-run checks (GDS_RUN not set)\n"); return; }
+    if (!bin || !*bin) { printf("SKIP gds-run checks (GDS_RUN not set)\n"); return; }
+    /* GDS_RUN names the program to test (tests/test-model.sh sets it): missing = a failure, not a skip */
+    CHECK(access(bin, X_OK) == 0, "GDS_RUN=%s is not an executable (gds-run not built?)", bin);
+    if (access(bin, X_OK) != 0) return;
     char tok[4096], out[4096], cmd[16384];
     snprintf(tok, sizeof(tok), "%s/tokens.txt", work);
     FILE *f = fopen(tok, "w");

@@ -2,7 +2,7 @@
  * test-chat.c - DeepSeek-V4 prompt encoding and completion parsing
  * (models/chat.h) against the official outputs.
  *
- *   build/bin/test-chat [FIXTURE_DIR]     (default ../shared/fixtures/encoding)
+ *   build/bin/test-chat [FIXTURE_DIR]     (default tests/fixtures/encoding)
  *
  * Checks: the four official golden cases byte for byte; every case of
  * cases.jsonl byte for byte and every "completion" parsed to its "parsed"
@@ -243,10 +243,8 @@ static int run_cli(const char *bin, const char *args, const char *in, size_t in_
 }
 
 int main(int argc, char **argv) {
-    const char *dir = argc > 1 ? argv[1] : "../shared/fixtures/encoding";
+    const char *dir = argc > 1 ? argv[1] : "tests/fixtures/encoding";
     char path[4096];
-    snprintf(path, sizeof path, "%s/cases.jsonl", dir);
-    if (argc <= 1 && access(path, R_OK) != 0) dir = "/work/shared/fixtures/encoding";
     char what[256];
 
     /* 1. official golden cases */

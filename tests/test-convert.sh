@@ -3,13 +3,13 @@
 #
 #   sh tests/test-convert.sh            (BUILD=dir for another build folder)
 #
-# Converts ../shared/fixtures/tiny-a (and broken copies of it, made on the fly
+# Converts tests/fixtures/tiny-a (and broken copies of it, made on the fly
 # in a temporary folder) with build/bin/gds-convert and checks every result
 # with build/bin/test-convert (tests/test-convert.c), which prints the closing
 # line "test-convert: N passed, M failed". TEST_CONVERT_KEEP=1 keeps the work
 # folder (every GGUF the test wrote, e.g. for an independent GGUF parser).
 BUILD=${BUILD:-build}
-FIX=${FIXTURES:-../shared/fixtures}
+FIX=${FIXTURES:-tests/fixtures}
 for f in "$BUILD/bin/gds-convert" "$BUILD/bin/test-convert"; do
     [ -x "$f" ] || { echo "test-convert: $f not built"; echo "test-convert: 0 passed, 1 failed"; exit 1; }
 done

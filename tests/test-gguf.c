@@ -8,8 +8,8 @@
  * and of tensors of every gds type with odd shapes (bytes compared, data
  * streamed in random chunk sizes that cross tensor boundaries); alignments
  * 1, 8, 64 and 4096; the peer-made llama.cpp-style fixture
- * ../shared/fixtures/tiny-a-llamacpp (keys, types, shapes and offsets from its
- * README; SKIP when ../shared is absent); every prefix of a valid file; one
+ * tests/fixtures/tiny-a-llamacpp (keys, types, shapes and offsets from its
+ * README); every prefix of a valid file; one
  * hand-built malformed file per rejection rule (the message must name the
  * file and the key/tensor); writer misuse, a writer in a missing directory and
  * a disk-full stand-in (RLIMIT_FSIZE in a forked child: write() fails with
@@ -484,10 +484,9 @@ static void test_alignments(void) {
 
 /* ---- 3. the peer-made llama.cpp-style fixture ------------------------------------- */
 
-#define FIXTURE "../shared/fixtures/tiny-a-llamacpp/mtp-tiny-a-F16.gguf"
+#define FIXTURE "tests/fixtures/tiny-a-llamacpp/mtp-tiny-a-F16.gguf"
 
 static void test_fixture(void) {
-    if (!exists("../shared")) { group_skip("fixture tiny-a-llamacpp", "../shared not present"); return; }
     struct gds_gguf *f = gds_gguf_open(FIXTURE);
     CHECK(f, "open: %s", gds_last_error());
     if (!f) { group_end("fixture " FIXTURE); return; }

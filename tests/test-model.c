@@ -1,10 +1,10 @@
 /*
  * test-model.c - DeepSeek-V4 model (models/deepseek4) against DeepSeek's own
- * reference outputs for the tiny-a fixture (../shared/fixtures/README.md).
+ * reference outputs for the tiny-a fixture (tests/fixtures/README.md).
  *
  *     test-model TINY_A.gguf FIXTURE_DIR [WORK_DIR]
  *
- * TINY_A.gguf is ../shared/fixtures/tiny-a converted by build/bin/gds-convert
+ * TINY_A.gguf is tests/fixtures/tiny-a converted by build/bin/gds-convert
  * (tests/test-model.sh does that); this program converts nothing itself.
  * WORK_DIR receives the broken GGUF files of part 5 and keeps them (default: a
  * mkdtemp folder under $TMPDIR, removed at the end). Parts (thresholds from issue 4; the

@@ -3,13 +3,13 @@
 #
 #   sh tests/test-model.sh            (BUILD=dir for another build folder, FIXTURES=dir for the fixtures)
 #
-# Converts ../shared/fixtures/tiny-a with build/bin/gds-convert into a temporary
+# Converts tests/fixtures/tiny-a with build/bin/gds-convert into a temporary
 # folder, runs build/bin/test-model (tests/test-model.c) on the result and removes
 # the folder. The closing line "test-model: N passed, M failed" is printed in
 # every case: a missing binary, a failed conversion or a crash counts as one
 # failure. TEST_MODEL_KEEP=1 keeps the folder (the GGUF and the broken copies).
 BUILD=${BUILD:-build}
-FIX=${FIXTURES:-../shared/fixtures}
+FIX=${FIXTURES:-tests/fixtures}
 fail() { echo "test-model: $1"; echo "test-model: 0 passed, 1 failed"; exit 1; }
 for f in "$BUILD/bin/gds-convert" "$BUILD/bin/test-model"; do
     [ -x "$f" ] || fail "$f not built"

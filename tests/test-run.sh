@@ -3,7 +3,7 @@
 #
 #   sh tests/test-run.sh            (BUILD=dir for another build folder, FIXTURES=dir for the fixtures)
 #
-# Converts ../shared/fixtures/tiny-a twice (with the 1024-token tokenizer of
+# Converts tests/fixtures/tiny-a twice (with the 1024-token tokenizer of
 # tiny-a-llamacpp, and without a vocabulary) and checks the text modes of
 # build/bin/gds-run: -p (chat and thinking modes, greedy determinism, token
 # counts, the same ids as the token-id mode fed with the separately encoded
@@ -14,7 +14,7 @@
 # answers of the random tiny model are noise: the pipeline is what is tested.
 # Ends with "test-run: N passed, M failed". TEST_RUN_KEEP=1 keeps the folder.
 BUILD=${BUILD:-build}
-FIX=${FIXTURES:-../shared/fixtures}
+FIX=${FIXTURES:-tests/fixtures}
 RUN=$BUILD/bin/gds-run
 fail0() { echo "test-run: $1"; echo "test-run: 0 passed, 1 failed"; exit 1; }
 for f in "$BUILD/bin/gds-convert" "$RUN" "$BUILD/bin/gds-tokenize" "$BUILD/bin/gds-chat-encode"; do

@@ -386,7 +386,7 @@ static void append(char **buf, size_t *len, size_t *cap, const char *s, size_t n
 static void throughput(const char *tok_json, const char *fix, const struct tcase *c, int nc) {
     char *buf = NULL;
     size_t len = 0, cap = 0;
-    const char *globs[] = { "../shared/spec/*.md", "*.md", "convert/*.md", "ggml-ds/src/*.c", "ggml-ds/include/*.h",
+    const char *globs[] = { "*.md", "convert/*.md", "ggml-ds/src/*.c", "ggml-ds/include/*.h",
                             "backends/cpu/*.c", "convert/*.c", "tests/*.c", "models/*.c" };
     (void)fix;
     for (size_t g = 0; g < sizeof(globs) / sizeof(*globs); g++) {
@@ -440,7 +440,7 @@ static void throughput(const char *tok_json, const char *fix, const struct tcase
 }
 
 int main(int argc, char **argv) {
-    const char *fix = getenv("GDS_FIXTURES") ? getenv("GDS_FIXTURES") : "../shared/fixtures";
+    const char *fix = getenv("GDS_FIXTURES") ? getenv("GDS_FIXTURES") : "tests/fixtures";
     const char *gguf = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--fixtures") && i + 1 < argc) fix = argv[++i];

@@ -35,6 +35,9 @@
 extern "C" {
 #endif
 
+/* version of the library and its programs (every program's --version prints it) */
+#define GDS_VERSION       "0.2.0"
+
 #define GDS_MAX_DIMS      4
 #define GDS_MAX_SRC       6
 #define GDS_MAX_OP_PARAMS 16 /* int32 slots */

@@ -1,29 +1,40 @@
 #!/bin/sh
 # tests/run.sh - runs the test programs and prints the closing "N passed, N failed".
 #
-#   sh tests/run.sh            native tests, then ASan/UBSan build, then NEON
-#                              under qemu-aarch64 (skipped with a note when the
-#                              cross compiler or qemu is missing)
+#   sh tests/run.sh            native tests, then the ASan/UBSan build, then NEON
+#                              under qemu-aarch64, then the libFuzzer targets
 #   sh tests/run.sh native     native tests only
 #
 # Every test program ends with a line "<name>: N passed, M failed[, K skipped]";
-# a program that crashes or prints no such line counts as one failure.
+# a program that crashes or prints no such line counts as one failure. For every
+# failure the reason is shown: the FAIL lines and the end of the program's output.
+# With CI=true a missing tool (cross compiler, qemu, clang) is a failure, not a SKIP.
 MAKE=${MAKE:-make}
 passed=0
 failed=0
 log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+fail_n() { # count, reason
+    failed=$((failed + $1)); shift
+    echo "   FAILED: $*"
+}
+
+missing_tool() { # what
+    if [ "${CI:-}" = true ]; then fail_n 1 "$1 (CI=true: a missing tool is a failure; make deps installs it)"
+    else echo "   SKIP: $1 (make deps installs it)"; fi
+}
 
 run_one() { # label, command...
-    label=$1; shift
-    echo "== $label: $*"
+    rl=$1; shift
+    echo "== $rl: $*"
     "$@" >"$log" 2>&1
     rc=$?
-    grep -E "FAIL|SKIP|error" "$log" | grep -v "^gds: error" | head -40
+    grep -E "FAIL|SKIP" "$log" | head -40
     line=$(grep -E "^[a-z0-9_-]+: [0-9]+ passed, [0-9]+ failed" "$log" | tail -1)
     if [ -z "$line" ]; then
-        tail -20 "$log"
-        echo "   $label: no result line (exit $rc): counted as 1 failure"
-        failed=$((failed + 1))
+        echo "   --- last lines of the output:"; tail -25 "$log" | sed 's/^/   | /'
+        fail_n 1 "$rl: no result line (exit status $rc)"
         return
     fi
     echo "   $line"
@@ -31,68 +42,71 @@ run_one() { # label, command...
     f=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
     passed=$((passed + p))
     failed=$((failed + f))
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-        echo "   $label: exit status $rc: counted as 1 failure"
-        failed=$((failed + 1))
+    if [ "$f" -ne 0 ] || [ "$rc" -ne 0 ]; then
+        echo "   --- last lines of the output:"; tail -15 "$log" | sed 's/^/   | /'
     fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then fail_n 1 "$rl: exit status $rc"; fi
 }
 
 run_suite() { # bin dir, label, runner...
-    dir=$1; label=$2; shift 2
+    sdir=$1; slabel=$2; shift 2
     for t in test-quants test-backend test-gguf test-ops; do
-        [ -x "$dir/$t" ] || { echo "   $label $t: not built: counted as 1 failure"; failed=$((failed + 1)); continue; }
-        run_one "$label $t" "$@" "$dir/$t"
+        if [ -x "$sdir/$t" ]; then run_one "$slabel $t" "$@" "$sdir/$t"
+        else fail_n 1 "$slabel $t: $sdir/$t not built"; fi
     done
 }
 
+run_model_tests() { # build dir, label
+    mb=$1; ml=$2
+    run_one "$ml test-convert" env BUILD="$mb" sh tests/test-convert.sh
+    run_one "$ml test-tokenizer" env BUILD="$mb" "$mb/bin/test-tokenizer"
+    run_one "$ml test-chat" "$mb/bin/test-chat"
+    run_one "$ml test-sampling" "$mb/bin/test-sampling"
+    run_one "$ml test-model" env BUILD="$mb" sh tests/test-model.sh
+    run_one "$ml test-run" env BUILD="$mb" sh tests/test-run.sh
+}
+
 run_suite build/bin native
-run_one "native test-convert" sh tests/test-convert.sh
-run_one "native test-tokenizer" build/bin/test-tokenizer
-run_one "native test-chat" build/bin/test-chat
-run_one "native test-sampling" build/bin/test-sampling
-run_one "native test-model" sh tests/test-model.sh
-run_one "native test-run" sh tests/test-run.sh
+run_model_tests build native
 
 if [ "$1" != native ]; then
+    echo "== building the ASan/UBSan tests (build/san)"
     if $MAKE -s test-san >"$log" 2>&1; then
-        ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 run_suite build/san/bin asan-ubsan
-        ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-convert" env BUILD=build/san sh tests/test-convert.sh
-        ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-tokenizer" env BUILD=build/san build/san/bin/test-tokenizer
-        ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-chat" build/san/bin/test-chat
-        ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-sampling" build/san/bin/test-sampling
-        ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-model" env BUILD=build/san sh tests/test-model.sh
-        ASAN_OPTIONS=detect_leaks=1 run_one "asan-ubsan test-run" env BUILD=build/san sh tests/test-run.sh
+        export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1
+        run_suite build/san/bin asan-ubsan
+        run_model_tests build/san asan-ubsan
+        unset ASAN_OPTIONS UBSAN_OPTIONS
     else
-        tail -30 "$log"; echo "   sanitizer build failed: counted as 1 failure"; failed=$((failed + 1))
+        tail -30 "$log"; fail_n 1 "sanitizer build failed"
     fi
     if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1; then
+        echo "== cross-building the aarch64 tests (build/aarch64)"
         if $MAKE -s test-neon >"$log" 2>&1; then
             run_suite build/aarch64/bin neon-qemu qemu-aarch64 -L /usr/aarch64-linux-gnu
         else
-            tail -30 "$log"; echo "   aarch64 cross build failed: counted as 1 failure"; failed=$((failed + 1))
+            tail -30 "$log"; fail_n 1 "aarch64 cross build failed"
         fi
     else
-        echo "== neon-qemu: SKIP (aarch64-linux-gnu-gcc or qemu-aarch64 not installed)"
+        echo "== neon-qemu"; missing_tool "aarch64-linux-gnu-gcc or qemu-aarch64 not installed"
     fi
     # libFuzzer targets: FUZZ_TIME seconds each from the seed corpora; a crash fails
     if command -v clang >/dev/null 2>&1; then
         for t in gguf safetensors tokenizer chat; do
+            echo "== fuzz-$t: ${FUZZ_TIME:-60} s"
             if $MAKE -s build/fuzz/fuzz-$t >"$log" 2>&1; then
                 rm -rf build/fuzz/run-$t && mkdir -p build/fuzz/run-$t && cp -r tests/fuzz/corpus-$t/. build/fuzz/run-$t/
-                echo "== fuzz-$t: ${FUZZ_TIME:-60} s"
                 if build/fuzz/fuzz-$t -max_total_time=${FUZZ_TIME:-60} -max_len=8192 -malloc_limit_mb=64 -artifact_prefix=build/fuzz/ build/fuzz/run-$t >"$log" 2>&1; then
-                    grep -E "^#[0-9]+.*DONE|Done [0-9]+ runs" "$log" | tail -1; passed=$((passed + 1))
+                    echo "   $(grep -E "^#[0-9]+.*DONE|Done [0-9]+ runs" "$log" | tail -1)"; passed=$((passed + 1))
                 else
-                    tail -40 "$log"; echo "   fuzz-$t: crash or sanitizer report (see above)"; failed=$((failed + 1))
+                    tail -40 "$log"; fail_n 1 "fuzz-$t: crash or sanitizer report (input saved under build/fuzz/)"
                 fi
             else
-                tail -20 "$log"; echo "   fuzz-$t: build failed"; failed=$((failed + 1))
+                tail -20 "$log"; fail_n 1 "fuzz-$t: build failed"
             fi
         done
     else
-        echo "== fuzz: SKIP (clang not installed)"
+        echo "== fuzz"; missing_tool "clang not installed (libFuzzer targets)"
     fi
 fi
-rm -f "$log"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -5,14 +5,19 @@
  *     gds-convert HF_DIR -o OUT.gguf [--dense f8|q8_0|bf16|f16|f32]
  *                 [--experts mxfp4|q8_0|bf16|f16] [--max-layers N] [--no-mtp]
  *                 [--compat llama.cpp] [--tokenizer-dir DIR] [--dry-run] [--progress]
+ *                 [--allow-nonfinite] [--version]
  *     gds-convert --synthetic SPEC -o OUT.gguf
  *
  * Flow: config.json -> hf_config (validated) -> safetensors set (every header
  * validated) -> plan (hf-model.c: names, types, shapes, sources, all checked
  * before a byte is written) -> GGUF writer: keys, tensor infos, then each
  * tensor streamed row by row in plan order. The writer writes OUT.tmp and
- * renames it at close; on any error the .tmp is removed, so no output file
- * ever looks finished unless it is. See convert/README.md for the layout.
+ * renames it at close; on any error, and on SIGINT/SIGTERM/SIGHUP, the .tmp
+ * is removed, so no output file ever looks finished unless it is. OUT is
+ * checked before the work starts (not a directory, writable folder) and
+ * against every input file (never overwrite the checkpoint). Non-finite
+ * weights are refused while streaming (--allow-nonfinite keeps them).
+ * See convert/README.md for the layout.
  *
  * Conversions, per output row (memory: one output buffer of 4 MiB plus one
  * row of floats; source pages are dropped after each tensor / expert):
@@ -31,8 +36,12 @@
 #include "safetensors.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
+#include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +66,28 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- strict numbers: the whole string, in range, or an error ---------------- */
+
+static bool parse_long(const char *v, long lo, long hi, long *out) {
+    if (!v || !*v || isspace((unsigned char)*v)) return false;
+    char *e;
+    errno = 0;
+    long n = strtol(v, &e, 10);
+    if (*e || errno == ERANGE || n < lo || n > hi) return false;
+    *out = n;
+    return true;
+}
+
+static bool parse_u64(const char *v, uint64_t *out) {
+    if (!v || !isdigit((unsigned char)*v)) return false;   /* strtoull would take "-1" */
+    char *e;
+    errno = 0;
+    unsigned long long n = strtoull(v, &e, 10);
+    if (*e || errno == ERANGE) return false;
+    *out = n;
+    return true;
 }
 
 /* ---- progress ------------------------------------------------------------ */
@@ -126,7 +157,7 @@ struct conv {
     const struct st_set *set;
     float *frow;          /* one row of floats (plus room for concatenation) */
     uint8_t *tmp;         /* random bytes for one row */
-    size_t frow_n;
+    bool allow_nonfinite; /* --allow-nonfinite: NaN/Inf weights are converted as they are */
 };
 
 static enum gds_status synth_row(struct conv *cv, const struct cv_tensor *t, uint64_t *rng, uint8_t *dst) {
@@ -180,6 +211,88 @@ static enum gds_status synth_row(struct conv *cv, const struct cv_tensor *t, uin
     return GDS_OK;
 }
 
+/* ---- non-finite weights --------------------------------------------------
+ * A NaN or Inf in one checkpoint weight makes every logit NaN at run time,
+ * so the converter refuses it unless --allow-nonfinite is given, naming the
+ * source tensor and its first bad element in checkpoint (PyTorch) order.
+ * Each source row is checked while it is converted (its bytes are in cache
+ * then; no extra pass over the file):
+ *   BF16 / F16 / F32   exponent bits all ones (Inf or NaN)
+ *   F8_E4M3 (e4m3fn)   codes 0x7F / 0xFF (NaN; the format has no Inf)
+ *   F8_E8M0 scales     0xFF (NaN)
+ *   packed e2m1 (FP4)  every code is finite: only its scale is checked
+ *   I64 / I32 ids      range-checked instead (CV_SRC_TID2EID)
+ * The scans are branch-free ORs over the row; only a hit walks the row
+ * again to find the first bad element. */
+
+static void fmt_coords(const struct st_tensor *w, int64_t flat, char *buf, size_t n) {
+    int64_t idx[ST_MAX_DIMS] = { 0 };
+    int64_t f = flat;
+    for (int d = w->n_dims - 1; d >= 0; d--) {
+        if (w->shape[d] > 0) { idx[d] = f % w->shape[d]; f /= w->shape[d]; }
+    }
+    size_t o = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < w->n_dims && o < n; d++) o += (size_t)snprintf(buf + o, n - o, "%s%lld", d ? ", " : "", (long long)idx[d]);
+    if (o < n) snprintf(buf + o, n - o, "]");
+}
+
+/* what: "NaN", "+Inf", ...; also: "" or a note about the weight a bad scale feeds */
+static enum gds_status nonfinite_error(const struct conv *cv, const struct st_tensor *w, int64_t flat, const char *what, const char *also) {
+    char c[200];
+    fmt_coords(w, flat, c, sizeof(c));
+    return gds_error(GDS_ERR_FORMAT, "%s: tensor '%s' element %s (flat index %lld) is %s%s: refusing to convert non-finite weights "
+                     "(--allow-nonfinite converts them as they are)",
+                     st_tensor_file(cv->set, w), w->name, c, (long long)flat, what, also);
+}
+
+static enum gds_status check_plain_row(const struct conv *cv, const struct st_tensor *w, int64_t r, int64_t n) {
+    if (cv->allow_nonfinite) return GDS_OK;
+    const int64_t base = r * n;
+    if (w->dtype == ST_F32) {
+        const uint8_t *p = w->data + (size_t)base * 4;
+        uint32_t bad = 0;
+        for (int64_t j = 0; j < n; j++) { uint32_t u; memcpy(&u, p + 4 * j, 4); bad |= (u & 0x7f800000u) == 0x7f800000u; }
+        for (int64_t j = 0; bad && j < n; j++) {
+            uint32_t u;
+            memcpy(&u, p + 4 * j, 4);
+            if ((u & 0x7f800000u) == 0x7f800000u)
+                return nonfinite_error(cv, w, base + j, (u & 0x7fffffu) ? "NaN" : (u >> 31) ? "-Inf" : "+Inf", "");
+        }
+        return GDS_OK;
+    }
+    if (w->dtype != ST_BF16 && w->dtype != ST_F16) return GDS_OK;
+    const uint16_t e = w->dtype == ST_BF16 ? 0x7f80 : 0x7c00, m = w->dtype == ST_BF16 ? 0x007f : 0x03ff;
+    const uint8_t *p = w->data + (size_t)base * 2;
+    uint32_t bad = 0;
+    for (int64_t j = 0; j < n; j++) { uint16_t h; memcpy(&h, p + 2 * j, 2); bad |= (h & e) == e; }
+    for (int64_t j = 0; bad && j < n; j++) {
+        uint16_t h;
+        memcpy(&h, p + 2 * j, 2);
+        if ((h & e) == e) return nonfinite_error(cv, w, base + j, (h & m) ? "NaN" : (h >> 15) ? "-Inf" : "+Inf", "");
+    }
+    return GDS_OK;
+}
+
+/* row n of an FP8 weight and the scale row of its 128-row block */
+static enum gds_status check_fp8_row(const struct conv *cv, const struct st_tensor *w, const struct st_tensor *s, int64_t n) {
+    if (cv->allow_nonfinite) return GDS_OK;
+    const int64_t K = w->shape[1], sk = s->shape[1];
+    const uint8_t *q = w->data + (size_t)(n * K), *sc = s->data + (size_t)((n / 128) * sk);
+    uint32_t bad = 0;
+    for (int64_t k = 0; k < K; k++) bad |= (q[k] & 0x7f) == 0x7f;
+    for (int64_t i = 0; i < sk; i++) bad |= sc[i] == 0xff;
+    for (int64_t k = 0; bad && k < K; k++) {
+        if (sc[k / 128] == 0xff) {
+            char c[200], also[300];
+            fmt_coords(w, n * K + k, c, sizeof(c));
+            snprintf(also, sizeof(also), ", which makes '%s' element %s NaN", w->name, c);
+            return nonfinite_error(cv, s, (n / 128) * sk + k / 128, "NaN (E8M0 scale byte 0xFF)", also);
+        }
+        if ((q[k] & 0x7f) == 0x7f) return nonfinite_error(cv, w, n * K + k, q[k] & 0x80 ? "NaN (e4m3 code 0xFF)" : "NaN (e4m3 code 0x7F)", "");
+    }
+    return GDS_OK;
+}
+
 /* ---- checkpoint rows ----------------------------------------------------- */
 
 static void plain_row_f32(const struct st_tensor *w, int64_t r, int64_t n, float *y) {
@@ -213,6 +326,16 @@ static enum gds_status fp4_row(struct conv *cv, const struct cv_tensor *t, int64
     const int64_t K = t->ne[0], N = t->ne[1], e = r / N, n = r % N;
     const struct st_tensor *w = t->ew[e], *s = t->es[e];
     const uint8_t *p = w->data + (size_t)(n * (K / 2)), *sc = s->data + (size_t)(n * (K / 32));
+    if (!cv->allow_nonfinite) {
+        uint32_t bad = 0;
+        for (int64_t i = 0; i < K / 32; i++) bad |= sc[i] == 0xff;
+        for (int64_t i = 0; bad && i < K / 32; i++)
+            if (sc[i] == 0xff) {
+                char also[300];
+                snprintf(also, sizeof(also), ", which makes '%s' row %lld, columns %lld..%lld NaN", w->name, (long long)n, (long long)(32 * i), (long long)(32 * i + 31));
+                return nonfinite_error(cv, s, n * (K / 32) + i, "NaN (E8M0 scale byte 0xFF)", also);
+            }
+    }
     if (t->type == GDS_TYPE_MXFP4) {
         block_mxfp4 *b = (block_mxfp4 *)dst;
         for (int64_t i = 0; i < K / 32; i++) {
@@ -245,6 +368,8 @@ static enum gds_status emit_row(struct conv *cv, const struct cv_tensor *t, int6
         return synth_row(cv, t, rng, dst);
     case CV_SRC_PLAIN: {
         const struct st_tensor *w = t->w[0];
+        enum gds_status st = check_plain_row(cv, w, r, n);
+        if (st != GDS_OK) return st;
         if ((w->dtype == ST_F32 && t->type == GDS_TYPE_F32) || (w->dtype == ST_BF16 && t->type == GDS_TYPE_BF16) ||
             (w->dtype == ST_F16 && t->type == GDS_TYPE_F16)) {
             memcpy(dst, w->data + (size_t)r * gds_row_size(t->type, n), gds_row_size(t->type, n));
@@ -254,13 +379,19 @@ static enum gds_status emit_row(struct conv *cv, const struct cv_tensor *t, int6
         tt->from_float_ref(cv->frow, dst, n);
         return GDS_OK;
     }
-    case CV_SRC_FP8:
+    case CV_SRC_FP8: {
+        enum gds_status st = check_fp8_row(cv, t->w[0], t->s[0], r);
+        if (st != GDS_OK) return st;
         if (t->type == GDS_TYPE_F8_E4M3_B128) { fp8_row_blocks(t->w[0], t->s[0], r, (block_f8 *)dst); return GDS_OK; }
         fp8_row_f32(t->w[0], t->s[0], r, cv->frow);
         tt->from_float_ref(cv->frow, dst, n);
         return GDS_OK;
+    }
     case CV_SRC_FP8_CAT: {
         const int64_t k0 = t->w[0]->shape[1];
+        enum gds_status st = check_fp8_row(cv, t->w[0], t->s[0], r);
+        if (st == GDS_OK) st = check_fp8_row(cv, t->w[1], t->s[1], r);
+        if (st != GDS_OK) return st;
         if (t->type == GDS_TYPE_F8_E4M3_B128) {
             fp8_row_blocks(t->w[0], t->s[0], r, (block_f8 *)dst);
             fp8_row_blocks(t->w[1], t->s[1], r, (block_f8 *)dst + k0 / QK_F8);
@@ -570,10 +701,14 @@ static enum gds_status synthetic_config(const char *spec, struct hf_config *c, u
             *byte_tok = true;
             continue;
         }
+        if (strcmp(key, "seed") == 0) {
+            if (!parse_u64(val, seed)) { st = gds_error(GDS_ERR_INVALID, "--synthetic '%s': seed=%s is not an integer in 0..%llu", spec, val, (unsigned long long)UINT64_MAX); break; }
+            continue;
+        }
         char *end;
         double v = strtod(val, &end);
-        if (!*val || *end) { st = gds_error(GDS_ERR_INVALID, "--synthetic '%s': value of '%s' is not a number", spec, key); break; }
-        if (strcmp(key, "seed") == 0) { *seed = (uint64_t)v; continue; }
+        if (!*val || *end || isspace((unsigned char)*val)) { st = gds_error(GDS_ERR_INVALID, "--synthetic '%s': value of '%s' is not a number", spec, key); break; }
+        if (!isfinite(v)) { st = gds_error(GDS_ERR_INVALID, "--synthetic '%s': value of '%s' is not a finite number", spec, key); break; }
         for (size_t i = 0; i < sizeof(aliases) / sizeof(aliases[0]); i++) if (strcmp(key, aliases[i].alias) == 0) key = aliases[i].key;
         if (!cJSON_GetObjectItemCaseSensitive(o, key)) {
             st = gds_error(GDS_ERR_INVALID, "--synthetic '%s': unknown key '%s' (see convert/README.md)", spec, key); break;
@@ -636,8 +771,15 @@ static void usage(FILE *f) {
         "  --dry-run             validate everything and print the plan (per-type sizes,\n"
         "                        total); no file is written\n"
         "  -v, --verbose         with --dry-run: one line per tensor\n"
+        "  --allow-nonfinite     convert NaN/Inf weights as they are (default: refuse them,\n"
+        "                        naming the tensor and its first bad element)\n"
         "  --progress            progress line even when stderr is not a terminal\n"
-        "  -h, --help            this text\n");
+        "  -h, --help            this text\n"
+        "  --version             print the version\n"
+        "\n"
+        "OUT may not be (or link to) a file the conversion reads. Ctrl-C, SIGTERM, SIGHUP,\n"
+        "a full disk or 'ulimit -f' remove the partial OUT.tmp. Exit status: 0 success,\n"
+        "1 any error (the message names the option, file, tensor or field).\n");
 }
 
 static bool parse_type(const char *s, bool experts, enum gds_type *out) {
@@ -706,51 +848,204 @@ static void print_plan(const struct cv_plan *p, bool verbose, const char *out, c
     }
 }
 
+/* ---- output safety ----------------------------------------------------------
+ * Checked before any input is read: -o is not a directory nor another
+ * non-regular file, and its directory exists and is writable (otherwise the
+ * rename would fail only after the whole conversion). Checked once every
+ * input is known: neither OUT, OUT.tmp nor the sidecar pair is one of the
+ * files the converter reads (shards, index, config.json, tokenizer files),
+ * compared by device and inode (symlinks and hard links included) and by
+ * resolved path; the rename at close would otherwise replace the user's
+ * checkpoint. */
+
+static int out_error(const char *out, const char *fmt, const char *a, const char *b) {
+    fprintf(stderr, "gds-convert: error: -o %s: ", out);
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+    return 1;
+}
+
+static int check_output_early(const char *out) {
+    struct stat sb;
+    if (stat(out, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode)) return out_error(out, "is a directory; give a file name (e.g. %s/model.gguf)%s", out, "");
+        if (!S_ISREG(sb.st_mode)) return out_error(out, "exists and is not a regular file%s%s", "", "");
+    }
+    char dir[PATH_MAX];
+    const char *slash = strrchr(out, '/');
+    if (!slash) snprintf(dir, sizeof(dir), ".");
+    else if (slash == out) snprintf(dir, sizeof(dir), "/");
+    else snprintf(dir, sizeof(dir), "%.*s", (int)(slash - out), out);
+    if (stat(dir, &sb) != 0) return out_error(out, "cannot use directory %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(sb.st_mode)) return out_error(out, "%s is not a directory%s", dir, "");
+    if (access(dir, W_OK | X_OK) != 0) return out_error(out, "cannot write in directory %s: %s", dir, strerror(errno));
+    return 0;
+}
+
+struct inputs {
+    char (*path)[PATH_MAX];
+    int n, cap;
+};
+
+/* records path when it exists (a file the converter read) */
+static void inputs_add(struct inputs *in, const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return;
+    if (in->n == in->cap) {
+        int cap = in->cap ? 2 * in->cap : 16;
+        void *p = realloc(in->path, (size_t)cap * sizeof(*in->path));
+        if (!p) return;
+        in->path = p;
+        in->cap = cap;
+    }
+    snprintf(in->path[in->n++], PATH_MAX, "%s", path);
+}
+
+/* resolved path of p, also when p does not exist yet (its directory resolved) */
+static bool resolve(const char *p, char *buf) {
+    if (realpath(p, buf)) return true;
+    char dir[PATH_MAX], rdir[PATH_MAX];
+    const char *slash = strrchr(p, '/');
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - p) + (slash == p) : 1, slash ? p : ".");
+    if (!realpath(dir, rdir)) return false;
+    return snprintf(buf, PATH_MAX, "%s/%s", strcmp(rdir, "/") ? rdir : "", slash ? slash + 1 : p) < PATH_MAX;
+}
+
+/* 0 when out (an output or temporary path) is none of the inputs */
+static int check_not_input(const char *opt_out, const char *out, const struct inputs *in) {
+    struct stat so, si;
+    char ro[PATH_MAX], ri[PATH_MAX];
+    const bool have_so = stat(out, &so) == 0, have_ro = resolve(out, ro);
+    for (int i = 0; i < in->n; i++) {
+        const bool same_ino = have_so && stat(in->path[i], &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino;
+        const bool same_path = have_ro && realpath(in->path[i], ri) && strcmp(ro, ri) == 0;
+        if (!same_ino && !same_path) continue;
+        if (strcmp(opt_out, out) == 0)
+            return out_error(opt_out, "is the input file %s: the conversion would overwrite the checkpoint%s; choose another output file",
+                             in->path[i], "");
+        fprintf(stderr, "gds-convert: error: -o %s: the file %s that the conversion writes is the input file %s; choose another output file\n",
+                opt_out, out, in->path[i]);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- signals -----------------------------------------------------------------
+ * SIGINT, SIGTERM and SIGHUP remove the partial OUT.tmp (and the sidecar's)
+ * and then end the process by the same signal, so the caller sees how it
+ * ended. Only async-signal-safe calls (unlink, signal, raise) in the handler;
+ * the paths are fixed before the first file is created. The final renames
+ * run with these signals blocked, so a pair is never left half-renamed.
+ * SIGXFSZ (ulimit -f) is ignored: write() then fails with EFBIG and the
+ * writer's error path removes the .tmp and names the file. */
+
+static char g_tmp_path[2][PATH_MAX + 8];
+static volatile sig_atomic_t g_n_tmp;
+
+static void on_signal(int sig) {
+    for (int i = 0; i < g_n_tmp; i++) unlink(g_tmp_path[i]);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void signals_install(void) {
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        struct sigaction old;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue; /* e.g. nohup: keep ignoring */
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigfillset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+    signal(SIGXFSZ, SIG_IGN);
+}
+
+static void signals_block(bool block) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(block ? SIG_BLOCK : SIG_UNBLOCK, &set, NULL);
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
     gds_log_set(log_sink, NULL);
     const char *in = NULL, *out = NULL, *spec = NULL, *tokdir = NULL, *name = NULL, *compat = NULL;
-    bool dry = false, verbose = false, force_progress = false, seed_set = false, dense_set = false;
+    bool dry = false, verbose = false, force_progress = false, seed_set = false, dense_set = false, allow_nonfinite = false;
     struct cv_options o = { .dense = GDS_TYPE_F8_E4M3_B128, .experts = GDS_TYPE_MXFP4, .seed = 1 };
 
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const bool has = i + 1 < argc;
-#define ARG() (has ? argv[++i] : (fprintf(stderr, "gds-convert: error: option %s needs a value\n", a), exit(1), (char *)NULL))
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) out = ARG();
-        else if (!strcmp(a, "--dense")) {
-            const char *v = ARG();
-            if (!parse_type(v, false, &o.dense)) { fprintf(stderr, "gds-convert: error: --dense %s: expected f8, q8_0, bf16, f16 or f32\n", v); return 1; }
+    enum { O_DENSE = 256, O_EXPERTS, O_MAX_LAYERS, O_SEED, O_NO_MTP, O_COMPAT, O_SYNTHETIC, O_TOKDIR, O_NAME,
+           O_DRY_RUN, O_PROGRESS, O_VERSION, O_ALLOW_NONFINITE };
+    static const struct option longopts[] = {
+        { "output", required_argument, NULL, 'o' },       { "dense", required_argument, NULL, O_DENSE },
+        { "experts", required_argument, NULL, O_EXPERTS }, { "max-layers", required_argument, NULL, O_MAX_LAYERS },
+        { "seed", required_argument, NULL, O_SEED },       { "no-mtp", no_argument, NULL, O_NO_MTP },
+        { "compat", required_argument, NULL, O_COMPAT },   { "synthetic", required_argument, NULL, O_SYNTHETIC },
+        { "tokenizer-dir", required_argument, NULL, O_TOKDIR }, { "name", required_argument, NULL, O_NAME },
+        { "dry-run", no_argument, NULL, O_DRY_RUN },       { "verbose", no_argument, NULL, 'v' },
+        { "progress", no_argument, NULL, O_PROGRESS },     { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, O_VERSION },       { "allow-nonfinite", no_argument, NULL, O_ALLOW_NONFINITE },
+        { NULL, 0, NULL, 0 },
+    };
+    static const char *const see_help = "gds-convert: run 'gds-convert --help' for the options\n";
+    opterr = 0; /* our messages: the error, then one line pointing at --help */
+    for (int c; (c = getopt_long(argc, argv, ":o:vh", longopts, NULL)) != -1;) {
+        long n;
+        switch (c) {
+        case 'h': usage(stdout); return 0;
+        case O_VERSION: printf("gds-convert %s\n", GDS_VERSION); return 0;
+        case 'o': out = optarg; break;
+        case O_DENSE:
+            if (!parse_type(optarg, false, &o.dense)) { fprintf(stderr, "gds-convert: error: --dense %s: expected f8, q8_0, bf16, f16 or f32\n", optarg); return 1; }
             dense_set = true;
-        } else if (!strcmp(a, "--experts")) {
-            const char *v = ARG();
-            if (!parse_type(v, true, &o.experts)) { fprintf(stderr, "gds-convert: error: --experts %s: expected mxfp4, q8_0, bf16 or f16\n", v); return 1; }
-        } else if (!strcmp(a, "--max-layers")) {
-            const char *v = ARG();
-            char *e;
-            long n = strtol(v, &e, 10);
-            if (*e || n < 1 || n > HF_MAX_LAYERS) { fprintf(stderr, "gds-convert: error: --max-layers %s: expected a positive integer\n", v); return 1; }
+            break;
+        case O_EXPERTS:
+            if (!parse_type(optarg, true, &o.experts)) { fprintf(stderr, "gds-convert: error: --experts %s: expected mxfp4, q8_0, bf16 or f16\n", optarg); return 1; }
+            break;
+        case O_MAX_LAYERS:
+            if (!parse_long(optarg, 1, HF_MAX_LAYERS, &n)) {
+                fprintf(stderr, "gds-convert: error: --max-layers '%s': expected an integer in 1..%d\n", optarg, HF_MAX_LAYERS);
+                return 1;
+            }
             o.max_layers = (int)n;
-        } else if (!strcmp(a, "--seed")) {
-            const char *v = ARG();
-            char *e;
-            o.seed = strtoull(v, &e, 10);
-            if (*e) { fprintf(stderr, "gds-convert: error: --seed %s: expected an integer\n", v); return 1; }
+            break;
+        case O_SEED:
+            if (!parse_u64(optarg, &o.seed)) {
+                fprintf(stderr, "gds-convert: error: --seed '%s': expected an integer in 0..%llu\n", optarg, (unsigned long long)UINT64_MAX);
+                return 1;
+            }
             seed_set = true;
-        } else if (!strcmp(a, "--no-mtp")) o.no_mtp = true;
-        else if (!strcmp(a, "--compat")) compat = ARG();
-        else if (!strcmp(a, "--synthetic")) spec = ARG();
-        else if (!strcmp(a, "--tokenizer-dir")) tokdir = ARG();
-        else if (!strcmp(a, "--name")) name = ARG();
-        else if (!strcmp(a, "--dry-run")) dry = true;
-        else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) verbose = true;
-        else if (!strcmp(a, "--progress")) force_progress = true;
-        else if (a[0] == '-' && a[1]) { fprintf(stderr, "gds-convert: error: unknown option %s (see --help)\n", a); return 1; }
-        else if (!in) in = a;
-        else { fprintf(stderr, "gds-convert: error: more than one input folder (%s, %s)\n", in, a); return 1; }
-#undef ARG
+            break;
+        case O_NO_MTP: o.no_mtp = true; break;
+        case O_COMPAT: compat = optarg; break;
+        case O_SYNTHETIC: spec = optarg; break;
+        case O_TOKDIR: tokdir = optarg; break;
+        case O_NAME: name = optarg; break;
+        case O_DRY_RUN: dry = true; break;
+        case 'v': verbose = true; break;
+        case O_PROGRESS: force_progress = true; break;
+        case O_ALLOW_NONFINITE: allow_nonfinite = true; break;
+        case ':': /* optopt: the short option, or a long option's value */
+            if (optopt > 0 && optopt < 256) fprintf(stderr, "gds-convert: error: option -%c needs a value\n", optopt);
+            else fprintf(stderr, "gds-convert: error: option %s needs a value\n", argv[optind - 1]);
+            fputs(see_help, stderr);
+            return 1;
+        default:
+            if (optopt >= 256) fprintf(stderr, "gds-convert: error: option %s takes no value\n", argv[optind - 1]);
+            else if (optopt > 0) fprintf(stderr, "gds-convert: error: unknown option -%c\n", optopt);
+            else fprintf(stderr, "gds-convert: error: unknown option %s\n", argv[optind - 1]);
+            fputs(see_help, stderr);
+            return 1;
+        }
+    }
+    for (int i = optind; i < argc; i++) {
+        if (!in) in = argv[i];
+        else { fprintf(stderr, "gds-convert: error: more than one input folder (%s, %s)\n", in, argv[i]); fputs(see_help, stderr); return 1; }
     }
     if (compat) {
         if (strcmp(compat, "llama.cpp") != 0) { fprintf(stderr, "gds-convert: error: --compat %s: only 'llama.cpp' is known\n", compat); return 1; }
@@ -760,6 +1055,8 @@ int main(int argc, char **argv) {
     }
     if (!spec == !in) { fprintf(stderr, "gds-convert: error: give either a checkpoint folder or --synthetic SPEC (see --help)\n"); return 1; }
     if (!out && !dry) { fprintf(stderr, "gds-convert: error: no output file: use -o OUT.gguf (or --dry-run)\n"); return 1; }
+    if (out && !dry && check_output_early(out) != 0) return 1;
+    signals_install();
 
     struct hf_config cfg;
     struct st_set set;
@@ -804,6 +1101,27 @@ int main(int argc, char **argv) {
                     tokdir ? tokdir : in);
     }
     char *side = (st == GDS_OK && o.compat && plan.mtp && out) ? sidecar_path(out) : NULL;
+    if (st == GDS_OK && !dry) {
+        /* every file read above; none of them may be an output or a .tmp */
+        struct inputs ins = { NULL, 0, 0 };
+        char p[PATH_MAX + 64];
+        if (in) {
+            snprintf(p, sizeof(p), "%s/config.json", in); inputs_add(&ins, p);
+            snprintf(p, sizeof(p), "%s/model.safetensors.index.json", in); inputs_add(&ins, p);
+        }
+        for (int i = 0; have_set && i < set.n_shards; i++) inputs_add(&ins, set.shards[i].path);
+        if (tok_found && (tokdir || in)) {
+            snprintf(p, sizeof(p), "%s/tokenizer.json", tokdir ? tokdir : in); inputs_add(&ins, p);
+            snprintf(p, sizeof(p), "%s/tokenizer_config.json", tokdir ? tokdir : in); inputs_add(&ins, p);
+        }
+        const char *outs[2] = { out, side };
+        for (int f = 0; f < 2 && st == GDS_OK; f++) {
+            if (!outs[f]) continue;
+            snprintf(p, sizeof(p), "%s.tmp", outs[f]);
+            if (check_not_input(out, outs[f], &ins) != 0 || check_not_input(out, p, &ins) != 0) st = GDS_ERR_INVALID;
+        }
+        free(ins.path);
+    }
 
     if (st == GDS_OK && dry) {
         print_plan(&plan, verbose, out, side);
@@ -813,6 +1131,8 @@ int main(int argc, char **argv) {
         struct gds_gguf_writer *w[2] = { NULL, NULL };
         struct meta m = { &cfg, &plan, &o, tok_found ? &tok : NULL, name, source };
         uint64_t bytes[2] = { 0, 0 };
+        for (int f = 0; f < nfiles; f++) snprintf(g_tmp_path[f], sizeof(g_tmp_path[f]), "%s.tmp", f ? side : out);
+        g_n_tmp = nfiles;   /* from here on a signal removes the .tmp files */
         for (int f = 0; f < nfiles && st == GDS_OK; f++) {
             w[f] = gds_gguf_writer_open(f ? side : out);
             if (!w[f]) { st = GDS_ERR_IO; break; }
@@ -824,7 +1144,7 @@ int main(int argc, char **argv) {
             }
             if (st == GDS_OK) st = gds_gguf_writer_begin_data(w[f]);
         }
-        struct conv cv = { have_set ? &set : NULL, NULL, NULL, 0 };
+        struct conv cv = { have_set ? &set : NULL, NULL, NULL, allow_nonfinite };
         int64_t maxk = 1;
         for (int i = 0; i < plan.n; i++) if (plan.t[i].ne[0] > maxk) maxk = plan.t[i].ne[0];
         cv.frow = malloc((size_t)maxk * sizeof(float));
@@ -839,6 +1159,7 @@ int main(int argc, char **argv) {
                 if (plan.t[i].file == f) st = emit_tensor(&cv, w[f], &plan.t[i], obuf, &pr);
         if (pr.on && st == GDS_OK) { progress_update(&pr, "done", true); if (isatty(2)) fputc('\n', stderr); }
         free(cv.frow); free(cv.tmp); free(obuf);
+        signals_block(true);   /* both renames, or neither */
         if (st == GDS_OK && nfiles == 2) { st = gds_gguf_writer_close(w[1]); w[1] = NULL; }
         if (st == GDS_OK) {
             st = gds_gguf_writer_close(w[0]);
@@ -846,6 +1167,8 @@ int main(int argc, char **argv) {
             if (st != GDS_OK && side) unlink(side);  /* never leave half a pair */
         }
         for (int f = 0; f < 2; f++) if (w[f]) gds_gguf_writer_abort(w[f]);
+        g_n_tmp = 0;
+        signals_block(false);
         if (st == GDS_OK) {
             double el = now_s() - pr.t0;
             char b[32];

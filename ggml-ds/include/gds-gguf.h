@@ -101,7 +101,9 @@ const void *gds_gguf_tensor_data(const struct gds_gguf *f, int64_t i);
 /* --- writer ------------------------------------------------------------------ */
 struct gds_gguf_writer;
 
-struct gds_gguf_writer *gds_gguf_writer_open(const char *path); /* creates path.tmp */
+/* Creates path.tmp (a stale one is unlinked first, never written through a
+ * link); NULL at once when path is a directory or path.tmp cannot be made. */
+struct gds_gguf_writer *gds_gguf_writer_open(const char *path);
 void gds_gguf_writer_set_alignment(struct gds_gguf_writer *w, uint32_t alignment); /* also writes general.alignment */
 enum gds_status gds_gguf_writer_set_u8(struct gds_gguf_writer *w, const char *key, uint8_t v);
 enum gds_status gds_gguf_writer_set_i32(struct gds_gguf_writer *w, const char *key, int32_t v);

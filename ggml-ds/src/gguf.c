@@ -30,7 +30,9 @@
  * error (ENOSPC, EFBIG, short write) removes path.tmp at once and makes every
  * later call fail; argument errors (duplicate key, bad shape) are reported
  * and leave the writer usable. Only a complete, fsynced file is renamed to
- * the final path, so a file at the final path is always complete.
+ * the final path, so a file at the final path is always complete. A
+ * directory at the final path is refused at open; a stale path.tmp is
+ * unlinked and created afresh (O_EXCL), never written through a link.
  *
  * Not here: model-specific key/tensor checks (models/), split files.
  */
@@ -761,7 +763,19 @@ struct gds_gguf_writer *gds_gguf_writer_open(const char *path) {
     }
     memcpy(w->tmp, path, n);
     memcpy(w->tmp + n, ".tmp", 5);
-    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* A directory at the final path would fail the rename after all the
+     * data is written: refuse it now. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        gds_error(GDS_ERR_IO, "%s: is a directory (the output must be a file)", path);
+        writer_free(w);
+        return NULL;
+    }
+    /* A stale path.tmp (an earlier run killed by SIGKILL) is replaced, never
+     * written through: O_EXCL does not follow a symlink, and a hard-linked
+     * stale .tmp is unlinked rather than truncated under its other name. */
+    if (lstat(w->tmp, &sb) == 0 && !S_ISDIR(sb.st_mode)) unlink(w->tmp);
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (w->fd < 0) {
         gds_error(GDS_ERR_IO, "%s: cannot create %s: %s", path, w->tmp, strerror(errno));
         writer_free(w);

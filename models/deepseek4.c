@@ -67,27 +67,30 @@ struct gds_seq {
     struct ds4_lstate l[GDS_DS4_MAX_LAYERS + 1];
 };
 
-/* storage types of the kv rows and indexer keys (see the file comment) */
-static enum gds_type state_kv_type(const struct gds_ds4_hparams *hp) {
+/* storage types of the kv rows and indexer keys (see the file comment);
+ * params.kv_f32 forces F32 rows (tests compare both, bit for bit) */
+static enum gds_type state_kv_type(const struct gds_model *m) {
+    const struct gds_ds4_hparams *hp = &m->hp;
     const bool fits = hp->head_dim == GDS_KV_E4M3_B64_NE && hp->n_rot == GDS_KV_E4M3_B64_NE - GDS_KV_E4M3_B64_NOPE;
-    return fits ? GDS_TYPE_KV_E4M3_B64 : GDS_TYPE_F32;
+    return fits && !m->params.kv_f32 ? GDS_TYPE_KV_E4M3_B64 : GDS_TYPE_F32;
 }
-static enum gds_type state_ik_type(const struct gds_ds4_hparams *hp) {
-    return hp->index_head_dim % QK_MXFP4 == 0 ? GDS_TYPE_MXFP4 : GDS_TYPE_F32;
+static enum gds_type state_ik_type(const struct gds_model *m) {
+    return m->hp.index_head_dim % QK_MXFP4 == 0 && !m->params.kv_f32 ? GDS_TYPE_MXFP4 : GDS_TYPE_F32;
 }
 
-static size_t state_bytes_layer(const struct gds_ds4_hparams *hp, int ratio, int n_ctx, int n_batch) {
+static size_t state_bytes_layer(const struct gds_model *m, int ratio, int n_ctx, int n_batch) {
+    const struct gds_ds4_hparams *hp = &m->hp;
     const int W = hp->sliding_window, hd = hp->head_dim;
     size_t b = 0;
     const int cap = ratio ? n_ctx / ratio : 0;
-    b += gds_row_size(state_kv_type(hp), hd) * (size_t)(cap + W + n_batch);
+    b += gds_row_size(state_kv_type(m), hd) * (size_t)(cap + W + n_batch);
     if (ratio) {
         const int c = ratio == 4 ? 2 : 1;
         b += 2 * (size_t)c * hd * (size_t)(2 * ratio + n_batch) * 4;
     }
     if (ratio == 4) {
         const int ID = hp->index_head_dim;
-        b += gds_row_size(state_ik_type(hp), ID) * (size_t)(cap > 0 ? cap : 1);
+        b += gds_row_size(state_ik_type(m), ID) * (size_t)(cap > 0 ? cap : 1);
         b += 2 * (size_t)2 * ID * (size_t)(2 * ratio + n_batch) * 4;
     }
     return b;
@@ -103,7 +106,7 @@ struct gds_seq *gds_seq_new(struct gds_model *m, int n_ctx) {
     s->n_batch = n_ctx < 512 ? n_ctx : 512;
     const int nl = hp->n_layer + hp->n_mtp;
     size_t data = 0;
-    for (int il = 0; il < nl; il++) data += state_bytes_layer(hp, m->layers[il].ratio, n_ctx, s->n_batch) + 6 * 64;
+    for (int il = 0; il < nl; il++) data += state_bytes_layer(m, m->layers[il].ratio, n_ctx, s->n_batch) + 6 * 64;
     s->bytes = data;
     s->ctx = gds_init((struct gds_init_params){ .mem_size = data + (size_t)(nl * 6 + 8) * gds_tensor_overhead() + 4096 });
     if (!s->ctx) { free(s); return NULL; }
@@ -112,14 +115,14 @@ struct gds_seq *gds_seq_new(struct gds_model *m, int n_ctx) {
         const int r = m->layers[il].ratio;
         struct ds4_lstate *ls = &s->l[il];
         ls->cap = r ? n_ctx / r : 0;
-        ls->kv = gds_format_name(gds_new_tensor_2d(s->ctx, state_kv_type(hp), hd, ls->cap + W + s->n_batch), "state_kv-%d", il);
+        ls->kv = gds_format_name(gds_new_tensor_2d(s->ctx, state_kv_type(m), hd, ls->cap + W + s->n_batch), "state_kv-%d", il);
         if (r) {
             const int c = r == 4 ? 2 : 1;
             ls->ck = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, (int64_t)c * hd, 2 * r + s->n_batch), "state_ck-%d", il);
             ls->cz = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, (int64_t)c * hd, 2 * r + s->n_batch), "state_cz-%d", il);
         }
         if (r == 4) {
-            ls->ik = gds_format_name(gds_new_tensor_2d(s->ctx, state_ik_type(hp), ID, ls->cap > 0 ? ls->cap : 1), "state_ik-%d", il);
+            ls->ik = gds_format_name(gds_new_tensor_2d(s->ctx, state_ik_type(m), ID, ls->cap > 0 ? ls->cap : 1), "state_ik-%d", il);
             ls->ick = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, 2 * ID, 2 * r + s->n_batch), "state_ick-%d", il);
             ls->icz = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, 2 * ID, 2 * r + s->n_batch), "state_icz-%d", il);
         }

@@ -53,6 +53,10 @@ struct gds_ds4_hparams {
 struct gds_model_params {
     int n_threads;   /* 0: all cores */
     bool verbose;
+    bool kv_f32;     /* keep kv rows and indexer keys of the sequence state in F32
+                      * instead of the compact KV_E4M3_B64 / MXFP4 rows (same bits,
+                      * 3.9x the memory; for tests). gds_model_kv_bytes_per_token
+                      * still reports the compact layout. */
 };
 
 struct gds_model;

@@ -1,0 +1,253 @@
+/*
+ * test-flash.c - DeepSeek-V4 at the exact Flash attention widths: the compact
+ * KV state (KV_E4M3_B64 kv rows, MXFP4 indexer keys, spec 5.2) against F32
+ * state rows, thread counts and evaluation paths, all bit for bit.
+ *
+ *     test-flash FLASH.gguf [FLASH_TOPK_ALL.gguf]
+ *
+ * FLASH.gguf is a synthetic model made by tests/test-flash.sh with
+ * gds-convert --synthetic flash:... : head_dim 512 (448 nope + 64 rope), 64
+ * heads, 8 output groups, indexer 64 heads x 128 dims, window 128, layers
+ * [SWA, SWA, CSA(4), HCA(128)], and small widths elsewhere (hidden 128, lora
+ * ranks 128, 4 experts, vocab 512) with index_topk lowered to 16 so that the
+ * indexer really chooses (the prompt makes 65 CSA entries). The tiny test
+ * models keep F32 state rows (head_dim 256); this is the only test in which
+ * the compact rows are written, copied into the window ring and read by the
+ * ATTN and INDEXER kernels. FLASH_TOPK_ALL.gguf is the same model (same seed,
+ * same weights) with index_topk 512, used to show that the top-k matters.
+ *
+ * Checks (N = 263 tokens: 2 HCA entries of 128 tokens, 65 CSA entries; every
+ * logits comparison is a memcmp of all N x vocab logits):
+ *   1. the hparams are Flash's widths (a preset change must not shrink them);
+ *   2. state bytes: the compact sequence is smaller than the F32 one by
+ *      exactly (2048 - 584) B per kv row and (512 - 68) B per indexer key;
+ *      the state grows by gds_model_kv_bytes_per_token per token of context,
+ *      and that equals the README's formula (584/r per compressed layer, +68/4
+ *      per CSA layer);
+ *   3. prefill logits are finite and not degenerate;
+ *   4. compact state vs F32 state (prefill, one graph);
+ *   5. 1 vs 16 threads (prefill; 16 threads oversubscribe 2 cores, which is
+ *      fine for one graph but slow for hundreds of one-token graphs, so the
+ *      paths below run on 1 thread);
+ *   6. prefill vs decode (decode = true) vs one-token calls vs chunks of 7 and
+ *      of 64 tokens, on the compact state (the host copies of compact rows
+ *      into the window ring happen only between graphs);
+ *   7. (with the second file) index_topk 512 vs 16: identical rows while a
+ *      position has at most 16 CSA entries, different rows after.
+ * Ends with "test-flash: N passed, M failed".
+ */
+#include "deepseek4.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int n_pass, n_fail;
+
+#define CHECK(cond, ...) do { if (cond) n_pass++; else { n_fail++; printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } while (0)
+
+enum { N_TOK = 263, N_CTX = 512, TOPK = 16 };
+
+/* README / spec 5.2 sizes of one stored row */
+#define KV_ROW_COMPACT 584   /* 448 e4m3 + 7 e8m0 + 1 pad + 64 bf16 */
+#define KV_ROW_F32     2048  /* 512 floats */
+#define IK_ROW_COMPACT 68    /* 128 e2m1 + 4 e8m0 */
+#define IK_ROW_F32     512   /* 128 floats */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static struct gds_model *load(const char *path, int n_threads, bool kv_f32) {
+    struct gds_model *m = gds_model_load(path, &(struct gds_model_params){ .n_threads = n_threads, .kv_f32 = kv_f32 });
+    if (!m) printf("FAIL: gds_model_load(%s, %d threads%s): %s\n", path, n_threads, kv_f32 ? ", kv_f32" : "", gds_last_error());
+    return m;
+}
+
+static size_t seq_bytes(struct gds_model *m, int n_ctx) {
+    struct gds_seq *s = gds_seq_new(m, n_ctx);
+    if (!s) { printf("FAIL: gds_seq_new(%d): %s\n", n_ctx, gds_last_error()); return 0; }
+    const size_t b = gds_seq_bytes(s);
+    gds_seq_free(s);
+    return b;
+}
+
+/* Runs the N tokens through a fresh sequence in calls of `chunk` tokens
+ * (0: one call; -1: one call with decode = true; -2: decode = true for the
+ * first half, then one-token calls) and returns logits_all [N, V] (NULL on
+ * error, reported). */
+static float *run(struct gds_model *m, const int32_t *tok, int chunk, const char *what) {
+    const int V = gds_model_hparams(m)->n_vocab;
+    float *out = malloc(sizeof(float) * (size_t)N_TOK * V);
+    struct gds_seq *s = gds_seq_new(m, N_CTX);
+    if (!out || !s) { printf("FAIL %s: out of memory / gds_seq_new: %s\n", what, gds_last_error()); free(out); gds_seq_free(s); return NULL; }
+    const double t0 = now_s();
+    enum gds_status st = GDS_OK;
+    for (int i = 0; i < N_TOK && st == GDS_OK;) {
+        int n = chunk > 0 ? chunk : N_TOK;
+        bool decode = chunk == -1;
+        if (chunk == -2) { decode = i == 0; n = i == 0 ? N_TOK / 2 : 1; }
+        if (n > N_TOK - i) n = N_TOK - i;
+        struct gds_eval e = { .tokens = tok + i, .n_tokens = n, .decode = decode, .logits_all = out + (size_t)i * V };
+        st = gds_model_eval(m, s, &e);
+        i += n;
+    }
+    if (st == GDS_OK && gds_seq_n_past(s) != N_TOK) { printf("FAIL %s: n_past %d after %d tokens\n", what, gds_seq_n_past(s), N_TOK); st = GDS_ERR_INVALID; }
+    if (st != GDS_OK) { printf("FAIL %s: gds_model_eval: %s\n", what, gds_last_error()); free(out); out = NULL; }
+    else printf("  %-44s %6.2f s\n", what, now_s() - t0);
+    gds_seq_free(s);
+    return out;
+}
+
+/* memcmp of two logits_all; on a difference prints the first position that differs */
+static bool same(const float *a, const float *b, int V, const char *what) {
+    if (!a || !b) { CHECK(false, "%s: a run failed", what); return false; }
+    const bool eq = memcmp(a, b, sizeof(float) * (size_t)N_TOK * V) == 0;
+    if (!eq) {
+        int p = 0;
+        while (p < N_TOK && memcmp(a + (size_t)p * V, b + (size_t)p * V, sizeof(float) * V) == 0) p++;
+        int nd = 0;
+        for (int q = p; q < N_TOK; q++) nd += memcmp(a + (size_t)q * V, b + (size_t)q * V, sizeof(float) * V) != 0;
+        CHECK(false, "%s: logits differ, first at position %d (%d of %d positions differ)", what, p, nd, N_TOK);
+    } else {
+        n_pass++;
+        printf("  %s: bit-identical (%d x %d logits)\n", what, N_TOK, V);
+    }
+    return eq;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) { fprintf(stderr, "usage: %s FLASH.gguf [FLASH_TOPK_ALL.gguf]\n", argv[0]); return 2; }
+    const double t_start = now_s();
+
+    struct gds_model *mc = load(argv[1], 1, false);  /* compact state, 1 thread */
+    struct gds_model *mf = load(argv[1], 1, true);   /* F32 state */
+    struct gds_model *mt = load(argv[1], 16, false); /* compact, 16 threads */
+    if (!mc || !mf || !mt) { n_fail++; goto done; }
+    const struct gds_ds4_hparams *hp = gds_model_hparams(mc);
+    const int V = hp->n_vocab;
+
+    /* 1. Flash widths */
+    CHECK(hp->head_dim == 512 && hp->n_rot == 64 && hp->n_head == 64 && hp->o_groups == 8,
+          "attention widths head_dim %d rope %d heads %d o_groups %d, expected Flash's 512 64 64 8", hp->head_dim, hp->n_rot, hp->n_head, hp->o_groups);
+    CHECK(hp->index_n_heads == 64 && hp->index_head_dim == 128 && hp->sliding_window == 128,
+          "indexer %d x %d, window %d, expected Flash's 64 x 128, 128", hp->index_n_heads, hp->index_head_dim, hp->sliding_window);
+    int n_csa = 0, n_hca = 0, n_swa = 0;
+    for (int il = 0; il < hp->n_layer; il++) {
+        const int r = hp->compress_ratio[il];
+        n_swa += r == 0; n_csa += r == 4; n_hca += r == 128;
+    }
+    CHECK(n_swa >= 1 && n_csa >= 1 && n_hca >= 1, "layers: %d SWA, %d CSA, %d HCA; need each kind", n_swa, n_csa, n_hca);
+    CHECK(hp->index_topk == TOPK, "index_topk %d, expected %d (the SPEC in test-flash.sh)", hp->index_topk, TOPK);
+    const int csa_entries = N_TOK / 4, hca_entries = N_TOK / 128;
+    CHECK(csa_entries > hp->index_topk && hca_entries >= 2, "prompt too short: %d CSA entries (top-k %d), %d HCA entries", csa_entries, hp->index_topk, hca_entries);
+    printf("  model: %d layers (%d SWA, %d CSA, %d HCA), hidden %d, %d experts (%d used), vocab %d; prompt %d tokens: "
+           "%d CSA entries vs index_topk %d, %d HCA entries\n",
+           hp->n_layer, n_swa, n_csa, n_hca, hp->n_embd, hp->n_expert, hp->n_expert_used, V, N_TOK, csa_entries, hp->index_topk, hca_entries);
+
+    /* 2. state bytes */
+    {
+        double per_tok = 0, per_tok_f32 = 0;
+        size_t diff = 0;
+        const int W = hp->sliding_window, n_batch = N_CTX < 512 ? N_CTX : 512;
+        for (int il = 0; il < hp->n_layer + hp->n_mtp; il++) {
+            const int r = hp->compress_ratio[il], cap = r ? N_CTX / r : 0;
+            diff += (size_t)(cap + W + n_batch) * (KV_ROW_F32 - KV_ROW_COMPACT);
+            if (r == 4) diff += (size_t)cap * (IK_ROW_F32 - IK_ROW_COMPACT);
+            if (il >= hp->n_layer) continue; /* MTP: not counted per token */
+            if (r) { per_tok += (double)KV_ROW_COMPACT / r; per_tok_f32 += (double)KV_ROW_F32 / r; }
+            if (r == 4) { per_tok += IK_ROW_COMPACT / 4.0; per_tok_f32 += IK_ROW_F32 / 4.0; }
+        }
+        const size_t bc = seq_bytes(mc, N_CTX), bf = seq_bytes(mf, N_CTX);
+        const size_t bc3 = seq_bytes(mc, 3 * N_CTX), bf3 = seq_bytes(mf, 3 * N_CTX);
+        printf("  state: %zu B compact, %zu B F32 at n_ctx %d; %.4f B/token compact (gds_model_kv_bytes_per_token %.4f), %.4f F32\n",
+               bc, bf, N_CTX, (double)(bc3 - bc) / (2 * N_CTX), gds_model_kv_bytes_per_token(mc), (double)(bf3 - bf) / (2 * N_CTX));
+        CHECK(bc > 0 && bf > bc && bf - bc == diff, "F32 state %zu B - compact %zu B = %zu, expected %zu (rows of %d/%d B vs %d/%d B)",
+              bf, bc, bf - bc, diff, KV_ROW_COMPACT, IK_ROW_COMPACT, KV_ROW_F32, IK_ROW_F32);
+        CHECK(gds_model_kv_bytes_per_token(mc) == per_tok, "gds_model_kv_bytes_per_token %.4f, README formula %.4f", gds_model_kv_bytes_per_token(mc), per_tok);
+        CHECK((double)(bc3 - bc) == per_tok * 2 * N_CTX, "compact state grows by %zu B for %d tokens, expected %.1f", bc3 - bc, 2 * N_CTX, per_tok * 2 * N_CTX);
+        CHECK((double)(bf3 - bf) == per_tok_f32 * 2 * N_CTX, "F32 state grows by %zu B for %d tokens, expected %.1f", bf3 - bf, 2 * N_CTX, per_tok_f32 * 2 * N_CTX);
+    }
+
+    /* the prompt: fixed pseudo-random ids, BOS first */
+    int32_t tok[N_TOK];
+    uint32_t x = 12345;
+    tok[0] = hp->bos_id;
+    for (int i = 1; i < N_TOK; i++) { x = x * 1664525u + 1013904223u; tok[i] = (int32_t)((x >> 8) % (uint32_t)V); }
+
+    /* 3-6. logits */
+    float *ref = run(mc, tok, 0, "prefill, compact state, 1 thread");
+    if (ref) {
+        int64_t bad = -1;
+        double s1 = 0, s2 = 0;
+        for (size_t i = 0; i < (size_t)N_TOK * V; i++) {
+            if (!isfinite(ref[i]) && bad < 0) bad = (int64_t)i;
+            s1 += ref[i]; s2 += (double)ref[i] * ref[i];
+        }
+        const double n = (double)N_TOK * V, sd = sqrt(s2 / n - (s1 / n) * (s1 / n));
+        CHECK(bad < 0, "non-finite logit at position %lld, id %lld", (long long)(bad / V), (long long)(bad % V));
+        int n_same_row = 0;
+        for (int p = 1; p < N_TOK; p++) n_same_row += memcmp(ref + (size_t)p * V, ref + (size_t)(p - 1) * V, sizeof(float) * V) == 0;
+        CHECK(sd > 0.1 && n_same_row == 0, "degenerate logits: std %.3g, %d rows equal to the previous one", sd, n_same_row);
+        printf("  logits: std %.3f\n", sd);
+    } else n_fail++;
+
+    float *r;
+    r = run(mf, tok, 0, "prefill, F32 state, 1 thread");
+    same(ref, r, V, "compact state vs F32 state");
+    free(r);
+    r = run(mt, tok, 0, "prefill, compact state, 16 threads");
+    same(ref, r, V, "1 vs 16 threads");
+    free(r);
+    r = run(mc, tok, -1, "decode (decode = true)");
+    same(ref, r, V, "prefill vs decode");
+    free(r);
+    r = run(mc, tok, -2, "decode first half, then 1-token calls");
+    same(ref, r, V, "prefill vs decode + chunks of 1");
+    free(r);
+    r = run(mc, tok, 7, "chunks of 7");
+    same(ref, r, V, "prefill vs chunks of 7");
+    free(r);
+    r = run(mc, tok, 64, "chunks of 64");
+    same(ref, r, V, "prefill vs chunks of 64");
+    free(r);
+
+    /* 7. the indexer's top-k really selects */
+    if (argc > 2 && ref) {
+        struct gds_model *ma = load(argv[2], 1, false);
+        if (!ma) n_fail++;
+        else {
+            CHECK(gds_model_hparams(ma)->index_topk >= csa_entries, "%s: index_topk %d does not cover the %d entries", argv[2], gds_model_hparams(ma)->index_topk, csa_entries);
+            r = run(ma, tok, 0, "prefill, index_topk covering all entries");
+            if (r) {
+                /* position p sees (p + 1) / 4 CSA entries */
+                int first_diff = -1, n_diff = 0;
+                for (int p = 0; p < N_TOK; p++) {
+                    const bool d = memcmp(ref + (size_t)p * V, r + (size_t)p * V, sizeof(float) * V) != 0;
+                    if (d && first_diff < 0) first_diff = p;
+                    n_diff += d;
+                }
+                const int last_full = 4 * (TOPK + 1) - 2; /* last position with <= TOPK entries */
+                printf("  top-k %d vs all: first differing position %d (last with <= %d entries: %d), %d of %d positions differ\n",
+                       TOPK, first_diff, TOPK, last_full, n_diff, N_TOK);
+                CHECK(first_diff > last_full, "top-k %d vs all entries differ at position %d, which has only %d entries", TOPK, first_diff, (first_diff + 1) / 4);
+                CHECK(n_diff >= (N_TOK - last_full - 1) / 2, "top-k %d vs all entries: only %d positions differ: does the indexer select?", TOPK, n_diff);
+                free(r);
+            } else n_fail++;
+            gds_model_free(ma);
+        }
+    }
+    free(ref);
+
+done:
+    gds_model_free(mc);
+    gds_model_free(mf);
+    gds_model_free(mt);
+    printf("  total %.1f s\n", now_s() - t_start);
+    printf("test-flash: %d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}

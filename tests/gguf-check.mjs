@@ -13,7 +13,7 @@
 // (or "NaN"/"Infinity"/"-Infinity"), bools, strings, arrays of those.
 // Keys are compared as a set with types and values; tensors in file order.
 // Prints one line per file and "gguf-check: N passed, M failed"; exit 1 on failure.
-// Setup: npm install --prefix tests @huggingface/gguf (tests/node_modules is git-ignored).
+// Setup: cd tests && npm ci (versions pinned in tests/package-lock.json; node_modules is git-ignored).
 import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";

@@ -29,6 +29,7 @@
 #include "gds-gguf.h"
 #include "gds-quants.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -39,6 +40,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int n_pass, n_fail;
@@ -78,22 +80,27 @@ static char *cat(const char *a, const char *b) {
 
 /* ---- child process ------------------------------------------------------- */
 
-struct run { int status; char err[16384]; };
+struct run { int status; char err[16384]; char out[16384]; };
 
-/* argv NULL-terminated after the binary; fsize_limit > 0 sets RLIMIT_FSIZE */
-static void run_convert(struct run *r, long fsize_limit, const char *const *args) {
-    char errpath[4096];
+/* Starts the converter with stderr/stdout in WORK/stderr.txt, stdout.txt.
+ * Signal dispositions are the defaults (as from an interactive shell, so the
+ * converter's own SIGINT/SIGXFSZ handling is what is tested); fsize_limit > 0
+ * sets RLIMIT_FSIZE like `ulimit -f`. */
+static pid_t spawn_convert(long fsize_limit, const char *const *args) {
+    char errpath[4096], outpath[4096];
     snprintf(errpath, sizeof(errpath), "%s/stderr.txt", g_work);
+    snprintf(outpath, sizeof(outpath), "%s/stdout.txt", g_work);
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(fd, 2);
-        int dn = open("/dev/null", O_WRONLY);
-        dup2(dn, 1);
+        int fo = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fo, 1);
+        const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGXFSZ };
+        for (int i = 0; i < 4; i++) signal(sigs[i], SIG_DFL);
         if (fsize_limit > 0) {
             struct rlimit rl = { (rlim_t)fsize_limit, (rlim_t)fsize_limit };
             setrlimit(RLIMIT_FSIZE, &rl);
-            signal(SIGXFSZ, SIG_IGN); /* write() then fails with EFBIG, like a full disk */
         }
         const char *argv[64];
         int n = 0;
@@ -103,13 +110,29 @@ static void run_convert(struct run *r, long fsize_limit, const char *const *args
         execv(g_bin, (char *const *)argv);
         _exit(127);
     }
+    return pid;
+}
+
+/* status: the exit status, or 128 + the signal that ended it */
+static void finish_convert(struct run *r, pid_t pid) {
     int ws = 0;
     waitpid(pid, &ws, 0);
     r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+    char p[4096];
     size_t n = 0;
-    uint8_t *b = read_all(errpath, &n);
+    snprintf(p, sizeof(p), "%s/stderr.txt", g_work);
+    uint8_t *b = read_all(p, &n);
     snprintf(r->err, sizeof(r->err), "%s", b ? (char *)b : "");
     free(b);
+    snprintf(p, sizeof(p), "%s/stdout.txt", g_work);
+    b = read_all(p, &n);
+    snprintf(r->out, sizeof(r->out), "%s", b ? (char *)b : "");
+    free(b);
+}
+
+/* argv NULL-terminated after the binary; fsize_limit > 0 sets RLIMIT_FSIZE */
+static void run_convert(struct run *r, long fsize_limit, const char *const *args) {
+    finish_convert(r, spawn_convert(fsize_limit, args));
 }
 
 /* ---- an independent safetensors header scanner --------------------------- */
@@ -748,7 +771,9 @@ static void test_bad_inputs(void) {
     {
         const char *ex[] = { NULL };
         g_case++;
-        expect_fail("disk full", g_tiny, ex, "bad-out", NULL, 1 << 20);
+        /* SIGXFSZ at its default (as under `ulimit -f`): the converter ignores it, so
+         * write() fails with EFBIG and the error path removes the .tmp and names it */
+        expect_fail("disk full (ulimit -f, SIGXFSZ default)", g_tiny, ex, "bad-out", "File too large", 1 << 20);
     }
 
     /* bad options */
@@ -766,7 +791,412 @@ static void test_bad_inputs(void) {
     shard_free(&s2);
 }
 
+/* ---- inputs never change: checksums of every fixture file ----------------- */
+
+static uint64_t fnv_file(const char *path) {
+    size_t n = 0;
+    uint8_t *b = read_all(path, &n);
+    if (!b) return 0;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+    free(b);
+    return h ^ n;
+}
+
+#define MAX_SUMS 64
+struct sums { int n; char name[MAX_SUMS][512]; uint64_t h[MAX_SUMS]; };
+
+static void sums_of_dir(struct sums *s, const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d)) && s->n < MAX_SUMS;) {
+        if (e->d_name[0] == '.') continue;
+        snprintf(s->name[s->n], sizeof(s->name[0]), "%s/%s", dir, e->d_name);
+        s->h[s->n] = fnv_file(s->name[s->n]);
+        s->n++;
+    }
+    closedir(d);
+}
+
+static bool sums_same(const struct sums *s, const char *what) {
+    for (int i = 0; i < s->n; i++)
+        if (fnv_file(s->name[i]) != s->h[i]) { printf("  %s: %s changed\n", what, s->name[i]); return false; }
+    return true;
+}
+
+/* ---- a failing run: exit 1, the message, no OUT (unless it existed) and no OUT.tmp ---- */
+
+static void expect_fail_args(const char *what, const char *const *args, const char *out, bool out_existed,
+                             const char *sub1, const char *sub2) {
+    char tmp[4200];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", out ? out : "");
+    struct run r;
+    run_convert(&r, 0, args);
+    bool has1 = !sub1 || strstr(r.err, sub1), has2 = !sub2 || strstr(r.err, sub2);
+    bool out_ok = !out || out_existed || !exists(out);
+    bool tmp_ok = !out || !exists(tmp);
+    if (getenv("TEST_CONVERT_VERBOSE")) printf("  [%s] exit %d: %s", what, r.status, r.err);
+    CHECK(r.status == 1 && has1 && has2 && out_ok && tmp_ok,
+          "%s: status %d (want 1), message '%s' (want '%s' and '%s'), output %s, tmp %s", what, r.status, r.err,
+          sub1 ? sub1 : "", sub2 ? sub2 : "", out_ok ? "ok" : "LEFT", tmp_ok ? "absent" : "LEFT");
+}
+
+static bool copy_file(const char *from, const char *to) {
+    size_t n = 0;
+    uint8_t *b = read_all(from, &n);
+    unlink(to);
+    bool ok = b && write_all(to, b, n, NULL, 0) == 0;
+    free(b);
+    return ok;
+}
+
+static bool same_file(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    uint8_t *x = read_all(a, &na), *y = read_all(b, &nb);
+    bool same = x && y && na == nb && !memcmp(x, y, na);
+    free(x); free(y);
+    return same;
+}
+
+/* ---- 5. the output is never one of the inputs; -o checked first ---------------- */
+
+static void test_output_safety(const char *peer_dir) {
+    static const char *const files[] = { "config.json", "model.safetensors.index.json",
+                                         "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors" };
+    char *ck = cat(g_work, "ck-copy");
+    mkdir(ck, 0755);
+    for (int i = 0; i < 4; i++) {
+        char *a = cat(g_tiny, files[i]), *b = cat(ck, files[i]);
+        CHECK(copy_file(a, b), "copy %s", b);
+        free(a); free(b);
+    }
+    /* each input file named as the output, directly */
+    for (int i = 0; i < 4; i++) {
+        char *o = cat(ck, files[i]), *orig = cat(g_tiny, files[i]);
+        const char *args[] = { ck, "-o", o, NULL };
+        char what[128];
+        snprintf(what, sizeof(what), "-o the input %s", files[i]);
+        expect_fail_args(what, args, o, true, "is the input file", files[i]);
+        CHECK(same_file(o, orig), "%s: input unchanged", what);
+        free(o); free(orig);
+    }
+    char *shard1 = cat(ck, files[2]), *shard2 = cat(ck, files[3]), *cfg = cat(ck, "config.json");
+    char *orig1 = cat(g_tiny, files[2]), *orig2 = cat(g_tiny, files[3]), *origc = cat(g_tiny, "config.json");
+    /* through a path with .. */
+    {
+        char o[4096];
+        snprintf(o, sizeof(o), "%s/../ck-copy/%s", ck, files[3]);
+        const char *args[] = { ck, "-o", o, NULL };
+        expect_fail_args("-o the input through ..", args, o, true, "is the input file", files[3]);
+        CHECK(same_file(shard2, orig2), "-o through ..: shard unchanged");
+    }
+    /* a symlink to a shard */
+    {
+        char *o = cat(g_work, "link-to-shard.gguf");
+        unlink(o);
+        CHECK(symlink(shard1, o) == 0, "symlink %s", o);
+        const char *args[] = { ck, "-o", o, NULL };
+        expect_fail_args("-o a symlink to a shard", args, o, true, "is the input file", files[2]);
+        struct stat sb;
+        CHECK(lstat(o, &sb) == 0 && S_ISLNK(sb.st_mode) && same_file(shard1, orig1), "symlink and shard unchanged");
+        unlink(o);
+        free(o);
+    }
+    /* a hard link to a shard */
+    {
+        char *o = cat(g_work, "hardlink-to-shard.gguf");
+        unlink(o);
+        CHECK(link(shard2, o) == 0, "link %s", o);
+        const char *args[] = { ck, "-o", o, NULL };
+        expect_fail_args("-o a hard link to a shard", args, o, true, "is the input file", files[3]);
+        CHECK(same_file(shard2, orig2), "hard-linked shard unchanged");
+        unlink(o);
+        free(o);
+    }
+    /* OUT.tmp is an input (hard link to config.json): it would be unlinked and rewritten */
+    {
+        char *o = cat(g_work, "tmp-clash.gguf");
+        char t[4200];
+        snprintf(t, sizeof(t), "%s.tmp", o);
+        unlink(t);
+        CHECK(link(cfg, t) == 0, "link %s", t);
+        const char *args[] = { ck, "-o", o, NULL };
+        struct run r;
+        run_convert(&r, 0, args);
+        CHECK(r.status == 1 && strstr(r.err, "tmp-clash.gguf.tmp") && strstr(r.err, "is the input file") && !exists(o),
+              "OUT.tmp = an input: status %d, message '%s'", r.status, r.err);
+        CHECK(exists(t) && same_file(cfg, origc), "OUT.tmp = an input: the input is still there, unchanged");
+        unlink(t);
+        free(o);
+    }
+    /* the tokenizer files are inputs too (--tokenizer-dir) */
+    {
+        char *td = cat(g_work, "tok-copy");
+        mkdir(td, 0755);
+        char *a = cat(peer_dir, "tokenizer.json"), *b = cat(td, "tokenizer.json");
+        char *a2 = cat(peer_dir, "tokenizer_config.json"), *b2 = cat(td, "tokenizer_config.json");
+        CHECK(copy_file(a, b) && copy_file(a2, b2), "copy the tokenizer files");
+        const char *args[] = { ck, "--tokenizer-dir", td, "-o", b, NULL };
+        expect_fail_args("-o the tokenizer.json", args, b, true, "is the input file", "tokenizer.json");
+        CHECK(same_file(a, b), "tokenizer.json unchanged");
+        const char *args2[] = { ck, "--tokenizer-dir", td, "-o", b2, NULL };
+        expect_fail_args("-o the tokenizer_config.json", args2, b2, true, "is the input file", "tokenizer_config.json");
+        CHECK(same_file(a2, b2), "tokenizer_config.json unchanged");
+        free(a); free(b); free(a2); free(b2); free(td);
+    }
+    /* --compat llama.cpp: the sidecar mtp-OUT may not be an input either */
+    {
+        char *o = cat(g_work, "side.gguf"), *sd = cat(g_work, "mtp-side.gguf");
+        unlink(sd);
+        CHECK(link(shard1, sd) == 0, "link %s", sd);
+        const char *args[] = { ck, "--compat", "llama.cpp", "-o", o, NULL };
+        expect_fail_args("sidecar = an input", args, o, false, "mtp-side.gguf", "is the input file");
+        CHECK(same_file(shard1, orig1), "sidecar = an input: shard unchanged");
+        unlink(sd);
+        free(o); free(sd);
+    }
+    /* -o a directory, a missing folder, an unwritable folder: refused before any work */
+    {
+        char *dd = cat(g_work, "out-dir");
+        mkdir(dd, 0755);
+        char t[4200];
+        snprintf(t, sizeof(t), "%s.tmp", dd);
+        const char *args[] = { ck, "-o", dd, NULL };
+        expect_fail_args("-o a directory", args, NULL, false, "is a directory", "out-dir");
+        struct stat sb;
+        CHECK(stat(dd, &sb) == 0 && S_ISDIR(sb.st_mode) && !exists(t), "-o a directory: the directory stays, no %s", t);
+        const char *args2[] = { "--synthetic", "tiny-a", "-o", dd, NULL };
+        expect_fail_args("--synthetic -o a directory", args2, NULL, false, "is a directory", NULL);
+        CHECK(!exists(t), "--synthetic -o a directory: no .tmp");
+        char *md = cat(g_work, "no-such-folder/x.gguf");
+        const char *args3[] = { ck, "-o", md, NULL };
+        expect_fail_args("-o in a missing folder", args3, md, false, "no-such-folder", "No such file or directory");
+        free(md);
+        if (geteuid() != 0) {
+            char *ro = cat(g_work, "read-only"), *rf = cat(g_work, "read-only/x.gguf");
+            mkdir(ro, 0555);
+            chmod(ro, 0555);
+            const char *args4[] = { ck, "-o", rf, NULL };
+            expect_fail_args("-o in a read-only folder", args4, rf, false, "cannot write in directory", "read-only");
+            chmod(ro, 0755);
+            free(ro); free(rf);
+        } else {
+            printf("    (running as root: the read-only folder case is not meaningful and was not run)\n");
+        }
+        /* the writer refuses a directory at open too (library users) */
+        struct gds_gguf_writer *w = gds_gguf_writer_open(dd);
+        CHECK(!w && strstr(gds_last_error(), "is a directory") && !exists(t), "gds_gguf_writer_open(dir): NULL at once, no .tmp");
+        if (w) gds_gguf_writer_abort(w);
+        free(dd);
+    }
+    /* the copy still converts (the refusals are not false alarms), and its inputs are intact */
+    {
+        char *o = cat(g_work, "ck-copy.gguf");
+        const char *args[] = { ck, "-o", o, NULL };
+        struct run r;
+        run_convert(&r, 0, args);
+        CHECK(r.status == 0 && exists(o), "the copied checkpoint converts: status %d %s", r.status, r.err);
+        CHECK(same_file(shard1, orig1) && same_file(shard2, orig2) && same_file(cfg, origc), "copied checkpoint unchanged after all the cases");
+        unlink(o);
+        free(o);
+    }
+    free(shard1); free(shard2); free(cfg); free(orig1); free(orig2); free(origc); free(ck);
+}
+
+/* ---- 6. non-finite weights --------------------------------------------------- */
+
+/* bad_dir() whose shard holding `name` is a real copy with nb bytes at byte
+ * offset off of that tensor replaced; returns the folder */
+static char *nonfinite_dir(const char *name, size_t off, const void *bytes, size_t nb) {
+    char *d = bad_dir();
+    for (int k = 1; k <= 2; k++) {
+        char fn[64];
+        snprintf(fn, sizeof(fn), "model-0000%d-of-00002.safetensors", k);
+        char *p = cat(g_tiny, fn);
+        struct sfile sf;
+        sfile_load(&sf, p);
+        for (int i = 0; i < sf.n; i++)
+            if (!strcmp(sf.t[i].name, name)) {
+                memcpy(sf.buf + 8 + sf.hlen + sf.t[i].a + off, bytes, nb);
+                char *dp = cat(d, fn);
+                unlink(dp);
+                write_all(dp, sf.buf, sf.size, NULL, 0);
+                free(dp);
+            }
+        free(p); free(sf.buf); free(sf.t);
+    }
+    return d;
+}
+
+static void test_nonfinite(void) {
+    static const struct {
+        const char *what, *tensor;
+        size_t off;
+        uint8_t b[4];
+        size_t nb;
+        const char *sub1, *sub2;
+        const char *extra;     /* one more option, or NULL */
+    } cases[] = {
+        { "BF16 NaN", "embed.weight", 2 * (3 * 256 + 17), { 0xc0, 0x7f }, 2,
+          "tensor 'embed.weight' element [3, 17] (flat index 785) is NaN", "--allow-nonfinite", NULL },
+        { "BF16 -Inf", "layers.0.attn_norm.weight", 2 * 200, { 0x80, 0xff }, 2,
+          "'layers.0.attn_norm.weight' element [200] (flat index 200) is -Inf", NULL, NULL },
+        { "F32 +Inf", "layers.0.attn.attn_sink", 4 * 2, { 0, 0, 0x80, 0x7f }, 4,
+          "'layers.0.attn.attn_sink' element [2] (flat index 2) is +Inf", NULL, NULL },
+        { "FP8 code 0x7F", "layers.0.attn.wkv.weight", 130 * 256 + 5, { 0x7f }, 1,
+          "'layers.0.attn.wkv.weight' element [130, 5] (flat index 33285) is NaN (e4m3 code 0x7F)", "model-00001-of-00002.safetensors", NULL },
+        { "FP8 code 0xFF, --dense bf16", "layers.0.attn.wkv.weight", 7 * 256 + 250, { 0xff }, 1,
+          "'layers.0.attn.wkv.weight' element [7, 250] (flat index 2042) is NaN (e4m3 code 0xFF)", NULL, "bf16" },
+        { "E8M0 scale 0xFF of an FP8 weight", "layers.0.attn.wkv.scale", 3, { 0xff }, 1,
+          "'layers.0.attn.wkv.scale' element [1, 1] (flat index 3) is NaN (E8M0 scale byte 0xFF)",
+          "makes 'layers.0.attn.wkv.weight' element [128, 128] NaN", NULL },
+        { "E8M0 scale 0xFF of an FP4 expert", "layers.0.ffn.experts.3.w2.scale", 7 * 4 + 2, { 0xff }, 1,
+          "'layers.0.ffn.experts.3.w2.scale' element [7, 2] (flat index 30) is NaN (E8M0 scale byte 0xFF)",
+          "'layers.0.ffn.experts.3.w2.weight' row 7, columns 64..95", NULL },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *d = nonfinite_dir(cases[i].tensor, cases[i].off, cases[i].b, cases[i].nb);
+        const char *ex[] = { "--dense", cases[i].extra, NULL };
+        expect_fail(cases[i].what, d, cases[i].extra ? ex : NULL, cases[i].sub1, cases[i].sub2, 0);
+        free(d);
+    }
+    /* --allow-nonfinite: the NaN is converted as it is (BF16 copy keeps the bits) */
+    {
+        const uint8_t nan_bf16[2] = { 0xc0, 0x7f };
+        char *d = nonfinite_dir("embed.weight", 2 * (3 * 256 + 17), nan_bf16, 2);
+        char *o = cat(g_work, "allow-nonfinite.gguf");
+        const char *args[] = { d, "-o", o, "--allow-nonfinite", NULL };
+        struct run r;
+        run_convert(&r, 0, args);
+        CHECK(r.status == 0, "--allow-nonfinite: status %d %s", r.status, r.err);
+        struct gds_gguf *f = gds_gguf_open(o);
+        if (f) {
+            int64_t t = gds_gguf_find_tensor(f, "token_embd.weight");
+            const uint8_t *p = t >= 0 ? (const uint8_t *)gds_gguf_tensor_data(f, t) + 2 * (3 * 256 + 17) : NULL;
+            CHECK(p && p[0] == 0xc0 && p[1] == 0x7f, "--allow-nonfinite: token_embd.weight[3][17] is the NaN");
+            gds_gguf_close(f);
+        } else CHECK(0, "--allow-nonfinite: output unreadable: %s", gds_last_error());
+        unlink(o);
+        free(o); free(d);
+        /* an FP4 scale NaN has no MXFP4 encoding even when allowed; as bf16 it converts */
+        const uint8_t ff = 0xff;
+        d = nonfinite_dir("layers.0.ffn.experts.3.w2.scale", 30, &ff, 1);
+        const char *ex[] = { "--allow-nonfinite", NULL };
+        expect_fail("--allow-nonfinite, FP4 scale NaN to MXFP4", d, ex, "cannot be represented in MXFP4", "w2.scale", 0);
+        o = cat(g_work, "allow-nonfinite-bf16.gguf");
+        const char *args2[] = { d, "-o", o, "--allow-nonfinite", "--experts", "bf16", NULL };
+        run_convert(&r, 0, args2);
+        CHECK(r.status == 0, "--allow-nonfinite --experts bf16: status %d %s", r.status, r.err);
+        unlink(o);
+        free(o); free(d);
+    }
+}
+
+/* ---- 7. signals: no .tmp, no OUT, ended by the signal --------------------------- */
+
+static void test_signals(void) {
+    static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+    static const char *const names[] = { "SIGINT", "SIGTERM", "SIGHUP" };
+    for (int i = 0; i < 3; i++) {
+        char *o = cat(g_work, "signal.gguf");
+        char t[4200];
+        snprintf(t, sizeof(t), "%s.tmp", o);
+        /* about 3 GB of synthetic Flash-width experts: minutes of work; the signal
+         * comes once 8 MiB of the .tmp are written (in the tensor data) */
+        const char *args[] = { "--synthetic", "flash:layers=2,experts=16", "-o", o, NULL };
+        pid_t pid = spawn_convert(0, args);
+        struct stat sb;
+        bool seen = false;
+        for (int k = 0; k < 1200 && !seen; k++) { /* up to 60 s */
+            seen = stat(t, &sb) == 0 && sb.st_size >= (8 << 20);
+            if (!seen) { struct timespec ts = { 0, 50 * 1000 * 1000 }; nanosleep(&ts, NULL); }
+            if (waitpid(pid, NULL, WNOHANG) == pid) { pid = -1; break; }
+        }
+        if (pid > 0) kill(pid, sigs[i]);
+        struct run r;
+        if (pid > 0) finish_convert(&r, pid); else r.status = -1;
+        CHECK(seen && r.status == 128 + sigs[i] && !exists(t) && !exists(o),
+              "%s during a conversion: .tmp seen %d, status %d (want %d, ended by the signal), tmp %s, output %s", names[i], seen,
+              r.status, 128 + sigs[i], exists(t) ? "LEFT" : "removed", exists(o) ? "LEFT" : "absent");
+        unlink(t); unlink(o);
+        free(o);
+    }
+    /* ulimit -f on the large one: exit 1 with the file named, not killed by SIGXFSZ */
+    {
+        char *o = cat(g_work, "xfsz.gguf");
+        char t[4200];
+        snprintf(t, sizeof(t), "%s.tmp", o);
+        const char *args[] = { "--synthetic", "flash:layers=2,experts=16", "-o", o, NULL };
+        struct run r;
+        run_convert(&r, 16 << 20, args);
+        CHECK(r.status == 1 && strstr(r.err, "xfsz.gguf.tmp") && strstr(r.err, "File too large") && !exists(t) && !exists(o),
+              "ulimit -f 16 MiB: status %d (want 1, not %d = SIGXFSZ), message '%s', tmp %s", r.status, 128 + SIGXFSZ, r.err,
+              exists(t) ? "LEFT" : "removed");
+        free(o);
+    }
+}
+
+/* ---- 8. options ------------------------------------------------------------------ */
+
+static int count_lines(const char *s) { int n = 0; for (; *s; s++) n += *s == '\n'; return n; }
+
+static void test_options(void) {
+    char *o = cat(g_work, "opt.gguf");
+    static const struct { const char *a[4]; const char *sub1, *sub2; bool help_line; } cases[] = {
+        { { "--frob" }, "unknown option --frob", NULL, true },
+        { { "-x" }, "unknown option -x", NULL, true },
+        { { "--dense" }, "option --dense needs a value", NULL, true },
+        { { "--dry-run=1" }, "option --dry-run=1 takes no value", NULL, true },
+        { { "--max-layers", "4k" }, "--max-layers '4k'", "expected an integer in 1..1024", false },
+        { { "--max-layers", "-5" }, "--max-layers '-5'", "1..1024", false },
+        { { "--max-layers", "0" }, "--max-layers '0'", "1..1024", false },
+        { { "--max-layers", "" }, "--max-layers ''", "1..1024", false },
+        { { "--max-layers", " 2" }, "--max-layers ' 2'", "1..1024", false },
+        { { "--max-layers", "99999999999999999999" }, "--max-layers '99999999999999999999'", "1..1024", false },
+        { { "--seed", "abc" }, "--seed 'abc'", "expected an integer", false },
+        { { "--seed", "-1" }, "--seed '-1'", "expected an integer", false },
+        { { "--seed", "99999999999999999999999" }, "--seed '99999999999999999999999'", "expected an integer", false },
+        { { "--experts", "f8" }, "--experts f8", "expected mxfp4", false },
+        { { "--compat", "ollama" }, "--compat ollama", NULL, false },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *args[8];
+        int n = 0;
+        args[n++] = g_tiny;
+        args[n++] = "-o";
+        args[n++] = o;
+        for (int k = 0; k < 4 && cases[i].a[k]; k++) args[n++] = cases[i].a[k];
+        args[n] = NULL;
+        struct run r;
+        run_convert(&r, 0, args);
+        const char *first_nl = strchr(r.err, '\n');
+        bool first = first_nl && strstr(r.err, cases[i].sub1) && strstr(r.err, cases[i].sub1) < first_nl;
+        bool help = !cases[i].help_line || (count_lines(r.err) == 2 && strstr(first_nl, "--help"));
+        CHECK(r.status == 1 && first && (!cases[i].sub2 || strstr(r.err, cases[i].sub2)) && help && !exists(o),
+              "option case %zu: status %d, stderr '%s' (want first line '%s'%s)", i, r.status, r.err, cases[i].sub1,
+              cases[i].help_line ? ", then one line pointing at --help" : "");
+    }
+    /* strict numbers inside --synthetic specs too */
+    const char *s1[] = { "--synthetic", "tiny-a:seed=-1", "-o", o, NULL };
+    expect_fail_args("synthetic seed=-1", s1, o, false, "seed=-1 is not an integer", NULL);
+    const char *s2[] = { "--synthetic", "tiny-a:layers=nan", "-o", o, NULL };
+    expect_fail_args("synthetic layers=nan", s2, o, false, "value of 'layers' is not a finite number", NULL);
+    /* --version, --help */
+    struct run r;
+    const char *v[] = { "--version", NULL };
+    run_convert(&r, 0, v);
+    char want[64];
+    snprintf(want, sizeof(want), "gds-convert %s\n", GDS_VERSION);
+    CHECK(r.status == 0 && !strcmp(r.out, want), "--version: status %d, stdout '%s' (want '%s')", r.status, r.out, want);
+    const char *h[] = { "--help", NULL };
+    run_convert(&r, 0, h);
+    CHECK(r.status == 0 && strstr(r.out, "--allow-nonfinite") && strstr(r.out, "--version"), "--help lists --allow-nonfinite and --version");
+    free(o);
+}
+
 /* ---- main ---------------------------------------------------------------- */
+
+static void quiet_log(enum gds_log_level level, const char *msg, void *user) { (void)level; (void)msg; (void)user; }
 
 static bool convert_ok(const char *what, const char *const *args) {
     struct run r;
@@ -779,11 +1209,15 @@ int main(int argc, char **argv) {
     if (argc != 4) { fprintf(stderr, "usage: test-convert GDS_CONVERT FIXTURES_DIR WORK_DIR\n"); return 2; }
     g_bin = argv[1]; g_fix = argv[2]; g_work = argv[3];
     (void)MAX_NAME;
-    gds_log_set(NULL, NULL);
+    gds_log_set(quiet_log, NULL); /* expected library errors are checked through gds_last_error() */
     g_tiny = cat(g_fix, "tiny-a");
     char *peer_dir = cat(g_fix, "tiny-a-llamacpp");
     char *peer = cat(peer_dir, "mtp-tiny-a-F16.gguf");
     char *out = cat(g_work, "tiny-a.gguf");
+    /* every fixture file is checksummed first and compared at the end: no case may change an input */
+    struct sums fx = { 0 };
+    sums_of_dir(&fx, g_tiny);
+    sums_of_dir(&fx, peer_dir);
     struct ckpt ck;
     load_ckpt(&ck, g_tiny);
     CHECK(ck.nf == 2 && ck.f[0].n + ck.f[1].n == 921, "test's own safetensors scan: %d shards, %d tensors", ck.nf, ck.f[0].n + ck.f[1].n);
@@ -943,6 +1377,11 @@ int main(int argc, char **argv) {
 
     /* 4. bad inputs */
     test_bad_inputs();
+    test_output_safety(peer_dir);
+    test_nonfinite();
+    test_options();
+    test_signals();
+    CHECK(fx.n >= 10 && sums_same(&fx, "fixtures"), "every fixture file unchanged by all the cases (%d files checksummed)", fx.n);
 
     free_ckpt(&ck);
     free(g_tiny); free(peer_dir); free(peer); free(out); free(cout); free(cside); free(bout); free(mout); free(tout);

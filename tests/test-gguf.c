@@ -16,7 +16,8 @@
  * EFBIG), after which neither path.tmp nor a new file at the path may exist.
  * Last: an independent parser (tests/gguf-check.mjs, npm @huggingface/gguf)
  * must read our files and the fixture exactly as our reader does (SKIP when
- * node or tests/node_modules is missing).
+ * node or tests/node_modules is missing; with CI=true in the environment
+ * that is a FAIL).
  *
  * Prints "ok"/"FAIL" per group and "test-gguf: N passed, M failed[, K skipped]";
  * exit status 1 on any failure. Seeded RNG: failures reproduce.
@@ -49,7 +50,13 @@ static void group_end(const char *name) {
     else        { printf("ok   %s\n", name); n_pass++; }
     g_fail = 0;
 }
-static void group_skip(const char *name, const char *why) { printf("SKIP %s: %s\n", name, why); n_skip++; g_fail = 0; }
+/* A missing tool: SKIP, or FAIL when CI=true (CI must run everything). */
+static void group_skip(const char *name, const char *why) {
+    const char *ci = getenv("CI");
+    if (ci && !strcmp(ci, "true")) { printf("FAIL %s: %s (CI=true: a missing tool is a failure)\n", name, why); n_fail++; }
+    else { printf("SKIP %s: %s\n", name, why); n_skip++; }
+    g_fail = 0;
+}
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
 static uint64_t rng_u64(void) {
@@ -817,6 +824,36 @@ static void test_writer_errors(void) {
     gds_gguf_close(f);
     unlink(p);
     group_end("writer misuse: duplicates, bad types/shapes, order, over/under-long data, abort, bad alignment, missing directory");
+
+    /* a directory at the final path: refused at open, before any data (the rename would fail at the end) */
+    const char *d = tpath("a-dir"), *dtmp = tpath("a-dir.tmp");
+    mkdir(d, 0755);
+    w = gds_gguf_writer_open(d);
+    CHECK(!w && strstr(gds_last_error(), "a-dir") && strstr(gds_last_error(), "is a directory"), "directory: %s", gds_last_error());
+    CHECK(!exists(dtmp), "directory: %s created", dtmp);
+    if (w) gds_gguf_writer_abort(w);
+    rmdir(d);
+    /* a stale path.tmp that is a symlink (or a hard link) to another file: replaced, never written through */
+    const char *victim = tpath("victim"), *hl = tpath("hl.gguf"), *hltmp = tpath("hl.gguf.tmp");
+    write_all(victim, "precious", 8);
+    symlink(victim, tmp);
+    w = gds_gguf_writer_open(p);
+    CHECK(w && !gds_gguf_writer_close(w), "open over a stale symlinked .tmp: %s", gds_last_error());
+    old = read_all(victim, &n);
+    CHECK(old && n == 8 && !memcmp(old, "precious", 8), "the symlinked .tmp's target was written through");
+    free(old);
+    struct stat sb;
+    CHECK(lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) && !exists(tmp), "a regular file at the path, no .tmp");
+    unlink(p);
+    link(victim, hltmp);
+    w = gds_gguf_writer_open(hl);
+    CHECK(w && !gds_gguf_writer_close(w), "open over a stale hard-linked .tmp: %s", gds_last_error());
+    old = read_all(victim, &n);
+    CHECK(old && n == 8 && !memcmp(old, "precious", 8), "the hard-linked .tmp's other name was truncated");
+    free(old);
+    unlink(hl);
+    unlink(victim);
+    group_end("writer open: a directory at the path refused at once; a stale .tmp link replaced, not written through");
 }
 
 /* disk-full stand-in: RLIMIT_FSIZE in a child; write() fails with EFBIG */
@@ -872,7 +909,7 @@ static void test_writer_disk_full(void) {
 static void test_independent_parser(void) {
     if (system("node --version >/dev/null 2>&1") != 0) { group_skip("independent parser (@huggingface/gguf)", "node not installed"); return; }
     if (!exists("tests/node_modules/@huggingface/gguf") || !exists("tests/gguf-check.mjs")) {
-        group_skip("independent parser (@huggingface/gguf)", "run from the repo root after: npm install --prefix tests @huggingface/gguf");
+        group_skip("independent parser (@huggingface/gguf)", "tests/node_modules/@huggingface/gguf missing: run from the repo root after: cd tests && npm ci");
         return;
     }
     const char *desc = tpath("desc.json");

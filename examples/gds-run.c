@@ -49,7 +49,13 @@
 #include "tokenizer.h"
 #include "chat.h"
 
+#include "gds-gguf.h"
+
+#include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -58,41 +64,139 @@
 #include <time.h>
 #include <unistd.h>
 
-static void usage(FILE *f, const char *argv0) {
+enum {
+    MAX_THREADS = 256,   /* more only waits at the per-node barriers (and overflows OpenMP's stacks near 100,000) */
+    PROGRESS_MIN = 1024, /* prefills of more new tokens report their progress */
+    PREFILL_CHUNK = 256, /* text modes: tokens per prefill call (Ctrl-C and progress between them) */
+};
+
+static void usage(FILE *f) {
     fprintf(f,
-            "usage: %s -m MODEL.gguf -p PROMPT [options]          one user turn, answer streamed\n"
-            "       %s -m MODEL.gguf -i [-p PROMPT] [options]     interactive chat\n"
-            "       %s -m MODEL.gguf (--tokens FILE | --prompt-ids \"ID ID ...\") [options]   token ids\n"
-            "text (the model needs a vocabulary):\n"
-            "  -p, --prompt TEXT    user message (with -i: the first turn)\n"
-            "  -i, --interactive    chat: one user turn per input line; /exit, /reset; Ctrl-C stops an answer,\n"
-            "                       Ctrl-C at the prompt quits\n"
-            "  --think MODE         none (chat mode, default), high or max (thinking mode, reasoning effort)\n"
-            "  --keep-thinking      keep the reasoning of earlier turns in the prompt\n"
-            "  --system TEXT        system message\n"
-            "  --color WHEN         auto (default: when stdout is a terminal), always, never\n"
-            "  -n N                 stop after N tokens (default: at end of sentence or a full context)\n"
-            "  --ignore-eos         go on after the end-of-sentence token (its text is shown)\n"
+            "usage: gds-run -m MODEL.gguf (-p PROMPT | -f FILE) [options]   one user turn, answer streamed\n"
+            "       gds-run -m MODEL.gguf -i [-p PROMPT | -f FILE] [options] interactive chat\n"
+            "       gds-run -m MODEL.gguf --raw (-p TEXT | -f FILE) [options] plain completion, no chat template\n"
+            "       gds-run -m MODEL.gguf (--tokens FILE | --prompt-ids \"ID ID ...\") [options]   token ids\n"
+            "       gds-run -m FILE.gguf --info                                metadata and tensors of any GGUF\n"
+            "text (the model needs a vocabulary; text must be valid UTF-8 without NUL bytes:\n"
+            "other bytes are refused with their byte offset, as gds-tokenize does):\n"
+            "  -p, --prompt TEXT      user message (with -i: the first turn)\n"
+            "  -f, --file FILE        the prompt from a file (instead of -p)\n"
+            "  -i, --interactive      chat: one user turn per input line; /help lists the commands\n"
+            "                         (/exit, /quit, /reset); Ctrl-C stops an answer, Ctrl-C at the prompt quits\n"
+            "  --raw                  complete the text as it is: BOS + the text (special tokens written in it\n"
+            "                         are matched), no chat template, no thinking tags\n"
+            "  --think MODE           none (chat mode, default), high or max (thinking mode, reasoning effort)\n"
+            "  --keep-thinking        keep the reasoning of earlier turns in the prompt\n"
+            "  --system TEXT          system message\n"
+            "  --color WHEN           auto (default: when stdout is a terminal), always, never\n"
+            "  -n, --n-predict N      stop after N tokens (default -1: at end of sentence or a full context)\n"
+            "  --ignore-eos           go on after the end-of-sentence token (its text is shown)\n"
             "token ids:\n"
-            "  --tokens FILE        ids separated by whitespace or commas\n"
-            "  --prompt-ids IDS     the ids on the command line\n"
-            "  --logits OUT.f32     write float32 logits of every position (row p predicts token p+1)\n"
-            "  --decode-from P      positions P.. go through the decode path one token at a time\n"
-            "  --chunk N            prefill in chunks of N tokens\n"
-            "  -n N                 generate N tokens (default 0 with --logits, else 16), printed as ids\n"
-            "  --bench N            after the prompt, time N decode steps without and N with the head\n"
+            "  --tokens FILE          ids separated by whitespace or commas\n"
+            "  --prompt-ids IDS       the ids on the command line\n"
+            "  --logits OUT.f32       write float32 logits of every position (row p predicts token p+1)\n"
+            "  --decode-from P        positions P.. go through the decode path one token at a time\n"
+            "  --chunk N              prefill in chunks of N tokens\n"
+            "  -n, --n-predict N      generate N tokens (default 0 with --logits, else 16), printed as ids\n"
+            "  --bench N              after the prompt, time N decode steps without and N with the head\n"
             "sampling and common:\n"
-            "  --temp T             temperature (default 1.0; 0 = greedy)\n"
-            "  --top-p P            nucleus sampling (default 1.0 = off)\n"
-            "  --top-k K            keep the K most likely (default 0 = off)\n"
-            "  --min-p M            keep p >= M * p_max (default 0 = off)\n"
-            "  --seed S             sampling seed (default 0)\n"
-            "  -t THREADS           CPU threads (default: all cores)\n"
-            "  -c CONTEXT           context length (ids: tokens + n, at least 256; text: at least 4096)\n"
-            "  --dump               per-node statistics of every graph (stderr)\n"
-            "  -v                   verbose (text modes: also the generated ids on stderr)\n"
-            "  -h, --help           this text\n",
-            argv0, argv0, argv0);
+            "  --temp T               temperature, finite and >= 0 (default 1.0; 0 = greedy)\n"
+            "  --top-p P              nucleus sampling, in (0, 1] (default 1.0 = off)\n"
+            "  --top-k K              keep the K most likely (default 0 = off)\n"
+            "  --min-p M              keep p >= M * p_max, in [0, 1) (default 0 = off)\n"
+            "  -s, --seed S           sampling seed, 0 .. 2^64-1 (default 0)\n"
+            "  -t, --threads N        CPU threads, 1 .. %d (default: all cores)\n"
+            "  -c, --ctx-size N       context length (ids: tokens + n, at least 256; text: at least 4096);\n"
+            "                         refused when its state needs more than the machine's memory\n"
+            "  -m, --model FILE       the GGUF\n"
+            "  --info                 print the metadata and tensor table of the GGUF and exit\n"
+            "  --dump                 per-node statistics of every graph (stderr)\n"
+            "  -v, --verbose          verbose (text modes: also the prompt and generated ids on stderr)\n"
+            "  -h, --help             this text\n"
+            "  --version              the version\n"
+            "A long prompt (over %d new tokens) prints its prefill progress on stderr. Non-finite values in\n"
+            "the model's output stop the run with an error naming the graph node that produced them.\n",
+            MAX_THREADS, PROGRESS_MIN);
+}
+
+/* ---- option values: the whole string must be the number ------------------- */
+
+/* the option as the user wrote it ("-c", "--ctx-size"), for messages */
+static const char *opt_label(char **argv, const char *arg) {
+    static char buf[64];
+    const char *tok = argv[optind - 1];
+    if (tok == arg && optind >= 2) tok = argv[optind - 2];
+    size_t n = strcspn(tok, "=");
+    if (tok[0] == '-' && tok[1] != '-') n = 2; /* -c5 */
+    if (n >= sizeof(buf)) n = sizeof(buf) - 1;
+    memcpy(buf, tok, n);
+    buf[n] = 0;
+    return buf;
+}
+
+static void die_value(const char *opt, const char *val, const char *what) {
+    fprintf(stderr, "gds-run: %s '%s': %s\n", opt, val, what);
+    exit(1);
+}
+
+static long parse_long(const char *opt, const char *s, long lo, long hi) {
+    char *end;
+    errno = 0;
+    const long v = strtol(s, &end, 10);
+    if (!*s || isspace((unsigned char)*s) || *end || end == s) die_value(opt, s, "not an integer");
+    if (errno == ERANGE || v < lo || v > hi) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "out of range (%ld .. %ld)", lo, hi);
+        die_value(opt, s, msg);
+    }
+    return v;
+}
+
+static double parse_double(const char *opt, const char *s, double lo, double hi, bool lo_open) {
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    if (!*s || isspace((unsigned char)*s) || *end || end == s) die_value(opt, s, "not a number");
+    if (!isfinite(v)) die_value(opt, s, "must be a finite number");
+    if (v < lo || v > hi || (lo_open && v == lo)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "out of range %s%g, %g]", lo_open ? "(" : "[", lo, hi);
+        die_value(opt, s, msg);
+    }
+    return v;
+}
+
+static uint64_t parse_u64(const char *opt, const char *s) {
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s)) die_value(opt, s, "not an unsigned integer");
+    const unsigned long long v = strtoull(s, &end, 10);
+    if (*end) die_value(opt, s, "not an unsigned integer");
+    if (errno == ERANGE) die_value(opt, s, "out of range (0 .. 18446744073709551615)");
+    return v;
+}
+
+/* first invalid UTF-8 byte or NUL of s[0..n), n if none */
+static size_t text_check(const char *s, size_t n) {
+    const size_t bad = gds_tok_utf8_check(s, n);
+    const char *z = memchr(s, 0, bad);
+    return z ? (size_t)(z - s) : bad;
+}
+
+/* true for valid UTF-8 without NUL; else a message naming what and the byte offset */
+static bool text_ok(const char *what, const char *s, size_t n) {
+    const size_t bad = text_check(s, n);
+    if (bad == n) return true;
+    if (s[bad] == 0) fprintf(stderr, "gds-run: %s: NUL byte at byte offset %zu (text must be valid UTF-8 without NUL)\n", what, bad);
+    else fprintf(stderr, "gds-run: %s: invalid UTF-8 at byte offset %zu (0x%02x); text must be valid UTF-8\n", what, bad,
+                 (unsigned)(unsigned char)s[bad]);
+    return false;
+}
+
+/* errors are printed once by this program; the rest as the default sink does */
+static void quiet_errors(enum gds_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level >= GDS_LOG_INFO && level != GDS_LOG_ERROR) fputs(msg, stderr);
 }
 
 static double now_s(void) {
@@ -126,17 +230,66 @@ static int32_t *parse_ids(const char *text, int *n_out) {
     return ids;
 }
 
-static char *read_file(const char *path) {
+/* the whole file, NUL-terminated, its size in *len; NULL with errno set */
+static char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) { fclose(f); return NULL; }
-    char *buf = malloc((size_t)n + 1);
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
-    if (buf) buf[n] = 0;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) { fclose(f); errno = ENOMEM; return NULL; }
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1) break;
+        char *q = realloc(buf, cap *= 2);
+        if (!q) free(buf);
+        buf = q;
+    }
+    const bool err = ferror(f);
     fclose(f);
+    if (err) { free(buf); errno = EIO; return NULL; }
+    buf[n] = 0;
+    *len = n;
     return buf;
+}
+
+/* the model's architecture (general.architecture) must be deepseek4; the
+ * GGUF's own errors (missing file, not a GGUF) are reported here, once */
+static bool check_architecture(const char *path) {
+    struct gds_gguf *f = gds_gguf_open(path);
+    if (!f) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); return false; }
+    const int64_t k = gds_gguf_find_key(f, "general.architecture");
+    const char *arch = k >= 0 && gds_gguf_kv_type(f, k) == GDS_GGUF_STRING ? gds_gguf_get_str(f, k) : NULL;
+    const bool ok = arch && !strcmp(arch, "deepseek4");
+    if (!ok && arch)
+        fprintf(stderr, "gds-run: %s: the model's architecture is \"%s\" (general.architecture); gds-run runs only \"deepseek4\"\n", path, arch);
+    else if (!ok)
+        fprintf(stderr, "gds-run: %s: no general.architecture key: not a model file gds-run can run (it runs \"deepseek4\")\n", path);
+    gds_gguf_close(f);
+    return ok;
+}
+
+/* Refuses a context whose state would not fit the machine's memory, before
+ * anything of that size is allocated: the state grows linearly with the
+ * context, so two small sequences measure it. */
+static bool context_fits(struct gds_model *m, int n_ctx, bool from_c) {
+    if (n_ctx <= 4096) return true;
+    struct gds_seq *a = gds_seq_new(m, 1024), *b = a ? gds_seq_new(m, 2048) : NULL;
+    if (!a || !b) { gds_seq_free(a); fprintf(stderr, "gds-run: %s\n", gds_last_error()); return false; }
+    const double per_token = (double)(gds_seq_bytes(b) - gds_seq_bytes(a)) / 1024.0;
+    const double need = (double)gds_seq_bytes(b) + per_token * (n_ctx - 2048);
+    gds_seq_free(a);
+    gds_seq_free(b);
+    const double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (mem > 0 && need > mem) {
+        char what[64];
+        if (from_c) snprintf(what, sizeof what, "-c %d", n_ctx);
+        else snprintf(what, sizeof what, "prompt + -n");
+        fprintf(stderr, "gds-run: %s: a context of %d tokens needs %.1f GiB of state (%.0f bytes/token), more than the %.1f GiB "
+                        "of memory of this machine; give a smaller -c (about %.0f tokens fit)\n",
+                what, n_ctx, need / 1073741824.0, per_token, mem / 1073741824.0, per_token > 0 ? 0.9 * mem / per_token : 0.0);
+        return false;
+    }
+    return true;
 }
 
 /* evaluates ids[0..n) with logits of every row into out; chunk <= 0: one call */
@@ -172,7 +325,7 @@ static bool print_token(int32_t id, void *user) {
 struct opts {
     const char *model, *tokens_path, *prompt_ids, *logits_path, *prompt, *system, *color;
     int decode_from, chunk, n_predict, n_threads, n_ctx, n_bench, think;
-    bool interactive, keep_thinking, verbose, ignore_eos;
+    bool interactive, keep_thinking, verbose, ignore_eos, raw;
     struct gds_sampler_params sp;
 };
 
@@ -183,8 +336,9 @@ static int run_ids(const struct opts *o) {
     int n_predict = o->n_predict, n_ctx = o->n_ctx;
     if (n_predict < 0) n_predict = logits_path || n_bench ? 0 : 16;
 
-    char *text = o->prompt_ids ? strdup(o->prompt_ids) : read_file(tokens_path);
-    if (!text) { fprintf(stderr, "gds-run: cannot read %s\n", tokens_path); return 1; }
+    size_t len = 0;
+    char *text = o->prompt_ids ? strdup(o->prompt_ids) : read_file(tokens_path, &len);
+    if (!text) { fprintf(stderr, "gds-run: --tokens %s: cannot read: %s\n", tokens_path, strerror(errno)); return 1; }
     int n_tok = 0;
     int32_t *ids = parse_ids(text, &n_tok);
     free(text);
@@ -196,7 +350,16 @@ static int run_ids(const struct opts *o) {
     if (!m) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); free(ids); return 1; }
     const struct gds_ds4_hparams *hp = gds_model_hparams(m);
     if (verbose) fprintf(stderr, "gds-run: loaded in %.2f s\n", now_s() - t0);
-    if (n_ctx <= 0) n_ctx = n_tok + n_predict + 2 * n_bench < 256 ? 256 : n_tok + n_predict + 2 * n_bench;
+    if (n_ctx <= 0) {
+        const long long need = (long long)n_tok + n_predict + 2LL * n_bench;
+        if (need > INT32_MAX) {
+            fprintf(stderr, "gds-run: %d tokens + -n %d%s exceed the largest context (%d tokens)\n", n_tok, n_predict,
+                    n_bench ? " + 2 x --bench" : "", INT32_MAX);
+            gds_model_free(m); free(ids); return 1;
+        }
+        n_ctx = need < 256 ? 256 : (int)need;
+    }
+    if (!context_fits(m, n_ctx, o->n_ctx > 0)) { gds_model_free(m); free(ids); return 1; }
     struct gds_seq *s = gds_seq_new(m, n_ctx);
     if (!s) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); gds_model_free(m); free(ids); return 1; }
     if (verbose)
@@ -311,6 +474,7 @@ static void buf_add(struct gds_tok_buf *b, const char *p, size_t n) {
  * being looked for is held back until it is decided. */
 struct out {
     bool color;                   /* ANSI dim for thinking, control characters as U+FFFD */
+    bool raw;                     /* no <think> parsing: the text as it comes */
     bool thinking;                /* current part */
     bool at_line_start;           /* last byte written was '\n' (or nothing written) */
     struct gds_tok_buf hold;      /* undecided bytes (a prefix of the tag) */
@@ -342,9 +506,10 @@ static void out_marker(struct out *o, bool enter_thinking) {
     else { fputs("\n[/thinking]\n", stdout); o->at_line_start = true; }
 }
 
-static void out_begin(struct out *o, bool color, bool thinking) {
+static void out_begin(struct out *o, bool color, bool thinking, bool raw) {
     memset(o, 0, sizeof(*o));
     o->color = color;
+    o->raw = raw;
     o->thinking = thinking;
     o->at_line_start = true;
     if (thinking) out_marker(o, true);
@@ -356,6 +521,7 @@ static void out_text(struct out *o, const char *p, size_t n) {
 }
 
 static void out_feed(struct out *o, const char *p, size_t n) {
+    if (o->raw) { out_text(o, p, n); fflush(stdout); return; }
     buf_add(&o->hold, p, n);
     for (;;) {
         const char *tag = o->thinking ? GDS_CHAT_THINK_END : GDS_CHAT_THINK;
@@ -434,6 +600,7 @@ struct chat {
     int n_seq, cap_seq;
     int n_predict;             /* < 0: until EOS / full context */
     bool color, verbose, ignore_eos, interactive;
+    bool raw;                  /* --raw: BOS + the text, no messages, no <think> parsing */
 };
 
 static void add_message(cJSON *arr, const char *role, const char *content, const char *reasoning) {
@@ -485,17 +652,37 @@ enum { TURN_OK = 0, TURN_INTERRUPTED = 1, TURN_ERROR = -1, TURN_SKIPPED = -2 };
 /* One turn: user text in, answer streamed, assistant message appended. On
  * TURN_SKIPPED (the conversation does not fit) the user message is dropped
  * again and the conversation is as before. */
+/* The prompt ids of a turn: the conversation with the user message appended
+ * (kept in c->messages on success), or with --raw BOS + the text. 0 or -1. */
+static int turn_ids(struct chat *c, const char *user, struct gds_tok_ids *ids) {
+    if (c->raw) {
+        ids->n = 0;
+        const int32_t bos = c->hp->bos_id >= 0 ? c->hp->bos_id : gds_tok_bos(c->tok);
+        if (bos >= 0) {
+            ids->ids = malloc(sizeof(int32_t) * 16);
+            if (!ids->ids) { fprintf(stderr, "gds-run: out of memory\n"); return -1; }
+            ids->cap = 16;
+            ids->ids[ids->n++] = bos;
+        }
+        if (gds_tok_encode(c->tok, user, strlen(user), GDS_TOK_PARSE_SPECIAL, ids) != GDS_OK) {
+            fprintf(stderr, "gds-run: tokenizer: %s\n", gds_last_error());
+            return -1;
+        }
+        return 0;
+    }
+    add_message(c->messages, "user", user, NULL);
+    if (encode_conversation(c, ids) != 0) { drop_last_message(c->messages); return -1; }
+    return 0;
+}
+
 static int chat_turn(struct chat *c, const char *user) {
-    char *clean = utf8_clean(user, strlen(user));
-    add_message(c->messages, "user", clean, NULL);
-    free(clean);
     struct gds_tok_ids ids = { 0 };
-    if (encode_conversation(c, &ids) != 0) { drop_last_message(c->messages); free(ids.ids); return TURN_SKIPPED; }
+    if (turn_ids(c, user, &ids) != 0) { free(ids.ids); return TURN_SKIPPED; }
     const int n_ids = (int)ids.n;
     if (n_ids + 1 > c->n_ctx) {
         fprintf(stderr, "gds-run: the conversation (%d tokens) does not fit the context of %d tokens (-c)%s\n", n_ids, c->n_ctx,
                 c->interactive ? "; /reset starts over" : "");
-        drop_last_message(c->messages);
+        if (!c->raw) drop_last_message(c->messages);
         free(ids.ids);
         return TURN_SKIPPED;
     }
@@ -514,17 +701,30 @@ static int chat_turn(struct chat *c, const char *user) {
     }
     const bool thinking = c->cp.mode == GDS_CHAT_MODE_THINKING;
     struct out o;
-    out_begin(&o, c->color, thinking);
+    out_begin(&o, c->color, thinking, c->raw);
     int rc = TURN_OK;
     const double t0 = now_s();
-    /* prefill the new ids in chunks (Ctrl-C is checked between them) */
+    /* prefill the new ids in chunks (Ctrl-C is checked between them; a long
+     * prompt reports its progress after each, on one line on a terminal) */
+    const bool progress = n_ids - start > PROGRESS_MIN, tty_err = isatty(2);
     for (int i = start; i < n_ids && rc == TURN_OK; ) {
-        const int T = n_ids - i < 256 ? n_ids - i : 256;
+        const int T = n_ids - i < PREFILL_CHUNK ? n_ids - i : PREFILL_CHUNK;
         struct gds_eval e = { .tokens = ids.ids + i, .n_tokens = T, .logits = c->logits };
-        if (gds_model_eval(c->m, c->s, &e) != GDS_OK) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); chat_reset(c); rc = TURN_ERROR; break; }
+        if (gds_model_eval(c->m, c->s, &e) != GDS_OK) {
+            fprintf(stderr, "%sgds-run: %s\n", progress && tty_err ? "\n" : "", gds_last_error());
+            chat_reset(c);
+            rc = TURN_ERROR;
+            break;
+        }
         seq_push(c, ids.ids + i, T);
         i += T;
-        if (g_interrupted && i < n_ids) rc = TURN_INTERRUPTED;
+        if (progress)
+            fprintf(stderr, "%sgds-run: prefill %d of %d tokens (%.0f %%), %.1f s%s", tty_err ? "\r" : "", i - start, n_ids - start,
+                    100.0 * (i - start) / (n_ids - start), now_s() - t0, tty_err && i < n_ids ? "" : "\n");
+        if (g_interrupted && i < n_ids) {
+            if (progress && tty_err) fputs("\n", stderr);
+            rc = TURN_INTERRUPTED;
+        }
     }
     const double t1 = now_s();
     /* generation */
@@ -562,7 +762,8 @@ static int chat_turn(struct chat *c, const char *user) {
         for (int i = 0; i < n_gen; i++) fprintf(stderr, " %d", gen[i]);
         fprintf(stderr, "\n");
     }
-    if (rc == TURN_ERROR) drop_last_message(c->messages);
+    if (c->raw) ;
+    else if (rc == TURN_ERROR) drop_last_message(c->messages);
     else {
         char *content = utf8_clean(o.content.data ? o.content.data : "", o.content.len);
         char *reasoning = utf8_clean(o.reasoning.data ? o.reasoning.data : "", o.reasoning.len);
@@ -612,15 +813,9 @@ static int read_line(struct gds_tok_buf *line) {
     }
 }
 
-/* errors are printed once by this program; the rest as the default sink does */
-static void text_log(enum gds_log_level level, const char *msg, void *user) {
-    (void)user;
-    if (level >= GDS_LOG_INFO && level != GDS_LOG_ERROR) fputs(msg, stderr);
-}
 
 static int run_text(const struct opts *o) {
     int rc = 0;
-    gds_log_set(text_log, NULL);
     struct chat c;
     memset(&c, 0, sizeof(c));
     c.verbose = o->verbose;
@@ -632,44 +827,47 @@ static int run_text(const struct opts *o) {
     c.cp.effort = o->think == 2 ? GDS_CHAT_EFFORT_MAX : o->think == 1 ? GDS_CHAT_EFFORT_HIGH : GDS_CHAT_EFFORT_NONE;
     c.cp.drop_thinking = o->keep_thinking ? 0 : 1;
     c.color = !strcmp(o->color, "always") || (!strcmp(o->color, "auto") && isatty(1) && !getenv("NO_COLOR"));
-
-    c.tok = gds_tok_load_file(o->model);
-    if (!c.tok) {
-        fprintf(stderr, "gds-run: %s\ngds-run: -p and -i need text: convert the model with a tokenizer (gds-convert --tokenizer-dir DIR); "
-                        "--tokens FILE or --prompt-ids run token ids\n", gds_last_error());
-        return 1;
-    }
-    c.messages = cJSON_CreateArray();
-    if (o->system) {
-        char *s = utf8_clean(o->system, strlen(o->system));
-        add_message(c.messages, "system", s, NULL);
-        free(s);
-    }
-    /* the first prompt's length sizes the default context */
-    int n_first = 0;
-    if (o->prompt) {
-        char *u = utf8_clean(o->prompt, strlen(o->prompt));
-        add_message(c.messages, "user", u, NULL);
-        free(u);
-        struct gds_tok_ids ids = { 0 };
-        if (encode_conversation(&c, &ids) != 0) { free(ids.ids); rc = 1; goto done; }
-        n_first = (int)ids.n;
-        free(ids.ids);
-        drop_last_message(c.messages);
-    }
-    c.n_ctx = o->n_ctx;
-    if (c.n_ctx <= 0) {
-        c.n_ctx = n_first + (o->n_predict >= 0 ? o->n_predict : 4096);
-        if (c.n_ctx < 4096) c.n_ctx = 4096;
-    }
+    c.raw = o->raw;
 
     const double t0 = now_s();
     c.m = gds_model_load(o->model, &(struct gds_model_params){ .n_threads = o->n_threads, .verbose = o->verbose });
-    if (!c.m) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); rc = 1; goto done; }
+    if (!c.m) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); return 1; }
     c.hp = gds_model_hparams(c.m);
     if (o->verbose) fprintf(stderr, "gds-run: loaded in %.2f s\n", now_s() - t0);
+    c.tok = gds_tok_load_file(o->model);
+    if (!c.tok) {
+        fprintf(stderr, "gds-run: %s\n", gds_last_error());
+        if (strstr(gds_last_error(), "no vocabulary"))
+            fprintf(stderr, "gds-run: text needs a vocabulary: convert the model with a tokenizer (gds-convert --tokenizer-dir DIR), "
+                            "or give token ids (--tokens FILE, --prompt-ids)\n");
+        rc = 1;
+        goto done;
+    }
     if (gds_tok_n_vocab(c.tok) != c.hp->n_vocab)
         fprintf(stderr, "gds-run: warning: the vocabulary has %d tokens, the model %d\n", gds_tok_n_vocab(c.tok), c.hp->n_vocab);
+    c.messages = cJSON_CreateArray();
+    if (o->system) add_message(c.messages, "system", o->system, NULL);
+    /* the first prompt's length sizes the default context */
+    long long n_first = 0;
+    if (o->prompt) {
+        struct gds_tok_ids ids = { 0 };
+        const int r = turn_ids(&c, o->prompt, &ids);
+        if (r == 0 && !c.raw) drop_last_message(c.messages);
+        n_first = (long long)ids.n;
+        free(ids.ids);
+        if (r != 0) { rc = 1; goto done; }
+    }
+    if (o->n_ctx > 0) c.n_ctx = o->n_ctx;
+    else {
+        const long long want = n_first + (o->n_predict >= 0 ? o->n_predict : 4096);
+        if (want > INT32_MAX) {
+            fprintf(stderr, "gds-run: the prompt (%lld tokens) + -n %d exceed the largest context (%d tokens)\n", n_first, o->n_predict, INT32_MAX);
+            rc = 1;
+            goto done;
+        }
+        c.n_ctx = want < 4096 ? 4096 : (int)want;
+    }
+    if (!context_fits(c.m, c.n_ctx, o->n_ctx > 0)) { rc = 1; goto done; }
     c.eos = c.hp->eos_id >= 0 ? c.hp->eos_id : gds_tok_eos(c.tok) >= 0 ? gds_tok_eos(c.tok) : 1;
     c.s = gds_seq_new(c.m, c.n_ctx);
     c.smp = c.s ? gds_sampler_new(&o->sp, c.hp->n_vocab) : NULL;
@@ -677,7 +875,7 @@ static int run_text(const struct opts *o) {
     if (!c.s || !c.smp || !c.logits) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); rc = 1; goto done; }
     if (o->verbose)
         fprintf(stderr, "gds-run: context %d, state %.1f MiB, eos %d, %s mode\n", c.n_ctx, gds_seq_bytes(c.s) / 1048576.0, c.eos,
-                o->think ? "thinking" : "chat");
+                c.raw ? "raw" : o->think ? "thinking" : "chat");
 
     install_sigint();
     if (o->prompt) {
@@ -690,7 +888,7 @@ static int run_text(const struct opts *o) {
     if (o->interactive) {
         const bool tty_in = isatty(0);
         struct gds_tok_buf line = { 0 };
-        if (tty_in) fprintf(stderr, "gds-run: chat with %s (%s mode). /exit or Ctrl-C here quits, /reset forgets; Ctrl-C stops an answer.\n",
+        if (tty_in) fprintf(stderr, "gds-run: chat with %s (%s mode). /help lists the commands; Ctrl-C stops an answer, Ctrl-C here quits.\n",
                             o->model, o->think ? "thinking" : "chat");
         for (;;) {
             g_interrupted = 0;
@@ -701,6 +899,15 @@ static int run_text(const struct opts *o) {
             while (*p == ' ' || *p == '\t') p++;
             if (!*p) continue;
             if (!strcmp(p, "/exit") || !strcmp(p, "/quit")) break;
+            if (!strcmp(p, "/help") || !strcmp(p, "/?")) {
+                fprintf(stderr, "gds-run: commands (a line of its own):\n"
+                                "  /help    this list\n"
+                                "  /reset   forget the conversation (the system message stays)\n"
+                                "  /exit    quit (also /quit, end of input, or Ctrl-C at the prompt)\n"
+                                "Any other line is sent to the model as your next message. Ctrl-C stops an answer.\n");
+                continue;
+            }
+            if (!text_ok("input line", line.data, line.len)) continue;
             if (!strcmp(p, "/reset")) {
                 cJSON_Delete(c.messages);
                 c.messages = cJSON_CreateArray();
@@ -724,58 +931,191 @@ done:
     return rc;
 }
 
+/* ---- --info: metadata and tensor table of any GGUF --------------------------- */
+
+static void print_kv_value(const struct gds_gguf *f, int64_t i) {
+    const enum gds_gguf_type t = gds_gguf_kv_type(f, i);
+    int64_t v;
+    if (t == GDS_GGUF_STRING) {
+        const char *str = gds_gguf_get_str(f, i);
+        printf("\"%.200s%s\"", str, strlen(str) > 200 ? "..." : "");
+    } else if (t == GDS_GGUF_FLOAT32) printf("%g", gds_gguf_get_f32(f, i));
+    else if (t == GDS_GGUF_BOOL) printf("%s", gds_gguf_get_bool(f, i) ? "true" : "false");
+    else if (t == GDS_GGUF_UINT64) printf("%llu", (unsigned long long)gds_gguf_get_u64(f, i));
+    else if (t == GDS_GGUF_ARRAY) {
+        const enum gds_gguf_type at = gds_gguf_arr_type(f, i);
+        const int64_t n = gds_gguf_arr_n(f, i);
+        printf("array of %lld", (long long)n);
+        if (at == GDS_GGUF_STRING) {
+            printf(" strings [");
+            for (int64_t j = 0; j < n && j < 4; j++) printf("%s\"%.40s\"", j ? ", " : "", gds_gguf_arr_str(f, i, j));
+            printf("%s]", n > 4 ? ", ..." : "");
+        } else if (at == GDS_GGUF_INT32 || at == GDS_GGUF_UINT32 || at == GDS_GGUF_FLOAT32) {
+            const void *d = gds_gguf_arr_data(f, i);
+            printf(" %s [", at == GDS_GGUF_FLOAT32 ? "f32" : at == GDS_GGUF_INT32 ? "i32" : "u32");
+            for (int64_t j = 0; j < n && j < 8; j++) {
+                if (at == GDS_GGUF_FLOAT32) printf("%s%g", j ? ", " : "", ((const float *)d)[j]);
+                else if (at == GDS_GGUF_INT32) printf("%s%d", j ? ", " : "", ((const int32_t *)d)[j]);
+                else printf("%s%u", j ? ", " : "", ((const uint32_t *)d)[j]);
+            }
+            printf("%s]", n > 8 ? ", ..." : "");
+        } else printf(" (element type %d)", (int)at);
+    } else if (gds_gguf_get_int(f, i, &v)) printf("%lld", (long long)v);
+    else if (t == GDS_GGUF_FLOAT64) printf("(f64)");
+    else printf("(type %d)", (int)t);
+}
+
+static int run_info(const char *path) {
+    struct gds_gguf *f = gds_gguf_open(path);
+    if (!f) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); return 1; }
+    printf("%s: GGUF v%u, %zu bytes, alignment %zu, data at byte %zu\n", path, gds_gguf_version(f), gds_gguf_size(f),
+           gds_gguf_alignment(f), gds_gguf_data_offset(f));
+    printf("%lld metadata keys:\n", (long long)gds_gguf_n_kv(f));
+    for (int64_t i = 0; i < gds_gguf_n_kv(f); i++) {
+        printf("  %-40s ", gds_gguf_key(f, i));
+        print_kv_value(f, i);
+        printf("\n");
+    }
+    const int64_t nt = gds_gguf_n_tensors(f);
+    size_t total = 0;
+    printf("%lld tensors:\n  %5s %-40s %-10s %-28s %14s %14s\n", (long long)nt, "#", "name", "type", "shape", "bytes", "file offset");
+    for (int64_t i = 0; i < nt; i++) {
+        int64_t ne[4];
+        gds_gguf_tensor_ne(f, i, ne);
+        char shape[64];
+        int k = snprintf(shape, sizeof shape, "[%lld", (long long)ne[0]);
+        for (int d = 1; d < gds_gguf_tensor_n_dims(f, i) && k < (int)sizeof shape; d++) k += snprintf(shape + k, sizeof shape - (size_t)k, ", %lld", (long long)ne[d]);
+        if (k < (int)sizeof shape) snprintf(shape + k, sizeof shape - (size_t)k, "]");
+        const size_t sz = gds_gguf_tensor_size(f, i);
+        total += sz;
+        printf("  %5lld %-40s %-10s %-28s %14zu %14zu\n", (long long)i, gds_gguf_tensor_name(f, i), gds_type_name(gds_gguf_tensor_type(f, i)),
+               shape, sz, gds_gguf_data_offset(f) + gds_gguf_tensor_offset(f, i));
+    }
+    printf("%lld tensors, %zu bytes (%.2f GiB) of tensor data\n", (long long)nt, total, total / 1073741824.0);
+    gds_gguf_close(f);
+    return 0;
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+enum {
+    OPT_TOKENS = 256, OPT_PROMPT_IDS, OPT_THINK, OPT_KEEP_THINKING, OPT_IGNORE_EOS, OPT_SYSTEM, OPT_COLOR, OPT_LOGITS,
+    OPT_DECODE_FROM, OPT_CHUNK, OPT_TEMP, OPT_TOP_P, OPT_TOP_K, OPT_MIN_P, OPT_BENCH, OPT_DUMP, OPT_RAW, OPT_INFO, OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    { "model", required_argument, NULL, 'm' },          { "prompt", required_argument, NULL, 'p' },
+    { "file", required_argument, NULL, 'f' },           { "interactive", no_argument, NULL, 'i' },
+    { "n-predict", required_argument, NULL, 'n' },      { "threads", required_argument, NULL, 't' },
+    { "ctx-size", required_argument, NULL, 'c' },       { "seed", required_argument, NULL, 's' },
+    { "verbose", no_argument, NULL, 'v' },              { "help", no_argument, NULL, 'h' },
+    { "tokens", required_argument, NULL, OPT_TOKENS },  { "prompt-ids", required_argument, NULL, OPT_PROMPT_IDS },
+    { "think", required_argument, NULL, OPT_THINK },    { "keep-thinking", no_argument, NULL, OPT_KEEP_THINKING },
+    { "ignore-eos", no_argument, NULL, OPT_IGNORE_EOS }, { "system", required_argument, NULL, OPT_SYSTEM },
+    { "color", required_argument, NULL, OPT_COLOR },    { "logits", required_argument, NULL, OPT_LOGITS },
+    { "decode-from", required_argument, NULL, OPT_DECODE_FROM }, { "chunk", required_argument, NULL, OPT_CHUNK },
+    { "temp", required_argument, NULL, OPT_TEMP },      { "top-p", required_argument, NULL, OPT_TOP_P },
+    { "top-k", required_argument, NULL, OPT_TOP_K },    { "min-p", required_argument, NULL, OPT_MIN_P },
+    { "bench", required_argument, NULL, OPT_BENCH },    { "dump", no_argument, NULL, OPT_DUMP },
+    { "raw", no_argument, NULL, OPT_RAW },              { "info", no_argument, NULL, OPT_INFO },
+    { "version", no_argument, NULL, OPT_VERSION },      { NULL, 0, NULL, 0 },
+};
+
 int main(int argc, char **argv) {
     struct opts o = { .decode_from = -1, .n_predict = -1, .color = "auto", .sp = gds_sampler_default_params() };
-    const char *think = "none";
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const bool has = i + 1 < argc;
-#define ARG(s) (!strcmp(a, s) && has)
-        if (ARG("-m") || ARG("--model")) o.model = argv[++i];
-        else if (ARG("--tokens")) o.tokens_path = argv[++i];
-        else if (ARG("--prompt-ids")) o.prompt_ids = argv[++i];
-        else if (ARG("-p") || ARG("--prompt")) o.prompt = argv[++i];
-        else if (!strcmp(a, "-i") || !strcmp(a, "--interactive")) o.interactive = true;
-        else if (ARG("--think")) think = argv[++i];
-        else if (!strcmp(a, "--keep-thinking")) o.keep_thinking = true;
-        else if (!strcmp(a, "--ignore-eos")) o.ignore_eos = true;
-        else if (ARG("--system")) o.system = argv[++i];
-        else if (ARG("--color")) o.color = argv[++i];
-        else if (ARG("--logits")) o.logits_path = argv[++i];
-        else if (ARG("--decode-from")) o.decode_from = atoi(argv[++i]);
-        else if (ARG("--chunk")) o.chunk = atoi(argv[++i]);
-        else if (ARG("-n")) o.n_predict = atoi(argv[++i]);
-        else if (ARG("--temp")) o.sp.temp = strtof(argv[++i], NULL);
-        else if (ARG("--top-p")) o.sp.top_p = strtof(argv[++i], NULL);
-        else if (ARG("--top-k")) o.sp.top_k = atoi(argv[++i]);
-        else if (ARG("--min-p")) o.sp.min_p = strtof(argv[++i], NULL);
-        else if (ARG("--seed")) o.sp.seed = strtoull(argv[++i], NULL, 10);
-        else if (ARG("-t")) o.n_threads = atoi(argv[++i]);
-        else if (ARG("-c")) o.n_ctx = atoi(argv[++i]);
-        else if (ARG("--bench")) o.n_bench = atoi(argv[++i]);
-        else if (!strcmp(a, "--dump")) setenv("GDS_DUMP", "1", 1);
-        else if (!strcmp(a, "-v")) o.verbose = true;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout, argv[0]); return 0; }
-        else { fprintf(stderr, "gds-run: unknown or incomplete option '%s'\n", a); usage(stderr, argv[0]); return 1; }
-#undef ARG
+    const char *think = "none", *file = NULL;
+    bool info = false;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":m:p:f:in:t:c:s:vh", long_opts, NULL)) != -1) {
+        const char *opt = c == '?' || c == ':' ? NULL : opt_label(argv, optarg);
+        switch (c) {
+        case 'm': o.model = optarg; break;
+        case 'p': o.prompt = optarg; break;
+        case 'f': file = optarg; break;
+        case 'i': o.interactive = true; break;
+        case 'n': o.n_predict = (int)parse_long(opt, optarg, -1, INT32_MAX); break;
+        case 't': o.n_threads = (int)parse_long(opt, optarg, 1, MAX_THREADS); break;
+        case 'c': o.n_ctx = (int)parse_long(opt, optarg, 1, INT32_MAX); break;
+        case 's': o.sp.seed = parse_u64(opt, optarg); break;
+        case 'v': o.verbose = true; break;
+        case 'h': usage(stdout); return 0;
+        case OPT_VERSION: printf("gds-run (ggml-ds) %s\n", GDS_VERSION); return 0;
+        case OPT_TOKENS: o.tokens_path = optarg; break;
+        case OPT_PROMPT_IDS: o.prompt_ids = optarg; break;
+        case OPT_THINK: think = optarg; break;
+        case OPT_KEEP_THINKING: o.keep_thinking = true; break;
+        case OPT_IGNORE_EOS: o.ignore_eos = true; break;
+        case OPT_SYSTEM: o.system = optarg; break;
+        case OPT_COLOR: o.color = optarg; break;
+        case OPT_LOGITS: o.logits_path = optarg; break;
+        case OPT_DECODE_FROM: o.decode_from = (int)parse_long(opt, optarg, 0, INT32_MAX); break;
+        case OPT_CHUNK: o.chunk = (int)parse_long(opt, optarg, 1, INT32_MAX); break;
+        case OPT_TEMP: o.sp.temp = (float)parse_double(opt, optarg, 0.0, 1e6, false); break;
+        case OPT_TOP_P: o.sp.top_p = (float)parse_double(opt, optarg, 0.0, 1.0, true); break;
+        case OPT_TOP_K: o.sp.top_k = (int)parse_long(opt, optarg, 0, INT32_MAX); break;
+        case OPT_MIN_P:
+            o.sp.min_p = (float)parse_double(opt, optarg, 0.0, 1.0, false);
+            if (o.sp.min_p >= 1.0f) die_value(opt, optarg, "out of range [0, 1)");
+            break;
+        case OPT_BENCH: o.n_bench = (int)parse_long(opt, optarg, 0, 1000000); break;
+        case OPT_DUMP: setenv("GDS_DUMP", "1", 1); break;
+        case OPT_RAW: o.raw = true; break;
+        case OPT_INFO: info = true; break;
+        case ':':
+            fprintf(stderr, "gds-run: option '%s' needs a value\n", optopt ? (char[]){ '-', (char)optopt, 0 } : argv[optind - 1]);
+            fprintf(stderr, "gds-run: see 'gds-run --help'\n");
+            return 1;
+        default:
+            if (optopt && optopt < 256) fprintf(stderr, "gds-run: unknown option '-%c'\n", optopt);
+            else fprintf(stderr, "gds-run: unknown option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, "gds-run: see 'gds-run --help'\n");
+            return 1;
+        }
     }
+    if (optind < argc) {
+        fprintf(stderr, "gds-run: unexpected argument '%s' (a prompt goes after -p)\ngds-run: see 'gds-run --help'\n", argv[optind]);
+        return 1;
+    }
+    if (!o.model) { fprintf(stderr, "gds-run: -m MODEL.gguf is required\ngds-run: see 'gds-run --help'\n"); return 1; }
+    if (info) return run_info(o.model);
     if (!strcmp(think, "none")) o.think = 0;
     else if (!strcmp(think, "high")) o.think = 1;
     else if (!strcmp(think, "max")) o.think = 2;
-    else { fprintf(stderr, "gds-run: --think %s: expected none, high or max\n", think); return 1; }
+    else { fprintf(stderr, "gds-run: --think '%s': expected none, high or max\n", think); return 1; }
     if (strcmp(o.color, "auto") && strcmp(o.color, "always") && strcmp(o.color, "never")) {
-        fprintf(stderr, "gds-run: --color %s: expected auto, always or never\n", o.color);
+        fprintf(stderr, "gds-run: --color '%s': expected auto, always or never\n", o.color);
         return 1;
     }
+    if (file && o.prompt) { fprintf(stderr, "gds-run: -p and -f both give the prompt: use one\n"); return 1; }
+    char *file_text = NULL;
+    if (file) {
+        size_t n = 0;
+        file_text = read_file(file, &n);
+        if (!file_text) { fprintf(stderr, "gds-run: -f %s: cannot read: %s\n", file, strerror(errno)); return 1; }
+        char what[64 + PATH_MAX];
+        snprintf(what, sizeof what, "-f %s", file);
+        if (!text_ok(what, file_text, n)) { free(file_text); return 1; }
+        o.prompt = file_text;
+    } else if (o.prompt && !text_ok("-p", o.prompt, strlen(o.prompt))) return 1;
+    if (o.system && !text_ok("--system", o.system, strlen(o.system))) return 1;
     const bool ids_mode = o.tokens_path || o.prompt_ids;
-    if (!o.model || (!ids_mode && !o.prompt && !o.interactive)) { usage(stderr, argv[0]); return 1; }
-    if (ids_mode && (o.prompt || o.interactive)) {
-        fprintf(stderr, "gds-run: --tokens/--prompt-ids (token ids) and -p/-i (text) do not mix\n");
-        return 1;
-    }
-    if (!ids_mode && (o.logits_path || o.n_bench || o.decode_from >= 0 || o.chunk)) {
+    int rc = 1;
+    if (!ids_mode && !o.prompt && !o.interactive)
+        fprintf(stderr, "gds-run: nothing to do: give -p PROMPT, -f FILE, -i, --tokens, --prompt-ids or --info\ngds-run: see 'gds-run --help'\n");
+    else if (ids_mode && (o.prompt || o.interactive || o.raw))
+        fprintf(stderr, "gds-run: --tokens/--prompt-ids (token ids) and -p/-f/-i/--raw (text) do not mix\n");
+    else if (!ids_mode && (o.logits_path || o.n_bench || o.decode_from >= 0 || o.chunk))
         fprintf(stderr, "gds-run: --logits, --bench, --decode-from and --chunk need token ids (--tokens or --prompt-ids)\n");
-        return 1;
+    else if (o.raw && o.interactive)
+        fprintf(stderr, "gds-run: --raw completes one text; it does not combine with -i\n");
+    else if (o.raw && (o.system || o.think))
+        fprintf(stderr, "gds-run: --raw uses no chat template: --system and --think do not apply\n");
+    else {
+        /* errors are printed once, by this program; the rest as the default sink does */
+        gds_log_set(quiet_errors, NULL);
+        rc = check_architecture(o.model) ? (ids_mode ? run_ids(&o) : run_text(&o)) : 1;
     }
-    return ids_mode ? run_ids(&o) : run_text(&o);
+    free(file_text);
+    return rc;
 }

@@ -244,6 +244,25 @@ static struct gds_tensor *norm_w(struct ds4_build *b, struct gds_tensor *x, stru
     return bf16(b, gds_rms_norm(b->ctx, x, w, b->m->hp.rms_eps));
 }
 
+/* Linears that are FP8 in the official checkpoint (wq_a, wq_b, wkv, wo_b,
+ * indexer wq_b, shared experts, MTP e_proj/h_proj) and the FP4 routed experts:
+ * the reference quantizes their input with act_quant(x, 128) (spec 3.3, 3.5,
+ * 3.6). F8_E4M3_B128 and MXFP4 weights do that inside MUL_MAT; any other
+ * storage type (gds-convert --dense bf16|f16|f32|q8_0, llama.cpp's Q8_0) gets
+ * the same activation values from a QUANT_SIM FP8 node first, so the storage
+ * type changes the weights' values at most, never the activation rounding
+ * (README "Weight types"). Not for wo_a (T17: bf16 input) nor the linears the
+ * reference runs in bf16/fp32 (compressor, indexer weights_proj, router, head). */
+static struct gds_tensor *fp8_in(struct ds4_build *b, const struct gds_tensor *w, struct gds_tensor *x) {
+    if (w->type == GDS_TYPE_F8_E4M3_B128 || w->type == GDS_TYPE_MXFP4) return x;
+    return gds_quant_sim(b->ctx, x, GDS_SIM_FP8, 128, 0);
+}
+
+/* y = w x for a linear of fp8_in's list */
+static struct gds_tensor *mm_fp8(struct ds4_build *b, struct gds_tensor *w, struct gds_tensor *x) {
+    return gds_mul_mat(b->ctx, w, fp8_in(b, w, x));
+}
+
 static struct gds_rope_params rope_params(const struct gds_ds4_hparams *hp, int ratio, bool inverse) {
     struct gds_rope_params p = { .n_rot = hp->n_rot, .inverse = inverse };
     if (ratio) {
@@ -385,8 +404,8 @@ static struct gds_tensor *attention(struct ds4_build *b, int il, struct gds_tens
     struct ds4_rinputs *ri = &b->ri[rslot(ratio)];
 
     /* q: low rank, weighted norm, per-head unweighted norm in bf16 ops, rope */
-    struct gds_tensor *qr = nm(norm_w(b, bf16(b, gds_mul_mat(ctx, L->q_a, x)), L->q_a_norm), "q_lora", il);
-    struct gds_tensor *q = gds_reshape_3d(ctx, bf16(b, gds_mul_mat(ctx, L->q_b, qr)), hd, H, T);
+    struct gds_tensor *qr = nm(norm_w(b, bf16(b, mm_fp8(b, L->q_a, x)), L->q_a_norm), "q_lora", il);
+    struct gds_tensor *q = gds_reshape_3d(ctx, bf16(b, mm_fp8(b, L->q_b, qr)), hd, H, T);
     {
         struct gds_tensor *ms = bf16(b, gds_scale(ctx, gds_sum_rows(ctx, bf16(b, gds_mul(ctx, q, q))), 1.0f / (float)hd, 0.0f));
         struct gds_tensor *t = bf16(b, gds_scale(ctx, ms, 1.0f, hp->rms_eps));
@@ -396,7 +415,7 @@ static struct gds_tensor *attention(struct ds4_build *b, int il, struct gds_tens
     q = nm(bf16(b, gds_rope(ctx, q, b->pos, rp)), "q", il);
 
     /* the single K=V head */
-    struct gds_tensor *kv = norm_w(b, bf16(b, gds_mul_mat(ctx, L->kv, x)), L->kv_norm);
+    struct gds_tensor *kv = norm_w(b, bf16(b, mm_fp8(b, L->kv, x)), L->kv_norm);
     kv = bf16(b, gds_rope(ctx, gds_reshape_3d(ctx, kv, hd, 1, T), b->pos, rp));
     kv = nm(gds_quant_sim(ctx, kv, GDS_SIM_FP8, 64, nd), "kv", il);
     struct gds_tensor *kvs = gds_set_rows(ctx, ls->kv, gds_reshape_2d(ctx, kv, hd, T), ri->scratch_ids);
@@ -405,7 +424,7 @@ static struct gds_tensor *attention(struct ds4_build *b, int il, struct gds_tens
     if (ratio == 4) {
         /* lightning indexer (spec 4.8) */
         const int IH = hp->index_n_heads, ID = hp->index_head_dim;
-        struct gds_tensor *qi = gds_reshape_3d(ctx, bf16(b, gds_mul_mat(ctx, L->idx_q_b, qr)), ID, IH, T);
+        struct gds_tensor *qi = gds_reshape_3d(ctx, bf16(b, mm_fp8(b, L->idx_q_b, qr)), ID, IH, T);
         qi = bf16(b, gds_rope(ctx, qi, b->pos, rp));
         qi = bf16(b, gds_hadamard(ctx, qi));
         qi = nm(gds_quant_sim(ctx, qi, GDS_SIM_FP4, 32, 0), "idx_q", il);
@@ -446,7 +465,7 @@ static struct gds_tensor *attention(struct ds4_build *b, int il, struct gds_tens
     struct gds_tensor *z = gds_mul_mat_ext(ctx, wa, og, woa_flags);                             /* [OL, T, G] */
     z = gds_reshape_2d(ctx, gds_cont(ctx, gds_permute(ctx, z, 0, 2, 1, 3)), (int64_t)OL * G, T); /* [G*OL, T] */
     z = nm(bf16(b, z), "attn_lora", il);
-    return nm(bf16(b, gds_mul_mat(ctx, L->wo_b, z)), "attn_out", il);
+    return nm(bf16(b, mm_fp8(b, L->wo_b, z)), "attn_out", il);
 }
 
 static int cmp_i32(const void *a, const void *b) { return *(const int32_t *)a - *(const int32_t *)b; }
@@ -480,21 +499,21 @@ static struct gds_tensor *moe(struct ds4_build *b, int il, struct gds_tensor *x)
     nm(w, "router_weights", il);
 
     struct gds_tensor *x3 = gds_reshape_3d(ctx, x, D, 1, T);
-    struct gds_tensor *eg = bf16(b, gds_mul_mat_id(ctx, L->gate_exps, x3, ids));   /* [F, K, T] */
-    struct gds_tensor *eu = bf16(b, gds_mul_mat_id(ctx, L->up_exps, x3, ids));
+    struct gds_tensor *eg = bf16(b, gds_mul_mat_id(ctx, L->gate_exps, fp8_in(b, L->gate_exps, x3), ids));   /* [F, K, T] */
+    struct gds_tensor *eu = bf16(b, gds_mul_mat_id(ctx, L->up_exps, fp8_in(b, L->up_exps, x3), ids));
     struct gds_tensor *h = gds_swiglu(ctx, eg, eu, L->clamp_exp);
     h = nm(bf16(b, gds_mul(ctx, h, gds_reshape_3d(ctx, w, 1, K, T))), "moe_h", il);
-    struct gds_tensor *ed = nm(bf16(b, gds_mul_mat_id(ctx, L->down_exps, h, ids)), "moe_down", il); /* [D, K, T] */
+    struct gds_tensor *ed = nm(bf16(b, gds_mul_mat_id(ctx, L->down_exps, fp8_in(b, L->down_exps, h), ids)), "moe_down", il); /* [D, K, T] */
     struct gds_tensor *y = NULL;
     for (int k = 0; k < K; k++) {
         struct gds_tensor *v = gds_view_2d(ctx, ed, D, T, ed->nb[2], (size_t)k * ed->nb[1]);
         y = y ? gds_add(ctx, y, v) : v;
     }
     /* shared expert, clamped (REF-C) */
-    struct gds_tensor *sg = bf16(b, gds_mul_mat(ctx, L->gate_sh, x));
-    struct gds_tensor *su = bf16(b, gds_mul_mat(ctx, L->up_sh, x));
+    struct gds_tensor *sg = bf16(b, mm_fp8(b, L->gate_sh, x));
+    struct gds_tensor *su = bf16(b, mm_fp8(b, L->up_sh, x));
     struct gds_tensor *sh = bf16(b, gds_swiglu(ctx, sg, su, L->clamp_shexp));
-    struct gds_tensor *sd = nm(bf16(b, gds_mul_mat(ctx, L->down_sh, sh)), "shexp_out", il);
+    struct gds_tensor *sd = nm(bf16(b, mm_fp8(b, L->down_sh, sh)), "shexp_out", il);
     if (K == 1) y = gds_cont(ctx, y);
     return nm(bf16(b, gds_add(ctx, y, sd)), "moe_out", il);
 }
@@ -540,8 +559,8 @@ static struct gds_tensor *mtp_input(struct ds4_build *b, struct gds_tensor *X) {
     /* eh_proj [2D, D] = [e_proj | h_proj] along the input axis */
     struct gds_tensor *we = gds_view_2d(ctx, L->eh_proj, D, D, L->eh_proj->nb[1], 0);
     struct gds_tensor *wh = gds_view_2d(ctx, L->eh_proj, D, D, L->eh_proj->nb[1], gds_row_size(L->eh_proj->type, D));
-    struct gds_tensor *pe = bf16(b, gds_mul_mat(ctx, we, e));
-    struct gds_tensor *ph = bf16(b, gds_mul_mat(ctx, wh, gds_reshape_2d(ctx, h, D, (int64_t)HC * T)));
+    struct gds_tensor *pe = bf16(b, mm_fp8(b, we, e));
+    struct gds_tensor *ph = bf16(b, mm_fp8(b, wh, gds_reshape_2d(ctx, h, D, (int64_t)HC * T)));
     return nm(bf16(b, gds_add(ctx, gds_reshape_3d(ctx, ph, D, HC, T), gds_reshape_3d(ctx, pe, D, 1, T))), "mtp_in", -1);
 }
 
@@ -569,6 +588,44 @@ static void dump_graph(const struct gds_graph *g, int p0, int T, const char *fil
                 (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], s / (double)n, sqrt(s2 / (double)n), mn, mx,
                 nonfinite ? " NONFINITE" : "");
     }
+}
+
+/* ---- non-finite values ------------------------------------------------------
+ * After every graph the output streams and logits are scanned (a few MB at
+ * most: cheap next to the graph). When they hold a NaN or an infinity the
+ * chunk is run again with every node kept (no buffer reuse) and before the
+ * host state update, so it computes the same values, and the first node that
+ * produced a non-finite value is named in the error; the state is not
+ * advanced. Masked scores (indexer) hold -inf by design and are not counted
+ * as non-finite for -inf. */
+
+static int64_t first_nonfinite(const float *d, int64_t n, bool minus_inf_ok) {
+    for (int64_t j = 0; j < n; j++)
+        if (!isfinite(d[j]) && !(minus_inf_ok && d[j] < 0)) return j;
+    return -1;
+}
+
+static int64_t tensor_first_nonfinite(const struct gds_tensor *t) {
+    if (!t || t->type != GDS_TYPE_F32 || !gds_is_contiguous(t) || !t->data) return -1;
+    return first_nonfinite(t->data, gds_nelements(t), t->op == GDS_OP_INDEXER);
+}
+
+static enum gds_status nonfinite_error(const struct gds_graph *g, int p0, int T) {
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct gds_tensor *t = g->nodes[i];
+        if (t->op == GDS_OP_NONE || t->view_src) continue;
+        const int64_t j = tensor_first_nonfinite(t);
+        if (j < 0) continue;
+        const float v = ((const float *)t->data)[j];
+        char srcs[256] = "";
+        for (int k = 0, n = 0; k < GDS_MAX_SRC && t->src[k] && n < (int)sizeof(srcs); k++)
+            n += snprintf(srcs + n, sizeof(srcs) - (size_t)n, "%s'%s'", k ? ", " : "", t->src[k]->name);
+        return gds_error(GDS_ERR_INVALID, "deepseek4: non-finite value (%s) at positions %d..%d: first produced by graph node '%s' (%s of %s; "
+                         "element %lld of [%lld %lld %lld]); the model's weights or inputs hold NaN/Inf",
+                         isnan(v) ? "nan" : v > 0 ? "inf" : "-inf", p0, p0 + T - 1, t->name, gds_op_name(t->op), srcs, (long long)j,
+                         (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2]);
+    }
+    return gds_error(GDS_ERR_INVALID, "deepseek4: non-finite value in the output at positions %d..%d (no single node found)", p0, p0 + T - 1);
 }
 
 /* Gives every unnamed tensor created after `from` the name "<op>-<layer>"
@@ -600,7 +657,8 @@ static enum gds_status run_graph(struct gds_model *m, struct gds_graph *g) {
 }
 
 /* tokens [i0, i0+T) of e, positions n_past .. */
-static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e, int i0, int T, int lb, int le, bool mtp) {
+static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e, int i0, int T, int lb, int le, bool mtp,
+                                  bool trace) {
     const struct gds_ds4_hparams *hp = &m->hp;
     const int D = hp->n_embd, HC = hp->hc_mult, V = hp->n_vocab;
     const bool full = mtp || (lb == 0 && le == hp->n_layer);
@@ -657,11 +715,16 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
     if (single && e->router_experts && b.router_ids && !b.hash_ids) { b.router_ids->flags |= GDS_TENSOR_FLAG_OUTPUT; gds_graph_build_expand(g, b.router_ids); }
     if (single && e->indexer_topk && b.topk) { b.topk->flags |= GDS_TENSOR_FLAG_OUTPUT; gds_graph_build_expand(g, b.topk); }
     for (int i = 0; i < b.n_side; i++) gds_graph_build_expand(g, b.side[i]);
-    if (m->dump)
+    if (m->dump || trace)
         for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->flags |= GDS_TENSOR_FLAG_OUTPUT;
 
     enum gds_status st = run_graph(m, g);
     if (st != GDS_OK) { gds_free(ctx); return st; }
+    if (trace || tensor_first_nonfinite(X) >= 0 || tensor_first_nonfinite(logits) >= 0) {
+        if (trace) st = nonfinite_error(g, b.p0, T);
+        gds_free(ctx);
+        return trace ? st : eval_chunk(m, s, e, i0, T, lb, le, mtp, true);
+    }
     if (m->dump) {
         int n_t = 0;
         for (struct gds_tensor *t = NULL; (t = gds_get_next_tensor(ctx, t)) != NULL;) n_t++;
@@ -716,7 +779,7 @@ static enum gds_status eval_chunks(struct gds_model *m, struct gds_seq *s, const
     const int chunk = e->decode ? 1 : s->n_batch;
     for (int i = 0; i < e->n_tokens; i += chunk) {
         const int T = e->n_tokens - i < chunk ? e->n_tokens - i : chunk;
-        enum gds_status st = eval_chunk(m, s, e, i, T, lb, le, mtp);
+        enum gds_status st = eval_chunk(m, s, e, i, T, lb, le, mtp, false);
         if (st != GDS_OK) return st;
     }
     return GDS_OK;

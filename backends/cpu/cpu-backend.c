@@ -5,6 +5,9 @@
  * One OpenMP parallel region per graph; every thread walks all nodes, calls
  * the kernel with (ith, nth) and meets the others at a barrier after each node.
  * Kernels are written so that results do not depend on nth (cpu.h).
+ * Thread counts are capped at CPU_MAX_THREADS (with a warning): more threads
+ * only wait at the per-node barriers, and near 100,000 the OpenMP runtime
+ * overflows its stack.
  * The SIMD level defaults to the best the CPU supports among those compiled
  * in; GDS_CPU_SIMD=scalar|avx2|avx512|neon overrides it (a diagnostics switch:
  * every level computes the same op semantics).
@@ -122,6 +125,17 @@ enum gds_cpu_simd gds_cpu_simd_best(void) {
  * Backend
  * ========================================================================= */
 
+enum { CPU_MAX_THREADS = 256 };
+
+/* n within [1, CPU_MAX_THREADS]; what names the source for the warning */
+static int cap_threads(long n, const char *what) {
+    if (n > CPU_MAX_THREADS) {
+        gds_log(GDS_LOG_WARN, "cpu backend: %s asks for %ld threads; using %d (the most it runs)\n", what, n, CPU_MAX_THREADS);
+        return CPU_MAX_THREADS;
+    }
+    return n < 1 ? 1 : (int)n;
+}
+
 struct cpu_ctx {
     int n_threads;
     enum gds_cpu_simd simd;
@@ -134,12 +148,17 @@ static enum gds_status cpu_init(struct gds_backend *b, int device) {
     struct cpu_ctx *c = calloc(1, sizeof(*c));
     if (!c) return gds_error(GDS_ERR_NOMEM, "cpu backend: out of memory");
 #ifdef _OPENMP
-    c->n_threads = omp_get_num_procs();
+    c->n_threads = cap_threads(omp_get_num_procs(), "the core count");
 #else
     c->n_threads = 1;
 #endif
     const char *env = getenv("GDS_THREADS");
-    if (env && atoi(env) > 0) c->n_threads = atoi(env);
+    if (env && *env) {
+        char *end;
+        const long n = strtol(env, &end, 10);
+        if (*end || n < 1) gds_log(GDS_LOG_WARN, "cpu backend: GDS_THREADS='%s' is not a positive integer; ignored\n", env);
+        else c->n_threads = cap_threads(n, "GDS_THREADS");
+    }
     c->simd = gds_cpu_simd_best();
     b->ctx = c;
     return GDS_OK;
@@ -153,7 +172,7 @@ static void cpu_free(struct gds_backend *b) {
 
 void gds_backend_cpu_set_n_threads(struct gds_backend *b, int n) {
     GDS_ASSERT(b->iface == &gds_backend_cpu_i && n > 0);
-    ((struct cpu_ctx *)b->ctx)->n_threads = n;
+    ((struct cpu_ctx *)b->ctx)->n_threads = cap_threads(n, "gds_backend_cpu_set_n_threads");
 }
 
 void gds_backend_cpu_set_simd(struct gds_backend *b, enum gds_cpu_simd s) {

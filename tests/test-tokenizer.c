@@ -2,13 +2,20 @@
  * test-tokenizer.c - byte-level BPE tokenizer (models/tokenizer.c) against
  * independent golden ids, from tokenizer.json and from converted GGUFs.
  *
- *   build/bin/test-tokenizer [--fixtures DIR] [--gguf V3TOK.gguf]
+ *   build/bin/test-tokenizer [--fixtures DIR] [--gguf V3TOK.gguf] [--corpus-share K]
  *
  * Checks:
  *   - every case of DIR/tokenizer/cases.jsonl (ids from @lenml/tokenizers, an
  *     independent port of HF tokenizers) encodes exactly, and decodes back to
  *     the text, with the DeepSeek-V3 tokenizer.json; the same with the word
  *     cache off and the priority-queue BPE forced (the two merge loops agree);
+ *   - a large corpus (DIR/tokenizer-corpus.txt.gz, 2.4 MB of source code,
+ *     prose in ~60 languages, numbers, whitespace, emoji, mixed scripts, plus
+ *     a seeded section of vocabulary tokens) against the ids that
+ *     @huggingface/tokenizers (DIR/../tok-encode.mjs, run here with node)
+ *     computes from the same tokenizer.json; prints the distinct merges the
+ *     corpus applies (>= 30,000 required; --corpus-share K checks every K-th
+ *     chunk only). Without node or the npm package: SKIP, or FAIL with CI=true;
  *   - the same from a GGUF that gds-convert wrote with that tokenizer
  *     (--synthetic tiny-a:vocab=129280,layers=1 --tokenizer-dir DIR/tokenizer;
  *     the converter is run here unless --gguf is given; $BUILD/bin/gds-convert);
@@ -439,13 +446,352 @@ static void throughput(const char *tok_json, const char *fix, const struct tcase
     free(ids.ids); free(d.data); free(buf);
 }
 
+/* ---------------------------------------------------------------------------
+ * Large corpus against an independent implementation
+ *
+ * fixtures/tokenizer-corpus.txt.gz (built once by tests/tok-corpus.mjs from
+ * this repository's sources, /usr/share/common-licenses, translated gettext
+ * catalogs and man pages, and seeded numbers / whitespace / emoji / mixed-
+ * script text; documents separated by NUL, each starting "@@ CATEGORY NAME")
+ * plus a seeded section made here from the vocabulary itself (every normal
+ * token whose bytes are valid UTF-8, shuffled, in short runs), cut into
+ * chunks of about 4 KB at line ends. tests/tok-encode.mjs encodes the chunks
+ * with @huggingface/tokenizers (tests/package-lock.json) from the same
+ * tokenizer.json; our ids must equal them chunk by chunk, and decode back.
+ *
+ * Distinct merges applied: every token of the output is replayed alone
+ * through BPE with the ranks read here from tokenizer.json (inside a word,
+ * the merges that build a final token involve only its own symbols, in rank
+ * order, so replaying it alone gives the same merges).
+ * ------------------------------------------------------------------------- */
+
+struct chunk { const char *text; size_t len; int cat; };
+
+enum { CAT_CODE, CAT_LICENSE, CAT_PROSE, CAT_MAN, CAT_NUMBERS, CAT_SPACES, CAT_EMOJI, CAT_MIXED, CAT_VOCAB, CAT_COUNT };
+static const char *const cat_name[CAT_COUNT] = { "code", "license", "prose", "man", "numbers", "spaces", "emoji", "mixed", "vocab" };
+
+static int cat_of(const char *doc, size_t n) {
+    for (int c = 0; c < CAT_VOCAB; c++) {
+        size_t l = strlen(cat_name[c]);
+        if (n > 3 + l && !memcmp(doc, "@@ ", 3) && !memcmp(doc + 3, cat_name[c], l) && (doc[3 + l] == ' ' || doc[3 + l] == '-')) return c;
+    }
+    return -1;
+}
+
+/* cut text[0..n) into chunks of at least `target` bytes ending after a '\n' (the last may be shorter) */
+static void add_chunks(struct chunk **ch, int *nch, int *cap, const char *text, size_t n, int cat, size_t target) {
+    size_t o = 0;
+    while (o < n) {
+        size_t e = o + target < n ? o + target : n;
+        while (e < n && text[e - 1] != '\n') e++;
+        if (*nch == *cap) { *cap = *cap ? *cap * 2 : 1024; *ch = realloc(*ch, (size_t)*cap * sizeof(**ch)); }
+        (*ch)[(*nch)++] = (struct chunk){ text + o, e - o, cat };
+        o = e;
+    }
+}
+
+/* (left id, right id) -> rank, merged id: from tokenizer.json, open addressing */
+struct merge_tab { uint64_t *key; int32_t *rank, *res; size_t mask; int32_t n; };
+
+static size_t mt_slot(const struct merge_tab *m, uint64_t k) {
+    size_t h = (size_t)((k * 0x9E3779B97F4A7C15ULL) >> 20) & m->mask;
+    while (m->key[h] != UINT64_MAX && m->key[h] != k) h = (h + 1) & m->mask;
+    return h;
+}
+
+static int32_t find_n(struct gds_tok *t, const char *s, size_t n) {
+    char buf[1024];
+    if (n >= sizeof(buf)) return -1;
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    return gds_tok_find(t, buf);
+}
+
+static bool merge_tab_load(struct merge_tab *m, struct gds_tok *t, const char *tok_json) {
+    size_t len;
+    char *txt = read_all(tok_json, &len);
+    cJSON *j = txt ? cJSON_ParseWithLength(txt, len) : NULL;
+    free(txt);
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(j, "model");
+    const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+    if (!cJSON_IsArray(merges)) { cJSON_Delete(j); return false; }
+    int n = cJSON_GetArraySize(merges);
+    size_t cap = 1;
+    while (cap < 2 * (size_t)n) cap <<= 1;
+    m->key = malloc(cap * sizeof(uint64_t));
+    m->rank = malloc(cap * sizeof(int32_t));
+    m->res = malloc(cap * sizeof(int32_t));
+    memset(m->key, 0xff, cap * sizeof(uint64_t));
+    m->mask = cap - 1;
+    m->n = n;
+    int32_t r = 0;
+    bool ok = true;
+    for (const cJSON *e = merges->child; e; e = e->next, r++) {
+        const char *a, *b;
+        size_t al, bl;
+        if (cJSON_IsString(e)) {
+            const char *sp = strchr(e->valuestring, ' ');
+            if (!sp) { ok = false; break; }
+            a = e->valuestring; al = (size_t)(sp - a); b = sp + 1; bl = strlen(b);
+        } else if (cJSON_IsArray(e) && cJSON_GetArraySize(e) == 2) {
+            a = cJSON_GetArrayItem(e, 0)->valuestring; b = cJSON_GetArrayItem(e, 1)->valuestring;
+            if (!a || !b) { ok = false; break; }
+            al = strlen(a); bl = strlen(b);
+        } else { ok = false; break; }
+        char ab[1024];
+        if (al + bl >= sizeof(ab)) { ok = false; break; }
+        memcpy(ab, a, al); memcpy(ab + al, b, bl);
+        int32_t ia = find_n(t, a, al), ib = find_n(t, b, bl), im = find_n(t, ab, al + bl);
+        if (ia < 0 || ib < 0 || im < 0) continue;   /* not in the vocabulary: never applies */
+        size_t h = mt_slot(m, (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib);
+        if (m->key[h] != UINT64_MAX) continue;        /* a duplicate pair keeps its first rank */
+        m->key[h] = (uint64_t)(uint32_t)ia << 32 | (uint32_t)ib;
+        m->rank[h] = r;
+        m->res[h] = im;
+    }
+    cJSON_Delete(j);
+    return ok;
+}
+
+static void merge_tab_free(struct merge_tab *m) { free(m->key); free(m->rank); free(m->res); }
+
+/* replays BPE on token id's own characters, marking the ranks used; false if
+ * it does not end as that single token */
+static bool replay_token(const struct merge_tab *m, struct gds_tok *t, int32_t id, uint8_t *used) {
+    const char *s = gds_tok_token_str(t, id);
+    int32_t sym[512];
+    int n = 0;
+    for (size_t o = 0, l = strlen(s); o < l && n < 512; n++) {
+        size_t cl = 1;
+        while (o + cl < l && ((uint8_t)s[o + cl] & 0xc0) == 0x80) cl++;
+        sym[n] = find_n(t, s + o, cl);
+        if (sym[n] < 0) return false;
+        o += cl;
+    }
+    for (;;) {
+        int best = -1;
+        int32_t br = INT32_MAX, bm = -1;
+        for (int i = 0; i + 1 < n; i++) {
+            size_t h = mt_slot(m, (uint64_t)(uint32_t)sym[i] << 32 | (uint32_t)sym[i + 1]);
+            if (m->key[h] != UINT64_MAX && m->rank[h] < br) { br = m->rank[h]; bm = m->res[h]; best = i; }
+        }
+        if (best < 0) break;
+        used[br] = 1;
+        sym[best] = bm;
+        memmove(sym + best + 1, sym + best + 2, sizeof(int32_t) * (size_t)(n - best - 2));
+        n--;
+    }
+    return n == 1 && sym[0] == id;
+}
+
+static void print_escaped(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n') printf("\\n"); else if (c == '\r') printf("\\r"); else if (c == '\t') printf("\\t");
+        else if (c < 0x20) printf("\\x%02x", c); else putchar(c);
+    }
+}
+
+/* the first differing id of a chunk, with the text around it */
+static void report_mismatch(struct gds_tok *t, const struct chunk *c, int ci, const int32_t *got, int64_t ng, const int32_t *want, int64_t nw) {
+    int64_t k = 0;
+    while (k < ng && k < nw && got[k] == want[k]) k++;
+    size_t off = 0, pl;
+    for (int64_t i = 0; i < k; i++) { gds_tok_piece(t, got[i], &pl); off += pl; }
+    const char *nl = memchr(c->text, '\n', c->len);
+    printf("  corpus chunk %d (%s, document \"", ci, cat_name[c->cat]);
+    print_escaped(c->text, nl && c->cat != CAT_VOCAB ? (size_t)(nl - c->text) : 0);
+    printf("\"): first difference at id %lld of %lld/%lld, byte %zu\n   text: \"", (long long)k, (long long)ng, (long long)nw, off);
+    size_t a = off > 40 ? off - 40 : 0;
+    while (a > 0 && ((uint8_t)c->text[a] & 0xc0) == 0x80) a--;
+    size_t b = off + 40 < c->len ? off + 40 : c->len;
+    while (b < c->len && ((uint8_t)c->text[b] & 0xc0) == 0x80) b++;
+    print_escaped(c->text + a, off - a); printf("⟦"); print_escaped(c->text + off, b - off); printf("\"\n");
+    const char *who[2] = { "   ours:", "   want:" };
+    const int32_t *v[2] = { got, want };
+    int64_t nv[2] = { ng, nw };
+    for (int w = 0; w < 2; w++) {
+        printf("%s", who[w]);
+        for (int64_t i = k > 2 ? k - 2 : 0; i < nv[w] && i < k + 6; i++) {
+            const char *p = gds_tok_piece(t, v[w][i], &pl);
+            printf(" %d\"", v[w][i]);
+            if (p) print_escaped(p, pl);
+            printf("\"");
+        }
+        printf("\n");
+    }
+}
+
+/* seeded runs of vocabulary tokens: each token's text, separated so that most
+ * become pieces of their own */
+static char *vocab_section(struct gds_tok *t, size_t *len) {
+    int32_t nv = gds_tok_n_vocab(t), n = 0;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)nv);
+    for (int32_t i = 0; i < nv; i++) {
+        size_t pl;
+        const char *p = gds_tok_piece(t, i, &pl);
+        if (gds_tok_token_type(t, i) == GDS_TOK_TYPE_NORMAL && p && pl > 1 && utf8_ok(p, pl) && !memchr(p, 0, pl)) ids[n++] = i;
+    }
+    uint64_t r = 0x5eed70c;
+    for (int32_t i = n - 1; i > 0; i--) {   /* Fisher-Yates */
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        int32_t j = (int32_t)((r >> 33) % (uint64_t)(i + 1)), x = ids[i];
+        ids[i] = ids[j]; ids[j] = x;
+    }
+    char *buf = NULL;
+    size_t cap = 0;
+    *len = 0;
+    for (int32_t i = 0; i < n; i++) {
+        size_t pl;
+        const char *p = gds_tok_piece(t, ids[i], &pl);
+        append(&buf, len, &cap, p, pl);
+        append(&buf, len, &cap, "\n", 1);
+    }
+    free(ids);
+    return buf;
+}
+
+/* share: every k-th chunk (1 = all) */
+static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json, int share) {
+    bool ci = getenv("CI") && !strcmp(getenv("CI"), "true");
+    char tmpdir[] = "/tmp/test-tokenizer-corpus-XXXXXX", cmd[16384], raw[4200], in[4200], out[4200];
+    if (!mkdtemp(tmpdir)) { CHECK(0, "corpus: mkdtemp failed"); return; }
+    snprintf(raw, sizeof(raw), "%s/corpus.txt", tmpdir);
+    snprintf(in, sizeof(in), "%s/chunks.txt", tmpdir);
+    snprintf(out, sizeof(out), "%s/ids.bin", tmpdir);
+    snprintf(cmd, sizeof(cmd), "gzip -dc '%s/tokenizer-corpus.txt.gz' > '%s'", fix, raw);
+    size_t rlen = 0, vlen = 0;
+    char *corp = system(cmd) == 0 ? read_all(raw, &rlen) : NULL;
+    CHECK(corp && rlen > 1000000 && utf8_ok(corp, rlen), "corpus: cannot read %s/tokenizer-corpus.txt.gz (%zu bytes)", fix, rlen);
+    if (!corp) goto done;
+    char *voc = vocab_section(t, &vlen);
+
+    /* chunks: documents of the file, then the vocabulary section */
+    struct chunk *ch = NULL;
+    int nch = 0, cap = 0, n_docs = 0;
+    for (size_t o = 0; o < rlen; ) {
+        const char *z = memchr(corp + o, 0, rlen - o);
+        size_t e = z ? (size_t)(z - corp) : rlen;
+        int c = cat_of(corp + o, e - o);
+        CHECK(c >= 0, "corpus: document at byte %zu has no known \"@@ CATEGORY\" line", o);
+        if (c >= 0) add_chunks(&ch, &nch, &cap, corp + o, e - o, c, 4096);
+        n_docs++;
+        o = e + 1;
+    }
+    add_chunks(&ch, &nch, &cap, voc, vlen, CAT_VOCAB, 4096);
+    if (share > 1) {
+        int k = 0;
+        for (int i = 0; i < nch; i += share) ch[k++] = ch[i];
+        nch = k;
+    }
+    FILE *f = fopen(in, "wb");
+    for (int i = 0; f && i < nch; i++) { if (i) fputc(0, f); fwrite(ch[i].text, 1, ch[i].len, f); }
+    if (f) fclose(f);
+
+    /* the reference ids */
+    if (system("node --version >/dev/null 2>&1") != 0) {
+        if (ci) CHECK(0, "corpus: node is not installed (CI=true: a missing tool is a failure)");
+        else printf("SKIP corpus vs @huggingface/tokenizers: node is not installed\n");
+        goto free_chunks;
+    }
+    snprintf(cmd, sizeof(cmd), "node '%s/../tok-encode.mjs' '%s' '%s' '%s'", fix, tok_json, in, out);
+    double t0 = now_s();
+    int rc = system(cmd);
+    double t_js = now_s() - t0;
+    if (WIFEXITED(rc) && WEXITSTATUS(rc) == 3) {
+        if (ci) CHECK(0, "corpus: @huggingface/tokenizers is not installed (npm ci in tests/; CI=true: a failure)");
+        else printf("SKIP corpus vs @huggingface/tokenizers: the npm package is not installed (npm ci in tests/)\n");
+        goto free_chunks;
+    }
+    CHECK(rc == 0, "corpus: %s failed (status %d)", cmd, rc);
+    size_t blen = 0;
+    char *bin = rc == 0 ? read_all(out, &blen) : NULL;
+    if (!bin) goto free_chunks;
+
+    /* ours vs the reference, chunk by chunk; decode back */
+    struct gds_tok_ids ids = {0};
+    struct gds_tok_buf d = {0};
+    uint8_t *seen = calloc((size_t)gds_tok_n_vocab(t), 1);
+    size_t bytes[CAT_COUNT] = {0}, bo = 0;
+    int64_t n_tok = 0;
+    int bad = 0, bad_dec = 0;
+    bool short_bin = false;
+    double t_enc = 0;
+    for (int i = 0; i < nch; i++) {
+        int32_t n;
+        if (bo + 4 > blen) { short_bin = true; break; }
+        memcpy(&n, bin + bo, 4);
+        if (n < 0 || bo + 4 + 4 * (size_t)n > blen) { short_bin = true; break; }
+        int32_t *want = malloc(4 * (size_t)n + 4);
+        memcpy(want, bin + bo + 4, 4 * (size_t)n);
+        bo += 4 + 4 * (size_t)n;
+        ids.n = 0;
+        t0 = now_s();
+        enum gds_status st = gds_tok_encode(t, ch[i].text, ch[i].len, GDS_TOK_PARSE_SPECIAL, &ids);
+        t_enc += now_s() - t0;
+        if (st != GDS_OK || ids.n != n || memcmp(ids.ids, want, 4 * (size_t)n) != 0) {
+            if (bad++ < 3) report_mismatch(t, &ch[i], i, ids.ids, ids.n, want, n);
+        }
+        d.len = 0;
+        if (gds_tok_decode(t, ids.ids, ids.n, 0, &d) != GDS_OK || d.len != ch[i].len || memcmp(d.data, ch[i].text, d.len) != 0) bad_dec++;
+        for (int64_t k = 0; k < ids.n; k++) seen[ids.ids[k]] |= (uint8_t)(1u << (ch[i].cat == CAT_VOCAB));
+        bytes[ch[i].cat] += ch[i].len;
+        n_tok += ids.n;
+        free(want);
+    }
+    CHECK(!short_bin && bo == blen, "corpus: the reference output has %zu bytes, does not match %d chunks", blen, nch);
+    CHECK(bad == 0, "corpus: %d of %d chunks encode differently from @huggingface/tokenizers", bad, nch);
+    CHECK(bad_dec == 0, "corpus: %d of %d chunks do not decode back to the text", bad_dec, nch);
+    size_t total = 0, text_bytes = 0;
+    for (int c = 0; c < CAT_COUNT; c++) total += bytes[c];
+    text_bytes = total - bytes[CAT_VOCAB];
+    printf("  corpus vs @huggingface/tokenizers: %d chunks (%d documents of tokenizer-corpus.txt.gz + the vocabulary section%s), "
+           "%zu bytes, %lld tokens, %d chunks differ, %d do not decode back; node %.1f s, ours %.2f s (%.1f MB/s)\n",
+           nch, n_docs, share > 1 ? ", every k-th chunk" : "", total, (long long)n_tok, bad, bad_dec, t_js, t_enc,
+           (double)total / 1e6 / (t_enc > 0 ? t_enc : 1e-9));
+    printf("  corpus bytes by source:");
+    for (int c = 0; c < CAT_COUNT; c++) printf(" %s %zu (%.1f%%)", cat_name[c], bytes[c], 100.0 * (double)bytes[c] / (double)(total ? total : 1));
+    printf("\n");
+    if (share == 1) CHECK(text_bytes >= 1000000, "corpus: only %zu bytes of real text", text_bytes);
+
+    /* distinct merges applied */
+    struct merge_tab m = {0};
+    if (merge_tab_load(&m, t, tok_json)) {
+        uint8_t *used_text = calloc((size_t)m.n, 1), *used_all = calloc((size_t)m.n, 1);
+        int not_standalone = 0;
+        for (int32_t id = 0; id < gds_tok_n_vocab(t); id++) {
+            if (!seen[id] || gds_tok_token_type(t, id) != GDS_TOK_TYPE_NORMAL) continue;
+            not_standalone += !replay_token(&m, t, id, used_all);
+            if (seen[id] & 1) replay_token(&m, t, id, used_text);
+        }
+        int n_text = 0, n_all = 0, n_first = 0;
+        for (int32_t r = 0; r < m.n; r++) { n_text += used_text[r]; n_all += used_all[r]; n_first += r < 10000 && used_all[r]; }
+        printf("  distinct merges applied: %d of %d (%.1f%%); by the real text alone %d; of the first 10,000 ranks %d; rank 1000 %s\n",
+               n_all, m.n, 100.0 * n_all / m.n, n_text, n_first, used_all[1000] ? "applied" : "never applied");
+        CHECK(not_standalone == 0, "corpus: %d output tokens are not rebuilt by BPE on their own characters", not_standalone);
+        if (share == 1) CHECK(n_all >= 30000, "corpus: only %d distinct merges applied (want >= 30,000)", n_all);
+        free(used_text); free(used_all);
+    } else {
+        CHECK(0, "corpus: cannot read the merges of %s", tok_json);
+    }
+    merge_tab_free(&m);
+    free(seen); free(ids.ids); free(d.data); free(bin);
+free_chunks:
+    free(ch); free(voc); free(corp);
+done:
+    unlink(raw); unlink(in); unlink(out);
+    rmdir(tmpdir);
+}
+
 int main(int argc, char **argv) {
     const char *fix = getenv("GDS_FIXTURES") ? getenv("GDS_FIXTURES") : "tests/fixtures";
     const char *gguf = NULL;
+    int corpus_share = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--fixtures") && i + 1 < argc) fix = argv[++i];
         else if (!strcmp(argv[i], "--gguf") && i + 1 < argc) gguf = argv[++i];
-        else { fprintf(stderr, "usage: %s [--fixtures DIR] [--gguf V3TOK.gguf]\n", argv[0]); return 2; }
+        else if (!strcmp(argv[i], "--corpus-share") && i + 1 < argc && atoi(argv[i + 1]) >= 1) corpus_share = atoi(argv[++i]);
+        else { fprintf(stderr, "usage: %s [--fixtures DIR] [--gguf V3TOK.gguf] [--corpus-share K]\n", argv[0]); return 2; }
     }
     char path[4096], tok_json[4096];
     snprintf(path, sizeof(path), "%s/tokenizer/cases.jsonl", fix);
@@ -475,6 +821,7 @@ int main(int argc, char **argv) {
     test_stream_split(hf);
     test_long_words(hf);
     gds_log_set(NULL, NULL);
+    test_corpus(hf, fix, tok_json, corpus_share);
 
     /* 2. a GGUF written by gds-convert with this tokenizer; gds-tokenize */
     const char *bdir = getenv("BUILD") ? getenv("BUILD") : "build";

@@ -15,7 +15,9 @@
  * without a trailing newline. Errors go to stderr with exit status 1.
  */
 #include "chat.h"
+#include "gds.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,7 @@ static void usage(FILE *f) {
             "  --no-bos               do not start the prompt with the BOS text\n"
             "  --parse                parse a completion instead of encoding\n"
             "  -h, --help             this text\n"
+            "  --version              the version\n"
             "\n"
             "Input may also be an object {\"messages\": [...], \"tools\": [...], \"response_format\": ...,\n"
             "\"thinking_mode\", \"reasoning_effort\", \"drop_thinking\"}; options given here win.\n");
@@ -63,27 +66,47 @@ int main(int argc, char **argv) {
     struct gds_chat_params p;
     gds_chat_params_init(&p);
     int parse = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
-        else if (!strcmp(a, "--parse")) parse = 1;
-        else if (!strcmp(a, "--keep-thinking")) p.drop_thinking = 0;
-        else if (!strcmp(a, "--no-bos")) p.add_bos = 0;
-        else if (!strcmp(a, "--mode") && i + 1 < argc) {
-            const char *v = argv[++i];
+    enum { OPT_PARSE = 256, OPT_KEEP, OPT_NO_BOS, OPT_MODE, OPT_EFFORT, OPT_VERSION };
+    static const struct option long_opts[] = {
+        { "help", no_argument, NULL, 'h' },        { "parse", no_argument, NULL, OPT_PARSE },
+        { "keep-thinking", no_argument, NULL, OPT_KEEP }, { "no-bos", no_argument, NULL, OPT_NO_BOS },
+        { "mode", required_argument, NULL, OPT_MODE }, { "effort", required_argument, NULL, OPT_EFFORT },
+        { "version", no_argument, NULL, OPT_VERSION }, { NULL, 0, NULL, 0 },
+    };
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
+        const char *v = optarg;
+        switch (c) {
+        case 'h': usage(stdout); return 0;
+        case OPT_VERSION: printf("gds-chat-encode (ggml-ds) %s\n", GDS_VERSION); return 0;
+        case OPT_PARSE: parse = 1; break;
+        case OPT_KEEP: p.drop_thinking = 0; break;
+        case OPT_NO_BOS: p.add_bos = 0; break;
+        case OPT_MODE:
             if (!strcmp(v, "chat")) p.mode = GDS_CHAT_MODE_CHAT;
             else if (!strcmp(v, "thinking")) p.mode = GDS_CHAT_MODE_THINKING;
-            else { fprintf(stderr, "gds-chat-encode: error: --mode must be chat or thinking\n"); return 1; }
-        } else if (!strcmp(a, "--effort") && i + 1 < argc) {
-            const char *v = argv[++i];
+            else { fprintf(stderr, "gds-chat-encode: error: --mode '%s': expected chat or thinking\n", v); return 1; }
+            break;
+        case OPT_EFFORT:
             if (!strcmp(v, "none")) p.effort = GDS_CHAT_EFFORT_NONE;
             else if (!strcmp(v, "high")) p.effort = GDS_CHAT_EFFORT_HIGH;
             else if (!strcmp(v, "max")) p.effort = GDS_CHAT_EFFORT_MAX;
-            else { fprintf(stderr, "gds-chat-encode: error: --effort must be none, high or max\n"); return 1; }
-        } else {
-            fprintf(stderr, "gds-chat-encode: error: unknown or incomplete option '%s' (see --help)\n", a);
+            else { fprintf(stderr, "gds-chat-encode: error: --effort '%s': expected none, high or max\n", v); return 1; }
+            break;
+        case ':':
+            fprintf(stderr, "gds-chat-encode: error: option '%s' needs a value\ngds-chat-encode: see 'gds-chat-encode --help'\n", argv[optind - 1]);
+            return 1;
+        default:
+            if (optopt) fprintf(stderr, "gds-chat-encode: error: unknown option '-%c'\n", optopt);
+            else fprintf(stderr, "gds-chat-encode: error: unknown option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, "gds-chat-encode: see 'gds-chat-encode --help'\n");
             return 1;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "gds-chat-encode: error: unexpected argument '%s' (the input is read from stdin)\ngds-chat-encode: see 'gds-chat-encode --help'\n", argv[optind]);
+        return 1;
     }
     size_t len = 0;
     char *in = read_all(stdin, &len);

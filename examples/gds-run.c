@@ -187,8 +187,8 @@ static size_t text_check(const char *s, size_t n) {
 static bool text_ok(const char *what, const char *s, size_t n) {
     const size_t bad = text_check(s, n);
     if (bad == n) return true;
-    if (s[bad] == 0) fprintf(stderr, "gds-run: %s: NUL byte at byte offset %zu (text must be valid UTF-8 without NUL)\n", what, bad);
-    else fprintf(stderr, "gds-run: %s: invalid UTF-8 at byte offset %zu (0x%02x); text must be valid UTF-8\n", what, bad,
+    if (s[bad] == 0) fprintf(stderr, "gds-run: %s: NUL byte in the text at byte %zu (text must be valid UTF-8 without NUL)\n", what, bad);
+    else fprintf(stderr, "gds-run: %s: invalid UTF-8 in the text at byte %zu (0x%02x); text must be valid UTF-8\n", what, bad,
                  (unsigned)(unsigned char)s[bad]);
     return false;
 }

@@ -8,10 +8,12 @@
  * the CPU; the program prints the output head and the largest difference
  * between backends.
  *
- *   build/bin/simple [-t threads] [--help]
+ *   build/bin/simple [-t|--threads N] [--help] [--version]
  */
 #include "gds-backend.h"
 
+#include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,14 +28,38 @@ static float frand(unsigned *s) {
 
 int main(int argc, char **argv) {
     int n_threads = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-t") && i + 1 < argc) n_threads = atoi(argv[++i]);
-        else {
-            printf("usage: %s [-t threads]\n"
-                   "Runs a tiny FFN graph (FP8 weights, SwiGLU) on every built-in backend and compares them.\n", argv[0]);
-            return strcmp(argv[i], "--help") && strcmp(argv[i], "-h") ? 1 : 0;
+    static const struct option long_opts[] = {
+        { "threads", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },       { NULL, 0, NULL, 0 },
+    };
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":t:h", long_opts, NULL)) != -1) {
+        if (c == 't') {
+            char *end;
+            errno = 0;
+            const long v = strtol(optarg, &end, 10);
+            if (!*optarg || *end || errno || v < 1 || v > 256) {
+                fprintf(stderr, "simple: -t '%s': expected an integer from 1 to 256\n", optarg);
+                return 1;
+            }
+            n_threads = (int)v;
+        } else if (c == 'h') {
+            printf("usage: simple [-t|--threads N] [--version]\n"
+                   "Runs a tiny FFN graph (FP8 weights, SwiGLU) on every built-in backend and compares them.\n");
+            return 0;
+        } else if (c == 'V') {
+            printf("simple (ggml-ds) %s\n", GDS_VERSION);
+            return 0;
+        } else {
+            if (c == ':') fprintf(stderr, "simple: option '%s' needs a value\n", argv[optind - 1]);
+            else if (optopt) fprintf(stderr, "simple: unknown option '-%c'\n", optopt);
+            else fprintf(stderr, "simple: unknown option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, "simple: see 'simple --help'\n");
+            return 1;
         }
     }
+    if (optind < argc) { fprintf(stderr, "simple: unexpected argument '%s'\nsimple: see 'simple --help'\n", argv[optind]); return 1; }
 
     float *out[8] = { 0 };
     int n_out = 0;

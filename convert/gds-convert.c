@@ -222,8 +222,34 @@ static enum gds_status synth_row(struct conv *cv, const struct cv_tensor *t, uin
  *   F8_E8M0 scales     0xFF (NaN)
  *   packed e2m1 (FP4)  every code is finite: only its scale is checked
  *   I64 / I32 ids      range-checked instead (CV_SRC_TID2EID)
- * The scans are branch-free ORs over the row; only a hit walks the row
- * again to find the first bad element. */
+ * The scans test 8 bytes at a time (SWAR, below); only a hit walks the row
+ * again element by element to find the first bad one. */
+
+/* Does any lane of p[0..n) have all the bits of its lane mask m set? Lanes of
+ * 1, 2 or 4 bytes; lo / hi: the lowest / highest bit of each lane. With
+ * t = (x & m) ^ m a matching lane is zero, and (t - lo) & ~t & hi is nonzero
+ * iff some lane of t is zero (the classic has-zero test: exact for "any"). */
+static bool swar_any(const uint8_t *p, size_t n, uint64_t m, uint64_t lo, uint64_t hi) {
+    uint64_t acc = 0, x, t;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, p + i, 8);
+        t = (x & m) ^ m;
+        acc |= (t - lo) & ~t & hi;
+    }
+    if (i < n) {   /* zero padding never matches: its t is m, nonzero in every lane */
+        x = 0;
+        memcpy(&x, p + i, n - i);
+        t = (x & m) ^ m;
+        acc |= (t - lo) & ~t & hi;
+    }
+    return acc != 0;
+}
+#define SWAR_E4M3_NAN 0x7f7f7f7f7f7f7f7full, 0x0101010101010101ull, 0x8080808080808080ull
+#define SWAR_E8M0_NAN 0xffffffffffffffffull, 0x0101010101010101ull, 0x8080808080808080ull
+#define SWAR_BF16_NF  0x7f807f807f807f80ull, 0x0001000100010001ull, 0x8000800080008000ull
+#define SWAR_F16_NF   0x7c007c007c007c00ull, 0x0001000100010001ull, 0x8000800080008000ull
+#define SWAR_F32_NF   0x7f8000007f800000ull, 0x0000000100000001ull, 0x8000000080000000ull
 
 static void fmt_coords(const struct st_tensor *w, int64_t flat, char *buf, size_t n) {
     int64_t idx[ST_MAX_DIMS] = { 0 };
@@ -250,8 +276,7 @@ static enum gds_status check_plain_row(const struct conv *cv, const struct st_te
     const int64_t base = r * n;
     if (w->dtype == ST_F32) {
         const uint8_t *p = w->data + (size_t)base * 4;
-        uint32_t bad = 0;
-        for (int64_t j = 0; j < n; j++) { uint32_t u; memcpy(&u, p + 4 * j, 4); bad |= (u & 0x7f800000u) == 0x7f800000u; }
+        const bool bad = swar_any(p, (size_t)n * 4, SWAR_F32_NF);
         for (int64_t j = 0; bad && j < n; j++) {
             uint32_t u;
             memcpy(&u, p + 4 * j, 4);
@@ -263,8 +288,7 @@ static enum gds_status check_plain_row(const struct conv *cv, const struct st_te
     if (w->dtype != ST_BF16 && w->dtype != ST_F16) return GDS_OK;
     const uint16_t e = w->dtype == ST_BF16 ? 0x7f80 : 0x7c00, m = w->dtype == ST_BF16 ? 0x007f : 0x03ff;
     const uint8_t *p = w->data + (size_t)base * 2;
-    uint32_t bad = 0;
-    for (int64_t j = 0; j < n; j++) { uint16_t h; memcpy(&h, p + 2 * j, 2); bad |= (h & e) == e; }
+    const bool bad = w->dtype == ST_BF16 ? swar_any(p, (size_t)n * 2, SWAR_BF16_NF) : swar_any(p, (size_t)n * 2, SWAR_F16_NF);
     for (int64_t j = 0; bad && j < n; j++) {
         uint16_t h;
         memcpy(&h, p + 2 * j, 2);
@@ -278,9 +302,7 @@ static enum gds_status check_fp8_row(const struct conv *cv, const struct st_tens
     if (cv->allow_nonfinite) return GDS_OK;
     const int64_t K = w->shape[1], sk = s->shape[1];
     const uint8_t *q = w->data + (size_t)(n * K), *sc = s->data + (size_t)((n / 128) * sk);
-    uint32_t bad = 0;
-    for (int64_t k = 0; k < K; k++) bad |= (q[k] & 0x7f) == 0x7f;
-    for (int64_t i = 0; i < sk; i++) bad |= sc[i] == 0xff;
+    const bool bad = swar_any(q, (size_t)K, SWAR_E4M3_NAN) || swar_any(sc, (size_t)sk, SWAR_E8M0_NAN);
     for (int64_t k = 0; bad && k < K; k++) {
         if (sc[k / 128] == 0xff) {
             char c[200], also[300];
@@ -327,8 +349,7 @@ static enum gds_status fp4_row(struct conv *cv, const struct cv_tensor *t, int64
     const struct st_tensor *w = t->ew[e], *s = t->es[e];
     const uint8_t *p = w->data + (size_t)(n * (K / 2)), *sc = s->data + (size_t)(n * (K / 32));
     if (!cv->allow_nonfinite) {
-        uint32_t bad = 0;
-        for (int64_t i = 0; i < K / 32; i++) bad |= sc[i] == 0xff;
+        const bool bad = swar_any(sc, (size_t)(K / 32), SWAR_E8M0_NAN);
         for (int64_t i = 0; bad && i < K / 32; i++)
             if (sc[i] == 0xff) {
                 char also[300];

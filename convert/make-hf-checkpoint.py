@@ -2,7 +2,8 @@
 """make-hf-checkpoint.py - writes a synthetic DeepSeek-V4 checkpoint in the official Hugging Face
 layout (config.json, model.safetensors.index.json, model-XXXXX-of-YYYYY.safetensors), for converter
 benchmarks (memory bound, MB/s). It uses the standard library only. The values are pseudo-random
-bytes: FP8 codes as they come, E8M0 scales in a sane range (never 0xFF), tid2eid ids < n_experts.
+bytes: FP8 codes (never the NaN codes), E8M0 scales in a sane range (never 0xFF), finite BF16,
+tid2eid ids < n_experts.
 
     python3 convert/make-hf-checkpoint.py OUT_DIR [--layers 2] [--experts 256] [--ratios 4,128]
                                           [--shard-gb 4]
@@ -26,7 +27,10 @@ ratios = [int(x) for x in a.ratios.split(",")]
 ratios = [ratios[i % len(ratios)] for i in range(L)] + [0]
 n_hash = min(3, L)
 
-pool = os.urandom(64 << 20)  # random bytes, reused with offsets (fast)
+# random bytes, reused with offsets (fast); no byte has its low 7 bits all ones, so no
+# FP8 e4m3 code is NaN (0x7F/0xFF) and no BF16 high byte has an all-ones exponent
+# (Inf/NaN): gds-convert refuses non-finite weights
+pool = os.urandom(64 << 20).translate(bytes(b - 1 if b & 0x7F == 0x7F else b for b in range(256)))
 pos = [0]
 def rnd(n):
     out = bytearray()

@@ -465,7 +465,7 @@ static void throughput(const char *tok_json, const char *fix, const struct tcase
  * order, so replaying it alone gives the same merges).
  * ------------------------------------------------------------------------- */
 
-struct chunk { const char *text; size_t len; int cat; };
+struct chunk { const char *text; size_t len; int cat; const char *doc; };   /* doc: its document ("@@" line), NULL: generated */
 
 enum { CAT_CODE, CAT_LICENSE, CAT_PROSE, CAT_MAN, CAT_NUMBERS, CAT_SPACES, CAT_EMOJI, CAT_MIXED, CAT_VOCAB, CAT_COUNT };
 static const char *const cat_name[CAT_COUNT] = { "code", "license", "prose", "man", "numbers", "spaces", "emoji", "mixed", "vocab" };
@@ -479,13 +479,13 @@ static int cat_of(const char *doc, size_t n) {
 }
 
 /* cut text[0..n) into chunks of at least `target` bytes ending after a '\n' (the last may be shorter) */
-static void add_chunks(struct chunk **ch, int *nch, int *cap, const char *text, size_t n, int cat, size_t target) {
+static void add_chunks(struct chunk **ch, int *nch, int *cap, const char *text, size_t n, int cat, size_t target, const char *doc) {
     size_t o = 0;
     while (o < n) {
         size_t e = o + target < n ? o + target : n;
         while (e < n && text[e - 1] != '\n') e++;
         if (*nch == *cap) { *cap = *cap ? *cap * 2 : 1024; *ch = realloc(*ch, (size_t)*cap * sizeof(**ch)); }
-        (*ch)[(*nch)++] = (struct chunk){ text + o, e - o, cat };
+        (*ch)[(*nch)++] = (struct chunk){ text + o, e - o, cat, doc };
         o = e;
     }
 }
@@ -598,10 +598,12 @@ static void report_mismatch(struct gds_tok *t, const struct chunk *c, int ci, co
     while (k < ng && k < nw && got[k] == want[k]) k++;
     size_t off = 0, pl;
     for (int64_t i = 0; i < k; i++) { gds_tok_piece(t, got[i], &pl); off += pl; }
-    const char *nl = memchr(c->text, '\n', c->len);
+    const char *nl = c->doc ? strchr(c->doc, '\n') : NULL;
     printf("  corpus chunk %d (%s, document \"", ci, cat_name[c->cat]);
-    print_escaped(c->text, nl && c->cat != CAT_VOCAB ? (size_t)(nl - c->text) : 0);
-    printf("\"): first difference at id %lld of %lld/%lld, byte %zu\n   text: \"", (long long)k, (long long)ng, (long long)nw, off);
+    if (c->doc) print_escaped(c->doc, nl ? (size_t)(nl - c->doc) : 0);
+    else printf("generated vocabulary section");
+    printf("\" from its byte %zu): first difference at id %lld of %lld/%lld, chunk byte %zu\n   text: \"",
+           c->doc ? (size_t)(c->text - c->doc) : 0, (long long)k, (long long)ng, (long long)nw, off);
     size_t a = off > 40 ? off - 40 : 0;
     while (a > 0 && ((uint8_t)c->text[a] & 0xc0) == 0x80) a--;
     size_t b = off + 40 < c->len ? off + 40 : c->len;
@@ -674,11 +676,11 @@ static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json
         size_t e = z ? (size_t)(z - corp) : rlen;
         int c = cat_of(corp + o, e - o);
         CHECK(c >= 0, "corpus: document at byte %zu has no known \"@@ CATEGORY\" line", o);
-        if (c >= 0) add_chunks(&ch, &nch, &cap, corp + o, e - o, c, 4096);
+        if (c >= 0) add_chunks(&ch, &nch, &cap, corp + o, e - o, c, 4096, corp + o);
         n_docs++;
         o = e + 1;
     }
-    add_chunks(&ch, &nch, &cap, voc, vlen, CAT_VOCAB, 4096);
+    add_chunks(&ch, &nch, &cap, voc, vlen, CAT_VOCAB, 4096, NULL);
     if (share > 1) {
         int k = 0;
         for (int i = 0; i < nch; i += share) ch[k++] = ch[i];
@@ -708,46 +710,62 @@ static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json
     char *bin = rc == 0 ? read_all(out, &blen) : NULL;
     if (!bin) goto free_chunks;
 
-    /* ours vs the reference, chunk by chunk; decode back */
+    /* the reference ids: per chunk, n then n ids */
+    int32_t *ref = malloc(blen + 4), **want = calloc((size_t)nch, sizeof(int32_t *)), *nwant = calloc((size_t)nch, sizeof(int32_t));
+    memcpy(ref, bin, blen);
+    size_t bo = 0, nref = blen / 4;
+    bool short_bin = false;
+    for (int i = 0; i < nch; i++) {
+        if (bo >= nref || ref[bo] < 0 || bo + 1 + (size_t)ref[bo] > nref) { short_bin = true; nch = i; break; }
+        nwant[i] = ref[bo];
+        want[i] = ref + bo + 1;
+        bo += 1 + (size_t)ref[bo];
+    }
+    CHECK(!short_bin && bo * 4 == blen, "corpus: the reference output (%zu bytes) does not match the %d chunks", blen, nch);
+
+    /* ours vs the reference, chunk by chunk, with the default merge loops and
+     * word cache, then with each merge loop alone and no cache; decode back */
     struct gds_tok_ids ids = {0};
     struct gds_tok_buf d = {0};
     uint8_t *seen = calloc((size_t)gds_tok_n_vocab(t), 1);
-    size_t bytes[CAT_COUNT] = {0}, bo = 0;
+    size_t bytes[CAT_COUNT] = {0};
     int64_t n_tok = 0;
-    int bad = 0, bad_dec = 0;
-    bool short_bin = false;
+    int bad = 0, bad_dec = 0, bad_loop[2] = {0};
     double t_enc = 0;
     for (int i = 0; i < nch; i++) {
-        int32_t n;
-        if (bo + 4 > blen) { short_bin = true; break; }
-        memcpy(&n, bin + bo, 4);
-        if (n < 0 || bo + 4 + 4 * (size_t)n > blen) { short_bin = true; break; }
-        int32_t *want = malloc(4 * (size_t)n + 4);
-        memcpy(want, bin + bo + 4, 4 * (size_t)n);
-        bo += 4 + 4 * (size_t)n;
         ids.n = 0;
         t0 = now_s();
         enum gds_status st = gds_tok_encode(t, ch[i].text, ch[i].len, GDS_TOK_PARSE_SPECIAL, &ids);
         t_enc += now_s() - t0;
-        if (st != GDS_OK || ids.n != n || memcmp(ids.ids, want, 4 * (size_t)n) != 0) {
-            if (bad++ < 3) report_mismatch(t, &ch[i], i, ids.ids, ids.n, want, n);
-        }
+        if (st != GDS_OK || ids.n != nwant[i] || memcmp(ids.ids, want[i], 4 * (size_t)nwant[i]) != 0)
+            if (bad++ < 3) report_mismatch(t, &ch[i], i, ids.ids, ids.n, want[i], nwant[i]);
         d.len = 0;
         if (gds_tok_decode(t, ids.ids, ids.n, 0, &d) != GDS_OK || d.len != ch[i].len || memcmp(d.data, ch[i].text, d.len) != 0) bad_dec++;
         for (int64_t k = 0; k < ids.n; k++) seen[ids.ids[k]] |= (uint8_t)(1u << (ch[i].cat == CAT_VOCAB));
         bytes[ch[i].cat] += ch[i].len;
         n_tok += ids.n;
-        free(want);
     }
-    CHECK(!short_bin && bo == blen, "corpus: the reference output has %zu bytes, does not match %d chunks", blen, nch);
+    for (int loop = 0; loop < 2; loop++) {
+        gds_tok_set_debug(t, loop == 0 ? 0 : 1 << 30, false);   /* heap BPE for every word / rank-array BPE for every word */
+        for (int i = 0; i < nch; i++) {
+            ids.n = 0;
+            enum gds_status st = gds_tok_encode(t, ch[i].text, ch[i].len, GDS_TOK_PARSE_SPECIAL, &ids);
+            if (st != GDS_OK || ids.n != nwant[i] || memcmp(ids.ids, want[i], 4 * (size_t)nwant[i]) != 0)
+                if (bad_loop[loop]++ < 1 && bad == 0) report_mismatch(t, &ch[i], i, ids.ids, ids.n, want[i], nwant[i]);
+        }
+    }
+    gds_tok_set_debug(t, 48, true);
     CHECK(bad == 0, "corpus: %d of %d chunks encode differently from @huggingface/tokenizers", bad, nch);
+    CHECK(bad_loop[0] == 0, "corpus, heap BPE for every word, no cache: %d of %d chunks differ", bad_loop[0], nch);
+    CHECK(bad_loop[1] == 0, "corpus, rank-array BPE for every word, no cache: %d of %d chunks differ", bad_loop[1], nch);
     CHECK(bad_dec == 0, "corpus: %d of %d chunks do not decode back to the text", bad_dec, nch);
     size_t total = 0, text_bytes = 0;
     for (int c = 0; c < CAT_COUNT; c++) total += bytes[c];
     text_bytes = total - bytes[CAT_VOCAB];
     printf("  corpus vs @huggingface/tokenizers: %d chunks (%d documents of tokenizer-corpus.txt.gz + the vocabulary section%s), "
-           "%zu bytes, %lld tokens, %d chunks differ, %d do not decode back; node %.1f s, ours %.2f s (%.1f MB/s)\n",
-           nch, n_docs, share > 1 ? ", every k-th chunk" : "", total, (long long)n_tok, bad, bad_dec, t_js, t_enc,
+           "%zu bytes, %lld tokens, %d chunks differ (%d, %d with heap / rank-array BPE alone), %d do not decode back; "
+           "node %.1f s, ours %.2f s (%.1f MB/s)\n",
+           nch, n_docs, share > 1 ? ", every k-th chunk" : "", total, (long long)n_tok, bad, bad_loop[0], bad_loop[1], bad_dec, t_js, t_enc,
            (double)total / 1e6 / (t_enc > 0 ? t_enc : 1e-9));
     printf("  corpus bytes by source:");
     for (int c = 0; c < CAT_COUNT; c++) printf(" %s %zu (%.1f%%)", cat_name[c], bytes[c], 100.0 * (double)bytes[c] / (double)(total ? total : 1));
@@ -775,7 +793,7 @@ static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json
         CHECK(0, "corpus: cannot read the merges of %s", tok_json);
     }
     merge_tab_free(&m);
-    free(seen); free(ids.ids); free(d.data); free(bin);
+    free(seen); free(ids.ids); free(d.data); free(bin); free(ref); free(want); free(nwant);
 free_chunks:
     free(ch); free(voc); free(corp);
 done:

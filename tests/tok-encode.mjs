@@ -8,7 +8,6 @@
 // CHUNKS: UTF-8 texts separated by NUL bytes. OUT: for each chunk, in order,
 // int32 little-endian n followed by its n ids (add_special_tokens: false; added
 // tokens written literally in the text are matched, as HF tokenizers does).
-// Also checks that the library decodes its own ids back to each text.
 // Exit status: 0 ok, 1 error, 3 the npm package is not installed.
 import fs from "node:fs";
 
@@ -25,7 +24,7 @@ const json = JSON.parse(fs.readFileSync(tokPath, "utf8"));
 const tok = new Tokenizer(json, {});
 const chunks = fs.readFileSync(inPath, "utf8").split("\0");
 const parts = [];
-let nIds = 0, badDecode = 0;
+let nIds = 0;
 for (const text of chunks) {
     const ids = tok.encode(text, { add_special_tokens: false }).ids;
     const b = Buffer.alloc(4 * (ids.length + 1));
@@ -33,8 +32,6 @@ for (const text of chunks) {
     for (let i = 0; i < ids.length; i++) b.writeInt32LE(ids[i], 4 * (i + 1));
     parts.push(b);
     nIds += ids.length;
-    if (tok.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false }) !== text) badDecode++;
 }
 fs.writeFileSync(outPath, Buffer.concat(parts));
-console.error(`tok-encode: ${chunks.length} chunks, ${nIds} ids, ${badDecode} chunks that the library does not decode back`);
-process.exit(badDecode ? 1 : 0);
+console.error(`tok-encode: ${chunks.length} chunks, ${nIds} ids`);

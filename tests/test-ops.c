@@ -372,7 +372,8 @@ struct tcase {
     int64_t n[8];   /* shape parameters (per op) */
     int i[8];       /* integer parameters: layouts, flags */
     float f[8];     /* float parameters */
-    double bound;   /* NMSE bound */
+    double bound[GDS_SIMD_COUNT]; /* NMSE bound per CPU SIMD level (index: enum
+                                     gds_cpu_simd); other backends: the largest */
     bool bf16_out;  /* output rounded to bf16: also at most 1% of elements may
                        differ, each by at most one bf16 ulp */
 };
@@ -391,11 +392,19 @@ struct trun {
 static struct tcase *g_cases;
 static int g_n_cases, g_cap_cases;
 
+/*
+ * Bounds. Each case (op x type x shape family) carries its own NMSE bound,
+ * about 100x the worst error measured for it over every SIMD level (scalar,
+ * avx2, avx512 on an AVX-512 host, neon under qemu-aarch64), the -O1
+ * ASan/UBSan build and seeds 1..8 besides the default; the measurement is
+ * written next to each case as "measured X (level)". A bound of 0 means the
+ * output was bit-identical to the reference everywhere (B_EXACT). Where the
+ * levels differ by more than ~10x, tc_bound_simd gives a level its own bound.
+ * For ops whose reference allows flips of internal bf16 rounding points (g_tol)
+ * the measured quantity is the error beyond those allowances (see compare).
+ * Re-measure with: test-ops -v [--seed N] (prints nmse and the bound).
+ */
 #define B_EXACT 0.0
-#define B_F32   1e-7
-#define B_BF16  5e-7  /* bf16 outputs: rare 1-ulp flips (2^-16 relative each) */
-#define B_Q8    1e-6  /* q8_0 activations: tie/rounding-mode flips of one LSB */
-#define B_F8    1e-8  /* exact products, only fp32 accumulation order differs */
 
 static struct tcase *tc_add(enum gds_op op, build_fn b, ref_fn rf, double bound) {
     if (g_n_cases == g_cap_cases) {
@@ -404,9 +413,18 @@ static struct tcase *tc_add(enum gds_op op, build_fn b, ref_fn rf, double bound)
     }
     struct tcase *c = &g_cases[g_n_cases++];
     memset(c, 0, sizeof *c);
-    c->op = op; c->build = b; c->ref = rf; c->bound = bound;
+    c->op = op; c->build = b; c->ref = rf;
+    for (int l = 0; l < GDS_SIMD_COUNT; l++) c->bound[l] = bound;
     c->t0 = c->t1 = GDS_TYPE_F32;
     return c;
+}
+/* a SIMD level whose error differs from the others' by more than ~10x */
+static void tc_bound_simd(struct tcase *c, enum gds_cpu_simd l, double bound) { c->bound[l] = bound; }
+static double tc_bound(const struct tcase *c, int simd) {
+    if (simd >= 0) return c->bound[simd];
+    double b = 0;
+    for (int l = 0; l < GDS_SIMD_COUNT; l++) b = fmax(b, c->bound[l]);
+    return b;
 }
 static void tc_name(struct tcase *c, const char *fmt, ...) {
     int k = snprintf(c->name, sizeof c->name, "%s(", gds_op_name(c->op));
@@ -1288,7 +1306,8 @@ static void cases_init(void) {
     const enum gds_type ftypes[3] = { GDS_TYPE_F32, GDS_TYPE_F16, GDS_TYPE_BF16 };
     const enum gds_type wtypes[6] = { GDS_TYPE_F32, GDS_TYPE_F16, GDS_TYPE_BF16, GDS_TYPE_Q8_0, GDS_TYPE_MXFP4, GDS_TYPE_F8_E4M3_B128 };
 
-    /* CPY */
+    /* CPY, GET_ROWS, SET_ROWS, CONCAT: measured 0 (every level, seed, type,
+     * the q8_0 / mxfp4 quantizers included) */
     for (int a = 0; a < 3; a++)
         for (int b = 0; b < 3; b++)
             for (int lay = 0; lay < 3; lay += 2) {
@@ -1312,8 +1331,6 @@ static void cases_init(void) {
         for (int dir = 0; dir < 2; dir++) {
             c = tc_add(GDS_OP_CPY, b_cpy, r_cpy, B_EXACT);
             c->t0 = dir ? wtypes[q] : GDS_TYPE_F32; c->t1 = dir ? GDS_TYPE_F32 : wtypes[q];
-            if (!dir && wtypes[q] == GDS_TYPE_Q8_0) c->bound = B_Q8;
-            if (!dir && wtypes[q] == GDS_TYPE_MXFP4) c->bound = B_Q8; /* quantizer ties: see ref_mxfp4 */
             c->i[0] = (!dir && q == 3) ? L_PERM : L_CONT;
             int64_t ne[4] = { 256, 5, 2, 1 };
             memcpy(c->n, ne, sizeof ne);
@@ -1350,7 +1367,6 @@ static void cases_init(void) {
             c = tc_add(GDS_OP_SET_ROWS, b_set_rows, r_set_rows, B_EXACT);
             c->t0 = q ? GDS_TYPE_MXFP4 : GDS_TYPE_KV_E4M3_B64; c->i[0] = lay;
             c->n[0] = q ? 128 : 1024; c->n[1] = 13; c->n[2] = 6; c->n[3] = 2;
-            if (q) c->bound = B_Q8; /* MXFP4 quantizer ties: see ref_mxfp4 */
             tc_name(c, "%s,dst=[%lld,13,2],src=[%lld,6,2],%s", tname(c->t0), (long long)c->n[0], (long long)c->n[0], lname[lay]);
         }
 
@@ -1370,11 +1386,16 @@ static void cases_init(void) {
         { 31, 17, 3, 2, 31, 17, 1, 1 }, { 129, 3, 1, 1, 129, 1, 1, 1 }, { 4099, 2, 1, 1, 4099, 2, 1, 1 },
     };
     const enum gds_op bops[3] = { GDS_OP_ADD, GDS_OP_MUL, GDS_OP_DIV };
+    const double bb[3] = {
+        5e-14, /* add: measured 4.2e-16 (scalar) */
+        8e-14, /* mul: measured 7.2e-16 (scalar) */
+        8e-14, /* div: measured 7.5e-16 (scalar) */
+    };
     for (int o = 0; o < 3; o++)
         for (size_t s = 0; s < sizeof bin / sizeof bin[0]; s++)
             for (int lay = 0; lay < 2; lay++) {
                 if (lay && (s == 4 || s == 5)) continue;
-                c = tc_add(bops[o], b_binary, r_binary, B_F32);
+                c = tc_add(bops[o], b_binary, r_binary, bb[o]);
                 memcpy(c->n, bin[s], sizeof bin[s]);
                 c->i[0] = lay ? L_PERM : L_CONT; c->i[1] = lay ? L_PAD : L_CONT;
                 shape_str(s0, sizeof s0, bin[s], 4); shape_str(s1, sizeof s1, bin[s] + 4, 4);
@@ -1384,11 +1405,18 @@ static void cases_init(void) {
     /* unary */
     static const int64_t un[][4] = { { 31, 17, 3, 1 }, { 129, 3, 2, 1 }, { 4097, 1, 1, 1 } };
     const enum gds_op uops[5] = { GDS_OP_SCALE, GDS_OP_SQRT, GDS_OP_SIGMOID, GDS_OP_SOFTPLUS, GDS_OP_SILU };
+    const double ub[5] = {
+        7e-14, /* scale: measured 6.8e-16 (scalar) */
+        6e-14, /* sqrt: measured 5.4e-16 (scalar) */
+        2e-13, /* sigmoid: measured 1.6e-15 (scalar) */
+        2e-14, /* softplus: measured 1.1e-16 (scalar) */
+        3e-13, /* silu: measured 2.3e-15 (scalar) */
+    };
     for (int o = 0; o < 5; o++)
         for (int s = 0; s < 3; s++)
             for (int lay = 0; lay < 3; lay++) {
                 if (s == 2 && lay) continue;
-                c = tc_add(uops[o], b_unary, r_unary, B_F32);
+                c = tc_add(uops[o], b_unary, r_unary, ub[o]);
                 memcpy(c->n, un[s], sizeof un[s]);
                 c->i[0] = lay; c->f[0] = 0.7f; c->f[1] = s == 1 ? 0.0f : 0.25f;
                 shape_str(s0, sizeof s0, un[s], 4);
@@ -1399,7 +1427,7 @@ static void cases_init(void) {
     /* SWIGLU */
     for (int lim = 0; lim < 2; lim++)
         for (int lay = 0; lay < 2; lay++) {
-            c = tc_add(GDS_OP_SWIGLU, b_swiglu, r_swiglu, B_F32);
+            c = tc_add(GDS_OP_SWIGLU, b_swiglu, r_swiglu, 3e-13); /* measured 2.7e-15 (scalar) */
             int64_t ne[4] = { lay ? 129 : 31, 17, 3, 1 };
             memcpy(c->n, ne, sizeof ne);
             c->i[0] = lay ? L_PERM : L_CONT; c->i[1] = lay ? L_PAD : L_CONT; c->f[0] = lim ? 10.0f : 0.0f;
@@ -1413,7 +1441,7 @@ static void cases_init(void) {
         for (int w = 0; w < 2; w++)
             for (int lay = 0; lay < 3; lay++) {
                 if (s == 3 && lay) continue;
-                c = tc_add(GDS_OP_RMS_NORM, b_rms_norm, r_rms_norm, B_F32);
+                c = tc_add(GDS_OP_RMS_NORM, b_rms_norm, r_rms_norm, 1e-12); /* measured 9.3e-15 (scalar) */
                 memcpy(c->n, rn[s], sizeof rn[s]);
                 c->i[0] = lay; c->i[1] = w; c->f[0] = 1e-6f;
                 shape_str(s0, sizeof s0, rn[s], 3);
@@ -1425,7 +1453,7 @@ static void cases_init(void) {
     for (int s = 0; s < 3; s++)
         for (int lay = 0; lay < 3; lay++) {
             if (s == 2 && lay) continue;
-            c = tc_add(GDS_OP_SUM_ROWS, b_sum_rows, r_sum_rows, B_F32);
+            c = tc_add(GDS_OP_SUM_ROWS, b_sum_rows, r_sum_rows, 2e-13); /* measured 1.7e-15 (scalar) */
             memcpy(c->n, sr[s], sizeof sr[s]); c->i[0] = lay;
             shape_str(s0, sizeof s0, sr[s], 3);
             tc_name(c, "%s,%s", s0, lname[lay]);
@@ -1436,7 +1464,7 @@ static void cases_init(void) {
     for (int s = 0; s < 3; s++)
         for (int ms = 0; ms < 4; ms++)
             for (int lay = 0; lay < 2; lay++) {
-                c = tc_add(GDS_OP_SOFT_MAX, b_soft_max, r_soft_max, B_F32);
+                c = tc_add(GDS_OP_SOFT_MAX, b_soft_max, r_soft_max, 2e-12); /* measured 1.8e-14 (avx2) */
                 memcpy(c->n, sm[s], sizeof sm[s]);
                 c->i[0] = lay ? L_PERM : L_CONT; c->i[1] = ms & 1; c->i[2] = ms >> 1; c->f[0] = s == 0 ? 1.0f : 0.125f;
                 shape_str(s0, sizeof s0, sm[s], 4);
@@ -1444,7 +1472,7 @@ static void cases_init(void) {
             }
 
     for (int ms = 0; ms < 2; ms++) { /* logits up to +-120: needs the max subtraction */
-        c = tc_add(GDS_OP_SOFT_MAX, b_soft_max, r_soft_max, B_F32);
+        c = tc_add(GDS_OP_SOFT_MAX, b_soft_max, r_soft_max, 2e-10); /* measured 1.5e-12 (scalar) */
         int64_t ne[4] = { 77, 6, 2, 1 };
         memcpy(c->n, ne, sizeof ne);
         c->i[0] = L_CONT; c->i[1] = ms; c->i[2] = ms; c->f[0] = 30.0f;
@@ -1460,7 +1488,7 @@ static void cases_init(void) {
         { 128, 2, 9, 1, 64, 160000, 0, 1, L_CONT, 1 << 20 }, /* long context positions */
     };
     for (size_t s = 0; s < sizeof rp / sizeof rp[0]; s++) {
-        c = tc_add(GDS_OP_ROPE, b_rope, r_rope, B_F32);
+        c = tc_add(GDS_OP_ROPE, b_rope, r_rope, 2e-13); /* measured 1.4e-15 (scalar) */
         c->n[0] = rp[s].hd; c->n[1] = rp[s].nh; c->n[2] = rp[s].T; c->n[3] = rp[s].B;
         c->i[0] = rp[s].lay; c->i[1] = rp[s].n_rot; c->i[2] = rp[s].inv; c->i[3] = rp[s].yarn; c->i[4] = rp[s].pmax ? rp[s].pmax : 1000;
         c->f[0] = rp[s].base;
@@ -1474,7 +1502,7 @@ static void cases_init(void) {
     for (int s = 0; s < 3; s++)
         for (int lay = 0; lay < 3; lay++) {
             if (s == 2 && lay) continue;
-            c = tc_add(GDS_OP_HADAMARD, b_hadamard, r_hadamard, B_F32);
+            c = tc_add(GDS_OP_HADAMARD, b_hadamard, r_hadamard, 7e-13); /* measured 6.9e-15 (scalar) */
             memcpy(c->n, hd_[s], sizeof hd_[s]); c->i[0] = lay;
             shape_str(s0, sizeof s0, hd_[s], 3);
             tc_name(c, "%s,%s", s0, lname[lay]);
@@ -1489,7 +1517,7 @@ static void cases_init(void) {
     };
     static const char *qsn[] = { "bf16", "fp8", "fp4" };
     for (size_t s = 0; s < sizeof qs / sizeof qs[0]; s++) {
-        c = tc_add(GDS_OP_QUANT_SIM, b_quant_sim, r_quant_sim, B_EXACT);
+        c = tc_add(GDS_OP_QUANT_SIM, b_quant_sim, r_quant_sim, B_EXACT); /* measured 0 */
         c->n[0] = qs[s].n0; c->n[1] = qs[s].n1; c->n[2] = qs[s].n2; c->n[3] = 1;
         c->i[0] = qs[s].lay; c->i[1] = qs[s].mode; c->i[2] = qs[s].block; c->i[3] = qs[s].nd;
         tc_name(c, "[%lld,%lld,%lld],%s,block=%d,n_dims=%d,%s", (long long)qs[s].n0, (long long)qs[s].n1,
@@ -1502,7 +1530,7 @@ static void cases_init(void) {
         { 2048, 2, 1, 512, L_CONT }, { 100, 4, 1, 1, L_CONT },
     };
     for (size_t s = 0; s < sizeof tk / sizeof tk[0]; s++) {
-        c = tc_add(GDS_OP_TOP_K, b_top_k, r_top_k, B_EXACT);
+        c = tc_add(GDS_OP_TOP_K, b_top_k, r_top_k, B_EXACT); /* measured 0 */
         c->n[0] = tk[s].n0; c->n[1] = tk[s].n1; c->n[2] = tk[s].n2; c->n[3] = 1; c->i[0] = tk[s].lay; c->i[1] = tk[s].k;
         tc_name(c, "[%lld,%lld,%lld],k=%d,%s", (long long)tk[s].n0, (long long)tk[s].n1, (long long)tk[s].n2, tk[s].k,
                 lname[tk[s].lay]);
@@ -1522,8 +1550,16 @@ static void cases_init(void) {
         { 4096, 37, 1, 1, 1, 1, 1, L_CONT, L_CONT, 0 },  /* long K mat-vec */
         { 2048, 20, 5, 1, 1, 1, 1, L_PAD, L_CONT, 1 },
     };
+    const double mmb[6] = { /* per weight type (wtypes order), worst shape: K=4096 mat-vec */
+        2e-11, /* f32: measured 1.1e-13 (scalar, avx2) */
+        2e-11, /* f16: measured 1.9e-13 (scalar, avx2) */
+        4e-12, /* bf16: measured 3.4e-14 (scalar, avx2) */
+        6e-12, /* q8_0: measured 5.9e-14 (all levels) */
+        2e-12, /* mxfp4: measured 1.8e-14 (scalar, avx2) */
+        2e-12, /* f8_e4m3_b128: measured 1.9e-14 (all levels) */
+    };
     for (int q = 0; q < 6; q++) {
-        double bound = wtypes[q] == GDS_TYPE_Q8_0 ? B_Q8 : type_is_quant(wtypes[q]) ? B_F8 : B_F32;
+        double bound = mmb[q];
         for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
             c = tc_add(GDS_OP_MUL_MAT, b_mul_mat, r_mul_mat, bound);
             c->t0 = wtypes[q];
@@ -1548,7 +1584,7 @@ static void cases_init(void) {
     for (int q = 0; q < 2; q++) {
         const enum gds_type t = q ? GDS_TYPE_BF16 : GDS_TYPE_F8_E4M3_B128;
         for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
-            c = tc_add(GDS_OP_MUL_MAT, b_mul_mat, r_mul_mat, B_F8);
+            c = tc_add(GDS_OP_MUL_MAT, b_mul_mat, r_mul_mat, q ? 6e-13 : 7e-12); /* measured bf16 5.2e-15, f8 6.8e-14 (scalar) */
             c->t0 = t;
             c->n[0] = mm[s].K; c->n[1] = mm[s].N; c->n[2] = mm[s].M; c->n[3] = mm[s].B2; c->n[4] = mm[s].B3;
             c->i[0] = mm[s].xl; c->i[1] = mm[s].r2; c->i[2] = mm[s].r3; c->i[3] = mm[s].wl; c->i[4] = mm[s].sp;
@@ -1566,10 +1602,17 @@ static void cases_init(void) {
         { 256, 17, 5, 1, 3, 4, L_CONT }, { 128, 33, 8, 2, 2, 5, L_PERM }, { 256, 31, 16, 6, 6, 3, L_CONT },
         { 512, 64, 16, 1, 6, 33, L_CONT }, /* prefill: many tokens per expert */
     };
+    const double mib[6] = { /* per weight type (wtypes order) */
+        2e-12, /* f32: measured 1.5e-14 (scalar) */
+        2e-12, /* f16: measured 1.1e-14 (scalar) */
+        4e-13, /* bf16: measured 3.7e-15 (scalar) */
+        7e-13, /* q8_0: measured 6.6e-15 (scalar) */
+        2e-14, /* mxfp4: measured 1.3e-16 (scalar) */
+        4e-13, /* f8_e4m3_b128: measured 3.6e-15 (scalar) */
+    };
     for (int q = 0; q < 6; q++)
         for (size_t s = 0; s < sizeof mi / sizeof mi[0]; s++) {
-            double bound = wtypes[q] == GDS_TYPE_Q8_0 ? B_Q8 : type_is_quant(wtypes[q]) ? B_F8 : B_F32;
-            c = tc_add(GDS_OP_MUL_MAT_ID, b_mul_mat_id, r_mul_mat_id, bound);
+            c = tc_add(GDS_OP_MUL_MAT_ID, b_mul_mat_id, r_mul_mat_id, mib[q]);
             c->t0 = wtypes[q];
             c->n[0] = mi[s].K; c->n[1] = mi[s].N; c->n[2] = mi[s].E; c->n[3] = mi[s].nx; c->n[4] = mi[s].nu; c->n[5] = mi[s].T;
             c->i[0] = mi[s].xl;
@@ -1583,16 +1626,22 @@ static void cases_init(void) {
         { 31, 4, 3, 24, L_CONT }, { 64, 4, 5, 4, L_PERM }, { 17, 2, 4, 8, L_PAD }, { 256, 4, 2, 24, L_PAD },
     };
     for (size_t s = 0; s < sizeof hc / sizeof hc[0]; s++) {
-        c = tc_add(GDS_OP_HC_COMB, b_hc_comb, r_hc_comb, B_F32);
-        c->n[0] = hc[s].D; c->n[1] = hc[s].HC; c->n[2] = hc[s].T; c->n[3] = hc[s].nm; c->i[0] = hc[s].lay; c->i[1] = 20;
-        c->f[0] = 1e-6f; c->f[1] = 1e-6f;
-        tc_name(c, "X=[%lld,%lld,%lld],n_mix=%lld,iters=20,%s", (long long)hc[s].D, (long long)hc[s].HC, (long long)hc[s].T,
-                (long long)hc[s].nm, lname[hc[s].lay]);
-        c = tc_add(GDS_OP_HC_PRE, b_hc_pre, r_hc_pre, B_BF16); c->bf16_out = true;
+        /* Sinkhorn iterations: the model's 20, and 1, 2, 3 (each against the
+         * reference with the same count) where there is a Sinkhorn part */
+        static const int iters[4] = { 20, 1, 2, 3 };
+        for (int k = 0; k < (hc[s].nm == hc[s].HC ? 1 : 4); k++) {
+            c = tc_add(GDS_OP_HC_COMB, b_hc_comb, r_hc_comb, 2e-11); /* measured 1.2e-13 (avx2) */
+            tc_bound_simd(c, GDS_SIMD_SCALAR, 8e-11);                   /* measured 7.7e-13 (scalar) */
+            c->n[0] = hc[s].D; c->n[1] = hc[s].HC; c->n[2] = hc[s].T; c->n[3] = hc[s].nm; c->i[0] = hc[s].lay; c->i[1] = iters[k];
+            c->f[0] = 1e-6f; c->f[1] = 1e-6f;
+            tc_name(c, "X=[%lld,%lld,%lld],n_mix=%lld,iters=%d,%s", (long long)hc[s].D, (long long)hc[s].HC,
+                    (long long)hc[s].T, (long long)hc[s].nm, iters[k], lname[hc[s].lay]);
+        }
+        c = tc_add(GDS_OP_HC_PRE, b_hc_pre, r_hc_pre, 2e-12); c->bf16_out = true; /* measured 1.3e-14 (scalar, avx2) */
         c->n[0] = hc[s].D; c->n[1] = hc[s].HC; c->n[2] = hc[s].T; c->n[3] = hc[s].nm; c->i[0] = hc[s].lay;
         tc_name(c, "X=[%lld,%lld,%lld],comb=[%lld,%lld],%s", (long long)hc[s].D, (long long)hc[s].HC, (long long)hc[s].T,
                 (long long)hc[s].nm, (long long)hc[s].T, lname[hc[s].lay]);
-        c = tc_add(GDS_OP_HC_POST, b_hc_post, r_hc_post, B_BF16); c->bf16_out = true;
+        c = tc_add(GDS_OP_HC_POST, b_hc_post, r_hc_post, B_EXACT); c->bf16_out = true; /* measured 0 */
         c->n[0] = hc[s].D; c->n[1] = hc[s].HC; c->n[2] = hc[s].T; c->i[0] = hc[s].lay;
         tc_name(c, "R=[%lld,%lld,%lld],%s", (long long)hc[s].D, (long long)hc[s].HC, (long long)hc[s].T, lname[hc[s].lay]);
     }
@@ -1602,7 +1651,8 @@ static void cases_init(void) {
         { 31, 4, 3, 1, L_CONT }, { 64, 4, 2, 1, L_PERM }, { 17, 8, 2, 0, L_CONT }, { 64, 128, 1, 0, L_PAD },
     };
     for (size_t s = 0; s < sizeof cp / sizeof cp[0]; s++) {
-        c = tc_add(GDS_OP_COMPRESS, b_compress, r_compress, B_F32);
+        /* measured 8.8e-15 (scalar, avx2); the m=128 row 1.5e-13 (scalar, avx2) */
+        c = tc_add(GDS_OP_COMPRESS, b_compress, r_compress, cp[s].m == 128 ? 2e-11 : 9e-13);
         c->n[0] = cp[s].d; c->n[1] = cp[s].m; c->n[2] = cp[s].W; c->i[0] = cp[s].lay; c->i[1] = cp[s].ov;
         tc_name(c, "d=%lld,m=%lld,W=%lld,overlap=%d,%s", (long long)cp[s].d, (long long)cp[s].m, (long long)cp[s].W,
                 cp[s].ov, lname[cp[s].lay]);
@@ -1614,7 +1664,7 @@ static void cases_init(void) {
         { 128, 8, 3, 45, 4, L_CONT | 16 }, { 128, 64, 2, 70, 1, L_PAD | 16 }, /* | 16: MXFP4 keys */
     };
     for (size_t s = 0; s < sizeof ix / sizeof ix[0]; s++) {
-        c = tc_add(GDS_OP_INDEXER, b_indexer, r_indexer, B_BF16); c->bf16_out = true;
+        c = tc_add(GDS_OP_INDEXER, b_indexer, r_indexer, B_EXACT); c->bf16_out = true; /* measured 0 */
         c->n[0] = ix[s].dI; c->n[1] = ix[s].nh; c->n[2] = ix[s].T; c->n[3] = ix[s].S; c->i[0] = ix[s].lay & 15; c->i[1] = ix[s].ratio;
         if (ix[s].lay & 16) c->t1 = GDS_TYPE_MXFP4;
         tc_name(c, "q=[%lld,%lld,%lld],S=%lld,ratio=%d,%s,k:%s", (long long)ix[s].dI, (long long)ix[s].nh, (long long)ix[s].T,
@@ -1630,7 +1680,7 @@ static void cases_init(void) {
         { 512, 4, 3, 700, 640, L_CONT, L_CONT | 16 },
     };
     for (size_t s = 0; s < sizeof at / sizeof at[0]; s++) {
-        c = tc_add(GDS_OP_ATTN, b_attn, r_attn, B_BF16); c->bf16_out = true;
+        c = tc_add(GDS_OP_ATTN, b_attn, r_attn, 9e-7); c->bf16_out = true; /* measured 8.7e-9 (scalar) */
         c->n[0] = at[s].hd; c->n[1] = at[s].H; c->n[2] = at[s].T; c->n[3] = at[s].N; c->n[4] = at[s].L;
         c->i[0] = at[s].ql; c->i[1] = at[s].kl & 15; c->f[0] = (float)(1.0 / sqrt((double)at[s].hd));
         if (at[s].kl & 16) c->t1 = GDS_TYPE_KV_E4M3_B64;
@@ -1783,9 +1833,14 @@ static bool trun_exec(struct trun *r, struct gds_graph *g, const struct config *
     return true;
 }
 
+/*
+ * NMSE = sum e_i^2 / sum ref_i^2 with e_i = max(0, |y_i - ref_i| - tol_i): the
+ * error beyond what the reference allows for flips of internal rounding points
+ * (tol, from g_tol; zero for most ops, where e_i = |y_i - ref_i|).
+ */
 static bool compare(const double *y, const double *ref, const double *tol, int64_t n, double bound, bool bf16_out,
                     double *nmse, char *err, size_t errn) {
-    double num = 0, den = 0, worst = -1, tsq = 0;
+    double num = 0, den = 0, worst = -1;
     int64_t wi = -1, ndiff = 0;
     for (int64_t i = 0; i < n; i++) {
         double a = y[i], b = ref[i];
@@ -1802,10 +1857,9 @@ static bool compare(const double *y, const double *ref, const double *tol, int64
             *nmse = INFINITY;
             return false;
         }
-        num += (a - b) * (a - b);
+        double ti = tol ? tol[i] : 0, ex = fmax(0.0, fabs(a - b) - ti);
+        num += ex * ex;
         den += b * b;
-        double ti = tol ? tol[i] : 0;
-        tsq += ti * ti;
         if (bf16_out && a != b) {
             /* one output flip, plus the flips of internal rounding points
              * that the reference found ambiguous (ti) */
@@ -1820,14 +1874,13 @@ static bool compare(const double *y, const double *ref, const double *tol, int64
         if (fabs(a - b) > worst) { worst = fabs(a - b); wi = i; }
     }
     *nmse = den > 0 ? num / den : num;
-    bound += den > 0 ? tsq / den : tsq;
     if (bf16_out && ndiff > n / 100) {
         snprintf(err, errn, "%lld of %lld bf16 outputs differ by one ulp (more than 1%%; missing rounding point?)",
                  (long long)ndiff, (long long)n);
         return false;
     }
     if (!(*nmse <= bound)) {
-        snprintf(err, errn, "NMSE %.3e > %.1e; worst at %lld: got %.9g, want %.9g", *nmse, bound, (long long)wi,
+        snprintf(err, errn, "NMSE %.3e > bound %.1e; worst at %lld: got %.9g, want %.9g", *nmse, bound, (long long)wi,
                  y[wi], ref[wi]);
         return false;
     }
@@ -1873,7 +1926,7 @@ static int run_case(int ci, const struct config *cfg, struct refc *rc) {
             if (!ok) { size_t k = strlen(err); snprintf(err + k, sizeof err - k, " [%d threads]", g_threads[ti]); break; }
             if (ti == 0) {
                 dec_out(r.dst, o0, y);
-                ok = compare(y, rc->v, rc->t, n, c->bound, c->bf16_out, &nmse, err, sizeof err);
+                ok = compare(y, rc->v, rc->t, n, tc_bound(c, cfg->simd), c->bf16_out, &nmse, err, sizeof err);
             } else if (memcmp(o0, o1, nbd) != 0) {
                 size_t j = 0;
                 while (j < nbd && o0[j] == o1[j]) j++;
@@ -1884,7 +1937,8 @@ static int run_case(int ci, const struct config *cfg, struct refc *rc) {
         }
     }
     if (!ok || g_verbose)
-        printf("  %-100s %s nmse=%.2e%s%s\n", c->name, ok ? "OK  " : "FAIL", nmse, ok ? "" : "  ", ok ? "" : err);
+        printf("  %-100s %s nmse=%.2e bound=%.0e%s%s\n", c->name, ok ? "OK  " : "FAIL", nmse, tc_bound(c, cfg->simd),
+               ok ? "" : "  ", ok ? "" : err);
     free(o0); free(o1); free(y);
     if (pl.buf) gds_buffer_free(pl.buf);
     trun_free(&r);

@@ -790,9 +790,11 @@ static void r_swiglu(struct trun *r, double *y) {
     }
 }
 
-/* --- RMS_NORM: x n[0..3] (layout i[0]), w if i[1], eps f[0] --------------- */
+/* --- RMS_NORM: x n[0..3] (layout i[0]), w if i[1], eps f[0]; i[2]: small
+ * inputs (|x| <= 2e-3, mean square ~ eps), where eps shows in the result ---- */
 static void b_rms_norm(struct trun *r) {
-    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], -2, 2);
+    float a = C->i[2] ? 2e-3f : 2.0f;
+    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, C->n[0], C->n[1], C->n[2], C->n[3], C->i[0], -a, a);
     struct gds_tensor *w = C->i[1] ? in_new(r, GDS_TYPE_F32, C->n[0], 1, 1, 1, L_CONT, 0.5f, 1.5f) : NULL;
     r->out = gds_rms_norm(r->ctx, x, w, C->f[0]);
 }
@@ -1062,12 +1064,14 @@ static void r_mul_mat_id(struct trun *r, double *y) {
     free(a);
 }
 
-/* --- HC_COMB: X [D n0, HC n1, T n2] (layout i[0]), n_mix n3, iters i[1] ---- */
+/* --- HC_COMB: X [D n0, HC n1, T n2] (layout i[0]), n_mix n3, iters i[1];
+ * i[2]: peaked mixing logits (scales 4..8), so that Sinkhorn converges slowly
+ * and each iteration still changes the result at fp32 precision ------------- */
 static void b_hc_comb(struct trun *r) {
     int64_t D = C->n[0], HC = C->n[1], T = C->n[2], nm = C->n[3];
     struct gds_tensor *X = in_new(r, GDS_TYPE_F32, D, HC, T, 1, C->i[0], -2, 2);
     struct gds_tensor *fn = in_new(r, GDS_TYPE_F32, HC * D, nm, 1, 1, L_CONT, -0.2f, 0.2f);
-    struct gds_tensor *sc = in_new(r, GDS_TYPE_F32, nm == HC ? 1 : 3, 1, 1, 1, L_CONT, 0.5f, 2.0f);
+    struct gds_tensor *sc = in_new(r, GDS_TYPE_F32, nm == HC ? 1 : 3, 1, 1, 1, L_CONT, C->i[2] ? 4.0f : 0.5f, C->i[2] ? 8.0f : 2.0f);
     struct gds_tensor *base = in_new(r, GDS_TYPE_F32, nm, 1, 1, 1, L_CONT, -1, 1);
     r->out = gds_hc_comb(r->ctx, X, fn, sc, base, C->f[0], C->f[1], C->i[1]);
 }
@@ -1687,6 +1691,26 @@ static void cases_init(void) {
         tc_name(c, "q=[%lld,%lld,%lld],kv=[%lld,%lld]%s,L=%lld,q:%s,kv:%s", (long long)at[s].hd, (long long)at[s].H,
                 (long long)at[s].T, (long long)at[s].hd, (long long)at[s].N, c->t1 == GDS_TYPE_F32 ? "" : " kv_e4m3_b64",
                 (long long)at[s].L, lname[at[s].ql], lname[c->i[1]]);
+    }
+
+    /* Appended here so that the cases above keep their RNG streams (seeded per
+     * case index) and measured errors. HC_COMB with peaked mixing: slow Sinkhorn
+     * convergence, so the iteration count shows at 20 */
+    for (int k = 0; k < 2; k++) {
+        c = tc_add(GDS_OP_HC_COMB, b_hc_comb, r_hc_comb, 2e-11); /* measured 6.2e-14 (neon) */
+        tc_bound_simd(c, GDS_SIMD_SCALAR, 8e-11);                   /* measured 2.3e-13 (scalar) */
+        c->n[0] = 64; c->n[1] = 4; c->n[2] = 4; c->n[3] = 24; c->i[0] = L_CONT; c->i[1] = k ? 3 : 20; c->i[2] = 1;
+        c->f[0] = 1e-6f; c->f[1] = 1e-6f;
+        tc_name(c, "X=[64,4,4],n_mix=24,iters=%d,peaked,cont", c->i[1]);
+    }
+    /* RMS_NORM with small inputs: mean square ~ eps, so eps must enter as spec
+     * 3.2 says (inside the square root, once) */
+    for (int s = 1; s < 4; s += 2) {
+        c = tc_add(GDS_OP_RMS_NORM, b_rms_norm, r_rms_norm, 1e-12); /* measured 7.6e-15 (all levels) */
+        memcpy(c->n, rn[s], sizeof rn[s]);
+        c->i[0] = L_CONT; c->i[1] = s == 1; c->i[2] = 1; c->f[0] = 1e-6f;
+        shape_str(s0, sizeof s0, rn[s], 3);
+        tc_name(c, "%s,w=%d,eps=1e-6,|x|<=2e-3,cont", s0, c->i[1]);
     }
 }
 

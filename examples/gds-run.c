@@ -1,8 +1,10 @@
 /*
  * gds-run.c - run a DeepSeek-V4 GGUF: chat with it, or run it on token ids.
  *
- *   gds-run -m MODEL.gguf -p "PROMPT" [--think none|high|max] [-n N] [sampling]
+ *   gds-run -m MODEL.gguf (-p "PROMPT" | -f FILE) [--think none|high|max] [-n N] [sampling]
  *   gds-run -m MODEL.gguf -i [-p "FIRST PROMPT"] [--system TEXT] [--think ...]
+ *   gds-run -m MODEL.gguf --raw (-p TEXT | -f FILE) [-n N] [sampling]
+ *   gds-run -m FILE.gguf --info
  *   gds-run -m MODEL.gguf --tokens FILE --logits OUT.f32 [--decode-from P] [--chunk N]
  *   gds-run -m MODEL.gguf (--tokens FILE | --prompt-ids "ID ...") -n 32 [sampling]
  *
@@ -42,6 +44,21 @@
  * Common: -t THREADS, -c CONTEXT (ids: prompt + n, at least 256; text: at
  * least 4096, or prompt + n), --dump (per-node statistics of every graph on
  * stderr, same as GDS_DUMP=1).
+ *
+ * --raw completes BOS + the text (special tokens in it parsed) without the
+ * chat template or <think> parsing. --info prints the metadata and tensor
+ * table of any GGUF (no model is loaded). In text modes a prefill of more than
+ * PROGRESS_MIN new tokens prints its progress on stderr after each chunk.
+ *
+ * Input checks (issue 8): options go through getopt_long; every number must
+ * be the whole option value and in range, and an error names the option and
+ * the value (-t at most MAX_THREADS). Prompt text (-p, -f, --system, -i
+ * lines) must be valid UTF-8 without NUL: anything else is refused with the
+ * byte offset, as gds-tokenize does. The GGUF's general.architecture is
+ * checked before anything else, and a context whose state would exceed the
+ * machine's memory is refused before it is allocated. Library errors are
+ * printed once (the default log sink is replaced). Non-finite logits never
+ * reach the sampler: gds_model_eval fails naming the graph node.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "deepseek4.h"
@@ -114,7 +131,7 @@ static void usage(FILE *f) {
             "  -v, --verbose          verbose (text modes: also the prompt and generated ids on stderr)\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
-            "A long prompt (over %d new tokens) prints its prefill progress on stderr. Non-finite values in\n"
+            "Text modes: a long prompt (over %d new tokens) prints its prefill progress on stderr. Non-finite values in\n"
             "the model's output stop the run with an error naming the graph node that produced them.\n",
             MAX_THREADS, PROGRESS_MIN);
 }

@@ -9,9 +9,16 @@
 # counts, the same ids as the token-id mode fed with the separately encoded
 # prompt), -i through a pipe (turns, prefix KV reuse, /exit), -i in a terminal
 # under tmux (send-keys: a question, Ctrl-C during the answer, a second
-# question, Ctrl-C at the prompt quits; SKIP when tmux is missing), and a
-# model without vocabulary (clear error for -p, token ids still work). The
-# answers of the random tiny model are noise: the pipeline is what is tested.
+# question, Ctrl-C at the prompt quits; SKIP when tmux is missing, a FAIL
+# with CI=true), a model without vocabulary (clear error for -p, token ids
+# still work), the options a llama.cpp user reaches for (-f, --raw, --info,
+# --version, /help, long aliases, prefill progress, gds-tokenize -p), and bad
+# input to gds-run, gds-tokenize, gds-chat-encode and simple: each case checks
+# the message, a non-zero exit status and that no output file is left behind
+# or changed (issue 8 section 3: threads, strict numbers, --temp nan, huge -c,
+# invalid UTF-8, load errors printed once and naming the architecture, NaN
+# weights naming the first graph node). The answers of the random tiny model
+# are noise: the pipeline is what is tested.
 # Ends with "test-run: N passed, M failed". TEST_RUN_KEEP=1 keeps the folder.
 BUILD=${BUILD:-build}
 FIX=${FIXTURES:-tests/fixtures}
@@ -133,7 +140,8 @@ check "-p: SIGINT stops the answer, prints the speed line, status 130 (rc $rc)" 
 
 # ---- -i in a terminal (tmux) ------------------------------------------------
 if ! command -v tmux >/dev/null 2>&1; then
-    echo "SKIP tmux interactive test: tmux not installed (apt-get install tmux)"
+    if [ "${CI:-}" = true ]; then bad "tmux interactive test: tmux not installed (CI=true: a missing tool is a failure; make deps)"
+    else echo "SKIP tmux interactive test: tmux not installed (apt-get install tmux)"; fi
 else
     # the wrapper survives the Ctrl-C that the pane's process group gets
     cat >"$W/wrap.sh" <<EOF
@@ -199,6 +207,155 @@ echo "1 2 3" >"$W/ids.txt"
 "$RUN" -m "$W/P.gguf" --tokens "$W/ids.txt" --logits "$W/l.f32" >/dev/null 2>&1
 check "no vocabulary: --tokens --logits works" '[ "$(wc -c <"$W/l.f32")" -eq $((3 * 1024 * 4)) ]'
 check "--help lists --think and -i" '"$RUN" --help | grep -q -- "--think" && "$RUN" --help | grep -q -- "--interactive"'
+
+# ---- bad input: message, non-zero status, nothing written ----------------------
+TOK=$BUILD/bin/gds-tokenize
+ENC=$BUILD/bin/gds-chat-encode
+SIMPLE=$BUILD/bin/simple
+printf 'keep me\n' >"$W/keep.f32"
+# refuse NAME PATTERN CMD...: CMD exits non-zero, its stderr matches PATTERN (grep -E),
+# and $W/keep.f32 (passed as --logits where it applies) is unchanged; stderr in $W/last.err
+refuse() {
+    name=$1 pat=$2; shift 2
+    "$@" >"$W/last.out" 2>"$W/last.err" </dev/null
+    rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] && grep -qE -- "$pat" "$W/last.err" && [ "$(cat "$W/keep.f32")" = "keep me" ]; then ok "$name"
+    else bad "$name (status $rc; stderr: $(head -c 400 "$W/last.err"))"; fi
+}
+L=$W/keep.f32
+refuse "-t 100000 refused (was a segfault)" "^gds-run: -t '100000': out of range \(1 \.\. 256\)" "$RUN" -m "$T" -p Hi -t 100000
+refuse "-t 20000 refused (was a hang)" "^gds-run: -t '20000': out of range" "$RUN" -m "$T" --prompt-ids "1 2" -t 20000 --logits "$L"
+refuse "--threads 0 refused" "^gds-run: --threads '0': out of range" "$RUN" -m "$T" -p Hi --threads 0
+refuse "-n abc refused" "^gds-run: -n 'abc': not an integer" "$RUN" -m "$T" -p Hi -n abc
+refuse "--n-predict 1.5 refused" "^gds-run: --n-predict '1.5': not an integer" "$RUN" -m "$T" -p Hi --n-predict 1.5
+refuse "--temp hot refused" "^gds-run: --temp 'hot': not a number" "$RUN" -m "$T" -p Hi --temp hot
+refuse "-c -5 refused" "^gds-run: -c '-5': out of range \(1 \.\." "$RUN" -m "$T" -p Hi -c -5
+refuse "-c 4k refused" "^gds-run: -c '4k': not an integer" "$RUN" -m "$T" --prompt-ids "1 2" -c 4k --logits "$L"
+refuse "--ctx-size= refused" "^gds-run: --ctx-size '': not an integer" "$RUN" -m "$T" -p Hi --ctx-size=
+refuse "--top-k x refused" "^gds-run: --top-k 'x': not an integer" "$RUN" -m "$T" -p Hi --top-k x
+refuse "--top-p 0 refused" "^gds-run: --top-p '0': out of range \(0, 1\]" "$RUN" -m "$T" -p Hi --top-p 0
+refuse "--min-p 1 refused" "^gds-run: --min-p '1': out of range \[0, 1\)" "$RUN" -m "$T" -p Hi --min-p 1
+refuse "--seed -1 refused" "^gds-run: --seed '-1': not an unsigned integer" "$RUN" -m "$T" -p Hi --seed -1
+refuse "--seed 2^64 refused" "^gds-run: --seed '18446744073709551616': out of range" "$RUN" -m "$T" -p Hi --seed 18446744073709551616
+refuse "--chunk 0 refused" "^gds-run: --chunk '0': out of range" "$RUN" -m "$T" --prompt-ids "1 2" --chunk 0 --logits "$L"
+refuse "--temp nan refused, naming --temp" "^gds-run: --temp 'nan': must be a finite number" "$RUN" -m "$T" -p Hi --temp nan
+check "--temp nan: no word of top_p/min_p/top_k" '! grep -qE "top_p|min_p|top_k" "$W/last.err"'
+refuse "--temp inf refused" "^gds-run: --temp 'inf': must be a finite number" "$RUN" -m "$T" -p Hi --temp inf
+refuse "--temp -1 refused" "^gds-run: --temp '-1': out of range" "$RUN" -m "$T" -p Hi --temp -1
+refuse "unknown option: the error" "^gds-run: unknown option '--frobnicate'$" "$RUN" -m "$T" -p Hi --frobnicate
+check "unknown option: then one line pointing at --help (2 lines in all)" '[ "$(wc -l <"$W/last.err")" -eq 2 ] && tail -1 "$W/last.err" | grep -q -- "--help"'
+refuse "missing value: named" "^gds-run: option '-n' needs a value" "$RUN" -m "$T" -p Hi -n
+refuse "stray argument refused" "^gds-run: unexpected argument 'Hi'" "$RUN" -m "$T" Hi
+refuse "-p and -f together refused" "^gds-run: -p and -f both give the prompt" "$RUN" -m "$T" -p Hi -f "$W/ids.txt"
+refuse "-f missing file" "^gds-run: -f $W/nope.txt: cannot read: No such file" "$RUN" -m "$T" -f "$W/nope.txt"
+refuse "--raw with -i refused" "^gds-run: --raw completes one text" "$RUN" -m "$T" --raw -i
+# a huge context: said in terms of -c and memory, nothing allocated (the ASan build aborted)
+refuse "-c 2000000000 (text): the memory it needs, naming -c" "^gds-run: -c 2000000000: a context of 2000000000 tokens needs [0-9.]+ GiB of state .*smaller -c" \
+    "$RUN" -m "$T" -p Hi -c 2000000000
+refuse "-c 2000000000 (ids): the memory it needs, naming -c" "^gds-run: -c 2000000000: a context of 2000000000 tokens needs [0-9.]+ GiB" \
+    "$RUN" -m "$T" --prompt-ids "1 2" -c 2000000000 --logits "$L"
+check "-c 2000000000: no 'cannot allocate'" '! grep -q "cannot allocate" "$W/last.err"'
+refuse "-n 2000000000 (text): the memory prompt + -n needs" "^gds-run: prompt \\+ -n: a context of 2000000014 tokens needs [0-9.]+ GiB" \
+    "$RUN" -m "$T" -p Hello -n 2000000000
+refuse "-n 2147483647 (text): no int overflow" "^gds-run: the prompt \\(14 tokens\\) \\+ -n 2147483647 exceed the largest context" \
+    "$RUN" -m "$T" -p Hello -n 2147483647
+# invalid UTF-8: refused with the byte offset, by gds-run and gds-tokenize alike
+refuse "-p invalid UTF-8: refused with the byte offset" "^gds-run: -p: invalid UTF-8 in the text at byte 3 \(0xff\)" "$RUN" -m "$T" -p "$(printf 'Hel\377lo')"
+refuse "gds-tokenize -p: the same bytes, the same rule" "^gds-tokenize: -p: invalid UTF-8 in the text at byte 3 \(0xff\)" "$TOK" -m "$T" -p "$(printf 'Hel\377lo')"
+printf 'Hel\377lo' >"$W/bad-utf8.txt"
+refuse "-f invalid UTF-8: refused with the byte offset" "^gds-run: -f $W/bad-utf8.txt: invalid UTF-8 in the text at byte 3" "$RUN" -m "$T" -f "$W/bad-utf8.txt"
+printf 'Hello\000world' >"$W/nul.txt"
+refuse "-f with a NUL byte: refused with the offset" "^gds-run: -f $W/nul.txt: NUL byte in the text at byte 5" "$RUN" -m "$T" -f "$W/nul.txt"
+refuse "--system invalid UTF-8 refused" "^gds-run: --system: invalid UTF-8" "$RUN" -m "$T" -p Hi --system "$(printf '\300\200')"
+printf 'Hel\377lo\nHello\n' | "$RUN" -m "$T" -i -n 1 --temp 0 >/dev/null 2>"$W/iu.err"
+rc=$?
+check "-i: an invalid UTF-8 line is refused with the offset, the next is answered (rc $rc)" \
+    '[ "$rc" -eq 0 ] && grep -q "^gds-run: input line: invalid UTF-8 in the text at byte 3" "$W/iu.err" && [ "$(grep -c "tokens/s" "$W/iu.err")" -eq 1 ]'
+check "--help states the UTF-8 rule (gds-run and gds-tokenize)" '"$RUN" --help | grep -q "valid UTF-8" && "$TOK" --help | grep -q "valid UTF-8"'
+# load errors: once, no unrelated hint, the architecture named
+refuse "text mode, missing model: one line" "^gds-run: $W/none.gguf: cannot open" "$RUN" -m "$W/none.gguf" -p Hi
+check "text mode, missing model: no tokenizer hint, one line" '[ "$(wc -l <"$W/last.err")" -eq 1 ] && ! grep -qi "tokenizer" "$W/last.err"'
+refuse "token mode, missing model" "^gds-run: $W/none.gguf: cannot open" "$RUN" -m "$W/none.gguf" --prompt-ids "1 2" --logits "$L"
+check "token mode, missing model: printed once" '[ "$(wc -l <"$W/last.err")" -eq 1 ]'
+printf 'not a gguf at all\n' >"$W/junk.gguf"
+refuse "not a GGUF: said once" "^gds-run: $W/junk.gguf: .*magic" "$RUN" -m "$W/junk.gguf" --prompt-ids "1 2"
+check "not a GGUF: printed once" '[ "$(wc -l <"$W/last.err")" -eq 1 ]'
+# another architecture: general.architecture's value (9 bytes after its u32 type and u64 length) -> "starcoder"
+cp "$W/P.gguf" "$W/arch.gguf"
+ka=$(grep -obUa "general.architecture" "$W/arch.gguf" | head -1 | cut -d: -f1)
+printf 'starcoder' | dd of="$W/arch.gguf" bs=1 seek=$((ka + 20 + 12)) conv=notrunc 2>/dev/null
+refuse "another architecture with -p: named as such (not 'no vocabulary')" "^gds-run: $W/arch.gguf: the model's architecture is \"starcoder\" \(general.architecture\)" \
+    "$RUN" -m "$W/arch.gguf" -p Hi
+check "another architecture: no word of the vocabulary" '! grep -q "vocabulary" "$W/last.err"'
+refuse "another architecture with token ids" "architecture is \"starcoder\"" "$RUN" -m "$W/arch.gguf" --prompt-ids "1 2" --logits "$L"
+"$RUN" -m "$W/P.gguf" -p Hi >/dev/null 2>"$W/nv.err"
+check "no vocabulary: the error once, then the hint" '[ "$(grep -c "no vocabulary" "$W/nv.err")" -eq 1 ] && grep -q "tokenizer-dir" "$W/nv.err"'
+# NaN in a weight: the run stops naming the first node; nothing is sampled or written
+off=$("$RUN" -m "$W/P.gguf" --info | awk '$2 == "blk.1.ffn_norm.weight" { print $6 }')
+cp "$W/P.gguf" "$W/nan.gguf"
+[ -n "$off" ] && printf '\000\000\300\177' | dd of="$W/nan.gguf" bs=1 seek=$((off + 8)) conv=notrunc 2>/dev/null
+check "NaN checkpoint made (blk.1.ffn_norm.weight at byte ${off:-?})" '[ -n "$off" ] && ! cmp -s "$W/P.gguf" "$W/nan.gguf"'
+NANPAT="non-finite value \(nan\) at positions 0\.\.[0-9]+: first produced by graph node 'rms_norm-1' \(rms_norm of 'hc_pre-1', 'blk\.1\.ffn_norm\.weight'"
+refuse "NaN weight, --temp 0 ids: stops naming the first node" "$NANPAT" "$RUN" -m "$W/nan.gguf" --prompt-ids "1 2 3" -n 8 --temp 0
+check "NaN weight: no token sampled" '[ -z "$(tr -d " \n" <"$W/last.out")" ]'
+refuse "NaN weight, --logits: error, the existing file unchanged" "$NANPAT" "$RUN" -m "$W/nan.gguf" --prompt-ids "1 2 3" --logits "$L"
+refuse "NaN weight, --logits to a new file: error" "$NANPAT" "$RUN" -m "$W/nan.gguf" --prompt-ids "1 2 3" --logits "$W/new.f32"
+check "NaN weight: no logits file left" '[ ! -e "$W/new.f32" ]'
+refuse "NaN weight, decode path: error" "$NANPAT" "$RUN" -m "$W/nan.gguf" --prompt-ids "1 2 3" --decode-from 0 --logits "$L"
+cp "$T" "$W/nant.gguf"
+offt=$("$RUN" -m "$T" --info | awk '$2 == "blk.1.ffn_norm.weight" { print $6 }')
+printf '\000\000\300\177' | dd of="$W/nant.gguf" bs=1 seek=$((offt + 8)) conv=notrunc 2>/dev/null
+refuse "NaN weight, text mode --temp 0: error, exit 1" "$NANPAT" "$RUN" -m "$W/nant.gguf" -p Hello -n 8 --temp 0
+check "NaN weight, text mode: nothing generated" '[ -z "$(tr -d " \n" <"$W/last.out")" ]'
+# the other programs
+refuse "gds-tokenize: unknown option, then one line" "^gds-tokenize: unknown option '--frobnicate'$" "$TOK" -m "$T" --frobnicate
+check "gds-tokenize: 2 lines in all" '[ "$(wc -l <"$W/last.err")" -eq 2 ] && tail -1 "$W/last.err" | grep -q -- "--help"'
+refuse "gds-tokenize: -p and --jsonl together" "^gds-tokenize: give exactly one of --jsonl IN.jsonl or -p TEXT" "$TOK" -m "$T" -p Hi --jsonl "$W/prompt.jsonl"
+refuse "gds-tokenize --decode -p: a bad id named" "^gds-tokenize: -p: '99999' is not a token id of this vocabulary \(0\.\.1023\)" "$TOK" -m "$T" --decode -p "1 99999"
+refuse "gds-chat-encode: unknown option, then one line" "^gds-chat-encode: error: unknown option '--frobnicate'$" "$ENC" --frobnicate
+check "gds-chat-encode: 2 lines in all" '[ "$(wc -l <"$W/last.err")" -eq 2 ] && tail -1 "$W/last.err" | grep -q -- "--help"'
+refuse "gds-chat-encode: --mode value named" "^gds-chat-encode: error: --mode 'sing': expected chat or thinking" "$ENC" --mode sing
+refuse "simple: -t 100000 refused" "^simple: -t '100000': expected an integer from 1 to 256" "$SIMPLE" -t 100000
+refuse "simple: -t 4k refused" "^simple: -t '4k'" "$SIMPLE" -t 4k
+refuse "simple: unknown option" "^simple: unknown option '--frobnicate'$" "$SIMPLE" --frobnicate
+out=$(GDS_THREADS=100000 "$RUN" -m "$W/P.gguf" --prompt-ids "1 2" -n 1 --temp 0 2>"$W/gt.err")
+check "GDS_THREADS=100000: capped with a warning, runs (ids '$out')" '[ -n "$out" ] && grep -q "GDS_THREADS asks for 100000 threads; using 256" "$W/gt.err"'
+
+# ---- what a llama.cpp user reaches for ---------------------------------------------
+for p in "$RUN" "$TOK" "$ENC" "$SIMPLE"; do
+    v=$("$p" --version 2>&1); rc=$?
+    check "$(basename "$p") --version ($v)" '[ "$rc" -eq 0 ] && echo "$v" | grep -qE "^$(basename "$p") \(ggml-ds\) [0-9]+\.[0-9]+\.[0-9]+$"'
+done
+printf 'Hello' >"$W/hello.txt"
+"$RUN" --model "$T" --file "$W/hello.txt" --n-predict 8 --temp 0 --threads 2 --ctx-size 4096 --seed 3 >"$W/f.out" 2>/dev/null
+check "-f FILE and the long aliases (--model --file --n-predict --threads --ctx-size --seed) = -p" 'cmp -s "$W/a.out" "$W/f.out"'
+"$RUN" -m "$T" --raw -p "Hello world" -n 4 --temp 0 -v >"$W/raw.out" 2>"$W/raw.err"
+rc=$?
+rawref="0 $("$TOK" -m "$T" -p "Hello world")"
+check "--raw: prompt ids = BOS + the text's ids ($rawref), rc $rc" '[ "$rc" -eq 0 ] && [ "$(ids_of "$W/raw.err" prompt)" = "$rawref" ]'
+check "--raw: text printed" '[ -s "$W/raw.out" ]'
+tk=$("$TOK" -m "$T" -p "Hello world"); dk=$("$TOK" -m "$T" --decode -p "$tk")
+check "gds-tokenize -p: ids on one line ($tk), --decode -p gives the text back" '[ -n "$tk" ] && [ "$dk" = "Hello world" ]'
+check "gds-tokenize -p ids = --jsonl ids" '[ "$tk" = "$(printf "{\"text\":\"Hello world\"}\n" | "$TOK" -m "$T" --jsonl - | sed "s/.*\[\(.*\)\].*/\1/; s/,/ /g")" ]'
+"$RUN" -m "$T" --info >"$W/info.out" 2>&1
+rc=$?
+check "--info: metadata and tensor table (rc $rc)" '[ "$rc" -eq 0 ] && grep -q "general.architecture *\"deepseek4\"" "$W/info.out" && grep -qE "token_embd.weight +[a-z0-9_]+ +\[256, 1024\]" "$W/info.out" && grep -qE "^[0-9]+ tensors, [0-9]+ bytes" "$W/info.out"'
+"$RUN" -m "$W/arch.gguf" --info >"$W/info2.out" 2>&1
+check "--info works on a GGUF of another architecture" '[ $? -eq 0 ] && grep -q "\"starcoder\"" "$W/info2.out"'
+refuse "--info on a non-GGUF: error" "^gds-run: $W/junk.gguf: .*magic" "$RUN" -m "$W/junk.gguf" --info
+printf '/help\nHello\n/exit\n' | "$RUN" -m "$T" -i -n 1 --temp 0 >"$W/h.out" 2>"$W/h.err"
+rc=$?
+check "-i: /help lists the commands and is not sent to the model (rc $rc)" \
+    '[ "$rc" -eq 0 ] && grep -q "/reset" "$W/h.err" && grep -q "/exit" "$W/h.err" && [ "$(grep -c "tokens/s" "$W/h.err")" -eq 1 ]'
+# a long prompt (over 1024 new tokens) reports its prefill progress on stderr
+awk 'BEGIN { for (i = 0; i < 400; i++) printf "word%d and more ", i }' >"$W/long.txt"
+"$RUN" -m "$T" -f "$W/long.txt" -n 1 --temp 0 >/dev/null 2>"$W/long.err"
+rc=$?
+np=$(stat_field "$W/long.err" prompt)
+check "long prompt ($np tokens): prefill progress lines, rc $rc" \
+    '[ "$rc" -eq 0 ] && [ "${np:-0}" -gt 1024 ] && [ "$(grep -c "^gds-run: prefill [0-9]* of $np tokens" "$W/long.err")" -ge 4 ] && grep -q "^gds-run: prefill $np of $np tokens (100 %)" "$W/long.err"'
+"$RUN" -m "$T" -p Hello -n 1 --temp 0 >/dev/null 2>"$W/short.err"
+check "short prompt: no progress lines" '! grep -q "prefill" "$W/short.err"'
 
 echo "test-run: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

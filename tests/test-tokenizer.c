@@ -584,21 +584,31 @@ static bool replay_token(const struct merge_tab *m, struct gds_tok *t, int32_t i
     return n == 1 && sym[0] == id;
 }
 
+/* control characters and bytes outside valid UTF-8 as escapes (the log stays text for grep) */
 static void print_escaped(const char *s, size_t n) {
+    size_t valid = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
+        if (i >= valid && (valid = i + gds_tok_utf8_check(s + i, n - i)) == i) { printf("\\x%02x", c); valid = 0; continue; }
         if (c == '\n') printf("\\n"); else if (c == '\r') printf("\\r"); else if (c == '\t') printf("\\t");
-        else if (c < 0x20) printf("\\x%02x", c); else putchar(c);
+        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c); else putchar(c);
     }
 }
 
-/* the first differing id of a chunk, with the text around it */
-static void report_mismatch(struct gds_tok *t, const struct chunk *c, int ci, const int32_t *got, int64_t ng, const int32_t *want, int64_t nw) {
+/* the first differing id of a chunk, with the text around it; a one-line
+ * summary in where[] for the FAIL message */
+static void report_mismatch(struct gds_tok *t, const struct chunk *c, int ci, const int32_t *got, int64_t ng, const int32_t *want, int64_t nw,
+                            char *where, size_t where_size) {
     int64_t k = 0;
     while (k < ng && k < nw && got[k] == want[k]) k++;
     size_t off = 0, pl;
     for (int64_t i = 0; i < k; i++) { gds_tok_piece(t, got[i], &pl); off += pl; }
     const char *nl = c->doc ? strchr(c->doc, '\n') : NULL;
+    int dl = c->doc && nl ? (int)(nl - c->doc) : 0;
+    if (where[0] == 0)
+        snprintf(where, where_size, "first: chunk %d (%.*s%s), byte %zu of the chunk, our id %d, reference id %d",
+                 ci, dl > 200 ? 200 : dl, c->doc ? c->doc : "", c->doc ? "" : "vocabulary section", off,
+                 k < ng ? got[k] : -1, k < nw ? want[k] : -1);
     printf("  corpus chunk %d (%s, document \"", ci, cat_name[c->cat]);
     if (c->doc) print_escaped(c->doc, nl ? (size_t)(nl - c->doc) : 0);
     else printf("generated vocabulary section");
@@ -738,6 +748,7 @@ static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json
     size_t bytes[CAT_COUNT] = {0};
     int64_t n_tok = 0;
     int bad = 0, bad_dec = 0, bad_loop[2] = {0};
+    char where[400] = "";
     double t_enc = 0;
     for (int i = 0; i < nch; i++) {
         ids.n = 0;
@@ -745,7 +756,7 @@ static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json
         enum gds_status st = gds_tok_encode(t, ch[i].text, ch[i].len, GDS_TOK_PARSE_SPECIAL, &ids);
         t_enc += now_s() - t0;
         if (st != GDS_OK || (have_ref && (ids.n != nwant[i] || memcmp(ids.ids, want[i], 4 * (size_t)nwant[i]) != 0)))
-            if (bad++ < 3) report_mismatch(t, &ch[i], i, ids.ids, ids.n, want[i], nwant[i]);
+            if (bad++ < 3) report_mismatch(t, &ch[i], i, ids.ids, ids.n, want[i], nwant[i], where, sizeof(where));
         d.len = 0;
         if (gds_tok_decode(t, ids.ids, ids.n, 0, &d) != GDS_OK || d.len != ch[i].len || memcmp(d.data, ch[i].text, d.len) != 0) bad_dec++;
         for (int64_t k = 0; k < ids.n; k++) seen[ids.ids[k]] |= (uint8_t)(1u << (ch[i].cat == CAT_VOCAB));
@@ -758,13 +769,13 @@ static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json
             ids.n = 0;
             enum gds_status st = gds_tok_encode(t, ch[i].text, ch[i].len, GDS_TOK_PARSE_SPECIAL, &ids);
             if (st != GDS_OK || ids.n != nwant[i] || memcmp(ids.ids, want[i], 4 * (size_t)nwant[i]) != 0)
-                if (bad_loop[loop]++ < 1 && bad == 0) report_mismatch(t, &ch[i], i, ids.ids, ids.n, want[i], nwant[i]);
+                if (bad_loop[loop]++ < 1 && bad == 0) report_mismatch(t, &ch[i], i, ids.ids, ids.n, want[i], nwant[i], where, sizeof(where));
         }
     }
     gds_tok_set_debug(t, 48, true);
-    CHECK(bad == 0, "corpus: %d of %d chunks encode differently from @huggingface/tokenizers", bad, nch);
-    CHECK(bad_loop[0] == 0, "corpus, heap BPE for every word, no cache: %d of %d chunks differ", bad_loop[0], nch);
-    CHECK(bad_loop[1] == 0, "corpus, rank-array BPE for every word, no cache: %d of %d chunks differ", bad_loop[1], nch);
+    CHECK(bad == 0, "corpus: %d of %d chunks encode differently from @huggingface/tokenizers; %s", bad, nch, where);
+    CHECK(bad_loop[0] == 0, "corpus, heap BPE for every word, no cache: %d of %d chunks differ; %s", bad_loop[0], nch, where);
+    CHECK(bad_loop[1] == 0, "corpus, rank-array BPE for every word, no cache: %d of %d chunks differ; %s", bad_loop[1], nch, where);
     CHECK(bad_dec == 0, "corpus: %d of %d chunks do not decode back to the text", bad_dec, nch);
     size_t total = 0, text_bytes = 0;
     for (int c = 0; c < CAT_COUNT; c++) total += bytes[c];

@@ -2,38 +2,52 @@
  * test-model.c - DeepSeek-V4 model (models/deepseek4) against DeepSeek's own
  * reference outputs for the tiny-a fixture (tests/fixtures/README.md).
  *
- *     test-model TINY_A.gguf FIXTURE_DIR [WORK_DIR]
+ *     test-model TINY_A.gguf FIXTURE_DIR [WORK_DIR [OTHER_TYPE.gguf ...]]
  *
  * TINY_A.gguf is tests/fixtures/tiny-a converted by build/bin/gds-convert
  * (tests/test-model.sh does that); this program converts nothing itself.
  * WORK_DIR receives the broken GGUF files of part 5 and keeps them (default: a
- * mkdtemp folder under $TMPDIR, removed at the end). Parts (thresholds from issue 4; the
+ * mkdtemp folder under $TMPDIR, removed at the end). OTHER_TYPE.gguf: the same
+ * checkpoint converted with other weight types (part 7). Parts (thresholds from issue 4; the
  * reference disagrees with itself by a few %, see the fixture README):
  *   1. per-layer teacher forcing: layer l alone (layer_begin = l, layer_end =
  *      l+1, decode path, fresh sequence) fed embed copies (l = 0) or
  *      hidden_prefill_all[l-1] at all N positions; hc_out vs hidden_prefill_all[l]
- *      per position rms(diff)/rms(ref): median <= 5e-3, >= 95% of positions
- *      < 2e-2; router and indexer choices vs the reference as sets, every
- *      difference explained by a tie or near-tie (relative gap < 1%) in the
- *      reference's score files (hash layers must match exactly).
+ *      per position rms(diff)/rms(ref): median 0 (bit-exact), a per-layer
+ *      share of bit-exact positions near the measured one (tf_exact_min),
+ *      >= 95% of positions < 2e-2; router and indexer choices vs the reference
+ *      as sets, every difference explained by a tie or near-tie (relative gap
+ *      < 1%) in the reference's score files (hash layers must match exactly).
  *   2. end to end: decode path (prefill tokens[0..p0], then one token per call)
  *      vs logits_decode, prefill path (one call, logits_all) vs
  *      logits_prefill_all: per position rms rel median <= 0.10, p90 <= 0.25,
  *      max <= 0.5, same argmax at >= 80%, rows p0..p0+7 each <= 0.15.
  *   3. teacher-forced greedy after the decode path vs logits_greedy (same
- *      median/p90/max/argmax bounds; argmax also listed at margins > 0.5).
+ *      median/p90/max bounds; same argmax at every step whose reference
+ *      margin is > 0.5: 16 steps with margins down to 0.07 make a share of
+ *      equal argmaxes a coin toss).
  *   4. our prefill, decode and chunked prefill (1, 7, 64 tokens per call)
- *      against each other within the reference's self-agreement (median 5.2%,
- *      p90 12%, max 23% over p0..N-1); 1 vs 2 threads bit-identical logits.
+ *      against each other, and 1 vs 2 threads: bit-identical logits (memcmp;
+ *      the runtime computes every token the same way whatever the batch).
  *   5. GGUF files that do not fit the hparams (copies of the good file with one
  *      thing altered, written with the gds-gguf writer) fail to load with a
  *      message naming the tensor or key.
+ *   6. the gds-run program: --tokens/--logits on the decode path and with
+ *      --chunk 64, against the reference under the bounds of 2.
+ *   7. the same checkpoint stored with other weight types (extra GGUF
+ *      arguments, tests/test-model.sh makes them with gds-convert --dense
+ *      bf16|f16|f32 and --compat llama.cpp): prefill logits. Dense BF16/F16/
+ *      F32 hold the FP8 values exactly and the graph quantizes their
+ *      activations as the F8 kernels do, so their logits must equal the F8
+ *      file's bit for bit; Q8_0 (llama.cpp's dense type) vs the reference
+ *      under bounds near its measured error.
  * All figures are printed. Ends with "test-model: N passed, M failed".
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "deepseek4.h"
+#include "gds-backend.h"
 #include "gds-gguf.h"
 
 #include <cjson/cJSON.h>
@@ -243,21 +257,27 @@ static void print_lstats(const char *name, struct lstats st, int pos0) {
     }
 }
 
-/* issue 4 end-to-end bounds */
-static void check_e2e(const char *name, struct lstats st, bool first8) {
+/* issue 4 end-to-end bounds; the argmax share only over many positions (argmax) */
+static void check_e2e(const char *name, struct lstats st, bool first8, bool argmax) {
     CHECK(st.median <= 0.10, "%s: median rms rel %.4f > 0.10", name, st.median);
     CHECK(st.p90 <= 0.25, "%s: p90 rms rel %.4f > 0.25", name, st.p90);
     CHECK(st.max <= 0.5, "%s: max rms rel %.4f > 0.5", name, st.max);
-    CHECK(st.argmax_frac >= 0.80, "%s: same argmax at %.1f%% < 80%% of positions", name, 100 * st.argmax_frac);
+    if (argmax) CHECK(st.argmax_frac >= 0.80, "%s: same argmax at %.1f%% < 80%% of positions", name, 100 * st.argmax_frac);
     if (first8) CHECK(st.first_max <= 0.15, "%s: a row of the first 8 after p0 has rms rel %.4f > 0.15", name, st.first_max);
 }
 
-/* reference self-agreement (fixture README: median 5.2%, p90 12%, max 23%) */
-static void check_self(const char *name, struct lstats st) {
-    print_lstats(name, st, 0);
-    CHECK(st.median <= 0.052, "%s: median rms rel %.4f > 0.052", name, st.median);
-    CHECK(st.p90 <= 0.12, "%s: p90 rms rel %.4f > 0.12", name, st.p90);
-    CHECK(st.max <= 0.23, "%s: max rms rel %.4f > 0.23", name, st.max);
+/* rows [0, n) of a and b (row stride V) bit for bit; prints the rms figures
+ * too, so a difference shows its size. pos0 = position of row 0. */
+static void check_same(const char *name, const float *a, const float *b, int n, int V, int pos0) {
+    int first = -1, n_diff = 0;
+    for (int i = 0; i < n; i++)
+        if (memcmp(a + (size_t)i * V, b + (size_t)i * V, sizeof(float) * (size_t)V)) { n_diff++; if (first < 0) first = i; }
+    struct lstats st = logit_stats(a, b, n, V, 0);
+    printf("  %-34s n=%3d  %s", name, n, n_diff ? "DIFFER" : "bit-identical");
+    if (n_diff) printf(" at %d positions, first %d; median rms rel %.4f, max %.4f (pos %d)", n_diff, pos0 + first, st.median, st.max, pos0 + st.worst);
+    printf("\n");
+    CHECK(n_diff == 0, "%s: logits differ at %d of %d positions (first %d, max rms rel %.3g); these paths must give the same bits",
+          name, n_diff, n, pos0 + first, st.max);
 }
 
 /* ---- choice sets (router experts, indexer entries) ------------------------- */
@@ -360,6 +380,27 @@ static float *load_embeddings(const char *path, int D, int V) {
     return emb;
 }
 
+/* Share of bit-exact positions per layer of tiny-a under teacher forcing. The
+ * runtime reproduces the reference's bits at most positions (the rest differ
+ * by the reference's own GEMM order and its discrete flips), so a wrong
+ * rounding or order anywhere in a layer takes its share near 0: the planted
+ * bugs of issue 8 (routing weight after w2, routed clamp 9.5, q not rounded
+ * to bf16 after RoPE) gave ~0 % in every layer they touch.
+ * The SIMD levels sum some dot products in different orders, so each has its
+ * own figures. Measured, layers 0..5 (%):
+ *   AVX2 (AMD EPYC)   88.1  94.7  91.9  71.2  69.4  95.9
+ *   scalar            87.2  90.0  58.4  77.5  67.8  95.0
+ * Bounds: measured minus about 3 points; levels not measured here (AVX-512,
+ * NEON) take the lowest bound of each layer. Other fixtures: 50 %. */
+#define TF_LAYERS 6
+static const double tf_exact_min[GDS_SIMD_COUNT][TF_LAYERS] = {
+    [GDS_SIMD_SCALAR] = { 0.84, 0.87, 0.55, 0.74, 0.64, 0.92 },
+    [GDS_SIMD_AVX2]   = { 0.85, 0.91, 0.88, 0.68, 0.66, 0.92 },
+    [GDS_SIMD_AVX512] = { 0.84, 0.87, 0.55, 0.68, 0.64, 0.92 },
+    [GDS_SIMD_NEON]   = { 0.84, 0.87, 0.55, 0.68, 0.64, 0.92 },
+};
+
+
 static void test_teacher_forced(struct gds_model *m, const struct fixture *fx, const float *emb) {
     const struct gds_ds4_hparams *hp = gds_model_hparams(m);
     const int N = fx->N, HD = fx->hc * fx->D, KR = fx->k_router, KI = fx->k_index;
@@ -372,7 +413,8 @@ static void test_teacher_forced(struct gds_model *m, const struct fixture *fx, c
     double *rel = malloc(sizeof(double) * (size_t)N);
     int32_t a[256], b[256];
 
-    printf("\n1. per-layer teacher forcing (decode path, N = %d positions each)\n", N);
+    const enum gds_cpu_simd simd = gds_cpu_simd_best(); /* what the CPU backend runs (GDS_CPU_SIMD honoured) */
+    printf("\n1. per-layer teacher forcing (decode path, N = %d positions each, CPU %s)\n", N, gds_cpu_simd_name(simd));
     printf("  layer type        median       p95       max   <2e-2  exact | router diff/expl (max gap) | indexer diff/expl (max gap) |   s\n");
     for (int l = 0; l < fx->L; l++) {
         double t0 = now_s();
@@ -482,7 +524,11 @@ static void test_teacher_forced(struct gds_model *m, const struct fixture *fx, c
         if (csa >= 0) snprintf(ibuf, sizeof(ibuf), "%4d/%-4d (%.4f)", i_diff, i_expl, i_gap);
         printf("  %5d %-9s %9.2e %9.2e %9.2e %6.1f%% %5.1f%% |     %4d/%-4d (%.4f)       |   %-24s | %4.1f\n",
                l, type, med, p95, mx, 100.0 * below / N, 100.0 * exact / N, r_diff, r_expl, r_gap, ibuf, now_s() - t0);
-        CHECK(med <= 5e-3, "layer %d: median rms rel %.3e > 5e-3", l, med);
+        /* measured median 0 in every layer (more than half the positions bit-exact) */
+        CHECK(med == 0, "layer %d: median rms rel %.3e, measured 0 (bit-exact)", l, med);
+        const double emin = fx->L == TF_LAYERS ? tf_exact_min[simd][l] : 0.5;
+        CHECK(exact >= emin * N, "layer %d: %.1f%% of positions bit-exact, bound %.0f%% (%s; see tf_exact_min)", l,
+              100.0 * exact / N, 100 * emin, gds_cpu_simd_name(simd));
         CHECK(below >= 0.95 * N, "layer %d: only %d of %d positions under 2e-2", l, below, N);
     }
     free(hc_in); free(hc_out); free(ref); free(hc_out0); free(rexp); free(itop); free(rel);
@@ -522,7 +568,8 @@ static bool run_chunked(struct gds_model *m, const struct fixture *fx, int chunk
     return ok;
 }
 
-static void test_end_to_end(const char *gguf, struct gds_model *m, const struct fixture *fx) {
+/* *pre_out receives the prefill logits [N, V] (NULL if that run failed; the caller frees) */
+static void test_end_to_end(const char *gguf, struct gds_model *m, const struct fixture *fx, float **pre_out) {
     const int N = fx->N, V = fx->V, P0 = fx->p0, ND = N - P0, NG = fx->n_greedy;
     float *dec = malloc(sizeof(float) * (size_t)ND * V);
     float *greedy = malloc(sizeof(float) * (size_t)NG * V);
@@ -542,7 +589,7 @@ static void test_end_to_end(const char *gguf, struct gds_model *m, const struct 
         CHECK(gds_seq_n_past(s) == N, "decode path: n_past %d, expected %d", gds_seq_n_past(s), N);
         struct lstats st = logit_stats(dec, fx->logits_decode, ND, V, 8);
         print_lstats("decode path vs logits_decode", st, P0);
-        check_e2e("decode path", st, true);
+        check_e2e("decode path", st, true, true);
         printf("  decode path: %.2f s (%d decode steps, %.2f ms/token)\n", t_dec, ND - 1, 1e3 * t_dec / (ND - 1));
 
         printf("\n3. teacher-forced greedy (%d steps after position %d)\n", NG, N - 1);
@@ -555,7 +602,7 @@ static void test_end_to_end(const char *gguf, struct gds_model *m, const struct 
         if (g_ok) {
             struct lstats gs = logit_stats(greedy, fx->logits_greedy, NG, V, 0);
             print_lstats("greedy vs logits_greedy", gs, N);
-            check_e2e("greedy", gs, false);
+            check_e2e("greedy", gs, false, false);
             int big = 0, big_same = 0;
             printf("  step: rms rel / argmax ours vs ref / ref margin\n ");
             for (int i = 0; i < NG; i++) {
@@ -582,7 +629,7 @@ static void test_end_to_end(const char *gguf, struct gds_model *m, const struct 
         printf("\n");
         struct lstats st = logit_stats(pre + (size_t)P0 * V, fx->logits_prefill_all + (size_t)P0 * V, ND, V, 8);
         print_lstats("prefill vs logits_prefill_all", st, P0);
-        check_e2e("prefill path", st, true);
+        check_e2e("prefill path", st, true, true);
         struct lstats all = logit_stats(pre, fx->logits_prefill_all, N, V, 0);
         print_lstats("  (all positions 0..N-1)", all, 0);
         CHECK(all.max <= 0.5, "prefill path: max rms rel over all positions %.4f > 0.5", all.max);
@@ -594,22 +641,23 @@ static void test_end_to_end(const char *gguf, struct gds_model *m, const struct 
     gds_seq_free(s);
 
     /* 4. our paths against each other */
-    printf("\n4. prefill vs decode vs chunked prefill (positions %d..%d; bounds = reference self-agreement)\n", P0, N - 1);
-    if (pre_ok && dec_ok) check_self("decode vs prefill", logit_stats(dec, pre + (size_t)P0 * V, ND, V, 0));
+    /* Measured: every comparison below bit-identical (AVX2, AVX-512 and
+     * scalar), so any difference is a bug (a chunk's position offset, a
+     * compressor state not carried across a chunk boundary, ...). */
+    printf("\n4. prefill vs decode vs chunked prefill, bit for bit\n");
+    if (pre_ok && dec_ok) check_same("decode vs prefill", dec, pre + (size_t)P0 * V, ND, V, P0);
     static const int chunks[] = { 1, 7, 64 };
     for (int c = 0; c < 3; c++) {
         t0 = now_s();
         if (!run_chunked(m, fx, chunks[c], chunked)) continue;
         char name[64];
         if (pre_ok) {
-            snprintf(name, sizeof(name), "chunk %d vs prefill", chunks[c]);
-            check_self(name, logit_stats(chunked + (size_t)P0 * V, pre + (size_t)P0 * V, ND, V, 0));
-            struct lstats all = logit_stats(chunked, pre, N, V, 0);
-            CHECK(all.max <= 0.23, "chunk %d vs prefill: max rms rel over all positions %.4f > 0.23", chunks[c], all.max);
+            snprintf(name, sizeof(name), "chunk %d vs prefill (all positions)", chunks[c]);
+            check_same(name, chunked, pre, N, V, 0);
         }
         if (dec_ok) {
             snprintf(name, sizeof(name), "chunk %d vs decode", chunks[c]);
-            check_self(name, logit_stats(chunked + (size_t)P0 * V, dec, ND, V, 0));
+            check_same(name, chunked + (size_t)P0 * V, dec, ND, V, P0);
         }
         printf("  (chunk %d: %.2f s)\n", chunks[c], now_s() - t0);
     }
@@ -648,7 +696,9 @@ static void test_end_to_end(const char *gguf, struct gds_model *m, const struct 
         gds_model_free(m2);
     }
 done:
-    free(dec); free(greedy); free(pre); free(last); free(chunked);
+    if (pre_ok) *pre_out = pre;
+    else free(pre);
+    free(dec); free(greedy); free(last); free(chunked);
 }
 
 /* ---- 5. bad GGUF files --------------------------------------------------------- */
@@ -804,6 +854,71 @@ static void test_bad_gguf(const char *gguf, const char *work, bool keep, const s
     }
 }
 
+/* ---- 7. other weight types ------------------------------------------------------ */
+
+/* storage type of the dense FP8 linears (blk.0.attn_q_a.weight), GDS_TYPE_COUNT if unknown */
+static enum gds_type dense_type(const char *path) {
+    struct gds_gguf *f = gds_gguf_open(path);
+    if (!f) return GDS_TYPE_COUNT;
+    int64_t t = gds_gguf_find_tensor(f, "blk.0.attn_q_a.weight");
+    enum gds_type type = t >= 0 ? gds_gguf_tensor_type(f, t) : GDS_TYPE_COUNT;
+    gds_gguf_close(f);
+    return type;
+}
+
+/*
+ * The same checkpoint with the dense FP8 linears stored as BF16/F16/F32
+ * (exactly the FP8 values) or Q8_0 (llama.cpp's dense type; gds-convert
+ * --compat llama.cpp writes what llama.cpp's converter writes: Q8_0 dense,
+ * MXFP4 experts). The graph applies act_quant to the input of every linear that
+ * is FP8 in the checkpoint whatever its storage type (deepseek4.c fp8_in), so
+ * exact types must give the F8 file's logits bit for bit (measured so on
+ * AVX2, AVX-512 and scalar). Before that change, BF16 gave max 0.129 over the
+ * first 8 rows after p0 (pos 45) and median 0.085 against the reference.
+ * pre_f8: the F8 file's prefill logits [N, V] or NULL.
+ */
+static void test_weight_types(char *const *files, int n_files, const float *pre_f8, const struct fixture *fx) {
+    const int N = fx->N, V = fx->V, P0 = fx->p0;
+    printf("\n7. the checkpoint with other weight types (prefill logits)\n");
+    float *lg = malloc(sizeof(float) * (size_t)N * V);
+    for (int i = 0; i < n_files; i++) {
+        const enum gds_type t = dense_type(files[i]);
+        struct gds_model *m = load_model(files[i], 2);
+        CHECK(m != NULL && t != GDS_TYPE_COUNT, "%s did not load or has no blk.0.attn_q_a.weight", files[i]);
+        if (!m) continue;
+        struct gds_seq *s = gds_seq_new(m, N + 16);
+        struct gds_eval e = { .tokens = fx->tokens, .n_tokens = N, .logits_all = lg };
+        const double t0 = now_s();
+        const bool ok = s && eval_ok(m, s, &e, "prefill (other weight type)");
+        gds_seq_free(s);
+        gds_model_free(m);
+        if (!ok) continue;
+        char name[64];
+        snprintf(name, sizeof(name), "dense %s vs logits_prefill_all", gds_type_name(t));
+        struct lstats st = logit_stats(lg + (size_t)P0 * V, fx->logits_prefill_all + (size_t)P0 * V, N - P0, V, 8);
+        print_lstats(name, st, P0);
+        printf("  (%s: %.2f s)\n", files[i], now_s() - t0);
+        if (t == GDS_TYPE_BF16 || t == GDS_TYPE_F16 || t == GDS_TYPE_F32) {
+            snprintf(name, sizeof(name), "dense %s vs dense F8_E4M3_B128", gds_type_name(t));
+            if (pre_f8) check_same(name, lg, pre_f8, N, V, 0);
+            else CHECK(false, "%s: no F8 logits to compare with", name);
+        } else if (t == GDS_TYPE_Q8_0) {
+            /* Q8_0 weights are not the FP8 values, and mul_mat quantizes the
+             * act_quant'ed input again to q8_0. Measured (AVX2): median 0.087,
+             * p90 0.152, max 0.256, first 8 rows max 0.120, argmax 85.4 %
+             * (without act_quant: median 0.082, first 8 rows 0.160). */
+            CHECK(st.median <= 0.10, "%s: median rms rel %.4f > 0.10 (measured 0.087)", name, st.median);
+            CHECK(st.p90 <= 0.17, "%s: p90 rms rel %.4f > 0.17 (measured 0.152)", name, st.p90);
+            CHECK(st.max <= 0.30, "%s: max rms rel %.4f > 0.30 (measured 0.256)", name, st.max);
+            CHECK(st.first_max <= 0.14, "%s: a row of the first 8 after p0 has rms rel %.4f > 0.14 (measured 0.120)", name, st.first_max);
+            CHECK(st.argmax_frac >= 0.82, "%s: same argmax at %.1f%% < 82%% of positions (measured 85.4%%)", name, 100 * st.argmax_frac);
+        } else {
+            check_e2e(name, st, true, true);
+        }
+    }
+    free(lg);
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 /* 6. the gds-run program (issue 4 item 5): --tokens/--logits on the decode path
@@ -840,7 +955,7 @@ static void test_gds_run(const char *gguf, const struct fixture *fx, const char 
             char name[64];
             snprintf(name, sizeof(name), "gds-run %s %d", modes[k], args[k]);
             print_lstats(name, st, fx->p0);
-            check_e2e(name, st, true);
+            check_e2e(name, st, true, true);
         }
         free(lg);
     }
@@ -859,6 +974,7 @@ int main(int argc, char **argv) {
     bool fx_ok = load_fixture(&fx, fixdir);
     CHECK(fx_ok, "fixture %s could not be read", fixdir);
     struct gds_model *m = fx_ok ? load_model(gguf, 2) : NULL;
+    float *pre_f8 = NULL; /* prefill logits of part 2, for part 7 */
     CHECK(m != NULL, "the tiny-a GGUF did not load");
     if (m) {
         const struct gds_ds4_hparams *hp = gds_model_hparams(m);
@@ -876,7 +992,7 @@ int main(int argc, char **argv) {
             CHECK(emb != NULL, "token_embd could not be read");
             if (emb) test_teacher_forced(m, &fx, emb);
             free(emb);
-            test_end_to_end(gguf, m, &fx);
+            test_end_to_end(gguf, m, &fx, &pre_f8);
         }
 
         char tmpl[4096], *work = argc > 3 ? argv[3] : NULL;
@@ -888,9 +1004,11 @@ int main(int argc, char **argv) {
         CHECK(work != NULL, "no work folder for the broken GGUF files");
         if (work && shapes) test_gds_run(gguf, &fx, work);
         if (work) test_bad_gguf(gguf, work, argc > 3, hp);
+        if (shapes && argc > 4) test_weight_types(argv + 4, argc - 4, pre_f8, &fx);
         if (work && argc <= 3) rmdir(work);
         gds_model_free(m);
     }
+    free(pre_f8);
     free_fixture(&fx);
     printf("\ntest-model: total %.1f s\n", now_s() - t_start);
     printf("test-model: %d passed, %d failed\n", n_pass, n_fail);

@@ -4,8 +4,10 @@
 #   sh tests/test-model.sh            (BUILD=dir for another build folder, FIXTURES=dir for the fixtures)
 #
 # Converts tests/fixtures/tiny-a with build/bin/gds-convert into a temporary
-# folder, runs build/bin/test-model (tests/test-model.c) on the result and removes
-# the folder. The closing line "test-model: N passed, M failed" is printed in
+# folder (the default F8 file, and for test-model's part 7 the same checkpoint
+# with --dense bf16, f16, f32 and with --compat llama.cpp: Q8_0 dense, MXFP4
+# experts), runs build/bin/test-model (tests/test-model.c) on the result and
+# removes the folder. The closing line "test-model: N passed, M failed" is printed in
 # every case: a missing binary, a failed conversion or a crash counts as one
 # failure. TEST_MODEL_KEEP=1 keeps the folder (the GGUF and the broken copies).
 BUILD=${BUILD:-build}
@@ -23,7 +25,17 @@ if ! "$BUILD/bin/gds-convert" "$FIX/tiny-a" -o "$work/tiny-a.gguf" >"$work/conve
     cat "$work/convert.log"
     fail "gds-convert failed on $FIX/tiny-a"
 fi
-GDS_RUN="$BUILD/bin/gds-run" "$BUILD/bin/test-model" "$work/tiny-a.gguf" "$FIX/tiny-a" "$work" >"$work/log" 2>&1
+set --
+for t in bf16 f16 f32 llama.cpp; do
+    case $t in llama.cpp) opt="--compat llama.cpp" ;; *) opt="--dense $t" ;; esac
+    # shellcheck disable=SC2086
+    if ! "$BUILD/bin/gds-convert" "$FIX/tiny-a" -o "$work/tiny-a-$t.gguf" $opt >"$work/convert-$t.log" 2>&1; then
+        cat "$work/convert-$t.log"
+        fail "gds-convert $opt failed on $FIX/tiny-a"
+    fi
+    set -- "$@" "$work/tiny-a-$t.gguf"
+done
+GDS_RUN="$BUILD/bin/gds-run" "$BUILD/bin/test-model" "$work/tiny-a.gguf" "$FIX/tiny-a" "$work" "$@" >"$work/log" 2>&1
 rc=$?
 cat "$work/log"
 if ! grep -qE "^test-model: [0-9]+ passed, [0-9]+ failed" "$work/log"; then

@@ -15,7 +15,9 @@
  *   - the 1-thread output is compared with a float64 reference written here
  *     from the gds.h op contracts and the spec (never the library's kernels):
  *     NMSE = sum (y - ref)^2 / sum ref^2 <= the case's bound, NaN/Inf must
- *     match exactly;
+ *     match exactly. Bounds are per case and SIMD level, about 100x the
+ *     measured error (see "Bounds" below), so that a small numerical bug (one
+ *     Sinkhorn iteration less, eps outside the square root) fails;
  *   - the outputs of the other thread counts must be bit-identical (memcmp);
  *   - every tensor is placed by this file into one buffer with guard bytes
  *     between tensors; the output is pre-filled with a NaN sentinel, so an
@@ -1634,7 +1636,7 @@ static void cases_init(void) {
          * reference with the same count) where there is a Sinkhorn part */
         static const int iters[4] = { 20, 1, 2, 3 };
         for (int k = 0; k < (hc[s].nm == hc[s].HC ? 1 : 4); k++) {
-            c = tc_add(GDS_OP_HC_COMB, b_hc_comb, r_hc_comb, 2e-11); /* measured 1.2e-13 (avx2) */
+            c = tc_add(GDS_OP_HC_COMB, b_hc_comb, r_hc_comb, 2e-11); /* measured 1.2e-13 (avx2), 1.1e-13 (neon) */
             tc_bound_simd(c, GDS_SIMD_SCALAR, 8e-11);                   /* measured 7.7e-13 (scalar) */
             c->n[0] = hc[s].D; c->n[1] = hc[s].HC; c->n[2] = hc[s].T; c->n[3] = hc[s].nm; c->i[0] = hc[s].lay; c->i[1] = iters[k];
             c->f[0] = 1e-6f; c->f[1] = 1e-6f;
@@ -1684,7 +1686,10 @@ static void cases_init(void) {
         { 512, 4, 3, 700, 640, L_CONT, L_CONT | 16 },
     };
     for (size_t s = 0; s < sizeof at / sizeof at[0]; s++) {
-        c = tc_add(GDS_OP_ATTN, b_attn, r_attn, 9e-7); c->bf16_out = true; /* measured 8.7e-9 (scalar) */
+        /* measured 8.7e-9 (scalar; kv_e4m3_b64 rows 3.8e-9): unexplained one-ulp
+         * output flips; 0 on the SIMD levels, which keep the scalar bound since
+         * such flips are legitimate there too (each is still checked per element) */
+        c = tc_add(GDS_OP_ATTN, b_attn, r_attn, 9e-7); c->bf16_out = true;
         c->n[0] = at[s].hd; c->n[1] = at[s].H; c->n[2] = at[s].T; c->n[3] = at[s].N; c->n[4] = at[s].L;
         c->i[0] = at[s].ql; c->i[1] = at[s].kl & 15; c->f[0] = (float)(1.0 / sqrt((double)at[s].hd));
         if (at[s].kl & 16) c->t1 = GDS_TYPE_KV_E4M3_B64;

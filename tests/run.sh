@@ -63,6 +63,7 @@ run_model_tests() { # build dir, label
     run_one "$ml test-chat" "$mb/bin/test-chat"
     run_one "$ml test-sampling" "$mb/bin/test-sampling"
     run_one "$ml test-model" env BUILD="$mb" sh tests/test-model.sh
+    run_one "$ml test-flash" env BUILD="$mb" sh tests/test-flash.sh
     run_one "$ml test-run" env BUILD="$mb" sh tests/test-run.sh
 }
 

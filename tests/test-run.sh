@@ -163,23 +163,23 @@ EOF
     answer_started() { [ "$(pane | sed -n "/^> $1\$/,\$p" | wc -c)" -gt $((${#1} + 40)) ]; }
     exited() { pane | grep -q "^EXITED rc=0"; }
     $TM new-session -d -s run -x 160 -y 40 "sh $W/wrap.sh"
-    check "tmux: prompt appears" 'wait_for 20 at_prompt'
+    check "tmux: prompt appears" 'wait_for 60 at_prompt'
     $TM send-keys -t run "Hello there" Enter
-    check "tmux: the answer streams" 'wait_for 20 answer_started "Hello there"'
+    check "tmux: the answer streams" 'wait_for 60 answer_started "Hello there"'
     $TM send-keys -t run C-c
-    check "tmux: Ctrl-C stops the answer and the prompt returns" 'wait_for 20 at_prompt'
+    check "tmux: Ctrl-C stops the answer and the prompt returns" 'wait_for 60 at_prompt'
     check "tmux: the interrupted answer is reported" 'grep -q "interrupted" "$W/t.err"'
     g1=$(stat_field "$W/t.err" generated 1); p1=$(stat_field "$W/t.err" prompt 1)
     check "tmux: the answer stopped early ($g1 of 100000 tokens)" '[ "${g1:-100000}" -lt 100000 ]'
     $TM send-keys -t run "Second question" Enter
-    check "tmux: a second question gets an answer" 'wait_for 20 answer_started "Second question"'
+    check "tmux: a second question gets an answer" 'wait_for 60 answer_started "Second question"'
     $TM send-keys -t run C-c
-    check "tmux: second answer stopped, prompt back" 'wait_for 20 at_prompt'
+    check "tmux: second answer stopped, prompt back" 'wait_for 60 at_prompt'
     wait_for 5 has_stats 2
     p2=$(stat_field "$W/t.err" prompt 2); r2=$(stat_field "$W/t.err" reused 2)
     check "tmux: turn 2 holds the conversation (prompt $p2 + reused $r2 > turn 1 $p1 + 10)" ' [ $((${p2:-0} + ${r2:-0})) -gt $((${p1:-0} + 10)) ]'
     $TM send-keys -t run C-c
-    check "tmux: Ctrl-C at the prompt quits with status 0" 'wait_for 20 exited'
+    check "tmux: Ctrl-C at the prompt quits with status 0" 'wait_for 60 exited'
     if [ "$failed" -gt 0 ]; then echo "--- pane:"; pane | cut -c1-160 | tail -20; echo "--- stderr:"; cat "$W/t.err"; fi
     $TM kill-server >/dev/null 2>&1
 fi

@@ -641,9 +641,13 @@ static void test_end_to_end(const char *gguf, struct gds_model *m, const struct 
     gds_seq_free(s);
 
     /* 4. our paths against each other */
-    /* Measured: every comparison below bit-identical (AVX2, AVX-512 and
-     * scalar), so any difference is a bug (a chunk's position offset, a
-     * compressor state not carried across a chunk boundary, ...). */
+    /* Measured: every comparison below bit-identical (AVX2), as the graph
+     * computes each token the same way whatever the chunk, so any difference
+     * is a bug (a chunk's position offset, a compressor state not carried
+     * across a chunk boundary: comp_shift dropping one window per call
+     * instead of all the windows a chunk completes differs from position 15
+     * on with chunks of 7, 67 with 64, 43 on the decode path, whose first
+     * call is a 41-token prefill). */
     printf("\n4. prefill vs decode vs chunked prefill, bit for bit\n");
     if (pre_ok && dec_ok) check_same("decode vs prefill", dec, pre + (size_t)P0 * V, ND, V, P0);
     static const int chunks[] = { 1, 7, 64 };
@@ -873,7 +877,7 @@ static enum gds_type dense_type(const char *path) {
  * MXFP4 experts). The graph applies act_quant to the input of every linear that
  * is FP8 in the checkpoint whatever its storage type (deepseek4.c fp8_in), so
  * exact types must give the F8 file's logits bit for bit (measured so on
- * AVX2, AVX-512 and scalar). Before that change, BF16 gave max 0.129 over the
+ * AVX2 and scalar). Before that change, BF16 gave max 0.129 over the
  * first 8 rows after p0 (pos 45) and median 0.085 against the reference.
  * pre_f8: the F8 file's prefill logits [N, V] or NULL.
  */

@@ -103,7 +103,8 @@ struct gds_seq *gds_seq_new(struct gds_model *m, int n_ctx) {
     if (!s) { gds_error(GDS_ERR_NOMEM, "out of memory"); return NULL; }
     s->m = m;
     s->n_ctx = n_ctx;
-    s->n_batch = n_ctx < 512 ? n_ctx : 512;
+    const int nb = m->params.n_batch > 0 ? m->params.n_batch : 512;
+    s->n_batch = n_ctx < nb ? n_ctx : nb;
     const int nl = hp->n_layer + hp->n_mtp;
     size_t data = 0;
     for (int il = 0; il < nl; il++) data += state_bytes_layer(m, m->layers[il].ratio, n_ctx, s->n_batch) + 6 * 64;

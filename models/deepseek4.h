@@ -57,6 +57,9 @@ struct gds_model_params {
                       * instead of the compact KV_E4M3_B64 / MXFP4 rows (same bits,
                       * 3.9x the memory; for tests). gds_model_kv_bytes_per_token
                       * still reports the compact layout. */
+    int n_batch;     /* most tokens per graph when an eval call is split (prefill);
+                      * 0: 512. Results do not depend on it (tests split one call
+                      * at small sizes and compare bit for bit). */
 };
 
 struct gds_model;

@@ -26,7 +26,8 @@
  *      median/p90/max bounds; same argmax at every step whose reference
  *      margin is > 0.5: 16 steps with margins down to 0.07 make a share of
  *      equal argmaxes a coin toss).
- *   4. our prefill, decode and chunked prefill (1, 7, 64 tokens per call)
+ *   4. our prefill, decode and chunked prefill (1, 7, 64 tokens per call, and
+ *      one call split by the model into graphs of n_batch 7 and 64 tokens)
  *      against each other, and 1 vs 2 threads: bit-identical logits (memcmp;
  *      the runtime computes every token the same way whatever the batch).
  *   5. GGUF files that do not fit the hparams (copies of the good file with one
@@ -664,6 +665,24 @@ static void test_end_to_end(const char *gguf, struct gds_model *m, const struct 
             check_same(name, chunked + (size_t)P0 * V, dec, ND, V, P0);
         }
         printf("  (chunk %d: %.2f s)\n", chunks[c], now_s() - t0);
+    }
+
+    /* one eval call over all N tokens that the model splits into graphs of
+     * n_batch tokens itself (n_batch 7 and 64; the default is 512 > N): the
+     * split inside a call must not change a bit either */
+    static const int batches[] = { 7, 64 };
+    for (int c = 0; c < 2 && pre_ok; c++) {
+        struct gds_model *mb = gds_model_load(gguf, &(struct gds_model_params){ .n_batch = batches[c] });
+        if (!mb) { printf("FAIL: gds_model_load(n_batch %d): %s\n", batches[c], gds_last_error()); n_fail++; continue; }
+        struct gds_seq *sb = gds_seq_new(mb, N + 16);
+        struct gds_eval eb = { .tokens = fx->tokens, .n_tokens = N, .logits_all = chunked };
+        if (sb && eval_ok(mb, sb, &eb, "prefill split by n_batch")) {
+            char name[64];
+            snprintf(name, sizeof(name), "one call split by n_batch %d vs prefill", batches[c]);
+            check_same(name, chunked, pre, N, V, 0);
+        }
+        gds_seq_free(sb);
+        gds_model_free(mb);
     }
 
     /* 1 vs 2 threads: prefill logits_all and the first decode steps, bit for bit */

@@ -836,7 +836,7 @@ static void test_writer_errors(void) {
     /* a stale path.tmp that is a symlink (or a hard link) to another file: replaced, never written through */
     const char *victim = tpath("victim"), *hl = tpath("hl.gguf"), *hltmp = tpath("hl.gguf.tmp");
     write_all(victim, "precious", 8);
-    symlink(victim, tmp);
+    CHECK(symlink(victim, tmp) == 0, "symlink %s -> %s", tmp, victim);
     w = gds_gguf_writer_open(p);
     CHECK(w && !gds_gguf_writer_close(w), "open over a stale symlinked .tmp: %s", gds_last_error());
     old = read_all(victim, &n);
@@ -845,7 +845,7 @@ static void test_writer_errors(void) {
     struct stat sb;
     CHECK(lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) && !exists(tmp), "a regular file at the path, no .tmp");
     unlink(p);
-    link(victim, hltmp);
+    CHECK(link(victim, hltmp) == 0, "link %s -> %s", hltmp, victim);
     w = gds_gguf_writer_open(hl);
     CHECK(w && !gds_gguf_writer_close(w), "open over a stale hard-linked .tmp: %s", gds_last_error());
     old = read_all(victim, &n);

@@ -391,13 +391,15 @@ static float *load_embeddings(const char *path, int D, int V) {
  * own figures. Measured, layers 0..5 (%):
  *   AVX2 (AMD EPYC)   88.1  94.7  91.9  71.2  69.4  95.9
  *   scalar            87.2  90.0  58.4  77.5  67.8  95.0
- * Bounds: measured minus about 3 points; levels not measured here (AVX-512,
- * NEON) take the lowest bound of each layer. Other fixtures: 50 %. */
+ *   AVX-512 (Xeon, Sapphire Rapids, device machine)
+ *                     88.8  95.6  92.2  70.6  70.0  96.9
+ * Bounds: measured minus about 3 points; NEON (not measured: test-model does
+ * not run under qemu) takes the lowest bound of each layer. Other fixtures: 50 %. */
 #define TF_LAYERS 6
 static const double tf_exact_min[GDS_SIMD_COUNT][TF_LAYERS] = {
     [GDS_SIMD_SCALAR] = { 0.84, 0.87, 0.55, 0.74, 0.64, 0.92 },
     [GDS_SIMD_AVX2]   = { 0.85, 0.91, 0.88, 0.68, 0.66, 0.92 },
-    [GDS_SIMD_AVX512] = { 0.84, 0.87, 0.55, 0.68, 0.64, 0.92 },
+    [GDS_SIMD_AVX512] = { 0.85, 0.92, 0.89, 0.67, 0.67, 0.93 },
     [GDS_SIMD_NEON]   = { 0.84, 0.87, 0.55, 0.68, 0.64, 0.92 },
 };
 
@@ -967,7 +969,7 @@ static void test_gds_run(const char *gguf, const struct fixture *fx, const char 
         int rc = system(cmd);
         CHECK(rc == 0, "gds-run %s %d: exit status %d (see %s.log)", modes[k], args[k], rc, out);
         size_t n = (size_t)fx->N * fx->V;
-        float *lg = malloc(n * sizeof(float));
+        float *lg = malloc((n + 1) * sizeof(float)); /* + 1: a longer file is detected, not written past the end */
         FILE *fl = fopen(out, "rb");
         size_t got = fl ? fread(lg, sizeof(float), n + 1, fl) : 0;
         if (fl) fclose(fl);

@@ -1,0 +1,546 @@
+/*
+ * gds-bench.c - prefill and decode throughput of a DeepSeek-V4 GGUF at several
+ * context depths, next to the read bandwidth of the machine (llama-bench's
+ * role for this runtime).
+ *
+ *   gds-bench -m MODEL.gguf [-p 512] [-n 64] [-d 0,4096,16384] [-t N] [-r 3] [-o md|json]
+ *
+ * For every depth d of -d and every run of -r:
+ *   pp<P> @ d: reset the sequence, prefill d tokens (not timed), then time one
+ *              prefill call of P tokens (the model splits it by n_batch);
+ *   tg<N> @ d: reset the sequence, prefill d tokens (not timed), then time N
+ *              decode calls of one token each, every one with the head
+ *              (logits), as generation does.
+ * So pp and tg are measured separately, each from depth d (llama-bench's
+ * convention): the decode does not follow the P-token prefill. -p and -n take
+ * comma-separated lists (0 skips that test). Token ids are a fixed
+ * pseudo-random sequence in [0, n_vocab), the same for every run. Before the
+ * first test one untimed warm-up (a prefill of up to 32 tokens and one decode
+ * step) maps the weights in. Each figure is the median over the runs, with
+ * the range (min..max); -o json gives every run's figure and the stddev.
+ *
+ * Read bandwidth: measured by this program before the tests, with the same
+ * thread count (OpenMP): sums of doubles over a buffer of max(1 GiB, 4 x the
+ * last-level cache) (--bw-mib changes it, 0 skips), one untimed first-touch
+ * pass, then the median of 5 passes, in GB/s (1e9 bytes/s).
+ *
+ * Bytes per decode token, from the GGUF's tensor directory: every tensor of
+ * the trunk layers blk.0 .. blk.<n_layer-1> except the routed experts
+ * (ffn_{gate,up,down}_exps), plus n_expert_used / n_expert of each routed
+ * expert tensor, plus every tensor outside the layers (output head, output
+ * norm, hc head), except token_embd of which one row is read. The MTP block
+ * (blk.<n_layer>, nextn.*) is not used in decode and not counted. The decode
+ * % of bandwidth is t/s x bytes/token / bandwidth: the fraction of the
+ * roofline a memory-bound decode reaches (KV reads are not counted; they are
+ * small next to the weights at the depths this is run at).
+ *
+ * Default threads: the processor count OpenMP reports (the CPU backend's own
+ * default), passed to the model explicitly so that the bandwidth and the
+ * tests use the same count. Progress goes to stderr; stdout carries only the
+ * table or the JSON. Options are parsed as gds-run parses them (getopt_long,
+ * strict numbers, errors naming the option and value); a context whose state
+ * would not fit the machine's memory is refused before it is allocated.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "deepseek4.h"
+#include "gds-gguf.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+    MAX_THREADS = 256, /* as gds-run */
+    MAX_LIST = 32,     /* values in one -p/-n/-d list */
+    MAX_RUNS = 1000,
+    BW_PASSES = 5,
+    WARMUP_TOKENS = 32,
+};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: gds-bench -m MODEL.gguf [options]\n"
+            "  -m, --model FILE       the GGUF\n"
+            "  -p, --n-prompt LIST    prefill lengths, comma-separated (default 512; 0 = no prefill test)\n"
+            "  -n, --n-gen LIST       decode lengths (default 64; 0 = no decode test)\n"
+            "  -d, --depth LIST       context depths each test starts from (default 0)\n"
+            "  -t, --threads N        CPU threads, 1 .. %d (default: the processor count, %d here)\n"
+            "  -r, --repetitions R    runs of every test, 1 .. %d (default 3); median and range reported\n"
+            "  -o, --output FORMAT    md (markdown table, default) or json\n"
+            "  --bw-mib M             read-bandwidth buffer in MiB (default: max(1024, 4 x last-level cache); 0 = skip)\n"
+            "  -h, --help             this text\n"
+            "  --version              the version\n"
+            "pp<P> @ d: prefill d tokens (untimed), time a prefill of P tokens. tg<N> @ d: prefill d tokens\n"
+            "(untimed), time N decode steps of one token with logits. Each from a reset sequence.\n"
+            "%% BW = decode t/s x bytes per token (weights read per token, from the file) / measured read bandwidth.\n",
+            MAX_THREADS, omp_get_num_procs(), MAX_RUNS);
+}
+
+/* ---- option values ---------------------------------------------------------- */
+
+static const char *opt_label(char **argv, const char *arg) {
+    static char buf[64];
+    const char *tok = argv[optind - 1];
+    if (tok == arg && optind >= 2) tok = argv[optind - 2];
+    size_t n = strcspn(tok, "=");
+    if (tok[0] == '-' && tok[1] != '-') n = 2;
+    if (n >= sizeof(buf)) n = sizeof(buf) - 1;
+    memcpy(buf, tok, n);
+    buf[n] = 0;
+    return buf;
+}
+
+static void die_value(const char *opt, const char *val, const char *what) {
+    fprintf(stderr, "gds-bench: %s '%s': %s\n", opt, val, what);
+    exit(1);
+}
+
+static long parse_long(const char *opt, const char *s, long lo, long hi) {
+    char *end;
+    errno = 0;
+    const long v = strtol(s, &end, 10);
+    if (!*s || isspace((unsigned char)*s) || *end || end == s) die_value(opt, s, "not an integer");
+    if (errno == ERANGE || v < lo || v > hi) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "out of range (%ld .. %ld)", lo, hi);
+        die_value(opt, s, msg);
+    }
+    return v;
+}
+
+/* comma-separated integers in [lo, hi], at least one, at most MAX_LIST */
+static int parse_list(const char *opt, const char *s, long lo, long hi, int *out) {
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        const size_t len = strcspn(p, ",");
+        char item[32];
+        if (len == 0 || len >= sizeof item) die_value(opt, s, "not a comma-separated list of integers");
+        memcpy(item, p, len);
+        item[len] = 0;
+        char *end;
+        errno = 0;
+        const long v = strtol(item, &end, 10);
+        if (isspace((unsigned char)item[0]) || *end) die_value(opt, s, "not a comma-separated list of integers");
+        if (errno == ERANGE || v < lo || v > hi) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "value %s out of range (%ld .. %ld)", item, lo, hi);
+            die_value(opt, s, msg);
+        }
+        if (n == MAX_LIST) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "more than %d values", MAX_LIST);
+            die_value(opt, s, msg);
+        }
+        out[n++] = (int)v;
+        p += len;
+        if (!*p) break;
+        p++;
+    }
+    return n;
+}
+
+static void quiet_errors(enum gds_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level >= GDS_LOG_INFO && level != GDS_LOG_ERROR) fputs(msg, stderr);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_dbl(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+struct stats { double median, min, max, mean, stddev; };
+
+static struct stats stats_of(const double *v, int n) {
+    double s[MAX_RUNS];
+    memcpy(s, v, sizeof(double) * (size_t)n);
+    qsort(s, (size_t)n, sizeof *s, cmp_dbl);
+    struct stats r = { .median = n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]), .min = s[0], .max = s[n - 1] };
+    for (int i = 0; i < n; i++) r.mean += s[i] / n;
+    for (int i = 0; i < n; i++) r.stddev += (s[i] - r.mean) * (s[i] - r.mean);
+    r.stddev = n > 1 ? sqrt(r.stddev / (n - 1)) : 0.0;
+    return r;
+}
+
+/* ---- machine: CPU name, last-level cache, read bandwidth ----------------------- */
+
+static void cpu_model(char *out, size_t size) {
+    snprintf(out, size, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        /* x86: "model name"; arm64: no name, "CPU part" is the best there is */
+        if (!strncmp(line, "model name", 10) || !strncmp(line, "Model", 5)) {
+            const char *c = strchr(line, ':');
+            if (!c) continue;
+            c++;
+            while (*c == ' ' || *c == '\t') c++;
+            snprintf(out, size, "%.*s", (int)strcspn(c, "\n"), c);
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static size_t llc_bytes(void) {
+    long v = -1;
+#ifdef _SC_LEVEL3_CACHE_SIZE
+    v = sysconf(_SC_LEVEL3_CACHE_SIZE);
+    if (v <= 0) v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+#endif
+    return v > 0 ? (size_t)v : 0;
+}
+
+/* one timed pass summing n doubles with nth threads, 8 accumulators each; GB/s */
+static double bw_pass(const double *a, size_t n, int nth) {
+    double sum = 0;
+    const double t0 = now_s();
+#pragma omp parallel num_threads(nth) reduction(+ : sum)
+    {
+        const size_t ith = (size_t)omp_get_thread_num(), nt = (size_t)omp_get_num_threads();
+        const size_t per = (n / 8 + nt - 1) / nt * 8;
+        const size_t i0 = per * ith, i1 = i0 + per < n ? i0 + per : n;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+        size_t i = i0;
+        for (; i + 8 <= i1; i += 8) {
+            s0 += a[i]; s1 += a[i + 1]; s2 += a[i + 2]; s3 += a[i + 3];
+            s4 += a[i + 4]; s5 += a[i + 5]; s6 += a[i + 6]; s7 += a[i + 7];
+        }
+        for (; i < i1; i++) s0 += a[i];
+        sum += s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+    }
+    const double t = now_s() - t0;
+    if (sum == -1.0) fputc(' ', stderr); /* keeps the sum live */
+    return (double)(n * sizeof(double)) / t / 1e9;
+}
+
+/* median of BW_PASSES passes after a first-touch pass; 0 if the buffer cannot be had */
+static double measure_bw(size_t bytes, int nth, double samples[BW_PASSES]) {
+    const size_t n = bytes / sizeof(double);
+    double *a = aligned_alloc(64, n * sizeof(double));
+    if (!a) return 0;
+#pragma omp parallel for num_threads(nth) schedule(static)
+    for (size_t i = 0; i < n; i++) a[i] = (double)(i & 7);
+    bw_pass(a, n, nth);
+    double s[BW_PASSES];
+    for (int i = 0; i < BW_PASSES; i++) s[i] = samples[i] = bw_pass(a, n, nth);
+    free(a);
+    qsort(s, BW_PASSES, sizeof *s, cmp_dbl);
+    return s[BW_PASSES / 2];
+}
+
+/* ---- bytes per decode token, from the tensor directory ------------------------ */
+
+/* layer index of "blk.N.…", -1 for tensors outside the layers */
+static int layer_of(const char *name) {
+    if (strncmp(name, "blk.", 4)) return -1;
+    char *end;
+    const long l = strtol(name + 4, &end, 10);
+    return end != name + 4 && *end == '.' && l >= 0 && l < INT_MAX ? (int)l : -1;
+}
+
+static bool is_routed_expert(const char *name) {
+    return strstr(name, ".ffn_gate_exps.") || strstr(name, ".ffn_up_exps.") || strstr(name, ".ffn_down_exps.");
+}
+
+static double decode_bytes_per_token(const char *path, const struct gds_ds4_hparams *hp) {
+    struct gds_gguf *f = gds_gguf_open(path);
+    if (!f) return -1;
+    double total = 0;
+    for (int64_t i = 0; i < gds_gguf_n_tensors(f); i++) {
+        const char *name = gds_gguf_tensor_name(f, i);
+        const double size = (double)gds_gguf_tensor_size(f, i);
+        const int l = layer_of(name);
+        if (l >= hp->n_layer || strstr(name, "nextn")) continue; /* MTP */
+        if (!strcmp(name, "token_embd.weight")) {
+            int64_t ne[4];
+            gds_gguf_tensor_ne(f, i, ne);
+            total += size / (double)(ne[1] * ne[2] * ne[3]);
+        } else if (l >= 0 && is_routed_expert(name)) total += size * hp->n_expert_used / hp->n_expert;
+        else total += size;
+    }
+    gds_gguf_close(f);
+    return total;
+}
+
+/* ---- the model --------------------------------------------------------------- */
+
+/* as gds-run: the state grows linearly with the context, two small sequences measure it */
+static bool context_fits(struct gds_model *m, int n_ctx) {
+    if (n_ctx <= 4096) return true;
+    struct gds_seq *a = gds_seq_new(m, 1024), *b = a ? gds_seq_new(m, 2048) : NULL;
+    if (!a || !b) { gds_seq_free(a); fprintf(stderr, "gds-bench: %s\n", gds_last_error()); return false; }
+    const double per_token = (double)(gds_seq_bytes(b) - gds_seq_bytes(a)) / 1024.0;
+    const double need = (double)gds_seq_bytes(b) + per_token * (n_ctx - 2048);
+    gds_seq_free(a);
+    gds_seq_free(b);
+    const double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (mem > 0 && need > mem) {
+        fprintf(stderr, "gds-bench: -d/-p/-n: a context of %d tokens needs %.1f GiB of state (%.0f bytes/token), more than the %.1f GiB "
+                        "of memory of this machine; give a smaller -d (about %.0f tokens fit)\n",
+                n_ctx, need / 1073741824.0, per_token, mem / 1073741824.0, per_token > 0 ? 0.9 * mem / per_token : 0.0);
+        return false;
+    }
+    return true;
+}
+
+static bool check_architecture(const char *path) {
+    struct gds_gguf *f = gds_gguf_open(path);
+    if (!f) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); return false; }
+    const int64_t k = gds_gguf_find_key(f, "general.architecture");
+    const char *arch = k >= 0 && gds_gguf_kv_type(f, k) == GDS_GGUF_STRING ? gds_gguf_get_str(f, k) : NULL;
+    const bool ok = arch && !strcmp(arch, "deepseek4");
+    if (!ok) fprintf(stderr, "gds-bench: %s: the model's architecture is %s%s%s (general.architecture); gds-bench runs only \"deepseek4\"\n",
+                     path, arch ? "\"" : "", arch ? arch : "missing", arch ? "\"" : "");
+    gds_gguf_close(f);
+    return ok;
+}
+
+/* a fixed pseudo-random id sequence in [0, n_vocab) */
+static void fill_tokens(int32_t *ids, size_t n, int n_vocab) {
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t i = 0; i < n; i++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        ids[i] = (int32_t)(x % (uint64_t)n_vocab);
+    }
+}
+
+struct bench {
+    struct gds_model *m;
+    struct gds_seq *s;
+    const int32_t *ids;
+    float *logits;
+};
+
+static bool eval(struct bench *b, const int32_t *ids, int n, bool decode) {
+    if (n <= 0) return true;
+    const struct gds_eval e = { .tokens = ids, .n_tokens = n, .decode = decode, .logits = b->logits };
+    if (gds_model_eval(b->m, b->s, &e) == GDS_OK) return true;
+    fprintf(stderr, "gds-bench: %s\n", gds_last_error());
+    return false;
+}
+
+/* tokens/s of one run: reset, untimed prefill of depth tokens, then the timed part; < 0 on error */
+static double run_once(struct bench *b, int depth, int n, bool tg) {
+    gds_seq_reset(b->s);
+    if (!eval(b, b->ids, depth, false)) return -1;
+    const int32_t *t = b->ids + depth;
+    const double t0 = now_s();
+    if (tg) {
+        for (int i = 0; i < n; i++)
+            if (!eval(b, t + i, 1, true)) return -1;
+    } else if (!eval(b, t, n, false)) return -1;
+    return n / (now_s() - t0);
+}
+
+struct result {
+    bool tg;
+    int n, depth;
+    double tps[MAX_RUNS];
+    struct stats st;
+};
+
+/* ---- main --------------------------------------------------------------------- */
+
+enum { OPT_VERSION = 256, OPT_BW_MIB };
+
+static const struct option long_opts[] = {
+    { "model", required_argument, NULL, 'm' },   { "n-prompt", required_argument, NULL, 'p' },
+    { "n-gen", required_argument, NULL, 'n' },   { "depth", required_argument, NULL, 'd' },
+    { "threads", required_argument, NULL, 't' }, { "repetitions", required_argument, NULL, 'r' },
+    { "output", required_argument, NULL, 'o' },  { "bw-mib", required_argument, NULL, OPT_BW_MIB },
+    { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, OPT_VERSION },
+    { NULL, 0, NULL, 0 },
+};
+
+int main(int argc, char **argv) {
+    const char *model = NULL, *format = "md";
+    int pp[MAX_LIST] = { 512 }, tg[MAX_LIST] = { 64 }, depth[MAX_LIST] = { 0 };
+    int n_pp = 1, n_tg = 1, n_depth = 1, n_threads = 0, reps = 3;
+    long bw_mib = -1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":m:p:n:d:t:r:o:h", long_opts, NULL)) != -1) {
+        const char *opt = c == '?' || c == ':' ? NULL : opt_label(argv, optarg);
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'p': n_pp = parse_list(opt, optarg, 0, 1 << 24, pp); break;
+        case 'n': n_tg = parse_list(opt, optarg, 0, 1 << 20, tg); break;
+        case 'd': n_depth = parse_list(opt, optarg, 0, 1 << 30, depth); break;
+        case 't': n_threads = (int)parse_long(opt, optarg, 1, MAX_THREADS); break;
+        case 'r': reps = (int)parse_long(opt, optarg, 1, MAX_RUNS); break;
+        case 'o':
+            if (strcmp(optarg, "md") && strcmp(optarg, "json")) die_value(opt, optarg, "expected md or json");
+            format = optarg;
+            break;
+        case OPT_BW_MIB: bw_mib = parse_long(opt, optarg, 0, 1 << 20); break;
+        case 'h': usage(stdout); return 0;
+        case OPT_VERSION: printf("gds-bench (ggml-ds) %s\n", GDS_VERSION); return 0;
+        case ':':
+            fprintf(stderr, "gds-bench: option '%s' needs a value\n", optopt ? (char[]){ '-', (char)optopt, 0 } : argv[optind - 1]);
+            fprintf(stderr, "gds-bench: see 'gds-bench --help'\n");
+            return 1;
+        default:
+            if (optopt && optopt < 256) fprintf(stderr, "gds-bench: unknown option '-%c'\n", optopt);
+            else fprintf(stderr, "gds-bench: unknown option '%s'\n", argv[optind - 1]);
+            fprintf(stderr, "gds-bench: see 'gds-bench --help'\n");
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "gds-bench: unexpected argument '%s'\ngds-bench: see 'gds-bench --help'\n", argv[optind]);
+        return 1;
+    }
+    if (!model) { fprintf(stderr, "gds-bench: -m MODEL.gguf is required\ngds-bench: see 'gds-bench --help'\n"); return 1; }
+    int max_pp = 0, max_tg = 0, max_depth = 0;
+    for (int i = 0; i < n_pp; i++) max_pp = pp[i] > max_pp ? pp[i] : max_pp;
+    for (int i = 0; i < n_tg; i++) max_tg = tg[i] > max_tg ? tg[i] : max_tg;
+    for (int i = 0; i < n_depth; i++) max_depth = depth[i] > max_depth ? depth[i] : max_depth;
+    if (max_pp == 0 && max_tg == 0) { fprintf(stderr, "gds-bench: -p and -n are both 0: nothing to measure\n"); return 1; }
+    const long long need = (long long)max_depth + (max_pp > max_tg ? max_pp : max_tg) + 16;
+    if (need > INT32_MAX) { fprintf(stderr, "gds-bench: -d %d + the longest test exceed the largest context\n", max_depth); return 1; }
+    const int n_ctx = need < 256 ? 256 : (int)need;
+    if (n_threads == 0) n_threads = omp_get_num_procs() < MAX_THREADS ? omp_get_num_procs() : MAX_THREADS;
+
+    gds_log_set(quiet_errors, NULL);
+    if (!check_architecture(model)) return 1;
+    struct stat sb;
+    const double file_bytes = stat(model, &sb) == 0 ? (double)sb.st_size : 0;
+
+    /* bandwidth first, while the model's pages are not competing for the cache */
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    const size_t llc = llc_bytes();
+    size_t bw_bytes = bw_mib >= 0 ? (size_t)bw_mib << 20 : (size_t)1 << 30;
+    if (bw_mib < 0 && 4 * llc > bw_bytes) bw_bytes = 4 * llc;
+    double bw_samples[BW_PASSES] = { 0 }, bw = 0;
+    if (bw_bytes) {
+        fprintf(stderr, "gds-bench: read bandwidth, %d threads, %.0f MiB buffer ...\n", n_threads, bw_bytes / 1048576.0);
+        bw = measure_bw(bw_bytes, n_threads, bw_samples);
+        if (bw <= 0) { fprintf(stderr, "gds-bench: --bw-mib: cannot allocate %.0f MiB for the bandwidth buffer\n", bw_bytes / 1048576.0); return 1; }
+        fprintf(stderr, "gds-bench: read bandwidth %.2f GB/s (median of %d passes)\n", bw, BW_PASSES);
+    }
+
+    struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = n_threads });
+    if (!m) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); return 1; }
+    const struct gds_ds4_hparams *hp = gds_model_hparams(m);
+    const double bpt = decode_bytes_per_token(model, hp);
+    if (bpt < 0) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); gds_model_free(m); return 1; }
+    fprintf(stderr, "gds-bench: %s: %d layers, %d of %d experts per token: %.4f GB read per decode token\n", model, hp->n_layer,
+            hp->n_expert_used, hp->n_expert, bpt / 1e9);
+    if (!context_fits(m, n_ctx)) { gds_model_free(m); return 1; }
+    struct bench b = { .m = m, .s = gds_seq_new(m, n_ctx) };
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)n_ctx);
+    b.logits = malloc(sizeof(float) * (size_t)hp->n_vocab);
+    const int n_res = n_depth * (n_pp + n_tg);
+    struct result *res = calloc((size_t)n_res, sizeof *res);
+    if (!b.s || !ids || !b.logits || !res) {
+        fprintf(stderr, "gds-bench: %s\n", b.s ? "out of memory" : gds_last_error());
+        return 1;
+    }
+    fill_tokens(ids, (size_t)n_ctx, hp->n_vocab);
+    b.ids = ids;
+
+    int rc = 0;
+    fprintf(stderr, "gds-bench: warm-up (context %d, %d threads)\n", n_ctx, n_threads);
+    gds_seq_reset(b.s);
+    if (!eval(&b, ids, WARMUP_TOKENS, false) || !eval(&b, ids + WARMUP_TOKENS, 1, true)) rc = 1;
+    int k = 0;
+    for (int di = 0; di < n_depth && !rc; di++) {
+        for (int ti = 0; ti < n_pp + n_tg && !rc; ti++) {
+            struct result *r = &res[k];
+            r->tg = ti >= n_pp;
+            r->n = r->tg ? tg[ti - n_pp] : pp[ti];
+            r->depth = depth[di];
+            if (r->n == 0) continue;
+            for (int rep = 0; rep < reps && !rc; rep++) {
+                fprintf(stderr, "gds-bench: %s%d @ d%d, run %d of %d\n", r->tg ? "tg" : "pp", r->n, r->depth, rep + 1, reps);
+                r->tps[rep] = run_once(&b, r->depth, r->n, r->tg);
+                if (r->tps[rep] < 0) rc = 1;
+            }
+            if (!rc) r->st = stats_of(r->tps, reps);
+            k++;
+        }
+    }
+
+    if (!rc && !strcmp(format, "md")) {
+        const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
+        printf("| model | size | threads | test | t/s (median, min..max of %d) | decode GB/s (x %.3f GB/token) | %% of read BW (%.1f GB/s) |\n",
+               reps, bpt / 1e9, bw);
+        printf("|---|---:|---:|---|---:|---:|---:|\n");
+        for (int i = 0; i < k; i++) {
+            const struct result *r = &res[i];
+            printf("| %s | %.2f GiB | %d | %s%d @ d%d | %.2f (%.2f..%.2f) |", base, file_bytes / 1073741824.0, n_threads, r->tg ? "tg" : "pp",
+                   r->n, r->depth, r->st.median, r->st.min, r->st.max);
+            if (r->tg) printf(" %.2f | %s%.1f %% |\n", r->st.median * bpt / 1e9, bw > 0 ? "" : "n/a ", bw > 0 ? 100.0 * r->st.median * bpt / 1e9 / bw : 0.0);
+            else printf("  |  |\n");
+        }
+    } else if (!rc) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "program", "gds-bench");
+        cJSON_AddStringToObject(o, "version", GDS_VERSION);
+        cJSON_AddStringToObject(o, "model", model);
+        cJSON_AddNumberToObject(o, "model_bytes", file_bytes);
+        cJSON_AddStringToObject(o, "cpu", cpu);
+        cJSON_AddNumberToObject(o, "threads", n_threads);
+        cJSON_AddNumberToObject(o, "repetitions", reps);
+        cJSON_AddNumberToObject(o, "n_ctx", n_ctx);
+        cJSON_AddNumberToObject(o, "bandwidth_buffer_bytes", (double)bw_bytes);
+        cJSON_AddNumberToObject(o, "read_bandwidth_gbs", bw);
+        cJSON_AddItemToObject(o, "read_bandwidth_samples_gbs", cJSON_CreateDoubleArray(bw_samples, bw_bytes ? BW_PASSES : 0));
+        cJSON_AddNumberToObject(o, "bytes_per_token", bpt);
+        cJSON_AddNumberToObject(o, "n_layer", hp->n_layer);
+        cJSON_AddNumberToObject(o, "n_expert", hp->n_expert);
+        cJSON_AddNumberToObject(o, "n_expert_used", hp->n_expert_used);
+        cJSON *arr = cJSON_AddArrayToObject(o, "results");
+        for (int i = 0; i < k; i++) {
+            const struct result *r = &res[i];
+            cJSON *e = cJSON_CreateObject();
+            char name[64];
+            snprintf(name, sizeof name, "%s%d", r->tg ? "tg" : "pp", r->n);
+            cJSON_AddStringToObject(e, "test", name);
+            cJSON_AddStringToObject(e, "kind", r->tg ? "decode" : "prefill");
+            cJSON_AddNumberToObject(e, "n_tokens", r->n);
+            cJSON_AddNumberToObject(e, "depth", r->depth);
+            cJSON_AddItemToObject(e, "runs_tps", cJSON_CreateDoubleArray(r->tps, reps));
+            cJSON_AddNumberToObject(e, "median_tps", r->st.median);
+            cJSON_AddNumberToObject(e, "min_tps", r->st.min);
+            cJSON_AddNumberToObject(e, "max_tps", r->st.max);
+            cJSON_AddNumberToObject(e, "stddev_tps", r->st.stddev);
+            if (r->tg) {
+                cJSON_AddNumberToObject(e, "gbs", r->st.median * bpt / 1e9);
+                if (bw > 0) cJSON_AddNumberToObject(e, "pct_bandwidth", 100.0 * r->st.median * bpt / 1e9 / bw);
+            }
+            cJSON_AddItemToArray(arr, e);
+        }
+        char *text = cJSON_Print(o);
+        if (text) puts(text);
+        else rc = 1;
+        free(text);
+        cJSON_Delete(o);
+    }
+    free(res);
+    free(ids);
+    free(b.logits);
+    gds_seq_free(b.s);
+    gds_model_free(m);
+    return rc;
+}

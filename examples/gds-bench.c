@@ -28,7 +28,8 @@
  * the trunk layers blk.0 .. blk.<n_layer-1> except the routed experts
  * (ffn_{gate,up,down}_exps), plus n_expert_used / n_expert of each routed
  * expert tensor, plus every tensor outside the layers (output head, output
- * norm, hc head), except token_embd of which one row is read. The MTP block
+ * norm, hc head). Tables gathered by token id count one row: token_embd and
+ * the hash layers' ffn_gate_tid2eid (a decode token reads one row of each). The MTP block
  * (blk.<n_layer>, nextn.*) is not used in decode and not counted. The decode
  * % of bandwidth is t/s x bytes/token / bandwidth: the fraction of the
  * roofline a memory-bound decode reaches (KV reads are not counted; they are
@@ -270,7 +271,7 @@ static double decode_bytes_per_token(const char *path, const struct gds_ds4_hpar
         const double size = (double)gds_gguf_tensor_size(f, i);
         const int l = layer_of(name);
         if (l >= hp->n_layer || strstr(name, "nextn")) continue; /* MTP */
-        if (!strcmp(name, "token_embd.weight")) {
+        if (!strcmp(name, "token_embd.weight") || strstr(name, ".ffn_gate_tid2eid.")) {
             int64_t ne[4];
             gds_gguf_tensor_ne(f, i, ne);
             total += size / (double)(ne[1] * ne[2] * ne[3]);
@@ -384,7 +385,7 @@ int main(int argc, char **argv) {
         case 'm': model = optarg; break;
         case 'p': n_pp = parse_list(opt, optarg, 0, 1 << 24, pp); break;
         case 'n': n_tg = parse_list(opt, optarg, 0, 1 << 20, tg); break;
-        case 'd': n_depth = parse_list(opt, optarg, 0, 1 << 30, depth); break;
+        case 'd': n_depth = parse_list(opt, optarg, 0, INT32_MAX, depth); break;
         case 't': n_threads = (int)parse_long(opt, optarg, 1, MAX_THREADS); break;
         case 'r': reps = (int)parse_long(opt, optarg, 1, MAX_RUNS); break;
         case 'o':
@@ -425,20 +426,6 @@ int main(int argc, char **argv) {
     struct stat sb;
     const double file_bytes = stat(model, &sb) == 0 ? (double)sb.st_size : 0;
 
-    /* bandwidth first, while the model's pages are not competing for the cache */
-    char cpu[256];
-    cpu_model(cpu, sizeof cpu);
-    const size_t llc = llc_bytes();
-    size_t bw_bytes = bw_mib >= 0 ? (size_t)bw_mib << 20 : (size_t)1 << 30;
-    if (bw_mib < 0 && 4 * llc > bw_bytes) bw_bytes = 4 * llc;
-    double bw_samples[BW_PASSES] = { 0 }, bw = 0;
-    if (bw_bytes) {
-        fprintf(stderr, "gds-bench: read bandwidth, %d threads, %.0f MiB buffer ...\n", n_threads, bw_bytes / 1048576.0);
-        bw = measure_bw(bw_bytes, n_threads, bw_samples);
-        if (bw <= 0) { fprintf(stderr, "gds-bench: --bw-mib: cannot allocate %.0f MiB for the bandwidth buffer\n", bw_bytes / 1048576.0); return 1; }
-        fprintf(stderr, "gds-bench: read bandwidth %.2f GB/s (median of %d passes)\n", bw, BW_PASSES);
-    }
-
     struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = n_threads });
     if (!m) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); return 1; }
     const struct gds_ds4_hparams *hp = gds_model_hparams(m);
@@ -447,6 +434,29 @@ int main(int argc, char **argv) {
     fprintf(stderr, "gds-bench: %s: %d layers, %d of %d experts per token: %.4f GB read per decode token\n", model, hp->n_layer,
             hp->n_expert_used, hp->n_expert, bpt / 1e9);
     if (!context_fits(m, n_ctx)) { gds_model_free(m); return 1; }
+    /* bandwidth before the tests, with the tests' thread count (after the cheap checks, so a refused run is quick) */
+    char cpu[256];
+    cpu_model(cpu, sizeof cpu);
+    const size_t llc = llc_bytes();
+    size_t bw_bytes = bw_mib >= 0 ? (size_t)bw_mib << 20 : (size_t)1 << 30;
+    if (bw_mib < 0 && 4 * llc > bw_bytes) bw_bytes = 4 * llc;
+    const double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (mem > 0 && (double)bw_bytes > 0.5 * mem) {
+        if (bw_mib >= 0) {
+            fprintf(stderr, "gds-bench: --bw-mib '%ld': more than half of the %.0f MiB of memory of this machine\n", bw_mib, mem / 1048576.0);
+            gds_model_free(m);
+            return 1;
+        }
+        bw_bytes = (size_t)(0.25 * mem) & ~(size_t)4095; /* small machine: a quarter of memory is still far past the cache */
+    }
+    double bw_samples[BW_PASSES] = { 0 }, bw = 0;
+    if (bw_bytes) {
+        fprintf(stderr, "gds-bench: read bandwidth, %d threads, %.0f MiB buffer ...\n", n_threads, bw_bytes / 1048576.0);
+        bw = measure_bw(bw_bytes, n_threads, bw_samples);
+        if (bw <= 0) { fprintf(stderr, "gds-bench: --bw-mib: cannot allocate %.0f MiB for the bandwidth buffer\n", bw_bytes / 1048576.0); gds_model_free(m); return 1; }
+        fprintf(stderr, "gds-bench: read bandwidth %.2f GB/s (median of %d passes)\n", bw, BW_PASSES);
+    }
+
     struct bench b = { .m = m, .s = gds_seq_new(m, n_ctx) };
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)n_ctx);
     b.logits = malloc(sizeof(float) * (size_t)hp->n_vocab);

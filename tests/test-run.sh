@@ -357,5 +357,69 @@ check "long prompt ($np tokens): prefill progress lines, rc $rc" \
 "$RUN" -m "$T" -p Hello -n 1 --temp 0 >/dev/null 2>"$W/short.err"
 check "short prompt: no progress lines" '! grep -q "prefill" "$W/short.err"'
 
+# ---- gds-bench (issue 9 point 1): JSON shape, bytes per token, bad options ----------
+BENCH=$BUILD/bin/gds-bench
+if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
+    "$BENCH" -m "$W/S.gguf" -p 16 -n 4 -d 0,32 -r 2 -t 2 --bw-mib 16 -o json >"$W/bench.json" 2>"$W/bench.err"
+    rc=$?
+    check "gds-bench -o json exits 0 and prints progress on stderr (rc $rc)" '[ "$rc" -eq 0 ] && grep -q "^gds-bench: tg4 @ d32, run 2 of 2" "$W/bench.err"'
+    # bytes per decode token, recomputed from gds-run --info's tensor table: layers below
+    # block_count - nextn, routed experts x used/count, token_embd and tid2eid one row
+    "$RUN" -m "$W/S.gguf" --info >"$W/bench-info.out" 2>&1
+    bpt_ref=$(awk '
+        $1 == "deepseek4.block_count" { B = $2 } $1 == "deepseek4.nextn_predict_layers" { N = $2 }
+        $1 == "deepseek4.expert_count" { E = $2 } $1 == "deepseek4.expert_used_count" { U = $2 }
+        $1 ~ /^[0-9]+$/ && NF >= 6 {
+            name = $2; bytes = $(NF - 1); l = -1
+            if (name ~ /^blk\.[0-9]+\./) { split(name, a, "."); l = a[2] + 0 }
+            if (l >= B - N || name ~ /nextn/) next
+            if (name == "token_embd.weight" || name ~ /\.ffn_gate_tid2eid\./) {
+                match($0, /\[[^]]*\]/); sh = substr($0, RSTART + 1, RLENGTH - 2); n = split(sh, d, ", *")
+                rows = 1; for (i = 2; i <= n; i++) rows *= d[i]; t += bytes / rows
+            } else if (l >= 0 && name ~ /\.ffn_(gate|up|down)_exps\./) t += bytes * U / E
+            else t += bytes
+        }
+        END { printf "%.3f", t }' "$W/bench-info.out")
+    if command -v node >/dev/null 2>&1; then
+        verdict=$(node -e '
+            const o = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")), ref = +process.argv[2], bad = [];
+            const pos = (v, what) => { if (!(typeof v === "number" && isFinite(v) && v > 0)) bad.push(what + "=" + v); };
+            pos(o.read_bandwidth_gbs, "read_bandwidth_gbs"); pos(o.bytes_per_token, "bytes_per_token");
+            if (o.threads !== 2 || o.repetitions !== 2) bad.push("threads/repetitions");
+            if (!(Math.abs(o.bytes_per_token - ref) < 1)) bad.push("bytes_per_token " + o.bytes_per_token + " != " + ref);
+            const want = ["pp16@0", "tg4@0", "pp16@32", "tg4@32"], got = o.results.map(r => r.test + "@" + r.depth);
+            if (got.join() !== want.join()) bad.push("tests " + got.join());
+            for (const r of o.results) {
+                if (r.runs_tps.length !== 2) bad.push(r.test + " has " + r.runs_tps.length + " runs");
+                r.runs_tps.forEach((v, i) => pos(v, r.test + " run " + i));
+                ["median_tps", "min_tps", "max_tps"].forEach(k => pos(r[k], r.test + " " + k));
+                if (r.kind === "decode") pos(r.pct_bandwidth, r.test + " pct_bandwidth");
+                if (!(r.min_tps <= r.median_tps && r.median_tps <= r.max_tps)) bad.push(r.test + " min <= median <= max");
+            }
+            console.log(bad.length ? bad.join("; ") : "ok");' "$W/bench.json" "$bpt_ref" 2>&1)
+        check "gds-bench JSON: 4 tests x 2 runs, figures positive and finite, bytes/token = --info sum ($bpt_ref): $verdict" '[ "$verdict" = ok ]'
+    else
+        if [ "${CI:-}" = true ]; then bad "gds-bench JSON check: node missing"; else echo "SKIP gds-bench JSON check: node missing"; fi
+    fi
+    "$BENCH" -m "$W/S.gguf" -p 8 -n 2 -r 1 -t 1 --bw-mib 16 >"$W/bench.md" 2>/dev/null
+    rc=$?
+    check "gds-bench markdown: header, rule and 2 rows, nothing else on stdout (rc $rc)" \
+        '[ "$rc" -eq 0 ] && [ "$(wc -l <"$W/bench.md")" -eq 4 ] && grep -q "^| S.gguf | .* | 1 | pp8 @ d0 | " "$W/bench.md" && grep -qE "^\| S.gguf \| .* \| tg2 @ d0 \| .* %" "$W/bench.md"'
+    v=$("$BENCH" --version 2>&1)
+    check "gds-bench --version ($v)" 'echo "$v" | grep -qE "^gds-bench \(ggml-ds\) [0-9]+\.[0-9]+\.[0-9]+$"'
+    refuse "gds-bench -r 0 refused" "^gds-bench: -r '0': out of range \(1 \.\. " "$BENCH" -m "$W/S.gguf" -r 0
+    refuse "gds-bench -d abc refused" "^gds-bench: -d 'abc': not a comma-separated list of integers" "$BENCH" -m "$W/S.gguf" -d abc
+    refuse "gds-bench -d 0,,8 refused" "^gds-bench: -d '0,,8': not a comma-separated list" "$BENCH" -m "$W/S.gguf" -d 0,,8
+    refuse "gds-bench -p -1 refused" "^gds-bench: -p '-1': value -1 out of range" "$BENCH" -m "$W/S.gguf" -p -1
+    refuse "gds-bench -t 0 refused" "^gds-bench: -t '0': out of range \(1 \.\. 256\)" "$BENCH" -m "$W/S.gguf" -t 0
+    refuse "gds-bench -o xml refused" "^gds-bench: -o 'xml': expected md or json" "$BENCH" -m "$W/S.gguf" -o xml
+    refuse "gds-bench without -m refused" "^gds-bench: -m MODEL.gguf is required" "$BENCH" -p 16
+    refuse "gds-bench unknown option: error and --help pointer" "^gds-bench: see 'gds-bench --help'" "$BENCH" -m "$W/S.gguf" --bogus
+    refuse "gds-bench -d 2e9: context state larger than memory refused" "^gds-bench: -d/-p/-n: a context of [0-9]+ tokens needs" \
+        "$BENCH" -m "$W/S.gguf" -d 2000000000 -p 16 -n 4 -r 1
+else
+    bad "gds-bench: $BENCH not built or $W/S.gguf missing"
+fi
+
 echo "test-run: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -449,6 +449,7 @@ int main(int argc, char **argv) {
         }
         bw_bytes = (size_t)(0.25 * mem) & ~(size_t)4095; /* small machine: a quarter of memory is still far past the cache */
     }
+    bw_bytes &= ~(size_t)63; /* aligned_alloc wants a multiple of the alignment */
     double bw_samples[BW_PASSES] = { 0 }, bw = 0;
     if (bw_bytes) {
         fprintf(stderr, "gds-bench: read bandwidth, %d threads, %.0f MiB buffer ...\n", n_threads, bw_bytes / 1048576.0);
@@ -493,7 +494,7 @@ int main(int argc, char **argv) {
 
     if (!rc && !strcmp(format, "md")) {
         const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
-        printf("| model | size | threads | test | t/s (median, min..max of %d) | decode GB/s (x %.3f GB/token) | %% of read BW (%.1f GB/s) |\n",
+        printf("| model | size | threads | test | t/s (median, min..max of %d) | decode GB/s (x %.4g GB/token) | %% of read BW (%.1f GB/s) |\n",
                reps, bpt / 1e9, bw);
         printf("|---|---:|---:|---|---:|---:|---:|\n");
         for (int i = 0; i < k; i++) {
@@ -507,12 +508,15 @@ int main(int argc, char **argv) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "program", "gds-bench");
         cJSON_AddStringToObject(o, "version", GDS_VERSION);
+        cJSON *cmd = cJSON_AddArrayToObject(o, "argv");
+        for (int i = 0; i < argc; i++) cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
         cJSON_AddStringToObject(o, "model", model);
         cJSON_AddNumberToObject(o, "model_bytes", file_bytes);
         cJSON_AddStringToObject(o, "cpu", cpu);
         cJSON_AddNumberToObject(o, "threads", n_threads);
         cJSON_AddNumberToObject(o, "repetitions", reps);
         cJSON_AddNumberToObject(o, "n_ctx", n_ctx);
+        cJSON_AddNumberToObject(o, "llc_bytes", (double)llc);
         cJSON_AddNumberToObject(o, "bandwidth_buffer_bytes", (double)bw_bytes);
         cJSON_AddNumberToObject(o, "read_bandwidth_gbs", bw);
         cJSON_AddItemToObject(o, "read_bandwidth_samples_gbs", cJSON_CreateDoubleArray(bw_samples, bw_bytes ? BW_PASSES : 0));

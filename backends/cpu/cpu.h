@@ -8,7 +8,8 @@
  * on nth (each output element is computed by exactly one thread, in a fixed
  * order), so outputs are bit-identical for any thread count. A kernel that needs
  * two phases (e.g. quantize activations, then dot products) calls
- * gds_cpu_barrier() between them.
+ * gds_cpu_barrier() between them (all nth threads must call it; it orders
+ * memory like an OpenMP barrier: spin briefly, then sleep, cpu-backend.c).
  *
  * SIMD: scalar kernels are the reference; x86 AVX2/AVX-512 and NEON variants live
  * in separate files compiled with their own -m flags and are chosen at run time
@@ -20,8 +21,11 @@
 
 #include "gds-impl.h"
 
+struct gds_cpu_barrier;
+
 struct gds_cpu_params {
     int ith, nth;           /* this thread, thread count */
+    struct gds_cpu_barrier *barrier; /* shared by the nth threads; unused when nth == 1 */
     void *wdata;            /* shared scratch, work_size() bytes, 64-byte aligned */
     size_t wsize;
     enum gds_cpu_simd simd; /* selected instruction set */

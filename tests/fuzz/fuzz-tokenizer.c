@@ -12,9 +12,11 @@
  *   mkdir -p build/fuzz/run-tokenizer && cp -r tests/fuzz/corpus-tokenizer/. build/fuzz/run-tokenizer/
  *   build/fuzz/fuzz-tokenizer -max_total_time=60 -max_len=8192 -malloc_limit_mb=64 build/fuzz/run-tokenizer
  *
- * Tokenizer: $GDS_FUZZ_TOKENIZER, else ../shared/fixtures/tiny-a-llamacpp/tokenizer.json
- * (1024 tokens, the DeepSeek-V3 split regexes), else a built-in one (the 256
- * byte symbols, a few merges, one added token, the same regexes).
+ * Tokenizer: $GDS_FUZZ_TOKENIZER, else tests/fixtures/tiny-a-llamacpp/tokenizer.json
+ * (1024 tokens, the DeepSeek-V3 split regexes; run from the repo root). With
+ * GDS_FUZZ_TOKENIZER=builtin: a built-in one (the 256 byte symbols, a few
+ * merges, one added token, the same regexes). A tokenizer that fails to load
+ * stops the run: the target never falls back silently.
  *
  * Input: byte 0 selects the mode, the rest is the payload.
  *   byte 0 == 0x7b ('{'): the whole input is a tokenizer.json; if it loads,
@@ -93,11 +95,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc; (void)argv;
     gds_log_set(quiet, NULL);
     const char *p = getenv("GDS_FUZZ_TOKENIZER");
-    g_tok = gds_tok_load_file(p ? p : "../shared/fixtures/tiny-a-llamacpp/tokenizer.json");
-    if (!g_tok) {
+    if (p && !strcmp(p, "builtin")) {
         char *j = builtin_json();
         g_tok = j ? gds_tok_load_hf_buf(j, strlen(j), "builtin") : NULL;
         free(j);
+    } else {
+        g_tok = gds_tok_load_file(p ? p : "tests/fixtures/tiny-a-llamacpp/tokenizer.json");
     }
     if (!g_tok) { fprintf(stderr, "fuzz-tokenizer: no tokenizer: %s\n", gds_last_error()); abort(); }
     return 0;

@@ -46,6 +46,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "deepseek4.h"
+#include "gds-args.h"
 #include "gds-gguf.h"
 
 #include <cjson/cJSON.h>
@@ -90,36 +91,6 @@ static void usage(FILE *f) {
 }
 
 /* ---- option values ---------------------------------------------------------- */
-
-static const char *opt_label(char **argv, const char *arg) {
-    static char buf[64];
-    const char *tok = argv[optind - 1];
-    if (tok == arg && optind >= 2) tok = argv[optind - 2];
-    size_t n = strcspn(tok, "=");
-    if (tok[0] == '-' && tok[1] != '-') n = 2;
-    if (n >= sizeof(buf)) n = sizeof(buf) - 1;
-    memcpy(buf, tok, n);
-    buf[n] = 0;
-    return buf;
-}
-
-static void die_value(const char *opt, const char *val, const char *what) {
-    fprintf(stderr, "gds-bench: %s '%s': %s\n", opt, val, what);
-    exit(1);
-}
-
-static long parse_long(const char *opt, const char *s, long lo, long hi) {
-    char *end;
-    errno = 0;
-    const long v = strtol(s, &end, 10);
-    if (!*s || isspace((unsigned char)*s) || *end || end == s) die_value(opt, s, "not an integer");
-    if (errno == ERANGE || v < lo || v > hi) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "out of range (%ld .. %ld)", lo, hi);
-        die_value(opt, s, msg);
-    }
-    return v;
-}
 
 /* comma-separated integers in [lo, hi], at least one, at most MAX_LIST */
 static int parse_list(const char *opt, const char *s, long lo, long hi, int *out) {
@@ -375,6 +346,7 @@ static const struct option long_opts[] = {
 };
 
 int main(int argc, char **argv) {
+    gds_args_prog = "gds-bench";
     const char *model = NULL, *format = "md";
     int pp[MAX_LIST] = { 512 }, tg[MAX_LIST] = { 64 }, depth[MAX_LIST] = { 0 };
     int n_pp = 1, n_tg = 1, n_depth = 1, n_threads = 0, reps = 3;
@@ -398,14 +370,8 @@ int main(int argc, char **argv) {
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("gds-bench (ggml-ds) %s\n", GDS_VERSION); return 0;
         case ':':
-            fprintf(stderr, "gds-bench: option '%s' needs a value\n", optopt ? (char[]){ '-', (char)optopt, 0 } : argv[optind - 1]);
-            fprintf(stderr, "gds-bench: see 'gds-bench --help'\n");
-            return 1;
         default:
-            if (optopt && optopt < 256) fprintf(stderr, "gds-bench: unknown option '-%c'\n", optopt);
-            else fprintf(stderr, "gds-bench: unknown option '%s'\n", argv[optind - 1]);
-            fprintf(stderr, "gds-bench: see 'gds-bench --help'\n");
-            return 1;
+            return opt_error(argv, c);
         }
     }
     if (optind < argc) {

@@ -14,6 +14,7 @@
  * assistant message as one line of json.dumps(ensure_ascii=False) JSON, also
  * without a trailing newline. Errors go to stderr with exit status 1.
  */
+#include "gds-args.h"
 #include "chat.h"
 #include "gds.h"
 
@@ -63,6 +64,7 @@ static char *read_all(FILE *f, size_t *len) {
 }
 
 int main(int argc, char **argv) {
+    gds_args_prog = "gds-chat-encode";
     struct gds_chat_params p;
     gds_chat_params_init(&p);
     int parse = 0;
@@ -95,13 +97,8 @@ int main(int argc, char **argv) {
             else { fprintf(stderr, "gds-chat-encode: error: --effort '%s': expected none, high or max\n", v); return 1; }
             break;
         case ':':
-            fprintf(stderr, "gds-chat-encode: error: option '%s' needs a value\ngds-chat-encode: see 'gds-chat-encode --help'\n", argv[optind - 1]);
-            return 1;
         default:
-            if (optopt) fprintf(stderr, "gds-chat-encode: error: unknown option '-%c'\n", optopt);
-            else fprintf(stderr, "gds-chat-encode: error: unknown option '%s'\n", argv[optind - 1]);
-            fprintf(stderr, "gds-chat-encode: see 'gds-chat-encode --help'\n");
-            return 1;
+            return opt_error(argv, c);
         }
     }
     if (optind < argc) {

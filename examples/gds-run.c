@@ -62,6 +62,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "deepseek4.h"
+#include "gds-args.h"
 #include "sampling.h"
 #include "tokenizer.h"
 #include "chat.h"
@@ -137,37 +138,6 @@ static void usage(FILE *f) {
 }
 
 /* ---- option values: the whole string must be the number ------------------- */
-
-/* the option as the user wrote it ("-c", "--ctx-size"), for messages */
-static const char *opt_label(char **argv, const char *arg) {
-    static char buf[64];
-    const char *tok = argv[optind - 1];
-    if (tok == arg && optind >= 2) tok = argv[optind - 2];
-    size_t n = strcspn(tok, "=");
-    if (tok[0] == '-' && tok[1] != '-') n = 2; /* -c5 */
-    if (n >= sizeof(buf)) n = sizeof(buf) - 1;
-    memcpy(buf, tok, n);
-    buf[n] = 0;
-    return buf;
-}
-
-static void die_value(const char *opt, const char *val, const char *what) {
-    fprintf(stderr, "gds-run: %s '%s': %s\n", opt, val, what);
-    exit(1);
-}
-
-static long parse_long(const char *opt, const char *s, long lo, long hi) {
-    char *end;
-    errno = 0;
-    const long v = strtol(s, &end, 10);
-    if (!*s || isspace((unsigned char)*s) || *end || end == s) die_value(opt, s, "not an integer");
-    if (errno == ERANGE || v < lo || v > hi) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "out of range (%ld .. %ld)", lo, hi);
-        die_value(opt, s, msg);
-    }
-    return v;
-}
 
 static double parse_double(const char *opt, const char *s, double lo, double hi, bool lo_open) {
     char *end;
@@ -1039,6 +1009,7 @@ static const struct option long_opts[] = {
 };
 
 int main(int argc, char **argv) {
+    gds_args_prog = "gds-run";
     struct opts o = { .decode_from = -1, .n_predict = -1, .color = "auto", .sp = gds_sampler_default_params() };
     const char *think = "none", *file = NULL;
     bool info = false;
@@ -1080,14 +1051,8 @@ int main(int argc, char **argv) {
         case OPT_RAW: o.raw = true; break;
         case OPT_INFO: info = true; break;
         case ':':
-            fprintf(stderr, "gds-run: option '%s' needs a value\n", optopt ? (char[]){ '-', (char)optopt, 0 } : argv[optind - 1]);
-            fprintf(stderr, "gds-run: see 'gds-run --help'\n");
-            return 1;
         default:
-            if (optopt && optopt < 256) fprintf(stderr, "gds-run: unknown option '-%c'\n", optopt);
-            else fprintf(stderr, "gds-run: unknown option '%s'\n", argv[optind - 1]);
-            fprintf(stderr, "gds-run: see 'gds-run --help'\n");
-            return 1;
+            return opt_error(argv, c);
         }
     }
     if (optind < argc) {

@@ -20,6 +20,7 @@
  * UTF-8 in a text, token id out of range), with a message naming the line.
  * Nothing here is library code: this file may exit().
  */
+#include "gds-args.h"
 #include "tokenizer.h"
 
 #include <cjson/cJSON.h>
@@ -140,6 +141,7 @@ static const struct option long_opts[] = {
 };
 
 int main(int argc, char **argv) {
+    gds_args_prog = "gds-tokenize";
     const char *model = NULL, *hf = NULL, *in = NULL, *prompt = NULL;
     bool decode = false, skip_special = false;
     unsigned flags = GDS_TOK_PARSE_SPECIAL;
@@ -158,15 +160,8 @@ int main(int argc, char **argv) {
         case OPT_ALLOW_INVALID: flags |= GDS_TOK_ALLOW_INVALID; break;
         case OPT_SKIP_SPECIAL: skip_special = true; break;
         case ':':
-            if (optopt) fprintf(stderr, "gds-tokenize: option '-%c' needs a value\n", optopt);
-            else fprintf(stderr, "gds-tokenize: option '%s' needs a value\n", argv[optind - 1]);
-            fprintf(stderr, "gds-tokenize: see 'gds-tokenize --help'\n");
-            return 1;
         default:
-            if (optopt) fprintf(stderr, "gds-tokenize: unknown option '-%c'\n", optopt);
-            else fprintf(stderr, "gds-tokenize: unknown option '%s'\n", argv[optind - 1]);
-            fprintf(stderr, "gds-tokenize: see 'gds-tokenize --help'\n");
-            return 1;
+            return opt_error(argv, c);
         }
     }
     if (optind < argc) { fprintf(stderr, "gds-tokenize: unexpected argument '%s'\ngds-tokenize: see 'gds-tokenize --help'\n", argv[optind]); return 1; }

@@ -315,7 +315,7 @@ refuse "gds-tokenize: unknown option, then one line" "^gds-tokenize: unknown opt
 check "gds-tokenize: 2 lines in all" '[ "$(wc -l <"$W/last.err")" -eq 2 ] && tail -1 "$W/last.err" | grep -q -- "--help"'
 refuse "gds-tokenize: -p and --jsonl together" "^gds-tokenize: give exactly one of --jsonl IN.jsonl or -p TEXT" "$TOK" -m "$T" -p Hi --jsonl "$W/prompt.jsonl"
 refuse "gds-tokenize --decode -p: a bad id named" "^gds-tokenize: -p: '99999' is not a token id of this vocabulary \(0\.\.1023\)" "$TOK" -m "$T" --decode -p "1 99999"
-refuse "gds-chat-encode: unknown option, then one line" "^gds-chat-encode: error: unknown option '--frobnicate'$" "$ENC" --frobnicate
+refuse "gds-chat-encode: unknown option, then one line" "^gds-chat-encode: unknown option '--frobnicate'$" "$ENC" --frobnicate
 check "gds-chat-encode: 2 lines in all" '[ "$(wc -l <"$W/last.err")" -eq 2 ] && tail -1 "$W/last.err" | grep -q -- "--help"'
 refuse "gds-chat-encode: --mode value named" "^gds-chat-encode: error: --mode 'sing': expected chat or thinking" "$ENC" --mode sing
 refuse "simple: -t 100000 refused" "^simple: -t '100000': expected an integer from 1 to 256" "$SIMPLE" -t 100000

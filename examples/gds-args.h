@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "deepseek4.h"
 
 static const char *gds_args_prog = "gds";
 
@@ -49,6 +52,20 @@ static inline long parse_long(const char *opt, const char *s, long lo, long hi) 
         die_value(opt, s, msg);
     }
     return v;
+}
+
+/* Refuses a context whose state would not fit the machine's memory, before
+ * anything of that size is allocated; what names the option(s) that set it,
+ * hint the option to lower. */
+static inline bool context_fits(const struct gds_model *m, int n_ctx, const char *what, const char *hint) {
+    const double need = (double)gds_model_seq_bytes(m, n_ctx);
+    const double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (mem <= 0 || need <= mem) return true;
+    const double per_token = need / n_ctx;
+    fprintf(stderr, "%s: %s: a context of %d tokens needs %.1f GiB of state (%.0f bytes/token), more than the %.1f GiB "
+                    "of memory of this machine; give a smaller %s (about %.0f tokens fit)\n",
+            gds_args_prog, what, n_ctx, need / 1073741824.0, per_token, mem / 1073741824.0, hint, 0.9 * mem / per_token);
+    return false;
 }
 
 /* getopt_long returned ':' (missing value) or '?' (unknown option): the error,

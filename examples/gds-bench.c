@@ -257,25 +257,6 @@ static double decode_bytes_per_token(const char *path, const struct gds_ds4_hpar
 
 /* ---- the model --------------------------------------------------------------- */
 
-/* as gds-run: the state grows linearly with the context, two small sequences measure it */
-static bool context_fits(struct gds_model *m, int n_ctx) {
-    if (n_ctx <= 4096) return true;
-    struct gds_seq *a = gds_seq_new(m, 1024), *b = a ? gds_seq_new(m, 2048) : NULL;
-    if (!a || !b) { gds_seq_free(a); fprintf(stderr, "gds-bench: %s\n", gds_last_error()); return false; }
-    const double per_token = (double)(gds_seq_bytes(b) - gds_seq_bytes(a)) / 1024.0;
-    const double need = (double)gds_seq_bytes(b) + per_token * (n_ctx - 2048);
-    gds_seq_free(a);
-    gds_seq_free(b);
-    const double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-    if (mem > 0 && need > mem) {
-        fprintf(stderr, "gds-bench: -d/-p/-n: a context of %d tokens needs %.1f GiB of state (%.0f bytes/token), more than the %.1f GiB "
-                        "of memory of this machine; give a smaller -d (about %.0f tokens fit)\n",
-                n_ctx, need / 1073741824.0, per_token, mem / 1073741824.0, per_token > 0 ? 0.9 * mem / per_token : 0.0);
-        return false;
-    }
-    return true;
-}
-
 static bool check_architecture(const char *path) {
     struct gds_gguf *f = gds_gguf_open(path);
     if (!f) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); return false; }
@@ -401,7 +382,7 @@ int main(int argc, char **argv) {
     if (bpt < 0) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); gds_model_free(m); return 1; }
     fprintf(stderr, "gds-bench: %s: %d layers, %d of %d experts per token: %.4f GB read per decode token\n", model, hp->n_layer,
             hp->n_expert_used, hp->n_expert, bpt / 1e9);
-    if (!context_fits(m, n_ctx)) { gds_model_free(m); return 1; }
+    if (!context_fits(m, n_ctx, "-d/-p/-n", "-d")) { gds_model_free(m); return 1; }
     /* bandwidth before the tests, with the tests' thread count (after the cheap checks, so a refused run is quick) */
     char cpu[256];
     cpu_model(cpu, sizeof cpu);

@@ -192,6 +192,14 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* context_fits naming -c when the user gave it, else the prompt + -n that set it */
+static bool context_fits_c(const struct gds_model *m, int n_ctx, bool from_c) {
+    char what[64];
+    if (from_c) snprintf(what, sizeof what, "-c %d", n_ctx);
+    else snprintf(what, sizeof what, "prompt + -n");
+    return context_fits(m, n_ctx, what, "-c");
+}
+
 /* ---- token-id modes ------------------------------------------------------- */
 
 /* ids separated by whitespace or commas */
@@ -253,30 +261,6 @@ static bool check_architecture(const char *path) {
         fprintf(stderr, "gds-run: %s: no general.architecture key: not a model file gds-run can run (it runs \"deepseek4\")\n", path);
     gds_gguf_close(f);
     return ok;
-}
-
-/* Refuses a context whose state would not fit the machine's memory, before
- * anything of that size is allocated: the state grows linearly with the
- * context, so two small sequences measure it. */
-static bool context_fits(struct gds_model *m, int n_ctx, bool from_c) {
-    if (n_ctx <= 4096) return true;
-    struct gds_seq *a = gds_seq_new(m, 1024), *b = a ? gds_seq_new(m, 2048) : NULL;
-    if (!a || !b) { gds_seq_free(a); fprintf(stderr, "gds-run: %s\n", gds_last_error()); return false; }
-    const double per_token = (double)(gds_seq_bytes(b) - gds_seq_bytes(a)) / 1024.0;
-    const double need = (double)gds_seq_bytes(b) + per_token * (n_ctx - 2048);
-    gds_seq_free(a);
-    gds_seq_free(b);
-    const double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-    if (mem > 0 && need > mem) {
-        char what[64];
-        if (from_c) snprintf(what, sizeof what, "-c %d", n_ctx);
-        else snprintf(what, sizeof what, "prompt + -n");
-        fprintf(stderr, "gds-run: %s: a context of %d tokens needs %.1f GiB of state (%.0f bytes/token), more than the %.1f GiB "
-                        "of memory of this machine; give a smaller -c (about %.0f tokens fit)\n",
-                what, n_ctx, need / 1073741824.0, per_token, mem / 1073741824.0, per_token > 0 ? 0.9 * mem / per_token : 0.0);
-        return false;
-    }
-    return true;
 }
 
 /* evaluates ids[0..n) with logits of every row into out; chunk <= 0: one call */
@@ -346,7 +330,7 @@ static int run_ids(const struct opts *o) {
         }
         n_ctx = need < 256 ? 256 : (int)need;
     }
-    if (!context_fits(m, n_ctx, o->n_ctx > 0)) { gds_model_free(m); free(ids); return 1; }
+    if (!context_fits_c(m, n_ctx, o->n_ctx > 0)) { gds_model_free(m); free(ids); return 1; }
     struct gds_seq *s = gds_seq_new(m, n_ctx);
     if (!s) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); gds_model_free(m); free(ids); return 1; }
     if (verbose)
@@ -854,7 +838,7 @@ static int run_text(const struct opts *o) {
         }
         c.n_ctx = want < 4096 ? 4096 : (int)want;
     }
-    if (!context_fits(c.m, c.n_ctx, o->n_ctx > 0)) { rc = 1; goto done; }
+    if (!context_fits_c(c.m, c.n_ctx, o->n_ctx > 0)) { rc = 1; goto done; }
     c.eos = c.hp->eos_id >= 0 ? c.hp->eos_id : gds_tok_eos(c.tok) >= 0 ? gds_tok_eos(c.tok) : 1;
     c.s = gds_seq_new(c.m, c.n_ctx);
     c.smp = c.s ? gds_sampler_new(&o->sp, c.hp->n_vocab) : NULL;

@@ -96,6 +96,19 @@ static size_t state_bytes_layer(const struct gds_model *m, int ratio, int n_ctx,
     return b;
 }
 
+static int seq_n_batch(const struct gds_model *m, int n_ctx) {
+    const int nb = m->params.n_batch > 0 ? m->params.n_batch : 512;
+    return n_ctx < nb ? n_ctx : nb;
+}
+
+size_t gds_model_seq_bytes(const struct gds_model *m, int n_ctx) {
+    if (n_ctx < 1) return 0;
+    const int nl = m->hp.n_layer + m->hp.n_mtp, nb = seq_n_batch(m, n_ctx);
+    size_t data = 0;
+    for (int il = 0; il < nl; il++) data += state_bytes_layer(m, m->layers[il].ratio, n_ctx, nb) + 6 * 64;
+    return data;
+}
+
 struct gds_seq *gds_seq_new(struct gds_model *m, int n_ctx) {
     const struct gds_ds4_hparams *hp = &m->hp;
     if (n_ctx < 1) { gds_error(GDS_ERR_INVALID, "gds_seq_new: context length %d must be positive", n_ctx); return NULL; }
@@ -103,11 +116,9 @@ struct gds_seq *gds_seq_new(struct gds_model *m, int n_ctx) {
     if (!s) { gds_error(GDS_ERR_NOMEM, "out of memory"); return NULL; }
     s->m = m;
     s->n_ctx = n_ctx;
-    const int nb = m->params.n_batch > 0 ? m->params.n_batch : 512;
-    s->n_batch = n_ctx < nb ? n_ctx : nb;
+    s->n_batch = seq_n_batch(m, n_ctx);
     const int nl = hp->n_layer + hp->n_mtp;
-    size_t data = 0;
-    for (int il = 0; il < nl; il++) data += state_bytes_layer(m, m->layers[il].ratio, n_ctx, s->n_batch) + 6 * 64;
+    const size_t data = gds_model_seq_bytes(m, n_ctx);
     s->bytes = data;
     s->ctx = gds_init((struct gds_init_params){ .mem_size = data + (size_t)(nl * 6 + 8) * gds_tensor_overhead() + 4096 });
     if (!s->ctx) { free(s); return NULL; }

@@ -75,6 +75,9 @@ struct gds_seq *gds_seq_new(struct gds_model *m, int n_ctx);
 void gds_seq_free(struct gds_seq *s);
 void gds_seq_reset(struct gds_seq *s);
 int  gds_seq_n_past(const struct gds_seq *s);
+/* state bytes gds_seq_new(m, n_ctx) allocates, computed without allocating
+ * (programs check a context against the machine's memory first) */
+size_t gds_model_seq_bytes(const struct gds_model *m, int n_ctx);
 size_t gds_seq_bytes(const struct gds_seq *s);          /* state bytes allocated (compact KV rows where head_dim is 512, spec 5.2) */
 /* Compressed-KV bytes per token of context in the lossless compact layout of
  * spec 5.2 (e4m3 nope + e8m0 per 64 + bf16 rope per entry, e2m1 indexer keys),

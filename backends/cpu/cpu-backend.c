@@ -35,6 +35,7 @@
 #if defined(__linux__)
 #include <sched.h>
 #endif
+#include <time.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -214,6 +215,78 @@ void gds_cpu_barrier(const struct gds_cpu_params *p) {
     atomic_fetch_add_explicit(&b->n_sleepers, 1, memory_order_seq_cst);
     while (atomic_load_explicit(&b->gen, memory_order_seq_cst) == g) barrier_sleep(b, g);
     atomic_fetch_sub_explicit(&b->n_sleepers, 1, memory_order_relaxed);
+}
+
+/* ===========================================================================
+ * Profile (GDS_PROF=1): thread 0 times every node from the end of the
+ * previous node's barrier to the end of its own (so a node's time includes
+ * its threads' imbalance), summed per key (op, and for MUL_MAT/MUL_MAT_ID the
+ * weight's name without its "blk.N." prefix, its type and whether it is a
+ * mat-vec); a table sorted by time goes to stderr at exit. Off, it costs one
+ * branch per node.
+ * ========================================================================= */
+
+enum { PROF_MAX = 256 };
+struct prof_ent { char key[96]; double sec; long calls; };
+static struct prof_ent prof_tab[PROF_MAX];
+static int prof_n = -1; /* -1: not decided, 0: off or empty */
+static double prof_graph_sec;
+static long prof_graphs;
+
+static double prof_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int prof_cmp(const void *a, const void *b) {
+    const double x = ((const struct prof_ent *)a)->sec, y = ((const struct prof_ent *)b)->sec;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void prof_report(void) {
+    if (prof_n <= 0) return;
+    qsort(prof_tab, (size_t)prof_n, sizeof prof_tab[0], prof_cmp);
+    double tot = 0;
+    for (int i = 0; i < prof_n; i++) tot += prof_tab[i].sec;
+    fprintf(stderr, "\nGDS_PROF: %ld graphs, %.3f s in graph_compute, %.3f s in nodes\n", prof_graphs, prof_graph_sec, tot);
+    fprintf(stderr, "%8s %7s %9s %10s  %s\n", "ms", "%", "calls", "us/call", "node");
+    for (int i = 0; i < prof_n; i++)
+        fprintf(stderr, "%8.1f %6.1f%% %9ld %10.1f  %s\n", 1e3 * prof_tab[i].sec, tot > 0 ? 100 * prof_tab[i].sec / tot : 0,
+                prof_tab[i].calls, 1e6 * prof_tab[i].sec / (double)prof_tab[i].calls, prof_tab[i].key);
+}
+
+static bool prof_on(void) {
+    if (prof_n < 0) {
+        const char *e = getenv("GDS_PROF");
+        prof_n = e && *e && strcmp(e, "0") != 0 ? 0 : -2;
+        if (prof_n == 0) atexit(prof_report);
+    }
+    return prof_n >= 0;
+}
+
+static void prof_add(const struct gds_tensor *t, double sec) {
+    char key[96];
+    if ((t->op == GDS_OP_MUL_MAT || t->op == GDS_OP_MUL_MAT_ID) && t->src[0]) {
+        const char *nm = t->src[0]->name;
+        if (strncmp(nm, "blk.", 4) == 0) {
+            const char *d = strchr(nm + 4, '.');
+            if (d) nm = d + 1;
+        }
+        const int64_t cols = t->op == GDS_OP_MUL_MAT ? t->src[1]->ne[1] : t->src[1]->ne[2]; /* columns per weight matrix */
+        snprintf(key, sizeof key, "%s %s %s %s", gds_op_name(t->op), nm[0] ? nm : "?", gds_type_name(t->src[0]->type),
+                 cols == 1 ? "vec" : "mat");
+    } else {
+        snprintf(key, sizeof key, "%s%s", gds_op_name(t->op), t->ne[1] * t->ne[2] * t->ne[3] == 1 ? " (1 row)" : "");
+    }
+    int i = 0;
+    while (i < prof_n && strcmp(prof_tab[i].key, key) != 0) i++;
+    if (i == prof_n) {
+        if (prof_n == PROF_MAX) i = PROF_MAX - 1;
+        else { prof_n++; snprintf(prof_tab[i].key, sizeof prof_tab[i].key, "%s", key); }
+    }
+    prof_tab[i].sec += sec;
+    prof_tab[i].calls++;
 }
 
 /* ===========================================================================
@@ -399,6 +472,8 @@ static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph
      * holds the CPU that the thread it waits for needs, so sleep at once */
     struct gds_cpu_barrier barrier;
     barrier_init(&barrier, nth > c->n_cpus ? 0 : CPU_BARRIER_SPIN);
+    const bool prof = prof_on();
+    const double tg0 = prof ? prof_now() : 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nth)
 #endif
@@ -409,14 +484,24 @@ static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph
         p.ith = omp_get_thread_num();
         p.nth = omp_get_num_threads();
 #endif
+        double t0 = prof && p.ith == 0 ? prof_now() : 0;
         for (int i = 0; i < g->n_nodes; i++) {
             struct gds_tensor *t = g->nodes[i];
             if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
             gds_cpu_kernels[t->op](&p, t);
             gds_cpu_barrier(&p);
+            if (prof && p.ith == 0) {
+                const double t1 = prof_now();
+                prof_add(t, t1 - t0);
+                t0 = t1;
+            }
         }
     }
     barrier_destroy(&barrier);
+    if (prof) {
+        prof_graph_sec += prof_now() - tg0;
+        prof_graphs++;
+    }
     return GDS_OK;
 }
 

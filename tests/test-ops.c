@@ -1964,6 +1964,19 @@ static int run_case(int ci, const struct config *cfg, struct refc *rc) {
                 ok = false;
             }
         }
+        /* the CPU's tile kernels (several columns at once) must give the bits
+         * of its mat-vec kernels (cpu.h): the same graph with tiles off */
+        if (ok && !cfg->s && (c->op == GDS_OP_MUL_MAT || c->op == GDS_OP_MUL_MAT_ID) && gds_backend_is_cpu(cfg->b)) {
+            gds_backend_cpu_set_tiles(cfg->b, false);
+            ok = trun_exec(&r, g, cfg, &pl, g_threads[0], o1, err, sizeof err);
+            gds_backend_cpu_set_tiles(cfg->b, true);
+            if (ok && memcmp(o0, o1, nbd) != 0) {
+                size_t j = 0;
+                while (j < nbd && o0[j] == o1[j]) j++;
+                snprintf(err, sizeof err, "tile kernels differ from the mat-vec kernels (first at byte %zu of %zu)", j, nbd);
+                ok = false;
+            }
+        }
     }
     if (!ok || g_verbose)
         printf("  %-100s %s nmse=%.2e bound=%.0e%s%s\n", c->name, ok ? "OK  " : "FAIL", nmse, tc_bound(c, cfg->simd),

@@ -392,6 +392,7 @@ struct cpu_ctx {
     int n_threads;
     int n_cpus;    /* CPUs this process may run on (the affinity mask) */
     enum gds_cpu_simd simd;
+    bool tiles;
     void *work;
     size_t work_size;
 };
@@ -415,6 +416,7 @@ static enum gds_status cpu_init(struct gds_backend *b, int device) {
         else c->n_threads = cap_threads(n, "GDS_THREADS");
     }
     c->simd = gds_cpu_simd_best();
+    c->tiles = getenv("GDS_NO_TILES") == NULL;
     b->ctx = c;
     return GDS_OK;
 }
@@ -433,6 +435,11 @@ void gds_backend_cpu_set_n_threads(struct gds_backend *b, int n) {
 void gds_backend_cpu_set_simd(struct gds_backend *b, enum gds_cpu_simd s) {
     GDS_ASSERT(b->iface == &gds_backend_cpu_i && gds_cpu_simd_available(s));
     ((struct cpu_ctx *)b->ctx)->simd = s;
+}
+
+void gds_backend_cpu_set_tiles(struct gds_backend *b, bool on) {
+    GDS_ASSERT(b->iface == &gds_backend_cpu_i);
+    ((struct cpu_ctx *)b->ctx)->tiles = on;
 }
 
 static bool cpu_supports_op(struct gds_backend *b, const struct gds_tensor *t) {
@@ -479,7 +486,8 @@ static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph
 #endif
     {
         struct gds_cpu_params p = { .ith = 0, .nth = 1, .barrier = &barrier,
-                                    .wdata = c->work, .wsize = c->work_size, .simd = c->simd };
+                                    .wdata = c->work, .wsize = c->work_size, .simd = c->simd,
+                                    .tiles = c->tiles };
 #ifdef _OPENMP
         p.ith = omp_get_thread_num();
         p.nth = omp_get_num_threads();

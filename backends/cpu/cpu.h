@@ -29,6 +29,7 @@ struct gds_cpu_params {
     void *wdata;            /* shared scratch, work_size() bytes, 64-byte aligned */
     size_t wsize;
     enum gds_cpu_simd simd; /* selected instruction set */
+    bool tiles;             /* mul_mat may use tile kernels (gds_cpu_tile_get) */
 };
 
 typedef void (*gds_cpu_kernel_fn)(const struct gds_cpu_params *p, struct gds_tensor *dst);
@@ -80,6 +81,23 @@ struct gds_cpu_mm_ext {
     void (*dot8)(int64_t n, float *s, const void *w, size_t bw, const void *p); /* optional */
 };
 bool gds_cpu_mm_ext_get(enum gds_type t, enum gds_cpu_simd simd, struct gds_cpu_mm_ext *ext);
+
+/* mul_mat tiles (prefill): rows x cols outputs per call, for weight types with
+ * several activation columns. fn computes y[j][i] = dot(weight row i, column j)
+ * for i < rows, j < nc (1 <= nc <= cols): weight row i at w + i * bw; column j
+ * at a[j], which is the quantized row (vec_dot_type) or, when prepped, the
+ * row prepared by the fast path of gds_cpu_mm_ext_get for the same (type,
+ * simd). Contract: every output is bit-identical to what the vec_dot / dot4 /
+ * fast path of the same (type, simd) gives for it (so prefill, decode and
+ * chunked runs give the same bits); ops-matmul.c uses tiles for units with
+ * two or more columns. See tiles.c. */
+typedef void (*gds_cpu_tile_fn)(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc);
+struct gds_cpu_tile {
+    gds_cpu_tile_fn fn;
+    int rows, cols;   /* rows per call (divides GDS_MM_NR), most columns per call */
+    bool prepped;     /* columns are prepared rows (else quantized rows) */
+};
+bool gds_cpu_tile_get(enum gds_type t, enum gds_cpu_simd simd, int32_t flags, struct gds_cpu_tile *tile);
 
 /* per-level tables filled by the SIMD files (only when compiled for x86/arm) */
 void gds_cpu_traits_scalar(struct gds_cpu_type_traits *tab /* [GDS_TYPE_COUNT] */);

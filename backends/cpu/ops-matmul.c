@@ -55,7 +55,8 @@ static size_t mm_prep_max(enum gds_type t, int64_t K, int32_t flags) {
 struct mm_k {
     const struct gds_cpu_type_traits *tt;
     struct gds_cpu_mm_ext ext;
-    bool has_ext;
+    struct gds_cpu_tile tile;
+    bool has_ext, has_tile;
     char *q, *pq;
     size_t rs, ps;
 };
@@ -69,6 +70,8 @@ static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_p
     k.q = p->wdata;
     k.has_ext = !(flags & GDS_MM_ACT_BF16) && gds_cpu_mm_ext_get(w->type, p->simd, &k.ext);
     k.ps = k.has_ext ? mm_pad(k.ext.prep_size(w->ne[0])) : 0;
+    k.has_tile = p->tiles && gds_cpu_tile_get(w->type, p->simd, flags, &k.tile) && (!k.tile.prepped || k.has_ext);
+    GDS_ASSERT(!k.has_tile || (k.tile.cols >= 1 && k.tile.cols <= GDS_MM_NC && k.tile.rows >= 1 && GDS_MM_NR % k.tile.rows == 0));
     k.pq = k.q + mm_pad(k.rs * (size_t)nrows) + extra;
     GDS_ASSERT(p->wsize >= mm_pad(k.rs * (size_t)nrows) + extra + k.ps * (size_t)nrows);
     return k;
@@ -97,6 +100,28 @@ static inline void mm_rows(const struct mm_k *k, int64_t K, const char *w, size_
     else if (k->tt->vec_dot4)
         for (; n + 4 <= n1; n += 4) k->tt->vec_dot4(K, y + n, w + (size_t)n * bw, bw, a);
     for (; n < n1; n++) k->tt->vec_dot(K, y + n, w + (size_t)n * bw, a);
+}
+
+/* rows [n0, n1) of weights w (stride bw) times nc <= GDS_MM_NC columns: column
+ * j is activation row rows[j], its outputs start at ys[j] (indexed by n).
+ * Tiles of k->tile.rows rows x k->tile.cols columns; the rows left over (when
+ * n1 - n0 is not a multiple of the tile's rows) take the mat-vec kernels. */
+static void mm_tiles(const struct mm_k *k, int64_t K, const char *w, size_t bw, int64_t n0, int64_t n1, const int64_t *rows,
+                     float *const *ys, int nc) {
+    const void *a[GDS_MM_NC];
+    float *y[GDS_MM_NC];
+    int64_t n = n0;
+    for (; n + k->tile.rows <= n1; n += k->tile.rows)
+        for (int j0 = 0; j0 < nc; j0 += k->tile.cols) {
+            const int c = nc - j0 < k->tile.cols ? nc - j0 : k->tile.cols;
+            for (int j = 0; j < c; j++) {
+                a[j] = k->tile.prepped ? (const void *)(k->pq + (size_t)rows[j0 + j] * k->ps) : (const void *)(k->q + (size_t)rows[j0 + j] * k->rs);
+                y[j] = ys[j0 + j] + n;
+            }
+            k->tile.fn(K, w + (size_t)n * bw, bw, a, y, c);
+        }
+    if (n < n1)
+        for (int j = 0; j < nc; j++) mm_rows(k, K, w, bw, n, n1, rows[j], ys[j]);
 }
 
 /* ---- MUL_MAT ------------------------------------------------------------- */
@@ -135,6 +160,16 @@ void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) 
         const int64_t rb = (i3 * ne12 + i2) * M;
         for (int64_t m0 = 0; m0 < M; m0 += GDS_MM_NC) {
             const int64_t m1 = m0 + GDS_MM_NC < M ? m0 + GDS_MM_NC : M;
+            if (k.has_tile && M >= 2) {
+                int64_t rows[GDS_MM_NC];
+                float *ys[GDS_MM_NC];
+                for (int64_t m = m0; m < m1; m++) {
+                    rows[m - m0] = rb + m;
+                    ys[m - m0] = (float *)((char *)dst->data + m * dst->nb[1] + i2 * dst->nb[2] + i3 * dst->nb[3]);
+                }
+                mm_tiles(&k, K, wb, w->nb[1], n0, n1, rows, ys, (int)(m1 - m0));
+                continue;
+            }
             for (int64_t n = n0; n < n1; n += 8) {
                 const int64_t ne = n + 8 < n1 ? n + 8 : n1;
                 for (int64_t m = m0; m < m1; m++) {
@@ -206,6 +241,17 @@ void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *ds
         const int32_t *pe = pairs + off[e];
         for (int64_t j0 = 0; j0 < cnt[e]; j0 += GDS_MM_NC) {
             const int64_t j1 = j0 + GDS_MM_NC < cnt[e] ? j0 + GDS_MM_NC : cnt[e];
+            if (k.has_tile && cnt[e] >= 2) {
+                int64_t rows[GDS_MM_NC];
+                float *ys[GDS_MM_NC];
+                for (int64_t j = j0; j < j1; j++) {
+                    const int64_t i = pe[j] % nu, t = pe[j] / nu;
+                    rows[j - j0] = (i % nx) + t * nx;
+                    ys[j - j0] = (float *)((char *)dst->data + i * dst->nb[1] + t * dst->nb[2]);
+                }
+                mm_tiles(&k, K, wb, w->nb[1], n0, n1, rows, ys, (int)(j1 - j0));
+                continue;
+            }
             for (int64_t n = n0; n < n1; n += 8) {
                 const int64_t ne = n + 8 < n1 ? n + 8 : n1;
                 for (int64_t j = j0; j < j1; j++) {

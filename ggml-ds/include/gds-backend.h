@@ -72,6 +72,9 @@ bool gds_cpu_simd_available(enum gds_cpu_simd s); /* compiled in and supported b
 enum gds_cpu_simd gds_cpu_simd_best(void);
 void gds_backend_cpu_set_n_threads(struct gds_backend *b, int n);
 void gds_backend_cpu_set_simd(struct gds_backend *b, enum gds_cpu_simd s);
+/* mul_mat tile kernels on (default) or off (mat-vec kernels only; same bits by
+ * contract, test-ops checks it). GDS_NO_TILES=1 turns them off at start. */
+void gds_backend_cpu_set_tiles(struct gds_backend *b, bool on);
 
 /* --- graph allocator (liveness based) -------------------------------------
  * Assigns offsets to every node of g that has no data and is not a view, so

@@ -1,0 +1,35 @@
+/*
+ * tiles.c - registry of the mul_mat tile kernels (cpu.h: gds_cpu_tile_get).
+ *
+ * A tile kernel multiplies `rows` weight rows by up to `cols` activation
+ * columns at once, so each decoded weight register serves several columns
+ * (prefill and batched decode). The kernels live in the SIMD files
+ * (tiles-<isa>.c) and must give, for every output, exactly the bits of the
+ * mat-vec kernels of the same level (cpu.h); test-ops checks this with
+ * memcmp against column-by-column products.
+ */
+#include "cpu.h"
+
+/* filled by the tiles-<isa>.c files; each returns its entries' count */
+int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab /* [GDS_TYPE_COUNT] */);
+int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab);
+
+#include <pthread.h>
+static struct gds_cpu_tile tiles[GDS_SIMD_COUNT][GDS_TYPE_COUNT];
+static pthread_once_t tiles_once = PTHREAD_ONCE_INIT;
+
+static void tiles_init(void) {
+#if defined(__x86_64__)
+    gds_cpu_tiles_avx2(tiles[GDS_SIMD_AVX2]);
+    gds_cpu_tiles_avx512(tiles[GDS_SIMD_AVX512]);
+#endif
+}
+
+bool gds_cpu_tile_get(enum gds_type t, enum gds_cpu_simd simd, int32_t flags, struct gds_cpu_tile *tile) {
+    if ((unsigned)t >= GDS_TYPE_COUNT || (unsigned)simd >= GDS_SIMD_COUNT) return false;
+    if (flags & GDS_MM_ACT_BF16) return false;
+    pthread_once(&tiles_once, tiles_init);
+    if (!tiles[simd][t].fn) return false;
+    *tile = tiles[simd][t];
+    return true;
+}

@@ -1534,6 +1534,7 @@ static void cases_init(void) {
     static const struct { int64_t n0, n1, n2; int k, lay; } tk[] = {
         { 31, 5, 1, 7, L_CONT }, { 129, 3, 2, 31, L_PERM }, { 1000, 2, 1, 64, L_CONT }, { 17, 3, 1, 17, L_PAD },
         { 2048, 2, 1, 512, L_CONT }, { 100, 4, 1, 1, L_CONT },
+        { 8192, 1, 1, 512, L_CONT }, { 3000, 1, 1, 1400, L_PAD }, { 2100, 1, 1, 1900, L_CONT }, /* one row, several threads */
     };
     for (size_t s = 0; s < sizeof tk / sizeof tk[0]; s++) {
         c = tc_add(GDS_OP_TOP_K, b_top_k, r_top_k, B_EXACT); /* measured 0 */
@@ -2451,6 +2452,31 @@ static void perf_indexer(struct perf *pf, enum gds_type kt, int64_t dI, int64_t 
     pf->flops = 2.0 * dI * nh * S;
 }
 
+/* indexer at T tokens (decode T = 1, prefill chunks), every key visible to every token */
+static void perf_indexer_t(struct perf *pf, enum gds_type kt, int64_t dI, int64_t nh, int64_t S, int64_t T) {
+    struct gds_context *ctx = pf->ctx = perf_ctx();
+    struct gds_tensor *q = gds_new_tensor_3d(ctx, GDS_TYPE_F32, dI, nh, T);
+    struct gds_tensor *k = gds_new_tensor_2d(ctx, kt, dI, S);
+    struct gds_tensor *w = gds_new_tensor_2d(ctx, GDS_TYPE_F32, nh, T);
+    struct gds_tensor *pos = gds_new_tensor_1d(ctx, GDS_TYPE_I32, T);
+    pf->ifixed = (int)S * 4 - 1;
+    pf->out = gds_indexer(ctx, q, k, w, pos, 4);
+    snprintf(pf->name, sizeof pf->name, "indexer");
+    snprintf(pf->shape, sizeof pf->shape, "q[%lld,%lld,%lld] k[%lld,%lld]%s%s", (long long)dI, (long long)nh, (long long)T,
+             (long long)dI, (long long)S, kt == GDS_TYPE_F32 ? "" : " ", kt == GDS_TYPE_F32 ? "" : gds_type_name(kt));
+    pf->flops = 2.0 * dI * nh * S * T;
+}
+
+/* top_k over T rows of S indexer scores */
+static void perf_topk(struct perf *pf, int64_t S, int64_t T, int64_t k) {
+    struct gds_context *ctx = pf->ctx = perf_ctx();
+    struct gds_tensor *x = gds_new_tensor_2d(ctx, GDS_TYPE_F32, S, T);
+    pf->out = gds_top_k(ctx, x, k);
+    snprintf(pf->name, sizeof pf->name, "top_k");
+    snprintf(pf->shape, sizeof pf->shape, "[%lld,%lld] k=%lld", (long long)S, (long long)T, (long long)k);
+    pf->flops = 0;
+}
+
 static bool perf_selected(const struct perf *pf) {
     if (g_op && strcasecmp(g_op, pf->name) != 0) return false;
     if (g_pattern) {
@@ -2523,6 +2549,12 @@ static int mode_perf(int nth) {
     memset(&pf, 0, sizeof pf); perf_attn(&pf, GDS_TYPE_KV_E4M3_B64, 512, 64, 8192, 640); perf_run(&pf, cpu, nth, bw, &g);
     memset(&pf, 0, sizeof pf); perf_indexer(&pf, GDS_TYPE_F32, 128, 64, 16384); perf_run(&pf, cpu, nth, bw, &g);
     memset(&pf, 0, sizeof pf); perf_indexer(&pf, GDS_TYPE_MXFP4, 128, 64, 16384); perf_run(&pf, cpu, nth, bw, &g);
+    {   /* long context (spec 4.8): Flash indexer (dI 128, 64 heads, MXFP4 keys) and its top 512 */
+        static const int64_t ist[][2] = { { 4096, 1 }, { 16384, 1 }, { 32768, 1 }, { 4096, 64 }, { 16384, 64 }, { 4096, 512 } };
+        for (int i = 0; i < 6; i++) { memset(&pf, 0, sizeof pf); perf_indexer_t(&pf, GDS_TYPE_MXFP4, 128, 64, ist[i][0], ist[i][1]); perf_run(&pf, cpu, nth, bw, &g); }
+        static const int64_t tst[][2] = { { 4096, 1 }, { 16384, 1 }, { 32768, 1 }, { 32768, 64 } };
+        for (int i = 0; i < 4; i++) { memset(&pf, 0, sizeof pf); perf_topk(&pf, tst[i][0], tst[i][1], 512); perf_run(&pf, cpu, nth, bw, &g); }
+    }
     for (int k = 0; k < PE_COUNT; k++) { memset(&pf, 0, sizeof pf); perf_elem(&pf, k); perf_run(&pf, cpu, nth, bw, &g); }
     printf("perf time %.1f s\n", now_s() - t0);
     gds_backend_free(cpu);

@@ -1,7 +1,21 @@
 /*
  * tiles-avx2.c - mul_mat tile kernels for the AVX2 level (contract: cpu.h,
  * registry: tiles.c). Each output is bit-identical to the AVX2 mat-vec
- * kernel of its type (quants-avx2.c).
+ * kernel of its type (quants-avx2.c):
+ *   - Q8_0 x Q8_0 (4 rows x up to 8 columns): exact isum per 32-block (sign
+ *     trick + maddubs as dot4_q8_0_avx2, |w| and the weight loads shared by the
+ *     columns), then (float)isum * (dw * da) added in block order.
+ *   - F8_E4M3_B128 x prepared F8 (4 rows x up to 3 columns): the weight block
+ *     is decoded once to fp16 bits (as gds_cpu_dot4_f8p_avx2) and serves all
+ *     columns; per (row, column) the same two 8-lane fma chains (lanes 0-7,
+ *     then lanes 8-15, computed one after the other - the chains are
+ *     independent), the same reduce_to4 / (0+2)+(1+3) tree and scale steps.
+ *   - BF16 x BF16 (4 rows x 2 columns): canonical 16 lanes, product rounded
+ *     then added. Elements are decoded in even/odd order (one shift or mask
+ *     per 8 elements) and the two lane sets are un-interleaved before the
+ *     canonical reduction, so each lane sees the same products in the same
+ *     order as dot_bf16_avx2; the n % 16 tail is added in order afterwards.
+ * Columns beyond nc (nc < cols) repeat the last column and are not stored.
  */
 #include "cpu.h"
 
@@ -10,8 +24,203 @@
 /* MXFP4 tiles live in tiles-mxfp4-avx2.c (they share the prepared layout of quants.c) */
 int gds_cpu_tiles_mxfp4_avx2(struct gds_cpu_tile *tab);
 
+#define TILE_INLINE static inline __attribute__((always_inline))
+
+/* canonical reduction (quants-avx2.c): lanes 0-7 in lo, 8-15 in hi -> s4 */
+TILE_INLINE __m128 reduce_to4(__m256 lo, __m256 hi) {
+    const __m256 s8 = _mm256_add_ps(lo, hi);
+    return _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+}
+/* four s4 vectors -> [a, b, c, d] with the canonical (0+2) + (1+3) tree */
+TILE_INLINE __m128 reduce4x4(__m128 a, __m128 b, __m128 c, __m128 d) {
+    const __m128 ab = _mm_add_ps(_mm_unpacklo_ps(a, b), _mm_unpackhi_ps(a, b));
+    const __m128 cd = _mm_add_ps(_mm_unpacklo_ps(c, d), _mm_unpackhi_ps(c, d));
+    return _mm_add_ps(_mm_movelh_ps(ab, cd), _mm_movehl_ps(cd, ab));
+}
+
+/* ---- Q8_0 x Q8_0 ----------------------------------------------------------- */
+
+/* 8 int32 lanes summing to the block's isum (as q8_lanes in quants-avx2.c) */
+TILE_INLINE __m256i q8t_lanes(__m256i wabs, __m256i wv, __m256i av) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(wabs, _mm256_sign_epi8(av, wv)), _mm256_set1_epi16(1));
+}
+
+/* 4 rows x 2*NP columns; column pair p accumulates [r0..r3 of col 2p, r0..r3 of col 2p+1] */
+TILE_INLINE void q8_tile(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc, const int NP) {
+    const block_q8_0 *x0 = w, *x1 = (const block_q8_0 *)((const char *)w + bw);
+    const block_q8_0 *x2 = (const block_q8_0 *)((const char *)w + 2 * bw), *x3 = (const block_q8_0 *)((const char *)w + 3 * bw);
+    const block_q8_0 *ac[8];
+    for (int j = 0; j < 2 * NP; j++) ac[j] = a[j < nc ? j : nc - 1];
+    __m256 acc[4];
+    for (int p = 0; p < NP; p++) acc[p] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < K / QK8_0; b++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)x0[b].qs), w1 = _mm256_loadu_si256((const __m256i *)x1[b].qs);
+        const __m256i w2 = _mm256_loadu_si256((const __m256i *)x2[b].qs), w3 = _mm256_loadu_si256((const __m256i *)x3[b].qs);
+        const __m256i u0 = _mm256_sign_epi8(w0, w0), u1 = _mm256_sign_epi8(w1, w1);
+        const __m256i u2 = _mm256_sign_epi8(w2, w2), u3 = _mm256_sign_epi8(w3, w3);
+        const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)x0[b].d, (short)x1[b].d, (short)x2[b].d, (short)x3[b].d, 0, 0, 0, 0));
+        const __m256 dw2 = _mm256_set_m128(dw, dw);
+        for (int p = 0; p < NP; p++) {
+            const block_q8_0 *a0 = ac[2 * p] + b, *a1 = ac[2 * p + 1] + b;
+            const __m256i v0 = _mm256_loadu_si256((const __m256i *)a0->qs);
+            const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(q8t_lanes(u0, w0, v0), q8t_lanes(u1, w1, v0)),
+                                                 _mm256_hadd_epi32(q8t_lanes(u2, w2, v0), q8t_lanes(u3, w3, v0)));
+            const __m256i v1 = _mm256_loadu_si256((const __m256i *)a1->qs);
+            const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(q8t_lanes(u0, w0, v1), q8t_lanes(u1, w1, v1)),
+                                                 _mm256_hadd_epi32(q8t_lanes(u2, w2, v1), q8t_lanes(u3, w3, v1)));
+            const __m256i isum = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
+            const __m256 da = _mm256_set_m128(_mm_set1_ps(gds_fp16_to_fp32(a1->d)), _mm_set1_ps(gds_fp16_to_fp32(a0->d)));
+            acc[p] = _mm256_add_ps(acc[p], _mm256_mul_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw2, da)));
+        }
+    }
+    for (int p = 0; p < NP; p++) {
+        if (2 * p < nc) _mm_storeu_ps(y[2 * p], _mm256_castps256_ps128(acc[p]));
+        if (2 * p + 1 < nc) _mm_storeu_ps(y[2 * p + 1], _mm256_extractf128_ps(acc[p], 1));
+    }
+}
+
+static void tile_q8_0(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    if (nc <= 2) q8_tile(K, w, bw, a, y, nc, 1);
+    else if (nc <= 4) q8_tile(K, w, bw, a, y, nc, 2);
+    else if (nc <= 6) q8_tile(K, w, bw, a, y, nc, 3);
+    else q8_tile(K, w, bw, a, y, nc, 4);
+}
+
+/* ---- F8_E4M3_B128 x prepared F8 -------------------------------------------- */
+
+/* 4 rows x NC columns; prepared column layout: gds_cpu_f8_prep (576 bytes per block, sa at [128]) */
+TILE_INLINE void f8_tile(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc, const int NC) {
+    const block_f8 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const block_f8 *)((const char *)w + r * bw);
+    const float *ac[4];
+    for (int j = 0; j < NC; j++) ac[j] = a[j < nc ? j : nc - 1];
+    __m128 acc[4];
+    for (int j = 0; j < NC; j++) acc[j] = _mm_setzero_ps();
+    __attribute__((aligned(32))) uint16_t hw[4][QK_F8];
+    __attribute__((aligned(32))) float lo[4][4][8];
+    for (int64_t b = 0; b < K / QK_F8; b++) {
+        for (int r = 0; r < 4; r++)
+            for (int h = 0; h < QK_F8; h += 16) {
+                const __m256i c = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x[r][b].qs + h)));
+                _mm256_store_si256((__m256i *)(hw[r] + h), _mm256_and_si256(_mm256_slli_epi16(c, 7), _mm256_set1_epi16((short)0xBFFF)));
+            }
+        const float *ap[4];
+        for (int j = 0; j < NC; j++) ap[j] = ac[j] + b * (576 / sizeof(float));
+        __m256 l[4][4];
+        /* lanes 0-7 (elements h..h+7 of each 16), then lanes 8-15 */
+        for (int half = 0; half < 2; half++) {
+            for (int r = 0; r < 4; r++)
+                for (int j = 0; j < NC; j++) l[r][j] = _mm256_setzero_ps();
+            for (int h = 8 * half; h < QK_F8; h += 16) { /* exact products */
+                const __m256 u0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[0] + h)));
+                const __m256 u1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[1] + h)));
+                const __m256 u2 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[2] + h)));
+                const __m256 u3 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[3] + h)));
+                for (int j = 0; j < NC; j++) {
+                    const __m256 v = _mm256_load_ps(ap[j] + h);
+                    l[0][j] = _mm256_fmadd_ps(u0, v, l[0][j]);
+                    l[1][j] = _mm256_fmadd_ps(u1, v, l[1][j]);
+                    l[2][j] = _mm256_fmadd_ps(u2, v, l[2][j]);
+                    l[3][j] = _mm256_fmadd_ps(u3, v, l[3][j]);
+                }
+            }
+            if (half == 0)
+                for (int r = 0; r < 4; r++)
+                    for (int j = 0; j < NC; j++) _mm256_store_ps(lo[r][j], l[r][j]);
+        }
+        const __m128 sw = _mm_setr_ps(gds_e8m0_to_fp32(x[0][b].e), gds_e8m0_to_fp32(x[1][b].e), gds_e8m0_to_fp32(x[2][b].e),
+                                      gds_e8m0_to_fp32(x[3][b].e));
+        for (int j = 0; j < NC; j++) {
+            const __m128 pp = reduce4x4(reduce_to4(_mm256_load_ps(lo[0][j]), l[0][j]), reduce_to4(_mm256_load_ps(lo[1][j]), l[1][j]),
+                                        reduce_to4(_mm256_load_ps(lo[2][j]), l[2][j]), reduce_to4(_mm256_load_ps(lo[3][j]), l[3][j]));
+            const __m128 sc = _mm_mul_ps(sw, _mm_set1_ps(ap[j][QK_F8]));
+            acc[j] = _mm_add_ps(acc[j], _mm_mul_ps(pp, sc));
+        }
+    }
+    for (int j = 0; j < NC && j < nc; j++) _mm_storeu_ps(y[j], acc[j]);
+}
+
+static void tile_f8(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    if (nc <= 2) f8_tile(K, w, bw, a, y, nc, 2);
+    else f8_tile(K, w, bw, a, y, nc, 3);
+}
+
+/* ---- BF16 x BF16 ------------------------------------------------------------ */
+
+#define BF16_KC 256 /* elements per chunk: the chunk's rows and columns stay in L1 between the two passes */
+
+/* one pass over elements [k0, k1) for the even (par 0: low halves of the
+ * 32-bit pairs) or odd (par 1: high halves) elements; m: [4 rows][2 cols][8] */
+TILE_INLINE void bf16_pass(const gds_bf16_t *const *x, const gds_bf16_t *const *ac, int64_t k0, int64_t k1, float (*m)[2][8],
+                           const int par) {
+    const __m256i hi16 = _mm256_set1_epi32((int)0xFFFF0000u);
+    __m256 s00 = _mm256_load_ps(m[0][0]), s01 = _mm256_load_ps(m[0][1]);
+    __m256 s10 = _mm256_load_ps(m[1][0]), s11 = _mm256_load_ps(m[1][1]);
+    __m256 s20 = _mm256_load_ps(m[2][0]), s21 = _mm256_load_ps(m[2][1]);
+    __m256 s30 = _mm256_load_ps(m[3][0]), s31 = _mm256_load_ps(m[3][1]);
+    for (int64_t k = k0; k < k1; k += 16) {
+#define BF_DEC(P) (par ? _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(P)), hi16)) \
+                       : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(P)), 16)))
+        const __m256 w0 = BF_DEC(x[0] + k), w1 = BF_DEC(x[1] + k), w2 = BF_DEC(x[2] + k), w3 = BF_DEC(x[3] + k);
+        const __m256 v0 = BF_DEC(ac[0] + k);
+        s00 = _mm256_add_ps(s00, _mm256_mul_ps(w0, v0));
+        s10 = _mm256_add_ps(s10, _mm256_mul_ps(w1, v0));
+        s20 = _mm256_add_ps(s20, _mm256_mul_ps(w2, v0));
+        s30 = _mm256_add_ps(s30, _mm256_mul_ps(w3, v0));
+        const __m256 v1 = BF_DEC(ac[1] + k);
+        s01 = _mm256_add_ps(s01, _mm256_mul_ps(w0, v1));
+        s11 = _mm256_add_ps(s11, _mm256_mul_ps(w1, v1));
+        s21 = _mm256_add_ps(s21, _mm256_mul_ps(w2, v1));
+        s31 = _mm256_add_ps(s31, _mm256_mul_ps(w3, v1));
+#undef BF_DEC
+    }
+    _mm256_store_ps(m[0][0], s00); _mm256_store_ps(m[0][1], s01);
+    _mm256_store_ps(m[1][0], s10); _mm256_store_ps(m[1][1], s11);
+    _mm256_store_ps(m[2][0], s20); _mm256_store_ps(m[2][1], s21);
+    _mm256_store_ps(m[3][0], s30); _mm256_store_ps(m[3][1], s31);
+}
+
+/* 4 rows x 2 columns. accm[0][r][j] holds lanes 0,2,..,14 (even elements of
+ * each 16), accm[1][r][j] lanes 1,3,..,15 */
+static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    const gds_bf16_t *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
+    const gds_bf16_t *ac[2] = { a[0], a[nc > 1 ? 1 : 0] };
+    __attribute__((aligned(32))) float accm[2][4][2][8];
+    memset(accm, 0, sizeof accm);
+    const int64_t K16 = K & ~(int64_t)15;
+    for (int64_t k0 = 0; k0 < K16; k0 += BF16_KC) {
+        const int64_t k1 = k0 + BF16_KC < K16 ? k0 + BF16_KC : K16;
+        bf16_pass(x, ac, k0, k1, accm[0], 0);
+        bf16_pass(x, ac, k0, k1, accm[1], 1);
+    }
+    for (int j = 0; j < 2 && j < nc; j++) {
+        __m128 s4[4];
+        for (int r = 0; r < 4; r++) {
+            const __m256 ev = _mm256_load_ps(accm[0][r][j]), od = _mm256_load_ps(accm[1][r][j]);
+            const __m256 u = _mm256_unpacklo_ps(ev, od), v = _mm256_unpackhi_ps(ev, od); /* [0 1 2 3 | 8 9 10 11], [4 5 6 7 | 12 13 14 15] */
+            s4[r] = reduce_to4(_mm256_permute2f128_ps(u, v, 0x20), _mm256_permute2f128_ps(u, v, 0x31));
+        }
+        __attribute__((aligned(16))) float s[4];
+        _mm_store_ps(s, reduce4x4(s4[0], s4[1], s4[2], s4[3]));
+        for (int r = 0; r < 4; r++) {
+            float sum = s[r];
+            for (int64_t k = K16; k < K; k++) {
+                float p = gds_bf16_to_fp32(x[r][k]) * gds_bf16_to_fp32(ac[j][k]);
+                sum = sum + p;
+            }
+            y[j][r] = sum;
+        }
+    }
+}
+
+/* ---- table ------------------------------------------------------------------ */
+
 int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab) {
     int n = gds_cpu_tiles_mxfp4_avx2(tab);
-    return n;
+    tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, 4, 8, false };
+    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8, 4, 3, true };
+    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 2, false };
+    return n + 3;
 }

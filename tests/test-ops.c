@@ -1556,6 +1556,7 @@ static void cases_init(void) {
         { 256, 67, 33, 1, 1, 1, 1, L_CONT, L_CONT, 0 },  /* tile tails in N and M */
         { 4096, 37, 1, 1, 1, 1, 1, L_CONT, L_CONT, 0 },  /* long K mat-vec */
         { 2048, 20, 5, 1, 1, 1, 1, L_PAD, L_CONT, 1 },
+        { 256, 29, 6, 1, 1, 1, 1, L_CONT, L_CONT, 0 },   /* unit tail of 13 rows: dot8 + dot4 + vec_dot rows vs 4-row tiles */
     };
     const double mmb[6] = { /* per weight type (wtypes order), worst shape: K=4096 mat-vec */
         2e-11, /* f32: measured 1.1e-13 (scalar, avx2) */

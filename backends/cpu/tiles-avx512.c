@@ -1,15 +1,369 @@
 /*
  * tiles-avx512.c - mul_mat tile kernels for the AVX512 level (contract: cpu.h,
  * registry: tiles.c). Each output is bit-identical to the AVX512 mat-vec
- * kernel of its type (quants-avx512.c).
+ * kernel of its type (quants-avx512.c). How each tile maps to it:
+ *
+ * MXFP4 x F8, prepped (4 rows x up to 16 columns): the mat-vec uses the fast
+ *   path gds_cpu_dot8/dot4_mxfp4b_avx512 (mxfp4b_rows) on bf16-prepared
+ *   activations; its per-row arithmetic does not depend on R (4 or 8), so a
+ *   4-row tile equals dot8 and dot4 row by row. ops-matmul.c gives a unit's
+ *   rows to dot8, then dot4, then vec_dot (integer, other arithmetic) for the
+ *   last n % 4; with 4-row tiles the tiles cover exactly the dot8/dot4 rows
+ *   and the rest goes to mm_rows as before (so rows must stay 4 or 8, never
+ *   2 or 1). Per (row, column), same operations in the same order: the row's
+ *   group of 4 blocks is decoded by the same loads / vpermt2w / vpermw /
+ *   pshufb (shared by the columns of the tile), P = 4 vdpbf16ps from zero in
+ *   the order a0..a3 (same operand order), then acc = fma(P, sw, acc)
+ *   (folded) or acc + scalef(P, cvt(eb) + c) (unfolded, c of the column's
+ *   block), blocks in order, one _mm512_reduce_add_ps at the end. The folded
+ *   flag is per column (prepared row), so columns are split into folded and
+ *   unfolded sets, each run by its own instance.
+ * Q8_0 x Q8_0 (16 rows x up to 16 columns): canonical rule (quants.c), which
+ *   vec_dot, vec_dot4 and scalar all follow: per 32-block isum exact, then
+ *   t = (float)isum * (dw * da), acc = acc + t in block order (mul, mul, add).
+ *   Here the 16 rows are the 16 lanes: per block the rows' qs are transposed
+ *   into 8 vectors (dword k of the block for the 16 rows) biased by +128
+ *   (u8), the column's dword k is broadcast (s8) and 8 vpdpbusd give
+ *   isum + 128 * sum(a), started from -128 * sum(a) (computed per column and
+ *   block by vpdpbusd with 0x80 and an exact integer reduction): isum exact.
+ * F8_E4M3_B128 x F8, prepped (4 rows x 4 columns): gds_cpu_dot4_f8p_avx512
+ *   (and dot4_f8 / vec_dot, all canonical): per block l = 8 fma in order
+ *   h = 0..112 from zero (weights e4m3 * 2^-8 via fp16, activations e4m3 *
+ *   2^8 from the prep: exact products), the canonical 16-lane tree (here 16
+ *   (row, column) vectors at once: same pairings l[i]+l[i+8], s8[i]+s8[i+4],
+ *   s4[i]+s4[i+2], s2[0]+s2[1]), sc = sw * sa, acc = acc + p * sc.
+ * BF16 x BF16 (4 rows x 4 columns): dot_bf16_avx512: acc = acc + w * a
+ *   (mul, then add) per 16 elements, canonical tree, then the n % 16 tail
+ *   added in order (scalar).
  */
 #include "cpu.h"
 
 #include <immintrin.h>
+#include <string.h>
+
+#define AI static inline __attribute__((always_inline))
+
+/* Canonical 16-lane reduction of 16 vectors v[i] at once (quants.c:
+ * s8[i] = l[i] + l[i+8], s4[i] = s8[i] + s8[i+4], s2[i] = s4[i] + s4[i+2],
+ * s2[0] + s2[1]). Element 4j + k of the result is the sum of v[4k + j]. */
+AI __m512 reduce16x16_ps(const __m512 *v) {
+    __m512 x[8], y[4], z[2];
+    for (int m = 0; m < 8; m++) /* s8 of v[2m] in lanes 0-7, of v[2m+1] in 8-15 */
+        x[m] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int m = 0; m < 4; m++) /* 128-bit lane j: s4 of v[4m + j] */
+        y[m] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    for (int m = 0; m < 2; m++) /* lane j: s2[0], s2[1] of v[8m + j], then of v[8m + 4 + j] */
+        z[m] = _mm512_add_ps(_mm512_shuffle_ps(y[2 * m], y[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(y[2 * m], y[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* lane j: sums of v[j], v[4 + j], v[8 + j], v[12 + j] */
+    return _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* ---- MXFP4 x bf16-prepared F8 (equals mxfp4b_rows of quants-avx512.c) ------ */
+
+#define MX_R 4 /* tile rows: must stay 4 or 8 (see the header) */
+
+/* MX_R rows x C columns (prepared rows p[c], outputs y[c][r]); pf: prefetch the next rows */
+AI void mxfp4b_tile(int64_t n, const uint8_t *w, size_t bw, const uint8_t *const *p, float *const *y, const int C,
+                    const bool folded, const bool pf) {
+    static const uint16_t tab16[32] = { 0, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140,
+                                        0x8000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140,
+                                        0, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140,
+                                        0x8000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140 };
+    static const uint16_t gidx16[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 39, 40, 41, 42, 43, 44, 45, 46,
+                                         18, 19, 20, 21, 22, 23, 24, 25, 56, 57, 58, 59, 60, 61, 62, 63 };
+    const __m512i tab = _mm512_loadu_si512(tab16), gidx = _mm512_loadu_si512(gidx16);
+    const __m512i esel = folded ? _mm512_setr_epi32(0x01ffffff, 0x01ffffff, 0x01ffffff, 0x01ffffff, 0x02ffffff, 0x02ffffff,
+                                                    0x02ffffff, 0x02ffffff, 0x03ffffff, 0x03ffffff, 0x03ffffff, 0x03ffffff,
+                                                    0x04ffffff, 0x04ffffff, 0x04ffffff, 0x04ffffff)
+                                : _mm512_setr_epi32(-255, -255, -255, -255, -254, -254, -254, -254, -253, -253, -253, -253,
+                                                    -252, -252, -252, -252);
+    const __m512i emin = _mm512_set1_epi32(0x00400000);
+    const char *pfp = (const char *)w + MX_R * bw;
+    const int npf = (MX_R * 4 * (int)sizeof(block_mxfp4) + 63) / 64 + 1;
+    __m512 acc[MX_R][4];
+    for (int r = 0; r < MX_R; r++)
+        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
+    const int64_t nb = n / QK_F8;
+    for (int64_t b = 0; b < nb; b++) {
+        if (pf) {
+            for (int j = 0; j < npf; j++) _mm_prefetch(pfp + 64 * j, _MM_HINT_T0);
+            pfp += MX_R * 4 * sizeof(block_mxfp4);
+        }
+        const size_t ob = (size_t)b * 320;
+        __m512 cc[4];
+        if (!folded)
+            for (int c = 0; c < C; c++) {
+                float cf;
+                memcpy(&cf, p[c] + ob + 256, sizeof cf);
+                cc[c] = _mm512_set1_ps(cf);
+            }
+        for (int r = 0; r < MX_R; r++) {
+            const uint8_t *x = w + r * bw + b * 4 * sizeof(block_mxfp4);
+            const __m512i A = b ? _mm512_loadu_si512(x - 1) : _mm512_maskz_loadu_epi8(~(__mmask64)1, x - 1);
+            const __m512i B = _mm512_loadu_si512(x + 4);
+            const __m512i q = _mm512_permutex2var_epi16(A, gidx, B);
+            const __m512bh w0 = (__m512bh)_mm512_permutexvar_epi16(q, tab);
+            const __m512bh w1 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(q, 8), tab);
+            const __m512bh w2 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(q, 4), tab);
+            const __m512bh w3 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(q, 12), tab);
+            const __m512i eb = _mm512_shuffle_epi8(A, esel);
+            const __m512 sw = folded ? _mm512_castsi512_ps(_mm512_max_epu32(_mm512_srli_epi32(eb, 1), emin))
+                                     : _mm512_cvtepi32_ps(eb);
+            for (int c = 0; c < C; c++) {
+                const uint8_t *pa = p[c] + ob;
+                __m512 P = _mm512_dpbf16_ps(_mm512_setzero_ps(), w0, (__m512bh)_mm512_load_si512(pa));
+                P = _mm512_dpbf16_ps(P, w1, (__m512bh)_mm512_load_si512(pa + 64));
+                P = _mm512_dpbf16_ps(P, w2, (__m512bh)_mm512_load_si512(pa + 128));
+                P = _mm512_dpbf16_ps(P, w3, (__m512bh)_mm512_load_si512(pa + 192));
+                if (folded) acc[r][c] = _mm512_fmadd_ps(P, sw, acc[r][c]);
+                else acc[r][c] = _mm512_add_ps(acc[r][c], _mm512_scalef_ps(P, _mm512_add_ps(sw, cc[c])));
+            }
+        }
+    }
+    for (int r = 0; r < MX_R; r++)
+        for (int c = 0; c < C; c++) y[c][r] = _mm512_reduce_add_ps(acc[r][c]);
+}
+
+/* m columns of one kind (all folded or all unfolded), 4 at a time */
+static void mxfp4b_cols(int64_t n, const uint8_t *w, size_t bw, const uint8_t *const *p, float *const *y, int m,
+                        bool folded) {
+    for (int j = 0; j < m; j += 4) {
+        const bool pf = j == 0;
+        const int c = m - j < 4 ? m - j : 4;
+#define MXT(C)                                                                 \
+        if (folded) mxfp4b_tile(n, w, bw, p + j, y + j, C, true, pf);          \
+        else mxfp4b_tile(n, w, bw, p + j, y + j, C, false, pf);
+        switch (c) {
+        case 1: MXT(1) break;
+        case 2: MXT(2) break;
+        case 3: MXT(3) break;
+        default: MXT(4) break;
+        }
+#undef MXT
+    }
+}
+
+static void tile_mxfp4b(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    const uint8_t *pf[16], *pu[16];
+    float *yf[16], *yu[16];
+    int nf = 0, nu = 0;
+    for (int j = 0; j < nc; j++) {
+        int32_t f;
+        memcpy(&f, (const char *)a[j] + 260, sizeof f); /* folded flag of the prepared row (quants.c) */
+        if (f) { pf[nf] = a[j]; yf[nf++] = y[j]; }
+        else { pu[nu] = a[j]; yu[nu++] = y[j]; }
+    }
+    if (nf) mxfp4b_cols(K, w, bw, pf, yf, nf, true);
+    if (nu) mxfp4b_cols(K, w, bw, pu, yu, nu, false);
+}
+
+/* ---- Q8_0 x Q8_0 (canonical: exact isum, t = isum * (dw * da), acc + t) --- */
+
+#define Q8_R 16 /* rows = lanes */
+
+/* -128 * sum of the 32 qs of block b of each column, column c at lane c
+ * (exact: |sum| <= 4096); columns come in pairs (C even, p[c] for c < C) */
+AI __m512i q8_negcorr(const uint8_t *const *p, int64_t b, const int C) {
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    __m512i v[8];
+    for (int i = 0; i < 8; i++) {
+        if (2 * i < C) {
+            const uint8_t *q0 = p[2 * i] + b * sizeof(block_q8_0) + 2, *q1 = p[2 * i + 1] + b * sizeof(block_q8_0) + 2;
+            const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)q0)),
+                                                 _mm256_loadu_si256((const __m256i *)q1), 1);
+            v[i] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), x80, z); /* 128 * partial sums: col 2i lanes 0-7, 2i+1 8-15 */
+        } else {
+            v[i] = _mm512_setzero_si512();
+        }
+    }
+    __m512i s[2];
+    for (int h = 0; h < 2; h++) {
+        /* per 128-bit lane k: sums of 4 dwords of v[4h..4h+3] lane k */
+        const __m512i a = v[4 * h], bb = v[4 * h + 1], c = v[4 * h + 2], d = v[4 * h + 3];
+        const __m512i t0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a, bb), _mm512_unpackhi_epi32(a, bb));
+        const __m512i t1 = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+        const __m512i t = _mm512_add_epi32(_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1));
+        /* lane 0: half 0 of columns 8h+0,2,4,6; lane 1: their half 1; lanes 2, 3: columns 8h+1,3,5,7 */
+        s[h] = _mm512_add_epi32(t, _mm512_shuffle_i32x4(t, t, _MM_SHUFFLE(2, 3, 0, 1)));
+    }
+    /* [c0 c2 c4 c6 c1 c3 c5 c7 c8 c10 c12 c14 c9 c11 c13 c15] -> column order */
+    const __m512i u = _mm512_shuffle_i32x4(s[0], s[1], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512i perm = _mm512_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7, 8, 12, 9, 13, 10, 14, 11, 15);
+    return _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_permutexvar_epi32(perm, u));
+}
+
+/* 16 rows x C columns (C even; p[c] quantized rows, outputs y[c][0..15]) */
+AI void q8_tile(int64_t n, const uint8_t *w, size_t bw, const uint8_t *const *p, float *const *y, const int C) {
+    const int64_t nb = n / QK8_0;
+    const __m512i x80 = _mm512_set1_epi8((char)0x80);
+    const int b1 = (int)bw;
+    const __m512i gidx = _mm512_setr_epi32(0, b1, 2 * b1, 3 * b1, 4 * b1, 5 * b1, 6 * b1, 7 * b1, 8 * b1, 9 * b1, 10 * b1,
+                                           11 * b1, 12 * b1, 13 * b1, 14 * b1, 15 * b1);
+    __m512 acc[16];
+    for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
+    const char *pfp = (const char *)w + Q8_R * bw;
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t ob = (size_t)b * sizeof(block_q8_0);
+        for (int r = 0; r < Q8_R; r++) _mm_prefetch(pfp + r * bw + ob + 64, _MM_HINT_T0); /* next tile's rows, ahead */
+        /* transpose: z pairs rows (r, r + 4), r in 0-3 and 8-11; wt[k] lane i = dword k of row i, + 128 per byte */
+        __m512i z[8], a[8], t[8], wt[8];
+        for (int i = 0; i < 8; i++) {
+            const int r = (i & 3) + (i & 4) * 2;
+            const uint8_t *x0 = w + r * bw + ob + 2, *x1 = w + (r + 4) * bw + ob + 2;
+            z[i] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)x0)),
+                                                       _mm256_loadu_si256((const __m256i *)x1), 1),
+                                    x80);
+        }
+        for (int h = 0; h < 2; h++) {
+            __m512i *zz = z + 4 * h, *aa = a + 4 * h, *tt = t + 4 * h;
+            aa[0] = _mm512_unpacklo_epi32(zz[0], zz[1]); /* dwords 0,1 | 4,5 of rows r, r+1 */
+            aa[1] = _mm512_unpackhi_epi32(zz[0], zz[1]); /* dwords 2,3 | 6,7 */
+            aa[2] = _mm512_unpacklo_epi32(zz[2], zz[3]);
+            aa[3] = _mm512_unpackhi_epi32(zz[2], zz[3]);
+            tt[0] = _mm512_unpacklo_epi64(aa[0], aa[2]); /* lanes: dword 0 | 4 of rows 4 in a row */
+            tt[1] = _mm512_unpackhi_epi64(aa[0], aa[2]); /* 1 | 5 */
+            tt[2] = _mm512_unpacklo_epi64(aa[1], aa[3]); /* 2 | 6 */
+            tt[3] = _mm512_unpackhi_epi64(aa[1], aa[3]); /* 3 | 7 */
+        }
+        for (int k = 0; k < 4; k++) {
+            wt[k] = _mm512_shuffle_i32x4(t[k], t[4 + k], _MM_SHUFFLE(2, 0, 2, 0));
+            wt[4 + k] = _mm512_shuffle_i32x4(t[k], t[4 + k], _MM_SHUFFLE(3, 1, 3, 1));
+        }
+        /* dw of the 16 rows (the gather reads d and two qs bytes) */
+        const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(gidx, (const void *)(w + ob), 1)));
+        __attribute__((aligned(64))) int32_t nc32[16];
+        _mm512_store_si512(nc32, q8_negcorr(p, b, C));
+        for (int c = 0; c < C; c++) {
+            const uint8_t *qa = p[c] + ob;
+            __m512i s = _mm512_set1_epi32(nc32[c]);
+            for (int k = 0; k < 8; k++) {
+                int32_t ak;
+                memcpy(&ak, qa + 2 + 4 * k, sizeof ak);
+                s = _mm512_dpbusd_epi32(s, wt[k], _mm512_set1_epi32(ak));
+            }
+            uint16_t dah;
+            memcpy(&dah, qa, sizeof dah);
+            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(_cvtsh_ss(dah)));
+            acc[c] = _mm512_add_ps(acc[c], _mm512_mul_ps(_mm512_cvtepi32_ps(s), d));
+        }
+    }
+    for (int c = 0; c < C; c++) _mm512_storeu_ps(y[c], acc[c]);
+}
+
+static void tile_q8_0(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    GDS_ASSERT(bw <= 0x7fffffff / 16); /* gather offsets (rows of < 128 MiB) */
+    const uint8_t *p[16];
+    float yt[16][16];
+    float *yy[16];
+    const int C = nc <= 2 ? 2 : nc <= 4 ? 4 : nc <= 8 ? 8 : 16;
+    for (int j = 0; j < C; j++) { /* pad with column 0, results dropped */
+        p[j] = a[j < nc ? j : 0];
+        yy[j] = j < nc ? y[j] : yt[j];
+    }
+    switch (C) {
+    case 2: q8_tile(K, w, bw, p, yy, 2); break;
+    case 4: q8_tile(K, w, bw, p, yy, 4); break;
+    case 8: q8_tile(K, w, bw, p, yy, 8); break;
+    default: q8_tile(K, w, bw, p, yy, 16); break;
+    }
+}
+
+/* ---- F8 x prepared F8 (equals gds_cpu_dot4_f8p_avx512 per output) -------- */
+
+/* 32 e4m3 codes -> fp16 bit patterns of e4m3 * 2^-8 (as quants-avx512.c) */
+AI __m512i e4m3x32_ph(const uint8_t *c) {
+    const __m512i h = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)c));
+    return _mm512_and_si512(_mm512_slli_epi16(h, 7), _mm512_set1_epi16((short)0xBFFF));
+}
+
+/* 4 rows x 4 columns (prepared rows p[c]; outputs y[c][0..3]) */
+static void tile_f8p(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    const uint8_t *p[4];
+    for (int j = 0; j < 4; j++) p[j] = a[j < nc ? j : 0]; /* pad with column 0, results dropped */
+    const char *pfp = (const char *)w + 4 * bw;
+    const __m512i bc = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m512 acc = _mm512_setzero_ps(); /* lane 4c + r */
+    for (int64_t b = 0; b < K / QK_F8; b++) {
+        for (int j = 0; j < 9; j++) _mm_prefetch(pfp + 64 * j, _MM_HINT_T0);
+        pfp += 4 * sizeof(block_f8);
+        const size_t ob = (size_t)b * 576;
+        __m512 l[16]; /* l[4r + c] */
+        float swf[4];
+        for (int r = 0; r < 4; r++) {
+            const block_f8 *x = (const block_f8 *)((const char *)w + r * bw) + b;
+            swf[r] = gds_e8m0_to_fp32(x->e);
+            __m512 wv[8];
+            for (int h = 0; h < 4; h++) {
+                const __m512i ph = e4m3x32_ph(x->qs + 32 * h);
+                wv[2 * h] = _mm512_cvtph_ps(_mm512_castsi512_si256(ph));
+                wv[2 * h + 1] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(ph, 1));
+            }
+            for (int c = 0; c < 4; c++) {
+                const float *ap = (const float *)(p[c] + ob);
+                __m512 s = _mm512_setzero_ps();
+                for (int h = 0; h < 8; h++) s = _mm512_fmadd_ps(wv[h], _mm512_load_ps(ap + 16 * h), s); /* exact products */
+                l[4 * r + c] = s;
+            }
+        }
+        const __m512 pp = reduce16x16_ps(l); /* element 4j + k = sum of l[4k + j]: lane 4c + r */
+        float saf[4];
+        for (int c = 0; c < 4; c++) memcpy(&saf[c], p[c] + ob + 4 * QK_F8, sizeof(float));
+        const __m512 sw = _mm512_broadcast_f32x4(_mm_loadu_ps(swf));
+        const __m512 sa = _mm512_permutexvar_ps(bc, _mm512_castps128_ps512(_mm_loadu_ps(saf)));
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(pp, _mm512_mul_ps(sw, sa)));
+    }
+    __attribute__((aligned(64))) float o[16];
+    _mm512_store_ps(o, acc);
+    for (int c = 0; c < nc; c++) memcpy(y[c], o + 4 * c, 4 * sizeof(float));
+}
+
+/* ---- BF16 x BF16 (equals dot_bf16_avx512 per output) --------------------- */
+
+AI __m512 bf16x16_ps(const gds_bf16_t *p) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+
+/* 4 rows x 4 columns (bf16 rows a[c]; outputs y[c][0..3]) */
+static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    const gds_bf16_t *x[4], *p[4];
+    for (int r = 0; r < 4; r++) x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
+    for (int j = 0; j < 4; j++) p[j] = a[j < nc ? j : 0]; /* pad with column 0, results dropped */
+    __m512 l[16]; /* l[4r + c] */
+    for (int i = 0; i < 16; i++) l[i] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 av[4];
+        for (int c = 0; c < 4; c++) av[c] = bf16x16_ps(p[c] + k);
+        for (int r = 0; r < 4; r++) {
+            const __m512 wv = bf16x16_ps(x[r] + k);
+            for (int c = 0; c < 4; c++) l[4 * r + c] = _mm512_add_ps(l[4 * r + c], _mm512_mul_ps(wv, av[c]));
+        }
+    }
+    __attribute__((aligned(64))) float o[16]; /* lane 4c + r */
+    _mm512_store_ps(o, reduce16x16_ps(l));
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < 4; r++) {
+            float sum = o[4 * c + r];
+            for (int64_t kk = k; kk < K; kk++) {
+                float pr = gds_bf16_to_fp32(x[r][kk]) * gds_bf16_to_fp32(p[c][kk]);
+                sum = sum + pr;
+            }
+            y[c][r] = sum;
+        }
+}
+
+/* ---- table --------------------------------------------------------------- */
 
 int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab) {
     int n = 0;
-    (void)tab;
+    tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b, MX_R, 16, true }; n++;
+    tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, Q8_R, 16, false }; n++;
+    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8p, 4, 4, true }; n++;
+    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 4, false }; n++;
     return n;
 }

@@ -182,6 +182,52 @@ void gds_cpu_idx_block_avx2(int64_t dI, int nh, const float *q, int64_t qs, cons
     for (int c = 0; c < 4; c++) _mm256_storeu_ps(sc + 8 * c, bf16_round(tot[c]));
 }
 
+/* ---- indexer: MXFP4 key block -> kt [dI][32] ---------------------------------
+ * Values are exact: d * (float)kvalues[c] with d = e8m0_half(e), the same single
+ * product as the type's to_float (and the scalar table path). Eight keys at a
+ * time: decode their 32-value blocks, 8x8 register transposes, 8-float stores. */
+
+static inline void tr8x8(__m256 *r) {
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+void gds_cpu_idx_kt_mxfp4_avx2(int64_t dI, const void *const *rows, float *kt) {
+    const __m128i tab = _mm_loadu_si128((const __m128i *)gds_kvalues_mxfp4);
+    const __m128i m4 = _mm_set1_epi8(0x0f);
+    for (int l0 = 0; l0 < GDS_IDX_KB; l0 += 8) {
+        for (int64_t b = 0; b < dI / QK_MXFP4; b++) {
+            __m256 v[4][8]; /* [dim chunk][key] */
+            for (int j = 0; j < 8; j++) {
+                const block_mxfp4 *x = (const block_mxfp4 *)rows[l0 + j] + b;
+                const __m256 d = _mm256_set1_ps(gds_e8m0_to_fp32_half(x->e));
+                const __m128i q = _mm_loadu_si128((const __m128i *)x->qs);
+                const __m128i lo = _mm_shuffle_epi8(tab, _mm_and_si128(q, m4));
+                const __m128i hi = _mm_shuffle_epi8(tab, _mm_and_si128(_mm_srli_epi16(q, 4), m4));
+                v[0][j] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo)));
+                v[1][j] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8))));
+                v[2][j] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi)));
+                v[3][j] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8))));
+            }
+            for (int c = 0; c < 4; c++) {
+                tr8x8(v[c]);
+                float *o = kt + (b * QK_MXFP4 + 8 * c) * GDS_IDX_KB + l0;
+                for (int i = 0; i < 8; i++) _mm256_storeu_ps(o + i * GDS_IDX_KB, v[c][i]);
+            }
+        }
+    }
+}
+
 /* ---- HC_COMB mat-vec --------------------------------------------------------- */
 
 GDS_AI void hc_dot_nt(int64_t D, int hc, const float *w, int NT, const float *const *x, int64_t xs, float *y) {

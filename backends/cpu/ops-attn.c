@@ -58,6 +58,7 @@ typedef void (*gds_kv_dec_fn)(const uint8_t *blk, float *y);
 void gds_cpu_attn_qk_avx2(int64_t n, int nh, const float *q, int64_t qs, int nk, const float *const *k, float scale, float *s);
 void gds_cpu_attn_pv_avx2(int64_t n, int nh, float *acc, const float *alpha, int nk, const float *const *k, const float *p);
 void gds_cpu_idx_block_avx2(int64_t dI, int nh, const float *q, int64_t qs, const float *w, int64_t ws, const float *kt, float *sc);
+void gds_cpu_idx_kt_mxfp4_avx2(int64_t dI, const void *const *rows, float *kt);
 void gds_cpu_kv_dec_avx2(const uint8_t *blk, float *y);
 void gds_cpu_attn_qk_avx512(int64_t n, int nh, const float *q, int64_t qs, int nk, const float *const *k, float scale, float *s);
 void gds_cpu_attn_pv_avx512(int64_t n, int nh, float *acc, const float *alpha, int nk, const float *const *k, const float *p);
@@ -213,23 +214,30 @@ void gds_cpu_op_compress(const struct gds_cpu_params *p, struct gds_tensor *dst)
  * transposes its key block into the thread's scratch (kt [dI][32]).
  * ------------------------------------------------------------------------- */
 
-/* MXFP4 key row -> f32 through a per-block table of d * value: the same
- * product as the type's to_float (bit-identical), without a multiply per value */
-static void gds_idx_dec_mxfp4(const void *x, float *y, int64_t n) {
-    const block_mxfp4 *b = x;
-    for (int64_t i = 0; i < n / QK_MXFP4; i++, y += QK_MXFP4) {
-        const float d = gds_e8m0_to_fp32_half(b[i].e);
-        float lut[16];
-        for (int k = 0; k < 16; k++) lut[k] = d * (float)gds_kvalues_mxfp4[k];
-        for (int j = 0; j < QK_MXFP4 / 2; j++) {
-            y[j] = lut[b[i].qs[j] & 0x0f];
-            y[j + QK_MXFP4 / 2] = lut[b[i].qs[j] >> 4];
+/* MXFP4 key block -> kt [dI][32] (rows[l], 32 rows; a row of zero blocks pads a
+ * short block) through a per-block table of d * value: the same product as the
+ * type's to_float (bit-identical), without a multiply per value */
+typedef void (*gds_idx_kt_fn)(int64_t dI, const void *const *rows, float *kt);
+
+static void gds_idx_kt_mxfp4_scalar(int64_t dI, const void *const *rows, float *kt) {
+    for (int l = 0; l < GDS_IDX_KB; l++) {
+        const block_mxfp4 *b = rows[l];
+        for (int64_t i = 0; i < dI / QK_MXFP4; i++) {
+            const float d = gds_e8m0_to_fp32_half(b[i].e);
+            float lut[16];
+            for (int k = 0; k < 16; k++) lut[k] = d * (float)gds_kvalues_mxfp4[k];
+            float *y = kt + i * QK_MXFP4 * GDS_IDX_KB + l;
+            for (int j = 0; j < QK_MXFP4 / 2; j++) {
+                y[j * GDS_IDX_KB] = lut[b[i].qs[j] & 0x0f];
+                y[(j + QK_MXFP4 / 2) * GDS_IDX_KB] = lut[b[i].qs[j] >> 4];
+            }
         }
     }
 }
 
 static size_t gds_idx_scratch_per_thread(int64_t dI) {
-    return GDS_PAD((size_t)dI * GDS_IDX_KB * sizeof(float), 64) + GDS_PAD((size_t)dI * sizeof(float), 64);
+    return GDS_PAD((size_t)dI * GDS_IDX_KB * sizeof(float), 64)
+         + GDS_PAD((size_t)(dI / QK_MXFP4) * sizeof(block_mxfp4), 64); /* zero key row */
 }
 
 size_t gds_cpu_work_indexer(const struct gds_tensor *dst, int nth) {
@@ -249,9 +257,15 @@ void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst) 
 
     GDS_ASSERT(p->wsize >= (size_t)p->nth * gds_idx_scratch_per_thread(dI));
     float *kt = (float *)((char *)p->wdata + (size_t)p->ith * gds_idx_scratch_per_thread(dI));
-    float *krow = (float *)((char *)kt + GDS_PAD((size_t)dI * GDS_IDX_KB * sizeof(float), 64)); /* decoded key */
     GDS_ASSERT(kI->type == GDS_TYPE_F32 || kI->type == GDS_TYPE_MXFP4);
-    const gds_to_float_fn kdec = kI->type == GDS_TYPE_MXFP4 ? gds_idx_dec_mxfp4 : NULL;
+    const bool mx = kI->type == GDS_TYPE_MXFP4;
+    void *zrow = (char *)kt + GDS_PAD((size_t)dI * GDS_IDX_KB * sizeof(float), 64);
+    gds_idx_kt_fn ktf = gds_idx_kt_mxfp4_scalar;
+#if defined(__x86_64__)
+    /* exact decode: any level's values are the same; AVX-512 machines have AVX2 */
+    if (p->simd == GDS_SIMD_AVX2 || p->simd == GDS_SIMD_AVX512) ktf = gds_cpu_idx_kt_mxfp4_avx2;
+#endif
+    if (mx) memset(zrow, 0, (size_t)(dI / QK_MXFP4) * sizeof(block_mxfp4));
 
     const int64_t nsb = (S + GDS_IDX_KB - 1) / GDS_IDX_KB;
     const int64_t ntc = (T + GDS_IDX_TC - 1) / GDS_IDX_TC;
@@ -274,13 +288,19 @@ void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst) 
                 continue;
             }
             if (!have_kt) {
-                for (int64_t l = 0; l < GDS_IDX_KB; l++) {
-                    if (l < ns) {
-                        const float *kr = (const float *)((const char *)kI->data + (s0 + l) * kI->nb[1]);
-                        if (kdec) { kdec(kr, krow, dI); kr = krow; }
-                        for (int64_t i = 0; i < dI; i++) kt[i * GDS_IDX_KB + l] = kr[i];
-                    } else {
-                        for (int64_t i = 0; i < dI; i++) kt[i * GDS_IDX_KB + l] = 0.0f;
+                if (mx) {
+                    const void *rows[GDS_IDX_KB];
+                    for (int64_t l = 0; l < GDS_IDX_KB; l++)
+                        rows[l] = l < ns ? (const void *)((const char *)kI->data + (s0 + l) * kI->nb[1]) : zrow;
+                    ktf(dI, rows, kt);
+                } else {
+                    for (int64_t l = 0; l < GDS_IDX_KB; l++) {
+                        if (l < ns) {
+                            const float *kr = (const float *)((const char *)kI->data + (s0 + l) * kI->nb[1]);
+                            for (int64_t i = 0; i < dI; i++) kt[i * GDS_IDX_KB + l] = kr[i];
+                        } else {
+                            for (int64_t i = 0; i < dI; i++) kt[i * GDS_IDX_KB + l] = 0.0f;
+                        }
                     }
                 }
                 have_kt = true;

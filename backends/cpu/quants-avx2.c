@@ -13,6 +13,8 @@
 
 #include <immintrin.h>
 
+#include "mxfp4-avx2.h"
+
 /* ---- helpers ------------------------------------------------------------- */
 
 /* 16 e4m3 codes -> e4m3 * 2^-8, elements 0-7 and 8-15 */
@@ -270,82 +272,30 @@ static void dot4_mxfp4_avx2(int64_t n, float *s, const void *w, size_t bw, const
     _mm_storeu_ps(s, acc);
 }
 
-/* MXFP4 x prepared activation (layout: gds_cpu_mxfp4_prep in quants.c).
- * Two sub-blocks per 256-bit step: kv+12 (u8) via pshufb, pmaddubsw against
- * the signed digit planes (|pair| <= 2*24*127, no saturation; two products
- * per plane summed in int16 stay below 2^14), pmaddwd by 16 / 2048 / 1 into
- * int32 plus the correction c: p exact; the r plane only where the prep
- * flagged it. The 4 rows are transposed with hadd; the weight scales of
- * 4 rows x 4 blocks come from the e bytes as float bits (e << 23 = 2^(e-127),
- * e = 0 clamped to 2^-127; e = 255 gives inf where the scalar code uses
- * 2^127); t = (float)p * (sw * sa*2^-10), accumulated in block order. */
-static inline __attribute__((always_inline)) __m256i mxfp4p_row(const uint8_t *x, const uint8_t *pa, int h, __m256i lut) {
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    const __m256i q = _mm256_loadu2_m128i((const __m128i *)(x + 1 + 34 * h + 17), (const __m128i *)(x + 1 + 34 * h));
-    const __m256i kl = _mm256_shuffle_epi8(lut, _mm256_and_si256(q, m4));
-    const __m256i kh = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-    const __m256i d0l = _mm256_load_si256((const __m256i *)(pa + 32 * h));
-    const __m256i d0h = _mm256_load_si256((const __m256i *)(pa + 64 + 32 * h));
-    const __m256i d1l = _mm256_load_si256((const __m256i *)(pa + 128 + 32 * h));
-    const __m256i d1h = _mm256_load_si256((const __m256i *)(pa + 192 + 32 * h));
-    const __m256i m0 = _mm256_add_epi16(_mm256_maddubs_epi16(kl, d0l), _mm256_maddubs_epi16(kh, d0h));
-    const __m256i m1 = _mm256_add_epi16(_mm256_maddubs_epi16(kl, d1l), _mm256_maddubs_epi16(kh, d1h));
-    __m256i s = _mm256_add_epi32(_mm256_madd_epi16(m0, _mm256_set1_epi16(16)), _mm256_madd_epi16(m1, _mm256_set1_epi16(2048)));
-    return _mm256_add_epi32(s, _mm256_load_si256((const __m256i *)(pa + 384 + 32 * h)));
-}
-
-static inline __attribute__((always_inline)) __m256i mxfp4p_rows4(const uint8_t *const *x, const uint8_t *pa, int h,
-                                                                   __m256i lut) {
-    const __m256i s0 = mxfp4p_row(x[0], pa, h, lut), s1 = mxfp4p_row(x[1], pa, h, lut);
-    const __m256i s2 = mxfp4p_row(x[2], pa, h, lut), s3 = mxfp4p_row(x[3], pa, h, lut);
-    return _mm256_hadd_epi32(_mm256_hadd_epi32(s0, s1), _mm256_hadd_epi32(s2, s3));
-}
-
-/* the r-plane terms of a flagged half (rare: kept out of line so the main
- * loop keeps its registers) */
-static __attribute__((noinline)) __m256i mxfp4p_rplane4(const uint8_t *const *x, const uint8_t *pa, int h) {
-    const __m256i lut = _mm256_broadcastsi128_si256(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
-    const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi16(1);
-    const __m256i rl = _mm256_load_si256((const __m256i *)(pa + 256 + 32 * h));
-    const __m256i rh = _mm256_load_si256((const __m256i *)(pa + 320 + 32 * h));
-    __m256i sr[4];
-    for (int r = 0; r < 4; r++) {
-        const __m256i q = _mm256_loadu2_m128i((const __m128i *)(x[r] + 1 + 34 * h + 17), (const __m128i *)(x[r] + 1 + 34 * h));
-        const __m256i kl = _mm256_shuffle_epi8(lut, _mm256_and_si256(q, m4));
-        const __m256i kh = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
-        sr[r] = _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(kl, rl), _mm256_maddubs_epi16(kh, rh)), one);
-    }
-    return _mm256_hadd_epi32(_mm256_hadd_epi32(sr[0], sr[1]), _mm256_hadd_epi32(sr[2], sr[3]));
-}
-
+/* MXFP4 x prepared activation (layout: gds_cpu_mxfp4_prep in quants.c; the
+ * integer part is in mxfp4-avx2.h, shared with the tiles of
+ * tiles-mxfp4-avx2.c). Per 64 elements: 4 rows decoded, p exact for 4 rows x
+ * 2 sub-blocks, the r plane inline where the prep flagged the half; the weight
+ * scales of 4 rows x 4 blocks come from the e bytes as float bits (e << 23 =
+ * 2^(e-127)); t = (float)p * (sw * sa*2^-10), accumulated in block order. */
 void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p);
 void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p) {
     const uint8_t *pa = p;
-    const __m256i lut = _mm256_broadcastsi128_si256(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
-    const __m128i esh = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const __m256i emin = _mm256_set1_epi32(0x00400000);
+    const __m256i lut = GDS_MXQ_LUT;
     const char *pf = (const char *)w + 4 * bw;
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / QK_F8; b++, pa += 512) {
         for (int j = 0; j < 5; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
         pf += 4 * 4 * sizeof(block_mxfp4);
         const uint8_t *x[4];
-        int32_t e[4];
-        for (int r = 0; r < 4; r++) {
-            x[r] = (const uint8_t *)w + r * bw + b * 4 * sizeof(block_mxfp4);
-            e[r] = (int32_t)((uint32_t)x[r][0] | (uint32_t)x[r][17] << 8 | (uint32_t)x[r][34] << 16 | (uint32_t)x[r][51] << 24);
-        }
-        /* bytes [e(r, j) for r] for j = 0, 1, 2, 3 */
-        const __m128i ev = _mm_shuffle_epi8(_mm_setr_epi32(e[0], e[1], e[2], e[3]), esh);
-        float sa10;
-        memcpy(&sa10, pa + 448, sizeof sa10);
-        const __m256 sa = _mm256_set1_ps(sa10);
+        for (int r = 0; r < 4; r++) x[r] = (const uint8_t *)w + r * bw + b * 4 * sizeof(block_mxfp4);
+        const __m128i ev = gds_mxq_ebytes(x);
+        const __m256 sa = _mm256_broadcast_ss((const float *)(pa + 448));
         for (int h = 0; h < 2; h++) {
-            const __m256i eh = _mm256_cvtepu8_epi32(h ? _mm_unpackhi_epi64(ev, ev) : ev);
-            const __m256 sw = _mm256_castsi256_ps(_mm256_max_epu32(_mm256_slli_epi32(eh, 23), emin));
-            __m256i f = mxfp4p_rows4(x, pa, h, lut);
-            if (pa[452 + h]) f = _mm256_add_epi32(f, mxfp4p_rplane4(x, pa, h));
-            const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(f), _mm256_mul_ps(sw, sa));
+            __m256i kl[4], kh[4];
+            for (int r = 0; r < 4; r++) gds_mxq_decode(x[r], h, lut, &kl[r], &kh[r]);
+            const __m256i f = pa[452 + h] ? gds_mxq_rows4(kl, kh, pa, h, true) : gds_mxq_rows4(kl, kh, pa, h, false);
+            const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(f), _mm256_mul_ps(gds_mxq_sw(ev, h), sa));
             acc = _mm_add_ps(acc, _mm256_castps256_ps128(t));
             acc = _mm_add_ps(acc, _mm256_extractf128_ps(t, 1));
         }

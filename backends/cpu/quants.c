@@ -216,8 +216,10 @@ static void dot_mxfp4_scalar(int64_t n, float *s, const void *w, const void *a) 
  *   [0,384)   signed digit planes d0, d1, r, 128 bytes each, as lo (64) and
  *             hi (64) halves: "lo" byte 16j+i is element 32j+i, "hi" is
  *             32j+16+i (the MXFP4 nibble order of sub-block j);
- *   [384,448) int32 c[16], c[4j+q] = -12 * sum of X over elements 32j+4q..+3
- *             and 32j+16+4q..+3 (the weights enter as kv+12 >= 0 unsigned);
+ *   [384,448) int32 c[16], c[4j+q] = -12 * sum of X over sub-block j (all
+ *             32 elements; the same value for q = 0..3, so the 8 lanes at
+ *             384 + 32h line up with a 4-row x 2-block transpose of sub-blocks
+ *             2h, 2h+1; the weights enter as kv+12 >= 0 unsigned);
  *   [448,452) float sa * 2^-10 (the kernel builds the weight scale as
  *             2^(e-127) from the exponent bits); [452,454) one flag byte per
  *             64-element half: nonzero when its r plane is not all zero;
@@ -241,8 +243,9 @@ void gds_cpu_mxfp4_prep(const void *a, void *p, int64_t n) {
             o[1 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)(sg * d1);
             o[2 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)(sg * r);
             if (r) flag[j / 2] = 1;
-            c[4 * j + (i & 15) / 4] -= 12 * x;
+            c[4 * j] -= 12 * x;
         }
+        for (int j = 0; j < 4; j++) c[4 * j + 1] = c[4 * j + 2] = c[4 * j + 3] = c[4 * j];
         memcpy(o + 384, c, sizeof c);
         const float sa10 = gds_e8m0_to_fp32(y[b].e) * 0x1p-10f;
         memset(o + 448, 0, 64);

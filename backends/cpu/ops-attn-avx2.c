@@ -153,7 +153,10 @@ GDS_AI void idx_heads(int64_t dI, int NH, const float *q, int64_t qs, const floa
     for (int64_t i = 0; i < dI; i++) {
         __m256 kr[4];
 #pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) kr[c] = _mm256_loadu_ps(kt + i * GDS_IDX_KB + 8 * c);
+        for (int c = 0; c < 4; c++) {
+            kr[c] = _mm256_loadu_ps(kt + i * GDS_IDX_KB + 8 * c);
+            __asm__("" : "+x"(kr[c])); /* keep the key rows in registers: one load each, not one per head */
+        }
 #pragma GCC unroll 2
         for (int h = 0; h < NH; h++) {
             const __m256 qb = _mm256_broadcast_ss(q + h * qs + i);

@@ -60,6 +60,7 @@ TILE_INLINE void q8_tile(int64_t K, const void *w, size_t bw, const void *const 
         const __m256i u2 = _mm256_sign_epi8(w2, w2), u3 = _mm256_sign_epi8(w3, w3);
         const __m128 dw = _mm_cvtph_ps(_mm_setr_epi16((short)x0[b].d, (short)x1[b].d, (short)x2[b].d, (short)x3[b].d, 0, 0, 0, 0));
         const __m256 dw2 = _mm256_set_m128(dw, dw);
+#pragma GCC unroll 4
         for (int p = 0; p < NP; p++) {
             const block_q8_0 *a0 = ac[2 * p] + b, *a1 = ac[2 * p + 1] + b;
             const __m256i v0 = _mm256_loadu_si256((const __m256i *)a0->qs);
@@ -69,7 +70,8 @@ TILE_INLINE void q8_tile(int64_t K, const void *w, size_t bw, const void *const 
             const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(q8t_lanes(u0, w0, v1), q8t_lanes(u1, w1, v1)),
                                                  _mm256_hadd_epi32(q8t_lanes(u2, w2, v1), q8t_lanes(u3, w3, v1)));
             const __m256i isum = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
-            const __m256 da = _mm256_set_m128(_mm_set1_ps(gds_fp16_to_fp32(a1->d)), _mm_set1_ps(gds_fp16_to_fp32(a0->d)));
+            const short d0 = (short)a0->d, d1 = (short)a1->d; /* vcvtph2ps: the exact value, as gds_fp16_to_fp32 */
+            const __m256 da = _mm256_cvtph_ps(_mm_setr_epi16(d0, d0, d0, d0, d1, d1, d1, d1));
             acc[p] = _mm256_add_ps(acc[p], _mm256_mul_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw2, da)));
         }
     }
@@ -88,61 +90,68 @@ static void tile_q8_0(int64_t K, const void *w, size_t bw, const void *const *a,
 
 /* ---- F8_E4M3_B128 x prepared F8 -------------------------------------------- */
 
-/* 4 rows x NC columns; prepared column layout: gds_cpu_f8_prep (576 bytes per block, sa at [128]) */
+/* 2 rows x NC (2 or 4) columns; prepared column layout: gds_cpu_f8_prep (576
+ * bytes per block, sa at [128]). Outputs are reduced in groups of 4:
+ * [(r0,c), (r1,c), (r0,c+1), (r1,c+1)]. */
 TILE_INLINE void f8_tile(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc, const int NC) {
-    const block_f8 *x[4];
-    for (int r = 0; r < 4; r++) x[r] = (const block_f8 *)((const char *)w + r * bw);
+    const block_f8 *x0 = w, *x1 = (const block_f8 *)((const char *)w + bw);
     const float *ac[4];
     for (int j = 0; j < NC; j++) ac[j] = a[j < nc ? j : nc - 1];
-    __m128 acc[4];
-    for (int j = 0; j < NC; j++) acc[j] = _mm_setzero_ps();
-    __attribute__((aligned(32))) uint16_t hw[4][QK_F8];
-    __attribute__((aligned(32))) float lo[4][4][8];
+    __m128 acc0 = _mm_setzero_ps(), acc1 = acc0;
+    __attribute__((aligned(32))) uint16_t hw[2][QK_F8];
     for (int64_t b = 0; b < K / QK_F8; b++) {
-        for (int r = 0; r < 4; r++)
-            for (int h = 0; h < QK_F8; h += 16) {
-                const __m256i c = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x[r][b].qs + h)));
-                _mm256_store_si256((__m256i *)(hw[r] + h), _mm256_and_si256(_mm256_slli_epi16(c, 7), _mm256_set1_epi16((short)0xBFFF)));
-            }
-        const float *ap[4];
-        for (int j = 0; j < NC; j++) ap[j] = ac[j] + b * (576 / sizeof(float));
-        __m256 l[4][4];
-        /* lanes 0-7 (elements h..h+7 of each 16), then lanes 8-15 */
-        for (int half = 0; half < 2; half++) {
-            for (int r = 0; r < 4; r++)
-                for (int j = 0; j < NC; j++) l[r][j] = _mm256_setzero_ps();
-            for (int h = 8 * half; h < QK_F8; h += 16) { /* exact products */
-                const __m256 u0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[0] + h)));
-                const __m256 u1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[1] + h)));
-                const __m256 u2 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[2] + h)));
-                const __m256 u3 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[3] + h)));
-                for (int j = 0; j < NC; j++) {
-                    const __m256 v = _mm256_load_ps(ap[j] + h);
-                    l[0][j] = _mm256_fmadd_ps(u0, v, l[0][j]);
-                    l[1][j] = _mm256_fmadd_ps(u1, v, l[1][j]);
-                    l[2][j] = _mm256_fmadd_ps(u2, v, l[2][j]);
-                    l[3][j] = _mm256_fmadd_ps(u3, v, l[3][j]);
-                }
-            }
-            if (half == 0)
-                for (int r = 0; r < 4; r++)
-                    for (int j = 0; j < NC; j++) _mm256_store_ps(lo[r][j], l[r][j]);
+#pragma GCC unroll 8
+        for (int h = 0; h < QK_F8; h += 16) {
+            const __m256i c0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x0[b].qs + h)));
+            const __m256i c1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x1[b].qs + h)));
+            _mm256_store_si256((__m256i *)(hw[0] + h), _mm256_and_si256(_mm256_slli_epi16(c0, 7), _mm256_set1_epi16((short)0xBFFF)));
+            _mm256_store_si256((__m256i *)(hw[1] + h), _mm256_and_si256(_mm256_slli_epi16(c1, 7), _mm256_set1_epi16((short)0xBFFF)));
         }
-        const __m128 sw = _mm_setr_ps(gds_e8m0_to_fp32(x[0][b].e), gds_e8m0_to_fp32(x[1][b].e), gds_e8m0_to_fp32(x[2][b].e),
-                                      gds_e8m0_to_fp32(x[3][b].e));
-        for (int j = 0; j < NC; j++) {
-            const __m128 pp = reduce4x4(reduce_to4(_mm256_load_ps(lo[0][j]), l[0][j]), reduce_to4(_mm256_load_ps(lo[1][j]), l[1][j]),
-                                        reduce_to4(_mm256_load_ps(lo[2][j]), l[2][j]), reduce_to4(_mm256_load_ps(lo[3][j]), l[3][j]));
-            const __m128 sc = _mm_mul_ps(sw, _mm_set1_ps(ap[j][QK_F8]));
-            acc[j] = _mm_add_ps(acc[j], _mm_mul_ps(pp, sc));
+        const float *p0 = ac[0] + b * 144, *p1 = ac[1] + b * 144;
+        const float *p2 = ac[NC > 2 ? 2 : 0] + b * 144, *p3 = ac[NC > 2 ? 3 : 0] + b * 144;
+        /* lanes 0-7 (elements h..h+7 of each 16): l*, then lanes 8-15: m* */
+        __m256 l00 = _mm256_setzero_ps(), l10 = l00, l01 = l00, l11 = l00, l02 = l00, l12 = l00, l03 = l00, l13 = l00;
+        __m256 m00 = l00, m10 = l00, m01 = l00, m11 = l00, m02 = l00, m12 = l00, m03 = l00, m13 = l00;
+#define F8T_STEP(L0, L1, L2, L3, L4, L5, L6, L7, H)                                          \
+        {                                                                                    \
+            const __m256 u0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[0] + (H)))); \
+            const __m256 u1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[1] + (H)))); \
+            const __m256 v0 = _mm256_load_ps(p0 + (H)), v1 = _mm256_load_ps(p1 + (H));      \
+            L0 = _mm256_fmadd_ps(u0, v0, L0); L1 = _mm256_fmadd_ps(u1, v0, L1);             \
+            L2 = _mm256_fmadd_ps(u0, v1, L2); L3 = _mm256_fmadd_ps(u1, v1, L3);             \
+            if (NC > 2) {                                                                    \
+                const __m256 v2 = _mm256_load_ps(p2 + (H)), v3 = _mm256_load_ps(p3 + (H));  \
+                L4 = _mm256_fmadd_ps(u0, v2, L4); L5 = _mm256_fmadd_ps(u1, v2, L5);         \
+                L6 = _mm256_fmadd_ps(u0, v3, L6); L7 = _mm256_fmadd_ps(u1, v3, L7);         \
+            }                                                                                \
+        }
+#pragma GCC unroll 8
+        for (int h = 0; h < QK_F8; h += 16) F8T_STEP(l00, l10, l01, l11, l02, l12, l03, l13, h) /* exact products */
+#pragma GCC unroll 8
+        for (int h = 8; h < QK_F8; h += 16) F8T_STEP(m00, m10, m01, m11, m02, m12, m03, m13, h)
+#undef F8T_STEP
+        const __m128 sw = _mm_setr_ps(gds_e8m0_to_fp32(x0[b].e), gds_e8m0_to_fp32(x1[b].e), gds_e8m0_to_fp32(x0[b].e),
+                                      gds_e8m0_to_fp32(x1[b].e));
+        {
+            const __m128 pp = reduce4x4(reduce_to4(l00, m00), reduce_to4(l10, m10), reduce_to4(l01, m01), reduce_to4(l11, m11));
+            const __m128 sc = _mm_mul_ps(sw, _mm_setr_ps(p0[QK_F8], p0[QK_F8], p1[QK_F8], p1[QK_F8]));
+            acc0 = _mm_add_ps(acc0, _mm_mul_ps(pp, sc));
+        }
+        if (NC > 2) {
+            const __m128 pp = reduce4x4(reduce_to4(l02, m02), reduce_to4(l12, m12), reduce_to4(l03, m03), reduce_to4(l13, m13));
+            const __m128 sc = _mm_mul_ps(sw, _mm_setr_ps(p2[QK_F8], p2[QK_F8], p3[QK_F8], p3[QK_F8]));
+            acc1 = _mm_add_ps(acc1, _mm_mul_ps(pp, sc));
         }
     }
-    for (int j = 0; j < NC && j < nc; j++) _mm_storeu_ps(y[j], acc[j]);
+    _mm_storel_pi((__m64 *)y[0], acc0);
+    if (nc > 1) _mm_storeh_pi((__m64 *)y[1], acc0);
+    if (nc > 2) _mm_storel_pi((__m64 *)y[2], acc1);
+    if (nc > 3) _mm_storeh_pi((__m64 *)y[3], acc1);
 }
 
 static void tile_f8(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
     if (nc <= 2) f8_tile(K, w, bw, a, y, nc, 2);
-    else f8_tile(K, w, bw, a, y, nc, 3);
+    else f8_tile(K, w, bw, a, y, nc, 4);
 }
 
 /* ---- BF16 x BF16 ------------------------------------------------------------ */
@@ -220,7 +229,7 @@ int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab) {
     int n = gds_cpu_tiles_mxfp4_avx2(tab);
     tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, 4, 8, false };
-    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8, 4, 3, true };
+    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8, 2, 4, true };
     tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 2, false };
     return n + 3;
 }

@@ -154,72 +154,152 @@ static void tile_f8(int64_t K, const void *w, size_t bw, const void *const *a, f
     else f8_tile(K, w, bw, a, y, nc, 4);
 }
 
-/* ---- BF16 x BF16 ------------------------------------------------------------ */
+/* ---- BF16 activations: BF16 x BF16 and F8 x BF16 (GDS_MM_ACT_BF16) ---------
+ * 4 rows x up to 16 columns. K is cut into chunks of BFC_KC elements; each
+ * chunk of the 4 weight rows is decoded once into fp32 (wb, in even/odd
+ * order: per 16 elements, 8 even then 8 odd), then every column pair runs
+ * two passes over it (even lanes, odd lanes) with its 16 accumulators kept in
+ * registers, saved in acc between chunks. Activations decode with one shift
+ * (even: low halves of the 32-bit pairs) or one mask (odd). */
 
-#define BF16_KC 256 /* elements per chunk: the chunk's rows and columns stay in L1 between the two passes */
+#define BFC_KC 256
 
-/* one pass over elements [k0, k1) for the even (par 0: low halves of the
- * 32-bit pairs) or odd (par 1: high halves) elements; m: [4 rows][2 cols][8] */
-TILE_INLINE void bf16_pass(const gds_bf16_t *const *x, const gds_bf16_t *const *ac, int64_t k0, int64_t k1, float (*m)[2][8],
-                           const int par) {
+struct bfc {
+    __attribute__((aligned(32))) float wb[4][BFC_KC];      /* [row][16-group g: 8 even, 8 odd] */
+    __attribute__((aligned(32))) float acc[16][4][2][8];   /* [col][row][even/odd][8] */
+};
+
+TILE_INLINE void bfc_pass(const float (*wb)[BFC_KC], const gds_bf16_t *a0, const gds_bf16_t *a1, int64_t n, float (*m0)[2][8],
+                          float (*m1)[2][8], const int par) {
     const __m256i hi16 = _mm256_set1_epi32((int)0xFFFF0000u);
-    __m256 s00 = _mm256_load_ps(m[0][0]), s01 = _mm256_load_ps(m[0][1]);
-    __m256 s10 = _mm256_load_ps(m[1][0]), s11 = _mm256_load_ps(m[1][1]);
-    __m256 s20 = _mm256_load_ps(m[2][0]), s21 = _mm256_load_ps(m[2][1]);
-    __m256 s30 = _mm256_load_ps(m[3][0]), s31 = _mm256_load_ps(m[3][1]);
-    for (int64_t k = k0; k < k1; k += 16) {
+    __m256 s00 = _mm256_load_ps(m0[0][par]), s01 = _mm256_load_ps(m1[0][par]);
+    __m256 s10 = _mm256_load_ps(m0[1][par]), s11 = _mm256_load_ps(m1[1][par]);
+    __m256 s20 = _mm256_load_ps(m0[2][par]), s21 = _mm256_load_ps(m1[2][par]);
+    __m256 s30 = _mm256_load_ps(m0[3][par]), s31 = _mm256_load_ps(m1[3][par]);
+    for (int64_t k = 0; k < n; k += 16) {
 #define BF_DEC(P) (par ? _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(P)), hi16)) \
                        : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(P)), 16)))
-        const __m256 w0 = BF_DEC(x[0] + k), w1 = BF_DEC(x[1] + k), w2 = BF_DEC(x[2] + k), w3 = BF_DEC(x[3] + k);
-        const __m256 v0 = BF_DEC(ac[0] + k);
-        s00 = _mm256_add_ps(s00, _mm256_mul_ps(w0, v0));
-        s10 = _mm256_add_ps(s10, _mm256_mul_ps(w1, v0));
-        s20 = _mm256_add_ps(s20, _mm256_mul_ps(w2, v0));
-        s30 = _mm256_add_ps(s30, _mm256_mul_ps(w3, v0));
-        const __m256 v1 = BF_DEC(ac[1] + k);
-        s01 = _mm256_add_ps(s01, _mm256_mul_ps(w0, v1));
-        s11 = _mm256_add_ps(s11, _mm256_mul_ps(w1, v1));
-        s21 = _mm256_add_ps(s21, _mm256_mul_ps(w2, v1));
-        s31 = _mm256_add_ps(s31, _mm256_mul_ps(w3, v1));
+        const __m256 v0 = BF_DEC(a0 + k), v1 = BF_DEC(a1 + k);
 #undef BF_DEC
+        __m256 w0 = _mm256_load_ps(wb[0] + k + 8 * par), w1 = _mm256_load_ps(wb[1] + k + 8 * par);
+        __asm__("" : "+x"(w0), "+x"(w1)); /* keep in registers: 4 weight loads per 8 products, not 8 memory operands */
+        s00 = _mm256_add_ps(s00, _mm256_mul_ps(w0, v0));
+        s01 = _mm256_add_ps(s01, _mm256_mul_ps(w0, v1));
+        s10 = _mm256_add_ps(s10, _mm256_mul_ps(w1, v0));
+        s11 = _mm256_add_ps(s11, _mm256_mul_ps(w1, v1));
+        __m256 w2 = _mm256_load_ps(wb[2] + k + 8 * par), w3 = _mm256_load_ps(wb[3] + k + 8 * par);
+        __asm__("" : "+x"(w2), "+x"(w3));
+        s20 = _mm256_add_ps(s20, _mm256_mul_ps(w2, v0));
+        s21 = _mm256_add_ps(s21, _mm256_mul_ps(w2, v1));
+        s30 = _mm256_add_ps(s30, _mm256_mul_ps(w3, v0));
+        s31 = _mm256_add_ps(s31, _mm256_mul_ps(w3, v1));
     }
-    _mm256_store_ps(m[0][0], s00); _mm256_store_ps(m[0][1], s01);
-    _mm256_store_ps(m[1][0], s10); _mm256_store_ps(m[1][1], s11);
-    _mm256_store_ps(m[2][0], s20); _mm256_store_ps(m[2][1], s21);
-    _mm256_store_ps(m[3][0], s30); _mm256_store_ps(m[3][1], s31);
+    _mm256_store_ps(m0[0][par], s00); _mm256_store_ps(m1[0][par], s01);
+    _mm256_store_ps(m0[1][par], s10); _mm256_store_ps(m1[1][par], s11);
+    _mm256_store_ps(m0[2][par], s20); _mm256_store_ps(m1[2][par], s21);
+    _mm256_store_ps(m0[3][par], s30); _mm256_store_ps(m1[3][par], s31);
 }
 
-/* 4 rows x 2 columns. accm[0][r][j] holds lanes 0,2,..,14 (even elements of
- * each 16), accm[1][r][j] lanes 1,3,..,15 */
+/* all column pairs over one decoded chunk of n elements starting at k0 */
+static void bfc_chunk(struct bfc *t, const void *const *a, int nc, int64_t k0, int64_t n) {
+    for (int j = 0; j < nc; j += 2) {
+        const gds_bf16_t *a0 = (const gds_bf16_t *)a[j] + k0, *a1 = (const gds_bf16_t *)a[j + 1 < nc ? j + 1 : j] + k0;
+        bfc_pass((const float (*)[BFC_KC])t->wb, a0, a1, n, t->acc[j], t->acc[j + 1], 0);
+        bfc_pass((const float (*)[BFC_KC])t->wb, a0, a1, n, t->acc[j], t->acc[j + 1], 1);
+    }
+}
+
+/* canonical lanes from the even/odd accumulators, reduced for the 4 rows of column j */
+static __m128 bfc_sums(const struct bfc *t, int j) {
+    __m128 s4[4];
+    for (int r = 0; r < 4; r++) {
+        const __m256 ev = _mm256_load_ps(t->acc[j][r][0]), od = _mm256_load_ps(t->acc[j][r][1]);
+        const __m256 u = _mm256_unpacklo_ps(ev, od), v = _mm256_unpackhi_ps(ev, od); /* [0 1 2 3 | 8 9 10 11], [4 5 6 7 | 12 13 14 15] */
+        s4[r] = reduce_to4(_mm256_permute2f128_ps(u, v, 0x20), _mm256_permute2f128_ps(u, v, 0x31));
+    }
+    return reduce4x4(s4[0], s4[1], s4[2], s4[3]);
+}
+
+/* 8 even, then 8 odd elements of lo (elements 0-7), hi (8-15) */
+TILE_INLINE void bfc_store_eo(float *d, __m256 lo, __m256 hi) {
+    const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)); /* [0 2 8 10 | 4 6 12 14] */
+    const __m256 o = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1));
+    _mm256_store_ps(d, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0))));
+    _mm256_store_ps(d + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0))));
+}
+
+/* BF16 x BF16: each output bit-identical to dot_bf16_avx2 */
 static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
     const gds_bf16_t *x[4];
     for (int r = 0; r < 4; r++) x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
-    const gds_bf16_t *ac[2] = { a[0], a[nc > 1 ? 1 : 0] };
-    __attribute__((aligned(32))) float accm[2][4][2][8];
-    memset(accm, 0, sizeof accm);
+    struct bfc t;
+    memset(t.acc, 0, sizeof(t.acc[0]) * (size_t)((nc + 1) & ~1));
     const int64_t K16 = K & ~(int64_t)15;
-    for (int64_t k0 = 0; k0 < K16; k0 += BF16_KC) {
-        const int64_t k1 = k0 + BF16_KC < K16 ? k0 + BF16_KC : K16;
-        bf16_pass(x, ac, k0, k1, accm[0], 0);
-        bf16_pass(x, ac, k0, k1, accm[1], 1);
+    const __m256i hi16 = _mm256_set1_epi32((int)0xFFFF0000u);
+    for (int64_t k0 = 0; k0 < K16; k0 += BFC_KC) {
+        const int64_t n = k0 + BFC_KC < K16 ? BFC_KC : K16 - k0;
+        for (int r = 0; r < 4; r++)
+            for (int64_t k = 0; k < n; k += 16) {
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(x[r] + k0 + k));
+                _mm256_store_ps(t.wb[r] + k, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
+                _mm256_store_ps(t.wb[r] + k + 8, _mm256_castsi256_ps(_mm256_and_si256(v, hi16)));
+            }
+        bfc_chunk(&t, a, nc, k0, n);
     }
-    for (int j = 0; j < 2 && j < nc; j++) {
-        __m128 s4[4];
-        for (int r = 0; r < 4; r++) {
-            const __m256 ev = _mm256_load_ps(accm[0][r][j]), od = _mm256_load_ps(accm[1][r][j]);
-            const __m256 u = _mm256_unpacklo_ps(ev, od), v = _mm256_unpackhi_ps(ev, od); /* [0 1 2 3 | 8 9 10 11], [4 5 6 7 | 12 13 14 15] */
-            s4[r] = reduce_to4(_mm256_permute2f128_ps(u, v, 0x20), _mm256_permute2f128_ps(u, v, 0x31));
-        }
+    for (int j = 0; j < nc; j++) {
         __attribute__((aligned(16))) float s[4];
-        _mm_store_ps(s, reduce4x4(s4[0], s4[1], s4[2], s4[3]));
+        _mm_store_ps(s, bfc_sums(&t, j));
+        const gds_bf16_t *aj = a[j];
         for (int r = 0; r < 4; r++) {
             float sum = s[r];
             for (int64_t k = K16; k < K; k++) {
-                float p = gds_bf16_to_fp32(x[r][k]) * gds_bf16_to_fp32(ac[j][k]);
+                float p = gds_bf16_to_fp32(x[r][k]) * gds_bf16_to_fp32(aj[k]);
                 sum = sum + p;
             }
             y[j][r] = sum;
         }
+    }
+}
+
+/* 16 e4m3 codes -> e4m3 * 2^-8, elements 0-7 and 8-15 (as quants-avx2.c) */
+TILE_INLINE void e4m3x16_ps(const uint8_t *c, __m256 *lo, __m256 *hi) {
+    __m256i h = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)c));
+    h = _mm256_and_si256(_mm256_slli_epi16(h, 7), _mm256_set1_epi16((short)0xBFFF));
+    *lo = _mm256_cvtph_ps(_mm256_castsi256_si128(h));
+    *hi = _mm256_cvtph_ps(_mm256_extracti128_si256(h, 1));
+}
+
+/* F8 x BF16 (GDS_MM_ACT_BF16): each output bit-identical to
+ * gds_cpu_dot_f8bf16_avx2 / gds_cpu_dot4_f8bf16_avx2: w = (e4m3 * 2^-8) *
+ * (256 * 2^(e-127)) for e <= 246, else ((e4m3 * 2^-8) * 256) * 2^(e-127) */
+static void tile_f8bf16(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    const block_f8 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const block_f8 *)((const char *)w + r * bw);
+    struct bfc t;
+    memset(t.acc, 0, sizeof(t.acc[0]) * (size_t)((nc + 1) & ~1));
+    for (int64_t k0 = 0; k0 < K; k0 += BFC_KC) { /* K % 128 == 0 */
+        const int64_t n = k0 + BFC_KC < K ? BFC_KC : K - k0;
+        for (int r = 0; r < 4; r++)
+            for (int64_t k = 0; k < n; k += QK_F8) {
+                const block_f8 *xb = &x[r][(k0 + k) / QK_F8];
+                const float sc = gds_e8m0_to_fp32(xb->e);
+                const bool two = xb->e > 246;
+                const __m256 m1 = _mm256_set1_ps(two ? 256.0f : sc * 256.0f), m2 = _mm256_set1_ps(sc);
+                for (int h = 0; h < QK_F8; h += 16) {
+                    __m256 lo, hi;
+                    e4m3x16_ps(xb->qs + h, &lo, &hi);
+                    lo = _mm256_mul_ps(lo, m1);
+                    hi = _mm256_mul_ps(hi, m1);
+                    if (two) { lo = _mm256_mul_ps(lo, m2); hi = _mm256_mul_ps(hi, m2); }
+                    bfc_store_eo(t.wb[r] + k + h, lo, hi);
+                }
+            }
+        bfc_chunk(&t, a, nc, k0, n);
+    }
+    for (int j = 0; j < nc; j++) {
+        __attribute__((aligned(16))) float s[4];
+        _mm_store_ps(s, bfc_sums(&t, j));
+        for (int r = 0; r < 4; r++) y[j][r] = s[r];
     }
 }
 
@@ -230,6 +310,13 @@ int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab) {
     int n = gds_cpu_tiles_mxfp4_avx2(tab);
     tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, 4, 8, false };
     tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8, 2, 4, true };
-    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 2, false };
+    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 16, false };
     return n + 3;
+}
+
+/* GDS_MM_ACT_BF16 tiles (tiles.c: F8 weights with bf16 activation rows) */
+int gds_cpu_tiles_act_bf16_avx2(struct gds_cpu_tile *tab);
+int gds_cpu_tiles_act_bf16_avx2(struct gds_cpu_tile *tab) {
+    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8bf16, 4, 16, false };
+    return 1;
 }

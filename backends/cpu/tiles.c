@@ -13,23 +13,27 @@
 /* filled by the tiles-<isa>.c files; each returns its entries' count */
 int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab /* [GDS_TYPE_COUNT] */);
 int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab);
+int gds_cpu_tiles_act_bf16_avx2(struct gds_cpu_tile *tab); /* mul_mat GDS_MM_ACT_BF16 (F8 weights x bf16 rows) */
 
 #include <pthread.h>
 static struct gds_cpu_tile tiles[GDS_SIMD_COUNT][GDS_TYPE_COUNT];
+static struct gds_cpu_tile tiles_act_bf16[GDS_SIMD_COUNT][GDS_TYPE_COUNT];
 static pthread_once_t tiles_once = PTHREAD_ONCE_INIT;
 
 static void tiles_init(void) {
 #if defined(__x86_64__)
     gds_cpu_tiles_avx2(tiles[GDS_SIMD_AVX2]);
     gds_cpu_tiles_avx512(tiles[GDS_SIMD_AVX512]);
+    gds_cpu_tiles_act_bf16_avx2(tiles_act_bf16[GDS_SIMD_AVX2]);
 #endif
 }
 
 bool gds_cpu_tile_get(enum gds_type t, enum gds_cpu_simd simd, int32_t flags, struct gds_cpu_tile *tile) {
     if ((unsigned)t >= GDS_TYPE_COUNT || (unsigned)simd >= GDS_SIMD_COUNT) return false;
-    if (flags & GDS_MM_ACT_BF16) return false;
     pthread_once(&tiles_once, tiles_init);
-    if (!tiles[simd][t].fn) return false;
-    *tile = tiles[simd][t];
+    /* GDS_MM_ACT_BF16 has its own table, except for BF16 weights (same kernels as flags 0, quants.c) */
+    const struct gds_cpu_tile *e = (flags & GDS_MM_ACT_BF16) && t != GDS_TYPE_BF16 ? &tiles_act_bf16[simd][t] : &tiles[simd][t];
+    if (!e->fn) return false;
+    *tile = *e;
     return true;
 }

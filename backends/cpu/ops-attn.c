@@ -8,7 +8,7 @@
  *   depends only on the op's shapes, never on nth: results are bit-identical for
  *   any thread count. Work units: COMPRESS (window, channel) elements in
  *   contiguous chunks; INDEXER (key block of 32, token chunk of 8) units dealt
- *   round robin; ATTN (token, group of <= 4 heads, <= 16 for compact kv) units
+ *   round robin, token-chunk major; ATTN (token, group of <= 4 heads, <= 16 for compact kv) units
  *   in contiguous chunks.
  *   The group size may depend on nth, but a head's arithmetic never depends on
  *   which heads share its unit (scalar and SIMD alike).
@@ -209,8 +209,10 @@ void gds_cpu_op_compress(const struct gds_cpu_params *p, struct gds_tensor *dst)
 
 /* ---------------------------------------------------------------------------
  * INDEXER: q [dI, nh, T], kI [dI, S], w [nh, T], pos I32 [T] -> sc [S, T].
- * Units: (key block sb of 32, token chunk tc of 8), enumerated sb-major, dealt
- * round robin (u % nth == ith) so the causal triangle spreads evenly. Each unit
+ * Units: (key block sb of 32, token chunk tc of 8), enumerated tc-major, dealt
+ * round robin (u % nth == ith) so the causal triangle spreads evenly; a thread's
+ * consecutive units share their token chunk, whose q rows (8 x nh x dI floats)
+ * stay in L2 instead of being streamed again for every key block (prefill). Each unit
  * transposes its key block into the thread's scratch (kt [dI][32]).
  * ------------------------------------------------------------------------- */
 
@@ -272,7 +274,7 @@ void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst) 
     const int64_t nu = nsb * ntc;
 
     for (int64_t u = p->ith; u < nu; u += p->nth) {
-        const int64_t sb = u / ntc, tc = u % ntc;
+        const int64_t tc = u / nsb, sb = u % nsb; /* token-chunk major: a thread keeps its q chunk in cache */
         const int64_t s0 = sb * GDS_IDX_KB;
         const int64_t ns = S - s0 < GDS_IDX_KB ? S - s0 : GDS_IDX_KB;
         const int64_t t0 = tc * GDS_IDX_TC;

@@ -27,6 +27,9 @@
 #include "cpu.h"
 
 #include <math.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define GDS_TOPK_SMALL 32 /* k up to this: sorted insertion instead of buffer + select */
 
@@ -112,6 +115,24 @@ static int64_t gds_topk_scan(const float *xr, int64_t c0, int64_t c1, int64_t k,
             thr = gds_topk_unord((uint32_t)(buf[k - 1] >> 32));                                   \
         }                                                                                         \
     } while (0)
+#if defined(__SSE2__)
+    /* 16 at a time: one mask of "> thr" (false for -inf and NaN), then its set bits.
+     * A push may raise thr mid-block; the block's later bits then may push keys
+     * that no longer beat it: harmless, the buffer only has to hold a superset. */
+    for (; i + 16 <= c1; i += 16) {
+        const float *b = xr + i;
+        const __m128 t = _mm_set1_ps(thr);
+        unsigned m = (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(b), t))
+                   | (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(b + 4), t)) << 4
+                   | (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(b + 8), t)) << 8
+                   | (unsigned)_mm_movemask_ps(_mm_cmpgt_ps(_mm_loadu_ps(b + 12), t)) << 12;
+        while (m) {
+            const int j = __builtin_ctz(m);
+            m &= m - 1;
+            GDS_TOPK_PUSH(b[j], i + j);
+        }
+    }
+#else
     for (; i + 16 <= c1; i += 16) {
         const float *b = xr + i;
         int any = 0;
@@ -120,6 +141,7 @@ static int64_t gds_topk_scan(const float *xr, int64_t c0, int64_t c1, int64_t k,
         for (int j = 0; j < 16; j++)
             if (b[j] > thr) GDS_TOPK_PUSH(b[j], i + j);
     }
+#endif
     for (; i < c1; i++)
         if (xr[i] > thr) GDS_TOPK_PUSH(xr[i], i);
 #undef GDS_TOPK_PUSH

@@ -90,68 +90,87 @@ static void tile_q8_0(int64_t K, const void *w, size_t bw, const void *const *a,
 
 /* ---- F8_E4M3_B128 x prepared F8 -------------------------------------------- */
 
-/* 2 rows x NC (2 or 4) columns; prepared column layout: gds_cpu_f8_prep (576
- * bytes per block, sa at [128]). Outputs are reduced in groups of 4:
- * [(r0,c), (r1,c), (r0,c+1), (r1,c+1)]. */
-TILE_INLINE void f8_tile(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc, const int NC) {
+/* One block of 2 weight rows (decoded fp32 e4m3 * 2^-8 in wf) x NC (2 or 4)
+ * prepared columns p0..p3 (block start; layout gds_cpu_f8_prep, sa at [128]).
+ * Outputs are reduced in groups of 4: [(r0,c), (r1,c), (r0,c+1), (r1,c+1)]. */
+TILE_INLINE void f8_group(const float (*wf)[QK_F8], __m128 sw, const float *p0, const float *p1, const float *p2, const float *p3,
+                          __m128 *acc0, __m128 *acc1, const int NC) {
+    /* lanes 0-7 (elements h..h+7 of each 16), then lanes 8-15: one pass each
+     * (a real loop, so only 8 accumulators are live), results in ls[half] */
+    __attribute__((aligned(32))) float ls[2][8][8];
+#pragma GCC unroll 1
+    for (int half = 0; half < 2; half++) {
+        __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, l3 = l0, l4 = l0, l5 = l0, l6 = l0, l7 = l0;
+#pragma GCC unroll 8
+        for (int h = 8 * half; h < QK_F8; h += 16) { /* exact products */
+            __m256 u0 = _mm256_load_ps(wf[0] + h), u1 = _mm256_load_ps(wf[1] + h);
+            __asm__("" : "+x"(u0), "+x"(u1)); /* registers, not memory operands */
+            const __m256 v0 = _mm256_load_ps(p0 + h), v1 = _mm256_load_ps(p1 + h);
+            l0 = _mm256_fmadd_ps(u0, v0, l0); l1 = _mm256_fmadd_ps(u1, v0, l1);
+            l2 = _mm256_fmadd_ps(u0, v1, l2); l3 = _mm256_fmadd_ps(u1, v1, l3);
+            if (NC > 2) {
+                const __m256 v2 = _mm256_load_ps(p2 + h), v3 = _mm256_load_ps(p3 + h);
+                l4 = _mm256_fmadd_ps(u0, v2, l4); l5 = _mm256_fmadd_ps(u1, v2, l5);
+                l6 = _mm256_fmadd_ps(u0, v3, l6); l7 = _mm256_fmadd_ps(u1, v3, l7);
+            }
+        }
+        _mm256_store_ps(ls[half][0], l0); _mm256_store_ps(ls[half][1], l1);
+        _mm256_store_ps(ls[half][2], l2); _mm256_store_ps(ls[half][3], l3);
+        if (NC > 2) {
+            _mm256_store_ps(ls[half][4], l4); _mm256_store_ps(ls[half][5], l5);
+            _mm256_store_ps(ls[half][6], l6); _mm256_store_ps(ls[half][7], l7);
+        }
+    }
+#define F8T_S4(i) reduce_to4(_mm256_load_ps(ls[0][i]), _mm256_load_ps(ls[1][i]))
+    {
+        const __m128 pp = reduce4x4(F8T_S4(0), F8T_S4(1), F8T_S4(2), F8T_S4(3));
+        const __m128 sc = _mm_mul_ps(sw, _mm_setr_ps(p0[QK_F8], p0[QK_F8], p1[QK_F8], p1[QK_F8]));
+        *acc0 = _mm_add_ps(*acc0, _mm_mul_ps(pp, sc));
+    }
+    if (NC > 2) {
+        const __m128 pp = reduce4x4(F8T_S4(4), F8T_S4(5), F8T_S4(6), F8T_S4(7));
+        const __m128 sc = _mm_mul_ps(sw, _mm_setr_ps(p2[QK_F8], p2[QK_F8], p3[QK_F8], p3[QK_F8]));
+        *acc1 = _mm_add_ps(*acc1, _mm_mul_ps(pp, sc));
+    }
+#undef F8T_S4
+}
+
+/* 2 rows x up to 16 prepared columns: each weight block is decoded once (as
+ * gds_cpu_dot4_f8p_avx2: e4m3 * 2^-8 via fp16 bits and vcvtph2ps) for all
+ * columns, which go in groups of 4 (a last group of 1-2 columns as 2) */
+static void tile_f8(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
     const block_f8 *x0 = w, *x1 = (const block_f8 *)((const char *)w + bw);
-    const float *ac[4];
-    for (int j = 0; j < NC; j++) ac[j] = a[j < nc ? j : nc - 1];
-    __m128 acc0 = _mm_setzero_ps(), acc1 = acc0;
-    __attribute__((aligned(32))) uint16_t hw[2][QK_F8];
+    const int ng = (nc + 3) / 4, last2 = nc - 4 * (ng - 1) <= 2;
+    const float *ac[16];
+    for (int j = 0; j < 4 * ng; j++) ac[j] = a[j < nc ? j : nc - 1];
+    __m128 acc[8];
+    for (int g = 0; g < 2 * ng; g++) acc[g] = _mm_setzero_ps();
+    __attribute__((aligned(32))) float wf[2][QK_F8];
     for (int64_t b = 0; b < K / QK_F8; b++) {
 #pragma GCC unroll 8
         for (int h = 0; h < QK_F8; h += 16) {
             const __m256i c0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x0[b].qs + h)));
             const __m256i c1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x1[b].qs + h)));
-            _mm256_store_si256((__m256i *)(hw[0] + h), _mm256_and_si256(_mm256_slli_epi16(c0, 7), _mm256_set1_epi16((short)0xBFFF)));
-            _mm256_store_si256((__m256i *)(hw[1] + h), _mm256_and_si256(_mm256_slli_epi16(c1, 7), _mm256_set1_epi16((short)0xBFFF)));
+            const __m256i f0 = _mm256_and_si256(_mm256_slli_epi16(c0, 7), _mm256_set1_epi16((short)0xBFFF));
+            const __m256i f1 = _mm256_and_si256(_mm256_slli_epi16(c1, 7), _mm256_set1_epi16((short)0xBFFF));
+            _mm256_store_ps(wf[0] + h, _mm256_cvtph_ps(_mm256_castsi256_si128(f0)));
+            _mm256_store_ps(wf[0] + h + 8, _mm256_cvtph_ps(_mm256_extracti128_si256(f0, 1)));
+            _mm256_store_ps(wf[1] + h, _mm256_cvtph_ps(_mm256_castsi256_si128(f1)));
+            _mm256_store_ps(wf[1] + h + 8, _mm256_cvtph_ps(_mm256_extracti128_si256(f1, 1)));
         }
-        const float *p0 = ac[0] + b * 144, *p1 = ac[1] + b * 144;
-        const float *p2 = ac[NC > 2 ? 2 : 0] + b * 144, *p3 = ac[NC > 2 ? 3 : 0] + b * 144;
-        /* lanes 0-7 (elements h..h+7 of each 16): l*, then lanes 8-15: m* */
-        __m256 l00 = _mm256_setzero_ps(), l10 = l00, l01 = l00, l11 = l00, l02 = l00, l12 = l00, l03 = l00, l13 = l00;
-        __m256 m00 = l00, m10 = l00, m01 = l00, m11 = l00, m02 = l00, m12 = l00, m03 = l00, m13 = l00;
-#define F8T_STEP(L0, L1, L2, L3, L4, L5, L6, L7, H)                                          \
-        {                                                                                    \
-            const __m256 u0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[0] + (H)))); \
-            const __m256 u1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(hw[1] + (H)))); \
-            const __m256 v0 = _mm256_load_ps(p0 + (H)), v1 = _mm256_load_ps(p1 + (H));      \
-            L0 = _mm256_fmadd_ps(u0, v0, L0); L1 = _mm256_fmadd_ps(u1, v0, L1);             \
-            L2 = _mm256_fmadd_ps(u0, v1, L2); L3 = _mm256_fmadd_ps(u1, v1, L3);             \
-            if (NC > 2) {                                                                    \
-                const __m256 v2 = _mm256_load_ps(p2 + (H)), v3 = _mm256_load_ps(p3 + (H));  \
-                L4 = _mm256_fmadd_ps(u0, v2, L4); L5 = _mm256_fmadd_ps(u1, v2, L5);         \
-                L6 = _mm256_fmadd_ps(u0, v3, L6); L7 = _mm256_fmadd_ps(u1, v3, L7);         \
-            }                                                                                \
-        }
-#pragma GCC unroll 8
-        for (int h = 0; h < QK_F8; h += 16) F8T_STEP(l00, l10, l01, l11, l02, l12, l03, l13, h) /* exact products */
-#pragma GCC unroll 8
-        for (int h = 8; h < QK_F8; h += 16) F8T_STEP(m00, m10, m01, m11, m02, m12, m03, m13, h)
-#undef F8T_STEP
         const __m128 sw = _mm_setr_ps(gds_e8m0_to_fp32(x0[b].e), gds_e8m0_to_fp32(x1[b].e), gds_e8m0_to_fp32(x0[b].e),
                                       gds_e8m0_to_fp32(x1[b].e));
-        {
-            const __m128 pp = reduce4x4(reduce_to4(l00, m00), reduce_to4(l10, m10), reduce_to4(l01, m01), reduce_to4(l11, m11));
-            const __m128 sc = _mm_mul_ps(sw, _mm_setr_ps(p0[QK_F8], p0[QK_F8], p1[QK_F8], p1[QK_F8]));
-            acc0 = _mm_add_ps(acc0, _mm_mul_ps(pp, sc));
-        }
-        if (NC > 2) {
-            const __m128 pp = reduce4x4(reduce_to4(l02, m02), reduce_to4(l12, m12), reduce_to4(l03, m03), reduce_to4(l13, m13));
-            const __m128 sc = _mm_mul_ps(sw, _mm_setr_ps(p2[QK_F8], p2[QK_F8], p3[QK_F8], p3[QK_F8]));
-            acc1 = _mm_add_ps(acc1, _mm_mul_ps(pp, sc));
+        const int64_t o = b * 144; /* floats per prepared block */
+        for (int g = 0; g < ng; g++) {
+            const float *const *q = ac + 4 * g;
+            if (g == ng - 1 && last2) f8_group((const float (*)[QK_F8])wf, sw, q[0] + o, q[1] + o, q[0] + o, q[1] + o, &acc[2 * g], &acc[2 * g + 1], 2);
+            else f8_group((const float (*)[QK_F8])wf, sw, q[0] + o, q[1] + o, q[2] + o, q[3] + o, &acc[2 * g], &acc[2 * g + 1], 4);
         }
     }
-    _mm_storel_pi((__m64 *)y[0], acc0);
-    if (nc > 1) _mm_storeh_pi((__m64 *)y[1], acc0);
-    if (nc > 2) _mm_storel_pi((__m64 *)y[2], acc1);
-    if (nc > 3) _mm_storeh_pi((__m64 *)y[3], acc1);
-}
-
-static void tile_f8(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
-    if (nc <= 2) f8_tile(K, w, bw, a, y, nc, 2);
-    else f8_tile(K, w, bw, a, y, nc, 4);
+    for (int j = 0; j < nc; j++) {
+        if (j & 1) _mm_storeh_pi((__m64 *)y[j], acc[j / 2]);
+        else _mm_storel_pi((__m64 *)y[j], acc[j / 2]);
+    }
 }
 
 /* ---- BF16 activations: BF16 x BF16 and F8 x BF16 (GDS_MM_ACT_BF16) ---------
@@ -309,7 +328,7 @@ int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab) {
     int n = gds_cpu_tiles_mxfp4_avx2(tab);
     tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, 4, 8, false };
-    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8, 2, 4, true };
+    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8, 2, 16, true };
     tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 16, false };
     return n + 3;
 }

@@ -63,10 +63,11 @@ static inline __attribute__((always_inline)) __m256i gds_mxq_rows4(const __m256i
 /* e bytes of 4 rows x 4 sub-blocks (rows at x[r], 68 bytes each): byte 4j + r = e(r, j) */
 static inline __m128i gds_mxq_ebytes(const uint8_t *const *x) {
     const __m128i esh = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    int32_t e[4];
-    for (int r = 0; r < 4; r++)
-        e[r] = (int32_t)((uint32_t)x[r][0] | (uint32_t)x[r][17] << 8 | (uint32_t)x[r][34] << 16 | (uint32_t)x[r][51] << 24);
-    return _mm_shuffle_epi8(_mm_setr_epi32(e[0], e[1], e[2], e[3]), esh);
+    uint64_t e[4];
+    for (int r = 0; r < 4; r++) e[r] = (uint64_t)x[r][0] | (uint64_t)x[r][17] << 8 | (uint64_t)x[r][34] << 16 | (uint64_t)x[r][51] << 24;
+    /* built in registers (vmovq + vpinsrq): four 32-bit stores read back as one vector would stall store forwarding */
+    const __m128i v = _mm_insert_epi64(_mm_cvtsi64_si128((long long)(e[0] | e[1] << 32)), (long long)(e[2] | e[3] << 32), 1);
+    return _mm_shuffle_epi8(v, esh);
 }
 
 /* weight scales 2^(e-127) in the lanes of gds_mxq_rows4 for half h (e = 0 clamped

@@ -72,6 +72,8 @@ struct gds_model {
     struct gds_context *wctx;   /* weight tensor headers */
     struct gds_buffer *wbuf;    /* wraps the whole mapping */
     struct gds_buffer *cbuf;    /* graph intermediates */
+    void *arena;                /* graph headers and inputs, reused by every evaluation (grown on demand) */
+    size_t arena_size;
     void **owned;               /* malloc'd converted weights */
     int n_owned, cap_owned;
     bool dump;                  /* GDS_DUMP set: per-node stats after each graph */

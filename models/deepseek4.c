@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ===========================================================================
  * per-sequence state
@@ -643,7 +644,8 @@ static enum gds_status nonfinite_error(const struct gds_graph *g, int p0, int T)
 /* Gives every unnamed tensor created after `from` the name "<op>-<layer>"
  * (the dump and graph prints then show where each node belongs); returns the
  * last tensor of the context. */
-static struct gds_tensor *name_rest(struct gds_context *ctx, struct gds_tensor *from, int il) {
+static struct gds_tensor *name_rest(struct gds_context *ctx, struct gds_tensor *from, int il, bool on) {
+    if (!on) return from; /* names only serve dumps and the non-finite trace (~4,000 snprintf per 43-layer graph) */
     struct gds_tensor *t = from, *last = from;
     while ((t = gds_get_next_tensor(ctx, t)) != NULL) {
         if (!t->name[0]) nm(t, t->op == GDS_OP_NONE ? "input" : gds_op_name(t->op), il);
@@ -656,16 +658,54 @@ static struct gds_tensor *name_rest(struct gds_context *ctx, struct gds_tensor *
  * and runs the graph on the CPU backend. (Used instead of gds_sched: every
  * node runs on the CPU, and the scheduler's temporary context is too small
  * for graphs of more than about 140 nodes.) */
-static enum gds_status run_graph(struct gds_model *m, struct gds_graph *g) {
-    const size_t need = gds_gallocr_measure(g, gds_backend_alignment(m->cpu));
-    if (!m->cbuf || m->cbuf->size < need) {
+/* GDS_PROF=1: CPU time of the calling thread per eval_chunk outside
+ * gds_backend_graph_compute (graph build, allocation, state update), printed
+ * at exit (thread CPU time, so that a loaded machine does not inflate it) */
+static double prof_eval_sec[2], prof_compute_sec[2]; /* [0] decode graphs (1 token), [1] the others */
+static long prof_evals[2];
+static int prof_state = -1; /* -1 undecided, 0 off, 1 on */
+
+static double prof_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void prof_report(void) {
+    for (int k = 0; k < 2; k++) {
+        if (prof_evals[k] == 0) continue;
+        const double out = prof_eval_sec[k] - prof_compute_sec[k];
+        fprintf(stderr, "GDS_PROF model: %ld %s graphs, %.3f ms CPU each outside graph_compute (build, allocation, state update) = %.2f %% of this thread's %.3f ms\n",
+                prof_evals[k], k ? "multi-token" : "1-token", 1e3 * out / (double)prof_evals[k], 100 * out / prof_eval_sec[k],
+                1e3 * prof_eval_sec[k] / (double)prof_evals[k]);
+    }
+}
+
+static bool prof_on(void) {
+    if (prof_state < 0) {
+        const char *e = getenv("GDS_PROF");
+        prof_state = e && *e && strcmp(e, "0") != 0;
+        if (prof_state) atexit(prof_report);
+    }
+    return prof_state == 1;
+}
+
+static enum gds_status run_graph(struct gds_model *m, struct gds_graph *g, int T) {
+    size_t need = 0;
+    enum gds_status st = m->cbuf ? gds_gallocr_alloc_fit(g, m->cbuf, &need) : GDS_ERR_NOMEM;
+    if (st == GDS_ERR_NOMEM) { /* no buffer yet, or too small: grow it (the plan is computed once otherwise) */
+        if (!need) need = gds_gallocr_measure(g, gds_backend_alignment(m->cpu));
         if (m->cbuf) gds_buffer_free(m->cbuf);
         m->cbuf = gds_backend_buffer_alloc(m->cpu, need + need / 4 + 4096);
         if (!m->cbuf) return gds_error(GDS_ERR_NOMEM, "deepseek4: cannot allocate %zu bytes of compute buffer", need);
+        st = gds_gallocr_alloc(g, m->cbuf);
     }
-    enum gds_status st = gds_gallocr_alloc(g, m->cbuf);
     if (st != GDS_OK) return st;
-    return gds_backend_graph_compute(m->cpu, g);
+    if (!prof_on()) return gds_backend_graph_compute(m->cpu, g);
+    const double t0 = prof_now();
+    st = gds_backend_graph_compute(m->cpu, g);
+    prof_compute_sec[T > 1] += prof_now() - t0;
+    return st;
 }
 
 /* tokens [i0, i0+T) of e, positions n_past .. */
@@ -678,6 +718,7 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
     const bool want_all = full && e->logits_all;
     const bool want_last = full && e->logits && last;
 
+    const double tprof = prof_on() ? prof_now() : 0;
     struct ds4_build b = { .m = m, .s = s, .p0 = mtp ? s->mtp_past : s->n_past, .T = T, .tokens = e->tokens + i0 };
     const int nl = le - lb;
     const size_t n_hdr = (size_t)(nl * 200 + 256);
@@ -685,7 +726,16 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
     in_bytes += (size_t)nl * ((size_t)T * 4 * (size_t)(hp->sliding_window + hp->index_topk + hp->n_expert_used + 8) + 512);
     if (e->hc_in) in_bytes += (size_t)T * HC * D * 4;
     const size_t mem_size = n_hdr * (gds_tensor_overhead() + 64) + in_bytes + (1u << 16);
-    b.ctx = gds_init((struct gds_init_params){ .mem_size = mem_size, .no_alloc = true });
+    /* the arena is the model's, kept across evaluations: a fresh multi-MB
+     * allocation per decode token costs its page faults every token */
+    if (m->arena_size < mem_size) {
+        free(m->arena);
+        m->arena_size = 0;
+        m->arena = aligned_alloc(64, GDS_PAD(mem_size, 64));
+        if (!m->arena) return gds_error(GDS_ERR_NOMEM, "deepseek4: cannot allocate %zu bytes of graph arena", mem_size);
+        m->arena_size = GDS_PAD(mem_size, 64);
+    }
+    b.ctx = gds_init((struct gds_init_params){ .mem_size = m->arena_size, .mem_buffer = m->arena, .no_alloc = true });
     if (!b.ctx) return GDS_ERR_NOMEM;
     struct gds_context *ctx = b.ctx;
 
@@ -704,14 +754,15 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
         X = gds_reshape_3d(ctx, gds_get_rows(ctx, m->tok_embd, gds_reshape_1d(ctx, ids, (int64_t)HC * T)), D, HC, T);
     }
     nm(X, "embd", -1);
-    struct gds_tensor *named_upto = name_rest(ctx, NULL, -1);
+    const bool names = m->dump || trace;
+    struct gds_tensor *named_upto = name_rest(ctx, NULL, -1, names);
     if (mtp) {
         X = block(&b, hp->n_layer, mtp_input(&b, X));
-        named_upto = name_rest(ctx, named_upto, hp->n_layer);
+        named_upto = name_rest(ctx, named_upto, hp->n_layer, names);
     } else {
         for (int il = lb; il < le; il++) {
             X = block(&b, il, X);
-            named_upto = name_rest(ctx, named_upto, il);
+            named_upto = name_rest(ctx, named_upto, il, names);
         }
     }
 
@@ -730,7 +781,7 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
     if (m->dump || trace)
         for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->flags |= GDS_TENSOR_FLAG_OUTPUT;
 
-    enum gds_status st = run_graph(m, g);
+    enum gds_status st = run_graph(m, g, T);
     if (st != GDS_OK) { gds_free(ctx); return st; }
     if (trace || tensor_first_nonfinite(X) >= 0 || tensor_first_nonfinite(logits) >= 0) {
         if (trace) st = nonfinite_error(g, b.p0, T);
@@ -775,6 +826,10 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
         s->n_past += T;
     }
     gds_free(ctx);
+    if (prof_on()) {
+        prof_eval_sec[T > 1] += prof_now() - tprof;
+        prof_evals[T > 1]++;
+    }
     return GDS_OK;
 }
 

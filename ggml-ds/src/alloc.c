@@ -91,25 +91,28 @@ size_t gds_alloc_plan(struct gds_alloc_item *items, int n, size_t alignment) {
         GDS_ASSERT(items[i].first <= items[i].last);
     }
     qsort(by_first, (size_t)n, sizeof(*by_first), cmp_item_first);
-    /* live set, released when time passes their last use */
-    struct gds_alloc_item **live = malloc((size_t)n * sizeof(*live));
-    GDS_ASSERT(live);
-    int n_live = 0;
+    /* items ordered by last use (counting sort), released when time passes it:
+     * an item with last < it->first has first <= last, so it is placed already.
+     * The free list is the union of the released blocks (neighbours merged),
+     * whatever the release order, so the plan does not depend on it. */
+    int max_last = 0;
+    for (int i = 0; i < n; i++) max_last = items[i].last > max_last ? items[i].last : max_last;
+    int *start = calloc((size_t)max_last + 2, sizeof(int));
+    struct gds_alloc_item **by_last = malloc((size_t)n * sizeof(*by_last));
+    GDS_ASSERT(start && by_last);
+    for (int i = 0; i < n; i++) start[items[i].last + 1]++;
+    for (int t = 0; t <= max_last; t++) start[t + 1] += start[t];
+    for (int i = 0; i < n; i++) by_last[start[items[i].last]++] = &items[i];
+    int rel = 0;
     for (int k = 0; k < n; k++) {
         struct gds_alloc_item *it = by_first[k];
-        for (int j = 0; j < n_live;) {
-            if (live[j]->last < it->first) {
-                planner_free(&p, live[j]->offs, GDS_PAD(live[j]->size ? live[j]->size : 1, alignment));
-                live[j] = live[--n_live];
-            } else {
-                j++;
-            }
-        }
+        for (; rel < n && by_last[rel]->last < it->first; rel++)
+            planner_free(&p, by_last[rel]->offs, GDS_PAD(by_last[rel]->size ? by_last[rel]->size : 1, alignment));
         it->offs = planner_take(&p, GDS_PAD(it->size ? it->size : 1, alignment));
-        live[n_live++] = it;
     }
     size_t total = p.end;
-    free(live);
+    free(start);
+    free(by_last);
     free(p.blocks);
     free(by_first);
     return total;
@@ -183,11 +186,14 @@ size_t gds_gallocr_measure(struct gds_graph *g, size_t alignment) {
     return total;
 }
 
-enum gds_status gds_gallocr_alloc(struct gds_graph *g, struct gds_buffer *buf) {
+enum gds_status gds_gallocr_alloc(struct gds_graph *g, struct gds_buffer *buf) { return gds_gallocr_alloc_fit(g, buf, NULL); }
+
+enum gds_status gds_gallocr_alloc_fit(struct gds_graph *g, struct gds_buffer *buf, size_t *need) {
     size_t align = gds_backend_alignment(buf->backend);
     struct gds_alloc_item *items;
     int n = gds_alloc_graph_items(g, &items);
     size_t total = gds_alloc_plan(items, n, align ? align : 64);
+    if (need) *need = total;
     if (total > buf->size) {
         free(items);
         return gds_error(GDS_ERR_NOMEM, "graph needs %zu bytes of intermediates, buffer has %zu", total, buf->size);

@@ -176,6 +176,42 @@ void gds_cpu_idx_block_neon(int64_t dI, int nh, const float *q, int64_t qs, cons
     for (int c = 0; c < 8; c++) vst1q_f32(sc + 4 * c, bf16_round(tot[c]));
 }
 
+/* ---- indexer: MXFP4 key block -> kt [dI][32] ---------------------------------
+ * Exact values d * (float)kvalues[c] (d = e8m0_half(e)), the same single product
+ * as the type's to_float. Four keys at a time: table lookup of the codes, widen,
+ * convert, scale, 4x4 transposes, 4-float stores. */
+
+void gds_cpu_idx_kt_mxfp4_neon(int64_t dI, const void *const *rows, float *kt) {
+    const int8x16_t tab = vld1q_s8(gds_kvalues_mxfp4);
+    const uint8x16_t m4 = vdupq_n_u8(0x0f);
+    for (int l0 = 0; l0 < GDS_IDX_KB; l0 += 4) {
+        for (int64_t b = 0; b < dI / QK_MXFP4; b++) {
+            float32x4_t v[8][4]; /* [dim chunk of 4][key] */
+            for (int j = 0; j < 4; j++) {
+                const block_mxfp4 *x = (const block_mxfp4 *)rows[l0 + j] + b;
+                const float d = gds_e8m0_to_fp32_half(x->e);
+                const uint8x16_t q = vld1q_u8(x->qs);
+                const int8x16_t lo = vqtbl1q_s8(tab, vandq_u8(q, m4));
+                const int8x16_t hi = vqtbl1q_s8(tab, vshrq_n_u8(q, 4));
+                const int16x8_t w[4] = { vmovl_s8(vget_low_s8(lo)), vmovl_s8(vget_high_s8(lo)),
+                                         vmovl_s8(vget_low_s8(hi)), vmovl_s8(vget_high_s8(hi)) };
+                for (int c = 0; c < 4; c++) {
+                    v[2 * c][j] = vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(w[c]))), d);
+                    v[2 * c + 1][j] = vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_high_s16(w[c]))), d);
+                }
+            }
+            for (int c = 0; c < 8; c++) {
+                const float32x4x2_t t0 = vtrnq_f32(v[c][0], v[c][1]), t1 = vtrnq_f32(v[c][2], v[c][3]);
+                float *o = kt + (b * QK_MXFP4 + 4 * c) * GDS_IDX_KB + l0;
+                vst1q_f32(o, vcombine_f32(vget_low_f32(t0.val[0]), vget_low_f32(t1.val[0])));
+                vst1q_f32(o + GDS_IDX_KB, vcombine_f32(vget_low_f32(t0.val[1]), vget_low_f32(t1.val[1])));
+                vst1q_f32(o + 2 * GDS_IDX_KB, vcombine_f32(vget_high_f32(t0.val[0]), vget_high_f32(t1.val[0])));
+                vst1q_f32(o + 3 * GDS_IDX_KB, vcombine_f32(vget_high_f32(t0.val[1]), vget_high_f32(t1.val[1])));
+            }
+        }
+    }
+}
+
 /* ---- HC_COMB mat-vec --------------------------------------------------------- */
 
 GDS_AI void hc_dot_nt(int64_t D, int hc, const float *w, int NT, const float *const *x, int64_t xs, float *y) {

@@ -69,6 +69,7 @@ void gds_cpu_kv_dec_avx512(const uint8_t *blk, float *y);
 void gds_cpu_attn_qk_neon(int64_t n, int nh, const float *q, int64_t qs, int nk, const float *const *k, float scale, float *s);
 void gds_cpu_attn_pv_neon(int64_t n, int nh, float *acc, const float *alpha, int nk, const float *const *k, const float *p);
 void gds_cpu_idx_block_neon(int64_t dI, int nh, const float *q, int64_t qs, const float *w, int64_t ws, const float *kt, float *sc);
+void gds_cpu_idx_kt_mxfp4_neon(int64_t dI, const void *const *rows, float *kt);
 void gds_cpu_kv_dec_neon(const uint8_t *blk, float *y);
 #endif
 
@@ -266,6 +267,8 @@ void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst) 
 #if defined(__x86_64__)
     /* exact decode: any level's values are the same; AVX-512 machines have AVX2 */
     if (p->simd == GDS_SIMD_AVX2 || p->simd == GDS_SIMD_AVX512) ktf = gds_cpu_idx_kt_mxfp4_avx2;
+#elif defined(__aarch64__)
+    if (p->simd == GDS_SIMD_NEON) ktf = gds_cpu_idx_kt_mxfp4_neon;
 #endif
     if (mx) memset(zrow, 0, (size_t)(dI / QK_MXFP4) * sizeof(block_mxfp4));
 

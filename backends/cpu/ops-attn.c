@@ -22,7 +22,8 @@
  * - Compact sources (spec 5.2): ATTN's kv may be KV_E4M3_B64 and INDEXER's kI
  *   MXFP4. Their rows are decoded to their exact f32 values into the thread's
  *   scratch (ATTN: each 64-key block once per unit, units of up to 16 heads;
- *   INDEXER: while transposing a key block), then the F32 code path runs on
+ *   INDEXER: straight into the transposed key block, by SIMD decoders on AVX2
+ *   (also used at the AVX-512 level) and NEON), then the F32 code path runs on
  *   them unchanged, so results are bit-identical to F32 storage of the same values.
  */
 #include "cpu.h"

@@ -1649,7 +1649,10 @@ static void cases_init(void) {
         c->n[0] = hc[s].D; c->n[1] = hc[s].HC; c->n[2] = hc[s].T; c->n[3] = hc[s].nm; c->i[0] = hc[s].lay;
         tc_name(c, "X=[%lld,%lld,%lld],comb=[%lld,%lld],%s", (long long)hc[s].D, (long long)hc[s].HC, (long long)hc[s].T,
                 (long long)hc[s].nm, (long long)hc[s].T, lname[hc[s].lay]);
-        c = tc_add(GDS_OP_HC_POST, b_hc_post, r_hc_post, B_EXACT); c->bf16_out = true; /* measured 0 */
+        /* measured 0, or one bf16 flip where the fp32 sum and the float64 one
+         * straddle a rounding midpoint (R=[31,4,3] after the case list grew:
+         * NMSE 1.7e-8, all levels); compare() caps flips at 1 % */
+        c = tc_add(GDS_OP_HC_POST, b_hc_post, r_hc_post, 1e-7); c->bf16_out = true;
         c->n[0] = hc[s].D; c->n[1] = hc[s].HC; c->n[2] = hc[s].T; c->i[0] = hc[s].lay;
         tc_name(c, "R=[%lld,%lld,%lld],%s", (long long)hc[s].D, (long long)hc[s].HC, (long long)hc[s].T, lname[hc[s].lay]);
     }

@@ -344,6 +344,7 @@ enum gds_cpu_simd gds_cpu_simd_best(void) {
  * ========================================================================= */
 
 enum { CPU_MAX_THREADS = 256 };
+enum { CPU_SERIAL_BYTES = 32768 }; /* default node_serial limit (below) */
 
 /* n within [1, CPU_MAX_THREADS]; what names the source for the warning */
 /* Physical cores among the CPUs this process may run on: unique (package id,
@@ -393,6 +394,9 @@ struct cpu_ctx {
     int n_cpus;    /* CPUs this process may run on (the affinity mask) */
     enum gds_cpu_simd simd;
     bool tiles;
+    size_t serial_bytes; /* node_serial limit */
+    unsigned char *serial; /* per node of the last graph: 1 = runs on thread 0 alone */
+    int serial_cap;
     void *work;
     size_t work_size;
 };
@@ -417,6 +421,14 @@ static enum gds_status cpu_init(struct gds_backend *b, int device) {
     }
     c->simd = gds_cpu_simd_best();
     c->tiles = getenv("GDS_NO_TILES") == NULL;
+    c->serial_bytes = CPU_SERIAL_BYTES;
+    const char *sb = getenv("GDS_CPU_SERIAL_BYTES");
+    if (sb && *sb) {
+        char *end;
+        const long long v = strtoll(sb, &end, 10);
+        if (*end || v < 0) gds_log(GDS_LOG_WARN, "cpu backend: GDS_CPU_SERIAL_BYTES='%s' is not a byte count; ignored\n", sb);
+        else c->serial_bytes = (size_t)v;
+    }
     b->ctx = c;
     return GDS_OK;
 }
@@ -424,6 +436,7 @@ static enum gds_status cpu_init(struct gds_backend *b, int device) {
 static void cpu_free(struct gds_backend *b) {
     struct cpu_ctx *c = b->ctx;
     free(c->work);
+    free(c->serial);
     free(c);
 }
 
@@ -448,6 +461,41 @@ static bool cpu_supports_op(struct gds_backend *b, const struct gds_tensor *t) {
     if (t->op == GDS_OP_MUL_MAT) return gds_cpu_type_traits_mm(t->src[0]->type, c->simd, t->op_params[0]) != NULL;
     if (t->op == GDS_OP_MUL_MAT_ID) return gds_cpu_type_traits(t->src[0]->type, c->simd) != NULL;
     return true;
+}
+
+/* ===========================================================================
+ * Serial runs of small nodes
+ *
+ * A node costs at least one barrier (~1-3 us with 16 threads), more than the
+ * work of a small element-wise op on one token. Nodes of the light ops below
+ * whose bytes touched are at most c->serial_bytes run on thread 0 alone (with
+ * nth = 1: kernels give the same bits for any nth, cpu.h), and a run of such
+ * consecutive nodes ends with one barrier instead of one per node (thread 0
+ * executes them in graph order, so their dependencies hold). GDS_CPU_SERIAL_BYTES
+ * sets the limit (0: off).
+ * ========================================================================= */
+
+static size_t node_bytes(const struct gds_tensor *t) {
+    switch (t->op) {
+    case GDS_OP_GET_ROWS: return 2 * gds_nbytes(t);                              /* reads only the rows it copies */
+    case GDS_OP_SET_ROWS: return 2 * gds_nbytes(t->src[1]);                       /* writes only the given rows */
+    default: break;
+    }
+    size_t n = gds_nbytes(t);
+    for (int k = 0; k < GDS_MAX_SRC && t->src[k]; k++) n += gds_nbytes(t->src[k]);
+    return n;
+}
+
+static bool node_serial(const struct gds_tensor *t, size_t limit) {
+    switch (t->op) {
+    case GDS_OP_CPY: case GDS_OP_GET_ROWS: case GDS_OP_SET_ROWS: case GDS_OP_CONCAT:
+    case GDS_OP_ADD: case GDS_OP_MUL: case GDS_OP_DIV: case GDS_OP_SCALE: case GDS_OP_SQRT:
+    case GDS_OP_SIGMOID: case GDS_OP_SOFTPLUS: case GDS_OP_SILU: case GDS_OP_SWIGLU:
+    case GDS_OP_RMS_NORM: case GDS_OP_SUM_ROWS: case GDS_OP_SOFT_MAX: case GDS_OP_ROPE:
+    case GDS_OP_HADAMARD: case GDS_OP_QUANT_SIM: case GDS_OP_HC_PRE: case GDS_OP_HC_POST:
+        return node_bytes(t) <= limit;
+    default: return false;
+    }
 }
 
 static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph *g) {
@@ -475,6 +523,14 @@ static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph
         if (t->op != GDS_OP_NONE && t->op != GDS_OP_VIEW && !gds_cpu_kernels[t->op])
             return gds_error(GDS_ERR_UNSUPPORTED, "cpu backend: no kernel for %s", gds_op_name(t->op));
     }
+    if (g->n_nodes > c->serial_cap) {
+        unsigned char *sr = realloc(c->serial, (size_t)g->n_nodes);
+        if (!sr) return gds_error(GDS_ERR_NOMEM, "cpu backend: out of memory");
+        c->serial = sr;
+        c->serial_cap = g->n_nodes;
+    }
+    for (int i = 0; i < g->n_nodes; i++) c->serial[i] = nth > 1 && node_serial(g->nodes[i], c->serial_bytes);
+    const unsigned char *serial = c->serial;
     /* more threads than CPUs (-t above the core count): a waiting thread
      * holds the CPU that the thread it waits for needs, so sleep at once */
     struct gds_cpu_barrier barrier;
@@ -493,9 +549,23 @@ static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph
         p.nth = omp_get_num_threads();
 #endif
         double t0 = prof && p.ith == 0 ? prof_now() : 0;
+        struct gds_cpu_params p1 = p;
+        p1.nth = 1;
+        bool pending = false; /* thread 0 ran serial nodes since the last barrier */
         for (int i = 0; i < g->n_nodes; i++) {
             struct gds_tensor *t = g->nodes[i];
             if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
+            if (serial[i]) {
+                if (p.ith == 0) gds_cpu_kernels[t->op](&p1, t);
+                pending = true;
+                if (prof && p.ith == 0) {
+                    const double t1 = prof_now();
+                    prof_add(t, t1 - t0);
+                    t0 = t1;
+                }
+                continue;
+            }
+            if (pending) { gds_cpu_barrier(&p); pending = false; }
             gds_cpu_kernels[t->op](&p, t);
             gds_cpu_barrier(&p);
             if (prof && p.ith == 0) {
@@ -504,6 +574,7 @@ static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph
                 t0 = t1;
             }
         }
+        if (pending) gds_cpu_barrier(&p);
     }
     barrier_destroy(&barrier);
     if (prof) {

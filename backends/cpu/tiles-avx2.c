@@ -135,42 +135,52 @@ TILE_INLINE void f8_group(const float (*wf)[QK_F8], __m128 sw, const float *p0, 
 #undef F8T_S4
 }
 
-/* 2 rows x up to 16 prepared columns: each weight block is decoded once (as
+/* 16 rows x up to 16 prepared columns, block by block: for each 128-block,
+ * the 8 row pairs take turns; a pair's block is decoded once (as
  * gds_cpu_dot4_f8p_avx2: e4m3 * 2^-8 via fp16 bits and vcvtph2ps) for all
- * columns, which go in groups of 4 (a last group of 1-2 columns as 2) */
+ * columns, which go in groups of 4 (a last group of 1-2 columns as 2). The
+ * columns' current block (16 x 576 bytes) stays in L1 across the row pairs
+ * (prepared rows are 4.5 bytes per element: whole columns of a long K, e.g.
+ * wo_b, do not fit L2). Each output still adds its blocks in order. */
 static void tile_f8(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
-    const block_f8 *x0 = w, *x1 = (const block_f8 *)((const char *)w + bw);
     const int ng = (nc + 3) / 4, last2 = nc - 4 * (ng - 1) <= 2;
     const float *ac[16];
     for (int j = 0; j < 4 * ng; j++) ac[j] = a[j < nc ? j : nc - 1];
-    __m128 acc[8];
-    for (int g = 0; g < 2 * ng; g++) acc[g] = _mm_setzero_ps();
+    __m128 acc[8][8]; /* [row pair][column pair] */
+    for (int rp = 0; rp < 8; rp++)
+        for (int g = 0; g < 2 * ng; g++) acc[rp][g] = _mm_setzero_ps();
     __attribute__((aligned(32))) float wf[2][QK_F8];
     for (int64_t b = 0; b < K / QK_F8; b++) {
-#pragma GCC unroll 8
-        for (int h = 0; h < QK_F8; h += 16) {
-            const __m256i c0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x0[b].qs + h)));
-            const __m256i c1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x1[b].qs + h)));
-            const __m256i f0 = _mm256_and_si256(_mm256_slli_epi16(c0, 7), _mm256_set1_epi16((short)0xBFFF));
-            const __m256i f1 = _mm256_and_si256(_mm256_slli_epi16(c1, 7), _mm256_set1_epi16((short)0xBFFF));
-            _mm256_store_ps(wf[0] + h, _mm256_cvtph_ps(_mm256_castsi256_si128(f0)));
-            _mm256_store_ps(wf[0] + h + 8, _mm256_cvtph_ps(_mm256_extracti128_si256(f0, 1)));
-            _mm256_store_ps(wf[1] + h, _mm256_cvtph_ps(_mm256_castsi256_si128(f1)));
-            _mm256_store_ps(wf[1] + h + 8, _mm256_cvtph_ps(_mm256_extracti128_si256(f1, 1)));
-        }
-        const __m128 sw = _mm_setr_ps(gds_e8m0_to_fp32(x0[b].e), gds_e8m0_to_fp32(x1[b].e), gds_e8m0_to_fp32(x0[b].e),
-                                      gds_e8m0_to_fp32(x1[b].e));
         const int64_t o = b * 144; /* floats per prepared block */
-        for (int g = 0; g < ng; g++) {
-            const float *const *q = ac + 4 * g;
-            if (g == ng - 1 && last2) f8_group((const float (*)[QK_F8])wf, sw, q[0] + o, q[1] + o, q[0] + o, q[1] + o, &acc[2 * g], &acc[2 * g + 1], 2);
-            else f8_group((const float (*)[QK_F8])wf, sw, q[0] + o, q[1] + o, q[2] + o, q[3] + o, &acc[2 * g], &acc[2 * g + 1], 4);
+        for (int rp = 0; rp < 8; rp++) {
+            const block_f8 *x0 = (const block_f8 *)((const char *)w + (size_t)(2 * rp) * bw) + b;
+            const block_f8 *x1 = (const block_f8 *)((const char *)x0 + bw);
+#pragma GCC unroll 8
+            for (int h = 0; h < QK_F8; h += 16) {
+                const __m256i c0 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x0->qs + h)));
+                const __m256i c1 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x1->qs + h)));
+                const __m256i f0 = _mm256_and_si256(_mm256_slli_epi16(c0, 7), _mm256_set1_epi16((short)0xBFFF));
+                const __m256i f1 = _mm256_and_si256(_mm256_slli_epi16(c1, 7), _mm256_set1_epi16((short)0xBFFF));
+                _mm256_store_ps(wf[0] + h, _mm256_cvtph_ps(_mm256_castsi256_si128(f0)));
+                _mm256_store_ps(wf[0] + h + 8, _mm256_cvtph_ps(_mm256_extracti128_si256(f0, 1)));
+                _mm256_store_ps(wf[1] + h, _mm256_cvtph_ps(_mm256_castsi256_si128(f1)));
+                _mm256_store_ps(wf[1] + h + 8, _mm256_cvtph_ps(_mm256_extracti128_si256(f1, 1)));
+            }
+            const float s0 = gds_e8m0_to_fp32(x0->e), s1 = gds_e8m0_to_fp32(x1->e);
+            const __m128 sw = _mm_setr_ps(s0, s1, s0, s1);
+            for (int g = 0; g < ng; g++) {
+                const float *const *q = ac + 4 * g;
+                if (g == ng - 1 && last2)
+                    f8_group((const float (*)[QK_F8])wf, sw, q[0] + o, q[1] + o, q[0] + o, q[1] + o, &acc[rp][2 * g], &acc[rp][2 * g + 1], 2);
+                else f8_group((const float (*)[QK_F8])wf, sw, q[0] + o, q[1] + o, q[2] + o, q[3] + o, &acc[rp][2 * g], &acc[rp][2 * g + 1], 4);
+            }
         }
     }
-    for (int j = 0; j < nc; j++) {
-        if (j & 1) _mm_storeh_pi((__m64 *)y[j], acc[j / 2]);
-        else _mm_storel_pi((__m64 *)y[j], acc[j / 2]);
-    }
+    for (int j = 0; j < nc; j++)
+        for (int rp = 0; rp < 8; rp++) {
+            if (j & 1) _mm_storeh_pi((__m64 *)(y[j] + 2 * rp), acc[rp][j / 2]);
+            else _mm_storel_pi((__m64 *)(y[j] + 2 * rp), acc[rp][j / 2]);
+        }
 }
 
 /* ---- BF16 activations: BF16 x BF16 and F8 x BF16 (GDS_MM_ACT_BF16) ---------
@@ -328,7 +338,7 @@ int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab) {
     int n = gds_cpu_tiles_mxfp4_avx2(tab);
     tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, 4, 8, false };
-    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8, 2, 16, true };
+    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8, 16, 16, true };
     tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 16, false };
     return n + 3;
 }

@@ -1520,6 +1520,9 @@ static void cases_init(void) {
         { 512, 4, 1, GDS_SIM_FP8, 64, 448, L_CONT }, { 512, 4, 2, GDS_SIM_FP8, 64, 448, L_PERM },
         { 256, 3, 1, GDS_SIM_FP8, 128, 0, L_PAD }, { 128, 5, 1, GDS_SIM_FP4, 32, 0, L_CONT },
         { 96, 3, 2, GDS_SIM_FP4, 32, 64, L_PAD },
+        /* one long row, split into 4096-element chunks over the threads (decode) */
+        { 10000, 1, 1, GDS_SIM_BF16, 0, 9000, L_CONT }, { 9216, 2, 1, GDS_SIM_FP8, 64, 8960, L_CONT },
+        { 12288, 1, 1, GDS_SIM_FP8, 128, 0, L_PAD }, { 8224, 1, 1, GDS_SIM_FP4, 32, 0, L_CONT },
     };
     static const char *qsn[] = { "bf16", "fp8", "fp4" };
     for (size_t s = 0; s < sizeof qs / sizeof qs[0]; s++) {

@@ -169,17 +169,23 @@ void gds_cpu_op_quant_sim(const struct gds_cpu_params *p, struct gds_tensor *dst
     if (nd <= 0 || nd > ne0) nd = ne0;
     GDS_ASSERT(mode == GDS_SIM_BF16 || mode == GDS_SIM_FP8 || mode == GDS_SIM_FP4);
     if (mode != GDS_SIM_BF16) GDS_ASSERT(blk > 0 && nd % blk == 0);
-    int64_t r0, r1;
-    gds_cpu_split(gds_nrows(x), p->ith, p->nth, &r0, &r1);
-    for (int64_t r = r0; r < r1; r++) {
+    /* units: (row, chunk of ~4096 elements, whole blocks), so that one long
+     * row (decode: a single token) is spread over the threads; every element
+     * depends only on its block, so the split changes no bits */
+    const int64_t step = mode == GDS_SIM_BF16 ? 4096 : (4096 + blk - 1) / blk * blk;
+    const int64_t nch = nd > 0 ? (nd + step - 1) / step : 1;
+    int64_t u0, u1;
+    gds_cpu_split(gds_nrows(x) * nch, p->ith, p->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t r = u / nch, c0 = (u % nch) * step, c1 = c0 + step < nd ? c0 + step : nd;
         const int64_t i1 = r % x->ne[1], i2 = (r / x->ne[1]) % x->ne[2], i3 = r / (x->ne[1] * x->ne[2]);
         const float *xr = gds_f32_ptr(x, 0, i1, i2, i3);
         float *yr = gds_f32_ptr(dst, 0, i1, i2, i3);
         if (mode == GDS_SIM_BF16) {
-            for (int64_t i = 0; i < nd; i++) yr[i] = gds_round_bf16(xr[i]);
+            for (int64_t i = c0; i < c1; i++) yr[i] = gds_round_bf16(xr[i]);
         } else {
-            for (int64_t b0 = 0; b0 < nd; b0 += blk) gds_sim_block(mode, xr + b0, yr + b0, blk);
+            for (int64_t b0 = c0; b0 < c1; b0 += blk) gds_sim_block(mode, xr + b0, yr + b0, blk);
         }
-        if (nd < ne0 && yr != xr) memmove(yr + nd, xr + nd, (size_t)(ne0 - nd) * sizeof(float));
+        if (u % nch == nch - 1 && nd < ne0 && yr != xr) memmove(yr + nd, xr + nd, (size_t)(ne0 - nd) * sizeof(float));
     }
 }

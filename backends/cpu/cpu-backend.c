@@ -268,7 +268,9 @@ static bool prof_on(void) {
 static void prof_add(const struct gds_tensor *t, double sec) {
     char key[96];
     if ((t->op == GDS_OP_MUL_MAT || t->op == GDS_OP_MUL_MAT_ID) && t->src[0]) {
-        const char *nm = t->src[0]->name;
+        const struct gds_tensor *w = t->src[0];
+        while (!w->name[0] && w->view_src) w = w->view_src; /* a view of a weight: the weight's name */
+        const char *nm = w->name;
         if (strncmp(nm, "blk.", 4) == 0) {
             const char *d = strchr(nm + 4, '.');
             if (d) nm = d + 1;

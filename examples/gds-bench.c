@@ -82,11 +82,14 @@ static void usage(FILE *f) {
             "  -r, --repetitions R    runs of every test, 1 .. %d (default 3); median and range reported\n"
             "  -o, --output FORMAT    md (markdown table, default) or json\n"
             "  --bw-mib M             read-bandwidth buffer in MiB (default: max(1024, 4 x last-level cache); 0 = skip)\n"
+            "  --no-split             decode: skip the runs without the output head (layers vs head split)\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
             "pp<P> @ d: prefill d tokens (untimed), time a prefill of P tokens. tg<N> @ d: prefill d tokens\n"
             "(untimed), time N decode steps of one token with logits. Each from a reset sequence.\n"
-            "%% BW = decode t/s x bytes per token (weights read per token, from the file) / measured read bandwidth.\n",
+            "%% BW = decode t/s x bytes per token (weights read per token, from the file) / measured read bandwidth.\n"
+            "Decode split: every decode run is paired with one of the same steps without logits (the layers\n"
+            "alone); head = the difference. Each part's %% BW uses its own bytes (layers: all but the head).\n",
             MAX_THREADS, omp_get_num_procs(), MAX_RUNS);
 }
 
@@ -235,10 +238,13 @@ static bool is_routed_expert(const char *name) {
     return strstr(name, ".ffn_gate_exps.") || strstr(name, ".ffn_up_exps.") || strstr(name, ".ffn_down_exps.");
 }
 
-static double decode_bytes_per_token(const char *path, const struct gds_ds4_hparams *hp) {
+/* weights read per decode token; *head gets the part of the output head
+ * (the tensors outside the layers other than the token embedding row) */
+static double decode_bytes_per_token(const char *path, const struct gds_ds4_hparams *hp, double *head) {
     struct gds_gguf *f = gds_gguf_open(path);
     if (!f) return -1;
     double total = 0;
+    *head = 0;
     for (int64_t i = 0; i < gds_gguf_n_tensors(f); i++) {
         const char *name = gds_gguf_tensor_name(f, i);
         const double size = (double)gds_gguf_tensor_size(f, i);
@@ -249,7 +255,10 @@ static double decode_bytes_per_token(const char *path, const struct gds_ds4_hpar
             gds_gguf_tensor_ne(f, i, ne);
             total += size / (double)(ne[1] * ne[2] * ne[3]);
         } else if (l >= 0 && is_routed_expert(name)) total += size * hp->n_expert_used / hp->n_expert;
-        else total += size;
+        else {
+            total += size;
+            if (l < 0) *head += size;
+        }
     }
     gds_gguf_close(f);
     return total;
@@ -285,24 +294,25 @@ struct bench {
     float *logits;
 };
 
-static bool eval(struct bench *b, const int32_t *ids, int n, bool decode) {
+static bool eval(struct bench *b, const int32_t *ids, int n, bool decode, bool logits) {
     if (n <= 0) return true;
-    const struct gds_eval e = { .tokens = ids, .n_tokens = n, .decode = decode, .logits = b->logits };
+    const struct gds_eval e = { .tokens = ids, .n_tokens = n, .decode = decode, .logits = logits ? b->logits : NULL };
     if (gds_model_eval(b->m, b->s, &e) == GDS_OK) return true;
     fprintf(stderr, "gds-bench: %s\n", gds_last_error());
     return false;
 }
 
-/* tokens/s of one run: reset, untimed prefill of depth tokens, then the timed part; < 0 on error */
-static double run_once(struct bench *b, int depth, int n, bool tg) {
+/* tokens/s of one run: reset, untimed prefill of depth tokens, then the timed
+ * part (decode without logits: the layers alone, no output head); < 0 on error */
+static double run_once(struct bench *b, int depth, int n, bool tg, bool logits) {
     gds_seq_reset(b->s);
-    if (!eval(b, b->ids, depth, false)) return -1;
+    if (!eval(b, b->ids, depth, false, true)) return -1;
     const int32_t *t = b->ids + depth;
     const double t0 = now_s();
     if (tg) {
         for (int i = 0; i < n; i++)
-            if (!eval(b, t + i, 1, true)) return -1;
-    } else if (!eval(b, t, n, false)) return -1;
+            if (!eval(b, t + i, 1, true, logits)) return -1;
+    } else if (!eval(b, t, n, false, true)) return -1;
     return n / (now_s() - t0);
 }
 
@@ -310,18 +320,20 @@ struct result {
     bool tg;
     int n, depth;
     double tps[MAX_RUNS];
-    struct stats st;
+    double tps_layers[MAX_RUNS]; /* decode: the same steps without the output head (--split) */
+    struct stats st, st_layers;
 };
 
 /* ---- main --------------------------------------------------------------------- */
 
-enum { OPT_VERSION = 256, OPT_BW_MIB };
+enum { OPT_VERSION = 256, OPT_BW_MIB, OPT_NO_SPLIT };
 
 static const struct option long_opts[] = {
     { "model", required_argument, NULL, 'm' },   { "n-prompt", required_argument, NULL, 'p' },
     { "n-gen", required_argument, NULL, 'n' },   { "depth", required_argument, NULL, 'd' },
     { "threads", required_argument, NULL, 't' }, { "repetitions", required_argument, NULL, 'r' },
     { "output", required_argument, NULL, 'o' },  { "bw-mib", required_argument, NULL, OPT_BW_MIB },
+    { "no-split", no_argument, NULL, OPT_NO_SPLIT },
     { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
 };
@@ -332,6 +344,7 @@ int main(int argc, char **argv) {
     int pp[MAX_LIST] = { 512 }, tg[MAX_LIST] = { 64 }, depth[MAX_LIST] = { 0 };
     int n_pp = 1, n_tg = 1, n_depth = 1, n_threads = 0, reps = 3;
     long bw_mib = -1;
+    bool split = true;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":m:p:n:d:t:r:o:h", long_opts, NULL)) != -1) {
@@ -348,6 +361,7 @@ int main(int argc, char **argv) {
             format = optarg;
             break;
         case OPT_BW_MIB: bw_mib = parse_long(opt, optarg, 0, 1 << 20); break;
+        case OPT_NO_SPLIT: split = false; break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("gds-bench (ggml-ds) %s\n", GDS_VERSION); return 0;
         case ':':
@@ -378,7 +392,8 @@ int main(int argc, char **argv) {
     struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = n_threads });
     if (!m) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); return 1; }
     const struct gds_ds4_hparams *hp = gds_model_hparams(m);
-    const double bpt = decode_bytes_per_token(model, hp);
+    double head_bytes = 0;
+    const double bpt = decode_bytes_per_token(model, hp, &head_bytes);
     if (bpt < 0) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); gds_model_free(m); return 1; }
     fprintf(stderr, "gds-bench: %s: %d layers, %d of %d experts per token: %.4f GB read per decode token\n", model, hp->n_layer,
             hp->n_expert_used, hp->n_expert, bpt / 1e9);
@@ -422,7 +437,7 @@ int main(int argc, char **argv) {
     int rc = 0;
     fprintf(stderr, "gds-bench: warm-up (context %d, %d threads)\n", n_ctx, n_threads);
     gds_seq_reset(b.s);
-    if (!eval(&b, ids, WARMUP_TOKENS, false) || !eval(&b, ids + WARMUP_TOKENS, 1, true)) rc = 1;
+    if (!eval(&b, ids, WARMUP_TOKENS, false, true) || !eval(&b, ids + WARMUP_TOKENS, 1, true, true)) rc = 1;
     int k = 0;
     for (int di = 0; di < n_depth && !rc; di++) {
         for (int ti = 0; ti < n_pp + n_tg && !rc; ti++) {
@@ -433,10 +448,15 @@ int main(int argc, char **argv) {
             if (r->n == 0) continue;
             for (int rep = 0; rep < reps && !rc; rep++) {
                 fprintf(stderr, "gds-bench: %s%d @ d%d, run %d of %d\n", r->tg ? "tg" : "pp", r->n, r->depth, rep + 1, reps);
-                r->tps[rep] = run_once(&b, r->depth, r->n, r->tg);
+                r->tps[rep] = run_once(&b, r->depth, r->n, r->tg, true);
                 if (r->tps[rep] < 0) rc = 1;
+                if (!rc && r->tg && split) {
+                    r->tps_layers[rep] = run_once(&b, r->depth, r->n, true, false);
+                    if (r->tps_layers[rep] < 0) rc = 1;
+                }
             }
             if (!rc) r->st = stats_of(r->tps, reps);
+            if (!rc && r->tg && split) r->st_layers = stats_of(r->tps_layers, reps);
             k++;
         }
     }
@@ -464,6 +484,23 @@ int main(int argc, char **argv) {
             if (r->tg && bw > 0) printf(" %.2f | %.1f %% |\n", r->st.median * bpt / 1e9, 100.0 * r->st.median * bpt / 1e9 / bw);
             else if (r->tg) printf(" %.2f | n/a |\n", r->st.median * bpt / 1e9);
             else printf("  |  |\n");
+        }
+        if (split && n_tg > 0) {
+            const double lb = bpt - head_bytes;
+            printf("\n| test | layers ms/token | per layer ms | layers GB/s (x %.4g GB) | layers %% BW | head ms | head GB/s (x %.4g GB) | head %% BW |\n",
+                   lb / 1e9, head_bytes / 1e9);
+            printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+            for (int i = 0; i < k; i++) {
+                const struct result *r = &res[i];
+                if (!r->tg) continue;
+                const double tl = 1.0 / r->st_layers.median, th = 1.0 / r->st.median - tl;
+                printf("| tg%d @ d%d | %.3f | %.3f | %.2f |", r->n, r->depth, 1e3 * tl, 1e3 * tl / hp->n_layer, lb / tl / 1e9);
+                if (bw > 0) printf(" %.1f %% |", 100.0 * lb / tl / 1e9 / bw);
+                else printf(" n/a |");
+                printf(" %.3f | %.2f |", 1e3 * th, th > 0 ? head_bytes / th / 1e9 : 0.0);
+                if (bw > 0 && th > 0) printf(" %.1f %% |\n", 100.0 * head_bytes / th / 1e9 / bw);
+                else printf(" n/a |\n");
+            }
         }
     } else if (!rc) {
         cJSON *o = cJSON_CreateObject();
@@ -505,6 +542,19 @@ int main(int argc, char **argv) {
             if (r->tg) {
                 cJSON_AddNumberToObject(e, "gbs", r->st.median * bpt / 1e9);
                 if (bw > 0) cJSON_AddNumberToObject(e, "pct_bandwidth", 100.0 * r->st.median * bpt / 1e9 / bw);
+            }
+            if (r->tg && split) {
+                const double lb = bpt - head_bytes, tl = 1.0 / r->st_layers.median, th = 1.0 / r->st.median - tl;
+                cJSON_AddItemToObject(e, "runs_tps_without_head", cJSON_CreateDoubleArray(r->tps_layers, reps));
+                cJSON_AddNumberToObject(e, "layers_bytes_per_token", lb);
+                cJSON_AddNumberToObject(e, "head_bytes_per_token", head_bytes);
+                cJSON_AddNumberToObject(e, "layers_ms", 1e3 * tl);
+                cJSON_AddNumberToObject(e, "per_layer_ms", 1e3 * tl / hp->n_layer);
+                cJSON_AddNumberToObject(e, "head_ms", 1e3 * th);
+                if (bw > 0) {
+                    cJSON_AddNumberToObject(e, "layers_pct_bandwidth", 100.0 * lb / tl / 1e9 / bw);
+                    if (th > 0) cJSON_AddNumberToObject(e, "head_pct_bandwidth", 100.0 * head_bytes / th / 1e9 / bw);
+                }
             }
             cJSON_AddItemToArray(arr, e);
         }

@@ -380,12 +380,13 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
                 match($0, /\[[^]]*\]/); sh = substr($0, RSTART + 1, RLENGTH - 2); n = split(sh, d, ", *")
                 rows = 1; for (i = 2; i <= n; i++) rows *= d[i]; t += bytes / rows
             } else if (l >= 0 && name ~ /\.ffn_(gate|up|down)_exps\./) t += bytes * U / E
-            else t += bytes
+            else { t += bytes; if (l < 0) h += bytes }
         }
-        END { printf "%.3f", t }' "$W/bench-info.out")
+        END { printf "%.3f %.3f", t, h }' "$W/bench-info.out")
+    head_ref=${bpt_ref#* }; bpt_ref=${bpt_ref% *}
     if command -v node >/dev/null 2>&1; then
         verdict=$(node -e '
-            const o = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")), ref = +process.argv[2], bad = [];
+            const o = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")), ref = +process.argv[2], head = +process.argv[3], bad = [];
             const pos = (v, what) => { if (!(typeof v === "number" && isFinite(v) && v > 0)) bad.push(what + "=" + v); };
             pos(o.read_bandwidth_gbs, "read_bandwidth_gbs"); pos(o.bytes_per_token, "bytes_per_token");
             if (o.threads !== 2 || o.repetitions !== 2) bad.push("threads/repetitions");
@@ -396,18 +397,29 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
                 if (r.runs_tps.length !== 2) bad.push(r.test + " has " + r.runs_tps.length + " runs");
                 r.runs_tps.forEach((v, i) => pos(v, r.test + " run " + i));
                 ["median_tps", "min_tps", "max_tps"].forEach(k => pos(r[k], r.test + " " + k));
-                if (r.kind === "decode") pos(r.pct_bandwidth, r.test + " pct_bandwidth");
+                if (r.kind === "decode") {
+                    pos(r.pct_bandwidth, r.test + " pct_bandwidth");
+                    ["layers_ms", "per_layer_ms", "layers_pct_bandwidth"].forEach(k => pos(r[k], r.test + " " + k));
+                    if (r.runs_tps_without_head.length !== 2) bad.push(r.test + " runs without head");
+                    if (!(Math.abs(r.head_bytes_per_token - head) < 1)) bad.push("head bytes " + r.head_bytes_per_token + " != " + head);
+                    if (!(Math.abs(r.layers_bytes_per_token + r.head_bytes_per_token - o.bytes_per_token) < 1)) bad.push("layers + head bytes != bytes_per_token");
+                    if (!(Math.abs(r.per_layer_ms * o.n_layer - r.layers_ms) < 1e-9 * r.layers_ms + 1e-12)) bad.push("per_layer_ms x n_layer != layers_ms");
+                }
                 if (!(r.min_tps <= r.median_tps && r.median_tps <= r.max_tps)) bad.push(r.test + " min <= median <= max");
             }
-            console.log(bad.length ? bad.join("; ") : "ok");' "$W/bench.json" "$bpt_ref" 2>&1)
-        check "gds-bench JSON: 4 tests x 2 runs, figures positive and finite, bytes/token = --info sum ($bpt_ref): $verdict" '[ "$verdict" = ok ]'
+            console.log(bad.length ? bad.join("; ") : "ok");' "$W/bench.json" "$bpt_ref" "$head_ref" 2>&1)
+        check "gds-bench JSON: 4 tests x 2 runs, figures positive and finite, bytes/token = --info sum ($bpt_ref), head bytes ($head_ref), layers/head split: $verdict" '[ "$verdict" = ok ]'
     else
         if [ "${CI:-}" = true ]; then bad "gds-bench JSON check: node missing"; else echo "SKIP gds-bench JSON check: node missing"; fi
     fi
     "$BENCH" -m "$W/S.gguf" -p 8 -n 2 -r 1 -t 1 --bw-mib 16 >"$W/bench.md" 2>/dev/null
     rc=$?
-    check "gds-bench markdown: header, rule and 2 rows, nothing else on stdout (rc $rc)" \
-        '[ "$rc" -eq 0 ] && [ "$(wc -l <"$W/bench.md")" -eq 4 ] && grep -q "^| S.gguf | .* | 1 | pp8 @ d0 | " "$W/bench.md" && grep -qE "^\| S.gguf \| .* \| tg2 @ d0 \| .* %" "$W/bench.md"'
+    check "gds-bench markdown: header, rule and 2 rows, then the layers/head table (header, rule, 1 row), nothing else on stdout (rc $rc)" \
+        '[ "$rc" -eq 0 ] && [ "$(wc -l <"$W/bench.md")" -eq 8 ] && grep -q "^| S.gguf | .* | 1 | pp8 @ d0 | " "$W/bench.md" && grep -qE "^\| S.gguf \| .* \| tg2 @ d0 \| .* %" "$W/bench.md" &&
+         grep -qE "^\| tg2 @ d0 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ \| [0-9.]+ % \| -?[0-9.]+ \| " "$W/bench.md"'
+    "$BENCH" -m "$W/S.gguf" -p 8 -n 2 -r 1 -t 1 --bw-mib 16 --no-split >"$W/bench.md" 2>/dev/null
+    rc=$?
+    check "gds-bench --no-split: only the first table (rc $rc)" '[ "$rc" -eq 0 ] && [ "$(wc -l <"$W/bench.md")" -eq 4 ]'
     v=$("$BENCH" --version 2>&1)
     check "gds-bench --version ($v)" 'echo "$v" | grep -qE "^gds-bench \(ggml-ds\) [0-9]+\.[0-9]+\.[0-9]+$"'
     refuse "gds-bench -r 0 refused" "^gds-bench: -r '0': out of range \(1 \.\. " "$BENCH" -m "$W/S.gguf" -r 0

@@ -494,8 +494,10 @@ static bool node_serial(const struct gds_tensor *t, size_t limit) {
     case GDS_OP_ADD: case GDS_OP_MUL: case GDS_OP_DIV: case GDS_OP_SCALE: case GDS_OP_SQRT:
     case GDS_OP_SIGMOID: case GDS_OP_SOFTPLUS: case GDS_OP_SILU: case GDS_OP_SWIGLU:
     case GDS_OP_RMS_NORM: case GDS_OP_SUM_ROWS: case GDS_OP_SOFT_MAX: case GDS_OP_ROPE:
-    case GDS_OP_HADAMARD: case GDS_OP_QUANT_SIM: case GDS_OP_HC_PRE: case GDS_OP_HC_POST:
+    case GDS_OP_HADAMARD: case GDS_OP_HC_PRE: case GDS_OP_HC_POST:
         return node_bytes(t) <= limit;
+    case GDS_OP_QUANT_SIM: /* fp8/fp4 simulation costs ~5 ns an element (scalar conversion): 1/16 of the limit */
+        return node_bytes(t) <= (gds_get_op_param_i32(t, GDS_P_SIM_MODE) == GDS_SIM_BF16 ? limit : limit / 16);
     default: return false;
     }
 }

@@ -169,10 +169,11 @@ void gds_cpu_op_quant_sim(const struct gds_cpu_params *p, struct gds_tensor *dst
     if (nd <= 0 || nd > ne0) nd = ne0;
     GDS_ASSERT(mode == GDS_SIM_BF16 || mode == GDS_SIM_FP8 || mode == GDS_SIM_FP4);
     if (mode != GDS_SIM_BF16) GDS_ASSERT(blk > 0 && nd % blk == 0);
-    /* units: (row, chunk of ~4096 elements, whole blocks), so that one long
-     * row (decode: a single token) is spread over the threads; every element
-     * depends only on its block, so the split changes no bits */
-    const int64_t step = mode == GDS_SIM_BF16 ? 4096 : (4096 + blk - 1) / blk * blk;
+    /* units: (row, chunk of 4096 elements for bf16, of whole blocks of ~512
+     * elements for fp8/fp4: their scalar conversion costs ~5 ns an element),
+     * so that one long row (decode: a single token) is spread over the
+     * threads; every element depends only on its block: no bits change */
+    const int64_t step = mode == GDS_SIM_BF16 ? 4096 : (512 + blk - 1) / blk * blk;
     const int64_t nch = nd > 0 ? (nd + step - 1) / step : 1;
     int64_t u0, u1;
     gds_cpu_split(gds_nrows(x) * nch, p->ith, p->nth, &u0, &u1);

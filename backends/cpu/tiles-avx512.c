@@ -39,6 +39,7 @@
 #include "cpu.h"
 
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define AI static inline __attribute__((always_inline))
@@ -159,6 +160,128 @@ static void tile_mxfp4b(int64_t K, const void *w, size_t bw, const void *const *
     }
     if (nf) mxfp4b_cols(K, w, bw, pf, yf, nf, true);
     if (nu) mxfp4b_cols(K, w, bw, pu, yu, nu, false);
+}
+
+/* Variants 1-3 (GDS_MX512_TILE=1|2|3): R = 4, 8 or 16 rows x up to 16
+ * columns, blocks outer. Per 128-block the R rows are decoded ONCE (same
+ * loads / vpermt2w / vpermw / pshufb as mxfp4b_rows) into an L1 buffer
+ * (bf16 weights and both scale forms), then every column runs over it, two
+ * columns at a time (their 8 activation vectors in registers, each decoded
+ * weight vector loaded once for both). Per (row, column) the arithmetic is
+ * mxfp4b_rows': P = 4 vdpbf16ps from zero in the order a0..a3 (weights as
+ * the first operand), then fma(P, sw, acc) (folded column) or
+ * acc + scalef(P, cvt(eb) + c) (unfolded), blocks in order; acc lives in an
+ * L1 array acc[column][row] between blocks; one _mm512_reduce_add_ps at the
+ * end. Columns are ordered folded first, then unfolded (per-column flag). */
+
+/* CC (1 or 2) columns over the decoded block: pa[k] = prepared block of column k */
+AI void mxblk_cols(const __m512i *wd, const __m512 *sw, const uint8_t *const *pa, __m512 *const *acc, const int R,
+                   const int CC, const bool folded) {
+    __m512bh av[2][4];
+    __m512 cc[2];
+    for (int k = 0; k < CC; k++) {
+        for (int h = 0; h < 4; h++) av[k][h] = (__m512bh)_mm512_load_si512(pa[k] + 64 * h);
+        if (!folded) {
+            float cf;
+            memcpy(&cf, pa[k] + 256, sizeof cf);
+            cc[k] = _mm512_set1_ps(cf);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        const __m512bh w0 = (__m512bh)_mm512_load_si512(wd + 4 * r), w1 = (__m512bh)_mm512_load_si512(wd + 4 * r + 1);
+        const __m512bh w2 = (__m512bh)_mm512_load_si512(wd + 4 * r + 2), w3 = (__m512bh)_mm512_load_si512(wd + 4 * r + 3);
+        const __m512 s = sw[r];
+        for (int k = 0; k < CC; k++) {
+            __m512 P = _mm512_dpbf16_ps(_mm512_setzero_ps(), w0, av[k][0]);
+            P = _mm512_dpbf16_ps(P, w1, av[k][1]);
+            P = _mm512_dpbf16_ps(P, w2, av[k][2]);
+            P = _mm512_dpbf16_ps(P, w3, av[k][3]);
+            if (folded) acc[k][r] = _mm512_fmadd_ps(P, s, acc[k][r]);
+            else acc[k][r] = _mm512_add_ps(acc[k][r], _mm512_scalef_ps(P, _mm512_add_ps(s, cc[k])));
+        }
+    }
+}
+
+/* m columns of one kind (prepared rows p[0..m), accumulators acc + k * R) */
+AI void mxblk_set(const __m512i *wd, const __m512 *sw, const uint8_t *const *p, size_t ob, __m512 *acc, int m, const int R,
+                  const bool folded) {
+    int k = 0;
+    for (; k + 2 <= m; k += 2) {
+        const uint8_t *pa[2] = { p[k] + ob, p[k + 1] + ob };
+        __m512 *ac[2] = { acc + k * R, acc + (k + 1) * R };
+        mxblk_cols(wd, sw, pa, ac, R, 2, folded);
+    }
+    if (k < m) {
+        const uint8_t *pa[2] = { p[k] + ob, p[k] + ob };
+        __m512 *ac[2] = { acc + k * R, acc + k * R };
+        mxblk_cols(wd, sw, pa, ac, R, 1, folded);
+    }
+}
+
+AI void mxfp4b_blk(int64_t n, const uint8_t *w, size_t bw, const void *const *a, float *const *y, int nc, const int R) {
+    static const uint16_t tab16[32] = { 0, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140,
+                                        0x8000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140,
+                                        0, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140,
+                                        0x8000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140 };
+    static const uint16_t gidx16[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 39, 40, 41, 42, 43, 44, 45, 46,
+                                         18, 19, 20, 21, 22, 23, 24, 25, 56, 57, 58, 59, 60, 61, 62, 63 };
+    const __m512i tab = _mm512_loadu_si512(tab16), gidx = _mm512_loadu_si512(gidx16);
+    const __m512i eself = _mm512_setr_epi32(0x01ffffff, 0x01ffffff, 0x01ffffff, 0x01ffffff, 0x02ffffff, 0x02ffffff,
+                                            0x02ffffff, 0x02ffffff, 0x03ffffff, 0x03ffffff, 0x03ffffff, 0x03ffffff,
+                                            0x04ffffff, 0x04ffffff, 0x04ffffff, 0x04ffffff);
+    const __m512i eselu = _mm512_setr_epi32(-255, -255, -255, -255, -254, -254, -254, -254, -253, -253, -253, -253,
+                                            -252, -252, -252, -252);
+    const __m512i emin = _mm512_set1_epi32(0x00400000);
+    const uint8_t *pc[16];
+    float *yc[16];
+    int nf = 0, k = 0;
+    for (int pass = 0; pass < 2; pass++) { /* folded columns first, then unfolded */
+        for (int j = 0; j < nc; j++) {
+            int32_t f;
+            memcpy(&f, (const char *)a[j] + 260, sizeof f); /* folded flag of the prepared row (quants.c) */
+            if ((f != 0) == (pass == 0)) { pc[k] = a[j]; yc[k++] = y[j]; }
+        }
+        if (pass == 0) nf = k;
+    }
+    const int nu = nc - nf;
+    __m512 acc[16 * 16]; /* acc[k * R + r], k < nc <= 16, r < R <= 16 */
+    for (int i = 0; i < nc * R; i++) acc[i] = _mm512_setzero_ps();
+    __m512i wd[4 * 16];
+    __m512 swf[16], swu[16];
+    const char *pfp = (const char *)w + R * bw;
+    const int npf = (R * 4 * (int)sizeof(block_mxfp4) + 63) / 64 + 1;
+    const int64_t nb = n / QK_F8;
+    for (int64_t b = 0; b < nb; b++) {
+        for (int j = 0; j < npf; j++) _mm_prefetch(pfp + 64 * j, _MM_HINT_T0);
+        pfp += R * 4 * sizeof(block_mxfp4);
+        for (int r = 0; r < R; r++) {
+            const uint8_t *x = w + r * bw + b * 4 * sizeof(block_mxfp4);
+            const __m512i A = b ? _mm512_loadu_si512(x - 1) : _mm512_maskz_loadu_epi8(~(__mmask64)1, x - 1);
+            const __m512i B = _mm512_loadu_si512(x + 4);
+            const __m512i q = _mm512_permutex2var_epi16(A, gidx, B);
+            _mm512_store_si512(wd + 4 * r, _mm512_permutexvar_epi16(q, tab));
+            _mm512_store_si512(wd + 4 * r + 1, _mm512_permutexvar_epi16(_mm512_srli_epi16(q, 8), tab));
+            _mm512_store_si512(wd + 4 * r + 2, _mm512_permutexvar_epi16(_mm512_srli_epi16(q, 4), tab));
+            _mm512_store_si512(wd + 4 * r + 3, _mm512_permutexvar_epi16(_mm512_srli_epi16(q, 12), tab));
+            if (nf) swf[r] = _mm512_castsi512_ps(_mm512_max_epu32(_mm512_srli_epi32(_mm512_shuffle_epi8(A, eself), 1), emin));
+            if (nu) swu[r] = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(A, eselu));
+        }
+        const size_t ob = (size_t)b * 320;
+        if (nf) mxblk_set(wd, swf, pc, ob, acc, nf, R, true);
+        if (nu) mxblk_set(wd, swu, pc + nf, ob, acc + nf * R, nu, R, false);
+    }
+    for (int j = 0; j < nc; j++)
+        for (int r = 0; r < R; r++) yc[j][r] = _mm512_reduce_add_ps(acc[j * R + r]);
+}
+
+static void tile_mxfp4b_r4(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    mxfp4b_blk(K, w, bw, a, y, nc, 4);
+}
+static void tile_mxfp4b_r8(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    mxfp4b_blk(K, w, bw, a, y, nc, 8);
+}
+static void tile_mxfp4b_r16(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    mxfp4b_blk(K, w, bw, a, y, nc, 16);
 }
 
 /* ---- Q8_0 x Q8_0 (canonical: exact isum, t = isum * (dw * da), acc + t) --- */
@@ -361,7 +484,14 @@ static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a,
 int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab) {
     int n = 0;
-    tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b, MX_R, 16, true }; n++;
+    /* MXFP4 tile variant (measurement): GDS_MX512_TILE=0 (4 rows, decode per 4 columns), 1|2|3 (4|8|16 rows, decode once per block) */
+    const char *mv = getenv("GDS_MX512_TILE");
+    const int v = mv ? atoi(mv) : 0;
+    if (v == 1) tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b_r4, 4, 16, true };
+    else if (v == 2) tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b_r8, 8, 16, true };
+    else if (v == 3) tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b_r16, 16, 16, true };
+    else tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b, MX_R, 16, true };
+    n++;
     tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, Q8_R, 16, false }; n++;
     tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8p, 4, 4, true }; n++;
     tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 4, false }; n++;

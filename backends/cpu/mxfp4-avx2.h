@@ -7,7 +7,7 @@
  * Per 64 elements (sub-blocks 2h, 2h+1 of a 128-block) and weight row: the
  * nibbles decode to kv+12 (u8, via pshufb), pmaddubsw against the signed
  * digit planes d0, d1 (and r for flagged halves) gives int16 sums of 4
- * products (|.| <= 4*24*127, no saturation), pmaddwd by 16 / 2048 / 1 gives
+ * products (bounds: gds_cpu_mxfp4_prep), pmaddwd by 8 / 2048 / 1 gives
  * 8 int32 lanes (4 per sub-block); four rows are transposed and summed with
  * unpacks (cheaper than vphaddd on Zen 3) and the column's correction c is
  * added: p(row, sub-block) exactly, in lanes [rows 0-3 of 2h | rows 0-3 of
@@ -30,13 +30,13 @@ static inline __attribute__((always_inline)) void gds_mxq_decode(const uint8_t *
     *kh = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(q, 4), m4));
 }
 
-/* one row against the prepared half h of a block: 8 int32 lanes of 16*S0 + 2048*S1 (+ Sr when r) */
+/* one row against the prepared half h of a block: 8 int32 lanes of 8*S0 + 2048*S1 (+ Sr when r) */
 static inline __attribute__((always_inline)) __m256i gds_mxq_row(__m256i kl, __m256i kh, const uint8_t *pa, int h, bool r) {
     const __m256i m0 = _mm256_add_epi16(_mm256_maddubs_epi16(kl, _mm256_load_si256((const __m256i *)(pa + 32 * h))),
                                         _mm256_maddubs_epi16(kh, _mm256_load_si256((const __m256i *)(pa + 64 + 32 * h))));
     const __m256i m1 = _mm256_add_epi16(_mm256_maddubs_epi16(kl, _mm256_load_si256((const __m256i *)(pa + 128 + 32 * h))),
                                         _mm256_maddubs_epi16(kh, _mm256_load_si256((const __m256i *)(pa + 192 + 32 * h))));
-    __m256i s = _mm256_add_epi32(_mm256_madd_epi16(m0, _mm256_set1_epi16(16)), _mm256_madd_epi16(m1, _mm256_set1_epi16(2048)));
+    __m256i s = _mm256_add_epi32(_mm256_madd_epi16(m0, _mm256_set1_epi16(8)), _mm256_madd_epi16(m1, _mm256_set1_epi16(2048)));
     if (r) {
         const __m256i mr = _mm256_add_epi16(_mm256_maddubs_epi16(kl, _mm256_load_si256((const __m256i *)(pa + 256 + 32 * h))),
                                             _mm256_maddubs_epi16(kh, _mm256_load_si256((const __m256i *)(pa + 320 + 32 * h))));
@@ -58,6 +58,48 @@ static inline __attribute__((always_inline)) __m256i gds_mxq_rows4(const __m256i
     const __m256i s0 = gds_mxq_row(kl[0], kh[0], pa, h, r), s1 = gds_mxq_row(kl[1], kh[1], pa, h, r);
     const __m256i s2 = gds_mxq_row(kl[2], kh[2], pa, h, r), s3 = gds_mxq_row(kl[3], kh[3], pa, h, r);
     return _mm256_add_epi32(gds_mxq_sum4(s0, s1, s2, s3), _mm256_load_si256((const __m256i *)(pa + 384 + 32 * h))); /* + c */
+}
+
+/* one row decoded and multiplied at once (mat-vec: each decoded row is used
+ * once, so only its sum stays live): planes d0 (a0l, a0h), d1 (a1l, a1h), r (arl, arh) */
+static inline __attribute__((always_inline)) __m256i gds_mxq_row_dec(const uint8_t *x, int h, __m256i lut, __m256i a0l, __m256i a0h,
+                                                                    __m256i a1l, __m256i a1h, __m256i arl, __m256i arh, bool r) {
+    __m256i kl, kh;
+    gds_mxq_decode(x, h, lut, &kl, &kh);
+    const __m256i m0 = _mm256_add_epi16(_mm256_maddubs_epi16(kl, a0l), _mm256_maddubs_epi16(kh, a0h));
+    const __m256i m1 = _mm256_add_epi16(_mm256_maddubs_epi16(kl, a1l), _mm256_maddubs_epi16(kh, a1h));
+    __m256i s = _mm256_add_epi32(_mm256_madd_epi16(m0, _mm256_set1_epi16(8)), _mm256_madd_epi16(m1, _mm256_set1_epi16(2048)));
+    if (r) s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_add_epi16(_mm256_maddubs_epi16(kl, arl), _mm256_maddubs_epi16(kh, arh)),
+                                                     _mm256_set1_epi16(1)));
+    return s;
+}
+
+/* p of rows x0..x3 x sub-blocks 2h, 2h+1 of one prepared column, decoding row by row */
+static inline __attribute__((always_inline)) __m256i gds_mxq_rows4_dec(const uint8_t *x0, const uint8_t *x1, const uint8_t *x2,
+                                                                      const uint8_t *x3, __m256i lut, const uint8_t *pa, int h, bool r) {
+    const __m256i a0l = _mm256_load_si256((const __m256i *)(pa + 32 * h)), a0h = _mm256_load_si256((const __m256i *)(pa + 64 + 32 * h));
+    const __m256i a1l = _mm256_load_si256((const __m256i *)(pa + 128 + 32 * h)), a1h = _mm256_load_si256((const __m256i *)(pa + 192 + 32 * h));
+    __m256i arl = _mm256_setzero_si256(), arh = _mm256_setzero_si256();
+    if (r) {
+        arl = _mm256_load_si256((const __m256i *)(pa + 256 + 32 * h));
+        arh = _mm256_load_si256((const __m256i *)(pa + 320 + 32 * h));
+    }
+    const __m256i s0 = gds_mxq_row_dec(x0, h, lut, a0l, a0h, a1l, a1h, arl, arh, r);
+    const __m256i s1 = gds_mxq_row_dec(x1, h, lut, a0l, a0h, a1l, a1h, arl, arh, r);
+    const __m256i s2 = gds_mxq_row_dec(x2, h, lut, a0l, a0h, a1l, a1h, arl, arh, r);
+    const __m256i s3 = gds_mxq_row_dec(x3, h, lut, a0l, a0h, a1l, a1h, arl, arh, r);
+    return _mm256_add_epi32(gds_mxq_sum4(s0, s1, s2, s3), _mm256_load_si256((const __m256i *)(pa + 384 + 32 * h))); /* + c */
+}
+
+/* e bytes of rows x0..x3 x 4 sub-blocks (68 bytes a row): byte 4j + r = e(r, j) */
+static inline __attribute__((always_inline)) __m128i gds_mxq_ebytes4(const uint8_t *x0, const uint8_t *x1, const uint8_t *x2,
+                                                                    const uint8_t *x3) {
+    const __m128i esh = _mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+#define GDS_MXQ_E4(x) ((uint64_t)(x)[0] | (uint64_t)(x)[17] << 8 | (uint64_t)(x)[34] << 16 | (uint64_t)(x)[51] << 24)
+    const __m128i v = _mm_insert_epi64(_mm_cvtsi64_si128((long long)(GDS_MXQ_E4(x0) | GDS_MXQ_E4(x1) << 32)),
+                                       (long long)(GDS_MXQ_E4(x2) | GDS_MXQ_E4(x3) << 32), 1);
+#undef GDS_MXQ_E4
+    return _mm_shuffle_epi8(v, esh);
 }
 
 /* e bytes of 4 rows x 4 sub-blocks (rows at x[r], 68 bytes each): byte 4j + r = e(r, j) */

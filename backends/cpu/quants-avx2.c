@@ -309,18 +309,17 @@ void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, con
     const uint8_t *pa = p;
     const __m256i lut = GDS_MXQ_LUT;
     const char *pf = (const char *)w + 4 * bw;
+    const uint8_t *x0 = w, *x1 = x0 + bw, *x2 = x1 + bw, *x3 = x2 + bw;
     __m128 acc = _mm_setzero_ps();
-    for (int64_t b = 0; b < n / QK_F8; b++, pa += 512) {
+    for (int64_t b = 0; b < n / QK_F8; b++, pa += 512, x0 += 68, x1 += 68, x2 += 68, x3 += 68) {
         for (int j = 0; j < 5; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
         pf += 4 * 4 * sizeof(block_mxfp4);
-        const uint8_t *x[4];
-        for (int r = 0; r < 4; r++) x[r] = (const uint8_t *)w + r * bw + b * 4 * sizeof(block_mxfp4);
-        const __m128i ev = gds_mxq_ebytes(x);
+        const __m128i ev = gds_mxq_ebytes4(x0, x1, x2, x3);
         const __m256 sa = _mm256_broadcast_ss((const float *)(pa + 448));
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
-            __m256i kl[4], kh[4];
-            for (int r = 0; r < 4; r++) gds_mxq_decode(x[r], h, lut, &kl[r], &kh[r]);
-            const __m256i f = pa[452 + h] ? gds_mxq_rows4(kl, kh, pa, h, true) : gds_mxq_rows4(kl, kh, pa, h, false);
+            const __m256i f = pa[452 + h] ? gds_mxq_rows4_dec(x0, x1, x2, x3, lut, pa, h, true)
+                                          : gds_mxq_rows4_dec(x0, x1, x2, x3, lut, pa, h, false);
             const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(f), _mm256_mul_ps(gds_mxq_sw(ev, h), sa));
             acc = _mm_add_ps(acc, _mm256_castps256_ps128(t));
             acc = _mm_add_ps(acc, _mm256_extractf128_ps(t, 1));

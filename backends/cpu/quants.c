@@ -209,10 +209,15 @@ static void dot_mxfp4_scalar(int64_t n, float *s, const void *w, const void *a) 
 
 /* ---- prepared MXFP4 activations, integer digits (AVX2 fast path) --------
  * X = e4m3 * 2^9 is an integer (|X| <= 245760, NaN codes as +-480). Split
- * X = 16 * (d0 + 128 * d1) + r exactly: elements with |X| < 128 (|e4m3| <
- * 1/4) go entirely to r, all others are multiples of 16 (their e4m3 ulp is
- * >= 2^-5) with d0 in [-64, 64], d1 in [-120, 120]. Per 128-element block,
- * 512 bytes (keep 64-byte alignment):
+ * X = 8 * (d0 + 256 * d1) + r exactly: r = sign(X) * (|X| mod 8), nonzero
+ * only for elements with |X| < 64 (|e4m3| < 1/8) that are not multiples of 8
+ * (every |X| >= 64 is: X = m * 2^s with m <= 15 needs s >= 3 there);
+ * m = (X - r) / 8 in [-30720, 30720], d1 = floor((m + 128) / 256) in
+ * [-120, 120], d0 = m - 256 * d1 in [-128, 127]. pmaddubsw bounds (weights kv+12 in
+ * [0, 24]): an int16 lane sums 2 products, |.| <= 2*24*128 = 6144, and the
+ * kernels add two such results (4 products): <= 12288 for d0, 4*24*120 =
+ * 11520 for d1, 4*24*7 for r, all below 32767 (no saturation).
+ * Per 128-element block, 512 bytes (keep 64-byte alignment):
  *   [0,384)   signed digit planes d0, d1, r, 128 bytes each, as lo (64) and
  *             hi (64) halves: "lo" byte 16j+i is element 32j+i, "hi" is
  *             32j+16+i (the MXFP4 nibble order of sub-block j);
@@ -224,7 +229,7 @@ static void dot_mxfp4_scalar(int64_t n, float *s, const void *w, const void *a) 
  *             2^(e-127) from the exponent bits); [452,454) one flag byte per
  *             64-element half: nonzero when its r plane is not all zero;
  *   rest zero.
- * The kernel computes p = sum kv * X exactly in int32: 16*S0 + 2048*S1 + c
+ * The kernel computes p = sum kv * X exactly in int32: 8*S0 + 2048*S1 + c
  * (+ Sr, only for flagged halves), Sd = sum (kv+12) * d by pmaddubsw. */
 size_t gds_cpu_mxfp4_prep_size(int64_t n) { return (size_t)(n / QK_F8) * 512; }
 
@@ -237,11 +242,11 @@ void gds_cpu_mxfp4_prep(const void *a, void *p, int64_t n) {
         for (int k = 0; k < QK_F8; k++) {
             const int j = k / 32, i = k % 32, hi = i >= 16, pos = 16 * j + (i & 15);
             const int32_t x = e4m3_x9[y[b].qs[k]], ax = x < 0 ? -x : x;
-            const int32_t r = ax < 128 ? ax : 0, m = (ax - r) / 16, d1 = (m + 64) >> 7, d0 = m - d1 * 128;
-            const int sg = x < 0 ? -1 : 1;
-            o[0 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)(sg * d0);
-            o[1 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)(sg * d1);
-            o[2 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)(sg * r);
+            const int32_t r = x < 0 ? -(ax & 7) : ax & 7, m = (x - r) / 8; /* exact */
+            const int32_t d1 = (m + 128) >> 8, d0 = m - d1 * 256; /* floor (arithmetic shift) */
+            o[0 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)d0;
+            o[1 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)d1;
+            o[2 * 128 + hi * 64 + pos] = (uint8_t)(int8_t)r;
             if (r) flag[j / 2] = 1;
             c[4 * j] -= 12 * x;
         }

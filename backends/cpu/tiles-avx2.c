@@ -10,8 +10,8 @@
  *     columns; per (row, column) the same two 8-lane fma chains (lanes 0-7,
  *     then lanes 8-15, computed one after the other - the chains are
  *     independent), the same reduce_to4 / (0+2)+(1+3) tree and scale steps.
- *   - BF16 x BF16 (4 rows x 2 columns): canonical 16 lanes, product rounded
- *     then added. Elements are decoded in even/odd order (one shift or mask
+ *   - BF16 x BF16 (8 rows x 1 column per pass; F8 x BF16: 4 rows x 2
+ *     columns): canonical 16 lanes, product rounded then added. Elements are decoded in even/odd order (one shift or mask
  *     per 8 elements) and the two lane sets are un-interleaved before the
  *     canonical reduction, so each lane sees the same products in the same
  *     order as dot_bf16_avx2; the n % 16 tail is added in order afterwards.
@@ -199,13 +199,17 @@ struct bfc {
 };
 
 TILE_INLINE void bfc_pass(const float (*wb)[BFC_KC], const gds_bf16_t *a0, const gds_bf16_t *a1, int64_t n, float (*m0)[2][8],
-                          float (*m1)[2][8], const int par) {
+                          float (*m1)[2][8], const int par, const char *pf0, const char *pf1) {
     const __m256i hi16 = _mm256_set1_epi32((int)0xFFFF0000u);
     __m256 s00 = _mm256_load_ps(m0[0][par]), s01 = _mm256_load_ps(m1[0][par]);
     __m256 s10 = _mm256_load_ps(m0[1][par]), s11 = _mm256_load_ps(m1[1][par]);
     __m256 s20 = _mm256_load_ps(m0[2][par]), s21 = _mm256_load_ps(m1[2][par]);
     __m256 s30 = _mm256_load_ps(m0[3][par]), s31 = _mm256_load_ps(m1[3][par]);
     for (int64_t k = 0; k < n; k += 16) {
+        if (par && (k & 31) == 0) { /* the next column pair's chunk, one line each per 2 steps */
+            _mm_prefetch(pf0 + 2 * k, _MM_HINT_T0);
+            _mm_prefetch(pf1 + 2 * k, _MM_HINT_T0);
+        }
 #define BF_DEC(P) (par ? _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(P)), hi16)) \
                        : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(P)), 16)))
         const __m256 v0 = BF_DEC(a0 + k), v1 = BF_DEC(a1 + k);
@@ -233,8 +237,11 @@ TILE_INLINE void bfc_pass(const float (*wb)[BFC_KC], const gds_bf16_t *a0, const
 static void bfc_chunk(struct bfc *t, const void *const *a, int nc, int64_t k0, int64_t n) {
     for (int j = 0; j < nc; j += 2) {
         const gds_bf16_t *a0 = (const gds_bf16_t *)a[j] + k0, *a1 = (const gds_bf16_t *)a[j + 1 < nc ? j + 1 : j] + k0;
-        bfc_pass((const float (*)[BFC_KC])t->wb, a0, a1, n, t->acc[j], t->acc[j + 1], 0);
-        bfc_pass((const float (*)[BFC_KC])t->wb, a0, a1, n, t->acc[j], t->acc[j + 1], 1);
+        const int j2 = j + 2 < nc ? j + 2 : 0, j3 = j + 3 < nc ? j + 3 : j2; /* next pair (or the first, for the next chunk) */
+        const int64_t kp = j + 2 < nc ? k0 : k0 + n;
+        const char *pf0 = (const char *)((const gds_bf16_t *)a[j2] + kp), *pf1 = (const char *)((const gds_bf16_t *)a[j3] + kp);
+        bfc_pass((const float (*)[BFC_KC])t->wb, a0, a1, n, t->acc[j], t->acc[j + 1], 0, pf0, pf1);
+        bfc_pass((const float (*)[BFC_KC])t->wb, a0, a1, n, t->acc[j], t->acc[j + 1], 1, pf0, pf1);
     }
 }
 
@@ -257,29 +264,70 @@ TILE_INLINE void bfc_store_eo(float *d, __m256 lo, __m256 hi) {
     _mm256_store_ps(d + 8, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0))));
 }
 
+/* BF16 x BF16 tile: 8 rows x up to 16 columns, one column per pass (8
+ * accumulators; each activation load serves 8 rows, so a chunk of the
+ * columns, read from L2, feeds twice the products of the 4-row passes) */
+struct bfc8 {
+    __attribute__((aligned(32))) float wb[8][BFC_KC];
+    __attribute__((aligned(32))) float acc[16][8][2][8]; /* [col][row][even/odd][8] */
+};
+
+TILE_INLINE void bfc8_pass(const float (*wb)[BFC_KC], const gds_bf16_t *a0, int64_t n, float (*m)[2][8], const int par) {
+    const __m256i hi16 = _mm256_set1_epi32((int)0xFFFF0000u);
+    __m256 s0 = _mm256_load_ps(m[0][par]), s1 = _mm256_load_ps(m[1][par]), s2 = _mm256_load_ps(m[2][par]), s3 = _mm256_load_ps(m[3][par]);
+    __m256 s4 = _mm256_load_ps(m[4][par]), s5 = _mm256_load_ps(m[5][par]), s6 = _mm256_load_ps(m[6][par]), s7 = _mm256_load_ps(m[7][par]);
+    for (int64_t k = 0; k < n; k += 16) {
+        const __m256i raw = _mm256_loadu_si256((const __m256i *)(a0 + k));
+        const __m256 v = _mm256_castsi256_ps(par ? _mm256_and_si256(raw, hi16) : _mm256_slli_epi32(raw, 16));
+        const int64_t o = k + 8 * par;
+        s0 = _mm256_add_ps(s0, _mm256_mul_ps(_mm256_load_ps(wb[0] + o), v));
+        s1 = _mm256_add_ps(s1, _mm256_mul_ps(_mm256_load_ps(wb[1] + o), v));
+        s2 = _mm256_add_ps(s2, _mm256_mul_ps(_mm256_load_ps(wb[2] + o), v));
+        s3 = _mm256_add_ps(s3, _mm256_mul_ps(_mm256_load_ps(wb[3] + o), v));
+        s4 = _mm256_add_ps(s4, _mm256_mul_ps(_mm256_load_ps(wb[4] + o), v));
+        s5 = _mm256_add_ps(s5, _mm256_mul_ps(_mm256_load_ps(wb[5] + o), v));
+        s6 = _mm256_add_ps(s6, _mm256_mul_ps(_mm256_load_ps(wb[6] + o), v));
+        s7 = _mm256_add_ps(s7, _mm256_mul_ps(_mm256_load_ps(wb[7] + o), v));
+    }
+    _mm256_store_ps(m[0][par], s0); _mm256_store_ps(m[1][par], s1); _mm256_store_ps(m[2][par], s2); _mm256_store_ps(m[3][par], s3);
+    _mm256_store_ps(m[4][par], s4); _mm256_store_ps(m[5][par], s5); _mm256_store_ps(m[6][par], s6); _mm256_store_ps(m[7][par], s7);
+}
+
+/* canonical lanes of row r, column j, from the even/odd accumulators -> s4 */
+TILE_INLINE __m128 bfc8_s4(const struct bfc8 *t, int j, int r) {
+    const __m256 ev = _mm256_load_ps(t->acc[j][r][0]), od = _mm256_load_ps(t->acc[j][r][1]);
+    const __m256 u = _mm256_unpacklo_ps(ev, od), v = _mm256_unpackhi_ps(ev, od); /* [0 1 2 3 | 8 9 10 11], [4 5 6 7 | 12 13 14 15] */
+    return reduce_to4(_mm256_permute2f128_ps(u, v, 0x20), _mm256_permute2f128_ps(u, v, 0x31));
+}
+
 /* BF16 x BF16: each output bit-identical to dot_bf16_avx2 */
 static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
-    const gds_bf16_t *x[4];
-    for (int r = 0; r < 4; r++) x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
-    struct bfc t;
-    memset(t.acc, 0, sizeof(t.acc[0]) * (size_t)((nc + 1) & ~1));
+    const gds_bf16_t *x[8];
+    for (int r = 0; r < 8; r++) x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
+    struct bfc8 t;
+    memset(t.acc, 0, sizeof(t.acc[0]) * (size_t)nc);
     const int64_t K16 = K & ~(int64_t)15;
     const __m256i hi16 = _mm256_set1_epi32((int)0xFFFF0000u);
     for (int64_t k0 = 0; k0 < K16; k0 += BFC_KC) {
         const int64_t n = k0 + BFC_KC < K16 ? BFC_KC : K16 - k0;
-        for (int r = 0; r < 4; r++)
+        for (int r = 0; r < 8; r++)
             for (int64_t k = 0; k < n; k += 16) {
                 const __m256i v = _mm256_loadu_si256((const __m256i *)(x[r] + k0 + k));
                 _mm256_store_ps(t.wb[r] + k, _mm256_castsi256_ps(_mm256_slli_epi32(v, 16)));
                 _mm256_store_ps(t.wb[r] + k + 8, _mm256_castsi256_ps(_mm256_and_si256(v, hi16)));
             }
-        bfc_chunk(&t, a, nc, k0, n);
+        for (int j = 0; j < nc; j++) {
+            const gds_bf16_t *aj = (const gds_bf16_t *)a[j] + k0;
+            bfc8_pass((const float (*)[BFC_KC])t.wb, aj, n, t.acc[j], 0);
+            bfc8_pass((const float (*)[BFC_KC])t.wb, aj, n, t.acc[j], 1);
+        }
     }
     for (int j = 0; j < nc; j++) {
-        __attribute__((aligned(16))) float s[4];
-        _mm_store_ps(s, bfc_sums(&t, j));
+        __attribute__((aligned(16))) float s[8];
+        _mm_store_ps(s, reduce4x4(bfc8_s4(&t, j, 0), bfc8_s4(&t, j, 1), bfc8_s4(&t, j, 2), bfc8_s4(&t, j, 3)));
+        _mm_store_ps(s + 4, reduce4x4(bfc8_s4(&t, j, 4), bfc8_s4(&t, j, 5), bfc8_s4(&t, j, 6), bfc8_s4(&t, j, 7)));
         const gds_bf16_t *aj = a[j];
-        for (int r = 0; r < 4; r++) {
+        for (int r = 0; r < 8; r++) {
             float sum = s[r];
             for (int64_t k = K16; k < K; k++) {
                 float p = gds_bf16_to_fp32(x[r][k]) * gds_bf16_to_fp32(aj[k]);
@@ -339,7 +387,7 @@ int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab) {
     int n = gds_cpu_tiles_mxfp4_avx2(tab);
     tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, 4, 8, false };
     tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8, 16, 16, true };
-    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 16, false };
+    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 8, 16, false };
     return n + 3;
 }
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "deepseek4.h"
@@ -81,6 +82,18 @@ static inline int opt_error(char **argv, int c) {
     }
     fprintf(stderr, "%s: see '%s --help'\n", gds_args_prog, gds_args_prog);
     return 1;
+}
+
+/* errors are printed once by the program itself; other messages as the default sink does */
+static inline void quiet_errors(enum gds_log_level level, const char *msg, void *user) {
+    (void)user;
+    if (level >= GDS_LOG_INFO && level != GDS_LOG_ERROR) fputs(msg, stderr);
+}
+
+static inline double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 #endif

@@ -127,17 +127,6 @@ static int parse_list(const char *opt, const char *s, long lo, long hi, int *out
     return n;
 }
 
-static void quiet_errors(enum gds_log_level level, const char *msg, void *user) {
-    (void)user;
-    if (level >= GDS_LOG_INFO && level != GDS_LOG_ERROR) fputs(msg, stderr);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int cmp_dbl(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;

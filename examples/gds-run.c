@@ -180,18 +180,6 @@ static bool text_ok(const char *what, const char *s, size_t n) {
     return false;
 }
 
-/* errors are printed once by this program; the rest as the default sink does */
-static void quiet_errors(enum gds_log_level level, const char *msg, void *user) {
-    (void)user;
-    if (level >= GDS_LOG_INFO && level != GDS_LOG_ERROR) fputs(msg, stderr);
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 /* context_fits naming -c when the user gave it, else the prompt + -n that set it */
 static bool context_fits_c(const struct gds_model *m, int n_ctx, bool from_c) {
     char what[64];

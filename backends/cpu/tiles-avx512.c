@@ -3,21 +3,15 @@
  * registry: tiles.c). Each output is bit-identical to the AVX512 mat-vec
  * kernel of its type (quants-avx512.c). How each tile maps to it:
  *
- * MXFP4 x F8, prepped (4 rows x up to 16 columns): the mat-vec uses the fast
+ * MXFP4 x F8, prepped (8 rows x up to 16 columns): the mat-vec uses the fast
  *   path gds_cpu_dot8/dot4_mxfp4b_avx512 (mxfp4b_rows) on bf16-prepared
- *   activations; its per-row arithmetic does not depend on R (4 or 8), so a
- *   4-row tile equals dot8 and dot4 row by row. ops-matmul.c gives a unit's
+ *   activations; its per-row arithmetic does not depend on R (4 or 8), so an
+ *   8-row tile equals dot8 and dot4 row by row. ops-matmul.c gives a unit's
  *   rows to dot8, then dot4, then vec_dot (integer, other arithmetic) for the
- *   last n % 4; with 4-row tiles the tiles cover exactly the dot8/dot4 rows
- *   and the rest goes to mm_rows as before (so rows must stay 4 or 8, never
- *   2 or 1). Per (row, column), same operations in the same order: the row's
- *   group of 4 blocks is decoded by the same loads / vpermt2w / vpermw /
- *   pshufb (shared by the columns of the tile), P = 4 vdpbf16ps from zero in
- *   the order a0..a3 (same operand order), then acc = fma(P, sw, acc)
- *   (folded) or acc + scalef(P, cvt(eb) + c) (unfolded, c of the column's
- *   block), blocks in order, one _mm512_reduce_add_ps at the end. The folded
- *   flag is per column (prepared row), so columns are split into folded and
- *   unfolded sets, each run by its own instance.
+ *   last n % 4; the tiles cover whole groups of 8 rows and the rest goes to
+ *   mm_rows as before (so the tile's rows must be a multiple of 4). Per (row,
+ *   column) the operations and their order are those of mxfp4b_rows (see
+ *   mxfp4b_blk below).
  * Q8_0 x Q8_0 (16 rows x up to 16 columns): canonical rule (quants.c), which
  *   vec_dot, vec_dot4 and scalar all follow: per 32-block isum exact, then
  *   t = (float)isum * (dw * da), acc = acc + t in block order (mul, mul, add).
@@ -39,7 +33,6 @@
 #include "cpu.h"
 
 #include <immintrin.h>
-#include <stdlib.h>
 #include <string.h>
 
 #define AI static inline __attribute__((always_inline))
@@ -65,114 +58,20 @@ AI __m512 reduce16x16_ps(const __m512 *v) {
 
 /* ---- MXFP4 x bf16-prepared F8 (equals mxfp4b_rows of quants-avx512.c) ------ */
 
-#define MX_R 4 /* tile rows: must stay 4 or 8 (see the header) */
-
-/* MX_R rows x C columns (prepared rows p[c], outputs y[c][r]); pf: prefetch the next rows */
-AI void mxfp4b_tile(int64_t n, const uint8_t *w, size_t bw, const uint8_t *const *p, float *const *y, const int C,
-                    const bool folded, const bool pf) {
-    static const uint16_t tab16[32] = { 0, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140,
-                                        0x8000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140,
-                                        0, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140,
-                                        0x8000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140 };
-    static const uint16_t gidx16[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 39, 40, 41, 42, 43, 44, 45, 46,
-                                         18, 19, 20, 21, 22, 23, 24, 25, 56, 57, 58, 59, 60, 61, 62, 63 };
-    const __m512i tab = _mm512_loadu_si512(tab16), gidx = _mm512_loadu_si512(gidx16);
-    const __m512i esel = folded ? _mm512_setr_epi32(0x01ffffff, 0x01ffffff, 0x01ffffff, 0x01ffffff, 0x02ffffff, 0x02ffffff,
-                                                    0x02ffffff, 0x02ffffff, 0x03ffffff, 0x03ffffff, 0x03ffffff, 0x03ffffff,
-                                                    0x04ffffff, 0x04ffffff, 0x04ffffff, 0x04ffffff)
-                                : _mm512_setr_epi32(-255, -255, -255, -255, -254, -254, -254, -254, -253, -253, -253, -253,
-                                                    -252, -252, -252, -252);
-    const __m512i emin = _mm512_set1_epi32(0x00400000);
-    const char *pfp = (const char *)w + MX_R * bw;
-    const int npf = (MX_R * 4 * (int)sizeof(block_mxfp4) + 63) / 64 + 1;
-    __m512 acc[MX_R][4];
-    for (int r = 0; r < MX_R; r++)
-        for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();
-    const int64_t nb = n / QK_F8;
-    for (int64_t b = 0; b < nb; b++) {
-        if (pf) {
-            for (int j = 0; j < npf; j++) _mm_prefetch(pfp + 64 * j, _MM_HINT_T0);
-            pfp += MX_R * 4 * sizeof(block_mxfp4);
-        }
-        const size_t ob = (size_t)b * 320;
-        __m512 cc[4];
-        if (!folded)
-            for (int c = 0; c < C; c++) {
-                float cf;
-                memcpy(&cf, p[c] + ob + 256, sizeof cf);
-                cc[c] = _mm512_set1_ps(cf);
-            }
-        for (int r = 0; r < MX_R; r++) {
-            const uint8_t *x = w + r * bw + b * 4 * sizeof(block_mxfp4);
-            const __m512i A = b ? _mm512_loadu_si512(x - 1) : _mm512_maskz_loadu_epi8(~(__mmask64)1, x - 1);
-            const __m512i B = _mm512_loadu_si512(x + 4);
-            const __m512i q = _mm512_permutex2var_epi16(A, gidx, B);
-            const __m512bh w0 = (__m512bh)_mm512_permutexvar_epi16(q, tab);
-            const __m512bh w1 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(q, 8), tab);
-            const __m512bh w2 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(q, 4), tab);
-            const __m512bh w3 = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(q, 12), tab);
-            const __m512i eb = _mm512_shuffle_epi8(A, esel);
-            const __m512 sw = folded ? _mm512_castsi512_ps(_mm512_max_epu32(_mm512_srli_epi32(eb, 1), emin))
-                                     : _mm512_cvtepi32_ps(eb);
-            for (int c = 0; c < C; c++) {
-                const uint8_t *pa = p[c] + ob;
-                __m512 P = _mm512_dpbf16_ps(_mm512_setzero_ps(), w0, (__m512bh)_mm512_load_si512(pa));
-                P = _mm512_dpbf16_ps(P, w1, (__m512bh)_mm512_load_si512(pa + 64));
-                P = _mm512_dpbf16_ps(P, w2, (__m512bh)_mm512_load_si512(pa + 128));
-                P = _mm512_dpbf16_ps(P, w3, (__m512bh)_mm512_load_si512(pa + 192));
-                if (folded) acc[r][c] = _mm512_fmadd_ps(P, sw, acc[r][c]);
-                else acc[r][c] = _mm512_add_ps(acc[r][c], _mm512_scalef_ps(P, _mm512_add_ps(sw, cc[c])));
-            }
-        }
-    }
-    for (int r = 0; r < MX_R; r++)
-        for (int c = 0; c < C; c++) y[c][r] = _mm512_reduce_add_ps(acc[r][c]);
-}
-
-/* m columns of one kind (all folded or all unfolded), 4 at a time */
-static void mxfp4b_cols(int64_t n, const uint8_t *w, size_t bw, const uint8_t *const *p, float *const *y, int m,
-                        bool folded) {
-    for (int j = 0; j < m; j += 4) {
-        const bool pf = j == 0;
-        const int c = m - j < 4 ? m - j : 4;
-#define MXT(C)                                                                 \
-        if (folded) mxfp4b_tile(n, w, bw, p + j, y + j, C, true, pf);          \
-        else mxfp4b_tile(n, w, bw, p + j, y + j, C, false, pf);
-        switch (c) {
-        case 1: MXT(1) break;
-        case 2: MXT(2) break;
-        case 3: MXT(3) break;
-        default: MXT(4) break;
-        }
-#undef MXT
-    }
-}
-
-static void tile_mxfp4b(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
-    const uint8_t *pf[16], *pu[16];
-    float *yf[16], *yu[16];
-    int nf = 0, nu = 0;
-    for (int j = 0; j < nc; j++) {
-        int32_t f;
-        memcpy(&f, (const char *)a[j] + 260, sizeof f); /* folded flag of the prepared row (quants.c) */
-        if (f) { pf[nf] = a[j]; yf[nf++] = y[j]; }
-        else { pu[nu] = a[j]; yu[nu++] = y[j]; }
-    }
-    if (nf) mxfp4b_cols(K, w, bw, pf, yf, nf, true);
-    if (nu) mxfp4b_cols(K, w, bw, pu, yu, nu, false);
-}
-
-/* Variants 1-3 (GDS_MX512_TILE=1|2|3): R = 4, 8 or 16 rows x up to 16
- * columns, blocks outer. Per 128-block the R rows are decoded ONCE (same
- * loads / vpermt2w / vpermw / pshufb as mxfp4b_rows) into an L1 buffer
- * (bf16 weights and both scale forms), then every column runs over it, two
- * columns at a time (their 8 activation vectors in registers, each decoded
- * weight vector loaded once for both). Per (row, column) the arithmetic is
- * mxfp4b_rows': P = 4 vdpbf16ps from zero in the order a0..a3 (weights as
- * the first operand), then fma(P, sw, acc) (folded column) or
+/* MXFP4_R rows x up to 16 columns, blocks outer. Per 128-block the rows are
+ * decoded ONCE (same loads / vpermt2w / vpermw / pshufb as mxfp4b_rows) into
+ * an L1 buffer (bf16 weights and both scale forms), then every column runs
+ * over it, two columns at a time (their 8 activation vectors in registers,
+ * each decoded weight vector loaded once for both). Per (row, column) the
+ * arithmetic is mxfp4b_rows': P = 4 vdpbf16ps from zero in the order a0..a3
+ * (weights as the first operand), then fma(P, sw, acc) (folded column) or
  * acc + scalef(P, cvt(eb) + c) (unfolded), blocks in order; acc lives in an
  * L1 array acc[column][row] between blocks; one _mm512_reduce_add_ps at the
- * end. Columns are ordered folded first, then unfolded (per-column flag). */
+ * end. Columns are ordered folded first, then unfolded (per-column flag).
+ * 8 rows: 16-core Sapphire Rapids, f4q.gguf pp512 -t 16, one run each:
+ * the earlier 4-row tile that decoded the rows again per 4 columns 178 t/s,
+ * this kernel with 4 / 8 / 16 rows 195 / 204 / 201 t/s. */
+#define MXFP4_R 8
 
 /* CC (1 or 2) columns over the decoded block: pa[k] = prepared block of column k */
 AI void mxblk_cols(const __m512i *wd, const __m512 *sw, const uint8_t *const *pa, __m512 *const *acc, const int R,
@@ -274,14 +173,8 @@ AI void mxfp4b_blk(int64_t n, const uint8_t *w, size_t bw, const void *const *a,
         for (int r = 0; r < R; r++) yc[j][r] = _mm512_reduce_add_ps(acc[j * R + r]);
 }
 
-static void tile_mxfp4b_r4(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
-    mxfp4b_blk(K, w, bw, a, y, nc, 4);
-}
-static void tile_mxfp4b_r8(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
-    mxfp4b_blk(K, w, bw, a, y, nc, 8);
-}
-static void tile_mxfp4b_r16(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
-    mxfp4b_blk(K, w, bw, a, y, nc, 16);
+static void tile_mxfp4b(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    mxfp4b_blk(K, w, bw, a, y, nc, MXFP4_R);
 }
 
 /* ---- Q8_0 x Q8_0 (canonical: exact isum, t = isum * (dw * da), acc + t) --- */
@@ -484,16 +377,7 @@ static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a,
 int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab) {
     int n = 0;
-    /* MXFP4 tile variant: GDS_MX512_TILE=0 (4 rows, decode per 4 columns), 1|2|3 (4|8|16 rows,
-     * decode once per block); all give the same bits (test-ops passes each on the target). Default 2:
-     * 16-core Sapphire Rapids, f4q.gguf pp512 -t 16, one run each: 0 178, 1 195, 2 204, 3 201 t/s. */
-    const char *mv = getenv("GDS_MX512_TILE");
-    const int v = mv && *mv ? atoi(mv) : 2;
-    if (v == 1) tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b_r4, 4, 16, true };
-    else if (v == 2) tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b_r8, 8, 16, true };
-    else if (v == 3) tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b_r16, 16, 16, true };
-    else tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b, MX_R, 16, true };
-    n++;
+    tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b, MXFP4_R, 16, true }; n++;
     tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, Q8_R, 16, false }; n++;
     tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8p, 4, 4, true }; n++;
     tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 4, false }; n++;

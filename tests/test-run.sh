@@ -402,8 +402,11 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
                     ["layers_ms", "per_layer_ms", "layers_pct_bandwidth"].forEach(k => pos(r[k], r.test + " " + k));
                     if (r.runs_tps_without_head.length !== 2) bad.push(r.test + " runs without head");
                     if (!(Math.abs(r.head_bytes_per_token - head) < 1)) bad.push("head bytes " + r.head_bytes_per_token + " != " + head);
-                    if (!(Math.abs(r.layers_bytes_per_token + r.head_bytes_per_token - o.bytes_per_token) < 1)) bad.push("layers + head bytes != bytes_per_token");
-                    if (!(Math.abs(r.per_layer_ms * o.n_layer - r.layers_ms) < 1e-9 * r.layers_ms + 1e-12)) bad.push("per_layer_ms x n_layer != layers_ms");
+                    if (!(Math.abs(r.layers_bytes_per_token - (ref - head)) < 1)) bad.push("layers bytes " + r.layers_bytes_per_token + " != " + (ref - head));
+                    /* the split recomputed from the raw runs: ms = 1000 / median t/s, head = all - layers */
+                    const med = v => { const s = v.slice().sort((a, b) => a - b), n = s.length; return n % 2 ? s[n >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2; };
+                    const tl = 1e3 / med(r.runs_tps_without_head), th = 1e3 / med(r.runs_tps) - tl, near = (a, b) => Math.abs(a - b) <= 1e-6 * Math.abs(b) + 1e-9;
+                    if (!near(r.layers_ms, tl) || !near(r.per_layer_ms, tl / o.n_layer) || !near(r.head_ms, th)) bad.push(r.test + " split " + [r.layers_ms, r.per_layer_ms, r.head_ms] + " != " + [tl, tl / o.n_layer, th]);
                 }
                 if (!(r.min_tps <= r.median_tps && r.median_tps <= r.max_tps)) bad.push(r.test + " min <= median <= max");
             }

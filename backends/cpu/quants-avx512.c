@@ -20,6 +20,7 @@
  * horizontal work is shared.
  */
 #include "cpu.h"
+#include "mxfp4-avx512.h"
 
 #include <immintrin.h>
 
@@ -388,14 +389,7 @@ static inline __attribute__((always_inline)) void mxfp4b_rows(int64_t n, float *
                                                                const void *p, const int R /* 4 or 8 rows */,
                                                                const bool folded) {
     const uint8_t *pa = p;
-    static const uint16_t tab16[32] = { 0, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140,
-                                        0x8000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140,
-                                        0, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140,
-                                        0x8000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140 };
-    /* word i of lane j: lane0 A words 1..8, lane1 B words 7..14, lane2 A 18..25, lane3 B 24..31 (B = +32) */
-    static const uint16_t gidx16[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 39, 40, 41, 42, 43, 44, 45, 46,
-                                         18, 19, 20, 21, 22, 23, 24, 25, 56, 57, 58, 59, 60, 61, 62, 63 };
-    const __m512i tab = _mm512_loadu_si512(tab16), gidx = _mm512_loadu_si512(gidx16);
+    const __m512i tab = _mm512_loadu_si512(gds_mxfp4b_tab16), gidx = _mm512_loadu_si512(gds_mxfp4b_gidx16);
     /* e_j = byte 1 + 17j of A = byte 1 + j of lane j, to every dword of lane j: into the top byte
      * (folded: then >> 1 gives the float 2^(e-127)) or the low byte (as an integer) */
     const __m512i esel = folded ? _mm512_setr_epi32(0x01ffffff, 0x01ffffff, 0x01ffffff, 0x01ffffff, 0x02ffffff, 0x02ffffff,

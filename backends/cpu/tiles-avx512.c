@@ -31,6 +31,7 @@
  *   added in order (scalar).
  */
 #include "cpu.h"
+#include "mxfp4-avx512.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -118,13 +119,7 @@ AI void mxblk_set(const __m512i *wd, const __m512 *sw, const uint8_t *const *p, 
 }
 
 AI void mxfp4b_blk(int64_t n, const uint8_t *w, size_t bw, const void *const *a, float *const *y, int nc, const int R) {
-    static const uint16_t tab16[32] = { 0, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140,
-                                        0x8000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140,
-                                        0, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140,
-                                        0x8000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140 };
-    static const uint16_t gidx16[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 39, 40, 41, 42, 43, 44, 45, 46,
-                                         18, 19, 20, 21, 22, 23, 24, 25, 56, 57, 58, 59, 60, 61, 62, 63 };
-    const __m512i tab = _mm512_loadu_si512(tab16), gidx = _mm512_loadu_si512(gidx16);
+    const __m512i tab = _mm512_loadu_si512(gds_mxfp4b_tab16), gidx = _mm512_loadu_si512(gds_mxfp4b_gidx16);
     const __m512i eself = _mm512_setr_epi32(0x01ffffff, 0x01ffffff, 0x01ffffff, 0x01ffffff, 0x02ffffff, 0x02ffffff,
                                             0x02ffffff, 0x02ffffff, 0x03ffffff, 0x03ffffff, 0x03ffffff, 0x03ffffff,
                                             0x04ffffff, 0x04ffffff, 0x04ffffff, 0x04ffffff);

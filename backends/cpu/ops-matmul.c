@@ -21,6 +21,12 @@
  * quantized rows, and phase 2 runs 8- or 4-row kernels on it (weight rows of
  * the next group are software-prefetched inside the kernels).
  *
+ * Tiles: where gds_cpu_tile_get offers a kernel (tiles.c) and a unit has two
+ * or more columns (prefill, experts with several tokens), mm_tiles computes
+ * tile.rows weight rows x up to tile.cols columns per call, each decoded
+ * weight block serving all of them; every output has the bits of the
+ * mat-vec kernels above (cpu.h), the unit's leftover rows take mm_rows.
+ *
  * MUL_MAT flags (op_params[0], gds.h): GDS_MM_ACT_BF16 takes the traits of
  * gds_cpu_type_traits_mm (F8 weights x bf16 activation rows, no fast path).
  *

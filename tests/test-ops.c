@@ -2128,7 +2128,9 @@ static int de_check(enum gds_type wt, enum gds_cpu_simd s) {
 static void de_checks(void) {
     int p0 = g_pass, f0 = g_fail;
     printf("cpu denormal (MXCSR DE) check, this thread:\n");
-    for (int s = GDS_SIMD_AVX2; s <= GDS_SIMD_AVX512; s++) {
+    static const enum gds_cpu_simd lv[] = { GDS_SIMD_AVX2, GDS_SIMD_AVX512, GDS_SIMD_AMX };
+    for (size_t li = 0; li < sizeof lv / sizeof lv[0]; li++) {
+        const enum gds_cpu_simd s = lv[li];
         if (g_simd && strcasecmp(g_simd, gds_cpu_simd_name((enum gds_cpu_simd)s)) != 0) continue;
         if (!gds_cpu_simd_available((enum gds_cpu_simd)s)) continue;
         const enum gds_type ts[2] = { GDS_TYPE_F8_E4M3_B128, GDS_TYPE_MXFP4 };

@@ -39,6 +39,14 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <pthread.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
+#endif
 #if defined(__aarch64__) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
@@ -295,8 +303,33 @@ static void prof_add(const struct gds_tensor *t, double sec) {
  * SIMD detection
  * ========================================================================= */
 
+#if defined(__x86_64__)
+/* AMX tiles (AMX-TILE, -INT8, -BF16 in CPUID.(7,0):EDX bits 24, 25, 22) need the
+ * kernel's permission for the XTILEDATA state (Linux >= 5.16), asked once per
+ * process with arch_prctl(ARCH_REQ_XCOMP_PERM); it then holds for every thread. */
+static int amx_state = -1; /* -1 unknown, 0 no, 1 yes */
+static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
+static void amx_probe(void) {
+    unsigned a, b, c, d;
+    amx_state = 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
+    if (!((d >> 24) & 1) || !((d >> 25) & 1) || !((d >> 22) & 1)) return;
+#if defined(__linux__)
+    if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XFEATURE_XTILEDATA */) != 0) {
+        gds_log(GDS_LOG_WARN, "gds: the CPU has AMX but the kernel refused the tile state (arch_prctl): AMX off\n");
+        return;
+    }
+    amx_state = 1;
+#endif
+}
+static bool amx_enable(void) {
+    pthread_once(&amx_once, amx_probe);
+    return amx_state == 1;
+}
+#endif
+
 const char *gds_cpu_simd_name(enum gds_cpu_simd s) {
-    static const char *const names[GDS_SIMD_COUNT] = { "scalar", "avx2", "avx512", "neon" };
+    static const char *const names[GDS_SIMD_COUNT] = { "scalar", "avx2", "avx512", "neon", "amx" };
     return (unsigned)s < GDS_SIMD_COUNT ? names[s] : "?";
 }
 
@@ -313,6 +346,7 @@ bool gds_cpu_simd_available(enum gds_cpu_simd s) {
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") &&
                __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2");
+    case GDS_SIMD_AMX: return gds_cpu_simd_available(GDS_SIMD_AVX512) && amx_enable();
 #endif
 #if defined(__aarch64__)
     case GDS_SIMD_NEON:
@@ -328,7 +362,7 @@ bool gds_cpu_simd_available(enum gds_cpu_simd s) {
 }
 
 enum gds_cpu_simd gds_cpu_simd_best(void) {
-    static const enum gds_cpu_simd order[] = { GDS_SIMD_AVX512, GDS_SIMD_AVX2, GDS_SIMD_NEON };
+    static const enum gds_cpu_simd order[] = { GDS_SIMD_AMX, GDS_SIMD_AVX512, GDS_SIMD_AVX2, GDS_SIMD_NEON };
     const char *env = getenv("GDS_CPU_SIMD");
     if (env) {
         for (int s = 0; s < GDS_SIMD_COUNT; s++)

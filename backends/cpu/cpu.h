@@ -32,6 +32,9 @@ struct gds_cpu_params {
     bool tiles;             /* mul_mat may use tile kernels (gds_cpu_tile_get) */
 };
 
+/* the AVX-512 kernels serve both the AVX512 and the AMX level */
+static inline bool gds_cpu_simd_is_avx512(enum gds_cpu_simd s) { return s == GDS_SIMD_AVX512 || s == GDS_SIMD_AMX; }
+
 typedef void (*gds_cpu_kernel_fn)(const struct gds_cpu_params *p, struct gds_tensor *dst);
 typedef size_t (*gds_cpu_work_fn)(const struct gds_tensor *dst, int nth);
 
@@ -96,6 +99,13 @@ struct gds_cpu_tile {
     gds_cpu_tile_fn fn;
     int rows, cols;   /* rows per call (divides GDS_MM_NR), most columns per call */
     bool prepped;     /* columns are prepared rows (else quantized rows) */
+    /* Optional column packing (AMX): when pack is set, the caller packs each
+     * group of up to `cols` columns once into pack_size(K) bytes (64-byte
+     * aligned) and may reuse that pack for any weight rows; fn then gets
+     * a[0] = the pack instead of the column pointers. The pack may keep the
+     * column pointers, which stay valid while it is used. */
+    size_t (*pack_size)(int64_t K);
+    void (*pack)(int64_t K, const void *const *a, int nc, void *buf);
 };
 bool gds_cpu_tile_get(enum gds_type t, enum gds_cpu_simd simd, int32_t flags, struct gds_cpu_tile *tile);
 

@@ -140,7 +140,7 @@ static struct gds_attn_simd gds_attn_simd_get(enum gds_cpu_simd simd) {
 #if defined(__x86_64__)
     if (simd == GDS_SIMD_AVX2) {
         r.qk = gds_cpu_attn_qk_avx2; r.pv = gds_cpu_attn_pv_avx2; r.idx = gds_cpu_idx_block_avx2; r.kv_dec = gds_cpu_kv_dec_avx2;
-    } else if (simd == GDS_SIMD_AVX512) {
+    } else if (gds_cpu_simd_is_avx512(simd)) {
         r.qk = gds_cpu_attn_qk_avx512; r.pv = gds_cpu_attn_pv_avx512; r.idx = gds_cpu_idx_block_avx512; r.kv_dec = gds_cpu_kv_dec_avx512;
     }
 #elif defined(__aarch64__)
@@ -267,7 +267,7 @@ void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst) 
     gds_idx_kt_fn ktf = gds_idx_kt_mxfp4_scalar;
 #if defined(__x86_64__)
     /* exact decode: any level's values are the same; AVX-512 machines have AVX2 */
-    if (p->simd == GDS_SIMD_AVX2 || p->simd == GDS_SIMD_AVX512) ktf = gds_cpu_idx_kt_mxfp4_avx2;
+    if (p->simd == GDS_SIMD_AVX2 || gds_cpu_simd_is_avx512(p->simd)) ktf = gds_cpu_idx_kt_mxfp4_avx2;
 #elif defined(__aarch64__)
     if (p->simd == GDS_SIMD_NEON) ktf = gds_cpu_idx_kt_mxfp4_neon;
 #endif

@@ -44,7 +44,7 @@ static void gds_cpu_hc_dot_scalar(int64_t D, int hc, const float *w, int nt, con
 static gds_hc_dot_fn gds_hc_dot_get(enum gds_cpu_simd simd) {
 #if defined(__x86_64__)
     if (simd == GDS_SIMD_AVX2) return gds_cpu_hc_dot_avx2;
-    if (simd == GDS_SIMD_AVX512) return gds_cpu_hc_dot_avx512;
+    if (gds_cpu_simd_is_avx512(simd)) return gds_cpu_hc_dot_avx512;
 #elif defined(__aarch64__)
     if (simd == GDS_SIMD_NEON) return gds_cpu_hc_dot_neon;
 #endif

@@ -57,6 +57,34 @@ static size_t mm_prep_max(enum gds_type t, int64_t K, int32_t flags) {
     return m;
 }
 
+/* Column packs (tiles with a pack function, cpu.h): each thread keeps up to
+ * MM_PACK_SLOTS packed column groups in its own part of the scratch, tagged by
+ * their activation rows, so the packs of one expert (or of one batch of a
+ * prompt) are made once and serve all of the thread's weight rows. The tags
+ * are cleared at the start of every call. */
+#define MM_PACK_SLOTS 8
+#define MM_PACK_BYTES ((size_t)4 << 20) /* at most this much per thread */
+
+struct mm_ptag {
+    int64_t rows[GDS_MM_NC];
+    int nc; /* 0: empty slot */
+};
+
+/* bytes per thread for packs of type t (0: no level packs), for ncol columns */
+static size_t mm_pack_max(enum gds_type t, int64_t K, int32_t flags, int64_t ncol, size_t *slot) {
+    size_t m = 0;
+    for (int s = 0; s < GDS_SIMD_COUNT; s++) {
+        struct gds_cpu_tile tl;
+        if (gds_cpu_tile_get(t, (enum gds_cpu_simd)s, flags, &tl) && tl.pack && mm_pad(tl.pack_size(K)) > m) m = mm_pad(tl.pack_size(K));
+    }
+    if (slot) *slot = m;
+    if (m == 0) return 0;
+    int64_t n = (ncol + GDS_MM_NC - 1) / GDS_MM_NC;
+    if (n > MM_PACK_SLOTS) n = MM_PACK_SLOTS;
+    while (n > 1 && m * (size_t)n > MM_PACK_BYTES) n--;
+    return mm_pad(sizeof(struct mm_ptag) * MM_PACK_SLOTS) + m * (size_t)n;
+}
+
 /* the per-call view of the kernels: quantized rows at q (stride rs), prepared rows at pq (stride ps) */
 struct mm_k {
     const struct gds_cpu_type_traits *tt;
@@ -65,10 +93,15 @@ struct mm_k {
     bool has_ext, has_tile;
     char *q, *pq;
     size_t rs, ps;
+    /* this thread's packs: tags, slot area, slot size, slot count, next victim */
+    struct mm_ptag *ptag;
+    char *pk;
+    size_t pks;
+    int npk, pnext;
 };
 
 static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_params *p, int64_t nrows, size_t extra,
-                              int32_t flags) {
+                              int32_t flags, int64_t ncol) {
     struct mm_k k;
     k.tt = gds_cpu_type_traits_mm(w->type, p->simd, flags);
     GDS_ASSERT(k.tt != NULL);
@@ -79,8 +112,41 @@ static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_p
     k.has_tile = p->tiles && gds_cpu_tile_get(w->type, p->simd, flags, &k.tile) && (!k.tile.prepped || k.has_ext);
     GDS_ASSERT(!k.has_tile || (k.tile.cols >= 1 && k.tile.cols <= GDS_MM_NC && k.tile.rows >= 1 && GDS_MM_NR % k.tile.rows == 0));
     k.pq = k.q + mm_pad(k.rs * (size_t)nrows) + extra;
-    GDS_ASSERT(p->wsize >= mm_pad(k.rs * (size_t)nrows) + extra + k.ps * (size_t)nrows);
+    const size_t used = mm_pad(k.rs * (size_t)nrows) + extra + mm_prep_max(w->type, w->ne[0], flags) * (size_t)nrows;
+    GDS_ASSERT(p->wsize >= used);
+    k.ptag = NULL; k.pk = NULL; k.pks = 0; k.npk = 0; k.pnext = 0;
+    if (k.has_tile && k.tile.pack) {
+        size_t slot;
+        const size_t per = mm_pack_max(w->type, w->ne[0], flags, ncol, &slot);
+        GDS_ASSERT(per > 0 && slot >= k.tile.pack_size(w->ne[0]) && p->wsize >= used + per * (size_t)p->nth);
+        k.ptag = (struct mm_ptag *)(k.q + used + per * (size_t)p->ith);
+        k.pk = (char *)k.ptag + mm_pad(sizeof(struct mm_ptag) * MM_PACK_SLOTS);
+        k.pks = slot;
+        k.npk = (int)((per - mm_pad(sizeof(struct mm_ptag) * MM_PACK_SLOTS)) / slot);
+        for (int i = 0; i < MM_PACK_SLOTS; i++) k.ptag[i].nc = 0;
+    }
     return k;
+}
+
+/* the pack of columns rows[0..nc) (made now unless this thread has it) */
+static const void *mm_pack(struct mm_k *k, int64_t K, const int64_t *rows, int nc) {
+    for (int i = 0; i < k->npk; i++) {
+        const struct mm_ptag *t = &k->ptag[i];
+        if (t->nc != nc) continue;
+        int j = 0;
+        while (j < nc && t->rows[j] == rows[j]) j++;
+        if (j == nc) return k->pk + (size_t)i * k->pks;
+    }
+    const int i = k->pnext;
+    k->pnext = (k->pnext + 1) % k->npk;
+    const void *a[GDS_MM_NC];
+    for (int j = 0; j < nc; j++) {
+        a[j] = k->tile.prepped ? (const void *)(k->pq + (size_t)rows[j] * k->ps) : (const void *)(k->q + (size_t)rows[j] * k->rs);
+        k->ptag[i].rows[j] = rows[j];
+    }
+    k->ptag[i].nc = nc;
+    k->tile.pack(K, a, nc, k->pk + (size_t)i * k->pks);
+    return k->pk + (size_t)i * k->pks;
 }
 
 /* quantize (and prepare) rows [r0, r1) of the 3-d row space of x (i1 fastest) */
@@ -112,7 +178,7 @@ static inline void mm_rows(const struct mm_k *k, int64_t K, const char *w, size_
  * j is activation row rows[j], its outputs start at ys[j] (indexed by n).
  * Tiles of k->tile.rows rows x k->tile.cols columns; the rows left over (when
  * n1 - n0 is not a multiple of the tile's rows) take the mat-vec kernels. */
-static void mm_tiles(const struct mm_k *k, int64_t K, const char *w, size_t bw, int64_t n0, int64_t n1, const int64_t *rows,
+static void mm_tiles(struct mm_k *k, int64_t K, const char *w, size_t bw, int64_t n0, int64_t n1, const int64_t *rows,
                      float *const *ys, int nc) {
     const void *a[GDS_MM_NC];
     float *y[GDS_MM_NC];
@@ -124,6 +190,7 @@ static void mm_tiles(const struct mm_k *k, int64_t K, const char *w, size_t bw, 
                 a[j] = k->tile.prepped ? (const void *)(k->pq + (size_t)rows[j0 + j] * k->ps) : (const void *)(k->q + (size_t)rows[j0 + j] * k->rs);
                 y[j] = ys[j0 + j] + n;
             }
+            if (k->tile.pack) a[0] = mm_pack(k, K, rows + j0, c);
             k->tile.fn(K, w + (size_t)n * bw, bw, a, y, c);
         }
     if (n < n1)
@@ -133,13 +200,13 @@ static void mm_tiles(const struct mm_k *k, int64_t K, const char *w, size_t bw, 
 /* ---- MUL_MAT ------------------------------------------------------------- */
 
 size_t gds_cpu_work_mul_mat(const struct gds_tensor *dst, int nth) {
-    GDS_UNUSED(nth);
     const struct gds_tensor *w = dst->src[0], *x = dst->src[1];
     const int32_t flags = dst->op_params[0];
     const struct gds_cpu_type_traits *tt = gds_cpu_type_traits_mm(w->type, GDS_SIMD_SCALAR, flags);
     if (!tt) return 0;
     const size_t nr = (size_t)(x->ne[1] * x->ne[2] * x->ne[3]);
-    return mm_pad(gds_row_size(tt->vec_dot_type, x->ne[0]) * nr) + mm_prep_max(w->type, x->ne[0], flags) * nr;
+    return mm_pad(gds_row_size(tt->vec_dot_type, x->ne[0]) * nr) + mm_prep_max(w->type, x->ne[0], flags) * nr +
+           mm_pack_max(w->type, x->ne[0], flags, x->ne[1], NULL) * (size_t)nth;
 }
 
 void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) {
@@ -148,7 +215,7 @@ void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) 
     const int64_t ne12 = x->ne[2], ne13 = x->ne[3];
     const int64_t r2 = ne12 / w->ne[2], r3 = ne13 / w->ne[3];
     GDS_ASSERT(x->type == GDS_TYPE_F32 && x->ne[0] == K);
-    const struct mm_k k = mm_kernels(w, p, M * ne12 * ne13, 0, dst->op_params[0]);
+    struct mm_k k = mm_kernels(w, p, M * ne12 * ne13, 0, dst->op_params[0], M);
 
     int64_t r0, r1;
     gds_cpu_split(M * ne12 * ne13, p->ith, p->nth, &r0, &r1);
@@ -191,13 +258,13 @@ void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) 
 
 /* scratch: quantized rows | cnt[E] | off[E+1] | pairs[n_used*T] (pair = i + t*n_used) */
 size_t gds_cpu_work_mul_mat_id(const struct gds_tensor *dst, int nth) {
-    GDS_UNUSED(nth);
     const struct gds_tensor *w = dst->src[0], *x = dst->src[1], *ids = dst->src[2];
     const struct gds_cpu_type_traits *tt = gds_cpu_type_traits(w->type, GDS_SIMD_SCALAR);
     if (!tt) return 0;
     const size_t nr = (size_t)(x->ne[1] * x->ne[2]);
     return mm_pad(gds_row_size(tt->vec_dot_type, x->ne[0]) * nr) +
-           mm_pad(sizeof(int32_t) * (size_t)(2 * w->ne[2] + 1 + ids->ne[0] * ids->ne[1])) + mm_prep_max(w->type, x->ne[0], 0) * nr;
+           mm_pad(sizeof(int32_t) * (size_t)(2 * w->ne[2] + 1 + ids->ne[0] * ids->ne[1])) + mm_prep_max(w->type, x->ne[0], 0) * nr +
+           mm_pack_max(w->type, x->ne[0], 0, ids->ne[0] * ids->ne[1], NULL) * (size_t)nth;
 }
 
 void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *dst) {
@@ -206,7 +273,7 @@ void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *ds
     const int64_t nx = x->ne[1], T = x->ne[2], nu = ids->ne[0];
     GDS_ASSERT(x->type == GDS_TYPE_F32 && x->ne[0] == K && ids->type == GDS_TYPE_I32 && ids->ne[1] == T);
     const size_t lists = mm_pad(sizeof(int32_t) * (size_t)(2 * E + 1 + nu * T));
-    const struct mm_k k = mm_kernels(w, p, nx * T, lists, 0);
+    struct mm_k k = mm_kernels(w, p, nx * T, lists, 0, nu * T);
     int32_t *cnt = (int32_t *)(k.q + mm_pad(k.rs * (size_t)(nx * T))), *off = cnt + E, *pairs = off + E + 1;
 
     int64_t r0, r1;

@@ -51,7 +51,7 @@ static float gds_sumsq(enum gds_cpu_simd simd, const float *x, int64_t n) {
     switch (simd) {
 #if defined(__x86_64__)
     case GDS_SIMD_AVX2: i = gds_cpu_sumsq16_avx2(x, n, acc); break;
-    case GDS_SIMD_AVX512: i = gds_cpu_sumsq16_avx512(x, n, acc); break;
+    case GDS_SIMD_AVX512: case GDS_SIMD_AMX: i = gds_cpu_sumsq16_avx512(x, n, acc); break;
 #endif
 #if defined(__aarch64__)
     case GDS_SIMD_NEON: i = gds_cpu_sumsq16_neon(x, n, acc); break;
@@ -67,7 +67,7 @@ static void gds_scale_row(enum gds_cpu_simd simd, float *y, const float *x, floa
     switch (simd) {
 #if defined(__x86_64__)
     case GDS_SIMD_AVX2: gds_cpu_scale_row_avx2(y, x, r, w, n); return;
-    case GDS_SIMD_AVX512: gds_cpu_scale_row_avx512(y, x, r, w, n); return;
+    case GDS_SIMD_AVX512: case GDS_SIMD_AMX: gds_cpu_scale_row_avx512(y, x, r, w, n); return;
 #endif
 #if defined(__aarch64__)
     case GDS_SIMD_NEON: gds_cpu_scale_row_neon(y, x, r, w, n); return;
@@ -105,7 +105,7 @@ static float gds_softmax_prep(enum gds_cpu_simd simd, float *y, const float *x, 
     switch (simd) {
 #if defined(__x86_64__)
     case GDS_SIMD_AVX2: return gds_cpu_softmax_prep_avx2(y, x, scale, mask, n);
-    case GDS_SIMD_AVX512: return gds_cpu_softmax_prep_avx512(y, x, scale, mask, n);
+    case GDS_SIMD_AVX512: case GDS_SIMD_AMX: return gds_cpu_softmax_prep_avx512(y, x, scale, mask, n);
 #endif
 #if defined(__aarch64__)
     case GDS_SIMD_NEON: return gds_cpu_softmax_prep_neon(y, x, scale, mask, n);
@@ -129,7 +129,7 @@ static float gds_softmax_exp(enum gds_cpu_simd simd, float *y, int64_t n, float 
     switch (simd) {
 #if defined(__x86_64__)
     case GDS_SIMD_AVX2: i = gds_cpu_softmax_exp16_avx2(y, n, m, acc); break;
-    case GDS_SIMD_AVX512: i = gds_cpu_softmax_exp16_avx512(y, n, m, acc); break;
+    case GDS_SIMD_AVX512: case GDS_SIMD_AMX: i = gds_cpu_softmax_exp16_avx512(y, n, m, acc); break;
 #endif
 #if defined(__aarch64__)
     case GDS_SIMD_NEON: i = gds_cpu_softmax_exp16_neon(y, n, m, acc); break;

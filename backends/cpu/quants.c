@@ -79,6 +79,7 @@
 #include "cpu.h"
 
 #include <pthread.h>
+#include <string.h>
 
 /* ---- small tables -------------------------------------------------------- */
 
@@ -339,10 +340,10 @@ bool gds_cpu_mm_ext_get(enum gds_type t, enum gds_cpu_simd simd, struct gds_cpu_
         ext->dot8 = NULL;
         return true;
     }
-    if (t == GDS_TYPE_F8_E4M3_B128 && (simd == GDS_SIMD_AVX2 || simd == GDS_SIMD_AVX512)) {
+    if (t == GDS_TYPE_F8_E4M3_B128 && (simd == GDS_SIMD_AVX2 || gds_cpu_simd_is_avx512(simd))) {
         ext->prep_size = gds_cpu_f8_prep_size;
         ext->prep = gds_cpu_f8_prep;
-        ext->dot4 = simd == GDS_SIMD_AVX512 ? gds_cpu_dot4_f8p_avx512 : gds_cpu_dot4_f8p_avx2;
+        ext->dot4 = gds_cpu_simd_is_avx512(simd) ? gds_cpu_dot4_f8p_avx512 : gds_cpu_dot4_f8p_avx2;
         ext->dot8 = NULL;
         return true;
     }
@@ -398,6 +399,9 @@ static void traits_init(void) {
 #if defined(__x86_64__)
     gds_cpu_traits_avx2(traits[GDS_SIMD_AVX2]);
     gds_cpu_traits_avx512(traits[GDS_SIMD_AVX512]);
+    /* AMX: the AVX512 mat-vec kernels (prefill tiles differ, tiles.c) */
+    memcpy(traits[GDS_SIMD_AMX], traits[GDS_SIMD_AVX512], sizeof(traits[GDS_SIMD_AMX]));
+    memcpy(traits_act_bf16[GDS_SIMD_AMX], traits_act_bf16[GDS_SIMD_AVX512], sizeof(traits_act_bf16[GDS_SIMD_AMX]));
 #endif
 #if defined(__aarch64__)
     gds_cpu_traits_neon(traits[GDS_SIMD_NEON]);

@@ -385,15 +385,15 @@ static void tile_f8bf16(int64_t K, const void *w, size_t bw, const void *const *
 int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab) {
     int n = gds_cpu_tiles_mxfp4_avx2(tab);
-    tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, 4, 8, false };
-    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8, 16, 16, true };
-    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 8, 16, false };
+    tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, 4, 8, false, NULL, NULL };
+    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8, 16, 16, true, NULL, NULL };
+    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 8, 16, false, NULL, NULL };
     return n + 3;
 }
 
 /* GDS_MM_ACT_BF16 tiles (tiles.c: F8 weights with bf16 activation rows) */
 int gds_cpu_tiles_act_bf16_avx2(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_act_bf16_avx2(struct gds_cpu_tile *tab) {
-    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8bf16, 4, 16, false };
+    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8bf16, 4, 16, false, NULL, NULL };
     return 1;
 }

@@ -372,9 +372,9 @@ static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a,
 int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab) {
     int n = 0;
-    tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b, MXFP4_R, 16, true }; n++;
-    tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, Q8_R, 16, false }; n++;
-    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8p, 4, 4, true }; n++;
-    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 4, false }; n++;
+    tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b, MXFP4_R, 16, true, NULL, NULL }; n++;
+    tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, Q8_R, 16, false, NULL, NULL }; n++;
+    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8p, 4, 4, true, NULL, NULL }; n++;
+    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 4, false, NULL, NULL }; n++;
     return n;
 }

@@ -59,6 +59,6 @@ static void tile_mxfp4_4x16(int64_t K, const void *w, size_t bw, const void *con
 
 int gds_cpu_tiles_mxfp4_avx2(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_mxfp4_avx2(struct gds_cpu_tile *tab) {
-    tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4_4x16, 4, 16, true };
+    tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4_4x16, 4, 16, true, NULL, NULL };
     return 1;
 }

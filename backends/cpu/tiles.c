@@ -14,8 +14,10 @@
 int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab /* [GDS_TYPE_COUNT] */);
 int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_act_bf16_avx2(struct gds_cpu_tile *tab); /* mul_mat GDS_MM_ACT_BF16 (F8 weights x bf16 rows) */
+int gds_cpu_tiles_amx(struct gds_cpu_tile *tab);
 
 #include <pthread.h>
+#include <string.h>
 static struct gds_cpu_tile tiles[GDS_SIMD_COUNT][GDS_TYPE_COUNT];
 static struct gds_cpu_tile tiles_act_bf16[GDS_SIMD_COUNT][GDS_TYPE_COUNT];
 static pthread_once_t tiles_once = PTHREAD_ONCE_INIT;
@@ -24,6 +26,11 @@ static void tiles_init(void) {
 #if defined(__x86_64__)
     gds_cpu_tiles_avx2(tiles[GDS_SIMD_AVX2]);
     gds_cpu_tiles_avx512(tiles[GDS_SIMD_AVX512]);
+    /* AMX: the AVX512 tiles but where tiles-amx.c has one (and no fast-path tile
+     * for MXFP4: the AMX level's MXFP4 mat-vec is the canonical vec_dot4) */
+    memcpy(tiles[GDS_SIMD_AMX], tiles[GDS_SIMD_AVX512], sizeof(tiles[GDS_SIMD_AMX]));
+    tiles[GDS_SIMD_AMX][GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ 0 };
+    gds_cpu_tiles_amx(tiles[GDS_SIMD_AMX]);
     gds_cpu_tiles_act_bf16_avx2(tiles_act_bf16[GDS_SIMD_AVX2]);
 #endif
 }

@@ -66,7 +66,8 @@ enum gds_status gds_backend_graph_compute(struct gds_backend *b, struct gds_grap
 enum gds_status gds_backend_synchronize(struct gds_backend *b);
 
 /* CPU backend options. */
-enum gds_cpu_simd { GDS_SIMD_SCALAR = 0, GDS_SIMD_AVX2 = 1, GDS_SIMD_AVX512 = 2, GDS_SIMD_NEON = 3, GDS_SIMD_COUNT };
+/* AMX = the AVX512 level plus AMX tiles for prefill (Sapphire Rapids and later) */
+enum gds_cpu_simd { GDS_SIMD_SCALAR = 0, GDS_SIMD_AVX2 = 1, GDS_SIMD_AVX512 = 2, GDS_SIMD_NEON = 3, GDS_SIMD_AMX = 4, GDS_SIMD_COUNT };
 const char *gds_cpu_simd_name(enum gds_cpu_simd s);
 bool gds_cpu_simd_available(enum gds_cpu_simd s); /* compiled in and supported by this CPU */
 enum gds_cpu_simd gds_cpu_simd_best(void);

@@ -68,6 +68,7 @@ run_model_tests() { # build dir, label
 }
 
 run_suite build/bin native
+if [ "$(uname -m)" = x86_64 ]; then run_one "native test-amx-emu" build/bin/test-amx-emu; fi
 run_model_tests build native
 
 if [ "$1" != native ]; then

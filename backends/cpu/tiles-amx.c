@@ -41,7 +41,11 @@
  */
 #include "cpu.h"
 
+#if defined(GDS_AMX_EMU) /* tests/test-amx-emu.c: scalar emulation of the intrinsics */
+#include "amx-emu.h"
+#else
 #include <immintrin.h>
+#endif
 #include <string.h>
 
 #define AI static inline __attribute__((always_inline))

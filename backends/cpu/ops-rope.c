@@ -131,6 +131,23 @@ static inline float gds_exp2i(int e) {
     return gds_bits_f32(1u << (e + 149));
 }
 
+/* gds_e4m3_to_fp32(gds_fp32_to_e4m3(v)) for v in [-448, 448] or NaN, without
+ * the code in between: RNE to 3 mantissa bits in the fp32 bits (normal e4m3),
+ * RNE to the 2^-9 grid by the 2^23 trick (subnormal e4m3, |v| < 2^-6), sign
+ * kept (-0 stays -0), NaN -> 0x7fc00000 as the code 0x7f decodes. Equal bits
+ * for all 2^32 inputs after the clamp (exhaustive check); ~3x faster. */
+static inline float gds_sim_e4m3(float v) {
+    const uint32_t u = gds_f32_bits(v), sg = u & 0x80000000u, a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return gds_bits_f32(0x7fc00000u);
+    if (a >= 0x43e00000u) return gds_bits_f32(sg | 0x43e00000u); /* 448 */
+    if (a < 0x3c800000u) {
+        const float t = gds_bits_f32(a) * 512.0f;            /* exact, < 8 */
+        const float r = (t + 8388608.0f) - 8388608.0f;        /* RNE to an integer */
+        return gds_bits_f32(sg | gds_f32_bits(r * (1.0f / 512.0f)));
+    }
+    return gds_bits_f32(sg | ((a + 0x7ffffu + ((a >> 20) & 1u)) & 0xfff00000u));
+}
+
 static void gds_sim_block(int mode, const float *x, float *y, int64_t n) {
     float amax = 0.0f;
     for (int64_t i = 0; i < n; i++) {
@@ -144,7 +161,7 @@ static void gds_sim_block(int mode, const float *x, float *y, int64_t n) {
         for (int64_t i = 0; i < n; i++) {
             float v = x[i] * is; /* exact: x / 2^e */
             v = v > 448.0f ? 448.0f : (v < -448.0f ? -448.0f : v);
-            y[i] = gds_round_bf16(gds_e4m3_to_fp32(gds_fp32_to_e4m3(v)) * s);
+            y[i] = gds_round_bf16(gds_sim_e4m3(v) * s);
         }
     } else {
         const float floor_ = 0x1.8p-124f; /* 6 * 2^-126 */

@@ -66,13 +66,14 @@ int main(void) {
     printf("q8_0: %d outputs checked, %d differ\n", checks, fails);
     /* MXFP4 x F8 */
     int64_t Km[] = { 128, 256, 512, 4096 };
-    for (int ki = 0; ki < 4; ki++) for (int nc = 1; nc <= 16; nc += (nc < 4 ? 1 : 3)) for (int mode = 0; mode < 7; mode++) {
+    for (int ki = 0; ki < 4; ki++) for (int nc = 1; nc <= 16; nc += (nc < 4 ? 1 : 3)) for (int mode = 0; mode < 8; mode++) {
         const int64_t K = Km[ki]; const int64_t nb = K / 32; size_t bw = (size_t)nb * 17 + (mode == 1 ? 5 : 0);
         uint8_t *w = malloc(16 * bw + 64);
         for (int m = 0; m < 16; m++) for (int64_t b = 0; b < nb; b++) {
             uint8_t *x = w + m * bw + 17 * b;
             x[0] = (uint8_t)(115 + rnd() % 16);
             if (mode == 3 && rnd() % 7 == 0) x[0] = (uint8_t)(rnd() % 2 ? rnd() % 3 : 250 + rnd() % 6); /* extreme weight scales */
+            if (mode == 7) x[0] = (uint8_t)(nc % 2 ? 140 + rnd() % 60 : 20 + rnd() % 60); /* far from 127, paired with extreme activations */
             for (int i = 1; i < 17; i++) x[i] = (uint8_t)rnd();
             if (mode == 6) for (int i = 1; i < 17; i++) x[i] = (uint8_t)(rnd() % 4 ? 0x77 : rnd()); /* mostly kv = 12: large same-sign sums */
         }
@@ -92,9 +93,10 @@ int main(void) {
             block_f8 *y = cols[j];
             if (mode == 2) for (int64_t b = 0; b < K / 128; b++) if (rnd() % 5 == 0) y[b].qs[rnd() % 128] = (rnd() % 2) ? 0x7f : 0xff; /* NaN codes */
             if (mode == 3) for (int64_t b = 0; b < K / 128; b++) if (rnd() % 6 == 0) y[b].e = (uint8_t)(rnd() % 2 ? 3 + rnd() % 8 : 247 + rnd() % 8);
+            if (mode == 7) for (int64_t b = 0; b < K / 128; b++) y[b].e = (uint8_t)(rnd() % 2 ? 1 + rnd() % 12 : 244 + rnd() % 10);
         }
         const int f0 = fails;
-        check(GDS_TYPE_MXFP4, K, w, bw, cols, nc, mode == 0 ? "gauss" : mode == 1 ? "strided" : mode == 2 ? "small+nan" : mode == 3 ? "extreme" : mode == 4 ? "zeros" : mode == 5 ? "huge-tiny" : "adversarial");
+        check(GDS_TYPE_MXFP4, K, w, bw, cols, nc, mode == 0 ? "gauss" : mode == 1 ? "strided" : mode == 2 ? "small+nan" : mode == 3 ? "extreme" : mode == 4 ? "zeros" : mode == 5 ? "huge-tiny" : mode == 6 ? "adversarial" : "scale-edges");
         case_done(f0);
         for (int j = 0; j < nc; j++) free(cols[j]);
         free(w); free(row);

@@ -101,7 +101,7 @@ struct mm_k {
 };
 
 static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_params *p, int64_t nrows, size_t extra,
-                              int32_t flags, int64_t ncol) {
+                              int32_t flags, int64_t ncol, int64_t nglobal /* > 0: shared packs, < 0: per-thread, 0: none */) {
     struct mm_k k;
     k.tt = gds_cpu_type_traits_mm(w->type, p->simd, flags);
     GDS_ASSERT(k.tt != NULL);
@@ -115,7 +115,14 @@ static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_p
     const size_t used = mm_pad(k.rs * (size_t)nrows) + extra + mm_prep_max(w->type, w->ne[0], flags) * (size_t)nrows;
     GDS_ASSERT(p->wsize >= used);
     k.ptag = NULL; k.pk = NULL; k.pks = 0; k.npk = 0; k.pnext = 0;
-    if (k.has_tile && k.tile.pack) {
+    if (k.has_tile && k.tile.pack && nglobal > 0) { /* nglobal packs shared by all threads */
+        size_t slot;
+        mm_pack_max(w->type, w->ne[0], flags, 1, &slot);
+        GDS_ASSERT(slot >= k.tile.pack_size(w->ne[0]) && p->wsize >= used + slot * (size_t)nglobal);
+        k.pk = k.q + used;
+        k.pks = slot;
+        k.npk = (int)nglobal;
+    } else if (k.has_tile && k.tile.pack && nglobal < 0) { /* per-thread caches (MUL_MAT_ID) */
         size_t slot;
         const size_t per = mm_pack_max(w->type, w->ne[0], flags, ncol, &slot);
         GDS_ASSERT(per > 0 && slot >= k.tile.pack_size(w->ne[0]) && p->wsize >= used + per * (size_t)p->nth);
@@ -179,7 +186,7 @@ static inline void mm_rows(const struct mm_k *k, int64_t K, const char *w, size_
  * Tiles of k->tile.rows rows x k->tile.cols columns; the rows left over (when
  * n1 - n0 is not a multiple of the tile's rows) take the mat-vec kernels. */
 static void mm_tiles(struct mm_k *k, int64_t K, const char *w, size_t bw, int64_t n0, int64_t n1, const int64_t *rows,
-                     float *const *ys, int nc) {
+                     float *const *ys, int nc, const void *packed) {
     const void *a[GDS_MM_NC];
     float *y[GDS_MM_NC];
     int64_t n = n0;
@@ -190,7 +197,7 @@ static void mm_tiles(struct mm_k *k, int64_t K, const char *w, size_t bw, int64_
                 a[j] = k->tile.prepped ? (const void *)(k->pq + (size_t)rows[j0 + j] * k->ps) : (const void *)(k->q + (size_t)rows[j0 + j] * k->rs);
                 y[j] = ys[j0 + j] + n;
             }
-            if (k->tile.pack) a[0] = mm_pack(k, K, rows + j0, c);
+            if (k->tile.pack) a[0] = packed ? packed : mm_pack(k, K, rows + j0, c);
             k->tile.fn(K, w + (size_t)n * bw, bw, a, y, c);
         }
     if (n < n1)
@@ -205,8 +212,11 @@ size_t gds_cpu_work_mul_mat(const struct gds_tensor *dst, int nth) {
     const struct gds_cpu_type_traits *tt = gds_cpu_type_traits_mm(w->type, GDS_SIMD_SCALAR, flags);
     if (!tt) return 0;
     const size_t nr = (size_t)(x->ne[1] * x->ne[2] * x->ne[3]);
-    return mm_pad(gds_row_size(tt->vec_dot_type, x->ne[0]) * nr) + mm_prep_max(w->type, x->ne[0], flags) * nr +
-           mm_pack_max(w->type, x->ne[0], flags, x->ne[1], NULL) * (size_t)nth;
+    size_t slot; /* packs of every (batch, column group), shared by the threads */
+    mm_pack_max(w->type, x->ne[0], flags, 1, &slot);
+    const size_t ngroups = (size_t)((x->ne[1] + GDS_MM_NC - 1) / GDS_MM_NC) * (size_t)(x->ne[2] * x->ne[3]);
+    GDS_UNUSED(nth);
+    return mm_pad(gds_row_size(tt->vec_dot_type, x->ne[0]) * nr) + mm_prep_max(w->type, x->ne[0], flags) * nr + slot * ngroups;
 }
 
 void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) {
@@ -215,23 +225,48 @@ void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) 
     const int64_t ne12 = x->ne[2], ne13 = x->ne[3];
     const int64_t r2 = ne12 / w->ne[2], r3 = ne13 / w->ne[3];
     GDS_ASSERT(x->type == GDS_TYPE_F32 && x->ne[0] == K);
-    struct mm_k k = mm_kernels(w, p, M * ne12 * ne13, 0, dst->op_params[0], M);
+    /* tiles with packs: every (batch, group of GDS_MM_NC columns) packed once, shared */
+    const int64_t ngb = (M + GDS_MM_NC - 1) / GDS_MM_NC;
+    const bool gpack = M >= 2 && p->tiles && gds_cpu_tile_get(w->type, p->simd, dst->op_params[0], &(struct gds_cpu_tile){ 0 });
+    struct mm_k k = mm_kernels(w, p, M * ne12 * ne13, 0, dst->op_params[0], M, gpack ? ngb * ne12 * ne13 : 0);
+    const bool packs = k.has_tile && k.tile.pack && M >= 2;
+    GDS_ASSERT(!packs || k.tile.cols == GDS_MM_NC);
 
     int64_t r0, r1;
     gds_cpu_split(M * ne12 * ne13, p->ith, p->nth, &r0, &r1);
     mm_quantize_rows(&k, x, r0, r1);
     gds_cpu_barrier(p);
+    if (packs) {
+        int64_t g0, g1;
+        gds_cpu_split(ngb * ne12 * ne13, p->ith, p->nth, &g0, &g1);
+        for (int64_t g = g0; g < g1; g++) {
+            const int64_t b = g / ngb, m0 = (g % ngb) * GDS_MM_NC, m1 = m0 + GDS_MM_NC < M ? m0 + GDS_MM_NC : M;
+            const void *a[GDS_MM_NC];
+            for (int64_t m = m0; m < m1; m++) {
+                const int64_t r = b * M + m;
+                a[m - m0] = k.tile.prepped ? (const void *)(k.pq + (size_t)r * k.ps) : (const void *)(k.q + (size_t)r * k.rs);
+            }
+            k.tile.pack(K, a, (int)(m1 - m0), k.pk + (size_t)g * k.pks);
+        }
+        gds_cpu_barrier(p);
+    }
 
+    /* with packs, blocks of UB units (about 1 MB of weights, kept in cache) run
+     * column group by column group; otherwise unit by unit (UB = 1) */
     const int64_t nchunk = (N + GDS_MM_NR - 1) / GDS_MM_NR;
+    int64_t UB = packs ? (int64_t)(((size_t)1 << 20) / ((size_t)GDS_MM_NR * w->nb[1])) : 1;
+    if (UB < 1) UB = 1;
     int64_t u0, u1;
     gds_cpu_split(nchunk * ne12 * ne13, p->ith, p->nth, &u0, &u1);
-    for (int64_t u = u0; u < u1; u++) {
+    for (int64_t ub = u0; ub < u1; ub += UB)
+    for (int64_t m0 = 0; m0 < M; m0 += GDS_MM_NC)
+    for (int64_t u = ub; u < u1 && u < ub + UB; u++) {
         const int64_t b = u / nchunk, c = u % nchunk;
         const int64_t i2 = b % ne12, i3 = b / ne12;
         const int64_t n0 = c * GDS_MM_NR, n1 = n0 + GDS_MM_NR < N ? n0 + GDS_MM_NR : N;
         const char *wb = (const char *)w->data + (i2 / r2) * w->nb[2] + (i3 / r3) * w->nb[3];
         const int64_t rb = (i3 * ne12 + i2) * M;
-        for (int64_t m0 = 0; m0 < M; m0 += GDS_MM_NC) {
+        {
             const int64_t m1 = m0 + GDS_MM_NC < M ? m0 + GDS_MM_NC : M;
             if (k.has_tile && M >= 2) {
                 int64_t rows[GDS_MM_NC];
@@ -240,7 +275,8 @@ void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) 
                     rows[m - m0] = rb + m;
                     ys[m - m0] = (float *)((char *)dst->data + m * dst->nb[1] + i2 * dst->nb[2] + i3 * dst->nb[3]);
                 }
-                mm_tiles(&k, K, wb, w->nb[1], n0, n1, rows, ys, (int)(m1 - m0));
+                mm_tiles(&k, K, wb, w->nb[1], n0, n1, rows, ys, (int)(m1 - m0),
+                         packs ? (const void *)(k.pk + (size_t)(b * ngb + m0 / GDS_MM_NC) * k.pks) : NULL);
                 continue;
             }
             for (int64_t n = n0; n < n1; n += 8) {
@@ -273,7 +309,7 @@ void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *ds
     const int64_t nx = x->ne[1], T = x->ne[2], nu = ids->ne[0];
     GDS_ASSERT(x->type == GDS_TYPE_F32 && x->ne[0] == K && ids->type == GDS_TYPE_I32 && ids->ne[1] == T);
     const size_t lists = mm_pad(sizeof(int32_t) * (size_t)(2 * E + 1 + nu * T));
-    struct mm_k k = mm_kernels(w, p, nx * T, lists, 0, nu * T);
+    struct mm_k k = mm_kernels(w, p, nx * T, lists, 0, nu * T, -1);
     int32_t *cnt = (int32_t *)(k.q + mm_pad(k.rs * (size_t)(nx * T))), *off = cnt + E, *pairs = off + E + 1;
 
     int64_t r0, r1;
@@ -322,7 +358,7 @@ void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *ds
                     rows[j - j0] = (i % nx) + t * nx;
                     ys[j - j0] = (float *)((char *)dst->data + i * dst->nb[1] + t * dst->nb[2]);
                 }
-                mm_tiles(&k, K, wb, w->nb[1], n0, n1, rows, ys, (int)(j1 - j0));
+                mm_tiles(&k, K, wb, w->nb[1], n0, n1, rows, ys, (int)(j1 - j0), NULL);
                 continue;
             }
             for (int64_t n = n0; n < n1; n += 8) {

@@ -233,6 +233,51 @@ static float mx_t_scalar(const block_mxfp4 *x, const block_f8 *y, int64_t b) {
     return (float)p * sc;
 }
 
+/* A of block b (16 rows: kv * 2^(ew - 128) as bf16) into abuf; false when a
+ * row or column exponent leaves the exact range (the caller then takes the
+ * scalar formula). The range test is ew in [max(2, 138 - ea_min), min(252,
+ * 363 - ea_max)] for all rows, and ea in [10, 246]. */
+AI bool mx_decode(const uint8_t *wq, size_t bw, int64_t b, const uint8_t *mb, __m512i gidx, __m512i tab, uint16_t *abuf) {
+    if (mb[1] < 10 || mb[2] > 246) return false;
+    const int lo = 138 - mb[1] > 2 ? 138 - mb[1] : 2, hi = 363 - mb[2] < 252 ? 363 - mb[2] : 252;
+    const __m512i ew = _mm512_and_si512(_mm512_i32gather_epi32(gidx, (const void *)(wq + 17 * b), 1), _mm512_set1_epi32(0xff));
+    if (_mm512_cmplt_epi32_mask(ew, _mm512_set1_epi32(lo)) | _mm512_cmpgt_epi32_mask(ew, _mm512_set1_epi32(hi))) return false;
+    int16_t dm[16] __attribute__((aligned(64)));
+    _mm256_store_si256((__m256i *)dm, _mm512_cvtepi32_epi16(_mm512_slli_epi32(_mm512_sub_epi32(ew, _mm512_set1_epi32(128)), 7)));
+    const __m512i m4 = _mm512_set1_epi16(0x0f);
+    for (int m = 0; m < 16; m++) {
+        /* the row's table: exponent field + ew - 128 on the nonzero entries (all but 0, 8, 16, 24) */
+        const __m512i tm = _mm512_mask_add_epi16(tab, 0xfefefefeu, tab, _mm512_set1_epi16(dm[m]));
+        const __m256i q = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(wq + (size_t)m * bw + 17 * b + 1)));
+        const __m512i ix = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1), m4);
+        _mm512_store_si512(abuf + 32 * m, _mm512_permutexvar_epi16(ix, tm));
+    }
+    return true;
+}
+
+/* block products on tile set (A, C_big, C_small); B_big = tile 3, B_small = tile 4 */
+#define MX_ISSUE(TA, TCB, TCS, ABUF, PB, SMALL)          \
+    do {                                                  \
+        _tile_loadd(TA, ABUF, 64);                        \
+        _tile_loadd(3, PB, 64);                           \
+        _tile_zero(TCB);                                  \
+        _tile_dpbf16ps(TCB, TA, 3);                       \
+        if (SMALL) {                                      \
+            _tile_loadd(4, (PB) + 1024, 64);              \
+            _tile_zero(TCS);                              \
+            _tile_dpbf16ps(TCS, TA, 4);                   \
+        }                                                 \
+    } while (0)
+#define MX_STORE(TCB, TCS, SMALL)                         \
+    do {                                                  \
+        _tile_stored(TCB, cb, 64);                        \
+        if (SMALL) _tile_stored(TCS, cs, 64);             \
+    } while (0)
+
+/* Software-pipelined: block b is decoded and its products issued before block
+ * b - 1's results are read back and added, so the AVX-512 work of one block
+ * overlaps the tile multiplies of the other (two tile sets, two A buffers);
+ * the accumulators still take the blocks in order. */
 static void tile_mxfp4_amx(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
     const struct mxpk_hdr *h = a[0];
     const int64_t nb = K / QK_MXFP4;
@@ -242,58 +287,47 @@ static void tile_mxfp4_amx(int64_t K, const void *w, size_t bw, const void *cons
     struct amx_cfg cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
-    for (int t = 0; t < 5; t++) { cfg.colsb[t] = 64; cfg.rows[t] = 16; } /* 0: C_big, 1: C_small, 2: A, 3: B_big, 4: B_small */
+    /* set 0: C_big 0, C_small 1, A 2; B_big 3, B_small 4; set 1: C_big 5, C_small 6, A 7 */
+    for (int t = 0; t < 8; t++) { cfg.colsb[t] = 64; cfg.rows[t] = 16; }
     _tile_loadconfig(&cfg);
     const __m512i gidx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32((int)bw));
     const __m512i tab = _mm512_load_si512(mx_kv_bf16);
-    const __m512i m4 = _mm512_set1_epi16(0x0f), m7 = _mm512_set1_epi16(7);
-    uint16_t abuf[16 * 32] __attribute__((aligned(64)));
+    uint16_t abuf[2][16 * 32] __attribute__((aligned(64)));
     float cb[256] __attribute__((aligned(64))), cs[256] __attribute__((aligned(64)));
-    int16_t dm[16] __attribute__((aligned(64)));
     __m512 acc[16];
     for (int m = 0; m < 16; m++) acc[m] = _mm512_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *mb = meta + 4 * b;
-        /* the 16 rows' exponent bytes */
-        const __m512i ew = _mm512_and_si512(_mm512_i32gather_epi32(gidx, (const void *)(wq + 17 * b), 1), _mm512_set1_epi32(0xff));
-        const int ewmin = (int)_mm512_reduce_min_epu32(ew), ewmax = (int)_mm512_reduce_max_epu32(ew);
-        const bool exact = ewmin >= 2 && ewmax <= 252 && mb[1] >= 10 && mb[2] <= 246 && ewmin + mb[1] >= 138 && ewmax + mb[2] <= 363;
-        if (!exact) {
+    bool ex_prev = false;
+    for (int64_t b = 0; b <= nb; b++) {
+        bool ex = false;
+        if (b < nb) {
+            const uint8_t *mb = meta + 4 * b, *pb = planes + (size_t)b * 2048;
+            ex = mx_decode(wq, bw, b, mb, gidx, tab, abuf[b & 1]);
+            if (ex) {
+                if (b & 1) MX_ISSUE(7, 5, 6, abuf[1], pb, mb[0]);
+                else MX_ISSUE(2, 0, 1, abuf[0], pb, mb[0]);
+            }
+        }
+        if (b == 0) { ex_prev = ex; continue; }
+        /* block b - 1: results into the accumulators */
+        const int64_t bp = b - 1;
+        const bool small = meta[4 * bp] != 0;
+        if (ex_prev) {
+            if (bp & 1) MX_STORE(5, 6, small);
+            else MX_STORE(0, 1, small);
+            if (small)
+                for (int m = 0; m < 16; m++)
+                    acc[m] = _mm512_add_ps(acc[m], _mm512_add_ps(_mm512_load_ps(cb + 16 * m), _mm512_load_ps(cs + 16 * m)));
+            else
+                for (int m = 0; m < 16; m++) acc[m] = _mm512_add_ps(acc[m], _mm512_load_ps(cb + 16 * m));
+        } else {
             for (int m = 0; m < 16; m++) {
                 float t[16] __attribute__((aligned(64)));
                 for (int j = 0; j < 16; j++)
-                    t[j] = j < h->nc ? mx_t_scalar((const block_mxfp4 *)(wq + (size_t)m * bw), h->col[j], b) : 0.0f;
+                    t[j] = j < h->nc ? mx_t_scalar((const block_mxfp4 *)(wq + (size_t)m * bw), h->col[j], bp) : 0.0f;
                 acc[m] = _mm512_add_ps(acc[m], _mm512_load_ps(t));
             }
-            continue;
         }
-        /* A: kv * 2^(ew - 128) as bf16 (exponent field + ew - 128 for nonzero values) */
-        _mm256_store_si256((__m256i *)dm, _mm512_cvtepi32_epi16(_mm512_slli_epi32(_mm512_sub_epi32(ew, _mm512_set1_epi32(128)), 7)));
-        for (int m = 0; m < 16; m++) {
-            const __m256i q = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(wq + (size_t)m * bw + 17 * b + 1)));
-            const __m512i idx = _mm512_inserti64x4(_mm512_castsi256_si512(q), _mm256_srli_epi16(q, 4), 1);
-            const __m512i ix = _mm512_and_si512(idx, m4);
-            __m512i v = _mm512_permutexvar_epi16(ix, tab);
-            v = _mm512_mask_add_epi16(v, _mm512_test_epi16_mask(ix, m7), v, _mm512_set1_epi16(dm[m]));
-            _mm512_store_si512(abuf + 32 * m, v);
-        }
-        const uint8_t *pb = planes + (size_t)b * 2048;
-        _tile_loadd(2, abuf, 64);
-        _tile_loadd(3, pb, 64);
-        _tile_zero(0);
-        _tile_dpbf16ps(0, 2, 3);
-        if (mb[0]) {
-            _tile_loadd(4, pb + 1024, 64);
-            _tile_zero(1);
-            _tile_dpbf16ps(1, 2, 4);
-            _tile_stored(0, cb, 64);
-            _tile_stored(1, cs, 64);
-            for (int m = 0; m < 16; m++)
-                acc[m] = _mm512_add_ps(acc[m], _mm512_add_ps(_mm512_load_ps(cb + 16 * m), _mm512_load_ps(cs + 16 * m)));
-        } else {
-            _tile_stored(0, cb, 64);
-            for (int m = 0; m < 16; m++) acc[m] = _mm512_add_ps(acc[m], _mm512_load_ps(cb + 16 * m));
-        }
+        ex_prev = ex;
     }
     _tile_release();
     amx_store(acc, y, nc);

@@ -90,4 +90,6 @@ static inline void emu_dpbf16ps(int c, int a, int b) {
         else if (gds_emu_order == 1) for (int i = np - 1; i >= 0; i--) acc = emu_ftz(acc + pr[i]);
         else { for (int w = 1; w < np; w *= 2) for (int i = 0; i + w < np; i += 2 * w) pr[i] = emu_ftz(pr[i] + pr[i + w]); acc = emu_ftz(acc + pr[0]); }
         memcpy(&emu_t[c][m][4 * n], &acc, 4); } }
+static inline unsigned short _mm512_cmplt_epi32_mask(__m512i a_, __m512i b_) { U a = u_(a_), b = u_(b_); unsigned short m = 0; for (int i = 0; i < 16; i++) if (a.d[i] < b.d[i]) m |= (unsigned short)(1u << i); return m; }
+static inline unsigned short _mm512_cmpgt_epi32_mask(__m512i a_, __m512i b_) { U a = u_(a_), b = u_(b_); unsigned short m = 0; for (int i = 0; i < 16; i++) if (a.d[i] > b.d[i]) m |= (unsigned short)(1u << i); return m; }
 #endif

@@ -20,6 +20,9 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* ---- element / row conversions for the plain (non-block) types ---------- */
 
@@ -269,18 +272,23 @@ static void gds_binary(const struct gds_cpu_params *p, struct gds_tensor *dst, e
         const float *x = (const float *)gds_row_ptr(a, i1, i2, i3);
         const float *w = (const float *)gds_row_ptr(b, i1 % b->ne[1], i2 % b->ne[2], i3 % b->ne[3]);
         float *y = (float *)gds_row_ptr_w(dst, i1, i2, i3);
-        if (nb0 == ne0) {
-            switch (op) {
-            case GDS_BIN_ADD: for (int64_t i = 0; i < ne0; i++) y[i] = x[i] + w[i]; break;
-            case GDS_BIN_MUL: for (int64_t i = 0; i < ne0; i++) y[i] = x[i] * w[i]; break;
-            case GDS_BIN_DIV: for (int64_t i = 0; i < ne0; i++) y[i] = x[i] / w[i]; break;
+        if (nb0 == ne0 || nb0 == 1) {
+            /* SSE2 (x86-64 baseline) lanes do the same IEEE operation per
+             * element: same bits; the scalar loop takes the rest (GCC -O2 does
+             * not vectorize these loops: y may alias x or w) */
+            const int64_t ws = nb0 == 1 ? 0 : 1; /* w stride: broadcast or per element */
+            int64_t i = 0;
+#if defined(__SSE2__)
+            const __m128 c4 = _mm_set1_ps(w[0]);
+            for (; i + 4 <= ne0; i += 4) {
+                const __m128 a4 = _mm_loadu_ps(x + i), b4 = ws ? _mm_loadu_ps(w + i) : c4;
+                _mm_storeu_ps(y + i, op == GDS_BIN_ADD ? _mm_add_ps(a4, b4) : op == GDS_BIN_MUL ? _mm_mul_ps(a4, b4) : _mm_div_ps(a4, b4));
             }
-        } else if (nb0 == 1) {
-            const float c = w[0];
+#endif
             switch (op) {
-            case GDS_BIN_ADD: for (int64_t i = 0; i < ne0; i++) y[i] = x[i] + c; break;
-            case GDS_BIN_MUL: for (int64_t i = 0; i < ne0; i++) y[i] = x[i] * c; break;
-            case GDS_BIN_DIV: for (int64_t i = 0; i < ne0; i++) y[i] = x[i] / c; break;
+            case GDS_BIN_ADD: for (; i < ne0; i++) y[i] = x[i] + w[i * ws]; break;
+            case GDS_BIN_MUL: for (; i < ne0; i++) y[i] = x[i] * w[i * ws]; break;
+            case GDS_BIN_DIV: for (; i < ne0; i++) y[i] = x[i] / w[i * ws]; break;
             }
         } else {
             for (int64_t i0 = 0; i0 < ne0; i0 += nb0) {

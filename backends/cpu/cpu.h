@@ -82,6 +82,7 @@ struct gds_cpu_mm_ext {
     void (*prep)(const void *a, void *p, int64_t n);
     void (*dot4)(int64_t n, float *s, const void *w, size_t bw, const void *p);
     void (*dot8)(int64_t n, float *s, const void *w, size_t bw, const void *p); /* optional */
+    size_t prep_block; /* > 0: prep of 128-element blocks is independent, this many bytes each */
 };
 bool gds_cpu_mm_ext_get(enum gds_type t, enum gds_cpu_simd simd, struct gds_cpu_mm_ext *ext);
 

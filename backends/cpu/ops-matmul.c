@@ -156,14 +156,36 @@ static const void *mm_pack(struct mm_k *k, int64_t K, const int64_t *rows, int n
     return k->pk + (size_t)i * k->pks;
 }
 
-/* quantize (and prepare) rows [r0, r1) of the 3-d row space of x (i1 fastest) */
-static void mm_quantize_rows(const struct mm_k *k, const struct gds_tensor *x, int64_t r0, int64_t r1) {
-    const int64_t ne1 = x->ne[1], ne2 = x->ne[2];
-    for (int64_t r = r0; r < r1; r++) {
+/* quantize (and prepare) the nr rows of the 3-d row space of x (i1 fastest),
+ * split over the threads: whole rows when there are at least as many rows as
+ * threads, else (row, range of 128-element chunks) units, so that one-row
+ * mat-vecs (decode) quantize on every thread. The quantizers and the
+ * block-separable preps (mm_ext prep_block) work block by block, so a part
+ * writes the same bytes as the whole row would. */
+static void mm_quantize(const struct mm_k *k, const struct gds_tensor *x, int64_t nr, const struct gds_cpu_params *p) {
+    const int64_t ne1 = x->ne[1], ne2 = x->ne[2], K = x->ne[0];
+    int64_t per = 1; /* units per row */
+    if (nr < p->nth && K % 128 == 0 && (!k->has_ext || k->ext.prep_block > 0)) {
+        per = (p->nth + nr - 1) / nr;
+        if (per > K / 128) per = K / 128;
+    }
+    int64_t u0, u1;
+    gds_cpu_split(nr * per, p->ith, p->nth, &u0, &u1);
+    for (int64_t u = u0; u < u1; u++) {
+        const int64_t r = u / per, part = u % per;
         const int64_t i1 = r % ne1, i2 = (r / ne1) % ne2, i3 = r / (ne1 * ne2);
         const float *src = (const float *)((const char *)x->data + i1 * x->nb[1] + i2 * x->nb[2] + i3 * x->nb[3]);
-        k->tt->from_float(src, k->q + (size_t)r * k->rs, x->ne[0]);
-        if (k->has_ext) k->ext.prep(k->q + (size_t)r * k->rs, k->pq + (size_t)r * k->ps, x->ne[0]);
+        char *q = k->q + (size_t)r * k->rs;
+        if (per == 1) {
+            k->tt->from_float(src, q, K);
+            if (k->has_ext) k->ext.prep(q, k->pq + (size_t)r * k->ps, K);
+            continue;
+        }
+        const int64_t k0 = 128 * (K / 128 * part / per), k1 = 128 * (K / 128 * (part + 1) / per);
+        if (k1 == k0) continue;
+        char *qp = q + gds_row_size(k->tt->vec_dot_type, k0);
+        k->tt->from_float(src + k0, qp, k1 - k0);
+        if (k->has_ext) k->ext.prep(qp, k->pq + (size_t)r * k->ps + (size_t)(k0 / 128) * k->ext.prep_block, k1 - k0);
     }
 }
 
@@ -232,9 +254,7 @@ void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) 
     const bool packs = k.has_tile && k.tile.pack && M >= 2;
     GDS_ASSERT(!packs || k.tile.cols == GDS_MM_NC);
 
-    int64_t r0, r1;
-    gds_cpu_split(M * ne12 * ne13, p->ith, p->nth, &r0, &r1);
-    mm_quantize_rows(&k, x, r0, r1);
+    mm_quantize(&k, x, M * ne12 * ne13, p);
     gds_cpu_barrier(p);
     if (packs) {
         int64_t g0, g1;
@@ -312,9 +332,7 @@ void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *ds
     struct mm_k k = mm_kernels(w, p, nx * T, lists, 0, nu * T, -1);
     int32_t *cnt = (int32_t *)(k.q + mm_pad(k.rs * (size_t)(nx * T))), *off = cnt + E, *pairs = off + E + 1;
 
-    int64_t r0, r1;
-    gds_cpu_split(nx * T, p->ith, p->nth, &r0, &r1);
-    mm_quantize_rows(&k, x, r0, r1);
+    mm_quantize(&k, x, nx * T, p);
     if (p->ith == 0) {
         /* counting sort of (slot, token) pairs by expert, stable in (t, i) order */
         for (int64_t e = 0; e < E; e++) cnt[e] = 0;

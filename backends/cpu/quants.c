@@ -333,6 +333,7 @@ bool gds_cpu_mm_ext_get(enum gds_type t, enum gds_cpu_simd simd, struct gds_cpu_
     if (t == GDS_TYPE_MXFP4 && simd == GDS_SIMD_AVX512) {
         ext->prep_size = gds_cpu_mxfp4_prep_bf16_size;
         ext->prep = gds_cpu_mxfp4_prep_bf16;
+        ext->prep_block = 0; /* the row's "folded" flag depends on every block */
         ext->dot4 = gds_cpu_dot4_mxfp4b_avx512;
         ext->dot8 = gds_cpu_dot8_mxfp4b_avx512;
         return true;
@@ -343,6 +344,7 @@ bool gds_cpu_mm_ext_get(enum gds_type t, enum gds_cpu_simd simd, struct gds_cpu_
     if (t == GDS_TYPE_MXFP4 && (simd == GDS_SIMD_AVX2 || simd == GDS_SIMD_AMX)) {
         ext->prep_size = gds_cpu_mxfp4_prep_size;
         ext->prep = gds_cpu_mxfp4_prep;
+        ext->prep_block = 512;
         ext->dot4 = gds_cpu_dot4_mxfp4p_avx2;
         ext->dot8 = NULL;
         return true;
@@ -350,6 +352,7 @@ bool gds_cpu_mm_ext_get(enum gds_type t, enum gds_cpu_simd simd, struct gds_cpu_
     if (t == GDS_TYPE_F8_E4M3_B128 && (simd == GDS_SIMD_AVX2 || gds_cpu_simd_is_avx512(simd))) {
         ext->prep_size = gds_cpu_f8_prep_size;
         ext->prep = gds_cpu_f8_prep;
+        ext->prep_block = 576;
         ext->dot4 = gds_cpu_simd_is_avx512(simd) ? gds_cpu_dot4_f8p_avx512 : gds_cpu_dot4_f8p_avx2;
         ext->dot8 = NULL;
         return true;

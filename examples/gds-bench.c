@@ -6,11 +6,14 @@
  *   gds-bench -m MODEL.gguf [-p 512] [-n 64] [-d 0,4096,16384] [-t N] [-r 3] [-o md|json]
  *
  * For every depth d of -d and every run of -r:
- *   pp<P> @ d: reset the sequence, prefill d tokens (not timed), then time one
+ *   pp<P> @ d: reset the sequence, prefill d tokens (timed apart), then time one
  *              prefill call of P tokens (the model splits it by n_batch);
- *   tg<N> @ d: reset the sequence, prefill d tokens (not timed), then time N
+ *   tg<N> @ d: reset the sequence, prefill d tokens (timed apart), then time N
  *              decode calls of one token each, every one with the head
  *              (logits), as generation does.
+ * The d-token prefill is timed apart as well (the "context prefill" table,
+ * JSON fill_runs_tps / fill_median_tps): the prefill rate of a d-token prompt,
+ * so one run at a long depth gives both figures the long-context check needs.
  * So pp and tg are measured separately, each from depth d (llama-bench's
  * convention): the decode does not follow the P-token prefill. -p and -n take
  * comma-separated lists (0 skips that test). Token ids are a fixed
@@ -85,8 +88,9 @@ static void usage(FILE *f) {
             "  --no-split             decode: skip the runs without the output head (layers vs head split)\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
-            "pp<P> @ d: prefill d tokens (untimed), time a prefill of P tokens. tg<N> @ d: prefill d tokens\n"
-            "(untimed), time N decode steps of one token with logits. Each from a reset sequence.\n"
+            "pp<P> @ d: prefill d tokens, time a prefill of P tokens. tg<N> @ d: prefill d tokens, time N\n"
+            "decode steps of one token with logits. Each from a reset sequence. For d > 0 the d-token\n"
+            "prefill is timed apart too (\"context prefill\" table, JSON fill_*): a long prompt's rate.\n"
             "%% BW = decode t/s x bytes per token (weights read per token, from the file) / measured read bandwidth.\n"
             "Decode split: every decode run is paired with one of the same steps without logits (the layers\n"
             "alone); head = the difference. Each part's %% BW uses its own bytes (layers: all but the head).\n",
@@ -291,11 +295,15 @@ static bool eval(struct bench *b, const int32_t *ids, int n, bool decode, bool l
     return false;
 }
 
-/* tokens/s of one run: reset, untimed prefill of depth tokens, then the timed
- * part (decode without logits: the layers alone, no output head); < 0 on error */
-static double run_once(struct bench *b, int depth, int n, bool tg, bool logits) {
+/* tokens/s of one run: reset, prefill of depth tokens (timed apart into *fill
+ * when fill is given: the prefill rate of a depth-token prompt), then the
+ * timed part (decode without logits: the layers alone, no output head); < 0
+ * on error */
+static double run_once(struct bench *b, int depth, int n, bool tg, bool logits, double *fill) {
     gds_seq_reset(b->s);
+    const double tf = now_s();
     if (!eval(b, b->ids, depth, false, true)) return -1;
+    if (fill) *fill = depth / (now_s() - tf);
     const int32_t *t = b->ids + depth;
     const double t0 = now_s();
     if (tg) {
@@ -310,7 +318,8 @@ struct result {
     int n, depth;
     double tps[MAX_RUNS];
     double tps_layers[MAX_RUNS]; /* decode: the same steps without the output head (--split) */
-    struct stats st, st_layers;
+    double fill[MAX_RUNS];       /* depth > 0: t/s of the depth-token prefill before each run */
+    struct stats st, st_layers, st_fill;
 };
 
 /* ---- main --------------------------------------------------------------------- */
@@ -437,14 +446,15 @@ int main(int argc, char **argv) {
             if (r->n == 0) continue;
             for (int rep = 0; rep < reps && !rc; rep++) {
                 fprintf(stderr, "gds-bench: %s%d @ d%d, run %d of %d\n", r->tg ? "tg" : "pp", r->n, r->depth, rep + 1, reps);
-                r->tps[rep] = run_once(&b, r->depth, r->n, r->tg, true);
+                r->tps[rep] = run_once(&b, r->depth, r->n, r->tg, true, r->depth > 0 ? &r->fill[rep] : NULL);
                 if (r->tps[rep] < 0) rc = 1;
                 if (!rc && r->tg && split) {
-                    r->tps_layers[rep] = run_once(&b, r->depth, r->n, true, false);
+                    r->tps_layers[rep] = run_once(&b, r->depth, r->n, true, false, NULL);
                     if (r->tps_layers[rep] < 0) rc = 1;
                 }
             }
             if (!rc) r->st = stats_of(r->tps, reps);
+            if (!rc && r->depth > 0) r->st_fill = stats_of(r->fill, reps);
             if (!rc && r->tg && split) r->st_layers = stats_of(r->tps_layers, reps);
             k++;
         }
@@ -491,6 +501,18 @@ int main(int argc, char **argv) {
                 else printf(" n/a |\n");
             }
         }
+        bool any_fill = false;
+        for (int i = 0; i < k; i++) any_fill |= res[i].depth > 0;
+        if (any_fill) {
+            printf("\n| test | context prefill: tokens | t/s (median, min..max of %d) |\n", reps);
+            printf("|---|---:|---:|\n");
+            for (int i = 0; i < k; i++) {
+                const struct result *r = &res[i];
+                if (r->depth > 0)
+                    printf("| %s%d @ d%d | %d | %.2f (%.2f..%.2f) |\n", r->tg ? "tg" : "pp", r->n, r->depth, r->depth, r->st_fill.median,
+                           r->st_fill.min, r->st_fill.max);
+            }
+        }
     } else if (!rc) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "program", "gds-bench");
@@ -528,6 +550,10 @@ int main(int argc, char **argv) {
             cJSON_AddNumberToObject(e, "min_tps", r->st.min);
             cJSON_AddNumberToObject(e, "max_tps", r->st.max);
             cJSON_AddNumberToObject(e, "stddev_tps", r->st.stddev);
+            if (r->depth > 0) {
+                cJSON_AddItemToObject(e, "fill_runs_tps", cJSON_CreateDoubleArray(r->fill, reps));
+                cJSON_AddNumberToObject(e, "fill_median_tps", r->st_fill.median);
+            }
             if (r->tg) {
                 cJSON_AddNumberToObject(e, "gbs", r->st.median * bpt / 1e9);
                 if (bw > 0) cJSON_AddNumberToObject(e, "pct_bandwidth", 100.0 * r->st.median * bpt / 1e9 / bw);

@@ -409,9 +409,18 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
                     if (!near(r.layers_ms, tl) || !near(r.per_layer_ms, tl / o.n_layer) || !near(r.head_ms, th)) bad.push(r.test + " split " + [r.layers_ms, r.per_layer_ms, r.head_ms] + " != " + [tl, tl / o.n_layer, th]);
                 }
                 if (!(r.min_tps <= r.median_tps && r.median_tps <= r.max_tps)) bad.push(r.test + " min <= median <= max");
+                /* depth > 0: the context prefill timed per run, its median recomputed; none at depth 0 */
+                if (r.depth > 0) {
+                    if (!Array.isArray(r.fill_runs_tps) || r.fill_runs_tps.length !== 2) bad.push(r.test + "@" + r.depth + " fill runs");
+                    else {
+                        r.fill_runs_tps.forEach((v, i) => pos(v, r.test + " fill run " + i));
+                        const f = r.fill_runs_tps.slice().sort((a, b) => a - b), fm = (f[0] + f[1]) / 2;
+                        if (!(Math.abs(r.fill_median_tps - fm) <= 1e-9 * fm)) bad.push(r.test + " fill median " + r.fill_median_tps + " != " + fm);
+                    }
+                } else if ("fill_runs_tps" in r || "fill_median_tps" in r) bad.push(r.test + "@0 has fill figures");
             }
             console.log(bad.length ? bad.join("; ") : "ok");' "$W/bench.json" "$bpt_ref" "$head_ref" 2>&1)
-        check "gds-bench JSON: 4 tests x 2 runs, figures positive and finite, bytes/token = --info sum ($bpt_ref), head bytes ($head_ref), layers/head split: $verdict" '[ "$verdict" = ok ]'
+        check "gds-bench JSON: 4 tests x 2 runs, figures positive and finite, bytes/token = --info sum ($bpt_ref), head bytes ($head_ref), layers/head split, context prefill at d32: $verdict" '[ "$verdict" = ok ]'
     else
         if [ "${CI:-}" = true ]; then bad "gds-bench JSON check: node missing"; else echo "SKIP gds-bench JSON check: node missing"; fi
     fi

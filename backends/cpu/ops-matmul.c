@@ -110,6 +110,8 @@ static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_p
     k.has_ext = !(flags & GDS_MM_ACT_BF16) && gds_cpu_mm_ext_get(w->type, p->simd, &k.ext);
     k.ps = k.has_ext ? mm_pad(k.ext.prep_size(w->ne[0])) : 0;
     k.has_tile = p->tiles && gds_cpu_tile_get(w->type, p->simd, flags, &k.tile) && (!k.tile.prepped || k.has_ext);
+    /* the AMX tiles gather per-row scales with 32-bit offsets (rows x row bytes) */
+    if (k.has_tile && k.tile.pack && w->nb[1] > (size_t)INT32_MAX / 32) k.has_tile = false;
     GDS_ASSERT(!k.has_tile || (k.tile.cols >= 1 && k.tile.cols <= GDS_MM_NC && k.tile.rows >= 1 && GDS_MM_NR % k.tile.rows == 0));
     k.pq = k.q + mm_pad(k.rs * (size_t)nrows) + extra;
     const size_t used = mm_pad(k.rs * (size_t)nrows) + extra + mm_prep_max(w->type, w->ne[0], flags) * (size_t)nrows;

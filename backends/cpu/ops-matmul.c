@@ -3,8 +3,9 @@
  *
  * Both run in two phases:
  *   1. every row of the F32 activation x is quantized into the weight type's
- *      vec_dot_type (rows split across threads) into the scratch buffer, then
- *      gds_cpu_barrier();
+ *      vec_dot_type (rows split across threads; with fewer rows than threads,
+ *      ranges of 128-element chunks, see mm_quantize) into the scratch
+ *      buffer, then gds_cpu_barrier();
  *   2. dot products. Work is cut into units of GDS_MM_NR consecutive weight
  *      rows (of one batch / one expert) times all activation columns; threads
  *      take contiguous ranges of units, so each thread streams its own slice
@@ -26,6 +27,10 @@
  * tile.rows weight rows x up to tile.cols columns per call, each decoded
  * weight block serving all of them; every output has the bits of the
  * mat-vec kernels above (cpu.h), the unit's leftover rows take mm_rows.
+ * Tiles with column packs (AMX): MUL_MAT packs every (batch, column group)
+ * once after phase 1 (another barrier) and runs blocks of ~1 MB of weight
+ * rows group by group; MUL_MAT_ID keeps per-thread pack caches (an expert's
+ * few column groups are packed once per thread).
  *
  * MUL_MAT flags (op_params[0], gds.h): GDS_MM_ACT_BF16 takes the traits of
  * gds_cpu_type_traits_mm (F8 weights x bf16 activation rows, no fast path).

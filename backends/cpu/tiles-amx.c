@@ -1,10 +1,10 @@
 /*
  * tiles-amx.c - mul_mat tile kernels of the AMX level (Intel AMX-INT8 and
- * AMX-BF16; contract: cpu.h, registry: tiles.c). The AMX level uses the
- * AVX512 mat-vec kernels; these tiles give, for every output, exactly the
- * bits of the canonical arithmetic of quants.c, which the AVX512 vec_dot /
- * vec_dot4 of Q8_0 and MXFP4 follow (and scalar and AVX2 too), so prefill
- * (tiles) and decode (mat-vec) agree bit for bit.
+ * AMX-BF16; contract: cpu.h, registry: tiles.c). The AMX level's mat-vecs
+ * are the AVX512 kernels, but for MXFP4 the AVX2 fast path (quants.c); both
+ * follow the canonical arithmetic of quants.c for Q8_0 and MXFP4, and these
+ * tiles give, for every output, exactly those bits, so prefill (tiles) and
+ * decode (mat-vec) agree bit for bit.
  *
  * Both kernels compute 16 weight rows x up to 16 columns: A = the weights of
  * one 32-block (16 rows), B = the columns of that block, packed once per
@@ -23,11 +23,11 @@
  *   product is exact and their sum is p * sc. The sum is exact in fp32
  *   whatever order TDPBF16PS adds in if the activations are split in two
  *   planes (spec 3.6 leaves the order open; we need exactness to match the
- *   mat-vec bit for bit): "big" values |e4m3| >= 2^-3 are multiples of 2^-6,
- *   32 products of |kv| <= 12 and |e4m3| <= 480 sum to < 2^27 * 2^-9 in
- *   units of 2^-6 * 2^-9 ... i.e. at most 94.4e6 / 8 < 2^24 units: exact;
- *   "small" values |e4m3| < 2^-3 are multiples of 2^-9 and sum to at most
- *   24192 units: exact. C_big + C_small (one fp32 rounding) = fl(p) * sc = t
+ *   mat-vec bit for bit). In units of X (e4m3 * 2^9, before the power-of-two
+ *   scales): "big" values |e4m3| >= 2^-3 are multiples of 8, and any partial
+ *   sum of 32 products with |kv| <= 12, |X| <= 480 * 2^9 is at most 94.4e6,
+ *   i.e. 11.8e6 < 2^24 multiples of 8: exact in fp32; "small" values
+ *   |e4m3| < 2^-3 are integers below 64, partial sums at most 24192: exact. C_big + C_small (one fp32 rounding) = fl(p) * sc = t
  *   exactly, then acc = acc + t. The small plane's TDPBF16PS runs only for
  *   blocks where some column has a small nonzero value. Exactness needs every
  *   operand, product and partial sum normal and finite (AMX flushes

@@ -117,6 +117,21 @@ void gds_cpu_traits_avx512(struct gds_cpu_type_traits *tab);
 void gds_cpu_traits_neon(struct gds_cpu_type_traits *tab);
 
 /* element helpers */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+/* gds_round_bf16 on 4 lanes with the same integer steps (RNE add on the bits,
+ * NaN -> quiet NaN keeping the top 16 bits): equal bits for all 2^32 inputs
+ * (exhaustive check). SSE2 is the x86-64 baseline. */
+static inline __m128 gds_cpu_round_bf16_x4(__m128 v) {
+    const __m128i u = _mm_castps_si128(v), hi = _mm_set1_epi32((int)0xffff0000u);
+    const __m128i nan = _mm_cmpgt_epi32(_mm_and_si128(u, _mm_set1_epi32(0x7fffffff)), _mm_set1_epi32(0x7f800000));
+    const __m128i lsb = _mm_and_si128(_mm_srli_epi32(u, 16), _mm_set1_epi32(1));
+    const __m128i r = _mm_and_si128(_mm_add_epi32(u, _mm_add_epi32(lsb, _mm_set1_epi32(0x7fff))), hi);
+    const __m128i q = _mm_or_si128(_mm_and_si128(u, hi), _mm_set1_epi32(0x00400000));
+    return _mm_castsi128_ps(_mm_or_si128(_mm_and_si128(nan, q), _mm_andnot_si128(nan, r)));
+}
+#endif
+
 static inline float *gds_f32_ptr(const struct gds_tensor *t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {
     return (float *)((char *)t->data + i0 * t->nb[0] + i1 * t->nb[1] + i2 * t->nb[2] + i3 * t->nb[3]);
 }

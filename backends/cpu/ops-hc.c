@@ -17,21 +17,6 @@
 #include "cpu.h"
 
 #include <math.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-
-/* gds_round_bf16 on 4 lanes (the same integer steps: RNE add on the bits,
- * NaN -> quiet NaN keeping the top 16 bits; as gds_sim_bf16_row in
- * ops-rope.c, exhaustively equal to the scalar rounding) */
-static inline __m128 hc_bf16_x4(__m128 v) {
-    const __m128i u = _mm_castps_si128(v), hi = _mm_set1_epi32((int)0xffff0000u);
-    const __m128i nan = _mm_cmpgt_epi32(_mm_and_si128(u, _mm_set1_epi32(0x7fffffff)), _mm_set1_epi32(0x7f800000));
-    const __m128i lsb = _mm_and_si128(_mm_srli_epi32(u, 16), _mm_set1_epi32(1));
-    const __m128i r = _mm_and_si128(_mm_add_epi32(u, _mm_add_epi32(lsb, _mm_set1_epi32(0x7fff))), hi);
-    const __m128i q = _mm_or_si128(_mm_and_si128(u, hi), _mm_set1_epi32(0x00400000));
-    return _mm_castsi128_ps(_mm_or_si128(_mm_and_si128(nan, q), _mm_andnot_si128(nan, r)));
-}
-#endif
 
 /* y[t] = sum_s sum_i w[s*D + i] * x[t][s*xs + i] for t < nt (w contiguous [hc*D]) */
 typedef void (*gds_hc_dot_fn)(int64_t D, int hc, const float *w, int nt, const float *const *x, int64_t xs, float *y);
@@ -203,7 +188,7 @@ void gds_cpu_op_hc_pre(const struct gds_cpu_params *p, struct gds_tensor *dst) {
         for (; i + 4 <= i1; i += 4) {
             __m128 acc = _mm_mul_ps(_mm_set1_ps(c[0]), _mm_loadu_ps(xs[0] + i));
             for (int s = 1; s < hc; s++) acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(c[s]), _mm_loadu_ps(xs[s] + i)));
-            _mm_storeu_ps(y + i, hc_bf16_x4(acc));
+            _mm_storeu_ps(y + i, gds_cpu_round_bf16_x4(acc));
         }
 #endif
         for (; i < i1; i++) {
@@ -247,7 +232,7 @@ void gds_cpu_op_hc_post(const struct gds_cpu_params *p, struct gds_tensor *dst) 
         for (; i + 4 <= i1; i += 4) { /* as HC_PRE: the scalar operations, 4 lanes */
             __m128 acc = _mm_mul_ps(_mm_set1_ps(c[0]), _mm_loadu_ps(rs[0] + i));
             for (int j = 1; j < hc; j++) acc = _mm_add_ps(acc, _mm_mul_ps(_mm_set1_ps(c[j]), _mm_loadu_ps(rs[j] + i)));
-            _mm_storeu_ps(y + i, hc_bf16_x4(_mm_add_ps(_mm_mul_ps(_mm_set1_ps(post), _mm_loadu_ps(av + i)), acc)));
+            _mm_storeu_ps(y + i, gds_cpu_round_bf16_x4(_mm_add_ps(_mm_mul_ps(_mm_set1_ps(post), _mm_loadu_ps(av + i)), acc)));
         }
 #endif
         for (; i < i1; i++) {

@@ -85,6 +85,9 @@ struct gds_cpu_mm_ext {
     size_t prep_block; /* > 0: prep of 128-element blocks is independent, this many bytes each */
 };
 bool gds_cpu_mm_ext_get(enum gds_type t, enum gds_cpu_simd simd, struct gds_cpu_mm_ext *ext);
+/* the canonical term t = (float)p * scale of MXFP4 block xb against sub-block j
+ * (0..3) of the F8 activation block y (quants.c) */
+float gds_cpu_mxfp4_block_t(const block_mxfp4 *xb, const block_f8 *y, int j);
 
 /* mul_mat tiles (prefill): rows x cols outputs per call, for weight types with
  * several activation columns. fn computes y[j][i] = dot(weight row i, column j)
@@ -117,7 +120,7 @@ void gds_cpu_traits_avx512(struct gds_cpu_type_traits *tab);
 void gds_cpu_traits_neon(struct gds_cpu_type_traits *tab);
 
 /* element helpers */
-#if defined(__SSE2__)
+#if defined(__SSE2__) && !defined(GDS_AMX_EMU) /* test-amx-emu emulates the intrinsics itself */
 #include <emmintrin.h>
 /* gds_round_bf16 on 4 lanes with the same integer steps (RNE add on the bits,
  * NaN -> quiet NaN keeping the top 16 bits): equal bits for all 2^32 inputs

@@ -190,25 +190,34 @@ static void dot_f8_scalar(int64_t n, float *s, const void *w, const void *a) {
 
 /* ---- MXFP4 x F8 ---------------------------------------------------------- */
 
+/* canonical t of MXFP4 block xb against sub-block j of the F8 block y */
+static inline float mxfp4_block_t(const block_mxfp4 *xb, const block_f8 *y, int j) {
+    const uint8_t *q = y->qs + j * QK_MXFP4;
+    int32_t p = 0;
+    for (int i = 0; i < QK_MXFP4 / 2; i++) {
+        p += gds_kvalues_mxfp4[xb->qs[i] & 15] * e4m3_x9[q[i]];
+        p += gds_kvalues_mxfp4[xb->qs[i] >> 4] * e4m3_x9[q[i + 16]];
+    }
+    const float sa9 = gds_e8m0_to_fp32(y->e) * 0x1p-9f;
+    const float sc = sa9 * gds_e8m0_to_fp32_half(xb->e);
+    return (float)p * sc;
+}
+
+/* for kernels that take single blocks the scalar way (tiles-amx.c) */
+float gds_cpu_mxfp4_block_t(const block_mxfp4 *xb, const block_f8 *y, int j) {
+    pthread_once(&traits_once, traits_init);
+    return mxfp4_block_t(xb, y, j);
+}
+
 static void dot_mxfp4_scalar(int64_t n, float *s, const void *w, const void *a) {
     const block_mxfp4 *x = w;
     const block_f8 *y = a;
     float acc = 0.0f;
-    for (int64_t b = 0; b < n / QK_F8; b++) {
-        const float sa9 = gds_e8m0_to_fp32(y[b].e) * 0x1p-9f;
+    for (int64_t b = 0; b < n / QK_F8; b++)
         for (int j = 0; j < QK_F8 / QK_MXFP4; j++) {
-            const block_mxfp4 *xb = &x[b * (QK_F8 / QK_MXFP4) + j];
-            const uint8_t *q = y[b].qs + j * QK_MXFP4;
-            int32_t p = 0;
-            for (int i = 0; i < QK_MXFP4 / 2; i++) {
-                p += gds_kvalues_mxfp4[xb->qs[i] & 15] * e4m3_x9[q[i]];
-                p += gds_kvalues_mxfp4[xb->qs[i] >> 4] * e4m3_x9[q[i + 16]];
-            }
-            const float sc = sa9 * gds_e8m0_to_fp32_half(xb->e);
-            const float t = (float)p * sc;
+            const float t = mxfp4_block_t(&x[b * (QK_F8 / QK_MXFP4) + j], &y[b], j);
             acc = acc + t;
         }
-    }
     *s = acc;
 }
 

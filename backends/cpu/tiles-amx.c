@@ -214,25 +214,6 @@ static const uint16_t mx_kv_bf16[32] __attribute__((aligned(64))) = {
     0x0000, 0x3f80, 0x4000, 0x4040, 0x4080, 0x40c0, 0x4100, 0x4140, 0x0000, 0xbf80, 0xc000, 0xc040, 0xc080, 0xc0c0, 0xc100, 0xc140,
 };
 
-/* canonical t of one (row, column) block, scalar (blocks outside the exact range) */
-static float mx_t_scalar(const block_mxfp4 *x, const block_f8 *y, int64_t b) {
-    const uint8_t *q = y[b / 4].qs + 32 * (b % 4);
-    int32_t p = 0;
-    for (int i = 0; i < 16; i++) {
-        const uint32_t lo = mx_e4m3_bits(q[i]), hi = mx_e4m3_bits(q[i + 16]);
-        float vl, vh;
-        uint32_t l = lo & 0x7fffffffu, hh = hi & 0x7fffffffu;
-        memcpy(&vl, &l, 4);
-        memcpy(&vh, &hh, 4);
-        const int32_t xl = (int32_t)(vl * 512.0f), xh = (int32_t)(vh * 512.0f);
-        p += gds_kvalues_mxfp4[x[b].qs[i] & 15] * ((lo >> 31) ? -xl : xl);
-        p += gds_kvalues_mxfp4[x[b].qs[i] >> 4] * ((hi >> 31) ? -xh : xh);
-    }
-    const float sa9 = gds_e8m0_to_fp32(y[b / 4].e) * 0x1p-9f;
-    const float sc = sa9 * gds_e8m0_to_fp32_half(x[b].e);
-    return (float)p * sc;
-}
-
 /* A of block b (16 rows: kv * 2^(ew - 128) as bf16) into abuf; false when a
  * row or column exponent leaves the exact range (the caller then takes the
  * scalar formula). The range test is ew in [max(2, 138 - ea_min), min(252,
@@ -323,7 +304,7 @@ static void tile_mxfp4_amx(int64_t K, const void *w, size_t bw, const void *cons
             for (int m = 0; m < 16; m++) {
                 float t[16] __attribute__((aligned(64)));
                 for (int j = 0; j < 16; j++)
-                    t[j] = j < h->nc ? mx_t_scalar((const block_mxfp4 *)(wq + (size_t)m * bw), h->col[j], bp) : 0.0f;
+                    t[j] = j < h->nc ? gds_cpu_mxfp4_block_t((const block_mxfp4 *)(wq + (size_t)m * bw) + bp, &h->col[j][bp / 4], (int)(bp % 4)) : 0.0f;
                 acc[m] = _mm512_add_ps(acc[m], _mm512_load_ps(t));
             }
         }

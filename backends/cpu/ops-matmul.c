@@ -106,7 +106,7 @@ struct mm_k {
 };
 
 static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_params *p, int64_t nrows, size_t extra,
-                              int32_t flags, int64_t ncol, int64_t nglobal /* > 0: shared packs, < 0: per-thread, 0: none */) {
+                              int32_t flags, int64_t ncol, int64_t nglobal /* > 0: shared packs (if the tile packs), < 0: per-thread, 0: none */) {
     struct mm_k k;
     k.tt = gds_cpu_type_traits_mm(w->type, p->simd, flags);
     GDS_ASSERT(k.tt != NULL);
@@ -256,8 +256,7 @@ void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) 
     GDS_ASSERT(x->type == GDS_TYPE_F32 && x->ne[0] == K);
     /* tiles with packs: every (batch, group of GDS_MM_NC columns) packed once, shared */
     const int64_t ngb = (M + GDS_MM_NC - 1) / GDS_MM_NC;
-    const bool gpack = M >= 2 && p->tiles && gds_cpu_tile_get(w->type, p->simd, dst->op_params[0], &(struct gds_cpu_tile){ 0 });
-    struct mm_k k = mm_kernels(w, p, M * ne12 * ne13, 0, dst->op_params[0], M, gpack ? ngb * ne12 * ne13 : 0);
+    struct mm_k k = mm_kernels(w, p, M * ne12 * ne13, 0, dst->op_params[0], M, M >= 2 ? ngb * ne12 * ne13 : 0);
     const bool packs = k.has_tile && k.tile.pack && M >= 2;
     GDS_ASSERT(!packs || k.tile.cols == GDS_MM_NC);
 

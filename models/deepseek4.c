@@ -266,9 +266,9 @@ static struct gds_tensor *norm_w(struct ds4_build *b, struct gds_tensor *x, stru
  * type changes the weights' values at most, never the activation rounding
  * (README "Weight types"). Not for wo_a (T17: bf16 input) nor the linears the
  * reference runs in bf16/fp32 (compressor, indexer weights_proj, router, head). */
+static bool fp8_in_mul_mat(const struct gds_tensor *w) { return w->type == GDS_TYPE_F8_E4M3_B128 || w->type == GDS_TYPE_MXFP4; }
 static struct gds_tensor *fp8_in(struct ds4_build *b, const struct gds_tensor *w, struct gds_tensor *x) {
-    if (w->type == GDS_TYPE_F8_E4M3_B128 || w->type == GDS_TYPE_MXFP4) return x;
-    return gds_quant_sim(b->ctx, x, GDS_SIM_FP8, 128, 0);
+    return fp8_in_mul_mat(w) ? x : gds_quant_sim(b->ctx, x, GDS_SIM_FP8, 128, 0);
 }
 
 /* y = w x for a linear of fp8_in's list */
@@ -281,7 +281,7 @@ static struct gds_tensor *mm_fp8(struct ds4_build *b, struct gds_tensor *w, stru
  * the QUANT_SIM makes it in *xq (NULL at first), the others reuse it: one
  * node instead of two, same values (decode: ~20 us a 4096-element fp8 sim) */
 static struct gds_tensor *mm_fp8_shared(struct ds4_build *b, struct gds_tensor *w, struct gds_tensor *x, struct gds_tensor **xq) {
-    if (w->type == GDS_TYPE_F8_E4M3_B128 || w->type == GDS_TYPE_MXFP4) return gds_mul_mat(b->ctx, w, x);
+    if (fp8_in_mul_mat(w)) return gds_mul_mat(b->ctx, w, x);
     if (!*xq) *xq = fp8_in(b, w, x);
     return gds_mul_mat(b->ctx, w, *xq);
 }

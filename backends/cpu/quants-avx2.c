@@ -304,30 +304,6 @@ static void dot4_mxfp4_avx2(int64_t n, float *s, const void *w, size_t bw, const
  * 2 sub-blocks, the r plane inline where the prep flagged the half; the weight
  * scales of 4 rows x 4 blocks come from the e bytes as float bits (e << 23 =
  * 2^(e-127)); t = (float)p * (sw * sa*2^-10), accumulated in block order. */
-/* gds_mxq_ebytes4 built with vpinsrb (e bytes straight into their lanes): the
- * mat-vec is issue-bound, and 16 byte inserts cost fewer dispatch slots than 16
- * scalar loads with 24 shifts/ors; same bytes, so same bits. f2q-shaped
- * microbench (6 experts 2048 x 4096, 1 thread, weights in L2): 3-9 % faster. */
-static inline __attribute__((always_inline)) __m128i mxq_ebytes4_ins(const uint8_t *x0, const uint8_t *x1, const uint8_t *x2,
-                                                                   const uint8_t *x3) {
-    __m128i v = _mm_cvtsi32_si128(x0[0]);
-    v = _mm_insert_epi8(v, x1[0], 1);
-    v = _mm_insert_epi8(v, x2[0], 2);
-    v = _mm_insert_epi8(v, x3[0], 3);
-    v = _mm_insert_epi8(v, x0[17], 4);
-    v = _mm_insert_epi8(v, x1[17], 5);
-    v = _mm_insert_epi8(v, x2[17], 6);
-    v = _mm_insert_epi8(v, x3[17], 7);
-    v = _mm_insert_epi8(v, x0[34], 8);
-    v = _mm_insert_epi8(v, x1[34], 9);
-    v = _mm_insert_epi8(v, x2[34], 10);
-    v = _mm_insert_epi8(v, x3[34], 11);
-    v = _mm_insert_epi8(v, x0[51], 12);
-    v = _mm_insert_epi8(v, x1[51], 13);
-    v = _mm_insert_epi8(v, x2[51], 14);
-    return _mm_insert_epi8(v, x3[51], 15);
-}
-
 void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p);
 void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p) {
     const uint8_t *pa = p;
@@ -338,7 +314,7 @@ void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, con
     for (int64_t b = 0; b < n / QK_F8; b++, pa += 512, x0 += 68, x1 += 68, x2 += 68, x3 += 68) {
         for (int j = 0; j < 5; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
         pf += 4 * 4 * sizeof(block_mxfp4);
-        const __m128i ev = mxq_ebytes4_ins(x0, x1, x2, x3);
+        const __m128i ev = gds_mxq_ebytes4(x0, x1, x2, x3);
         const __m256 sa = _mm256_broadcast_ss((const float *)(pa + 448));
 #pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {

@@ -82,6 +82,8 @@ static void usage(FILE *f) {
             "  -n, --n-gen LIST       decode lengths (default 64; 0 = no decode test)\n"
             "  -d, --depth LIST       context depths each test starts from (default 0)\n"
             "  -t, --threads N        CPU threads, 1 .. %d (default: the processor count, %d here)\n"
+            "  -b, --batch N          most tokens per prefill graph, 1 .. 65536 (default 512; a prefill longer than\n"
+            "                         N runs in chunks of N; results do not depend on it)\n"
             "  -r, --repetitions R    runs of every test, 1 .. %d (default 3); median and range reported\n"
             "  -o, --output FORMAT    md (markdown table, default) or json\n"
             "  --bw-mib M             read-bandwidth buffer in MiB (default: max(1024, 4 x last-level cache); 0 = skip)\n"
@@ -329,7 +331,7 @@ enum { OPT_VERSION = 256, OPT_BW_MIB, OPT_NO_SPLIT };
 static const struct option long_opts[] = {
     { "model", required_argument, NULL, 'm' },   { "n-prompt", required_argument, NULL, 'p' },
     { "n-gen", required_argument, NULL, 'n' },   { "depth", required_argument, NULL, 'd' },
-    { "threads", required_argument, NULL, 't' }, { "repetitions", required_argument, NULL, 'r' },
+    { "threads", required_argument, NULL, 't' }, { "batch", required_argument, NULL, 'b' }, { "repetitions", required_argument, NULL, 'r' },
     { "output", required_argument, NULL, 'o' },  { "bw-mib", required_argument, NULL, OPT_BW_MIB },
     { "no-split", no_argument, NULL, OPT_NO_SPLIT },
     { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, OPT_VERSION },
@@ -340,12 +342,12 @@ int main(int argc, char **argv) {
     gds_args_prog = "gds-bench";
     const char *model = NULL, *format = "md";
     int pp[MAX_LIST] = { 512 }, tg[MAX_LIST] = { 64 }, depth[MAX_LIST] = { 0 };
-    int n_pp = 1, n_tg = 1, n_depth = 1, n_threads = 0, reps = 3;
+    int n_pp = 1, n_tg = 1, n_depth = 1, n_threads = 0, reps = 3, n_batch = 0;
     long bw_mib = -1;
     bool split = true;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:p:n:d:t:r:o:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:p:n:d:t:b:r:o:h", long_opts, NULL)) != -1) {
         const char *opt = c == '?' || c == ':' ? NULL : opt_label(argv, optarg);
         switch (c) {
         case 'm': model = optarg; break;
@@ -353,6 +355,7 @@ int main(int argc, char **argv) {
         case 'n': n_tg = parse_list(opt, optarg, 0, 1 << 20, tg); break;
         case 'd': n_depth = parse_list(opt, optarg, 0, INT32_MAX, depth); break;
         case 't': n_threads = (int)parse_long(opt, optarg, 1, MAX_THREADS); break;
+        case 'b': n_batch = (int)parse_long(opt, optarg, 1, 65536); break;
         case 'r': reps = (int)parse_long(opt, optarg, 1, MAX_RUNS); break;
         case 'o':
             if (strcmp(optarg, "md") && strcmp(optarg, "json")) die_value(opt, optarg, "expected md or json");
@@ -387,7 +390,7 @@ int main(int argc, char **argv) {
     struct stat sb;
     const double file_bytes = stat(model, &sb) == 0 ? (double)sb.st_size : 0;
 
-    struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = n_threads });
+    struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = n_threads, .n_batch = n_batch });
     if (!m) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); return 1; }
     const struct gds_ds4_hparams *hp = gds_model_hparams(m);
     double head_bytes = 0;
@@ -524,6 +527,7 @@ int main(int argc, char **argv) {
         cJSON_AddStringToObject(o, "cpu", cpu);
         cJSON_AddNumberToObject(o, "threads", n_threads);
         cJSON_AddNumberToObject(o, "repetitions", reps);
+        cJSON_AddNumberToObject(o, "n_batch", n_batch ? n_batch : 512);
         cJSON_AddNumberToObject(o, "n_ctx", n_ctx);
         cJSON_AddNumberToObject(o, "llc_bytes", (double)llc);
         cJSON_AddNumberToObject(o, "bandwidth_buffer_bytes", (double)bw_bytes);

@@ -1007,7 +1007,12 @@ static void b_mul_mat(struct trun *r) {
     int64_t K = C->n[0], N = C->n[1], M = C->n[2], B2 = C->n[3], B3 = C->n[4];
     struct gds_tensor *w = in_new(r, C->t0, K, N, B2, B3, C->i[3], -1, 1);
     struct gds_tensor *x = in_new(r, GDS_TYPE_F32, K, M, B2 * C->i[1], B3 * C->i[2], C->i[0], -1, 1);
-    if (C->i[4]) { /* zero block, large block, tiny block, a block with one outlier */
+    if (C->i[4] == 2) { /* products below 2^-126: the last column x * 2^-120, BF16 rows 0-5 w * 2^-24 (inexact in fp32) */
+        for (int64_t k = 0; k < K; k++) in_set(r, 1, k, M - 1, 0, 0, ldexp(in_get_raw(r, 1, k, M - 1, 0, 0), -120));
+        if (C->t0 == GDS_TYPE_BF16)
+            for (int64_t n = 0; n < 6 && n < N; n++)
+                for (int64_t k = 0; k < K; k++) in_set(r, 0, k, n, 0, 0, ldexp(in_get_raw(r, 0, k, n, 0, 0), -24));
+    } else if (C->i[4]) { /* zero block, large block, tiny block, a block with one outlier */
         for (int64_t k = 0; k < K; k++) {
             int64_t m = 0, blk = (k / 128) % 4;
             double v = in_get_raw(r, 1, k, m, 0, 0);
@@ -1560,6 +1565,7 @@ static void cases_init(void) {
         { 4096, 37, 1, 1, 1, 1, 1, L_CONT, L_CONT, 0 },  /* long K mat-vec */
         { 2048, 20, 5, 1, 1, 1, 1, L_PAD, L_CONT, 1 },
         { 256, 29, 6, 1, 1, 1, 1, L_CONT, L_CONT, 0 },   /* unit tail of 13 rows: dot8 + dot4 + vec_dot rows vs 4-row tiles */
+        { 512, 24, 9, 1, 1, 1, 1, L_CONT, L_CONT, 2 },   /* subnormal outputs (BF16: inexact products, the tiles' mul-then-add form) */
     };
     const double mmb[6] = { /* per weight type (wtypes order), worst shape: K=4096 mat-vec */
         2e-11, /* f32: measured 1.1e-13 (scalar, avx2) */
@@ -1579,7 +1585,7 @@ static void cases_init(void) {
             tc_name(c, "%s,w=[%lld,%lld,%lld,%lld],x=[%lld,%lld,%lld,%lld],x:%s,w:%s%s", tname(c->t0), (long long)mm[s].K,
                     (long long)mm[s].N, (long long)mm[s].B2, (long long)mm[s].B3, (long long)mm[s].K, (long long)mm[s].M,
                     (long long)(mm[s].B2 * mm[s].r2), (long long)(mm[s].B3 * mm[s].r3), lname[mm[s].xl],
-                    lname[mm[s].wl], mm[s].sp ? ",special" : "");
+                    lname[mm[s].wl], mm[s].sp == 2 ? ",underflow" : mm[s].sp ? ",special" : "");
         }
         if (q < 3) { /* odd K for the float weights */
             c = tc_add(GDS_OP_MUL_MAT, b_mul_mat, r_mul_mat, bound);
@@ -1603,7 +1609,7 @@ static void cases_init(void) {
             tc_name(c, "%s,act_bf16,w=[%lld,%lld,%lld,%lld],x=[%lld,%lld,%lld,%lld],x:%s,w:%s%s", tname(c->t0), (long long)mm[s].K,
                     (long long)mm[s].N, (long long)mm[s].B2, (long long)mm[s].B3, (long long)mm[s].K, (long long)mm[s].M,
                     (long long)(mm[s].B2 * mm[s].r2), (long long)(mm[s].B3 * mm[s].r3), lname[mm[s].xl],
-                    lname[mm[s].wl], mm[s].sp ? ",special" : "");
+                    lname[mm[s].wl], mm[s].sp == 2 ? ",underflow" : mm[s].sp ? ",special" : "");
             if (q) break; /* one BF16 case */
         }
     }
@@ -2554,6 +2560,10 @@ static int mode_perf(int nth) {
     memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 4096, 2048, 32, 6, 1); perf_run(&pf, cpu, nth, bw, &g);
     memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 2048, 4096, 32, 6, 1); perf_run(&pf, cpu, nth, bw, &g);
     memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 4096, 2048, 32, 6, 16); perf_run(&pf, cpu, nth, bw, &g);
+    /* prefill of a 512-token prompt at Flash widths: routed experts (about 12 tokens each) */
+    memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 4096, 2048, 256, 6, 512); perf_run(&pf, cpu, nth, bw, &g);
+    memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 2048, 4096, 256, 6, 512); perf_run(&pf, cpu, nth, bw, &g);
+    for (int i = 0; i < 4; i++) { memset(&pf, 0, sizeof pf); perf_mm(&pf, mv[i], 4096, 4096, 512); perf_run(&pf, cpu, nth, bw, &g); }
     memset(&pf, 0, sizeof pf); perf_attn(&pf, GDS_TYPE_F32, 512, 64, 8192, 640); perf_run(&pf, cpu, nth, bw, &g);
     memset(&pf, 0, sizeof pf); perf_attn(&pf, GDS_TYPE_KV_E4M3_B64, 512, 64, 8192, 640); perf_run(&pf, cpu, nth, bw, &g);
     memset(&pf, 0, sizeof pf); perf_indexer(&pf, GDS_TYPE_F32, 128, 64, 16384); perf_run(&pf, cpu, nth, bw, &g);

@@ -363,7 +363,7 @@ check "short prompt: no progress lines" '! grep -q "prefill" "$W/short.err"'
 # ---- gds-bench (issue 9 point 1): JSON shape, bytes per token, bad options ----------
 BENCH=$BUILD/bin/gds-bench
 if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
-    "$BENCH" -m "$W/S.gguf" -p 16 -n 4 -d 0,32 -r 2 -t 2 --bw-mib 16 -o json >"$W/bench.json" 2>"$W/bench.err"
+    "$BENCH" -m "$W/S.gguf" -p 16 -n 4 -d 0,32 -r 2 -t 2 -b 8 --bw-mib 16 -o json >"$W/bench.json" 2>"$W/bench.err"
     rc=$?
     check "gds-bench -o json exits 0 and prints progress on stderr (rc $rc)" '[ "$rc" -eq 0 ] && grep -q "^gds-bench: tg4 @ d32, run 2 of 2" "$W/bench.err"'
     # bytes per decode token, recomputed from gds-run --info's tensor table: layers below
@@ -393,6 +393,7 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
             if (!(Math.abs(o.bytes_per_token - ref) < 1)) bad.push("bytes_per_token " + o.bytes_per_token + " != " + ref);
             const want = ["pp16@0", "tg4@0", "pp16@32", "tg4@32"], got = o.results.map(r => r.test + "@" + r.depth);
             if (got.join() !== want.join()) bad.push("tests " + got.join());
+            if (o.n_batch !== 8) bad.push("n_batch " + o.n_batch + " != 8 (-b 8)");
             for (const r of o.results) {
                 if (r.runs_tps.length !== 2) bad.push(r.test + " has " + r.runs_tps.length + " runs");
                 r.runs_tps.forEach((v, i) => pos(v, r.test + " run " + i));
@@ -420,7 +421,7 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
                 } else if ("fill_runs_tps" in r || "fill_median_tps" in r) bad.push(r.test + "@0 has fill figures");
             }
             console.log(bad.length ? bad.join("; ") : "ok");' "$W/bench.json" "$bpt_ref" "$head_ref" 2>&1)
-        check "gds-bench JSON: 4 tests x 2 runs, figures positive and finite, bytes/token = --info sum ($bpt_ref), head bytes ($head_ref), layers/head split, context prefill at d32: $verdict" '[ "$verdict" = ok ]'
+        check "gds-bench JSON: 4 tests x 2 runs, figures positive and finite, bytes/token = --info sum ($bpt_ref), head bytes ($head_ref), layers/head split, context prefill at d32, -b 8: $verdict" '[ "$verdict" = ok ]'
     else
         if [ "${CI:-}" = true ]; then bad "gds-bench JSON check: node missing"; else echo "SKIP gds-bench JSON check: node missing"; fi
     fi
@@ -438,6 +439,7 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
     refuse "gds-bench -d abc refused" "^gds-bench: -d 'abc': not a comma-separated list of integers" "$BENCH" -m "$W/S.gguf" -d abc
     refuse "gds-bench -d 0,,8 refused" "^gds-bench: -d '0,,8': not a comma-separated list" "$BENCH" -m "$W/S.gguf" -d 0,,8
     refuse "gds-bench -p -1 refused" "^gds-bench: -p '-1': value -1 out of range" "$BENCH" -m "$W/S.gguf" -p -1
+    refuse "gds-bench -b 0 refused" "^gds-bench: -b '0': out of range \(1 \.\. 65536\)" "$BENCH" -m "$W/S.gguf" -b 0
     refuse "gds-bench -t 0 refused" "^gds-bench: -t '0': out of range \(1 \.\. 256\)" "$BENCH" -m "$W/S.gguf" -t 0
     refuse "gds-bench -o xml refused" "^gds-bench: -o 'xml': expected md or json" "$BENCH" -m "$W/S.gguf" -o xml
     refuse "gds-bench without -m refused" "^gds-bench: -m MODEL.gguf is required" "$BENCH" -p 16

@@ -26,9 +26,11 @@
  *   2^8 from the prep: exact products), the canonical 16-lane tree (here 16
  *   (row, column) vectors at once: same pairings l[i]+l[i+8], s8[i]+s8[i+4],
  *   s4[i]+s4[i+2], s2[0]+s2[1]), sc = sw * sa, acc = acc + p * sc.
- * BF16 x BF16 (4 rows x 4 columns): dot_bf16_avx512: acc = acc + w * a
- *   (mul, then add) per 16 elements, canonical tree, then the n % 16 tail
- *   added in order (scalar).
+ * BF16 x BF16 (4 rows x 16 packed columns, in sub-blocks of 6): the lanes of
+ *   dot_bf16_avx512, acc = acc + w * a per 16 elements (one fma where every
+ *   product is provably exact, else mul then add: the same bits), canonical
+ *   tree, then the n % 16 tail added in order (scalar). The columns are
+ *   packed once per group as fp32 (cpu.h pack).
  */
 #include "cpu.h"
 #include "mxfp4-avx512.h"
@@ -338,33 +340,147 @@ AI __m512 bf16x16_ps(const gds_bf16_t *p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
 }
 
-/* 4 rows x 4 columns (bf16 rows a[c]; outputs y[c][0..3]) */
-static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
-    const gds_bf16_t *x[4], *p[4];
-    for (int r = 0; r < 4; r++) x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
-    for (int j = 0; j < 4; j++) p[j] = a[j < nc ? j : 0]; /* pad with column 0, results dropped */
-    __m512 l[16]; /* l[4r + c] */
-    for (int i = 0; i < 16; i++) l[i] = _mm512_setzero_ps();
-    int64_t k = 0;
-    for (; k + 16 <= K; k += 16) {
-        __m512 av[4];
-        for (int c = 0; c < 4; c++) av[c] = bf16x16_ps(p[c] + k);
-        for (int r = 0; r < 4; r++) {
-            const __m512 wv = bf16x16_ps(x[r] + k);
-            for (int c = 0; c < 4; c++) l[4 * r + c] = _mm512_add_ps(l[4 * r + c], _mm512_mul_ps(wv, av[c]));
+/* Pack (once per group of up to 16 columns): the columns as fp32, [K/16][16
+ * columns][16], absent columns zero, and the range of their nonzero
+ * magnitudes (bits & 0x7fff: exponent field in bits 7-14) for the exactness
+ * test below; the header keeps the column pointers for the K % 16 tail. */
+#define BFPK_HDR 192
+struct bfpk_hdr {
+    int32_t nc;
+    uint32_t amin, amax; /* min / max |bits| over the nonzero packed values (amin 0x10000: none) */
+    const gds_bf16_t *col[16];
+};
+
+static size_t bf16_pack_size(int64_t K) { return BFPK_HDR + (size_t)(K / 16) * 1024; }
+
+/* min over the nonzero magnitudes (mn holds |bits| - 1, zero -> 0xffff) and max, as u32 */
+static void bf16_range(__m256i mn, __m256i mx, uint32_t *lo, uint32_t *hi) {
+    uint16_t a[16], b[16];
+    _mm256_storeu_si256((__m256i *)a, mn);
+    _mm256_storeu_si256((__m256i *)b, mx);
+    uint32_t l = 0xffff, h = 0;
+    for (int i = 0; i < 16; i++) { l = a[i] < l ? a[i] : l; h = b[i] > h ? b[i] : h; }
+    *lo = l + 1; /* 0x10000: no nonzero value */
+    *hi = h;
+}
+
+/* magnitude range step: mn = minu(mn, |v| - 1), mx = maxu(mx, |v|) */
+AI void bf16_range_step(__m256i v, __m256i *mn, __m256i *mx) {
+    const __m256i m = _mm256_and_si256(v, _mm256_set1_epi16(0x7fff));
+    *mn = _mm256_min_epu16(*mn, _mm256_sub_epi16(m, _mm256_set1_epi16(1)));
+    *mx = _mm256_max_epu16(*mx, m);
+}
+
+static void bf16_pack(int64_t K, const void *const *a, int nc, void *buf) {
+    struct bfpk_hdr *h = buf;
+    float *pk = (float *)((char *)buf + BFPK_HDR);
+    const int64_t nkb = K / 16;
+    h->nc = nc;
+    for (int j = 0; j < 16; j++) h->col[j] = j < nc ? (const gds_bf16_t *)a[j] : NULL;
+    __m256i mn = _mm256_set1_epi16(-1), mx = _mm256_setzero_si256();
+    for (int j = 0; j < 16; j++) {
+        const gds_bf16_t *x = h->col[j];
+        for (int64_t kb = 0; kb < nkb; kb++) {
+            float *d = pk + (kb * 16 + j) * 16;
+            if (!x) { _mm512_store_ps(d, _mm512_setzero_ps()); continue; }
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(x + 16 * kb));
+            bf16_range_step(v, &mn, &mx);
+            _mm512_store_ps(d, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)));
         }
     }
-    __attribute__((aligned(64))) float o[16]; /* lane 4c + r */
-    _mm512_store_ps(o, reduce16x16_ps(l));
-    for (int c = 0; c < nc; c++)
+    bf16_range(mn, mx, &h->amin, &h->amax);
+}
+
+/* canonical 16-lane reduction of one vector (quants.c reduce16) */
+AI float bf16_red16(__m512 v) {
+    const __m256 s8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+/* 4 rows x C packed columns c0.. over the K16 part: per lane acc = acc + w * a
+ * in element order (the mat-vec's lanes); F: as one fma, which rounds once
+ * where mul-then-add rounds twice - the same bits when every product is exact
+ * in fp32 (the caller's test) */
+AI void bf16_sub(const gds_bf16_t *const *x, const float *pk, int64_t nkb, int c0, float (*out)[6], const int C, const bool F) {
+    __m512 l[4][6];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 6
+        for (int c = 0; c < C; c++) l[r][c] = _mm512_setzero_ps();
+    for (int64_t kb = 0; kb < nkb; kb++) {
+        const float *p = pk + (kb * 16 + c0) * 16;
+        __m512 av[6];
+#pragma GCC unroll 6
+        for (int c = 0; c < C; c++) av[c] = _mm512_load_ps(p + 16 * c);
+#pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
-            float sum = o[4 * c + r];
-            for (int64_t kk = k; kk < K; kk++) {
-                float pr = gds_bf16_to_fp32(x[r][kk]) * gds_bf16_to_fp32(p[c][kk]);
-                sum = sum + pr;
-            }
-            y[c][r] = sum;
+            const __m512 wv = bf16x16_ps(x[r] + 16 * kb);
+#pragma GCC unroll 6
+            for (int c = 0; c < C; c++)
+                l[r][c] = F ? _mm512_fmadd_ps(wv, av[c], l[r][c]) : _mm512_add_ps(l[r][c], _mm512_mul_ps(wv, av[c]));
         }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 6
+        for (int c = 0; c < C; c++) out[r][c] = bf16_red16(l[r][c]);
+}
+
+static void bf16_cols(const gds_bf16_t *const *x, const float *pk, int64_t nkb, int c0, float (*out)[6], int C, bool F) {
+    if (F) {
+        if (C == 6) bf16_sub(x, pk, nkb, c0, out, 6, true);
+        else if (C == 4) bf16_sub(x, pk, nkb, c0, out, 4, true);
+        else bf16_sub(x, pk, nkb, c0, out, 2, true);
+    } else {
+        if (C == 6) bf16_sub(x, pk, nkb, c0, out, 6, false);
+        else if (C == 4) bf16_sub(x, pk, nkb, c0, out, 4, false);
+        else bf16_sub(x, pk, nkb, c0, out, 2, false);
+    }
+}
+
+/* 4 rows x up to 16 packed columns (sub-blocks of 6, 4 or 2, padded with the
+ * pack's zero columns; results of padding dropped). Exactness test for the
+ * fma form: a bf16 product w * a (8-bit significands) is exact in fp32 unless
+ * it under- or overflows. With E the exponent field (a's subnormals as 1, which
+ * has the same ulp), it is exact if Ew + Ea >= 119 (ulp of the product >=
+ * 2^-149) and Ew + Ea <= 380 (|w * a| < 2^128). Tested on the extreme nonzero
+ * magnitudes of these 4 weight rows and of the packed columns; zero, infinite
+ * or NaN operands give the same result either way; a subnormal weight takes
+ * mul-then-add. */
+static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    const struct bfpk_hdr *h = a[0];
+    const float *pk = (const float *)((const char *)a[0] + BFPK_HDR);
+    const int64_t K16 = K & ~(int64_t)15, nkb = K / 16;
+    const gds_bf16_t *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
+    __m256i mn = _mm256_set1_epi16(-1), mx = _mm256_setzero_si256();
+    for (int r = 0; r < 4; r++)
+        for (int64_t kb = 0; kb < nkb; kb++) bf16_range_step(_mm256_loadu_si256((const __m256i *)(x[r] + 16 * kb)), &mn, &mx);
+    uint32_t wmin, wmax;
+    bf16_range(mn, mx, &wmin, &wmax);
+    bool fma = wmin > 0xffff || h->amin > 0xffff; /* all products zero */
+    if (!fma) {
+        const int ewmin = (int)(wmin >> 7), ewmax = (int)(wmax >> 7), eamax = (int)(h->amax >> 7);
+        const int eamin = (int)(h->amin >> 7) > 1 ? (int)(h->amin >> 7) : 1;
+        fma = ewmin >= 1 && ewmin + eamin >= 119 && ewmax + eamax <= 380;
+    }
+    for (int c0 = 0; c0 < nc;) {
+        const int C = nc - c0 > 4 ? 6 : nc - c0 > 2 ? 4 : 2;
+        float out[4][6];
+        bf16_cols(x, pk, nkb, c0, out, C, fma);
+        for (int c = c0; c < c0 + C && c < nc; c++)
+            for (int r = 0; r < 4; r++) {
+                float sum = out[r][c - c0];
+                for (int64_t kk = K16; kk < K; kk++) {
+                    float pr = gds_bf16_to_fp32(x[r][kk]) * gds_bf16_to_fp32(h->col[c][kk]);
+                    sum = sum + pr;
+                }
+                y[c][r] = sum;
+            }
+        c0 += C;
+    }
 }
 
 /* ---- table --------------------------------------------------------------- */
@@ -375,6 +491,6 @@ int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab) {
     tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b, MXFP4_R, 16, true, NULL, NULL }; n++;
     tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, Q8_R, 16, false, NULL, NULL }; n++;
     tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8p, 4, 4, true, NULL, NULL }; n++;
-    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 4, false, NULL, NULL }; n++;
+    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 16, false, bf16_pack_size, bf16_pack }; n++;
     return n;
 }

@@ -1007,11 +1007,16 @@ static void b_mul_mat(struct trun *r) {
     int64_t K = C->n[0], N = C->n[1], M = C->n[2], B2 = C->n[3], B3 = C->n[4];
     struct gds_tensor *w = in_new(r, C->t0, K, N, B2, B3, C->i[3], -1, 1);
     struct gds_tensor *x = in_new(r, GDS_TYPE_F32, K, M, B2 * C->i[1], B3 * C->i[2], C->i[0], -1, 1);
-    if (C->i[4] == 2) { /* products below 2^-126: the last column x * 2^-120, BF16 rows 0-5 w * 2^-24 (inexact in fp32) */
+    if (C->i[4] == 2) { /* products below 2^-126: the last column x * 2^-120, BF16/F8 rows 0-5 w * 2^-24 (inexact in fp32) */
         for (int64_t k = 0; k < K; k++) in_set(r, 1, k, M - 1, 0, 0, ldexp(in_get_raw(r, 1, k, M - 1, 0, 0), -120));
         if (C->t0 == GDS_TYPE_BF16)
             for (int64_t n = 0; n < 6 && n < N; n++)
                 for (int64_t k = 0; k < K; k++) in_set(r, 0, k, n, 0, 0, ldexp(in_get_raw(r, 0, k, n, 0, 0), -24));
+        if (C->t0 == GDS_TYPE_F8_E4M3_B128) /* the same through the rows' scale bytes */
+            for (int64_t n = 0; n < 6 && n < N; n++) {
+                block_f8 *b = (block_f8 *)(r->in[0].host + tin_offs(&r->in[0], 0, n, 0, 0));
+                for (int64_t j = 0; j < K / QK_F8; j++) b[j].e = (uint8_t)(b[j].e > 24 ? b[j].e - 24 : 1);
+            }
     } else if (C->i[4]) { /* zero block, large block, tiny block, a block with one outlier */
         for (int64_t k = 0; k < K; k++) {
             int64_t m = 0, blk = (k / 128) % 4;
@@ -2564,6 +2569,7 @@ static int mode_perf(int nth) {
     memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 4096, 2048, 256, 6, 512); perf_run(&pf, cpu, nth, bw, &g);
     memset(&pf, 0, sizeof pf); perf_mmid(&pf, GDS_TYPE_MXFP4, 2048, 4096, 256, 6, 512); perf_run(&pf, cpu, nth, bw, &g);
     for (int i = 0; i < 4; i++) { memset(&pf, 0, sizeof pf); perf_mm(&pf, mv[i], 4096, 4096, 512); perf_run(&pf, cpu, nth, bw, &g); }
+    memset(&pf, 0, sizeof pf); perf_mm_ext(&pf, GDS_TYPE_F8_E4M3_B128, 4096, 4096, 512, GDS_MM_ACT_BF16); perf_run(&pf, cpu, nth, bw, &g);
     memset(&pf, 0, sizeof pf); perf_attn(&pf, GDS_TYPE_F32, 512, 64, 8192, 640); perf_run(&pf, cpu, nth, bw, &g);
     memset(&pf, 0, sizeof pf); perf_attn(&pf, GDS_TYPE_KV_E4M3_B64, 512, 64, 8192, 640); perf_run(&pf, cpu, nth, bw, &g);
     memset(&pf, 0, sizeof pf); perf_indexer(&pf, GDS_TYPE_F32, 128, 64, 16384); perf_run(&pf, cpu, nth, bw, &g);

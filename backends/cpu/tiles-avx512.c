@@ -306,18 +306,22 @@ static void tile_f8p(int64_t K, const void *w, size_t bw, const void *const *a, 
         const size_t ob = (size_t)b * 576;
         __m512 l[16]; /* l[4r + c] */
         float swf[4];
+#pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
             const block_f8 *x = (const block_f8 *)((const char *)w + r * bw) + b;
             swf[r] = gds_e8m0_to_fp32(x->e);
             __m512 wv[8];
+#pragma GCC unroll 4
             for (int h = 0; h < 4; h++) {
                 const __m512i ph = e4m3x32_ph(x->qs + 32 * h);
                 wv[2 * h] = _mm512_cvtph_ps(_mm512_castsi512_si256(ph));
                 wv[2 * h + 1] = _mm512_cvtph_ps(_mm512_extracti64x4_epi64(ph, 1));
             }
+#pragma GCC unroll 4
             for (int c = 0; c < 4; c++) {
                 const float *ap = (const float *)(p[c] + ob);
                 __m512 s = _mm512_setzero_ps();
+#pragma GCC unroll 8
                 for (int h = 0; h < 8; h++) s = _mm512_fmadd_ps(wv[h], _mm512_load_ps(ap + 16 * h), s); /* exact products */
                 l[4 * r + c] = s;
             }
@@ -399,24 +403,54 @@ AI float bf16_red16(__m512 v) {
     return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
+/* weights of the 4 rows: BF16 rows, or F8_E4M3_B128 rows decoded as
+ * gds_cpu_dot4_f8bf16_avx512 does (e4m3 * 2^-8 via fp16, times sc * 256 for
+ * scale bytes e <= 246, else times 256 then sc) */
+struct wrows {
+    const void *x[4];
+    bool f8;
+};
+
+AI __m512 f8x16_ps(const uint8_t *c) {
+    const __m256i h = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)c));
+    return _mm512_cvtph_ps(_mm256_and_si256(_mm256_slli_epi16(h, 7), _mm256_set1_epi16((short)0xBFFF)));
+}
+
 /* 4 rows x C packed columns c0.. over the K16 part: per lane acc = acc + w * a
  * in element order (the mat-vec's lanes); F: as one fma, which rounds once
  * where mul-then-add rounds twice - the same bits when every product is exact
  * in fp32 (the caller's test) */
-AI void bf16_sub(const gds_bf16_t *const *x, const float *pk, int64_t nkb, int c0, float (*out)[6], const int C, const bool F) {
+AI void wt_sub(const struct wrows *wr, const float *pk, int64_t nkb, int c0, float (*out)[6], const int C, const bool F, const bool F8) {
     __m512 l[4][6];
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
 #pragma GCC unroll 6
         for (int c = 0; c < C; c++) l[r][c] = _mm512_setzero_ps();
+    __m512 m1[4], m2[4];
+    bool two[4] = { false, false, false, false };
+    for (int r = 0; r < 4; r++) m1[r] = m2[r] = _mm512_setzero_ps();
     for (int64_t kb = 0; kb < nkb; kb++) {
+        if (F8 && kb % (QK_F8 / 16) == 0)
+            for (int r = 0; r < 4; r++) {
+                const uint8_t e = ((const block_f8 *)wr->x[r])[kb / (QK_F8 / 16)].e;
+                const float sc = gds_e8m0_to_fp32(e);
+                two[r] = e > 246;
+                m1[r] = _mm512_set1_ps(two[r] ? 256.0f : sc * 256.0f);
+                m2[r] = _mm512_set1_ps(sc);
+            }
         const float *p = pk + (kb * 16 + c0) * 16;
         __m512 av[6];
 #pragma GCC unroll 6
         for (int c = 0; c < C; c++) av[c] = _mm512_load_ps(p + 16 * c);
 #pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
-            const __m512 wv = bf16x16_ps(x[r] + 16 * kb);
+            __m512 wv;
+            if (F8) {
+                wv = _mm512_mul_ps(f8x16_ps(((const block_f8 *)wr->x[r])[kb / (QK_F8 / 16)].qs + 16 * (kb % (QK_F8 / 16))), m1[r]);
+                if (two[r]) wv = _mm512_mul_ps(wv, m2[r]);
+            } else {
+                wv = bf16x16_ps((const gds_bf16_t *)wr->x[r] + 16 * kb);
+            }
 #pragma GCC unroll 6
             for (int c = 0; c < C; c++)
                 l[r][c] = F ? _mm512_fmadd_ps(wv, av[c], l[r][c]) : _mm512_add_ps(l[r][c], _mm512_mul_ps(wv, av[c]));
@@ -428,16 +462,26 @@ AI void bf16_sub(const gds_bf16_t *const *x, const float *pk, int64_t nkb, int c
         for (int c = 0; c < C; c++) out[r][c] = bf16_red16(l[r][c]);
 }
 
-static void bf16_cols(const gds_bf16_t *const *x, const float *pk, int64_t nkb, int c0, float (*out)[6], int C, bool F) {
-    if (F) {
-        if (C == 6) bf16_sub(x, pk, nkb, c0, out, 6, true);
-        else if (C == 4) bf16_sub(x, pk, nkb, c0, out, 4, true);
-        else bf16_sub(x, pk, nkb, c0, out, 2, true);
-    } else {
-        if (C == 6) bf16_sub(x, pk, nkb, c0, out, 6, false);
-        else if (C == 4) bf16_sub(x, pk, nkb, c0, out, 4, false);
-        else bf16_sub(x, pk, nkb, c0, out, 2, false);
+#define WT_COLS(NAME, F8)                                                                                             \
+    static void NAME(const struct wrows *wr, const float *pk, int64_t nkb, int c0, float (*out)[6], int C, bool F) { \
+        if (F) {                                                                                                      \
+            if (C == 6) wt_sub(wr, pk, nkb, c0, out, 6, true, F8);                                                    \
+            else if (C == 4) wt_sub(wr, pk, nkb, c0, out, 4, true, F8);                                               \
+            else wt_sub(wr, pk, nkb, c0, out, 2, true, F8);                                                           \
+        } else {                                                                                                      \
+            if (C == 6) wt_sub(wr, pk, nkb, c0, out, 6, false, F8);                                                   \
+            else if (C == 4) wt_sub(wr, pk, nkb, c0, out, 4, false, F8);                                              \
+            else wt_sub(wr, pk, nkb, c0, out, 2, false, F8);                                                          \
+        }                                                                                                             \
     }
+WT_COLS(bf16_cols, false)
+WT_COLS(f8bf_cols, true)
+#undef WT_COLS
+
+/* the fma test (see tile_bf16) from the weights' exponent-field range [ewmin, ewmax] and the pack's */
+static bool wt_fma_exact(int ewmin, int ewmax, const struct bfpk_hdr *h) {
+    const int eamax = (int)(h->amax >> 7), eamin = (int)(h->amin >> 7) > 1 ? (int)(h->amin >> 7) : 1;
+    return ewmin >= 1 && ewmin + eamin >= 119 && ewmax + eamax <= 380;
 }
 
 /* 4 rows x up to 16 packed columns (sub-blocks of 6, 4 or 2, padded with the
@@ -454,22 +498,18 @@ static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a,
     const float *pk = (const float *)((const char *)a[0] + BFPK_HDR);
     const int64_t K16 = K & ~(int64_t)15, nkb = K / 16;
     const gds_bf16_t *x[4];
-    for (int r = 0; r < 4; r++) x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
+    struct wrows wr = { .f8 = false };
+    for (int r = 0; r < 4; r++) wr.x[r] = x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
     __m256i mn = _mm256_set1_epi16(-1), mx = _mm256_setzero_si256();
     for (int r = 0; r < 4; r++)
         for (int64_t kb = 0; kb < nkb; kb++) bf16_range_step(_mm256_loadu_si256((const __m256i *)(x[r] + 16 * kb)), &mn, &mx);
     uint32_t wmin, wmax;
     bf16_range(mn, mx, &wmin, &wmax);
-    bool fma = wmin > 0xffff || h->amin > 0xffff; /* all products zero */
-    if (!fma) {
-        const int ewmin = (int)(wmin >> 7), ewmax = (int)(wmax >> 7), eamax = (int)(h->amax >> 7);
-        const int eamin = (int)(h->amin >> 7) > 1 ? (int)(h->amin >> 7) : 1;
-        fma = ewmin >= 1 && ewmin + eamin >= 119 && ewmax + eamax <= 380;
-    }
+    const bool fma = wmin > 0xffff || h->amin > 0xffff /* all products zero */ || wt_fma_exact((int)(wmin >> 7), (int)(wmax >> 7), h);
     for (int c0 = 0; c0 < nc;) {
         const int C = nc - c0 > 4 ? 6 : nc - c0 > 2 ? 4 : 2;
         float out[4][6];
-        bf16_cols(x, pk, nkb, c0, out, C, fma);
+        bf16_cols(&wr, pk, nkb, c0, out, C, fma);
         for (int c = c0; c < c0 + C && c < nc; c++)
             for (int r = 0; r < 4; r++) {
                 float sum = out[r][c - c0];
@@ -479,6 +519,37 @@ static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a,
                 }
                 y[c][r] = sum;
             }
+        c0 += C;
+    }
+}
+
+/* F8_E4M3_B128 x bf16 rows (GDS_MM_ACT_BF16; equals gds_cpu_dot4_f8bf16_avx512
+ * per output): the BF16 tile's lanes and packs with weights decoded as the
+ * mat-vec decodes them. A nonzero weight is |e4m3| * 2^(e-127) with |e4m3| in
+ * [2^-9, 448], so its exponent field lies in [e - 9, e + 8]: the fma test
+ * takes that range over the 4 rows' scale bytes (4 significant bits, so the
+ * 8-bit bound of the test is conservative). K is a multiple of 128. */
+static void tile_f8bf16(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
+    const struct bfpk_hdr *h = a[0];
+    const float *pk = (const float *)((const char *)a[0] + BFPK_HDR);
+    const int64_t nkb = K / 16, nb = K / QK_F8;
+    struct wrows wr = { .f8 = true };
+    int emin = 255, emax = 0;
+    for (int r = 0; r < 4; r++) {
+        const block_f8 *x = (const block_f8 *)((const char *)w + r * bw);
+        wr.x[r] = x;
+        for (int64_t b = 0; b < nb; b++) {
+            emin = x[b].e < emin ? x[b].e : emin;
+            emax = x[b].e > emax ? x[b].e : emax;
+        }
+    }
+    const bool fma = h->amin > 0xffff || wt_fma_exact(emin - 9, emax + 8, h);
+    for (int c0 = 0; c0 < nc;) {
+        const int C = nc - c0 > 4 ? 6 : nc - c0 > 2 ? 4 : 2;
+        float out[4][6];
+        f8bf_cols(&wr, pk, nkb, c0, out, C, fma);
+        for (int c = c0; c < c0 + C && c < nc; c++)
+            for (int r = 0; r < 4; r++) y[c][r] = out[r][c - c0];
         c0 += C;
     }
 }
@@ -493,4 +564,11 @@ int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab) {
     tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8p, 4, 4, true, NULL, NULL }; n++;
     tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 16, false, bf16_pack_size, bf16_pack }; n++;
     return n;
+}
+
+/* GDS_MM_ACT_BF16 tiles (tiles.c: F8 weights with bf16 activation rows) */
+int gds_cpu_tiles_act_bf16_avx512(struct gds_cpu_tile *tab);
+int gds_cpu_tiles_act_bf16_avx512(struct gds_cpu_tile *tab) {
+    tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8bf16, 4, 16, false, bf16_pack_size, bf16_pack };
+    return 1;
 }

@@ -14,6 +14,7 @@
 int gds_cpu_tiles_avx2(struct gds_cpu_tile *tab /* [GDS_TYPE_COUNT] */);
 int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_act_bf16_avx2(struct gds_cpu_tile *tab); /* mul_mat GDS_MM_ACT_BF16 (F8 weights x bf16 rows) */
+int gds_cpu_tiles_act_bf16_avx512(struct gds_cpu_tile *tab);
 int gds_cpu_tiles_amx(struct gds_cpu_tile *tab);
 
 #include <pthread.h>
@@ -32,6 +33,8 @@ static void tiles_init(void) {
     tiles[GDS_SIMD_AMX][GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ 0 };
     gds_cpu_tiles_amx(tiles[GDS_SIMD_AMX]);
     gds_cpu_tiles_act_bf16_avx2(tiles_act_bf16[GDS_SIMD_AVX2]);
+    gds_cpu_tiles_act_bf16_avx512(tiles_act_bf16[GDS_SIMD_AVX512]);
+    gds_cpu_tiles_act_bf16_avx512(tiles_act_bf16[GDS_SIMD_AMX]);
 #endif
 }
 

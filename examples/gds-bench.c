@@ -15,7 +15,13 @@
  * JSON fill_runs_tps / fill_median_tps): the prefill rate of a d-token prompt,
  * so one run at a long depth gives both figures the long-context check needs.
  * So pp and tg are measured separately, each from depth d (llama-bench's
- * convention): the decode does not follow the P-token prefill. -p and -n take
+ * convention): the decode does not follow the P-token prefill. With --grow, one
+ * sequence per run grows through the depths instead (ascending, far enough
+ * apart for the tests between them): fill to d1, run d1's tests (each starts
+ * where the one before ended, so its position is d1 plus the tokens of the
+ * tests before it), fill on to d2, ...; the context prefill figure of d is d
+ * over the fill time so far (the test tokens not counted): one 131,072-token
+ * fill gives the figures at 16k, 64k and 131k. -p and -n take
  * comma-separated lists (0 skips that test). Token ids are a fixed
  * pseudo-random sequence in [0, n_vocab), the same for every run. Before the
  * first test one untimed warm-up (a prefill of up to 32 tokens and one decode
@@ -88,6 +94,9 @@ static void usage(FILE *f) {
             "  -o, --output FORMAT    md (markdown table, default) or json\n"
             "  --bw-mib M             read-bandwidth buffer in MiB (default: max(1024, 4 x last-level cache); 0 = skip)\n"
             "  --no-split             decode: skip the runs without the output head (layers vs head split)\n"
+            "  --grow                 one sequence per run grows through the depths (ascending): fill to the\n"
+            "                         first depth, run its tests, fill on to the next, ...; a long context is\n"
+            "                         filled once for all depths (each test starts where the one before ended)\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
             "pp<P> @ d: prefill d tokens, time a prefill of P tokens. tg<N> @ d: prefill d tokens, time N\n"
@@ -315,6 +324,17 @@ static double run_once(struct bench *b, int depth, int n, bool tg, bool logits, 
     return n / (now_s() - t0);
 }
 
+/* --grow: the timed part from the sequence as it is (tokens from position pos) */
+static double run_from(struct bench *b, int pos, int n, bool tg, bool logits) {
+    const int32_t *t = b->ids + pos;
+    const double t0 = now_s();
+    if (tg) {
+        for (int i = 0; i < n; i++)
+            if (!eval(b, t + i, 1, true, logits)) return -1;
+    } else if (!eval(b, t, n, false, true)) return -1;
+    return n / (now_s() - t0);
+}
+
 struct result {
     bool tg;
     int n, depth;
@@ -326,14 +346,14 @@ struct result {
 
 /* ---- main --------------------------------------------------------------------- */
 
-enum { OPT_VERSION = 256, OPT_BW_MIB, OPT_NO_SPLIT };
+enum { OPT_VERSION = 256, OPT_BW_MIB, OPT_NO_SPLIT, OPT_GROW };
 
 static const struct option long_opts[] = {
     { "model", required_argument, NULL, 'm' },   { "n-prompt", required_argument, NULL, 'p' },
     { "n-gen", required_argument, NULL, 'n' },   { "depth", required_argument, NULL, 'd' },
     { "threads", required_argument, NULL, 't' }, { "batch", required_argument, NULL, 'b' }, { "repetitions", required_argument, NULL, 'r' },
     { "output", required_argument, NULL, 'o' },  { "bw-mib", required_argument, NULL, OPT_BW_MIB },
-    { "no-split", no_argument, NULL, OPT_NO_SPLIT },
+    { "no-split", no_argument, NULL, OPT_NO_SPLIT }, { "grow", no_argument, NULL, OPT_GROW },
     { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
 };
@@ -344,7 +364,7 @@ int main(int argc, char **argv) {
     int pp[MAX_LIST] = { 512 }, tg[MAX_LIST] = { 64 }, depth[MAX_LIST] = { 0 };
     int n_pp = 1, n_tg = 1, n_depth = 1, n_threads = 0, reps = 3, n_batch = 0;
     long bw_mib = -1;
-    bool split = true;
+    bool split = true, grow = false;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":m:p:n:d:t:b:r:o:h", long_opts, NULL)) != -1) {
@@ -363,6 +383,7 @@ int main(int argc, char **argv) {
             break;
         case OPT_BW_MIB: bw_mib = parse_long(opt, optarg, 0, 1 << 20); break;
         case OPT_NO_SPLIT: split = false; break;
+        case OPT_GROW: grow = true; break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("gds-bench (ggml-ds) %s\n", GDS_VERSION); return 0;
         case ':':
@@ -380,7 +401,18 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_tg; i++) max_tg = tg[i] > max_tg ? tg[i] : max_tg;
     for (int i = 0; i < n_depth; i++) max_depth = depth[i] > max_depth ? depth[i] : max_depth;
     if (max_pp == 0 && max_tg == 0) { fprintf(stderr, "gds-bench: -p and -n are both 0: nothing to measure\n"); return 1; }
-    const long long need = (long long)max_depth + (max_pp > max_tg ? max_pp : max_tg) + 16;
+    /* --grow: the tests of a depth append their tokens (pp, tg, and tg again without the head) */
+    long long per_depth = 0;
+    for (int i = 0; i < n_pp; i++) per_depth += pp[i];
+    for (int i = 0; i < n_tg; i++) per_depth += (long long)tg[i] * (split ? 2 : 1);
+    if (grow)
+        for (int i = 1; i < n_depth; i++)
+            if ((long long)depth[i] < (long long)depth[i - 1] + per_depth) {
+                fprintf(stderr, "gds-bench: --grow: depth %d follows %d, but the tests at %d append %lld tokens (-d must ascend by at least that)\n",
+                        depth[i], depth[i - 1], depth[i - 1], per_depth);
+                return 1;
+            }
+    const long long need = (long long)max_depth + (grow ? per_depth : (max_pp > max_tg ? max_pp : max_tg)) + 16;
     if (need > INT32_MAX) { fprintf(stderr, "gds-bench: -d %d + the longest test exceed the largest context\n", max_depth); return 1; }
     const int n_ctx = need < 256 ? 256 : (int)need;
     if (n_threads == 0) n_threads = omp_get_num_procs() < MAX_THREADS ? omp_get_num_procs() : MAX_THREADS;
@@ -440,7 +472,49 @@ int main(int argc, char **argv) {
     gds_seq_reset(b.s);
     if (!eval(&b, ids, WARMUP_TOKENS, false, true) || !eval(&b, ids + WARMUP_TOKENS, 1, true, true)) rc = 1;
     int k = 0;
-    for (int di = 0; di < n_depth && !rc; di++) {
+    if (grow) { /* results in the same order as below: depth-major, then pp, then tg */
+        for (int di = 0; di < n_depth; di++)
+            for (int ti = 0; ti < n_pp + n_tg; ti++) {
+                struct result *r = &res[k];
+                r->tg = ti >= n_pp;
+                r->n = r->tg ? tg[ti - n_pp] : pp[ti];
+                r->depth = depth[di];
+                if (r->n > 0) k++;
+            }
+        for (int rep = 0; rep < reps && !rc; rep++) {
+            gds_seq_reset(b.s);
+            int pos = 0, kk = 0;
+            double tfill = 0;
+            for (int di = 0; di < n_depth && !rc; di++) {
+                fprintf(stderr, "gds-bench: run %d of %d: filling %d -> %d\n", rep + 1, reps, pos, depth[di]);
+                const double tf = now_s();
+                if (!eval(&b, ids + pos, depth[di] - pos, false, true)) { rc = 1; break; }
+                tfill += now_s() - tf;
+                pos = depth[di];
+                for (; kk < k && res[kk].depth == depth[di] && !rc; kk++) {
+                    struct result *r = &res[kk];
+                    if (r->depth > 0) r->fill[rep] = r->depth / tfill; /* the d-token prompt's rate, filled in segments */
+                    fprintf(stderr, "gds-bench: %s%d @ d%d (from position %d), run %d of %d\n", r->tg ? "tg" : "pp", r->n, r->depth, pos,
+                            rep + 1, reps);
+                    r->tps[rep] = run_from(&b, pos, r->n, r->tg, true);
+                    pos += r->n;
+                    if (r->tps[rep] < 0) rc = 1;
+                    if (!rc && r->tg && split) {
+                        r->tps_layers[rep] = run_from(&b, pos, r->n, true, false);
+                        pos += r->n;
+                        if (r->tps_layers[rep] < 0) rc = 1;
+                    }
+                }
+            }
+        }
+        for (int i = 0; i < k && !rc; i++) {
+            struct result *r = &res[i];
+            r->st = stats_of(r->tps, reps);
+            if (r->depth > 0) r->st_fill = stats_of(r->fill, reps);
+            if (r->tg && split) r->st_layers = stats_of(r->tps_layers, reps);
+        }
+    }
+    for (int di = 0; di < n_depth && !rc && !grow; di++) {
         for (int ti = 0; ti < n_pp + n_tg && !rc; ti++) {
             struct result *r = &res[k];
             r->tg = ti >= n_pp;
@@ -507,7 +581,7 @@ int main(int argc, char **argv) {
         bool any_fill = false;
         for (int i = 0; i < k; i++) any_fill |= res[i].depth > 0;
         if (any_fill) {
-            printf("\n| test | context prefill: tokens | t/s (median, min..max of %d) |\n", reps);
+            printf("\n| test | context prefill%s: tokens | t/s (median, min..max of %d) |\n", grow ? " (--grow: one fill per run, in segments)" : "", reps);
             printf("|---|---:|---:|\n");
             for (int i = 0; i < k; i++) {
                 const struct result *r = &res[i];
@@ -528,6 +602,7 @@ int main(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "threads", n_threads);
         cJSON_AddNumberToObject(o, "repetitions", reps);
         cJSON_AddNumberToObject(o, "n_batch", n_batch ? n_batch : 512);
+        cJSON_AddBoolToObject(o, "grow", grow);
         cJSON_AddNumberToObject(o, "n_ctx", n_ctx);
         cJSON_AddNumberToObject(o, "llc_bytes", (double)llc);
         cJSON_AddNumberToObject(o, "bandwidth_buffer_bytes", (double)bw_bytes);

@@ -439,6 +439,12 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
     refuse "gds-bench -d abc refused" "^gds-bench: -d 'abc': not a comma-separated list of integers" "$BENCH" -m "$W/S.gguf" -d abc
     refuse "gds-bench -d 0,,8 refused" "^gds-bench: -d '0,,8': not a comma-separated list" "$BENCH" -m "$W/S.gguf" -d 0,,8
     refuse "gds-bench -p -1 refused" "^gds-bench: -p '-1': value -1 out of range" "$BENCH" -m "$W/S.gguf" -p -1
+    "$BENCH" -m "$W/S.gguf" -p 8 -n 2 -d 0,24,48 -r 2 -t 2 --grow --bw-mib 16 -o json >"$W/bench-grow.json" 2>"$W/bench-grow.err"
+    rc=$?
+    check "gds-bench --grow: one fill per run through d24 and d48, tests from their positions (rc $rc)" \
+        '[ "$rc" -eq 0 ] && [ "$(grep -c "filling" "$W/bench-grow.err")" -eq 6 ] && grep -q "filling 36 -> 48" "$W/bench-grow.err" && grep -q "tg2 @ d48 (from position 56)" "$W/bench-grow.err" && grep -q "\"grow\":[[:space:]]*true" "$W/bench-grow.json"'
+    refuse "gds-bench --grow with depths closer than the tests' tokens refused" "^gds-bench: --grow: depth 20 follows 16, but the tests at 16 append 12 tokens" \
+        "$BENCH" -m "$W/S.gguf" -p 8 -n 2 -d 16,20 --grow
     refuse "gds-bench -b 0 refused" "^gds-bench: -b '0': out of range \(1 \.\. 65536\)" "$BENCH" -m "$W/S.gguf" -b 0
     refuse "gds-bench -t 0 refused" "^gds-bench: -t '0': out of range \(1 \.\. 256\)" "$BENCH" -m "$W/S.gguf" -t 0
     refuse "gds-bench -o xml refused" "^gds-bench: -o 'xml': expected md or json" "$BENCH" -m "$W/S.gguf" -o xml

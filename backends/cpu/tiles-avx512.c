@@ -45,12 +45,15 @@
  * s2[0] + s2[1]). Element 4j + k of the result is the sum of v[4k + j]. */
 AI __m512 reduce16x16_ps(const __m512 *v) {
     __m512 x[8], y[4], z[2];
+#pragma GCC unroll 8
     for (int m = 0; m < 8; m++) /* s8 of v[2m] in lanes 0-7, of v[2m+1] in 8-15 */
         x[m] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
                              _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+#pragma GCC unroll 4
     for (int m = 0; m < 4; m++) /* 128-bit lane j: s4 of v[4m + j] */
         y[m] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], _MM_SHUFFLE(2, 0, 2, 0)),
                              _mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+#pragma GCC unroll 2
     for (int m = 0; m < 2; m++) /* lane j: s2[0], s2[1] of v[8m + j], then of v[8m + 4 + j] */
         z[m] = _mm512_add_ps(_mm512_shuffle_ps(y[2 * m], y[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
                              _mm512_shuffle_ps(y[2 * m], y[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
@@ -81,7 +84,9 @@ AI void mxblk_cols(const __m512i *wd, const __m512 *sw, const uint8_t *const *pa
                    const int CC, const bool folded) {
     __m512bh av[2][4];
     __m512 cc[2];
+#pragma GCC unroll 2
     for (int k = 0; k < CC; k++) {
+#pragma GCC unroll 4
         for (int h = 0; h < 4; h++) av[k][h] = (__m512bh)_mm512_load_si512(pa[k] + 64 * h);
         if (!folded) {
             float cf;
@@ -89,10 +94,12 @@ AI void mxblk_cols(const __m512i *wd, const __m512 *sw, const uint8_t *const *pa
             cc[k] = _mm512_set1_ps(cf);
         }
     }
+#pragma GCC unroll 8
     for (int r = 0; r < R; r++) {
         const __m512bh w0 = (__m512bh)_mm512_load_si512(wd + 4 * r), w1 = (__m512bh)_mm512_load_si512(wd + 4 * r + 1);
         const __m512bh w2 = (__m512bh)_mm512_load_si512(wd + 4 * r + 2), w3 = (__m512bh)_mm512_load_si512(wd + 4 * r + 3);
         const __m512 s = sw[r];
+#pragma GCC unroll 2
         for (int k = 0; k < CC; k++) {
             __m512 P = _mm512_dpbf16_ps(_mm512_setzero_ps(), w0, av[k][0]);
             P = _mm512_dpbf16_ps(P, w1, av[k][1]);
@@ -150,6 +157,7 @@ AI void mxfp4b_blk(int64_t n, const uint8_t *w, size_t bw, const void *const *a,
     for (int64_t b = 0; b < nb; b++) {
         for (int j = 0; j < npf; j++) _mm_prefetch(pfp + 64 * j, _MM_HINT_T0);
         pfp += R * 4 * sizeof(block_mxfp4);
+#pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             const uint8_t *x = w + r * bw + b * 4 * sizeof(block_mxfp4);
             const __m512i A = b ? _mm512_loadu_si512(x - 1) : _mm512_maskz_loadu_epi8(~(__mmask64)1, x - 1);
@@ -183,6 +191,7 @@ static void tile_mxfp4b(int64_t K, const void *w, size_t bw, const void *const *
 AI __m512i q8_negcorr(const uint8_t *const *p, int64_t b, const int C) {
     const __m512i x80 = _mm512_set1_epi8((char)0x80);
     __m512i v[8];
+#pragma GCC unroll 8
     for (int i = 0; i < 8; i++) {
         if (2 * i < C) {
             const uint8_t *q0 = p[2 * i] + b * sizeof(block_q8_0) + 2, *q1 = p[2 * i + 1] + b * sizeof(block_q8_0) + 2;
@@ -194,6 +203,7 @@ AI __m512i q8_negcorr(const uint8_t *const *p, int64_t b, const int C) {
         }
     }
     __m512i s[2];
+#pragma GCC unroll 2
     for (int h = 0; h < 2; h++) {
         /* per 128-bit lane k: sums of 4 dwords of v[4h..4h+3] lane k */
         const __m512i a = v[4 * h], bb = v[4 * h + 1], c = v[4 * h + 2], d = v[4 * h + 3];
@@ -217,13 +227,16 @@ AI void q8_tile(int64_t n, const uint8_t *w, size_t bw, const uint8_t *const *p,
     const __m512i gidx = _mm512_setr_epi32(0, b1, 2 * b1, 3 * b1, 4 * b1, 5 * b1, 6 * b1, 7 * b1, 8 * b1, 9 * b1, 10 * b1,
                                            11 * b1, 12 * b1, 13 * b1, 14 * b1, 15 * b1);
     __m512 acc[16];
+#pragma GCC unroll 16
     for (int c = 0; c < C; c++) acc[c] = _mm512_setzero_ps();
     const char *pfp = (const char *)w + Q8_R * bw;
     for (int64_t b = 0; b < nb; b++) {
         const size_t ob = (size_t)b * sizeof(block_q8_0);
+#pragma GCC unroll 16
         for (int r = 0; r < Q8_R; r++) _mm_prefetch(pfp + r * bw + ob + 64, _MM_HINT_T0); /* next tile's rows, ahead */
         /* transpose: z pairs rows (r, r + 4), r in 0-3 and 8-11; wt[k] lane i = dword k of row i, + 128 per byte */
         __m512i z[8], a[8], t[8], wt[8];
+#pragma GCC unroll 8
         for (int i = 0; i < 8; i++) {
             const int r = (i & 3) + (i & 4) * 2;
             const uint8_t *x0 = w + r * bw + ob + 2, *x1 = w + (r + 4) * bw + ob + 2;
@@ -231,6 +244,7 @@ AI void q8_tile(int64_t n, const uint8_t *w, size_t bw, const uint8_t *const *p,
                                                        _mm256_loadu_si256((const __m256i *)x1), 1),
                                     x80);
         }
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             __m512i *zz = z + 4 * h, *aa = a + 4 * h, *tt = t + 4 * h;
             aa[0] = _mm512_unpacklo_epi32(zz[0], zz[1]); /* dwords 0,1 | 4,5 of rows r, r+1 */
@@ -242,6 +256,7 @@ AI void q8_tile(int64_t n, const uint8_t *w, size_t bw, const uint8_t *const *p,
             tt[2] = _mm512_unpacklo_epi64(aa[1], aa[3]); /* 2 | 6 */
             tt[3] = _mm512_unpackhi_epi64(aa[1], aa[3]); /* 3 | 7 */
         }
+#pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             wt[k] = _mm512_shuffle_i32x4(t[k], t[4 + k], _MM_SHUFFLE(2, 0, 2, 0));
             wt[4 + k] = _mm512_shuffle_i32x4(t[k], t[4 + k], _MM_SHUFFLE(3, 1, 3, 1));
@@ -250,9 +265,11 @@ AI void q8_tile(int64_t n, const uint8_t *w, size_t bw, const uint8_t *const *p,
         const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(gidx, (const void *)(w + ob), 1)));
         __attribute__((aligned(64))) int32_t nc32[16];
         _mm512_store_si512(nc32, q8_negcorr(p, b, C));
+#pragma GCC unroll 16
         for (int c = 0; c < C; c++) {
             const uint8_t *qa = p[c] + ob;
             __m512i s = _mm512_set1_epi32(nc32[c]);
+#pragma GCC unroll 8
             for (int k = 0; k < 8; k++) {
                 int32_t ak;
                 memcpy(&ak, qa + 2 + 4 * k, sizeof ak);
@@ -264,6 +281,7 @@ AI void q8_tile(int64_t n, const uint8_t *w, size_t bw, const uint8_t *const *p,
             acc[c] = _mm512_add_ps(acc[c], _mm512_mul_ps(_mm512_cvtepi32_ps(s), d));
         }
     }
+#pragma GCC unroll 16
     for (int c = 0; c < C; c++) _mm512_storeu_ps(y[c], acc[c]);
 }
 
@@ -301,6 +319,7 @@ static void tile_f8p(int64_t K, const void *w, size_t bw, const void *const *a, 
     const __m512i bc = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     __m512 acc = _mm512_setzero_ps(); /* lane 4c + r */
     for (int64_t b = 0; b < K / QK_F8; b++) {
+#pragma GCC unroll 9
         for (int j = 0; j < 9; j++) _mm_prefetch(pfp + 64 * j, _MM_HINT_T0);
         pfp += 4 * sizeof(block_f8);
         const size_t ob = (size_t)b * 576;
@@ -328,6 +347,7 @@ static void tile_f8p(int64_t K, const void *w, size_t bw, const void *const *a, 
         }
         const __m512 pp = reduce16x16_ps(l); /* element 4j + k = sum of l[4k + j]: lane 4c + r */
         float saf[4];
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) memcpy(&saf[c], p[c] + ob + 4 * QK_F8, sizeof(float));
         const __m512 sw = _mm512_broadcast_f32x4(_mm_loadu_ps(swf));
         const __m512 sa = _mm512_permutexvar_ps(bc, _mm512_castps128_ps512(_mm_loadu_ps(saf)));

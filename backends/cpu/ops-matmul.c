@@ -43,6 +43,7 @@
 
 #define GDS_MM_NR 16 /* weight rows per work unit (multiple of 4) */
 #define GDS_MM_NC 16 /* activation columns per inner block */
+#define MM_ID_UNIT 4 /* MUL_MAT_ID work split: a unit's weight decode, in columns */
 
 /* Fast path (quants.c, gds_cpu_mm_ext_get in cpu.h): some (type, SIMD) pairs
  * expand each quantized activation row once more into a kernel-specific layout
@@ -359,38 +360,47 @@ void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *ds
     }
     gds_cpu_barrier(p);
 
-    /* units: (used expert, chunk of GDS_MM_NR rows), experts in increasing id */
+    /* units: (used expert, chunk of GDS_MM_NR rows), experts in increasing id,
+     * split by work: a unit of expert e costs cnt[e] + MM_ID_UNIT (columns,
+     * plus the weight decode), so threads get equal shares of the tokens when
+     * the router favours some experts (a split by unit count left them waiting) */
     const int64_t nchunk = (N + GDS_MM_NR - 1) / GDS_MM_NR;
-    int64_t nused = 0;
-    for (int64_t e = 0; e < E; e++) nused += cnt[e] > 0;
-    int64_t u0, u1;
-    gds_cpu_split(nused * nchunk, p->ith, p->nth, &u0, &u1);
-    int64_t e = -1, ue = -1; /* current expert and its rank among used experts */
-    for (int64_t u = u0; u < u1; u++) {
-        const int64_t rank = u / nchunk, c = u % nchunk;
-        while (ue < rank) { e++; if (cnt[e] > 0) ue++; }
-        const int64_t n0 = c * GDS_MM_NR, n1 = n0 + GDS_MM_NR < N ? n0 + GDS_MM_NR : N;
-        const char *wb = (const char *)w->data + e * w->nb[2];
-        const int32_t *pe = pairs + off[e];
-        for (int64_t j0 = 0; j0 < cnt[e]; j0 += GDS_MM_NC) {
-            const int64_t j1 = j0 + GDS_MM_NC < cnt[e] ? j0 + GDS_MM_NC : cnt[e];
-            if (k.has_tile && cnt[e] >= 2) {
-                int64_t rows[GDS_MM_NC];
-                float *ys[GDS_MM_NC];
-                for (int64_t j = j0; j < j1; j++) {
-                    const int64_t i = pe[j] % nu, t = pe[j] / nu;
-                    rows[j - j0] = (i % nx) + t * nx;
-                    ys[j - j0] = (float *)((char *)dst->data + i * dst->nb[1] + t * dst->nb[2]);
+    int64_t W = 0;
+    for (int64_t e = 0; e < E; e++)
+        if (cnt[e] > 0) W += nchunk * (cnt[e] + MM_ID_UNIT);
+    const int64_t A = W * p->ith / p->nth, B = W * (p->ith + 1) / p->nth; /* this thread: units starting in [A, B) */
+    int64_t S = 0;
+    for (int64_t e = 0; e < E && S < B; e++) {
+        if (cnt[e] == 0) continue;
+        const int64_t ce = cnt[e] + MM_ID_UNIT, Se = S;
+        S += nchunk * ce;
+        if (S <= A) continue;
+        int64_t c0 = A > Se ? (A - Se + ce - 1) / ce : 0, c1 = (B - Se + ce - 1) / ce;
+        if (c1 > nchunk) c1 = nchunk;
+        for (int64_t c = c0; c < c1; c++) {
+            const int64_t n0 = c * GDS_MM_NR, n1 = n0 + GDS_MM_NR < N ? n0 + GDS_MM_NR : N;
+            const char *wb = (const char *)w->data + e * w->nb[2];
+            const int32_t *pe = pairs + off[e];
+            for (int64_t j0 = 0; j0 < cnt[e]; j0 += GDS_MM_NC) {
+                const int64_t j1 = j0 + GDS_MM_NC < cnt[e] ? j0 + GDS_MM_NC : cnt[e];
+                if (k.has_tile && cnt[e] >= 2) {
+                    int64_t rows[GDS_MM_NC];
+                    float *ys[GDS_MM_NC];
+                    for (int64_t j = j0; j < j1; j++) {
+                        const int64_t i = pe[j] % nu, t = pe[j] / nu;
+                        rows[j - j0] = (i % nx) + t * nx;
+                        ys[j - j0] = (float *)((char *)dst->data + i * dst->nb[1] + t * dst->nb[2]);
+                    }
+                    mm_tiles(&k, K, wb, w->nb[1], n0, n1, rows, ys, (int)(j1 - j0), NULL);
+                    continue;
                 }
-                mm_tiles(&k, K, wb, w->nb[1], n0, n1, rows, ys, (int)(j1 - j0), NULL);
-                continue;
-            }
-            for (int64_t n = n0; n < n1; n += 8) {
-                const int64_t ne = n + 8 < n1 ? n + 8 : n1;
-                for (int64_t j = j0; j < j1; j++) {
-                    const int64_t i = pe[j] % nu, t = pe[j] / nu;
-                    float *y = (float *)((char *)dst->data + i * dst->nb[1] + t * dst->nb[2]);
-                    mm_rows(&k, K, wb, w->nb[1], n, ne, (i % nx) + t * nx, y);
+                for (int64_t n = n0; n < n1; n += 8) {
+                    const int64_t ne = n + 8 < n1 ? n + 8 : n1;
+                    for (int64_t j = j0; j < j1; j++) {
+                        const int64_t i = pe[j] % nu, t = pe[j] / nu;
+                        float *y = (float *)((char *)dst->data + i * dst->nb[1] + t * dst->nb[2]);
+                        mm_rows(&k, K, wb, w->nb[1], n, ne, (i % nx) + t * nx, y);
+                    }
                 }
             }
         }

@@ -76,6 +76,8 @@ struct gds_model {
     size_t arena_size;
     void **owned;               /* malloc'd converted weights */
     int n_owned, cap_owned;
+    uint64_t fp;                /* gds_model_fingerprint, computed on first use */
+    bool fp_set;
     bool dump;                  /* GDS_DUMP set: per-node stats after each graph */
     const char *dump_filter;    /* GDS_DUMP=<text> other than 1: only names containing it */
 

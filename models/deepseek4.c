@@ -180,6 +180,170 @@ void gds_seq_reset(struct gds_seq *s) {
 int gds_seq_n_past(const struct gds_seq *s) { return s->n_past; }
 size_t gds_seq_bytes(const struct gds_seq *s) { return s->bytes; }
 
+/* ===========================================================================
+ * state image (gds_seq_state_*): the used part of the state, loadable into a
+ * sequence of any n_ctx >= n_past of the same model
+ * ========================================================================= */
+
+#define STATE_MAGIC "GDSSEQ01"
+
+struct state_hdr {
+    char magic[8];
+    uint64_t fingerprint; /* the model (gds_model_fingerprint) */
+    uint64_t size;        /* bytes of the image, trailer included */
+    int32_t n_past, mtp_past, n_layers, kv_type, ik_type, head_dim, index_head_dim, window;
+};
+
+/* 64-bit hash, 8 bytes per step (not cryptographic: detects corruption and
+ * tells models apart) */
+static uint64_t hash64(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, b + i, 8);
+        h = (h ^ w) * 0x100000001b3ull;
+        h ^= h >> 29;
+    }
+    for (; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h ^ (h >> 32);
+}
+
+uint64_t gds_model_fingerprint(struct gds_model *m) {
+    if (m->fp_set) return m->fp;
+    const struct gds_gguf *f = m->gguf;
+    uint64_t h = 0xcbf29ce484222325ull;
+    const size_t fsize = gds_gguf_size(f);
+    h = hash64(h, &fsize, sizeof fsize);
+    h = hash64(h, &m->hp, sizeof m->hp);
+    const int32_t kt = state_kv_type(m), it = state_ik_type(m);
+    h = hash64(h, &kt, sizeof kt);
+    h = hash64(h, &it, sizeof it);
+    for (int64_t i = 0; i < gds_gguf_n_tensors(f); i++) {
+        const char *name = gds_gguf_tensor_name(f, i);
+        int64_t ne[4];
+        gds_gguf_tensor_ne(f, i, ne);
+        const int32_t type = gds_gguf_tensor_type(f, i);
+        const size_t sz = gds_gguf_tensor_size(f, i);
+        h = hash64(h, name, strlen(name));
+        h = hash64(h, ne, sizeof ne);
+        h = hash64(h, &type, sizeof type);
+        /* the first and last bytes of the data: files of one shape with other weights differ */
+        const unsigned char *d = gds_gguf_tensor_data(f, i);
+        const size_t k = sz < 256 ? sz : 256;
+        h = hash64(h, d, k);
+        h = hash64(h, d + sz - k, k);
+    }
+    m->fp = h;
+    m->fp_set = true;
+    return h;
+}
+
+/* the pieces of layer il's state in image order: (tensor, first row, rows);
+ * returns the count. past: the positions the layer has seen. */
+struct state_part { struct gds_tensor *t; int64_t row, rows; };
+static int state_parts(const struct gds_seq *s, int il, int past, struct state_part *p) {
+    const struct ds4_lstate *ls = &s->l[il];
+    const int r = s->m->layers[il].ratio, W = s->m->hp.sliding_window;
+    int n = 0;
+    if (r) p[n++] = (struct state_part){ ls->kv, 0, past / r };          /* compressed entries */
+    p[n++] = (struct state_part){ ls->kv, ls->cap, W };                   /* window ring */
+    if (r) {
+        p[n++] = (struct state_part){ ls->ck, 0, 2 * r };                 /* compressor windows */
+        p[n++] = (struct state_part){ ls->cz, 0, 2 * r };
+    }
+    if (r == 4) {
+        p[n++] = (struct state_part){ ls->ik, 0, past / r };              /* indexer keys */
+        p[n++] = (struct state_part){ ls->ick, 0, 2 * r };
+        p[n++] = (struct state_part){ ls->icz, 0, 2 * r };
+    }
+    return n;
+}
+
+static size_t state_image_size(const struct gds_seq *s, int n_past, int mtp_past) {
+    const int nl = s->m->hp.n_layer + s->m->hp.n_mtp;
+    size_t b = sizeof(struct state_hdr) + 8;
+    for (int il = 0; il < nl; il++) {
+        struct state_part p[8];
+        const int n = state_parts(s, il, il < s->m->hp.n_layer ? n_past : mtp_past, p);
+        for (int i = 0; i < n; i++) b += p[i].t->nb[1] * (size_t)p[i].rows;
+    }
+    return b;
+}
+
+size_t gds_seq_state_size(const struct gds_seq *s) { return state_image_size(s, s->n_past, s->mtp_past); }
+
+size_t gds_seq_state_save(const struct gds_seq *s, void *buf, size_t size) {
+    const size_t need = gds_seq_state_size(s);
+    if (size < need) {
+        gds_error(GDS_ERR_INVALID, "gds_seq_state_save: buffer of %zu bytes, the state needs %zu", size, need);
+        return 0;
+    }
+    struct state_hdr h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, STATE_MAGIC, 8);
+    h.fingerprint = gds_model_fingerprint(s->m);
+    h.size = need;
+    h.n_past = s->n_past;
+    h.mtp_past = s->mtp_past;
+    h.n_layers = s->m->hp.n_layer + s->m->hp.n_mtp;
+    h.kv_type = state_kv_type(s->m);
+    h.ik_type = state_ik_type(s->m);
+    h.head_dim = s->m->hp.head_dim;
+    h.index_head_dim = s->m->hp.index_head_dim;
+    h.window = s->m->hp.sliding_window;
+    char *o = buf;
+    memcpy(o, &h, sizeof h);
+    size_t at = sizeof h;
+    for (int il = 0; il < h.n_layers; il++) {
+        struct state_part p[8];
+        const int n = state_parts(s, il, il < s->m->hp.n_layer ? s->n_past : s->mtp_past, p);
+        for (int i = 0; i < n; i++) {
+            const size_t nb = p[i].t->nb[1] * (size_t)p[i].rows;
+            memcpy(o + at, (const char *)p[i].t->data + p[i].t->nb[1] * (size_t)p[i].row, nb);
+            at += nb;
+        }
+    }
+    const uint64_t sum = hash64(0x9e3779b97f4a7c15ull, o, at);
+    memcpy(o + at, &sum, 8);
+    return at + 8;
+}
+
+enum gds_status gds_seq_state_load(struct gds_seq *s, const void *buf, size_t size) {
+    struct state_hdr h;
+    if (size < sizeof h + 8) return gds_error(GDS_ERR_FORMAT, "sequence state: %zu bytes, too short for a state image", size);
+    memcpy(&h, buf, sizeof h);
+    if (memcmp(h.magic, STATE_MAGIC, 8) != 0) return gds_error(GDS_ERR_FORMAT, "sequence state: not a state image (magic)");
+    if (h.size != size) return gds_error(GDS_ERR_FORMAT, "sequence state: %zu bytes, the header says %llu (truncated or padded)", size, (unsigned long long)h.size);
+    uint64_t sum;
+    memcpy(&sum, (const char *)buf + size - 8, 8);
+    if (hash64(0x9e3779b97f4a7c15ull, buf, size - 8) != sum) return gds_error(GDS_ERR_FORMAT, "sequence state: checksum mismatch (corrupted)");
+    if (h.fingerprint != gds_model_fingerprint(s->m)) return gds_error(GDS_ERR_INVALID, "sequence state: saved with another model");
+    const struct gds_ds4_hparams *hp = &s->m->hp;
+    if (h.n_layers != hp->n_layer + hp->n_mtp || h.kv_type != (int32_t)state_kv_type(s->m) || h.ik_type != (int32_t)state_ik_type(s->m) ||
+        h.head_dim != hp->head_dim || h.index_head_dim != hp->index_head_dim || h.window != hp->sliding_window)
+        return gds_error(GDS_ERR_INVALID, "sequence state: saved with other state types or widths (kv_f32 differs?)");
+    if (h.n_past < 0 || h.mtp_past < 0 || h.n_past > s->n_ctx || h.mtp_past > s->n_ctx)
+        return gds_error(GDS_ERR_INVALID, "sequence state: %d positions do not fit this sequence's context of %d", h.n_past > h.mtp_past ? h.n_past : h.mtp_past, s->n_ctx);
+    if (state_image_size(s, h.n_past, h.mtp_past) != size) return gds_error(GDS_ERR_FORMAT, "sequence state: size does not match its positions");
+    /* valid: apply (nothing below can fail) */
+    gds_seq_reset(s);
+    const char *in = buf;
+    size_t at = sizeof h;
+    for (int il = 0; il < h.n_layers; il++) {
+        struct state_part p[8];
+        const int n = state_parts(s, il, il < hp->n_layer ? h.n_past : h.mtp_past, p);
+        for (int i = 0; i < n; i++) {
+            const size_t nb = p[i].t->nb[1] * (size_t)p[i].rows;
+            memcpy((char *)p[i].t->data + p[i].t->nb[1] * (size_t)p[i].row, in + at, nb);
+            at += nb;
+        }
+    }
+    s->n_past = h.n_past;
+    s->mtp_past = h.mtp_past;
+    return GDS_OK;
+}
+
 /* host part of the state update after a graph of T tokens at p0 */
 static void comp_shift(struct gds_tensor *k, struct gds_tensor *z, int m, int p0, int T) {
     const int base0 = (p0 / m - 1) * m, base1 = ((p0 + T) / m - 1) * m;

@@ -85,6 +85,20 @@ size_t gds_seq_bytes(const struct gds_seq *s);          /* state bytes allocated
  * Flash: 3514.25. */
 double gds_model_kv_bytes_per_token(const struct gds_model *m);
 
+/* State image: everything the sequence's next token needs (the compressed
+ * entries and indexer keys up to n_past, the window ring, the compressor
+ * windows; spec 5), as bytes - what a server keeps on disk for a prompt
+ * prefix, or a long benchmark resumes from. It loads into a sequence of the
+ * same model (checked by a fingerprint of the file: sizes, hparams, tensor
+ * table and the first and last bytes of every tensor) with any n_ctx >=
+ * n_past, and evaluation then continues with exactly the bits it would have
+ * had. A checksum covers the image; gds_seq_state_load refuses a corrupted,
+ * truncated or foreign image with an error and leaves the sequence as it was. */
+size_t gds_seq_state_size(const struct gds_seq *s);
+size_t gds_seq_state_save(const struct gds_seq *s, void *buf, size_t size); /* bytes written; 0 + gds_last_error() */
+enum gds_status gds_seq_state_load(struct gds_seq *s, const void *buf, size_t size);
+uint64_t gds_model_fingerprint(struct gds_model *m);
+
 struct gds_eval {
     const int32_t *tokens;  /* [n_tokens] token ids (also used for hash routing) */
     int n_tokens;           /* appended at positions n_past .. n_past+n_tokens-1 */

@@ -214,6 +214,68 @@ int main(int argc, char **argv) {
     same(ref, r, V, "prefill vs chunks of 64");
     free(r);
 
+    /* 8. state image: save after P tokens, load into a fresh sequence of another
+     * n_ctx, continue: the logits of the rest equal the one-call prefill's */
+    if (ref) {
+        static const int splits[] = { 1, 130, 201 };
+        for (int k = 0; k < 3; k++) {
+            const int P = splits[k];
+            struct gds_model *mm = k == 1 ? mf : mc; /* one split with the F32 state */
+            struct gds_seq *a = gds_seq_new(mm, N_CTX), *b = gds_seq_new(mm, N_TOK + 5);
+            float *rest = malloc(sizeof(float) * (size_t)(N_TOK - P) * V);
+            void *img = NULL;
+            size_t n = 0;
+            bool ok = a && b && rest;
+            if (ok) ok = gds_model_eval(mm, a, &(struct gds_eval){ .tokens = tok, .n_tokens = P }) == GDS_OK;
+            if (ok) { n = gds_seq_state_size(a); img = malloc(n); ok = img && gds_seq_state_save(a, img, n) == n; }
+            if (ok) ok = gds_seq_state_load(b, img, n) == GDS_OK && gds_seq_n_past(b) == P;
+            if (ok) ok = gds_model_eval(mm, b, &(struct gds_eval){ .tokens = tok + P, .n_tokens = N_TOK - P, .logits_all = rest }) == GDS_OK;
+            CHECK(ok, "state image after %d tokens: save / load / continue failed: %s", P, gds_last_error());
+            if (ok) {
+                const bool eq = memcmp(rest, ref + (size_t)P * V, sizeof(float) * (size_t)(N_TOK - P) * V) == 0;
+                CHECK(eq, "state image after %d tokens (%s): the continued logits differ from the one-call prefill", P, k == 1 ? "F32" : "compact");
+                if (eq) printf("  state image after %d tokens (%zu B, %s state), loaded into n_ctx %d: positions %d..%d bit-identical\n", P, n,
+                               k == 1 ? "F32" : "compact", N_TOK + 5, P, N_TOK - 1);
+            }
+            if (ok && k == 2) { /* bad images: refused, the sequence keeps its state */
+                struct { const char *what, *msg; size_t size; int flip; } bad[] = {
+                    { "one byte flipped", "checksum", n, (int)(n / 2) },
+                    { "truncated", "bytes", n - 1, -1 },
+                    { "magic", "magic", n, 0 },
+                };
+                unsigned char *c = malloc(n);
+                for (int j = 0; c && j < 3; j++) {
+                    memcpy(c, img, n);
+                    if (bad[j].flip >= 0) c[bad[j].flip] ^= 0x20;
+                    const enum gds_status st = gds_seq_state_load(b, c, bad[j].size);
+                    CHECK(st != GDS_OK && strstr(gds_last_error(), bad[j].msg) && gds_seq_n_past(b) == N_TOK,
+                          "state image, %s: status %d, error '%s', n_past %d (expected a refusal naming '%s', n_past %d)", bad[j].what, st,
+                          gds_last_error(), gds_seq_n_past(b), bad[j].msg, N_TOK);
+                }
+                free(c);
+                struct gds_seq *f = gds_seq_new(mf, N_CTX), *small = gds_seq_new(mc, P - 1);
+                CHECK(f && gds_seq_state_load(f, img, n) != GDS_OK && strstr(gds_last_error(), "another model"),
+                      "a compact-state image loaded into an F32-state model: %s", gds_last_error());
+                CHECK(small && gds_seq_state_load(small, img, n) != GDS_OK && strstr(gds_last_error(), "do not fit"),
+                      "an image of %d positions loaded into n_ctx %d: %s", P, P - 1, gds_last_error());
+                gds_seq_free(f);
+                gds_seq_free(small);
+                if (argc > 2) {
+                    struct gds_model *ma = load(argv[2], 1, false);
+                    struct gds_seq *o = ma ? gds_seq_new(ma, N_CTX) : NULL;
+                    CHECK(o && gds_seq_state_load(o, img, n) != GDS_OK && strstr(gds_last_error(), "another model"),
+                          "an image of %s loaded into %s: %s", argv[1], argv[2], gds_last_error());
+                    gds_seq_free(o);
+                    gds_model_free(ma);
+                }
+            }
+            free(img);
+            free(rest);
+            gds_seq_free(a);
+            gds_seq_free(b);
+        }
+    }
+
     /* 7. the indexer's top-k really selects */
     if (argc > 2 && ref) {
         struct gds_model *ma = load(argv[2], 1, false);

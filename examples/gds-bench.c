@@ -97,6 +97,10 @@ static void usage(FILE *f) {
             "  --grow                 one sequence per run grows through the depths (ascending): fill to the\n"
             "                         first depth, run its tests, fill on to the next, ...; a long context is\n"
             "                         filled once for all depths (each test starts where the one before ended)\n"
+            "  --state-save FILE      with --grow and -r 1: after the fill to the last depth, write the sequence\n"
+            "                         state image to FILE (written to FILE.tmp, then renamed)\n"
+            "  --state-load FILE      with --grow and -r 1: start from the state image in FILE (its positions, at\n"
+            "                         most the first depth); fill rates then count from there\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
             "pp<P> @ d: prefill d tokens, time a prefill of P tokens. tg<N> @ d: prefill d tokens, time N\n"
@@ -324,6 +328,44 @@ static double run_once(struct bench *b, int depth, int n, bool tg, bool logits, 
     return n / (now_s() - t0);
 }
 
+/* --state-save: the state image to path (path.tmp, then renamed: never a half-written file) */
+static bool save_state(struct bench *b, const char *path) {
+    const size_t n = gds_seq_state_size(b->s);
+    void *img = malloc(n);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = NULL;
+    bool ok = img && gds_seq_state_save(b->s, img, n) == n && (f = fopen(tmp, "wb")) && fwrite(img, 1, n, f) == n;
+    if (f && fclose(f) != 0) ok = false;
+    if (ok && rename(tmp, path) != 0) ok = false;
+    if (!ok) { fprintf(stderr, "gds-bench: --state-save '%s': cannot write the state image (%zu bytes)\n", path, n); remove(tmp); }
+    else fprintf(stderr, "gds-bench: state of %d tokens written to %s (%zu bytes)\n", gds_seq_n_past(b->s), path, n);
+    free(img);
+    return ok;
+}
+
+/* --state-load: the state image in path, at most `limit` positions */
+static bool load_state(struct bench *b, const char *path, int limit) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { fprintf(stderr, "gds-bench: --state-load '%s': cannot open\n", path); return false; }
+    bool ok = fseek(f, 0, SEEK_END) == 0;
+    const long n = ok ? ftell(f) : -1;
+    ok = ok && n > 0 && fseek(f, 0, SEEK_SET) == 0;
+    void *img = ok ? malloc((size_t)n) : NULL;
+    ok = img && fread(img, 1, (size_t)n, f) == (size_t)n;
+    fclose(f);
+    if (!ok) { fprintf(stderr, "gds-bench: --state-load '%s': cannot read\n", path); free(img); return false; }
+    ok = gds_seq_state_load(b->s, img, (size_t)n) == GDS_OK;
+    free(img);
+    if (!ok) { fprintf(stderr, "gds-bench: --state-load '%s': %s\n", path, gds_last_error()); return false; }
+    if (gds_seq_n_past(b->s) > limit) {
+        fprintf(stderr, "gds-bench: --state-load '%s': the state holds %d tokens, past the first depth %d\n", path, gds_seq_n_past(b->s), limit);
+        return false;
+    }
+    fprintf(stderr, "gds-bench: started from the state of %d tokens in %s\n", gds_seq_n_past(b->s), path);
+    return true;
+}
+
 /* --grow: the timed part from the sequence as it is (tokens from position pos) */
 static double run_from(struct bench *b, int pos, int n, bool tg, bool logits) {
     const int32_t *t = b->ids + pos;
@@ -346,7 +388,7 @@ struct result {
 
 /* ---- main --------------------------------------------------------------------- */
 
-enum { OPT_VERSION = 256, OPT_BW_MIB, OPT_NO_SPLIT, OPT_GROW };
+enum { OPT_VERSION = 256, OPT_BW_MIB, OPT_NO_SPLIT, OPT_GROW, OPT_STATE_SAVE, OPT_STATE_LOAD };
 
 static const struct option long_opts[] = {
     { "model", required_argument, NULL, 'm' },   { "n-prompt", required_argument, NULL, 'p' },
@@ -354,6 +396,7 @@ static const struct option long_opts[] = {
     { "threads", required_argument, NULL, 't' }, { "batch", required_argument, NULL, 'b' }, { "repetitions", required_argument, NULL, 'r' },
     { "output", required_argument, NULL, 'o' },  { "bw-mib", required_argument, NULL, OPT_BW_MIB },
     { "no-split", no_argument, NULL, OPT_NO_SPLIT }, { "grow", no_argument, NULL, OPT_GROW },
+    { "state-save", required_argument, NULL, OPT_STATE_SAVE }, { "state-load", required_argument, NULL, OPT_STATE_LOAD },
     { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
 };
@@ -365,6 +408,8 @@ int main(int argc, char **argv) {
     int n_pp = 1, n_tg = 1, n_depth = 1, n_threads = 0, reps = 3, n_batch = 0;
     long bw_mib = -1;
     bool split = true, grow = false;
+    const char *state_save = NULL, *state_load = NULL;
+    int fill_from = 0; /* --state-load: the fills start from this many tokens */
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":m:p:n:d:t:b:r:o:h", long_opts, NULL)) != -1) {
@@ -384,6 +429,8 @@ int main(int argc, char **argv) {
         case OPT_BW_MIB: bw_mib = parse_long(opt, optarg, 0, 1 << 20); break;
         case OPT_NO_SPLIT: split = false; break;
         case OPT_GROW: grow = true; break;
+        case OPT_STATE_SAVE: state_save = optarg; break;
+        case OPT_STATE_LOAD: state_load = optarg; break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("gds-bench (ggml-ds) %s\n", GDS_VERSION); return 0;
         case ':':
@@ -401,6 +448,10 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_tg; i++) max_tg = tg[i] > max_tg ? tg[i] : max_tg;
     for (int i = 0; i < n_depth; i++) max_depth = depth[i] > max_depth ? depth[i] : max_depth;
     if (max_pp == 0 && max_tg == 0) { fprintf(stderr, "gds-bench: -p and -n are both 0: nothing to measure\n"); return 1; }
+    if ((state_save || state_load) && (!grow || reps != 1)) {
+        fprintf(stderr, "gds-bench: --state-save / --state-load need --grow and -r 1\n");
+        return 1;
+    }
     /* --grow: the tests of a depth append their tokens (pp, tg, and tg again without the head) */
     long long per_depth = 0;
     for (int i = 0; i < n_pp; i++) per_depth += pp[i];
@@ -483,17 +534,22 @@ int main(int argc, char **argv) {
             }
         for (int rep = 0; rep < reps && !rc; rep++) {
             gds_seq_reset(b.s);
-            int pos = 0, kk = 0;
+            int pos = 0, kk = 0, start = 0;
             double tfill = 0;
+            if (state_load) {
+                if (!load_state(&b, state_load, depth[0])) { rc = 1; break; }
+                pos = start = fill_from = gds_seq_n_past(b.s);
+            }
             for (int di = 0; di < n_depth && !rc; di++) {
                 fprintf(stderr, "gds-bench: run %d of %d: filling %d -> %d\n", rep + 1, reps, pos, depth[di]);
                 const double tf = now_s();
                 if (!eval(&b, ids + pos, depth[di] - pos, false, true)) { rc = 1; break; }
                 tfill += now_s() - tf;
                 pos = depth[di];
+                if (state_save && di == n_depth - 1 && !save_state(&b, state_save)) { rc = 1; break; }
                 for (; kk < k && res[kk].depth == depth[di] && !rc; kk++) {
                     struct result *r = &res[kk];
-                    if (r->depth > 0) r->fill[rep] = r->depth / tfill; /* the d-token prompt's rate, filled in segments */
+                    if (r->depth > start) r->fill[rep] = (r->depth - start) / tfill; /* the d-token prompt's rate, filled in segments */
                     fprintf(stderr, "gds-bench: %s%d @ d%d (from position %d), run %d of %d\n", r->tg ? "tg" : "pp", r->n, r->depth, pos,
                             rep + 1, reps);
                     r->tps[rep] = run_from(&b, pos, r->n, r->tg, true);
@@ -510,7 +566,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < k && !rc; i++) {
             struct result *r = &res[i];
             r->st = stats_of(r->tps, reps);
-            if (r->depth > 0) r->st_fill = stats_of(r->fill, reps);
+            if (r->depth > fill_from) r->st_fill = stats_of(r->fill, reps);
             if (r->tg && split) r->st_layers = stats_of(r->tps_layers, reps);
         }
     }
@@ -579,14 +635,16 @@ int main(int argc, char **argv) {
             }
         }
         bool any_fill = false;
-        for (int i = 0; i < k; i++) any_fill |= res[i].depth > 0;
+        for (int i = 0; i < k; i++) any_fill |= res[i].depth > fill_from;
         if (any_fill) {
-            printf("\n| test | context prefill%s: tokens | t/s (median, min..max of %d) |\n", grow ? " (--grow: one fill per run, in segments)" : "", reps);
+            char from[64] = "";
+            if (fill_from) snprintf(from, sizeof from, ", from a loaded state of %d tokens", fill_from);
+            printf("\n| test | context prefill%s%s: tokens | t/s (median, min..max of %d) |\n", grow ? " (--grow: one fill per run, in segments)" : "", from, reps);
             printf("|---|---:|---:|\n");
             for (int i = 0; i < k; i++) {
                 const struct result *r = &res[i];
-                if (r->depth > 0)
-                    printf("| %s%d @ d%d | %d | %.2f (%.2f..%.2f) |\n", r->tg ? "tg" : "pp", r->n, r->depth, r->depth, r->st_fill.median,
+                if (r->depth > fill_from)
+                    printf("| %s%d @ d%d | %d | %.2f (%.2f..%.2f) |\n", r->tg ? "tg" : "pp", r->n, r->depth, r->depth - fill_from, r->st_fill.median,
                            r->st_fill.min, r->st_fill.max);
             }
         }
@@ -603,6 +661,7 @@ int main(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "repetitions", reps);
         cJSON_AddNumberToObject(o, "n_batch", n_batch ? n_batch : 512);
         cJSON_AddBoolToObject(o, "grow", grow);
+        cJSON_AddNumberToObject(o, "fill_from", fill_from);
         cJSON_AddNumberToObject(o, "n_ctx", n_ctx);
         cJSON_AddNumberToObject(o, "llc_bytes", (double)llc);
         cJSON_AddNumberToObject(o, "bandwidth_buffer_bytes", (double)bw_bytes);
@@ -629,7 +688,7 @@ int main(int argc, char **argv) {
             cJSON_AddNumberToObject(e, "min_tps", r->st.min);
             cJSON_AddNumberToObject(e, "max_tps", r->st.max);
             cJSON_AddNumberToObject(e, "stddev_tps", r->st.stddev);
-            if (r->depth > 0) {
+            if (r->depth > fill_from) {
                 cJSON_AddItemToObject(e, "fill_runs_tps", cJSON_CreateDoubleArray(r->fill, reps));
                 cJSON_AddNumberToObject(e, "fill_median_tps", r->st_fill.median);
             }

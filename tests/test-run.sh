@@ -445,6 +445,21 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
         '[ "$rc" -eq 0 ] && [ "$(grep -c "filling" "$W/bench-grow.err")" -eq 6 ] && grep -q "filling 36 -> 48" "$W/bench-grow.err" && grep -q "tg2 @ d48 (from position 56)" "$W/bench-grow.err" && grep -q "\"grow\":[[:space:]]*true" "$W/bench-grow.json"'
     refuse "gds-bench --grow with depths closer than the tests' tokens refused" "^gds-bench: --grow: depth 20 follows 16, but the tests at 16 append 12 tokens" \
         "$BENCH" -m "$W/S.gguf" -p 8 -n 2 -d 16,20 --grow
+    "$BENCH" -m "$W/S.gguf" -p 0 -n 2 -d 0,24 -r 1 -t 2 --grow --state-save "$W/st.img" --bw-mib 0 >/dev/null 2>"$W/bench-ss.err"
+    rc=$?
+    check "gds-bench --state-save: the state after the fill to d24 written, no .tmp left (rc $rc)" \
+        '[ "$rc" -eq 0 ] && grep -q "state of 24 tokens written to" "$W/bench-ss.err" && [ -s "$W/st.img" ] && [ ! -e "$W/st.img.tmp" ]'
+    "$BENCH" -m "$W/S.gguf" -p 0 -n 2 -d 24,40 -r 1 -t 2 --grow --state-load "$W/st.img" --bw-mib 0 -o json >"$W/bench-sl.json" 2>"$W/bench-sl.err"
+    rc=$?
+    check "gds-bench --state-load: starts at 24, fills 24 -> 24 and 28 -> 40, JSON fill_from 24 (rc $rc)" \
+        '[ "$rc" -eq 0 ] && grep -q "started from the state of 24 tokens" "$W/bench-sl.err" && grep -q "filling 28 -> 40" "$W/bench-sl.err" && grep -q "\"fill_from\":[[:space:]]*24" "$W/bench-sl.json"'
+    refuse "gds-bench --state-load past the first depth refused" "the state holds 24 tokens, past the first depth 16" \
+        "$BENCH" -m "$W/S.gguf" -p 0 -n 2 -d 16,40 -r 1 --grow --state-load "$W/st.img"
+    head -c 100 "$W/st.img" >"$W/st-short.img"
+    refuse "gds-bench --state-load of a truncated image refused" "^gds-bench: --state-load '.*st-short.img': sequence state: 100 bytes, the header says" \
+        "$BENCH" -m "$W/S.gguf" -p 0 -n 2 -d 24 -r 1 --grow --state-load "$W/st-short.img"
+    refuse "gds-bench --state-save without --grow refused" "^gds-bench: --state-save / --state-load need --grow and -r 1" \
+        "$BENCH" -m "$W/S.gguf" -d 24 --state-save "$W/x.img"
     refuse "gds-bench -b 0 refused" "^gds-bench: -b '0': out of range \(1 \.\. 65536\)" "$BENCH" -m "$W/S.gguf" -b 0
     refuse "gds-bench -t 0 refused" "^gds-bench: -t '0': out of range \(1 \.\. 256\)" "$BENCH" -m "$W/S.gguf" -t 0
     refuse "gds-bench -o xml refused" "^gds-bench: -o 'xml': expected md or json" "$BENCH" -m "$W/S.gguf" -o xml

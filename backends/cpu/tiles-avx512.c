@@ -74,10 +74,14 @@ AI __m512 reduce16x16_ps(const __m512 *v) {
  * acc + scalef(P, cvt(eb) + c) (unfolded), blocks in order; acc lives in an
  * L1 array acc[column][row] between blocks; one _mm512_reduce_add_ps at the
  * end. Columns are ordered folded first, then unfolded (per-column flag).
- * 8 rows: 16-core Sapphire Rapids, f4q.gguf pp512 -t 16, one run each:
- * the earlier 4-row tile that decoded the rows again per 4 columns 178 t/s,
- * this kernel with 4 / 8 / 16 rows 195 / 204 / 201 t/s. */
-#define MXFP4_R 8
+ * Rows: 16-core Sapphire Rapids, f4q.gguf pp512 -t 16, one run each: the
+ * earlier 4-row tile that decoded the rows again per 4 columns 178 t/s, this
+ * kernel with 4 / 8 / 16 rows 195 / 204 / 201 t/s (there the default level is
+ * amx, whose MXFP4 tile is tiles-amx.c); 2-core Zen 4, test-ops perf
+ * mul_mat_id 256 experts x 512 tokens, 3 alternating runs: 4 / 8 / 16 rows
+ * 286 / 256-269 / 182-207 GFLOP/s, f4q pp512 -t 2: 4 rows 97.2 / 96.3 t/s,
+ * 8 rows 93.6 / 95.1. */
+#define MXFP4_R 4
 
 /* CC (1 or 2) columns over the decoded block: pa[k] = prepared block of column k */
 AI void mxblk_cols(const __m512i *wd, const __m512 *sw, const uint8_t *const *pa, __m512 *const *acc, const int R,

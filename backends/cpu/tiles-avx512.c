@@ -3,12 +3,12 @@
  * registry: tiles.c). Each output is bit-identical to the AVX512 mat-vec
  * kernel of its type (quants-avx512.c). How each tile maps to it:
  *
- * MXFP4 x F8, prepped (8 rows x up to 16 columns): the mat-vec uses the fast
+ * MXFP4 x F8, prepped (MXFP4_R = 4 rows x up to 16 columns): the mat-vec uses the fast
  *   path gds_cpu_dot8/dot4_mxfp4b_avx512 (mxfp4b_rows) on bf16-prepared
- *   activations; its per-row arithmetic does not depend on R (4 or 8), so an
- *   8-row tile equals dot8 and dot4 row by row. ops-matmul.c gives a unit's
+ *   activations; its per-row arithmetic does not depend on R (4 or 8), so a
+ *   4-row tile equals dot8 and dot4 row by row. ops-matmul.c gives a unit's
  *   rows to dot8, then dot4, then vec_dot (integer, other arithmetic) for the
- *   last n % 4; the tiles cover whole groups of 8 rows and the rest goes to
+ *   last n % 4; the tiles cover whole groups of 4 rows and the rest goes to
  *   mm_rows as before (so the tile's rows must be a multiple of 4). Per (row,
  *   column) the operations and their order are those of mxfp4b_rows (see
  *   mxfp4b_blk below).

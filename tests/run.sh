@@ -65,6 +65,7 @@ run_model_tests() { # build dir, label
     run_one "$ml test-model" env BUILD="$mb" sh tests/test-model.sh
     run_one "$ml test-flash" env BUILD="$mb" sh tests/test-flash.sh
     run_one "$ml test-run" env BUILD="$mb" sh tests/test-run.sh
+    run_one "$ml test-server" env BUILD="$mb" sh tests/test-server.sh
 }
 
 run_suite build/bin native

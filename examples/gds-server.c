@@ -1,0 +1,984 @@
+/*
+ * gds-server.c - an OpenAI-compatible HTTP server for DeepSeek-V4 GGUF files
+ * (issue 10, first part).
+ *
+ *     gds-server -m MODEL.gguf [--host 127.0.0.1] [--port 8080] [-c CTX] [--parallel N]
+ *                [--api-key KEY] [-t N] [--temp T] [--top-p P] [--seed S]
+ *
+ * Endpoints: GET /health, GET /v1/models, POST /v1/chat/completions (messages,
+ * tools and tool messages, reasoning_effort / thinking_mode, stream as SSE
+ * chunks with delta.content, delta.reasoning_content and delta.tool_calls,
+ * usage, stop, max_tokens / max_completion_tokens, temperature, top_p, seed),
+ * POST /v1/completions (a raw prompt). The V4 chat encoding and completion
+ * parser of models/chat.c translate both ways, so tool calls come out as
+ * structured calls, never as DSML text in the content: while streaming, text
+ * that could be the start of a marker (</think>, the tool-call block, a stop
+ * string) is held back until it is decided.
+ *
+ * Sessions: --parallel N slots, each with its own sequence state; a request
+ * takes the free slot whose evaluated tokens share the longest prefix with its
+ * prompt and evaluates only the rest (agent loops resend the conversation).
+ * Requests beyond N wait (up to --queue of them; more get 429). The model runs
+ * one evaluation at a time (a lock per graph), so slots interleave token by
+ * token. Not yet here (issue 10): batched decode of the slots, the Anthropic
+ * API, the disk KV cache, the chat page, /metrics.
+ *
+ * Errors: the OpenAI error object {"error": {"message", "type", "param",
+ * "code"}} with 400 (invalid JSON, wrong field types, a prompt longer than the
+ * context), 401 (--api-key set and not given; /health is open), 404 (unknown
+ * path or model), 405, 413 (body over --max-body), 429 (queue full), 503
+ * (shutting down). SIGINT/SIGTERM stop accepting, cancel running generations
+ * at their next token and exit.
+ *
+ * GDS_SERVER_SCRIPT=TEXT (for tests of the protocol layer): every answer is
+ * the tokens of TEXT instead of sampled ones (still evaluated by the model),
+ * so tool calls, thinking and stop strings can be checked end to end.
+ *
+ * HTTP is libmicrohttpd (Debian libmicrohttpd-dev: small, C, thread per
+ * connection, chunked responses for SSE), JSON is cJSON.
+ */
+#include "chat.h"
+#include "deepseek4.h"
+#include "gds-args.h"
+#include "gds-gguf.h"
+#include "gds.h"
+#include "sampling.h"
+#include "tokenizer.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { MAX_THREADS = 256, MAX_STOP = 4, PREFILL_CHUNK = 512 };
+
+/* ---- server state ------------------------------------------------------------ */
+
+struct slot {
+    struct gds_seq *s;
+    int32_t *ids; /* tokens evaluated into s */
+    int n_ids, cap;
+    bool busy;
+};
+
+struct server {
+    struct gds_model *m;
+    struct gds_tok *tok;
+    const struct gds_ds4_hparams *hp;
+    char model_id[256];
+    int n_ctx, n_slots, max_queue, n_waiting;
+    struct slot *slots;
+    pthread_mutex_t lock; /* slots, the queue and the counters */
+    pthread_cond_t freed;
+    pthread_mutex_t eval_lock; /* one model evaluation at a time */
+    const char *api_key;
+    size_t max_body;
+    struct gds_sampler_params sp;
+    int n_predict; /* default max tokens (-n), -1: up to the context */
+    atomic_int stopping;
+    atomic_ulong n_req;
+    int32_t *script; /* GDS_SERVER_SCRIPT (tests): the tokens every answer consists of */
+    int n_script;
+};
+
+static struct server g;
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+struct buf {
+    char *p;
+    size_t n, cap;
+};
+
+static bool buf_add(struct buf *b, const char *s, size_t n) {
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) return false;
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+    return true;
+}
+
+static void slot_push(struct slot *sl, const int32_t *ids, int n) {
+    if (sl->n_ids + n > sl->cap) {
+        int cap = sl->cap ? sl->cap : 1024;
+        while (cap < sl->n_ids + n) cap *= 2;
+        int32_t *q = realloc(sl->ids, sizeof(int32_t) * (size_t)cap);
+        if (!q) { sl->n_ids = 0; gds_seq_reset(sl->s); return; } /* forget the prefix rather than fail */
+        sl->ids = q;
+        sl->cap = cap;
+    }
+    memcpy(sl->ids + sl->n_ids, ids, sizeof(int32_t) * (size_t)n);
+    sl->n_ids += n;
+}
+
+/* ---- responses ---------------------------------------------------------------- */
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, const char *type, const char *text, size_t n) {
+    struct MHD_Response *r = MHD_create_response_from_buffer(n, (void *)text, MHD_RESPMEM_MUST_COPY);
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", type);
+    const enum MHD_Result ok = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, cJSON *o) {
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s) return send_text(c, 500, "text/plain", "out of memory\n", 14);
+    const enum MHD_Result ok = send_text(c, status, "application/json", s, strlen(s));
+    free(s);
+    return ok;
+}
+
+static const char *err_type(unsigned status) {
+    switch (status) {
+    case 401: return "authentication_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 500: return "server_error";
+    case 503: return "service_unavailable";
+    default: return "invalid_request_error";
+    }
+}
+
+static cJSON *error_object(unsigned status, const char *param, const char *code, const char *fmt, va_list ap) {
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+    cJSON_AddStringToObject(e, "message", msg);
+    cJSON_AddStringToObject(e, "type", err_type(status));
+    if (param) cJSON_AddStringToObject(e, "param", param);
+    else cJSON_AddNullToObject(e, "param");
+    if (code) cJSON_AddStringToObject(e, "code", code);
+    else cJSON_AddNullToObject(e, "code");
+    return o;
+}
+
+__attribute__((format(printf, 5, 6)))
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *param, const char *code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    cJSON *o = error_object(status, param, code, fmt, ap);
+    va_end(ap);
+    return send_json(c, status, o);
+}
+
+/* ---- request parameters ------------------------------------------------------- */
+
+struct gen_params {
+    bool chat, stream, include_usage;
+    int max_tokens; /* -1: up to the context */
+    struct gds_sampler_params sp;
+    char *stop[MAX_STOP];
+    int n_stop;
+    bool thinking; /* the prompt ends in <think>: the text starts as reasoning */
+};
+
+static void gen_params_free(struct gen_params *p) {
+    for (int i = 0; i < p->n_stop; i++) free(p->stop[i]);
+    p->n_stop = 0;
+}
+
+/* reads the common fields; on error writes the message and the field name */
+static bool read_params(const cJSON *req, struct gen_params *p, char *err, size_t n_err, const char **param) {
+    p->sp = g.sp;
+    p->max_tokens = g.n_predict;
+    const cJSON *v;
+#define FIELD_ERR(name, ...) do { *param = name; snprintf(err, n_err, __VA_ARGS__); return false; } while (0)
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "stream")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsBool(v)) FIELD_ERR("stream", "'stream' must be a boolean");
+        p->stream = cJSON_IsTrue(v);
+    }
+    const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
+    if (so && !cJSON_IsNull(so)) {
+        if (!cJSON_IsObject(so)) FIELD_ERR("stream_options", "'stream_options' must be an object");
+        v = cJSON_GetObjectItemCaseSensitive(so, "include_usage");
+        if (v && !cJSON_IsBool(v)) FIELD_ERR("stream_options.include_usage", "'stream_options.include_usage' must be a boolean");
+        p->include_usage = v && cJSON_IsTrue(v);
+    }
+    static const char *const mt[] = { "max_completion_tokens", "max_tokens" };
+    for (int i = 0; i < 2; i++) {
+        v = cJSON_GetObjectItemCaseSensitive(req, mt[i]);
+        if (!v || cJSON_IsNull(v)) continue;
+        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble || v->valuedouble < 1 || v->valuedouble > 1e9)
+            FIELD_ERR(mt[i], "'%s' must be a positive integer", mt[i]);
+        p->max_tokens = (int)v->valuedouble;
+        break;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "temperature")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 2) FIELD_ERR("temperature", "'temperature' must be a number in [0, 2]");
+        p->sp.temp = (float)v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "top_p")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1) FIELD_ERR("top_p", "'top_p' must be a number in (0, 1]");
+        p->sp.top_p = (float)v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "seed")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble || v->valuedouble < 0 || v->valuedouble > 9007199254740991.0)
+            FIELD_ERR("seed", "'seed' must be a non-negative integer");
+        p->sp.seed = (uint64_t)v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "stop")) && !cJSON_IsNull(v)) {
+        if (cJSON_IsString(v)) {
+            if (*v->valuestring) p->stop[p->n_stop++] = strdup(v->valuestring);
+        } else if (cJSON_IsArray(v)) {
+            if (cJSON_GetArraySize(v) > MAX_STOP) FIELD_ERR("stop", "'stop' has more than %d strings", MAX_STOP);
+            const cJSON *s;
+            cJSON_ArrayForEach(s, v) {
+                if (!cJSON_IsString(s)) FIELD_ERR("stop", "'stop' must be a string or an array of strings");
+                if (*s->valuestring) p->stop[p->n_stop++] = strdup(s->valuestring);
+            }
+        } else FIELD_ERR("stop", "'stop' must be a string or an array of strings");
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "model")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v)) FIELD_ERR("model", "'model' must be a string");
+        if (strcmp(v->valuestring, g.model_id) != 0) {
+            *param = "model";
+            snprintf(err, n_err, "The model '%s' does not exist; this server has '%s'", v->valuestring, g.model_id);
+            return false;
+        }
+    }
+#undef FIELD_ERR
+    return true;
+}
+
+/* ---- slots -------------------------------------------------------------------- */
+
+/* the free slot sharing the longest prefix with ids (waits; NULL: queue full or stopping) */
+static struct slot *slot_acquire(const int32_t *ids, int n, bool *queue_full) {
+    pthread_mutex_lock(&g.lock);
+    *queue_full = false;
+    bool counted = false;
+    struct slot *best = NULL;
+    while (!atomic_load(&g.stopping)) {
+        int best_len = -1;
+        for (int i = 0; i < g.n_slots; i++) {
+            struct slot *sl = &g.slots[i];
+            if (sl->busy) continue;
+            int k = 0;
+            while (k < sl->n_ids && k < n && sl->ids[k] == ids[k]) k++;
+            if (k > best_len) { best_len = k; best = sl; }
+        }
+        if (best) break;
+        if (!counted) {
+            if (g.n_waiting >= g.max_queue) { *queue_full = true; break; }
+            g.n_waiting++;
+            counted = true;
+        }
+        pthread_cond_wait(&g.freed, &g.lock);
+    }
+    if (counted) g.n_waiting--;
+    if (best) best->busy = true;
+    pthread_mutex_unlock(&g.lock);
+    return best;
+}
+
+static void slot_release(struct slot *sl) {
+    pthread_mutex_lock(&g.lock);
+    sl->busy = false;
+    pthread_cond_broadcast(&g.freed);
+    pthread_mutex_unlock(&g.lock);
+}
+
+static enum gds_status eval_locked(struct gds_seq *s, const int32_t *ids, int n, bool decode, float *logits) {
+    pthread_mutex_lock(&g.eval_lock);
+    const struct gds_eval e = { .tokens = ids, .n_tokens = n, .decode = decode, .logits = logits };
+    const enum gds_status st = gds_model_eval(g.m, s, &e);
+    pthread_mutex_unlock(&g.eval_lock);
+    return st;
+}
+
+/* ---- one generation (a job): prompt in, text out, step by step ----------------- */
+
+enum finish { FIN_NONE, FIN_STOP, FIN_LENGTH, FIN_ERROR, FIN_CANCELLED };
+
+struct job {
+    struct gen_params p;
+    int32_t *ids;
+    int n_ids, n_reused;
+    struct slot *slot;
+    struct gds_sampler *smp;
+    float *logits;
+    struct gds_tok_stream ts;
+    struct buf text;   /* the completion text so far (stop strings cut it) */
+    int n_gen;
+    enum finish fin;
+    char err[256];
+    /* streaming */
+    char id[48];
+    long created;
+    size_t sent;       /* bytes of text already emitted as deltas */
+    bool in_content;   /* past </think> (or never thinking) */
+    bool tools_held;   /* the tool-call block started: content no longer streamed */
+    bool started, done;
+    struct buf out;    /* SSE bytes not yet handed to the connection */
+    size_t out_at;
+};
+
+static void job_free(struct job *j) {
+    if (!j) return;
+    if (j->slot) slot_release(j->slot);
+    gds_sampler_free(j->smp);
+    free(j->logits);
+    free(j->ids);
+    free(j->text.p);
+    free(j->out.p);
+    gen_params_free(&j->p);
+    free(j);
+}
+
+/* prefill the prompt into the job's slot (reusing the slot's prefix); false on error */
+static bool job_start(struct job *j) {
+    bool queue_full;
+    j->slot = slot_acquire(j->ids, j->n_ids, &queue_full);
+    if (!j->slot) {
+        snprintf(j->err, sizeof j->err, queue_full ? "queue full" : "shutting down");
+        j->fin = FIN_ERROR;
+        return false;
+    }
+    struct slot *sl = j->slot;
+    int start = sl->n_ids;
+    if (start >= j->n_ids || (start > 0 && memcmp(sl->ids, j->ids, sizeof(int32_t) * (size_t)start) != 0)) {
+        gds_seq_reset(sl->s);
+        sl->n_ids = 0;
+        start = 0;
+    }
+    j->n_reused = start;
+    for (int i = start; i < j->n_ids;) {
+        if (atomic_load(&g.stopping)) { j->fin = FIN_CANCELLED; return false; }
+        const int T = j->n_ids - i < PREFILL_CHUNK ? j->n_ids - i : PREFILL_CHUNK;
+        if (eval_locked(sl->s, j->ids + i, T, false, j->logits) != GDS_OK) {
+            snprintf(j->err, sizeof j->err, "evaluation failed: %s", gds_last_error());
+            gds_seq_reset(sl->s);
+            sl->n_ids = 0;
+            j->fin = FIN_ERROR;
+            return false;
+        }
+        slot_push(sl, j->ids + i, T);
+        i += T;
+    }
+    j->smp = gds_sampler_new(&j->p.sp, g.hp->n_vocab);
+    if (!j->smp) { snprintf(j->err, sizeof j->err, "out of memory"); j->fin = FIN_ERROR; return false; }
+    j->in_content = !j->p.thinking;
+    return true;
+}
+
+/* the earliest stop string in text[from..] (its offset, or -1) */
+static long find_stop(const struct job *j, size_t from) {
+    long best = -1;
+    for (int i = 0; i < j->p.n_stop; i++) {
+        const char *f = strstr(j->text.p + from, j->p.stop[i]);
+        if (f && (best < 0 || f - j->text.p < best)) best = f - j->text.p;
+    }
+    return best;
+}
+
+/* one token: sample, append its text, evaluate it; sets j->fin when done */
+static void job_step(struct job *j) {
+    if (atomic_load(&g.stopping)) { j->fin = FIN_CANCELLED; return; }
+    int32_t id = gds_sampler_sample(j->smp, j->logits);
+    if (g.script) id = j->n_gen < g.n_script ? g.script[j->n_gen] : g.hp->eos_id;
+    j->n_gen++;
+    if (id == g.hp->eos_id) { j->fin = FIN_STOP; return; }
+    struct gds_tok_buf piece = { 0 };
+    if (gds_tok_stream_push(g.tok, &j->ts, id, &piece) == GDS_OK && piece.len) {
+        const size_t before = j->text.n;
+        buf_add(&j->text, piece.data, piece.len);
+        /* a stop string may straddle pieces: search from where it could start */
+        size_t longest = 0;
+        for (int i = 0; i < j->p.n_stop; i++) longest = strlen(j->p.stop[i]) > longest ? strlen(j->p.stop[i]) : longest;
+        const long at = find_stop(j, before > longest ? before - longest : 0);
+        if (at >= 0) {
+            j->text.n = (size_t)at;
+            j->text.p[at] = 0;
+            free(piece.data);
+            j->fin = FIN_STOP;
+            return;
+        }
+    }
+    free(piece.data);
+    if (j->p.max_tokens >= 0 && j->n_gen >= j->p.max_tokens) { j->fin = FIN_LENGTH; return; }
+    struct slot *sl = j->slot;
+    if (sl->n_ids + 1 >= g.n_ctx) { j->fin = FIN_LENGTH; return; }
+    if (eval_locked(sl->s, &id, 1, true, j->logits) != GDS_OK) {
+        snprintf(j->err, sizeof j->err, "evaluation failed: %s", gds_last_error());
+        gds_seq_reset(sl->s);
+        sl->n_ids = 0;
+        j->fin = FIN_ERROR;
+        return;
+    }
+    slot_push(sl, &id, 1);
+}
+
+static void job_flush_tokens(struct job *j) {
+    struct gds_tok_buf piece = { 0 };
+    if (gds_tok_stream_flush(&j->ts, &piece) == GDS_OK && piece.len && j->fin != FIN_STOP) buf_add(&j->text, piece.data, piece.len);
+    free(piece.data);
+}
+
+static const char *finish_name(const struct job *j, bool tools) {
+    if (tools) return "tool_calls";
+    return j->fin == FIN_LENGTH ? "length" : "stop";
+}
+
+static cJSON *usage_object(const struct job *j) {
+    cJSON *u = cJSON_CreateObject();
+    cJSON_AddNumberToObject(u, "prompt_tokens", j->n_ids);
+    cJSON_AddNumberToObject(u, "completion_tokens", j->n_gen);
+    cJSON_AddNumberToObject(u, "total_tokens", j->n_ids + j->n_gen);
+    cJSON *d = cJSON_AddObjectToObject(u, "prompt_tokens_details");
+    cJSON_AddNumberToObject(d, "cached_tokens", j->n_reused);
+    return u;
+}
+
+/* the assistant message of the finished completion (content, reasoning_content, tool_calls) */
+static cJSON *final_message(const struct job *j, char *err, size_t n_err) {
+    cJSON *msg = gds_chat_parse_completion(j->text.p ? j->text.p : "", j->text.n, j->p.thinking ? GDS_CHAT_MODE_THINKING : GDS_CHAT_MODE_CHAT,
+                                           err, n_err);
+    if (!msg) { /* unparsable (e.g. a broken tool-call block): the raw text as content */
+        msg = cJSON_CreateObject();
+        cJSON_AddStringToObject(msg, "role", "assistant");
+        cJSON_AddStringToObject(msg, "content", j->text.p ? j->text.p : "");
+    }
+    cJSON *tc = cJSON_GetObjectItem(msg, "tool_calls"), *c;
+    int i = 0;
+    if (cJSON_IsArray(tc))
+        cJSON_ArrayForEach(c, tc) { /* OpenAI clients answer a call by its id */
+            char id[96];
+            snprintf(id, sizeof id, "call_%s_%d", j->id, i++);
+            if (!cJSON_GetObjectItem(c, "id")) cJSON_AddStringToObject(c, "id", id);
+        }
+    return msg;
+}
+
+/* ---- streaming (SSE) ------------------------------------------------------------ */
+
+static void sse_chunk(struct job *j, cJSON *delta, const char *finish, cJSON *usage) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", j->id);
+    cJSON_AddStringToObject(o, "object", j->p.chat ? "chat.completion.chunk" : "text_completion");
+    cJSON_AddNumberToObject(o, "created", (double)j->created);
+    cJSON_AddStringToObject(o, "model", g.model_id);
+    cJSON *ch = cJSON_AddArrayToObject(o, "choices");
+    if (delta || finish) {
+        cJSON *c0 = cJSON_CreateObject();
+        cJSON_AddNumberToObject(c0, "index", 0);
+        if (j->p.chat) cJSON_AddItemToObject(c0, "delta", delta ? delta : cJSON_CreateObject());
+        else {
+            cJSON_AddStringToObject(c0, "text", delta ? cJSON_GetStringValue(cJSON_GetObjectItem(delta, "text")) : "");
+            cJSON_Delete(delta);
+        }
+        if (finish) cJSON_AddStringToObject(c0, "finish_reason", finish);
+        else cJSON_AddNullToObject(c0, "finish_reason");
+        cJSON_AddItemToArray(ch, c0);
+    }
+    if (usage) cJSON_AddItemToObject(o, "usage", usage);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (s) { buf_add(&j->out, "data: ", 6); buf_add(&j->out, s, strlen(s)); buf_add(&j->out, "\n\n", 2); }
+    free(s);
+}
+
+static void sse_text(struct job *j, const char *key, const char *p, size_t n) {
+    if (!n) return;
+    char *t = malloc(n + 1);
+    if (!t) return;
+    memcpy(t, p, n);
+    t[n] = 0;
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, key, t);
+    free(t);
+    sse_chunk(j, d, NULL, NULL);
+}
+
+/* length of the longest suffix of s[0..n) that is a proper prefix of marker */
+static size_t partial_suffix(const char *s, size_t n, const char *marker) {
+    const size_t m = strlen(marker);
+    for (size_t k = m - 1 < n ? m - 1 : n; k > 0; k--)
+        if (memcmp(s + n - k, marker, k) == 0) return k;
+    return 0;
+}
+
+/* emit what of text[sent..] is decided; final: everything */
+static void sse_progress(struct job *j, bool final) {
+    if (!j->p.chat) {
+        size_t end = j->text.n;
+        if (!final)
+            for (int i = 0; i < j->p.n_stop; i++) {
+                const size_t k = partial_suffix(j->text.p, j->text.n, j->p.stop[i]);
+                if (j->text.n - k < end) end = j->text.n - k;
+            }
+        if (end > j->sent) {
+            cJSON *d = cJSON_CreateObject();
+            char *t = strndup(j->text.p + j->sent, end - j->sent);
+            cJSON_AddStringToObject(d, "text", t ? t : "");
+            free(t);
+            sse_chunk(j, d, NULL, NULL);
+            j->sent = end;
+        }
+        return;
+    }
+    for (;;) {
+        const char *rest = j->text.p + j->sent;
+        const size_t n = j->text.n - j->sent;
+        if (!j->in_content) {
+            const char *e = j->text.p ? strstr(rest, GDS_CHAT_THINK_END) : NULL;
+            if (e) {
+                sse_text(j, "reasoning_content", rest, (size_t)(e - rest));
+                j->sent += (size_t)(e - rest) + strlen(GDS_CHAT_THINK_END);
+                j->in_content = true;
+                continue;
+            }
+            const size_t hold = final ? 0 : partial_suffix(rest, n, GDS_CHAT_THINK_END);
+            sse_text(j, "reasoning_content", rest, n - hold);
+            j->sent += n - hold;
+            return;
+        }
+        if (j->tools_held) return;
+        const char *t = j->text.p ? strstr(rest, GDS_CHAT_TOOL_CALLS_START) : NULL;
+        size_t end = t ? (size_t)(t - rest) : n;
+        if (t) j->tools_held = true;
+        else if (!final) end = n - partial_suffix(rest, n, GDS_CHAT_TOOL_CALLS_START);
+        if (!final && !t)
+            for (int i = 0; i < j->p.n_stop; i++) {
+                const size_t k = partial_suffix(rest, end, j->p.stop[i]);
+                end -= k;
+            }
+        sse_text(j, "content", rest, end);
+        j->sent += end;
+        return;
+    }
+}
+
+/* the closing chunks: tool calls (parsed from the whole completion), finish_reason, usage, [DONE] */
+static void sse_finish(struct job *j) {
+    sse_progress(j, !j->tools_held);
+    bool tools = false;
+    if (j->p.chat) {
+        char err[256];
+        cJSON *msg = final_message(j, err, sizeof err);
+        cJSON *tc = cJSON_GetObjectItem(msg, "tool_calls");
+        if (cJSON_IsArray(tc) && cJSON_GetArraySize(tc) > 0) {
+            tools = true;
+            cJSON *arr = cJSON_CreateArray();
+            int i = 0;
+            cJSON *c;
+            cJSON_ArrayForEach(c, tc) {
+                cJSON *x = cJSON_Duplicate(c, true);
+                cJSON_AddNumberToObject(x, "index", i++);
+                cJSON_AddItemToArray(arr, x);
+            }
+            cJSON *d = cJSON_CreateObject();
+            cJSON_AddItemToObject(d, "tool_calls", arr);
+            sse_chunk(j, d, NULL, NULL);
+        } else if (j->tools_held) { /* a tool-call block that did not parse: its text as content */
+            sse_text(j, "content", j->text.p + j->sent, j->text.n - j->sent);
+            j->sent = j->text.n;
+        }
+        cJSON_Delete(msg);
+    }
+    sse_chunk(j, NULL, finish_name(j, tools), NULL);
+    if (j->p.include_usage) sse_chunk(j, NULL, NULL, usage_object(j));
+    buf_add(&j->out, "data: [DONE]\n\n", 14);
+}
+
+static ssize_t sse_reader(void *cls, uint64_t pos, char *out, size_t max) {
+    (void)pos;
+    struct job *j = cls;
+    while (j->out_at >= j->out.n) {
+        if (j->done) return MHD_CONTENT_READER_END_OF_STREAM;
+        j->out.n = j->out_at = 0;
+        if (!j->started) {
+            j->started = true;
+            cJSON *d = cJSON_CreateObject();
+            if (j->p.chat) cJSON_AddStringToObject(d, "role", "assistant");
+            else cJSON_AddStringToObject(d, "text", "");
+            if (!job_start(j)) {
+                cJSON_Delete(d);
+                cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+                cJSON_AddStringToObject(e, "message", j->err[0] ? j->err : "cancelled");
+                cJSON_AddStringToObject(e, "type", "server_error");
+                char *s = cJSON_PrintUnformatted(o);
+                cJSON_Delete(o);
+                if (s) { buf_add(&j->out, "data: ", 6); buf_add(&j->out, s, strlen(s)); buf_add(&j->out, "\n\n", 2); }
+                free(s);
+                j->done = true;
+                continue;
+            }
+            sse_chunk(j, d, NULL, NULL);
+            continue;
+        }
+        if (j->fin == FIN_NONE) {
+            job_step(j);
+            if (j->fin == FIN_NONE) { sse_progress(j, false); continue; }
+        }
+        if (j->fin == FIN_CANCELLED || j->fin == FIN_ERROR) { j->done = true; return MHD_CONTENT_READER_END_WITH_ERROR; }
+        job_flush_tokens(j);
+        sse_finish(j);
+        j->done = true;
+    }
+    size_t n = j->out.n - j->out_at;
+    if (n > max) n = max;
+    memcpy(out, j->out.p + j->out_at, n);
+    j->out_at += n;
+    return (ssize_t)n;
+}
+
+static void sse_free(void *cls) { job_free(cls); }
+
+/* ---- endpoints ------------------------------------------------------------------ */
+
+struct req {
+    struct buf body;
+    bool too_big;
+};
+
+static bool tokenize(const char *text, size_t len, bool bos, int32_t **ids, int *n, char *err, size_t n_err) {
+    struct gds_tok_ids t = { 0 };
+    if (bos) {
+        const int32_t b = g.hp->bos_id >= 0 ? g.hp->bos_id : gds_tok_bos(g.tok);
+        if (b >= 0) {
+            t.ids = malloc(sizeof(int32_t) * 16);
+            if (!t.ids) { snprintf(err, n_err, "out of memory"); return false; }
+            t.cap = 16;
+            t.ids[t.n++] = b;
+        }
+    }
+    if (gds_tok_encode(g.tok, text, len, GDS_TOK_PARSE_SPECIAL, &t) != GDS_OK) {
+        snprintf(err, n_err, "tokenizer: %s", gds_last_error());
+        free(t.ids);
+        return false;
+    }
+    *ids = t.ids;
+    *n = (int)t.n;
+    return true;
+}
+
+static enum MHD_Result handle_generate(struct MHD_Connection *c, struct req *rq, bool chat) {
+    char err[1024] = "";
+    cJSON *req = gds_chat_json_parse(rq->body.p ? rq->body.p : "", rq->body.n, err, sizeof err);
+    if (!req) return send_error(c, 400, NULL, "invalid_json", "invalid JSON in the request body: %s", err);
+    if (!cJSON_IsObject(req)) { cJSON_Delete(req); return send_error(c, 400, NULL, "invalid_json", "the request body must be a JSON object"); }
+    struct job *j = calloc(1, sizeof *j);
+    if (!j) { cJSON_Delete(req); return send_error(c, 500, NULL, NULL, "out of memory"); }
+    j->p.chat = chat;
+    const char *param = NULL;
+    if (!read_params(req, &j->p, err, sizeof err, &param)) {
+        cJSON_Delete(req);
+        job_free(j);
+        const bool model = param && !strcmp(param, "model") && strstr(err, "does not exist");
+        return send_error(c, model ? 404 : 400, param, model ? "model_not_found" : "invalid_value", "%s", err);
+    }
+    char *prompt = NULL;
+    size_t plen = 0;
+    bool bos = false;
+    if (chat) {
+        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(req, "messages");
+        if (!cJSON_IsArray(msgs) || cJSON_GetArraySize(msgs) == 0) {
+            cJSON_Delete(req);
+            job_free(j);
+            return send_error(c, 400, "messages", "invalid_value", "'messages' must be a non-empty array");
+        }
+        struct gds_chat_params cp;
+        gds_chat_params_init(&cp);
+        prompt = gds_chat_encode_request(req, &cp, &plen, err, sizeof err);
+        if (!prompt) { cJSON_Delete(req); job_free(j); return send_error(c, 400, "messages", "invalid_value", "%s", err); }
+        const size_t tl = strlen(GDS_CHAT_THINK);
+        j->p.thinking = plen >= tl && memcmp(prompt + plen - tl, GDS_CHAT_THINK, tl) == 0;
+    } else {
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(req, "prompt");
+        if (!cJSON_IsString(pr)) { cJSON_Delete(req); job_free(j); return send_error(c, 400, "prompt", "invalid_value", "'prompt' must be a string"); }
+        prompt = strdup(pr->valuestring);
+        plen = prompt ? strlen(prompt) : 0;
+        bos = true;
+    }
+    cJSON_Delete(req);
+    const bool ok = prompt && tokenize(prompt, plen, bos, &j->ids, &j->n_ids, err, sizeof err);
+    free(prompt);
+    if (!ok) { job_free(j); return send_error(c, 400, NULL, "invalid_value", "%s", err[0] ? err : "out of memory"); }
+    if (j->n_ids + 1 > g.n_ctx) {
+        const int n = j->n_ids;
+        job_free(j);
+        return send_error(c, 400, chat ? "messages" : "prompt", "context_length_exceeded",
+                          "the prompt has %d tokens; this server's context is %d tokens (-c)", n, g.n_ctx);
+    }
+    j->logits = malloc(sizeof(float) * (size_t)g.hp->n_vocab);
+    if (!j->logits) { job_free(j); return send_error(c, 500, NULL, NULL, "out of memory"); }
+    snprintf(j->id, sizeof j->id, "%s-%lx", chat ? "chatcmpl" : "cmpl", (unsigned long)atomic_fetch_add(&g.n_req, 1) + 1);
+    j->created = (long)time(NULL);
+
+    if (j->p.stream) {
+        struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, sse_reader, j, sse_free);
+        if (!r) { job_free(j); return MHD_NO; }
+        MHD_add_response_header(r, "Content-Type", "text/event-stream");
+        MHD_add_response_header(r, "Cache-Control", "no-cache");
+        const enum MHD_Result res = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return res;
+    }
+
+    if (!job_start(j)) {
+        const bool full = !strcmp(j->err, "queue full");
+        enum MHD_Result res = full ? send_error(c, 429, NULL, "queue_full", "all %d slots are busy and %d requests wait (--queue)", g.n_slots, g.max_queue)
+                              : j->fin == FIN_CANCELLED || !strcmp(j->err, "shutting down") ? send_error(c, 503, NULL, NULL, "the server is shutting down")
+                                                                                                : send_error(c, 500, NULL, NULL, "%s", j->err);
+        job_free(j);
+        return res;
+    }
+    while (j->fin == FIN_NONE) job_step(j);
+    if (j->fin == FIN_ERROR || j->fin == FIN_CANCELLED) {
+        enum MHD_Result res = j->fin == FIN_CANCELLED ? send_error(c, 503, NULL, NULL, "the server is shutting down") : send_error(c, 500, NULL, NULL, "%s", j->err);
+        job_free(j);
+        return res;
+    }
+    job_flush_tokens(j);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", j->id);
+    cJSON_AddStringToObject(o, "object", chat ? "chat.completion" : "text_completion");
+    cJSON_AddNumberToObject(o, "created", (double)j->created);
+    cJSON_AddStringToObject(o, "model", g.model_id);
+    cJSON *ch = cJSON_AddArrayToObject(o, "choices"), *c0 = cJSON_CreateObject();
+    cJSON_AddNumberToObject(c0, "index", 0);
+    bool tools = false;
+    if (chat) {
+        cJSON *msg = final_message(j, err, sizeof err);
+        cJSON *tc = cJSON_GetObjectItem(msg, "tool_calls");
+        tools = cJSON_IsArray(tc) && cJSON_GetArraySize(tc) > 0;
+        if (!cJSON_GetObjectItem(msg, "content")) cJSON_AddNullToObject(msg, "content");
+        cJSON_AddItemToObject(c0, "message", msg);
+    } else {
+        cJSON_AddStringToObject(c0, "text", j->text.p ? j->text.p : "");
+    }
+    cJSON_AddStringToObject(c0, "finish_reason", finish_name(j, tools));
+    cJSON_AddItemToArray(ch, c0);
+    cJSON_AddItemToObject(o, "usage", usage_object(j));
+    job_free(j);
+    return send_json(c, 200, o);
+}
+
+static bool authorized(struct MHD_Connection *c) {
+    if (!g.api_key) return true;
+    const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    if (a && !strncmp(a, "Bearer ", 7) && !strcmp(a + 7, g.api_key)) return true;
+    const char *x = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "x-api-key");
+    return x && !strcmp(x, g.api_key);
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *version,
+                               const char *upload, size_t *upload_size, void **con_cls) {
+    (void)cls;
+    (void)version;
+    struct req *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq) return MHD_NO;
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (!rq->too_big && rq->body.n + *upload_size > g.max_body) rq->too_big = true;
+        if (!rq->too_big && !buf_add(&rq->body, upload, *upload_size)) rq->too_big = true;
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    const bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+    if (!strcmp(url, "/health")) {
+        if (!get) return send_error(c, 405, NULL, NULL, "use GET for %s", url);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "status", atomic_load(&g.stopping) ? "stopping" : "ok");
+        return send_json(c, atomic_load(&g.stopping) ? 503 : 200, o);
+    }
+    if (!authorized(c)) return send_error(c, 401, NULL, "invalid_api_key", "a valid API key is required (Authorization: Bearer KEY)");
+    if (atomic_load(&g.stopping)) return send_error(c, 503, NULL, NULL, "the server is shutting down");
+    if (!strcmp(url, "/v1/models")) {
+        if (!get) return send_error(c, 405, NULL, NULL, "use GET for %s", url);
+        cJSON *o = cJSON_CreateObject(), *d = cJSON_AddArrayToObject(o, "data"), *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "object", "list");
+        cJSON_AddStringToObject(e, "id", g.model_id);
+        cJSON_AddStringToObject(e, "object", "model");
+        cJSON_AddNumberToObject(e, "created", 0);
+        cJSON_AddStringToObject(e, "owned_by", "ggml-ds");
+        cJSON_AddNumberToObject(e, "context_length", g.n_ctx);
+        cJSON_AddItemToArray(d, e);
+        return send_json(c, 200, o);
+    }
+    const bool chat = !strcmp(url, "/v1/chat/completions"), compl = !strcmp(url, "/v1/completions");
+    if (chat || compl) {
+        if (!post) return send_error(c, 405, NULL, NULL, "use POST for %s", url);
+        if (rq->too_big) return send_error(c, 413, NULL, "request_too_large", "the request body is larger than %zu bytes (--max-body)", g.max_body);
+        return handle_generate(c, rq, chat);
+    }
+    return send_error(c, 404, NULL, "not_found", "no endpoint %s %s", method, url);
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)c;
+    (void)toe;
+    struct req *rq = *con_cls;
+    if (rq) { free(rq->body.p); free(rq); }
+    *con_cls = NULL;
+}
+
+/* ---- main ---------------------------------------------------------------------- */
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: gds-server -m MODEL.gguf [options]\n"
+            "  -m, --model FILE       the GGUF\n"
+            "  --host ADDR            IPv4 address to listen on (default 127.0.0.1)\n"
+            "  --port N               TCP port (default 8080; 0 picks a free one, printed at start)\n"
+            "  -c, --ctx-size N       context per slot in tokens (default 4096)\n"
+            "  --parallel N           slots (sequences served at once), 1 .. 64 (default 1)\n"
+            "  --queue N              requests that may wait for a slot, beyond that 429 (default 64)\n"
+            "  --api-key KEY          required on every endpoint but /health (Authorization: Bearer KEY, or x-api-key)\n"
+            "  --max-body BYTES       largest request body, beyond that 413 (default 8388608)\n"
+            "  -t, --threads N        CPU threads, 1 .. %d (default: the physical cores)\n"
+            "  -n, --n-predict N      default max tokens per answer (default -1: up to the context)\n"
+            "  --temp T               default temperature (default 1)\n"
+            "  --top-p P              default top_p (default 1)\n"
+            "  --seed N               default sampling seed (default 0)\n"
+            "  -h, --help             this text\n"
+            "  --version              the version\n"
+            "Endpoints: GET /health, GET /v1/models, POST /v1/chat/completions, POST /v1/completions.\n",
+            MAX_THREADS);
+}
+
+enum { OPT_VERSION = 256, OPT_HOST, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_API_KEY, OPT_MAX_BODY, OPT_TEMP, OPT_TOP_P, OPT_SEED };
+
+static const struct option long_opts[] = {
+    { "model", required_argument, NULL, 'm' },        { "host", required_argument, NULL, OPT_HOST },
+    { "port", required_argument, NULL, OPT_PORT },    { "ctx-size", required_argument, NULL, 'c' },
+    { "parallel", required_argument, NULL, OPT_PARALLEL }, { "queue", required_argument, NULL, OPT_QUEUE },
+    { "api-key", required_argument, NULL, OPT_API_KEY }, { "max-body", required_argument, NULL, OPT_MAX_BODY },
+    { "threads", required_argument, NULL, 't' },      { "n-predict", required_argument, NULL, 'n' },
+    { "temp", required_argument, NULL, OPT_TEMP },    { "top-p", required_argument, NULL, OPT_TOP_P },
+    { "seed", required_argument, NULL, OPT_SEED },    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, OPT_VERSION },    { NULL, 0, NULL, 0 },
+};
+
+static double parse_dbl(const char *opt, const char *s, double lo, double hi) {
+    char *end;
+    const double v = strtod(s, &end);
+    if (end == s || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "gds-server: %s '%s': not a number in [%g, %g]\n", opt, s, lo, hi);
+        exit(1);
+    }
+    return v;
+}
+
+int main(int argc, char **argv) {
+    gds_args_prog = "gds-server";
+    const char *model = NULL, *host = "127.0.0.1";
+    long port = 8080, n_threads = 0;
+    g.n_ctx = 4096;
+    g.n_slots = 1;
+    g.max_queue = 64;
+    g.max_body = 8u << 20;
+    g.n_predict = -1;
+    g.sp = gds_sampler_default_params();
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":m:c:t:n:h", long_opts, NULL)) != -1) {
+        const char *opt = c == '?' || c == ':' ? NULL : opt_label(argv, optarg);
+        switch (c) {
+        case 'm': model = optarg; break;
+        case OPT_HOST: host = optarg; break;
+        case OPT_PORT: port = parse_long(opt, optarg, 0, 65535); break;
+        case 'c': g.n_ctx = (int)parse_long(opt, optarg, 16, 1 << 24); break;
+        case OPT_PARALLEL: g.n_slots = (int)parse_long(opt, optarg, 1, 64); break;
+        case OPT_QUEUE: g.max_queue = (int)parse_long(opt, optarg, 0, 1 << 20); break;
+        case OPT_API_KEY: g.api_key = optarg; break;
+        case OPT_MAX_BODY: g.max_body = (size_t)parse_long(opt, optarg, 1024, 1L << 30); break;
+        case 't': n_threads = parse_long(opt, optarg, 1, MAX_THREADS); break;
+        case 'n': g.n_predict = (int)parse_long(opt, optarg, -1, 1 << 24); break;
+        case OPT_TEMP: g.sp.temp = (float)parse_dbl(opt, optarg, 0, 2); break;
+        case OPT_TOP_P: g.sp.top_p = (float)parse_dbl(opt, optarg, 1e-9, 1); break;
+        case OPT_SEED: g.sp.seed = (uint64_t)parse_long(opt, optarg, 0, 0x7fffffffffffffffL); break;
+        case 'h': usage(stdout); return 0;
+        case OPT_VERSION: printf("gds-server (ggml-ds) %s\n", GDS_VERSION); return 0;
+        default: return opt_error(argv, c);
+        }
+    }
+    if (optind < argc) { fprintf(stderr, "gds-server: unexpected argument '%s'\ngds-server: see 'gds-server --help'\n", argv[optind]); return 1; }
+    if (!model) { fprintf(stderr, "gds-server: -m MODEL.gguf is required\ngds-server: see 'gds-server --help'\n"); return 1; }
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    if (inet_pton(AF_INET, !strcmp(host, "localhost") ? "127.0.0.1" : host, &sa.sin_addr) != 1) {
+        fprintf(stderr, "gds-server: --host '%s': not an IPv4 address\n", host);
+        return 1;
+    }
+    /* signals: blocked in every thread, taken by sigwait below */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    g.m = gds_model_load(model, &(struct gds_model_params){ .n_threads = (int)n_threads });
+    if (!g.m) { fprintf(stderr, "gds-server: %s\n", gds_last_error()); return 1; }
+    g.hp = gds_model_hparams(g.m);
+    g.tok = gds_tok_load_file(model);
+    if (!g.tok) { fprintf(stderr, "gds-server: %s: no usable vocabulary: %s\n", model, gds_last_error()); gds_model_free(g.m); return 1; }
+    if (!context_fits(g.m, g.n_ctx, "-c", "-c")) return 1;
+    const char *script = getenv("GDS_SERVER_SCRIPT");
+    if (script) { /* tests of the protocol layer: every answer is this text (sampled logits ignored), still evaluated by the model */
+        char err[256];
+        if (!tokenize(script, strlen(script), false, &g.script, &g.n_script, err, sizeof err)) { fprintf(stderr, "gds-server: GDS_SERVER_SCRIPT: %s\n", err); return 1; }
+        fprintf(stderr, "gds-server: GDS_SERVER_SCRIPT set: every answer is its %d tokens (a test switch)\n", g.n_script);
+    }
+    const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
+    snprintf(g.model_id, sizeof g.model_id, "%s", base);
+    g.slots = calloc((size_t)g.n_slots, sizeof *g.slots);
+    for (int i = 0; g.slots && i < g.n_slots; i++) {
+        g.slots[i].s = gds_seq_new(g.m, g.n_ctx);
+        if (!g.slots[i].s) { fprintf(stderr, "gds-server: slot %d: %s\n", i, gds_last_error()); return 1; }
+    }
+    if (!g.slots) { fprintf(stderr, "gds-server: out of memory\n"); return 1; }
+    pthread_mutex_init(&g.lock, NULL);
+    pthread_mutex_init(&g.eval_lock, NULL);
+    pthread_cond_init(&g.freed, NULL);
+
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+                                            (uint16_t)port, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+                                            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 600u,
+                                            MHD_OPTION_END);
+    if (!d) { fprintf(stderr, "gds-server: cannot listen on %s:%ld (in use, or not allowed)\n", host, port); return 1; }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    fprintf(stderr, "gds-server: %s (%d layers, context %d, %d slot%s) listening on http://%s:%u\n", g.model_id, g.hp->n_layer, g.n_ctx,
+            g.n_slots, g.n_slots > 1 ? "s" : "", host, info ? info->port : (unsigned)port);
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    fprintf(stderr, "gds-server: %s: stopping (running requests are cancelled at their next token)\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    atomic_store(&g.stopping, 1);
+    pthread_mutex_lock(&g.lock);
+    pthread_cond_broadcast(&g.freed);
+    pthread_mutex_unlock(&g.lock);
+    MHD_stop_daemon(d);
+    for (int i = 0; i < g.n_slots; i++) { gds_seq_free(g.slots[i].s); free(g.slots[i].ids); }
+    free(g.slots);
+    gds_tok_free(g.tok);
+    gds_model_free(g.m);
+    free(g.script);
+    fprintf(stderr, "gds-server: stopped\n");
+    return 0;
+}

@@ -9,7 +9,10 @@
  * tools and tool messages, reasoning_effort / thinking_mode, stream as SSE
  * chunks with delta.content, delta.reasoning_content and delta.tool_calls,
  * usage, stop, max_tokens / max_completion_tokens, temperature, top_p, seed),
- * POST /v1/completions (a raw prompt). The V4 chat encoding and completion
+ * POST /v1/completions (a raw prompt), POST /v1/messages (Anthropic: system,
+ * content blocks, tools with tool_use / tool_result, thinking, stop_sequences,
+ * the streaming events message_start .. message_stop; translated to the OpenAI
+ * request the encoder takes, answered in Anthropic shapes and errors). The V4 chat encoding and completion
  * parser of models/chat.c translate both ways, so tool calls come out as
  * structured calls, never as DSML text in the content: while streaming, text
  * that could be the start of a marker (</think>, the tool-call block, a stop
@@ -20,8 +23,8 @@
  * prompt and evaluates only the rest (agent loops resend the conversation).
  * Requests beyond N wait (up to --queue of them; more get 429). The model runs
  * one evaluation at a time (a lock per graph), so slots interleave token by
- * token. Not yet here (issue 10): batched decode of the slots, the Anthropic
- * API, the disk KV cache, the chat page, /metrics.
+ * token. Not yet here (issue 10): batched decode of the slots, the disk KV
+ * cache, the chat page, /metrics.
  *
  * Errors: the OpenAI error object {"error": {"message", "type", "param",
  * "code"}} with 400 (invalid JSON, wrong field types, a prompt longer than the
@@ -60,7 +63,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { MAX_THREADS = 256, MAX_STOP = 4, PREFILL_CHUNK = 512 };
+enum { MAX_THREADS = 256, MAX_STOP = 8, PREFILL_CHUNK = 512 };
 
 /* ---- server state ------------------------------------------------------------ */
 
@@ -160,10 +163,18 @@ static const char *err_type(unsigned status) {
     }
 }
 
+static _Thread_local bool t_anthropic; /* this connection's request is /v1/messages: Anthropic error shape */
+
 static cJSON *error_object(unsigned status, const char *param, const char *code, const char *fmt, va_list ap) {
     char msg[1024];
     vsnprintf(msg, sizeof msg, fmt, ap);
     cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
+    if (t_anthropic) { /* {"type": "error", "error": {"type", "message"}} */
+        cJSON_AddStringToObject(o, "type", "error");
+        cJSON_AddStringToObject(e, "type", status == 503 ? "overloaded_error" : status == 500 ? "api_error" : err_type(status));
+        cJSON_AddStringToObject(e, "message", msg);
+        return o;
+    }
     cJSON_AddStringToObject(e, "message", msg);
     cJSON_AddStringToObject(e, "type", err_type(status));
     if (param) cJSON_AddStringToObject(e, "param", param);
@@ -186,6 +197,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 
 struct gen_params {
     bool chat, stream, include_usage;
+    bool anthropic; /* /v1/messages: Anthropic request and response shapes */
     int max_tokens; /* -1: up to the context */
     struct gds_sampler_params sp;
     char *stop[MAX_STOP];
@@ -241,7 +253,7 @@ static bool read_params(const cJSON *req, struct gen_params *p, char *err, size_
         if (cJSON_IsString(v)) {
             if (*v->valuestring) p->stop[p->n_stop++] = strdup(v->valuestring);
         } else if (cJSON_IsArray(v)) {
-            if (cJSON_GetArraySize(v) > MAX_STOP) FIELD_ERR("stop", "'stop' has more than %d strings", MAX_STOP);
+            if (cJSON_GetArraySize(v) > 4) FIELD_ERR("stop", "'stop' has more than 4 strings");
             const cJSON *s;
             cJSON_ArrayForEach(s, v) {
                 if (!cJSON_IsString(s)) FIELD_ERR("stop", "'stop' must be a string or an array of strings");
@@ -256,6 +268,192 @@ static bool read_params(const cJSON *req, struct gen_params *p, char *err, size_
             snprintf(err, n_err, "The model '%s' does not exist; this server has '%s'", v->valuestring, g.model_id);
             return false;
         }
+    }
+#undef FIELD_ERR
+    return true;
+}
+
+/* ---- the Anthropic Messages API ------------------------------------------------- */
+
+/* text of a string or an array of {"type": "text", "text"} blocks (NULL: neither) */
+static char *anth_text(const cJSON *v, char *err, size_t n_err, const char *what) {
+    if (cJSON_IsString(v)) return strdup(v->valuestring);
+    if (!cJSON_IsArray(v)) { snprintf(err, n_err, "'%s' must be a string or an array of text blocks", what); return NULL; }
+    struct buf b = { 0 };
+    buf_add(&b, "", 0);
+    const cJSON *blk;
+    cJSON_ArrayForEach(blk, v) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(blk, "text");
+        if (!cJSON_IsObject(blk) || strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(blk, "type")) ? cJSON_GetStringValue(cJSON_GetObjectItem(blk, "type")) : "", "text") || !cJSON_IsString(t)) {
+            snprintf(err, n_err, "'%s': only text blocks are supported here", what);
+            free(b.p);
+            return NULL;
+        }
+        if (b.n) buf_add(&b, "\n", 1);
+        buf_add(&b, t->valuestring, strlen(t->valuestring));
+    }
+    return b.p;
+}
+
+/* an Anthropic request -> the OpenAI-style request the V4 encoder takes (messages, tools, thinking_mode) */
+static cJSON *anth_to_openai(const cJSON *req, char *err, size_t n_err, const char **param) {
+    cJSON *o = cJSON_CreateObject(), *msgs = cJSON_AddArrayToObject(o, "messages");
+    const cJSON *sys = cJSON_GetObjectItemCaseSensitive(req, "system");
+    if (sys && !cJSON_IsNull(sys)) {
+        char *t = anth_text(sys, err, n_err, "system");
+        if (!t) { *param = "system"; cJSON_Delete(o); return NULL; }
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(m, "role", "system");
+        cJSON_AddStringToObject(m, "content", t);
+        free(t);
+        cJSON_AddItemToArray(msgs, m);
+    }
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(req, "messages"), *m;
+    *param = "messages";
+    if (!cJSON_IsArray(in) || cJSON_GetArraySize(in) == 0) { snprintf(err, n_err, "'messages' must be a non-empty array"); cJSON_Delete(o); return NULL; }
+    int k = 0;
+    cJSON_ArrayForEach(m, in) {
+        const char *role = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "role"));
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+        if (!role || (strcmp(role, "user") && strcmp(role, "assistant"))) {
+            snprintf(err, n_err, "messages[%d].role must be \"user\" or \"assistant\"", k);
+            cJSON_Delete(o);
+            return NULL;
+        }
+        const bool user = !strcmp(role, "user");
+        struct buf text = { 0 }, thinking = { 0 };
+        buf_add(&text, "", 0);
+        buf_add(&thinking, "", 0);
+        cJSON *calls = NULL;
+        bool ok = true;
+        if (cJSON_IsString(content)) buf_add(&text, content->valuestring, strlen(content->valuestring));
+        else if (cJSON_IsArray(content)) {
+            const cJSON *blk;
+            cJSON_ArrayForEach(blk, content) {
+                const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(blk, "type"));
+                if (!type) { snprintf(err, n_err, "messages[%d]: a content block without a type", k); ok = false; break; }
+                if (!strcmp(type, "text")) {
+                    const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(blk, "text"));
+                    if (!t) { snprintf(err, n_err, "messages[%d]: a text block without text", k); ok = false; break; }
+                    if (text.n) buf_add(&text, "\n", 1);
+                    buf_add(&text, t, strlen(t));
+                } else if (!strcmp(type, "thinking") && !user) {
+                    const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(blk, "thinking"));
+                    if (t) buf_add(&thinking, t, strlen(t));
+                } else if (!strcmp(type, "redacted_thinking") && !user) {
+                } else if (!strcmp(type, "tool_use") && !user) {
+                    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(blk, "id"));
+                    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(blk, "name"));
+                    const cJSON *input = cJSON_GetObjectItemCaseSensitive(blk, "input");
+                    if (!id || !name || !cJSON_IsObject(input)) { snprintf(err, n_err, "messages[%d]: tool_use needs id, name and an input object", k); ok = false; break; }
+                    if (!calls) calls = cJSON_CreateArray();
+                    cJSON *c = cJSON_CreateObject(), *f = cJSON_CreateObject();
+                    cJSON_AddStringToObject(c, "id", id);
+                    cJSON_AddStringToObject(c, "type", "function");
+                    cJSON_AddStringToObject(f, "name", name);
+                    char *args = cJSON_PrintUnformatted(input);
+                    cJSON_AddStringToObject(f, "arguments", args ? args : "{}");
+                    free(args);
+                    cJSON_AddItemToObject(c, "function", f);
+                    cJSON_AddItemToArray(calls, c);
+                } else if (!strcmp(type, "tool_result") && user) {
+                    const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(blk, "tool_use_id"));
+                    const cJSON *rc = cJSON_GetObjectItemCaseSensitive(blk, "content");
+                    char *t = rc ? anth_text(rc, err, n_err, "tool_result.content") : strdup("");
+                    if (!id || !t) { if (!id) snprintf(err, n_err, "messages[%d]: tool_result needs tool_use_id", k); free(t); ok = false; break; }
+                    cJSON *tm = cJSON_CreateObject();
+                    cJSON_AddStringToObject(tm, "role", "tool");
+                    cJSON_AddStringToObject(tm, "tool_call_id", id);
+                    cJSON_AddStringToObject(tm, "content", t);
+                    free(t);
+                    cJSON_AddItemToArray(msgs, tm);
+                } else {
+                    snprintf(err, n_err, "messages[%d]: content blocks of type '%s' are not supported in a %s message", k, type, role);
+                    ok = false;
+                    break;
+                }
+            }
+        } else {
+            snprintf(err, n_err, "messages[%d].content must be a string or an array of content blocks", k);
+            ok = false;
+        }
+        if (ok && (text.n || !user || !cJSON_IsArray(content))) {
+            cJSON *om = cJSON_CreateObject();
+            cJSON_AddStringToObject(om, "role", role);
+            cJSON_AddStringToObject(om, "content", text.p);
+            if (thinking.n) cJSON_AddStringToObject(om, "reasoning_content", thinking.p);
+            if (calls) { cJSON_AddItemToObject(om, "tool_calls", calls); calls = NULL; }
+            cJSON_AddItemToArray(msgs, om);
+        }
+        cJSON_Delete(calls);
+        free(text.p);
+        free(thinking.p);
+        if (!ok) { cJSON_Delete(o); return NULL; }
+        k++;
+    }
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools"), *t;
+    if (tools && !cJSON_IsNull(tools)) {
+        *param = "tools";
+        if (!cJSON_IsArray(tools)) { snprintf(err, n_err, "'tools' must be an array"); cJSON_Delete(o); return NULL; }
+        cJSON *ot = cJSON_AddArrayToObject(o, "tools");
+        cJSON_ArrayForEach(t, tools) {
+            const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "name"));
+            const cJSON *schema = cJSON_GetObjectItemCaseSensitive(t, "input_schema");
+            if (!name || (schema && !cJSON_IsObject(schema))) { snprintf(err, n_err, "a tool needs a name and an input_schema object"); cJSON_Delete(o); return NULL; }
+            cJSON *x = cJSON_CreateObject(), *f = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "type", "function");
+            cJSON_AddStringToObject(f, "name", name);
+            const char *desc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t, "description"));
+            if (desc) cJSON_AddStringToObject(f, "description", desc);
+            cJSON_AddItemToObject(f, "parameters", schema ? cJSON_Duplicate(schema, true) : cJSON_CreateObject());
+            cJSON_AddItemToObject(x, "function", f);
+            cJSON_AddItemToArray(ot, x);
+        }
+    }
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(req, "thinking");
+    if (th && !cJSON_IsNull(th)) {
+        *param = "thinking";
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(th, "type"));
+        if (!type || (strcmp(type, "enabled") && strcmp(type, "disabled"))) { snprintf(err, n_err, "'thinking.type' must be \"enabled\" or \"disabled\""); cJSON_Delete(o); return NULL; }
+        cJSON_AddStringToObject(o, "thinking_mode", strcmp(type, "enabled") ? "chat" : "thinking");
+    }
+    *param = NULL;
+    return o;
+}
+
+/* Anthropic sampling fields: max_tokens (required), stop_sequences, temperature, top_p, stream, model */
+static bool read_params_anth(const cJSON *req, struct gen_params *p, char *err, size_t n_err, const char **param) {
+    p->sp = g.sp;
+    const cJSON *v;
+#define FIELD_ERR(name, ...) do { *param = name; snprintf(err, n_err, __VA_ARGS__); return false; } while (0)
+    v = cJSON_GetObjectItemCaseSensitive(req, "max_tokens");
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long long)v->valuedouble || v->valuedouble < 1 || v->valuedouble > 1e9)
+        FIELD_ERR("max_tokens", "'max_tokens' is required and must be a positive integer");
+    p->max_tokens = (int)v->valuedouble;
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "stream")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsBool(v)) FIELD_ERR("stream", "'stream' must be a boolean");
+        p->stream = cJSON_IsTrue(v);
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "temperature")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1) FIELD_ERR("temperature", "'temperature' must be a number in [0, 1]");
+        p->sp.temp = (float)v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "top_p")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1) FIELD_ERR("top_p", "'top_p' must be a number in (0, 1]");
+        p->sp.top_p = (float)v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "top_k")) && !cJSON_IsNull(v) && !cJSON_IsNumber(v)) FIELD_ERR("top_k", "'top_k' must be a number");
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "stop_sequences")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > MAX_STOP) FIELD_ERR("stop_sequences", "'stop_sequences' must be an array of at most %d strings", MAX_STOP);
+        const cJSON *s;
+        cJSON_ArrayForEach(s, v) {
+            if (!cJSON_IsString(s)) FIELD_ERR("stop_sequences", "'stop_sequences' must be an array of strings");
+            if (*s->valuestring) p->stop[p->n_stop++] = strdup(s->valuestring);
+        }
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "model")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsString(v)) FIELD_ERR("model", "'model' must be a string");
+        if (strcmp(v->valuestring, g.model_id) != 0) FIELD_ERR("model", "model: %s (this server has '%s') does not exist", v->valuestring, g.model_id);
     }
 #undef FIELD_ERR
     return true;
@@ -330,6 +528,9 @@ struct job {
     bool in_content;   /* past </think> (or never thinking) */
     bool tools_held;   /* the tool-call block started: content no longer streamed */
     bool started, done;
+    int stop_hit;      /* the stop string that ended the answer, -1 none */
+    int ablock, atype; /* Anthropic stream: index of the open content block (-1 none), its type (1 thinking, 2 text) */
+    int nblocks;
     struct buf out;    /* SSE bytes not yet handed to the connection */
     size_t out_at;
 };
@@ -383,11 +584,11 @@ static bool job_start(struct job *j) {
 }
 
 /* the earliest stop string in text[from..] (its offset, or -1) */
-static long find_stop(const struct job *j, size_t from) {
+static long find_stop(struct job *j, size_t from) {
     long best = -1;
     for (int i = 0; i < j->p.n_stop; i++) {
         const char *f = strstr(j->text.p + from, j->p.stop[i]);
-        if (f && (best < 0 || f - j->text.p < best)) best = f - j->text.p;
+        if (f && (best < 0 || f - j->text.p < best)) { best = f - j->text.p; j->stop_hit = i; }
     }
     return best;
 }
@@ -498,8 +699,67 @@ static void sse_chunk(struct job *j, cJSON *delta, const char *finish, cJSON *us
     free(s);
 }
 
+/* ---- Anthropic events ---- */
+
+static void anth_event(struct job *j, const char *name, cJSON *o) {
+    cJSON_AddStringToObject(o, "type", name);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s) return;
+    buf_add(&j->out, "event: ", 7);
+    buf_add(&j->out, name, strlen(name));
+    buf_add(&j->out, "\ndata: ", 7);
+    buf_add(&j->out, s, strlen(s));
+    buf_add(&j->out, "\n\n", 2);
+    free(s);
+}
+
+static void anth_block_stop(struct job *j) {
+    if (j->ablock < 0) return;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "index", j->ablock);
+    anth_event(j, "content_block_stop", o);
+    j->ablock = -1;
+    j->atype = 0;
+}
+
+/* a content block of type 1 (thinking), 2 (text) open, or cb (tool_use: taken) */
+static void anth_block_start(struct job *j, int type, cJSON *cb) {
+    if (j->ablock >= 0 && j->atype == type && !cb) return;
+    anth_block_stop(j);
+    if (!cb) {
+        cb = cJSON_CreateObject();
+        cJSON_AddStringToObject(cb, "type", type == 1 ? "thinking" : "text");
+        cJSON_AddStringToObject(cb, type == 1 ? "thinking" : "text", "");
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "index", j->nblocks);
+    cJSON_AddItemToObject(o, "content_block", cb);
+    anth_event(j, "content_block_start", o);
+    j->ablock = j->nblocks++;
+    j->atype = type;
+}
+
+static void anth_delta(struct job *j, const char *dtype, const char *key, const char *text) {
+    cJSON *o = cJSON_CreateObject(), *d = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "index", j->ablock);
+    cJSON_AddStringToObject(d, "type", dtype);
+    cJSON_AddStringToObject(d, key, text);
+    cJSON_AddItemToObject(o, "delta", d);
+    anth_event(j, "content_block_delta", o);
+}
+
 static void sse_text(struct job *j, const char *key, const char *p, size_t n) {
     if (!n) return;
+    if (j->p.anthropic) {
+        char *t = strndup(p, n);
+        if (!t) return;
+        const bool th = !strcmp(key, "reasoning_content");
+        anth_block_start(j, th ? 1 : 2, NULL);
+        anth_delta(j, th ? "thinking_delta" : "text_delta", th ? "thinking" : "text", t);
+        free(t);
+        return;
+    }
     char *t = malloc(n + 1);
     if (!t) return;
     memcpy(t, p, n);
@@ -570,8 +830,94 @@ static void sse_progress(struct job *j, bool final) {
 }
 
 /* the closing chunks: tool calls (parsed from the whole completion), finish_reason, usage, [DONE] */
+static const char *anth_stop_reason(const struct job *j, bool tools) {
+    if (tools) return "tool_use";
+    if (j->fin == FIN_LENGTH) return "max_tokens";
+    return j->stop_hit >= 0 ? "stop_sequence" : "end_turn";
+}
+
+static void anth_finish(struct job *j) {
+    char err[256];
+    cJSON *msg = final_message(j, err, sizeof err);
+    cJSON *tc = cJSON_GetObjectItem(msg, "tool_calls"), *c;
+    bool tools = false;
+    if (cJSON_IsArray(tc) && cJSON_GetArraySize(tc) > 0) {
+        tools = true;
+        cJSON_ArrayForEach(c, tc) {
+            cJSON *f = cJSON_GetObjectItem(c, "function"), *cb = cJSON_CreateObject();
+            cJSON_AddStringToObject(cb, "type", "tool_use");
+            cJSON_AddStringToObject(cb, "id", cJSON_GetStringValue(cJSON_GetObjectItem(c, "id")));
+            cJSON_AddStringToObject(cb, "name", cJSON_GetStringValue(cJSON_GetObjectItem(f, "name")));
+            cJSON_AddItemToObject(cb, "input", cJSON_CreateObject());
+            anth_block_start(j, 3, cb);
+            const char *args = cJSON_GetStringValue(cJSON_GetObjectItem(f, "arguments"));
+            anth_delta(j, "input_json_delta", "partial_json", args ? args : "{}");
+        }
+    } else if (j->tools_held) {
+        sse_text(j, "content", j->text.p + j->sent, j->text.n - j->sent);
+        j->sent = j->text.n;
+    }
+    cJSON_Delete(msg);
+    anth_block_stop(j);
+    cJSON *o = cJSON_CreateObject(), *d = cJSON_AddObjectToObject(o, "delta"), *u = cJSON_AddObjectToObject(o, "usage");
+    cJSON_AddStringToObject(d, "stop_reason", anth_stop_reason(j, tools));
+    if (j->stop_hit >= 0 && !tools) cJSON_AddStringToObject(d, "stop_sequence", j->p.stop[j->stop_hit]);
+    else cJSON_AddNullToObject(d, "stop_sequence");
+    cJSON_AddNumberToObject(u, "output_tokens", j->n_gen);
+    anth_event(j, "message_delta", o);
+    anth_event(j, "message_stop", cJSON_CreateObject());
+}
+
+/* the non-stream Anthropic message */
+static cJSON *anth_message(const struct job *j, cJSON *msg) {
+    cJSON *o = cJSON_CreateObject(), *content = cJSON_CreateArray(), *u;
+    cJSON_AddStringToObject(o, "id", j->id);
+    cJSON_AddStringToObject(o, "type", "message");
+    cJSON_AddStringToObject(o, "role", "assistant");
+    const char *r = cJSON_GetStringValue(cJSON_GetObjectItem(msg, "reasoning_content"));
+    if (r && *r) {
+        cJSON *b = cJSON_CreateObject();
+        cJSON_AddStringToObject(b, "type", "thinking");
+        cJSON_AddStringToObject(b, "thinking", r);
+        cJSON_AddStringToObject(b, "signature", "");
+        cJSON_AddItemToArray(content, b);
+    }
+    const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(msg, "content"));
+    if (t && *t) {
+        cJSON *b = cJSON_CreateObject();
+        cJSON_AddStringToObject(b, "type", "text");
+        cJSON_AddStringToObject(b, "text", t);
+        cJSON_AddItemToArray(content, b);
+    }
+    cJSON *tc = cJSON_GetObjectItem(msg, "tool_calls"), *c;
+    bool tools = false;
+    if (cJSON_IsArray(tc))
+        cJSON_ArrayForEach(c, tc) {
+            cJSON *f = cJSON_GetObjectItem(c, "function"), *b = cJSON_CreateObject();
+            const char *args = cJSON_GetStringValue(cJSON_GetObjectItem(f, "arguments"));
+            cJSON *input = args ? cJSON_Parse(args) : NULL;
+            cJSON_AddStringToObject(b, "type", "tool_use");
+            cJSON_AddStringToObject(b, "id", cJSON_GetStringValue(cJSON_GetObjectItem(c, "id")));
+            cJSON_AddStringToObject(b, "name", cJSON_GetStringValue(cJSON_GetObjectItem(f, "name")));
+            cJSON_AddItemToObject(b, "input", input ? input : cJSON_CreateObject());
+            cJSON_AddItemToArray(content, b);
+            tools = true;
+        }
+    cJSON_AddItemToObject(o, "content", content);
+    cJSON_AddStringToObject(o, "model", g.model_id);
+    cJSON_AddStringToObject(o, "stop_reason", anth_stop_reason(j, tools));
+    if (j->stop_hit >= 0 && !tools) cJSON_AddStringToObject(o, "stop_sequence", j->p.stop[j->stop_hit]);
+    else cJSON_AddNullToObject(o, "stop_sequence");
+    u = cJSON_AddObjectToObject(o, "usage");
+    cJSON_AddNumberToObject(u, "input_tokens", j->n_ids);
+    cJSON_AddNumberToObject(u, "output_tokens", j->n_gen);
+    cJSON_AddNumberToObject(u, "cache_read_input_tokens", j->n_reused);
+    return o;
+}
+
 static void sse_finish(struct job *j) {
     sse_progress(j, !j->tools_held);
+    if (j->p.anthropic) { anth_finish(j); return; }
     bool tools = false;
     if (j->p.chat) {
         char err[256];
@@ -616,15 +962,33 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *out, size_t max) {
                 cJSON_Delete(d);
                 cJSON *o = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(o, "error");
                 cJSON_AddStringToObject(e, "message", j->err[0] ? j->err : "cancelled");
-                cJSON_AddStringToObject(e, "type", "server_error");
-                char *s = cJSON_PrintUnformatted(o);
-                cJSON_Delete(o);
-                if (s) { buf_add(&j->out, "data: ", 6); buf_add(&j->out, s, strlen(s)); buf_add(&j->out, "\n\n", 2); }
-                free(s);
+                cJSON_AddStringToObject(e, "type", j->p.anthropic ? "api_error" : "server_error");
+                if (j->p.anthropic) anth_event(j, "error", o);
+                else {
+                    char *s = cJSON_PrintUnformatted(o);
+                    cJSON_Delete(o);
+                    if (s) { buf_add(&j->out, "data: ", 6); buf_add(&j->out, s, strlen(s)); buf_add(&j->out, "\n\n", 2); }
+                    free(s);
+                }
                 j->done = true;
                 continue;
             }
-            sse_chunk(j, d, NULL, NULL);
+            if (j->p.anthropic) {
+                cJSON_Delete(d);
+                cJSON *o = cJSON_CreateObject(), *m = cJSON_AddObjectToObject(o, "message"), *u;
+                cJSON_AddStringToObject(m, "id", j->id);
+                cJSON_AddStringToObject(m, "type", "message");
+                cJSON_AddStringToObject(m, "role", "assistant");
+                cJSON_AddItemToObject(m, "content", cJSON_CreateArray());
+                cJSON_AddStringToObject(m, "model", g.model_id);
+                cJSON_AddNullToObject(m, "stop_reason");
+                cJSON_AddNullToObject(m, "stop_sequence");
+                u = cJSON_AddObjectToObject(m, "usage");
+                cJSON_AddNumberToObject(u, "input_tokens", j->n_ids);
+                cJSON_AddNumberToObject(u, "cache_read_input_tokens", j->n_reused);
+                cJSON_AddNumberToObject(u, "output_tokens", 0);
+                anth_event(j, "message_start", o);
+            } else sse_chunk(j, d, NULL, NULL);
             continue;
         }
         if (j->fin == FIN_NONE) {
@@ -673,7 +1037,10 @@ static bool tokenize(const char *text, size_t len, bool bos, int32_t **ids, int 
     return true;
 }
 
-static enum MHD_Result handle_generate(struct MHD_Connection *c, struct req *rq, bool chat) {
+enum api { API_CHAT, API_COMPLETIONS, API_MESSAGES };
+
+static enum MHD_Result handle_generate(struct MHD_Connection *c, struct req *rq, enum api api) {
+    const bool chat = api != API_COMPLETIONS;
     char err[1024] = "";
     cJSON *req = gds_chat_json_parse(rq->body.p ? rq->body.p : "", rq->body.n, err, sizeof err);
     if (!req) return send_error(c, 400, NULL, "invalid_json", "invalid JSON in the request body: %s", err);
@@ -681,12 +1048,21 @@ static enum MHD_Result handle_generate(struct MHD_Connection *c, struct req *rq,
     struct job *j = calloc(1, sizeof *j);
     if (!j) { cJSON_Delete(req); return send_error(c, 500, NULL, NULL, "out of memory"); }
     j->p.chat = chat;
+    j->p.anthropic = api == API_MESSAGES;
+    j->stop_hit = -1;
+    j->ablock = -1;
     const char *param = NULL;
-    if (!read_params(req, &j->p, err, sizeof err, &param)) {
+    if (!(api == API_MESSAGES ? read_params_anth : read_params)(req, &j->p, err, sizeof err, &param)) {
         cJSON_Delete(req);
         job_free(j);
         const bool model = param && !strcmp(param, "model") && strstr(err, "does not exist");
         return send_error(c, model ? 404 : 400, param, model ? "model_not_found" : "invalid_value", "%s", err);
+    }
+    if (api == API_MESSAGES) { /* the rest goes as the OpenAI request it translates to */
+        cJSON *oa = anth_to_openai(req, err, sizeof err, &param);
+        cJSON_Delete(req);
+        if (!oa) { job_free(j); return send_error(c, 400, param, "invalid_value", "%s", err); }
+        req = oa;
     }
     char *prompt = NULL;
     size_t plen = 0;
@@ -723,7 +1099,8 @@ static enum MHD_Result handle_generate(struct MHD_Connection *c, struct req *rq,
     }
     j->logits = malloc(sizeof(float) * (size_t)g.hp->n_vocab);
     if (!j->logits) { job_free(j); return send_error(c, 500, NULL, NULL, "out of memory"); }
-    snprintf(j->id, sizeof j->id, "%s-%lx", chat ? "chatcmpl" : "cmpl", (unsigned long)atomic_fetch_add(&g.n_req, 1) + 1);
+    snprintf(j->id, sizeof j->id, api == API_MESSAGES ? "msg_%s%lx" : "%s-%lx", api == API_MESSAGES ? "" : chat ? "chatcmpl" : "cmpl",
+             (unsigned long)atomic_fetch_add(&g.n_req, 1) + 1);
     j->created = (long)time(NULL);
 
     if (j->p.stream) {
@@ -751,6 +1128,13 @@ static enum MHD_Result handle_generate(struct MHD_Connection *c, struct req *rq,
         return res;
     }
     job_flush_tokens(j);
+    if (api == API_MESSAGES) {
+        cJSON *msg = final_message(j, err, sizeof err);
+        cJSON *o = anth_message(j, msg);
+        cJSON_Delete(msg);
+        job_free(j);
+        return send_json(c, 200, o);
+    }
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", j->id);
     cJSON_AddStringToObject(o, "object", chat ? "chat.completion" : "text_completion");
@@ -801,6 +1185,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     const bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
+    t_anthropic = !strcmp(url, "/v1/messages");
     if (!strcmp(url, "/health")) {
         if (!get) return send_error(c, 405, NULL, NULL, "use GET for %s", url);
         cJSON *o = cJSON_CreateObject();
@@ -822,10 +1207,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return send_json(c, 200, o);
     }
     const bool chat = !strcmp(url, "/v1/chat/completions"), compl = !strcmp(url, "/v1/completions");
-    if (chat || compl) {
+    if (chat || compl || t_anthropic) {
         if (!post) return send_error(c, 405, NULL, NULL, "use POST for %s", url);
         if (rq->too_big) return send_error(c, 413, NULL, "request_too_large", "the request body is larger than %zu bytes (--max-body)", g.max_body);
-        return handle_generate(c, rq, chat);
+        return handle_generate(c, rq, chat ? API_CHAT : compl ? API_COMPLETIONS : API_MESSAGES);
     }
     return send_error(c, 404, NULL, "not_found", "no endpoint %s %s", method, url);
 }
@@ -859,7 +1244,8 @@ static void usage(FILE *f) {
             "  --seed N               default sampling seed (default 0)\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
-            "Endpoints: GET /health, GET /v1/models, POST /v1/chat/completions, POST /v1/completions.\n",
+            "Endpoints: GET /health, GET /v1/models, POST /v1/chat/completions, POST /v1/completions,\n"
+            "POST /v1/messages (Anthropic).\n",
             MAX_THREADS);
 }
 

@@ -9,6 +9,7 @@
 # out of a scripted answer (GDS_SERVER_SCRIPT: the answer's tokens are given,
 # still evaluated by the model) and never sent as DSML text, stop strings (also
 # across streamed pieces), /v1/completions with prefix reuse (cached_tokens),
+# the Anthropic Messages API (blocks, events, tool_use / tool_result, errors),
 # the error objects and status codes (400, 401, 404, 405, 413, 429), a client
 # that disconnects mid-stream (its slot is freed), and SIGTERM (clean exit).
 # JSON is checked with node (as the other tests do). The closing line is
@@ -156,6 +157,23 @@ if start script GDS_SERVER_SCRIPT="$ANSWER" "$SRV" -m "$W/m.gguf" --port 0 -c 20
     post /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"stop":["heck."],"stream":true}'
     check "stop string streamed: the deltas add up to the cut answer (a streamed part of the stop string would show)" \
         '[ "$(code)" = 200 ] && [ "$(js "(() => { const d = $SSE.slice(0, -1).map(JSON.parse).map(x => x.choices[0] ? x.choices[0].delta.content || \"\" : \"\"); return d.join(\"\"); })()")" = "I should look it up.</think>Let me c" ]'
+    # the Anthropic Messages API on the same scripted answer
+    ATOOLS='"tools":[{"name":"get_weather","description":"Weather","input_schema":{"type":"object","properties":{"city":{"type":"string"},"days":{"type":"integer"}}}}]'
+    AREQ="{\"model\":\"m.gguf\",\"max_tokens\":400,\"system\":\"Be brief.\",\"thinking\":{\"type\":\"enabled\",\"budget_tokens\":200},\"messages\":[{\"role\":\"user\",\"content\":\"Weather in Paris?\"}],$ATOOLS"
+    post /v1/messages "$AREQ}"
+    check "messages: thinking, text and tool_use blocks (input {city: Paris, days: 3}), stop_reason tool_use, usage" \
+        '[ "$(code)" = 200 ] && [ "$(js "(() => { const b = o.content; return [o.type, o.role, b.map(x => x.type).join(), b[0].thinking, b[1].text, b[2].name, JSON.stringify(b[2].input), o.stop_reason, o.usage.output_tokens > 0, o.usage.input_tokens > 0].join(\"|\"); })()")" = "message|assistant|thinking,text,tool_use|I should look it up.|Let me check.|get_weather|{\"city\":\"Paris\",\"days\":3}|tool_use|true|true" ]'
+    post /v1/messages "$AREQ,\"stream\":true}"
+    AEV='s.split("\n\n").filter(x => x.startsWith("event: ")).map(x => { const l = x.split("\n"); return { e: l[0].slice(7), d: JSON.parse(l[1].slice(6)) }; })'
+    check "messages streamed: message_start first, message_stop last, thinking and text deltas add up, tool_use block with its input as input_json_delta, stop_reason tool_use, every event's type = its name" \
+        '[ "$(code)" = 200 ] && [ "$(js "(() => { const v = $AEV, d = v.filter(x => x.e === \"content_block_delta\").map(x => x.d.delta); const st = v.filter(x => x.e === \"content_block_start\").map(x => x.d.content_block.type).join(); return [v[0].e, v[v.length - 1].e, d.filter(x => x.type === \"thinking_delta\").map(x => x.thinking).join(\"\"), d.filter(x => x.type === \"text_delta\").map(x => x.text).join(\"\"), st, JSON.stringify(JSON.parse(d.filter(x => x.type === \"input_json_delta\").map(x => x.partial_json).join(\"\"))), v.find(x => x.e === \"message_delta\").d.delta.stop_reason, v.every(x => x.d.type === x.e), /DSML/.test(s.replace(/partial_json.*/g, \"\"))].join(\"|\"); })()")" = "message_start|message_stop|I should look it up.|Let me check.|thinking,text,tool_use|{\"city\":\"Paris\",\"days\":3}|tool_use|true|false" ]'
+    post /v1/messages '{"max_tokens":50,"messages":[{"role":"user","content":"Weather?"},{"role":"assistant","content":[{"type":"tool_use","id":"t1","name":"get_weather","input":{"city":"Paris"}}]},{"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":"sunny"}]}],"stop_sequences":["check."],'"$ATOOLS"'}'
+    check "messages: a tool_use / tool_result round trip is accepted; a stop sequence gives stop_reason stop_sequence" \
+        '[ "$(code)" = 200 ] && [ "$(js "o.stop_reason + \"|\" + o.stop_sequence")" = "stop_sequence|check." ]'
+    post /v1/messages '{"messages":[{"role":"user","content":"x"}]}'
+    check "messages without max_tokens: 400 in the Anthropic error shape" '[ "$(code)" = 400 ] && [ "$(js "o.type + \"|\" + o.error.type")" = "error|invalid_request_error" ]'
+    post /v1/messages '{"max_tokens":5,"messages":[{"role":"user","content":[{"type":"image","source":{}}]}]}'
+    check "messages with an image block: 400 naming the block type" '[ "$(code)" = 400 ] && js o.error.message | grep -q image'
     kill -TERM "$PID"
 else
     bad "gds-server with GDS_SERVER_SCRIPT did not start: $(tail -3 "$W/script.log")"
@@ -173,6 +191,8 @@ if start auth GDS_SERVER_SCRIPT="$LONGANS" "$SRV" -m "$W/m.gguf" --port 0 -c 819
     check "--api-key: a wrong key, 401" '[ "$(code)" = 401 ]'
     curl -s -o "$W/out" -w "%{http_code}" -H "Authorization: Bearer sekrit" "http://127.0.0.1:$PORT/v1/models" >"$W/code"
     check "--api-key: the key as a Bearer token, 200" '[ "$(code)" = 200 ]'
+    post /v1/messages '{"max_tokens":5,"messages":[{"role":"user","content":"x"}]}'
+    check "--api-key on /v1/messages without x-api-key: 401 authentication_error, Anthropic shape" '[ "$(code)" = 401 ] && [ "$(js "o.type + \"|\" + o.error.type")" = "error|authentication_error" ]'
     curl -s -N -H "Authorization: Bearer sekrit" -H "Content-Type: application/json" \
         --data-binary '{"messages":[{"role":"user","content":"go on"}],"stream":true}' "http://127.0.0.1:$PORT/v1/chat/completions" >"$W/long.sse" 2>&1 &
     LONG=$!

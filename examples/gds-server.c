@@ -23,8 +23,8 @@
  * prompt and evaluates only the rest (agent loops resend the conversation).
  * Requests beyond N wait (up to --queue of them; more get 429). The model runs
  * one evaluation at a time (a lock per graph), so slots interleave token by
- * token. Not yet here (issue 10): batched decode of the slots, the disk KV
- * cache, the chat page, /metrics.
+ * token. --kv-cache-dir keeps prompt states on disk (see the kv cache below).
+ * Not yet here (issue 10): batched decode of the slots, the chat page, /metrics.
  *
  * Errors: the OpenAI error object {"error": {"message", "type", "param",
  * "code"}} with 400 (invalid JSON, wrong field types, a prompt longer than the
@@ -49,6 +49,7 @@
 #include "tokenizer.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <microhttpd.h>
@@ -59,7 +60,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -505,6 +509,188 @@ static enum gds_status eval_locked(struct gds_seq *s, const int32_t *ids, int n,
     return st;
 }
 
+/* ---- the disk KV cache (--kv-cache-dir) ----------------------------------------- */
+
+/* One file per cached prompt prefix: DIR/<16 hex of the key>.gkv, the key a
+ * hash of the model fingerprint and the prefix's token ids. Content: magic
+ * "GDSKVC01", n_tokens (u32), the tokens, then the sequence state image of
+ * gds_seq_state_save (its own checksum and model fingerprint). Written to a
+ * temporary file and renamed, so a crash never leaves a half entry under an
+ * entry's name. A lookup hashes the prompt's first n tokens for each entry's
+ * n, then checks the file: tokens equal, image accepted by gds_seq_state_load
+ * (checksum, model); a corrupted or foreign entry is ignored and removed. The
+ * total size is capped (--kv-cache-max GB), the least recently used entries
+ * (file mtime, touched on every hit) removed first. */
+
+#define KVC_MAGIC "GDSKVC01"
+
+struct kvc_entry {
+    uint64_t key;
+    int n_tokens;
+    size_t bytes;
+    double used; /* mtime */
+};
+
+static struct {
+    char *dir;
+    double max_bytes;
+    int min_tokens;
+    struct kvc_entry *e;
+    int n, cap;
+    pthread_mutex_t lock;
+    atomic_ulong hits, misses, writes, bad;
+} kvc;
+
+static uint64_t kvc_key(const int32_t *ids, int n) {
+    uint64_t h = 0xcbf29ce484222325ull ^ gds_model_fingerprint(g.m);
+    for (int i = 0; i < n; i++) {
+        h ^= (uint32_t)ids[i];
+        h *= 0x100000001b3ull;
+        h ^= h >> 31;
+    }
+    return h ^ (uint64_t)n * 0x9e3779b97f4a7c15ull;
+}
+
+static void kvc_path(char *out, size_t n, uint64_t key) { snprintf(out, n, "%s/%016llx.gkv", kvc.dir, (unsigned long long)key); }
+
+static void kvc_remove_at(int i) {
+    char path[4096];
+    kvc_path(path, sizeof path, kvc.e[i].key);
+    unlink(path);
+    kvc.e[i] = kvc.e[--kvc.n];
+}
+
+/* under kvc.lock: drop least recently used entries until the total fits */
+static void kvc_evict(size_t incoming) {
+    double total = (double)incoming;
+    for (int i = 0; i < kvc.n; i++) total += (double)kvc.e[i].bytes;
+    while (total > kvc.max_bytes && kvc.n > 0) {
+        int lru = 0;
+        for (int i = 1; i < kvc.n; i++) if (kvc.e[i].used < kvc.e[lru].used) lru = i;
+        total -= (double)kvc.e[lru].bytes;
+        fprintf(stderr, "gds-server: kv cache: evicted an entry of %d tokens (%.1f MB)\n", kvc.e[lru].n_tokens, kvc.e[lru].bytes / 1e6);
+        kvc_remove_at(lru);
+    }
+}
+
+/* the entries already in the directory (their token counts are read from the files) */
+static void kvc_scan(void) {
+    DIR *d = opendir(kvc.dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        unsigned long long key;
+        char tail[8];
+        if (sscanf(de->d_name, "%16llx.%3s", &key, tail) != 2 || strcmp(tail, "gkv") || strlen(de->d_name) != 20) continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", kvc.dir, de->d_name);
+        FILE *f = fopen(path, "rb");
+        char magic[8];
+        uint32_t nt = 0;
+        struct stat st;
+        const bool ok = f && fread(magic, 1, 8, f) == 8 && !memcmp(magic, KVC_MAGIC, 8) && fread(&nt, 4, 1, f) == 1 && fstat(fileno(f), &st) == 0;
+        if (f) fclose(f);
+        if (!ok) { unlink(path); atomic_fetch_add(&kvc.bad, 1); continue; }
+        if (kvc.n == kvc.cap) {
+            int cap = kvc.cap ? 2 * kvc.cap : 64;
+            struct kvc_entry *e = realloc(kvc.e, sizeof *e * (size_t)cap);
+            if (!e) break;
+            kvc.e = e;
+            kvc.cap = cap;
+        }
+        kvc.e[kvc.n++] = (struct kvc_entry){ key, (int)nt, (size_t)st.st_size, (double)st.st_mtim.tv_sec + 1e-9 * st.st_mtim.tv_nsec };
+    }
+    closedir(d);
+    pthread_mutex_lock(&kvc.lock);
+    kvc_evict(0);
+    pthread_mutex_unlock(&kvc.lock);
+}
+
+/* restores into s the longest cached prefix of ids[0..n) that is longer than
+ * have (and shorter than n: the last prompt token is evaluated for its logits);
+ * returns its token count, or 0 */
+static int kvc_restore(struct gds_seq *s, const int32_t *ids, int n, int have) {
+    if (!kvc.dir) return 0;
+    for (;;) {
+        pthread_mutex_lock(&kvc.lock);
+        int best = -1;
+        for (int i = 0; i < kvc.n; i++)
+            if (kvc.e[i].n_tokens > have && kvc.e[i].n_tokens < n && (best < 0 || kvc.e[i].n_tokens > kvc.e[best].n_tokens) &&
+                kvc.e[i].key == kvc_key(ids, kvc.e[i].n_tokens))
+                best = i;
+        if (best < 0) { pthread_mutex_unlock(&kvc.lock); atomic_fetch_add(&kvc.misses, 1); return 0; }
+        const struct kvc_entry e = kvc.e[best];
+        char path[4096];
+        kvc_path(path, sizeof path, e.key);
+        pthread_mutex_unlock(&kvc.lock);
+        /* read and check outside the lock */
+        FILE *f = fopen(path, "rb");
+        char magic[8];
+        uint32_t nt = 0;
+        bool ok = f && fread(magic, 1, 8, f) == 8 && !memcmp(magic, KVC_MAGIC, 8) && fread(&nt, 4, 1, f) == 1 && (int)nt == e.n_tokens &&
+                  e.bytes > 12 + 4 * (size_t)nt;
+        int32_t *tok = ok ? malloc(4 * (size_t)nt) : NULL;
+        const size_t img_n = ok ? e.bytes - 12 - 4 * (size_t)nt : 0;
+        void *img = ok ? malloc(img_n) : NULL;
+        ok = ok && tok && img && fread(tok, 4, nt, f) == nt && !memcmp(tok, ids, 4 * (size_t)nt) && fread(img, 1, img_n, f) == img_n &&
+             gds_seq_state_load(s, img, img_n) == GDS_OK && gds_seq_n_past(s) == (int)nt;
+        if (!ok) fprintf(stderr, "gds-server: kv cache: %s is corrupted, foreign or stale (%s): ignored and removed\n", path,
+                         f ? gds_last_error() : "cannot open");
+        if (f) fclose(f);
+        free(tok);
+        free(img);
+        pthread_mutex_lock(&kvc.lock);
+        for (int i = 0; i < kvc.n; i++)
+            if (kvc.e[i].key == e.key) {
+                if (ok) {
+                    struct timespec now;
+                    clock_gettime(CLOCK_REALTIME, &now);
+                    kvc.e[i].used = (double)now.tv_sec + 1e-9 * now.tv_nsec;
+                    utimensat(AT_FDCWD, path, NULL, 0);
+                } else kvc_remove_at(i);
+                break;
+            }
+        pthread_mutex_unlock(&kvc.lock);
+        if (ok) { atomic_fetch_add(&kvc.hits, 1); return (int)nt; }
+        atomic_fetch_add(&kvc.bad, 1); /* s is as it was: a refused load changes nothing */
+    }
+}
+
+/* saves the state of s (n tokens ids) as an entry (unless there is one) */
+static void kvc_save(const struct gds_seq *s, const int32_t *ids, int n) {
+    if (!kvc.dir || n < kvc.min_tokens) return;
+    const uint64_t key = kvc_key(ids, n);
+    pthread_mutex_lock(&kvc.lock);
+    for (int i = 0; i < kvc.n; i++)
+        if (kvc.e[i].key == key && kvc.e[i].n_tokens == n) { pthread_mutex_unlock(&kvc.lock); return; }
+    pthread_mutex_unlock(&kvc.lock);
+    const size_t img_n = gds_seq_state_size(s), bytes = 12 + 4 * (size_t)n + img_n;
+    if ((double)bytes > kvc.max_bytes) return;
+    void *img = malloc(img_n);
+    if (!img || gds_seq_state_save(s, img, img_n) != img_n) { free(img); return; }
+    char path[4096], tmp[4200];
+    kvc_path(path, sizeof path, key);
+    snprintf(tmp, sizeof tmp, "%s/.tmp-%d-%lx", kvc.dir, (int)getpid(), (unsigned long)atomic_fetch_add(&g.n_req, 0) ^ (unsigned long)(uintptr_t)img);
+    FILE *f = fopen(tmp, "wb");
+    const uint32_t nt = (uint32_t)n;
+    bool ok = f && fwrite(KVC_MAGIC, 1, 8, f) == 8 && fwrite(&nt, 4, 1, f) == 1 && fwrite(ids, 4, (size_t)n, f) == (size_t)n &&
+              fwrite(img, 1, img_n, f) == img_n;
+    if (f && fflush(f) != 0) ok = false;
+    if (f && fsync(fileno(f)) != 0) ok = false;
+    if (f && fclose(f) != 0) ok = false;
+    free(img);
+    if (!ok) { fprintf(stderr, "gds-server: kv cache: cannot write %s\n", tmp); unlink(tmp); return; }
+    pthread_mutex_lock(&kvc.lock);
+    kvc_evict(bytes);
+    if (rename(tmp, path) == 0 && (kvc.n < kvc.cap || (kvc.e = realloc(kvc.e, sizeof *kvc.e * (size_t)(kvc.cap = kvc.cap ? 2 * kvc.cap : 64))))) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        kvc.e[kvc.n++] = (struct kvc_entry){ key, n, bytes, (double)now.tv_sec + 1e-9 * now.tv_nsec };
+        atomic_fetch_add(&kvc.writes, 1);
+    } else unlink(tmp);
+    pthread_mutex_unlock(&kvc.lock);
+}
+
 /* ---- one generation (a job): prompt in, text out, step by step ----------------- */
 
 enum finish { FIN_NONE, FIN_STOP, FIN_LENGTH, FIN_ERROR, FIN_CANCELLED };
@@ -563,6 +749,15 @@ static bool job_start(struct job *j) {
         sl->n_ids = 0;
         start = 0;
     }
+    const int cached = kvc_restore(sl->s, j->ids, j->n_ids, start);
+    if (cached > start) { /* the slot now holds the cached prefix */
+        sl->n_ids = 0;
+        slot_push(sl, j->ids, cached);
+        start = cached;
+    } else if (cached == 0 && kvc.dir && gds_seq_n_past(sl->s) != sl->n_ids) { /* a refused entry reset the sequence */
+        sl->n_ids = 0;
+        start = 0;
+    }
     j->n_reused = start;
     for (int i = start; i < j->n_ids;) {
         if (atomic_load(&g.stopping)) { j->fin = FIN_CANCELLED; return false; }
@@ -577,6 +772,7 @@ static bool job_start(struct job *j) {
         slot_push(sl, j->ids + i, T);
         i += T;
     }
+    if (start < j->n_ids) kvc_save(sl->s, j->ids, j->n_ids); /* the prompt's state, for a later request that extends it */
     j->smp = gds_sampler_new(&j->p.sp, g.hp->n_vocab);
     if (!j->smp) { snprintf(j->err, sizeof j->err, "out of memory"); j->fin = FIN_ERROR; return false; }
     j->in_content = !j->p.thinking;
@@ -1242,6 +1438,10 @@ static void usage(FILE *f) {
             "  --temp T               default temperature (default 1)\n"
             "  --top-p P              default top_p (default 1)\n"
             "  --seed N               default sampling seed (default 0)\n"
+            "  --kv-cache-dir DIR     keep the state of prompts on disk and restore it for a later request (also after\n"
+            "                         a restart) whose prompt extends one; entries written atomically, checked on load\n"
+            "  --kv-cache-max GB      size cap of the cache, least recently used entries removed first (default 10)\n"
+            "  --kv-cache-min N       cache only prompts of at least N tokens (default 256)\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
             "Endpoints: GET /health, GET /v1/models, POST /v1/chat/completions, POST /v1/completions,\n"
@@ -1249,7 +1449,8 @@ static void usage(FILE *f) {
             MAX_THREADS);
 }
 
-enum { OPT_VERSION = 256, OPT_HOST, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_API_KEY, OPT_MAX_BODY, OPT_TEMP, OPT_TOP_P, OPT_SEED };
+enum { OPT_VERSION = 256, OPT_HOST, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_API_KEY, OPT_MAX_BODY, OPT_TEMP, OPT_TOP_P, OPT_SEED,
+       OPT_KVC_DIR, OPT_KVC_MAX, OPT_KVC_MIN };
 
 static const struct option long_opts[] = {
     { "model", required_argument, NULL, 'm' },        { "host", required_argument, NULL, OPT_HOST },
@@ -1259,6 +1460,8 @@ static const struct option long_opts[] = {
     { "threads", required_argument, NULL, 't' },      { "n-predict", required_argument, NULL, 'n' },
     { "temp", required_argument, NULL, OPT_TEMP },    { "top-p", required_argument, NULL, OPT_TOP_P },
     { "seed", required_argument, NULL, OPT_SEED },    { "help", no_argument, NULL, 'h' },
+    { "kv-cache-dir", required_argument, NULL, OPT_KVC_DIR }, { "kv-cache-max", required_argument, NULL, OPT_KVC_MAX },
+    { "kv-cache-min", required_argument, NULL, OPT_KVC_MIN },
     { "version", no_argument, NULL, OPT_VERSION },    { NULL, 0, NULL, 0 },
 };
 
@@ -1282,6 +1485,9 @@ int main(int argc, char **argv) {
     g.max_body = 8u << 20;
     g.n_predict = -1;
     g.sp = gds_sampler_default_params();
+    kvc.max_bytes = 10e9;
+    kvc.min_tokens = 256;
+    pthread_mutex_init(&kvc.lock, NULL);
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":m:c:t:n:h", long_opts, NULL)) != -1) {
@@ -1300,6 +1506,9 @@ int main(int argc, char **argv) {
         case OPT_TEMP: g.sp.temp = (float)parse_dbl(opt, optarg, 0, 2); break;
         case OPT_TOP_P: g.sp.top_p = (float)parse_dbl(opt, optarg, 1e-9, 1); break;
         case OPT_SEED: g.sp.seed = (uint64_t)parse_long(opt, optarg, 0, 0x7fffffffffffffffL); break;
+        case OPT_KVC_DIR: kvc.dir = optarg; break;
+        case OPT_KVC_MAX: kvc.max_bytes = parse_dbl(opt, optarg, 1e-6, 1e6) * 1e9; break;
+        case OPT_KVC_MIN: kvc.min_tokens = (int)parse_long(opt, optarg, 1, 1 << 30); break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("gds-server (ggml-ds) %s\n", GDS_VERSION); return 0;
         default: return opt_error(argv, c);
@@ -1340,6 +1549,16 @@ int main(int argc, char **argv) {
         if (!g.slots[i].s) { fprintf(stderr, "gds-server: slot %d: %s\n", i, gds_last_error()); return 1; }
     }
     if (!g.slots) { fprintf(stderr, "gds-server: out of memory\n"); return 1; }
+    if (kvc.dir) {
+        if (mkdir(kvc.dir, 0777) != 0 && errno != EEXIST) { fprintf(stderr, "gds-server: --kv-cache-dir '%s': %s\n", kvc.dir, strerror(errno)); return 1; }
+        struct stat st;
+        if (stat(kvc.dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(kvc.dir, W_OK) != 0) {
+            fprintf(stderr, "gds-server: --kv-cache-dir '%s': not a writable folder\n", kvc.dir);
+            return 1;
+        }
+        kvc_scan();
+        fprintf(stderr, "gds-server: kv cache %s: %d entries, cap %.3f GB, prompts of >= %d tokens\n", kvc.dir, kvc.n, kvc.max_bytes / 1e9, kvc.min_tokens);
+    }
     pthread_mutex_init(&g.lock, NULL);
     pthread_mutex_init(&g.eval_lock, NULL);
     pthread_cond_init(&g.freed, NULL);

@@ -10,6 +10,8 @@
 # still evaluated by the model) and never sent as DSML text, stop strings (also
 # across streamed pieces), /v1/completions with prefix reuse (cached_tokens),
 # the Anthropic Messages API (blocks, events, tool_use / tool_result, errors),
+# the disk KV cache (restore after a restart with identical answers, corrupted
+# and foreign entries ignored, the size cap),
 # the error objects and status codes (400, 401, 404, 405, 413, 429), a client
 # that disconnects mid-stream (its slot is freed), and SIGTERM (clean exit).
 # JSON is checked with node (as the other tests do). The closing line is
@@ -206,6 +208,55 @@ if start auth GDS_SERVER_SCRIPT="$LONGANS" "$SRV" -m "$W/m.gguf" --port 0 -c 819
     kill -TERM "$PID"
 else
     bad "gds-server --api-key did not start: $(tail -3 "$W/auth.log")"
+fi
+
+# ---- the disk KV cache ----------------------------------------------------------------
+K="$W/kvc"
+P1='{"messages":[{"role":"user","content":"Tell me about the sea and the mountains"}],"max_tokens":5,"temperature":0}'
+P2='{"messages":[{"role":"user","content":"Tell me about the sea and the mountains"},{"role":"assistant","content":"Sure."},{"role":"user","content":"More, please"}],"max_tokens":12,"temperature":0}'
+stop_srv() { kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }
+if start nocache "$SRV" -m "$W/m.gguf" --port 0 -c 2048; then
+    post /v1/chat/completions "$P2"
+    cp "$W/out" "$W/p2-nocache.json"
+    stop_srv
+fi
+ANS='o.choices[0].message.content + "|" + o.usage.prompt_tokens_details.cached_tokens'
+if start kv1 "$SRV" -m "$W/m.gguf" --port 0 -c 2048 --kv-cache-dir "$K" --kv-cache-min 8; then
+    post /v1/chat/completions "$P1"
+    n1=$(js o.usage.prompt_tokens)
+    stop_srv
+    check "kv cache: the first prompt's state written ($n1 tokens), one .gkv entry, no temporary file left" \
+        '[ "$(ls "$K"/*.gkv 2>/dev/null | wc -l)" -eq 1 ] && [ "$(ls -A "$K" | grep -c "^\.tmp")" -eq 0 ]'
+    start kv2 "$SRV" -m "$W/m.gguf" --port 0 -c 2048 --kv-cache-dir "$K" --kv-cache-min 8
+    post /v1/chat/completions "$P2"
+    check "kv cache after a restart: the extending prompt restores the $n1 cached tokens, and the greedy answer equals the server without a cache" \
+        '[ "$(code)" = 200 ] && [ "$(js "$ANS")" = "$(cd "$W" && cp out out.keep && cp p2-nocache.json out && js "o.choices[0].message.content" && cp out.keep out)|$n1" ]'
+    stop_srv
+    for f in "$K"/*.gkv; do # every entry (P1's, and P2's from the last run): one byte changed
+        size=$(wc -c <"$f")
+        printf 'X' | dd of="$f" bs=1 seek=$((size / 2)) conv=notrunc 2>/dev/null
+    done
+    start kv3 "$SRV" -m "$W/m.gguf" --port 0 -c 2048 --kv-cache-dir "$K" --kv-cache-min 8
+    post /v1/chat/completions "$P2"
+    check "kv cache: a corrupted entry is detected, ignored and removed; the answer is still the same, 0 tokens from the cache" \
+        '[ "$(code)" = 200 ] && [ "$(js "o.usage.prompt_tokens_details.cached_tokens")" = 0 ] && grep -q "corrupted, foreign or stale" "$W/kv3.log" && [ "$(ls "$K"/*.gkv 2>/dev/null | wc -l)" -le 1 ] && [ "$(js "o.choices[0].message.content")" = "$(cp out out.keep; cp p2-nocache.json out; js "o.choices[0].message.content"; cp out.keep out)" ]'
+    stop_srv
+    "$BUILD/bin/gds-convert" --synthetic tiny-a:tokenizer=bytes,seed=5 -o "$W/m2.gguf" >>"$W/convert.log" 2>&1
+    start kv4 "$SRV" -m "$W/m.gguf" --port 0 -c 2048 --kv-cache-dir "$K" --kv-cache-min 8
+    post /v1/chat/completions "$P1"
+    stop_srv
+    start kv5 "$SRV" -m "$W/m2.gguf" --port 0 -c 2048 --kv-cache-dir "$K" --kv-cache-min 8
+    post /v1/chat/completions "$P2"
+    check "kv cache: entries of another model file are not used (0 cached tokens)" '[ "$(code)" = 200 ] && [ "$(js "o.usage.prompt_tokens_details.cached_tokens")" = 0 ]'
+    stop_srv
+    rm -rf "$K"
+    start kv6 "$SRV" -m "$W/m.gguf" --port 0 -c 2048 --kv-cache-dir "$K" --kv-cache-min 8 --kv-cache-max 0.003
+    for q in one two three; do post /v1/completions "{\"prompt\":\"a prompt about $q, long enough to be cached\",\"max_tokens\":1}"; done
+    check "kv cache: --kv-cache-max 0.003 (3 MB) keeps at most 2 entries of ~1.3 MB, the least recently used evicted" \
+        '[ "$(ls "$K"/*.gkv | wc -l)" -eq 2 ] && [ "$(du -cb "$K"/*.gkv | tail -1 | cut -f1)" -le 3000000 ] && grep -q "evicted an entry" "$W/kv6.log"'
+    stop_srv
+else
+    bad "gds-server --kv-cache-dir did not start: $(tail -3 "$W/kv1.log")"
 fi
 
 # ---- bad options ----------------------------------------------------------------------

@@ -24,7 +24,8 @@
  * Requests beyond N wait (up to --queue of them; more get 429). The model runs
  * one evaluation at a time (a lock per graph), so slots interleave token by
  * token. --kv-cache-dir keeps prompt states on disk (see the kv cache below).
- * Not yet here (issue 10): batched decode of the slots, the chat page, /metrics.
+ * GET /metrics: Prometheus text (requests, tokens, prefill and decode rates,
+ * cache hits). Not yet here (issue 10): batched decode of the slots, the chat page.
  *
  * Errors: the OpenAI error object {"error": {"message", "type", "param",
  * "code"}} with 400 (invalid JSON, wrong field types, a prompt longer than the
@@ -95,6 +96,11 @@ struct server {
     atomic_int stopping;
     atomic_ulong n_req;
     int32_t *script; /* GDS_SERVER_SCRIPT (tests): the tokens every answer consists of */
+    /* /metrics */
+    atomic_ulong m_req[4];        /* chat, completions, messages, other */
+    atomic_ulong m_err;           /* answered with a 4xx/5xx status */
+    atomic_ulong m_prompt, m_reused, m_cached, m_gen; /* prompt tokens; of them from the slot / the disk cache; generated */
+    atomic_ulong m_prefill_us, m_decode_us, m_steps; /* m_steps: decode evaluations */
     int n_script;
 };
 
@@ -190,6 +196,7 @@ static cJSON *error_object(unsigned status, const char *param, const char *code,
 
 __attribute__((format(printf, 5, 6)))
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *param, const char *code, const char *fmt, ...) {
+    atomic_fetch_add(&g.m_err, 1);
     va_list ap;
     va_start(ap, fmt);
     cJSON *o = error_object(status, param, code, fmt, ap);
@@ -758,7 +765,11 @@ static bool job_start(struct job *j) {
         sl->n_ids = 0;
         start = 0;
     }
+    atomic_fetch_add(&g.m_prompt, (unsigned long)j->n_ids);
+    if (cached > 0) atomic_fetch_add(&g.m_cached, (unsigned long)cached);
+    else atomic_fetch_add(&g.m_reused, (unsigned long)start);
     j->n_reused = start;
+    const double t0 = now_s();
     for (int i = start; i < j->n_ids;) {
         if (atomic_load(&g.stopping)) { j->fin = FIN_CANCELLED; return false; }
         const int T = j->n_ids - i < PREFILL_CHUNK ? j->n_ids - i : PREFILL_CHUNK;
@@ -772,6 +783,7 @@ static bool job_start(struct job *j) {
         slot_push(sl, j->ids + i, T);
         i += T;
     }
+    atomic_fetch_add(&g.m_prefill_us, (unsigned long)(1e6 * (now_s() - t0)));
     if (start < j->n_ids) kvc_save(sl->s, j->ids, j->n_ids); /* the prompt's state, for a later request that extends it */
     j->smp = gds_sampler_new(&j->p.sp, g.hp->n_vocab);
     if (!j->smp) { snprintf(j->err, sizeof j->err, "out of memory"); j->fin = FIN_ERROR; return false; }
@@ -795,6 +807,7 @@ static void job_step(struct job *j) {
     int32_t id = gds_sampler_sample(j->smp, j->logits);
     if (g.script) id = j->n_gen < g.n_script ? g.script[j->n_gen] : g.hp->eos_id;
     j->n_gen++;
+    atomic_fetch_add(&g.m_gen, 1);
     if (id == g.hp->eos_id) { j->fin = FIN_STOP; return; }
     struct gds_tok_buf piece = { 0 };
     if (gds_tok_stream_push(g.tok, &j->ts, id, &piece) == GDS_OK && piece.len) {
@@ -816,7 +829,11 @@ static void job_step(struct job *j) {
     if (j->p.max_tokens >= 0 && j->n_gen >= j->p.max_tokens) { j->fin = FIN_LENGTH; return; }
     struct slot *sl = j->slot;
     if (sl->n_ids + 1 >= g.n_ctx) { j->fin = FIN_LENGTH; return; }
-    if (eval_locked(sl->s, &id, 1, true, j->logits) != GDS_OK) {
+    const double t0 = now_s();
+    const enum gds_status st = eval_locked(sl->s, &id, 1, true, j->logits);
+    atomic_fetch_add(&g.m_decode_us, (unsigned long)(1e6 * (now_s() - t0)));
+    atomic_fetch_add(&g.m_steps, 1);
+    if (st != GDS_OK) {
         snprintf(j->err, sizeof j->err, "evaluation failed: %s", gds_last_error());
         gds_seq_reset(sl->s);
         sl->n_ids = 0;
@@ -1355,6 +1372,53 @@ static enum MHD_Result handle_generate(struct MHD_Connection *c, struct req *rq,
     return send_json(c, 200, o);
 }
 
+/* Prometheus text format (version 0.0.4) */
+static enum MHD_Result send_metrics(struct MHD_Connection *c) {
+    struct buf b = { 0 };
+    char line[512];
+#define METRIC(name, type, help, fmt, val)                                                                            \
+    do {                                                                                                            \
+        snprintf(line, sizeof line, "# HELP gds_%s %s\n# TYPE gds_%s %s\ngds_%s " fmt "\n", name, help, name, type, name, val); \
+        buf_add(&b, line, strlen(line));                                                                          \
+    } while (0)
+    const double pf_s = atomic_load(&g.m_prefill_us) / 1e6, dc_s = atomic_load(&g.m_decode_us) / 1e6;
+    const unsigned long prompt = atomic_load(&g.m_prompt), reused = atomic_load(&g.m_reused), cached = atomic_load(&g.m_cached);
+    const unsigned long evaluated = prompt - reused - cached, gen = atomic_load(&g.m_gen), steps = atomic_load(&g.m_steps);
+    int busy = 0, waiting;
+    pthread_mutex_lock(&g.lock);
+    for (int i = 0; i < g.n_slots; i++) busy += g.slots[i].busy;
+    waiting = g.n_waiting;
+    pthread_mutex_unlock(&g.lock);
+    snprintf(line, sizeof line, "# HELP gds_requests_total Generation requests by endpoint.\n# TYPE gds_requests_total counter\n");
+    buf_add(&b, line, strlen(line));
+    static const char *const ep[3] = { "/v1/chat/completions", "/v1/completions", "/v1/messages" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(line, sizeof line, "gds_requests_total{endpoint=\"%s\"} %lu\n", ep[i], atomic_load(&g.m_req[i]));
+        buf_add(&b, line, strlen(line));
+    }
+    METRIC("errors_total", "counter", "Requests answered with an error status.", "%lu", atomic_load(&g.m_err));
+    METRIC("prompt_tokens_total", "counter", "Prompt tokens of all requests.", "%lu", prompt);
+    METRIC("prompt_tokens_reused_total", "counter", "Prompt tokens taken from a slot's evaluated prefix.", "%lu", reused);
+    METRIC("prompt_tokens_cached_total", "counter", "Prompt tokens restored from the disk KV cache.", "%lu", cached);
+    METRIC("prompt_tokens_evaluated_total", "counter", "Prompt tokens evaluated (prefill).", "%lu", evaluated);
+    METRIC("generated_tokens_total", "counter", "Tokens generated (sampled), as the responses' completion_tokens.", "%lu", gen);
+    METRIC("prefill_seconds_total", "counter", "Time in prefill.", "%.6f", pf_s);
+    METRIC("decode_seconds_total", "counter", "Time in decode steps.", "%.6f", dc_s);
+    METRIC("prefill_tokens_per_second", "gauge", "Prompt tokens evaluated per second of prefill, since the start.", "%.3f", pf_s > 0 ? evaluated / pf_s : 0.0);
+    METRIC("decode_tokens_per_second", "gauge", "Decode steps per second, since the start.", "%.3f", dc_s > 0 ? steps / dc_s : 0.0);
+    METRIC("kv_cache_hits_total", "counter", "Disk KV cache restores.", "%lu", atomic_load(&kvc.hits));
+    METRIC("kv_cache_misses_total", "counter", "Disk KV cache lookups without a usable entry.", "%lu", atomic_load(&kvc.misses));
+    METRIC("kv_cache_writes_total", "counter", "Disk KV cache entries written.", "%lu", atomic_load(&kvc.writes));
+    METRIC("kv_cache_bad_total", "counter", "Disk KV cache entries found corrupted or foreign.", "%lu", atomic_load(&kvc.bad));
+    METRIC("slots_busy", "gauge", "Slots generating now.", "%d", busy);
+    METRIC("slots", "gauge", "Slots (--parallel).", "%d", g.n_slots);
+    METRIC("requests_waiting", "gauge", "Requests waiting for a slot.", "%d", waiting);
+#undef METRIC
+    const enum MHD_Result r = send_text(c, 200, "text/plain; version=0.0.4", b.p ? b.p : "", b.n);
+    free(b.p);
+    return r;
+}
+
 static bool authorized(struct MHD_Connection *c) {
     if (!g.api_key) return true;
     const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -1390,6 +1454,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     if (!authorized(c)) return send_error(c, 401, NULL, "invalid_api_key", "a valid API key is required (Authorization: Bearer KEY)");
     if (atomic_load(&g.stopping)) return send_error(c, 503, NULL, NULL, "the server is shutting down");
+    if (!strcmp(url, "/metrics")) {
+        if (!get) return send_error(c, 405, NULL, NULL, "use GET for %s", url);
+        return send_metrics(c);
+    }
     if (!strcmp(url, "/v1/models")) {
         if (!get) return send_error(c, 405, NULL, NULL, "use GET for %s", url);
         cJSON *o = cJSON_CreateObject(), *d = cJSON_AddArrayToObject(o, "data"), *e = cJSON_CreateObject();
@@ -1406,6 +1474,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (chat || compl || t_anthropic) {
         if (!post) return send_error(c, 405, NULL, NULL, "use POST for %s", url);
         if (rq->too_big) return send_error(c, 413, NULL, "request_too_large", "the request body is larger than %zu bytes (--max-body)", g.max_body);
+        atomic_fetch_add(&g.m_req[chat ? 0 : compl ? 1 : 2], 1);
         return handle_generate(c, rq, chat ? API_CHAT : compl ? API_COMPLETIONS : API_MESSAGES);
     }
     return send_error(c, 404, NULL, "not_found", "no endpoint %s %s", method, url);
@@ -1444,7 +1513,7 @@ static void usage(FILE *f) {
             "  --kv-cache-min N       cache only prompts of at least N tokens (default 256)\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
-            "Endpoints: GET /health, GET /v1/models, POST /v1/chat/completions, POST /v1/completions,\n"
+            "Endpoints: GET /health, GET /metrics, GET /v1/models, POST /v1/chat/completions, POST /v1/completions,\n"
             "POST /v1/messages (Anthropic).\n",
             MAX_THREADS);
 }

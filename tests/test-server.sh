@@ -97,6 +97,11 @@ if start plain "$SRV" -m "$W/m.gguf" --port 0 -c 1024 --max-body 65536; then
     check "completion: a prompt extending the last one reuses its $p1 evaluated tokens (cached_tokens)" \
         '[ "$(code)" = 200 ] && [ "$(js o.usage.prompt_tokens_details.cached_tokens)" = "$p1" ] && [ "$p1" -gt 1 ]'
 
+    curl -s -o "$W/out" -w "%{http_code}" "http://127.0.0.1:$PORT/metrics" >"$W/code"
+    mv_() { sed -n "s/^$1 //p" "$W/out"; }
+    check "GET /metrics: Prometheus text; generated_tokens_total 27 (12 + 12 + 1 + 2), prompt_tokens_reused_total $p1, 2 chat and 2 completion requests, decode tokens/s > 0" \
+        '[ "$(code)" = 200 ] && grep -q "^# TYPE gds_generated_tokens_total counter$" "$W/out" && [ "$(mv_ gds_generated_tokens_total)" = 27 ] && [ "$(mv_ gds_prompt_tokens_reused_total)" = "$p1" ] && grep -q "^gds_requests_total{endpoint=\"/v1/completions\"} 2$" "$W/out" && grep -q "^gds_requests_total{endpoint=\"/v1/chat/completions\"} 2$" "$W/out" && awk "/^gds_decode_tokens_per_second / { exit !(\$2 > 0) }" "$W/out"'
+
     # errors
     post /v1/chat/completions '{"messages": [bad'
     check "invalid JSON: 400 invalid_request_error" '[ "$(code)" = 400 ] && [ "$(js o.error.type)" = invalid_request_error ]'

@@ -25,7 +25,8 @@
  * one evaluation at a time (a lock per graph), so slots interleave token by
  * token. --kv-cache-dir keeps prompt states on disk (see the kv cache below).
  * GET /metrics: Prometheus text (requests, tokens, prefill and decode rates,
- * cache hits). Not yet here (issue 10): batched decode of the slots, the chat page.
+ * cache hits). GET /: the chat page (examples/gds-server.html, embedded by the
+ * GNUmakefile). Not yet here (issue 10): batched decode of the slots.
  *
  * Errors: the OpenAI error object {"error": {"message", "type", "param",
  * "code"}} with 400 (invalid JSON, wrong field types, a prompt longer than the
@@ -48,6 +49,7 @@
 #include "gds.h"
 #include "sampling.h"
 #include "tokenizer.h"
+#include "gds-server-page.h" /* gds_server_page: examples/gds-server.html, generated at build time */
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1454,6 +1456,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     }
     if (!authorized(c)) return send_error(c, 401, NULL, "invalid_api_key", "a valid API key is required (Authorization: Bearer KEY)");
     if (atomic_load(&g.stopping)) return send_error(c, 503, NULL, NULL, "the server is shutting down");
+    if (!strcmp(url, "/") || !strcmp(url, "/index.html")) { /* the chat page (its API calls carry the key) */
+        if (!get) return send_error(c, 405, NULL, NULL, "use GET for %s", url);
+        return send_text(c, 200, "text/html; charset=utf-8", (const char *)gds_server_page, sizeof gds_server_page);
+    }
     if (!strcmp(url, "/metrics")) {
         if (!get) return send_error(c, 405, NULL, NULL, "use GET for %s", url);
         return send_metrics(c);

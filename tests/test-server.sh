@@ -75,6 +75,9 @@ if start plain "$SRV" -m "$W/m.gguf" --port 0 -c 1024 --max-body 65536; then
     ok "gds-server starts on a free port ($PORT)"
     curl -s -o "$W/out" -w "%{http_code}" "http://127.0.0.1:$PORT/health" >"$W/code"
     check "GET /health: 200 {status: ok}" '[ "$(code)" = 200 ] && [ "$(js o.status)" = ok ]'
+    curl -s -o "$W/page.html" -w "%{http_code}" -D "$W/page.hdr" "http://127.0.0.1:$PORT/" >"$W/code"
+    check "GET /: the chat page (text/html, the file examples/gds-server.html byte for byte, its script compiles, no external resources)" \
+        '[ "$(code)" = 200 ] && grep -qi "^content-type: text/html" "$W/page.hdr" && cmp -s "$W/page.html" examples/gds-server.html && ! grep -qiE "(src|href)=\"(https?:)?//" "$W/page.html" && node -e "const s = require(\"fs\").readFileSync(process.argv[1], \"utf8\"); new Function(s.split(\"<script>\")[1].split(\"</script>\")[0]);" "$W/page.html"'
     curl -s -o "$W/out" -w "%{http_code}" "http://127.0.0.1:$PORT/v1/models" >"$W/code"
     check "GET /v1/models: one model, id m.gguf" '[ "$(code)" = 200 ] && [ "$(js "o.object + \" \" + o.data.length + \" \" + o.data[0].id")" = "list 1 m.gguf" ]'
 

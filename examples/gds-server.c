@@ -79,7 +79,29 @@ struct slot {
     int32_t *ids; /* tokens evaluated into s */
     int n_ids, cap;
     bool busy;
+    /* the state right after the last prompt's prefill (before its answer): an
+     * agent's next request resends that prompt plus the answer as it encodes
+     * it (thinking dropped, say), which need not extend the evaluated tokens
+     * but does extend the prompt */
+    void *snap;
+    size_t snap_n;
+    int32_t *snap_ids;
+    int snap_len;
 };
+
+/* tokens of ids[0..n) that a slot can serve without evaluating: all of its
+ * evaluated ids or all of its prompt snapshot's, if they start ids (and leave
+ * at least one token to evaluate) */
+static int slot_prefix(const struct slot *sl, const int32_t *ids, int n, bool *from_snap) {
+    int best = 0;
+    *from_snap = false;
+    if (sl->n_ids < n && !memcmp(sl->ids, ids, sizeof(int32_t) * (size_t)sl->n_ids)) best = sl->n_ids;
+    if (sl->snap && sl->snap_len > best && sl->snap_len < n && !memcmp(sl->snap_ids, ids, sizeof(int32_t) * (size_t)sl->snap_len)) {
+        best = sl->snap_len;
+        *from_snap = true;
+    }
+    return best;
+}
 
 struct server {
     struct gds_model *m;
@@ -485,8 +507,8 @@ static struct slot *slot_acquire(const int32_t *ids, int n, bool *queue_full) {
         for (int i = 0; i < g.n_slots; i++) {
             struct slot *sl = &g.slots[i];
             if (sl->busy) continue;
-            int k = 0;
-            while (k < sl->n_ids && k < n && sl->ids[k] == ids[k]) k++;
+            bool snap;
+            const int k = slot_prefix(sl, ids, n, &snap);
             if (k > best_len) { best_len = k; best = sl; }
         }
         if (best) break;
@@ -752,8 +774,12 @@ static bool job_start(struct job *j) {
         return false;
     }
     struct slot *sl = j->slot;
-    int start = sl->n_ids;
-    if (start >= j->n_ids || (start > 0 && memcmp(sl->ids, j->ids, sizeof(int32_t) * (size_t)start) != 0)) {
+    bool from_snap;
+    int start = slot_prefix(sl, j->ids, j->n_ids, &from_snap);
+    if (from_snap && gds_seq_state_load(sl->s, sl->snap, sl->snap_n) == GDS_OK) { /* back to the last prompt's end */
+        sl->n_ids = 0;
+        slot_push(sl, sl->snap_ids, sl->snap_len);
+    } else if (from_snap || start == 0) {
         gds_seq_reset(sl->s);
         sl->n_ids = 0;
         start = 0;
@@ -772,9 +798,16 @@ static bool job_start(struct job *j) {
     else atomic_fetch_add(&g.m_reused, (unsigned long)start);
     j->n_reused = start;
     const double t0 = now_s();
+    /* The prefill stops once before the prompt's last token: the state there is
+     * kept (in the slot and in the disk cache) for the next request. The last
+     * token is the one the next turn's encoding changes (V4 writes an earlier
+     * assistant turn as "<Assistant></think>..." where the prompt ended in
+     * "<Assistant><think>"), and a chunk boundary does not change the bits. */
+    const int keep = j->n_ids - 1;
     for (int i = start; i < j->n_ids;) {
         if (atomic_load(&g.stopping)) { j->fin = FIN_CANCELLED; return false; }
-        const int T = j->n_ids - i < PREFILL_CHUNK ? j->n_ids - i : PREFILL_CHUNK;
+        int T = j->n_ids - i < PREFILL_CHUNK ? j->n_ids - i : PREFILL_CHUNK;
+        if (i < keep && i + T > keep) T = keep - i;
         if (eval_locked(sl->s, j->ids + i, T, false, j->logits) != GDS_OK) {
             snprintf(j->err, sizeof j->err, "evaluation failed: %s", gds_last_error());
             gds_seq_reset(sl->s);
@@ -784,9 +817,22 @@ static bool job_start(struct job *j) {
         }
         slot_push(sl, j->ids + i, T);
         i += T;
+        if (i == keep && keep > start) {
+            kvc_save(sl->s, j->ids, keep);
+            const size_t sn = gds_seq_state_size(sl->s);
+            void *snap = realloc(sl->snap, sn);
+            if (snap) sl->snap = snap;
+            int32_t *sids = snap ? realloc(sl->snap_ids, sizeof(int32_t) * (size_t)keep) : NULL;
+            if (sids) sl->snap_ids = sids;
+            sl->snap_len = 0;
+            if (snap && sids && gds_seq_state_save(sl->s, snap, sn) == sn) {
+                memcpy(sids, j->ids, sizeof(int32_t) * (size_t)keep);
+                sl->snap_n = sn;
+                sl->snap_len = keep;
+            }
+        }
     }
     atomic_fetch_add(&g.m_prefill_us, (unsigned long)(1e6 * (now_s() - t0)));
-    if (start < j->n_ids) kvc_save(sl->s, j->ids, j->n_ids); /* the prompt's state, for a later request that extends it */
     j->smp = gds_sampler_new(&j->p.sp, g.hp->n_vocab);
     if (!j->smp) { snprintf(j->err, sizeof j->err, "out of memory"); j->fin = FIN_ERROR; return false; }
     j->in_content = !j->p.thinking;
@@ -868,12 +914,23 @@ static cJSON *usage_object(const struct job *j) {
 
 /* the assistant message of the finished completion (content, reasoning_content, tool_calls) */
 static cJSON *final_message(const struct job *j, char *err, size_t n_err) {
-    cJSON *msg = gds_chat_parse_completion(j->text.p ? j->text.p : "", j->text.n, j->p.thinking ? GDS_CHAT_MODE_THINKING : GDS_CHAT_MODE_CHAT,
-                                           err, n_err);
-    if (!msg) { /* unparsable (e.g. a broken tool-call block): the raw text as content */
+    /* the parser takes a completion as the model ends it, with the EOS text
+     * (generation stops at the EOS token without adding its text) */
+    struct buf t = { 0 };
+    buf_add(&t, j->text.p ? j->text.p : "", j->text.n);
+    buf_add(&t, GDS_CHAT_EOS, strlen(GDS_CHAT_EOS));
+    cJSON *msg = t.p ? gds_chat_parse_completion(t.p, t.n, j->p.thinking ? GDS_CHAT_MODE_THINKING : GDS_CHAT_MODE_CHAT, err, n_err) : NULL;
+    free(t.p);
+    if (!msg) { /* unparsable (a broken tool-call block, say): the text as content, the reasoning apart */
         msg = cJSON_CreateObject();
         cJSON_AddStringToObject(msg, "role", "assistant");
-        cJSON_AddStringToObject(msg, "content", j->text.p ? j->text.p : "");
+        const char *p = j->text.p ? j->text.p : "", *e = j->p.thinking ? strstr(p, GDS_CHAT_THINK_END) : NULL;
+        if (j->p.thinking) {
+            char *r = strndup(p, e ? (size_t)(e - p) : strlen(p));
+            cJSON_AddStringToObject(msg, "reasoning_content", r ? r : "");
+            free(r);
+        }
+        cJSON_AddStringToObject(msg, "content", !j->p.thinking ? p : e ? e + strlen(GDS_CHAT_THINK_END) : "");
     }
     cJSON *tc = cJSON_GetObjectItem(msg, "tool_calls"), *c;
     int i = 0;
@@ -1654,7 +1711,7 @@ int main(int argc, char **argv) {
     pthread_cond_broadcast(&g.freed);
     pthread_mutex_unlock(&g.lock);
     MHD_stop_daemon(d);
-    for (int i = 0; i < g.n_slots; i++) { gds_seq_free(g.slots[i].s); free(g.slots[i].ids); }
+    for (int i = 0; i < g.n_slots; i++) { gds_seq_free(g.slots[i].s); free(g.slots[i].ids); free(g.slots[i].snap); free(g.slots[i].snap_ids); }
     free(g.slots);
     gds_tok_free(g.tok);
     gds_model_free(g.m);

@@ -102,8 +102,10 @@ if start plain "$SRV" -m "$W/m.gguf" --port 0 -c 1024 --max-body 65536; then
 
     curl -s -o "$W/out" -w "%{http_code}" "http://127.0.0.1:$PORT/metrics" >"$W/code"
     mv_() { sed -n "s/^$1 //p" "$W/out"; }
-    check "GET /metrics: Prometheus text; generated_tokens_total 27 (12 + 12 + 1 + 2), prompt_tokens_reused_total $p1, 2 chat and 2 completion requests, decode tokens/s > 0" \
-        '[ "$(code)" = 200 ] && grep -q "^# TYPE gds_generated_tokens_total counter$" "$W/out" && [ "$(mv_ gds_generated_tokens_total)" = 27 ] && [ "$(mv_ gds_prompt_tokens_reused_total)" = "$p1" ] && grep -q "^gds_requests_total{endpoint=\"/v1/completions\"} 2$" "$W/out" && grep -q "^gds_requests_total{endpoint=\"/v1/chat/completions\"} 2$" "$W/out" && awk "/^gds_decode_tokens_per_second / { exit !(\$2 > 0) }" "$W/out"'
+    pc=$(cp "$W/out" "$W/metrics.txt"; cp "$W/nonstream.json" "$W/out"; js o.usage.prompt_tokens; cp "$W/metrics.txt" "$W/out")
+    reused=$((pc - 1 + p1)) # the streamed repeat of the chat prompt from the slot's snapshot (all but its last token), then the completion
+    check "GET /metrics: Prometheus text; generated_tokens_total 27 (12 + 12 + 1 + 2), prompt_tokens_reused_total $reused, 2 chat and 2 completion requests, decode tokens/s > 0" \
+        '[ "$(code)" = 200 ] && grep -q "^# TYPE gds_generated_tokens_total counter$" "$W/out" && [ "$(mv_ gds_generated_tokens_total)" = 27 ] && [ "$(mv_ gds_prompt_tokens_reused_total)" = "$reused" ] && grep -q "^gds_requests_total{endpoint=\"/v1/completions\"} 2$" "$W/out" && grep -q "^gds_requests_total{endpoint=\"/v1/chat/completions\"} 2$" "$W/out" && awk "/^gds_decode_tokens_per_second / { exit !(\$2 > 0) }" "$W/out"'
 
     # errors
     post /v1/chat/completions '{"messages": [bad'
@@ -189,6 +191,19 @@ else
     bad "gds-server with GDS_SERVER_SCRIPT did not start: $(tail -3 "$W/script.log")"
 fi
 
+# ---- agent loop: the next request resends the conversation (thinking dropped) plus one message ----
+if start agent GDS_SERVER_SCRIPT="Let me think.</think>Hello there." "$SRV" -m "$W/m.gguf" --port 0 -c 2048; then
+    post /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"}],"thinking_mode":"thinking"}'
+    a1=$(js o.usage.prompt_tokens)
+    check "agent turn 1 (thinking): reasoning and content apart" '[ "$(js "o.choices[0].message.reasoning_content + \"|\" + o.choices[0].message.content")" = "Let me think.|Hello there." ]'
+    post /v1/chat/completions '{"messages":[{"role":"user","content":"Hi"},{"role":"assistant","content":"Hello there.","reasoning_content":"Let me think."},{"role":"user","content":"And then?"}],"thinking_mode":"thinking"}'
+    check "agent turn 2 resends the conversation (its reasoning dropped by the encoding): all but the last of the $a1 tokens of turn 1's prompt come from the slot's prompt snapshot" \
+        '[ "$(code)" = 200 ] && [ "$(js o.usage.prompt_tokens_details.cached_tokens)" = "$((a1 - 1))" ] && [ "$(js o.usage.prompt_tokens)" -gt "$a1" ]'
+    kill -TERM "$PID"
+else
+    bad "gds-server (agent) did not start: $(tail -3 "$W/agent.log")"
+fi
+
 # ---- --api-key and the queue ---------------------------------------------------------
 # a long scripted answer (about 3000 tokens) keeps the one slot busy for the 429 check
 LONGANS=$(awk 'BEGIN { for (i = 0; i < 900; i++) printf "word "; }')
@@ -237,8 +252,8 @@ if start kv1 "$SRV" -m "$W/m.gguf" --port 0 -c 2048 --kv-cache-dir "$K" --kv-cac
         '[ "$(ls "$K"/*.gkv 2>/dev/null | wc -l)" -eq 1 ] && [ "$(ls -A "$K" | grep -c "^\.tmp")" -eq 0 ]'
     start kv2 "$SRV" -m "$W/m.gguf" --port 0 -c 2048 --kv-cache-dir "$K" --kv-cache-min 8
     post /v1/chat/completions "$P2"
-    check "kv cache after a restart: the extending prompt restores the $n1 cached tokens, and the greedy answer equals the server without a cache" \
-        '[ "$(code)" = 200 ] && [ "$(js "$ANS")" = "$(cd "$W" && cp out out.keep && cp p2-nocache.json out && js "o.choices[0].message.content" && cp out.keep out)|$n1" ]'
+    check "kv cache after a restart: the extending prompt restores the $((n1 - 1)) cached tokens (the first prompt but its last token), and the greedy answer equals the server without a cache" \
+        '[ "$(code)" = 200 ] && [ "$(js "$ANS")" = "$(cd "$W" && cp out out.keep && cp p2-nocache.json out && js "o.choices[0].message.content" && cp out.keep out)|$((n1 - 1))" ]'
     stop_srv
     for f in "$K"/*.gkv; do # every entry (P1's, and P2's from the last run): one byte changed
         size=$(wc -c <"$f")

@@ -14,6 +14,8 @@
 # and foreign entries ignored, the size cap),
 # the error objects and status codes (400, 401, 404, 405, 413, 429), a client
 # that disconnects mid-stream (its slot is freed), and SIGTERM (clean exit).
+# The official client libraries (npm openai and @anthropic-ai/sdk, pinned in
+# tests/package.json) drive two scripted servers (tests/server-clients.mjs).
 # JSON is checked with node (as the other tests do). The closing line is
 # "test-server: N passed, M failed".
 BUILD=${BUILD:-build}
@@ -203,6 +205,23 @@ if start agent GDS_SERVER_SCRIPT="Let me think.</think>Hello there." "$SRV" -m "
 else
     bad "gds-server (agent) did not start: $(tail -3 "$W/agent.log")"
 fi
+
+# ---- the official client libraries (npm openai, @anthropic-ai/sdk; tests/server-clients.mjs) ----
+if [ -d tests/node_modules/openai ] && [ -d tests/node_modules/@anthropic-ai/sdk ]; then
+    if start cl1 GDS_SERVER_SCRIPT="$ANSWER" "$SRV" -m "$W/m.gguf" --port 0 -c 4096; then
+        P_TOOL=$PORT; PID_TOOL=$PID
+        if start cl2 GDS_SERVER_SCRIPT="Paris is sunny. The end. Bye." "$SRV" -m "$W/m.gguf" --port 0 -c 4096; then
+            (cd tests && timeout 300 node server-clients.mjs "$P_TOOL" "$PORT") >"$W/clients.out" 2>&1
+            cat "$W/clients.out"
+            np=$(sed -n 's/^clients: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$W/clients.out")
+            nf=$(sed -n 's/^clients: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$W/clients.out")
+            if [ -n "$np" ]; then passed=$((passed + np)); failed=$((failed + nf)); else bad "server-clients.mjs did not finish"; fi
+            kill -TERM "$PID"
+        fi
+        kill -TERM "$PID_TOOL"
+    fi
+elif [ "${CI:-}" = true ]; then bad "the npm openai / @anthropic-ai/sdk packages are not installed (tools/deps.sh: npm ci in tests/)"
+else echo "SKIP the client-library checks: npm ci in tests/ first"; fi
 
 # ---- --api-key and the queue ---------------------------------------------------------
 # a long scripted answer (about 3000 tokens) keeps the one slot busy for the 429 check

@@ -95,7 +95,7 @@ struct slot {
 static int slot_prefix(const struct slot *sl, const int32_t *ids, int n, bool *from_snap) {
     int best = 0;
     *from_snap = false;
-    if (sl->n_ids < n && !memcmp(sl->ids, ids, sizeof(int32_t) * (size_t)sl->n_ids)) best = sl->n_ids;
+    if (sl->n_ids > 0 && sl->n_ids < n && !memcmp(sl->ids, ids, sizeof(int32_t) * (size_t)sl->n_ids)) best = sl->n_ids;
     if (sl->snap && sl->snap_len > best && sl->snap_len < n && !memcmp(sl->snap_ids, ids, sizeof(int32_t) * (size_t)sl->snap_len)) {
         best = sl->snap_len;
         *from_snap = true;
@@ -1299,7 +1299,11 @@ static bool tokenize(const char *text, size_t len, bool bos, int32_t **ids, int 
             t.ids[t.n++] = b;
         }
     }
-    if (gds_tok_encode(g.tok, text, len, GDS_TOK_PARSE_SPECIAL, &t) != GDS_OK) {
+    static pthread_mutex_t tok_lock = PTHREAD_MUTEX_INITIALIZER; /* a gds_tok encodes on one thread at a time (tokenizer.h) */
+    pthread_mutex_lock(&tok_lock);
+    const enum gds_status st = gds_tok_encode(g.tok, text, len, GDS_TOK_PARSE_SPECIAL, &t);
+    pthread_mutex_unlock(&tok_lock);
+    if (st != GDS_OK) {
         snprintf(err, n_err, "tokenizer: %s", gds_last_error());
         free(t.ids);
         return false;
@@ -1695,7 +1699,7 @@ int main(int argc, char **argv) {
     pthread_mutex_init(&g.eval_lock, NULL);
     pthread_cond_init(&g.freed, NULL);
 
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
                                             (uint16_t)port, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                                             MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 600u,
                                             MHD_OPTION_END);

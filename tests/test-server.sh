@@ -15,7 +15,9 @@
 # the error objects and status codes (400, 401, 404, 405, 413, 429), a client
 # that disconnects mid-stream (its slot is freed), and SIGTERM (clean exit).
 # The official client libraries (npm openai and @anthropic-ai/sdk, pinned in
-# tests/package.json) drive two scripted servers (tests/server-clients.mjs).
+# tests/package.json) drive two scripted servers (tests/server-clients.mjs);
+# 16 clients x 20 requests on --parallel 4 and 50 clients dropping their
+# streams (tests/server-load.mjs), also under the ASan build.
 # JSON is checked with node (as the other tests do). The closing line is
 # "test-server: N passed, M failed".
 BUILD=${BUILD:-build}
@@ -45,6 +47,7 @@ check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 start() {
     name=$1; shift
     log="$W/$name.log"
+    : >"$log"
     env "$@" >"$log" 2>&1 &
     PID=$!
     PIDS="$PIDS $PID"
@@ -222,6 +225,21 @@ if [ -d tests/node_modules/openai ] && [ -d tests/node_modules/@anthropic-ai/sdk
     fi
 elif [ "${CI:-}" = true ]; then bad "the npm openai / @anthropic-ai/sdk packages are not installed (tools/deps.sh: npm ci in tests/)"
 else echo "SKIP the client-library checks: npm ci in tests/ first"; fi
+
+# ---- load and faults (tests/server-load.mjs; under the ASan build as well: make test runs both) ----
+if start load "$SRV" -m "$W/m.gguf" --port 0 -c 1024 --parallel 4; then
+    timeout 600 node tests/server-load.mjs "$PORT" >"$W/load.out" 2>&1
+    cat "$W/load.out"
+    np=$(sed -n 's/^load: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$W/load.out")
+    nf=$(sed -n 's/^load: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$W/load.out")
+    if [ -n "$np" ]; then passed=$((passed + np)); failed=$((failed + nf)); else bad "server-load.mjs did not finish"; fi
+    kill -TERM "$PID"
+    wait "$PID" 2>/dev/null
+    rc=$?
+    check "after the load: SIGTERM exits 0, no sanitizer or leak report (rc $rc)" '[ "$rc" -eq 0 ] && ! grep -q "Sanitizer" "$W/load.log"'
+else
+    bad "gds-server --parallel 4 did not start: $(tail -3 "$W/load.log")"
+fi
 
 # ---- --api-key and the queue ---------------------------------------------------------
 # a long scripted answer (about 3000 tokens) keeps the one slot busy for the 429 check

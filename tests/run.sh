@@ -94,7 +94,7 @@ if [ "$1" != native ]; then
     fi
     # libFuzzer targets: FUZZ_TIME seconds each from the seed corpora; a crash fails
     if command -v clang >/dev/null 2>&1; then
-        for t in gguf safetensors tokenizer chat; do
+        for t in gguf safetensors tokenizer chat server; do
             echo "== fuzz-$t: ${FUZZ_TIME:-60} s"
             if $MAKE -s build/fuzz/fuzz-$t >"$log" 2>&1; then
                 rm -rf build/fuzz/run-$t && mkdir -p build/fuzz/run-$t && cp -r tests/fuzz/corpus-$t/. build/fuzz/run-$t/

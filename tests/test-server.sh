@@ -17,7 +17,9 @@
 # The official client libraries (npm openai and @anthropic-ai/sdk, pinned in
 # tests/package.json) drive two scripted servers (tests/server-clients.mjs);
 # 16 clients x 20 requests on --parallel 4 and 50 clients dropping their
-# streams (tests/server-load.mjs), also under the ASan build.
+# streams (tests/server-load.mjs), also under the ASan build; the chat page in
+# headless Chromium with playwright-core (tests/server-browser.mjs), its
+# screenshot kept as $BUILD/test-server-chat.png.
 # JSON is checked with node (as the other tests do). The closing line is
 # "test-server: N passed, M failed".
 BUILD=${BUILD:-build}
@@ -240,6 +242,19 @@ if start load "$SRV" -m "$W/m.gguf" --port 0 -c 1024 --parallel 4; then
 else
     bad "gds-server --parallel 4 did not start: $(tail -3 "$W/load.log")"
 fi
+
+# ---- the chat page in headless Chromium (tests/server-browser.mjs; screenshot under $BUILD) ----
+if [ -x /usr/bin/chromium ] && [ -d tests/node_modules/playwright-core ]; then
+    if start browser GDS_SERVER_SCRIPT="Let me think.</think>Hello there." "$SRV" -m "$W/m.gguf" --port 0 -c 4096; then
+        (cd tests && timeout 300 node server-browser.mjs "$PORT" "$(cd .. && pwd)/$BUILD/test-server-chat.png") >"$W/browser.out" 2>&1
+        cat "$W/browser.out"
+        np=$(sed -n 's/^browser: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$W/browser.out")
+        nf=$(sed -n 's/^browser: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$W/browser.out")
+        if [ -n "$np" ]; then passed=$((passed + np)); failed=$((failed + nf)); else bad "server-browser.mjs did not finish"; fi
+        kill -TERM "$PID"
+    fi
+elif [ "${CI:-}" = true ]; then bad "chromium or the npm playwright-core package is missing (tools/deps.sh)"
+else echo "SKIP the browser check: chromium (apt) and playwright-core (npm ci in tests/) needed"; fi
 
 # ---- --api-key and the queue ---------------------------------------------------------
 # a long scripted answer (about 3000 tokens) keeps the one slot busy for the 429 check

@@ -6,7 +6,7 @@
 #   sh tools/deps.sh          (what `make deps` runs; works before make is installed)
 #
 # Packages and why: make gcc libc6-dev (build), libcjson-dev (JSON), libpcre2-dev
-# (tokenizer regexes), libmicrohttpd-dev (gds-server's HTTP), curl (the server test), clang libclang-rt-14-dev (libFuzzer targets), gcc-aarch64-linux-gnu
+# (tokenizer regexes), libmicrohttpd-dev (gds-server's HTTP), curl and chromium (the server test: HTTP, and the chat page in a headless browser), clang libclang-rt-14-dev (libFuzzer targets), gcc-aarch64-linux-gnu
 # libc6-dev-arm64-cross qemu-user (NEON kernels cross-built and run under qemu), tmux
 # (the interactive gds-run test), nodejs npm (only when node is missing: the independent
 # parsers run under Node.js >= 18).
@@ -17,7 +17,7 @@ if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
         echo "deps: not root and sudo is not installed: run tools/deps.sh as root" >&2; exit 1; fi
 fi
-PKGS="make gcc libc6-dev libcjson-dev libpcre2-dev libmicrohttpd-dev curl clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user tmux ca-certificates"
+PKGS="make gcc libc6-dev libcjson-dev libpcre2-dev libmicrohttpd-dev curl chromium clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user tmux ca-certificates"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 export DEBIAN_FRONTEND=noninteractive
 echo "deps: apt-get install $PKGS"

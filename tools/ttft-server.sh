@@ -1,7 +1,7 @@
 #!/bin/bash
 # TTFT for a ~4000-token agent conversation on f4q, 2 threads: cold, in memory, from the disk cache after a restart
-cd /work/main
-M=/work/big/f4q.gguf; K=/tmp/ttft-kv; rm -rf $K
+cd "$(dirname "$0")/.."
+M=${1:?usage: tools/ttft-server.sh MODEL.gguf}; K=/tmp/ttft-kv; rm -rf $K
 python3 - <<'PY'
 import json, random
 random.seed(1)

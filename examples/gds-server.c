@@ -1084,7 +1084,19 @@ static enum MHD_Result handle_generate(struct MHD_Connection *c, struct req *rq,
         job_free(j);
         return res;
     }
-    while (j->fin == FIN_NONE) job_step(j);
+    /* a non-streamed answer has nothing to write until it is done: look at the
+     * socket every 16 tokens, and stop for a client that has gone away */
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const int fd = ci ? ci->connect_fd : -1;
+    while (j->fin == FIN_NONE) {
+        job_step(j);
+        char b;
+        if (fd >= 0 && j->n_gen % 16 == 0 && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+            j->fin = FIN_CANCELLED;
+            job_free(j);
+            return MHD_NO; /* closes the connection */
+        }
+    }
     if (j->fin == FIN_ERROR || j->fin == FIN_CANCELLED) {
         enum MHD_Result res = j->fin == FIN_CANCELLED ? send_error(c, 503, NULL, NULL, "the server is shutting down") : send_error(c, 500, NULL, NULL, "%s", j->err);
         job_free(j);

@@ -258,7 +258,7 @@ else echo "SKIP the browser check: chromium (apt) and playwright-core (npm ci in
 
 # ---- --api-key and the queue ---------------------------------------------------------
 # a long scripted answer (about 3000 tokens) keeps the one slot busy for the 429 check
-LONGANS=$(awk 'BEGIN { for (i = 0; i < 900; i++) printf "word "; }')
+LONGANS=$(awk 'BEGIN { for (i = 0; i < 2000; i++) printf "word "; }')
 if start auth GDS_SERVER_SCRIPT="$LONGANS" "$SRV" -m "$W/m.gguf" --port 0 -c 8192 --api-key sekrit --queue 0; then
     curl -s -o "$W/out" -w "%{http_code}" "http://127.0.0.1:$PORT/health" >"$W/code"
     check "--api-key: /health stays open (200)" '[ "$(code)" = 200 ]'
@@ -280,6 +280,14 @@ if start auth GDS_SERVER_SCRIPT="$LONGANS" "$SRV" -m "$W/m.gguf" --port 0 -c 819
     check "the stream that held the slot ended with [DONE]" 'tail -c 20 "$W/long.sse" | grep -q "data: \[DONE\]"'
     post /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"max_tokens":2}' -H "x-api-key: sekrit"
     check "--api-key as x-api-key, the slot free again: 200" '[ "$(code)" = 200 ]' 
+    # a client gone during a long non-streamed answer (the scripted ~6000 tokens): generation stops, the slot is freed
+    curl -s -m 1 -H "Authorization: Bearer sekrit" -H "Content-Type: application/json" --data-binary '{"messages":[{"role":"user","content":"go on"}]}' \
+        "http://127.0.0.1:$PORT/v1/chat/completions" >/dev/null 2>&1
+    sleep 0.5
+    g1=$(curl -s -H "Authorization: Bearer sekrit" "http://127.0.0.1:$PORT/metrics" | sed -n 's/^gds_generated_tokens_total //p'); sleep 0.5
+    g2=$(curl -s -H "Authorization: Bearer sekrit" "http://127.0.0.1:$PORT/metrics" | sed -n 's/^gds_generated_tokens_total //p')
+    busy=$(curl -s -H "Authorization: Bearer sekrit" "http://127.0.0.1:$PORT/metrics" | sed -n 's/^gds_slots_busy //p')
+    check "a client gone 1 s into a long non-streamed answer: generation stopped ($g1 -> $g2 tokens over 0.5 s), slot free" '[ -n "$g1" ] && [ "$g1" = "$g2" ] && [ "$busy" = 0 ]' 
     kill -TERM "$PID"
 else
     bad "gds-server --api-key did not start: $(tail -3 "$W/auth.log")"

@@ -310,6 +310,17 @@ static bool eval(struct bench *b, const int32_t *ids, int n, bool decode, bool l
     return false;
 }
 
+/* the timed part from the sequence as it is (tokens from position pos; --grow, and run_once after its fill) */
+static double run_from(struct bench *b, int pos, int n, bool tg, bool logits) {
+    const int32_t *t = b->ids + pos;
+    const double t0 = now_s();
+    if (tg) {
+        for (int i = 0; i < n; i++)
+            if (!eval(b, t + i, 1, true, logits)) return -1;
+    } else if (!eval(b, t, n, false, true)) return -1;
+    return n / (now_s() - t0);
+}
+
 /* tokens/s of one run: reset, prefill of depth tokens (timed apart into *fill
  * when fill is given: the prefill rate of a depth-token prompt), then the
  * timed part (decode without logits: the layers alone, no output head); < 0
@@ -319,13 +330,7 @@ static double run_once(struct bench *b, int depth, int n, bool tg, bool logits, 
     const double tf = now_s();
     if (!eval(b, b->ids, depth, false, true)) return -1;
     if (fill) *fill = depth / (now_s() - tf);
-    const int32_t *t = b->ids + depth;
-    const double t0 = now_s();
-    if (tg) {
-        for (int i = 0; i < n; i++)
-            if (!eval(b, t + i, 1, true, logits)) return -1;
-    } else if (!eval(b, t, n, false, true)) return -1;
-    return n / (now_s() - t0);
+    return run_from(b, depth, n, tg, logits);
 }
 
 /* --state-save: the state image to path (path.tmp, then renamed: never a half-written file) */
@@ -364,17 +369,6 @@ static bool load_state(struct bench *b, const char *path, int limit) {
     }
     fprintf(stderr, "gds-bench: started from the state of %d tokens in %s\n", gds_seq_n_past(b->s), path);
     return true;
-}
-
-/* --grow: the timed part from the sequence as it is (tokens from position pos) */
-static double run_from(struct bench *b, int pos, int n, bool tg, bool logits) {
-    const int32_t *t = b->ids + pos;
-    const double t0 = now_s();
-    if (tg) {
-        for (int i = 0; i < n; i++)
-            if (!eval(b, t + i, 1, true, logits)) return -1;
-    } else if (!eval(b, t, n, false, true)) return -1;
-    return n / (now_s() - t0);
 }
 
 struct result {

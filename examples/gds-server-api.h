@@ -71,16 +71,33 @@ static void gen_params_free(struct gen_params *p) {
     p->n_stop = 0;
 }
 
-/* reads the common fields; on error writes the message and the field name */
-static bool read_params(const cJSON *req, struct gen_params *p, char *err, size_t n_err, const char **param) {
-    p->sp = api_def.sp;
-    p->max_tokens = api_def.n_predict;
+/* the fields both APIs share: stream, temperature (OpenAI [0, 2], Anthropic [0, 1]), top_p */
+static bool read_sampling(const cJSON *req, struct gen_params *p, double temp_max, char *err, size_t n_err, const char **param) {
     const cJSON *v;
 #define FIELD_ERR(name, ...) do { *param = name; snprintf(err, n_err, __VA_ARGS__); return false; } while (0)
     if ((v = cJSON_GetObjectItemCaseSensitive(req, "stream")) && !cJSON_IsNull(v)) {
         if (!cJSON_IsBool(v)) FIELD_ERR("stream", "'stream' must be a boolean");
         p->stream = cJSON_IsTrue(v);
     }
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "temperature")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > temp_max)
+            FIELD_ERR("temperature", "'temperature' must be a number in [0, %g]", temp_max);
+        p->sp.temp = (float)v->valuedouble;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(req, "top_p")) && !cJSON_IsNull(v)) {
+        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1) FIELD_ERR("top_p", "'top_p' must be a number in (0, 1]");
+        p->sp.top_p = (float)v->valuedouble;
+    }
+#undef FIELD_ERR
+    return true;
+}
+
+/* reads the common fields; on error writes the message and the field name */
+static bool read_params(const cJSON *req, struct gen_params *p, char *err, size_t n_err, const char **param) {
+    p->sp = api_def.sp;
+    p->max_tokens = api_def.n_predict;
+    const cJSON *v;
+#define FIELD_ERR(name, ...) do { *param = name; snprintf(err, n_err, __VA_ARGS__); return false; } while (0)
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
     if (so && !cJSON_IsNull(so)) {
         if (!cJSON_IsObject(so)) FIELD_ERR("stream_options", "'stream_options' must be an object");
@@ -96,14 +113,7 @@ static bool read_params(const cJSON *req, struct gen_params *p, char *err, size_
         p->max_tokens = (int)v->valuedouble;
         break;
     }
-    if ((v = cJSON_GetObjectItemCaseSensitive(req, "temperature")) && !cJSON_IsNull(v)) {
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 2) FIELD_ERR("temperature", "'temperature' must be a number in [0, 2]");
-        p->sp.temp = (float)v->valuedouble;
-    }
-    if ((v = cJSON_GetObjectItemCaseSensitive(req, "top_p")) && !cJSON_IsNull(v)) {
-        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1) FIELD_ERR("top_p", "'top_p' must be a number in (0, 1]");
-        p->sp.top_p = (float)v->valuedouble;
-    }
+    if (!read_sampling(req, p, 2, err, n_err, param)) return false;
     if ((v = cJSON_GetObjectItemCaseSensitive(req, "seed")) && !cJSON_IsNull(v)) {
         if (!json_int_in(v, 0, 9007199254740991.0)) FIELD_ERR("seed", "'seed' must be a non-negative integer");
         p->sp.seed = (uint64_t)v->valuedouble;
@@ -288,18 +298,7 @@ static bool read_params_anth(const cJSON *req, struct gen_params *p, char *err, 
     v = cJSON_GetObjectItemCaseSensitive(req, "max_tokens");
     if (!json_int_in(v, 1, 1e9)) FIELD_ERR("max_tokens", "'max_tokens' is required and must be a positive integer");
     p->max_tokens = (int)v->valuedouble;
-    if ((v = cJSON_GetObjectItemCaseSensitive(req, "stream")) && !cJSON_IsNull(v)) {
-        if (!cJSON_IsBool(v)) FIELD_ERR("stream", "'stream' must be a boolean");
-        p->stream = cJSON_IsTrue(v);
-    }
-    if ((v = cJSON_GetObjectItemCaseSensitive(req, "temperature")) && !cJSON_IsNull(v)) {
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1) FIELD_ERR("temperature", "'temperature' must be a number in [0, 1]");
-        p->sp.temp = (float)v->valuedouble;
-    }
-    if ((v = cJSON_GetObjectItemCaseSensitive(req, "top_p")) && !cJSON_IsNull(v)) {
-        if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1) FIELD_ERR("top_p", "'top_p' must be a number in (0, 1]");
-        p->sp.top_p = (float)v->valuedouble;
-    }
+    if (!read_sampling(req, p, 1, err, n_err, param)) return false;
     if ((v = cJSON_GetObjectItemCaseSensitive(req, "top_k")) && !cJSON_IsNull(v) && !cJSON_IsNumber(v)) FIELD_ERR("top_k", "'top_k' must be a number");
     if ((v = cJSON_GetObjectItemCaseSensitive(req, "stop_sequences")) && !cJSON_IsNull(v)) {
         if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) > MAX_STOP) FIELD_ERR("stop_sequences", "'stop_sequences' must be an array of at most %d strings", MAX_STOP);

@@ -74,6 +74,8 @@ struct gds_model {
     struct gds_buffer *cbuf;    /* graph intermediates */
     void *arena;                /* graph headers and inputs, reused by every evaluation (grown on demand) */
     size_t arena_size;
+    struct gds_tensor **side;   /* a graph's state writes that nothing reads (grown on demand) */
+    int cap_side;
     void **owned;               /* malloc'd converted weights */
     int n_owned, cap_owned;
     uint64_t fp;                /* gds_model_fingerprint, computed on first use */

@@ -545,6 +545,7 @@ void gds_model_free(struct gds_model *m) {
     if (m->sched) gds_sched_free(m->sched);
     if (m->cbuf) gds_buffer_free(m->cbuf);
     free(m->arena);
+    free(m->side);
     if (m->wctx) gds_free(m->wctx);
     if (m->wbuf) gds_buffer_free(m->wbuf);
     if (m->cpu) gds_backend_free(m->cpu);

@@ -383,21 +383,47 @@ struct ds4_rinputs {
     int nw, n_comp;                  /* windows completed in this chunk; entries after it */
 };
 
+/* One sequence's part of a graph: its tokens are the columns [t0, t0 + T)
+ * of the token-parallel tensors (gds_model_eval_batch puts several sequences
+ * into one graph; a plain evaluation has one part). */
+struct ds4_seg {
+    struct gds_seq *s;
+    const struct gds_eval *e;
+    int i0;                          /* first token of e in this graph */
+    int p0, t0, T;                   /* positions p0 .. p0+T-1 at columns t0 .. t0+T-1 */
+    struct gds_tensor *pos;          /* [T] I32: its columns of ds4_build.pos */
+    struct ds4_rinputs ri[3];
+};
+
 struct ds4_build {
     struct gds_model *m;
-    struct gds_seq *s;
     struct gds_context *ctx;
-    int p0, T;
-    const int32_t *tokens;
+    int T;                           /* columns: the tokens of all parts */
+    const int32_t *tokens;           /* [T] */
     struct gds_tensor *pos;          /* [T] I32 */
-    struct ds4_rinputs ri[3];
-    struct gds_tensor *side[6 * GDS_DS4_MAX_LAYERS + 8]; /* state writes nothing reads */
-    int n_side;
+    struct ds4_seg *seg;
+    int n_seg;
+    struct gds_tensor **side;        /* state writes nothing reads (model-owned array) */
+    int n_side, cap_side;
     /* single-layer diagnostics */
     struct gds_tensor *router_ids;   /* [K, T] */
     struct gds_tensor *topk;         /* [k, T] */
     const int32_t *hash_ids;         /* host ids of a hash layer [T, K] (last built) */
 };
+
+static void add_side(struct ds4_build *b, struct gds_tensor *t) {
+    GDS_ASSERT(b->n_side < b->cap_side);
+    b->side[b->n_side++] = t;
+}
+
+/* columns of part sg of a token-parallel tensor whose dim `dim` (1 or 2, the
+ * last) is the token; the tensor itself when the graph has one part */
+static struct gds_tensor *seg_cols(struct ds4_build *b, const struct ds4_seg *sg, struct gds_tensor *t, int dim) {
+    if (b->n_seg == 1) return t;
+    GDS_ASSERT(t->ne[dim] == b->T && t->ne[3] == 1 && (dim == 2 || t->ne[2] == 1));
+    if (dim == 2) return gds_view_3d(b->ctx, t, t->ne[0], t->ne[1], sg->T, t->nb[1], t->nb[2], (size_t)sg->t0 * t->nb[2]);
+    return gds_view_2d(b->ctx, t, t->ne[0], sg->T, t->nb[1], (size_t)sg->t0 * t->nb[1]);
+}
 
 static int rslot(int ratio) { return ratio == 0 ? 0 : ratio == 4 ? 1 : 2; }
 
@@ -475,14 +501,14 @@ static int window_row(int32_t *row, int W, int p, int p0, int cap) {
     return n;
 }
 
-/* Builds the per-ratio inputs (window index lists, compressor row ids). */
-static void rinputs(struct ds4_build *b, int ratio) {
-    struct ds4_rinputs *ri = &b->ri[rslot(ratio)];
+/* Builds the per-ratio inputs of part sg (window index lists, compressor row ids). */
+static void rinputs(struct ds4_build *b, struct ds4_seg *sg, int ratio) {
+    struct ds4_rinputs *ri = &sg->ri[rslot(ratio)];
     if (ri->ready) return;
     ri->ready = true;
     const struct gds_ds4_hparams *hp = &b->m->hp;
-    const int W = hp->sliding_window, T = b->T, p0 = b->p0;
-    const int cap = ratio ? b->s->n_ctx / ratio : 0;
+    const int W = hp->sliding_window, T = sg->T, p0 = sg->p0;
+    const int cap = ratio ? sg->s->n_ctx / ratio : 0;
 
     ri->scratch_ids = new_input(b, GDS_TYPE_I32, T, 1);
     for (int t = 0; t < T; t++) ((int32_t *)ri->scratch_ids->data)[t] = cap + W + t;
@@ -519,10 +545,10 @@ static void rinputs(struct ds4_build *b, int ratio) {
     }
 }
 
-/* Window index list of one CSA layer: [W + k, T], the top-k part written in the graph. */
-static struct gds_tensor *csa_idx_input(struct ds4_build *b, int k) {
+/* Window index list of one CSA layer for part sg: [W + k, T], the top-k part written in the graph. */
+static struct gds_tensor *csa_idx_input(struct ds4_build *b, const struct ds4_seg *sg, int k) {
     const struct gds_ds4_hparams *hp = &b->m->hp;
-    const int W = hp->sliding_window, T = b->T, p0 = b->p0, cap = b->s->n_ctx / 4, L = W + k;
+    const int W = hp->sliding_window, T = sg->T, p0 = sg->p0, cap = sg->s->n_ctx / 4, L = W + k;
     struct gds_tensor *idx = new_input(b, GDS_TYPE_I32, L, T);
     for (int t = 0; t < T; t++) {
         int32_t *row = (int32_t *)idx->data + (size_t)t * L;
@@ -531,30 +557,39 @@ static struct gds_tensor *csa_idx_input(struct ds4_build *b, int k) {
     return idx;
 }
 
-/* Compressor (spec 4.7): consumes x [D, T]; projections go to the state
- * buffers; completed windows are pooled, normalized, roped and quantized and
- * written to rows w of dst. Returns dst after the write (or dst). */
-static struct gds_tensor *compressor(struct ds4_build *b, int il, struct gds_tensor *x, struct gds_tensor *wkv, struct gds_tensor *wgate,
+/* Compressor projections (spec 4.7) of x [D, T], all parts at once:
+ * kp [c*d, T] and the score projection zm [c*d, T] (ape not yet added) */
+static void compressor_proj(struct ds4_build *b, int il, struct gds_tensor *x, struct gds_tensor *wkv, struct gds_tensor *wgate,
+                            struct gds_tensor **kp, struct gds_tensor **zm, bool indexer) {
+    char name[48];
+    *kp = gds_mul_mat(b->ctx, wkv, x);
+    *zm = gds_mul_mat(b->ctx, wgate, x);
+    snprintf(name, sizeof(name), "%s_kv", indexer ? "icomp" : "comp"); nm(*kp, name, il);
+}
+
+/* Compressor of part sg (spec 4.7): its columns of the projections go to
+ * its state buffers; completed windows are pooled, normalized, roped and
+ * quantized and written to rows w of dst. Returns dst after the write (or dst). */
+static struct gds_tensor *compressor(struct ds4_build *b, struct ds4_seg *sg, int il, struct gds_tensor *kp_all, struct gds_tensor *zm_all,
                                      struct gds_tensor *ape, struct gds_tensor *normw, struct gds_tensor *bk, struct gds_tensor *bz,
                                      struct gds_tensor *dst, int d, int ratio, bool indexer) {
     struct gds_context *ctx = b->ctx;
     const struct gds_ds4_hparams *hp = &b->m->hp;
-    struct ds4_rinputs *ri = &b->ri[rslot(ratio)];
+    struct ds4_rinputs *ri = &sg->ri[rslot(ratio)];
     const bool overlap = ratio == 4;
     const int c = overlap ? 2 : 1;
     const char *pfx = indexer ? "icomp" : "comp";
     char name[48];
-    GDS_ASSERT(wkv->ne[1] == (int64_t)c * d && bk->ne[0] == (int64_t)c * d && dst->ne[0] == d);
+    GDS_ASSERT(kp_all->ne[0] == (int64_t)c * d && bk->ne[0] == (int64_t)c * d && dst->ne[0] == d);
 
-    struct gds_tensor *kp = gds_mul_mat(ctx, wkv, x);                       /* [c*d, T] fp32 */
-    struct gds_tensor *zp = gds_add(ctx, gds_mul_mat(ctx, wgate, x), gds_get_rows(ctx, ape, ri->ape_ids));
-    snprintf(name, sizeof(name), "%s_kv", pfx); nm(kp, name, il);
+    struct gds_tensor *kp = seg_cols(b, sg, kp_all, 1);                     /* [c*d, T] fp32 */
+    struct gds_tensor *zp = gds_add(ctx, seg_cols(b, sg, zm_all, 1), gds_get_rows(ctx, ape, ri->ape_ids));
     snprintf(name, sizeof(name), "%s_score", pfx); nm(zp, name, il);
     struct gds_tensor *kb = gds_set_rows(ctx, bk, kp, ri->buf_ids);
     struct gds_tensor *zb = gds_set_rows(ctx, bz, zp, ri->buf_ids);
     if (ri->nw == 0) {
-        b->side[b->n_side++] = kb;
-        b->side[b->n_side++] = zb;
+        add_side(b, kb);
+        add_side(b, zb);
         return dst;
     }
     const size_t rb = bk->nb[1];
@@ -577,18 +612,17 @@ static struct gds_tensor *compressor(struct ds4_build *b, int il, struct gds_ten
     return gds_set_rows(ctx, dst, gds_reshape_2d(ctx, e, d, ri->nw), ri->eids);
 }
 
-/* Attention of one layer (spec 4.5-4.10): x [D, T] bf16 -> [D, T] bf16. */
+/* Attention of one layer (spec 4.5-4.10): x [D, T] bf16 -> [D, T] bf16.
+ * The projections run over all columns; the state writes, compressors,
+ * indexer and the attention itself per part (sequence). */
 static struct gds_tensor *attention(struct ds4_build *b, int il, struct gds_tensor *x) {
     struct gds_context *ctx = b->ctx;
     const struct gds_ds4_hparams *hp = &b->m->hp;
     const struct ds4_layer *L = &b->m->layers[il];
-    struct ds4_lstate *ls = &b->s->l[il];
     const int T = b->T, hd = hp->head_dim, H = hp->n_head, W = hp->sliding_window, ratio = L->ratio;
     const int nd = hd - hp->n_rot;
     const struct gds_rope_params rp = rope_params(hp, ratio, false);
     GDS_ASSERT(x->ne[0] == hp->n_embd && x->ne[1] == T);
-    rinputs(b, ratio);
-    struct ds4_rinputs *ri = &b->ri[rslot(ratio)];
 
     /* q: low rank, weighted norm, per-head unweighted norm in bf16 ops, rope */
     struct gds_tensor *xq = NULL, *qrq = NULL; /* mm_fp8_shared */
@@ -605,42 +639,64 @@ static struct gds_tensor *attention(struct ds4_build *b, int il, struct gds_tens
     /* the single K=V head */
     struct gds_tensor *kv = norm_w(b, bf16(b, mm_fp8_shared(b, L->kv, x, &xq)), L->kv_norm);
     kv = bf16(b, gds_rope(ctx, gds_reshape_3d(ctx, kv, hd, 1, T), b->pos, rp));
-    kv = nm(gds_quant_sim(ctx, kv, GDS_SIM_FP8, 64, nd), "kv", il);
-    struct gds_tensor *kvs = gds_set_rows(ctx, ls->kv, gds_reshape_2d(ctx, kv, hd, T), ri->scratch_ids);
+    kv = gds_reshape_2d(ctx, nm(gds_quant_sim(ctx, kv, GDS_SIM_FP8, 64, nd), "kv", il), hd, T);
 
-    struct gds_tensor *idx = ri->idx;
+    /* indexer (spec 4.8) and compressor projections */
+    const int IH = hp->index_n_heads, ID = hp->index_head_dim;
+    struct gds_tensor *qi = NULL, *wi = NULL, *ikp = NULL, *izm = NULL, *kp = NULL, *zm = NULL;
     if (ratio == 4) {
-        /* lightning indexer (spec 4.8) */
-        const int IH = hp->index_n_heads, ID = hp->index_head_dim;
-        struct gds_tensor *qi = gds_reshape_3d(ctx, bf16(b, mm_fp8_shared(b, L->idx_q_b, qr, &qrq)), ID, IH, T);
+        qi = gds_reshape_3d(ctx, bf16(b, mm_fp8_shared(b, L->idx_q_b, qr, &qrq)), ID, IH, T);
         qi = bf16(b, gds_rope(ctx, qi, b->pos, rp));
         qi = bf16(b, gds_hadamard(ctx, qi));
         qi = nm(gds_quant_sim(ctx, qi, GDS_SIM_FP4, 32, 0), "idx_q", il);
         const float wscale = (float)(1.0 / sqrt((double)ID * (double)IH));
-        struct gds_tensor *wi = nm(bf16(b, gds_scale(ctx, bf16(b, gds_mul_mat(ctx, L->idx_proj, x)), wscale, 0.0f)), "idx_w", il);
-        struct gds_tensor *iks = compressor(b, il, x, L->icomp_kv, L->icomp_gate, L->icomp_ape, L->icomp_norm, ls->ick, ls->icz, ls->ik, ID, 4, true);
-        const int S = ri->n_comp;
-        if (S > 0) {
-            struct gds_tensor *kI = gds_view_2d(ctx, iks, ID, S, iks->nb[1], 0);
-            struct gds_tensor *sc = nm(gds_indexer(ctx, qi, kI, wi, b->pos, 4), "idx_scores", il);
-            const int k = S < hp->index_topk ? S : hp->index_topk;
-            struct gds_tensor *top = nm(gds_top_k(ctx, sc, k), "idx_topk", il);
-            b->topk = top;
-            struct gds_tensor *full = csa_idx_input(b, k);
-            const size_t nb1 = full->nb[1];
-            struct gds_tensor *dstv = gds_view_2d(ctx, full, k, T, nb1, (size_t)W * 4);
-            struct gds_tensor *cp = gds_cpy(ctx, top, dstv);
-            /* a view of the whole list that depends on the copy: offsets are
-             * relative to the copy's view (W*4 into `full`), and wrap back to 0 */
-            idx = gds_view_2d(ctx, cp, W + k, T, nb1, (size_t)0 - (size_t)W * 4);
-        } else {
-            b->side[b->n_side++] = iks;
-            idx = csa_idx_input(b, 0);
-        }
+        wi = nm(bf16(b, gds_scale(ctx, bf16(b, gds_mul_mat(ctx, L->idx_proj, x)), wscale, 0.0f)), "idx_w", il);
+        compressor_proj(b, il, x, L->icomp_kv, L->icomp_gate, &ikp, &izm, true);
     }
-    if (ratio) kvs = compressor(b, il, x, L->comp_kv, L->comp_gate, L->comp_ape, L->comp_norm, ls->ck, ls->cz, kvs, hd, ratio, false);
+    if (ratio) compressor_proj(b, il, x, L->comp_kv, L->comp_gate, &kp, &zm, false);
 
-    struct gds_tensor *o = nm(gds_attn(ctx, q, kvs, idx, L->attn_sinks, 1.0f / sqrtf((float)hd)), "attn", il);
+    /* per part: state writes, compressors, indexer, attention */
+    struct gds_tensor *o = NULL, *oall = NULL;
+    if (b->n_seg > 1) oall = gds_reshape_3d(ctx, new_input(b, GDS_TYPE_F32, (int64_t)hd * H, T), hd, H, T);
+    for (int j = 0; j < b->n_seg; j++) {
+        struct ds4_seg *sg = &b->seg[j];
+        struct ds4_lstate *ls = &sg->s->l[il];
+        rinputs(b, sg, ratio);
+        struct ds4_rinputs *ri = &sg->ri[rslot(ratio)];
+        struct gds_tensor *kvs = gds_set_rows(ctx, ls->kv, seg_cols(b, sg, kv, 1), ri->scratch_ids);
+        struct gds_tensor *idx = ri->idx;
+        if (ratio == 4) {
+            struct gds_tensor *iks = compressor(b, sg, il, ikp, izm, L->icomp_ape, L->icomp_norm, ls->ick, ls->icz, ls->ik, ID, 4, true);
+            const int S = ri->n_comp;
+            if (S > 0) {
+                struct gds_tensor *kI = gds_view_2d(ctx, iks, ID, S, iks->nb[1], 0);
+                struct gds_tensor *sc = nm(gds_indexer(ctx, seg_cols(b, sg, qi, 2), kI, seg_cols(b, sg, wi, 1), sg->pos, 4), "idx_scores", il);
+                const int k = S < hp->index_topk ? S : hp->index_topk;
+                struct gds_tensor *top = nm(gds_top_k(ctx, sc, k), "idx_topk", il);
+                b->topk = top;
+                struct gds_tensor *full = csa_idx_input(b, sg, k);
+                const size_t nb1 = full->nb[1];
+                struct gds_tensor *dstv = gds_view_2d(ctx, full, k, sg->T, nb1, (size_t)W * 4);
+                struct gds_tensor *cp = gds_cpy(ctx, top, dstv);
+                /* a view of the whole list that depends on the copy: offsets are
+                 * relative to the copy's view (W*4 into `full`), and wrap back to 0 */
+                idx = gds_view_2d(ctx, cp, W + k, sg->T, nb1, (size_t)0 - (size_t)W * 4);
+            } else {
+                add_side(b, iks);
+                idx = csa_idx_input(b, sg, 0);
+            }
+        }
+        if (ratio) kvs = compressor(b, sg, il, kp, zm, L->comp_ape, L->comp_norm, ls->ck, ls->cz, kvs, hd, ratio, false);
+        struct gds_tensor *oj = nm(gds_attn(ctx, seg_cols(b, sg, q, 2), kvs, idx, L->attn_sinks, 1.0f / sqrtf((float)hd)), "attn", il);
+        if (!oall) { o = oj; break; }
+        /* into its columns of oall; the next part's copy goes into a view of
+         * this copy (offsets relative to it, wrapping back to oall's start),
+         * so that the whole depends on every copy */
+        const size_t off = (size_t)sg->t0 * oall->nb[2];
+        struct gds_tensor *cp = gds_cpy(ctx, oj, gds_view_3d(ctx, oall, hd, H, sg->T, oall->nb[1], oall->nb[2], off));
+        oall = gds_view_3d(ctx, cp, hd, H, T, oall->nb[1], oall->nb[2], (size_t)0 - off);
+    }
+    if (oall) o = oall;
     o = bf16(b, gds_rope(ctx, o, b->pos, rope_params(hp, ratio, true)));
 
     /* grouped output projection (spec 4.10): group g = heads g*H/G ... */
@@ -884,23 +940,35 @@ static enum gds_status run_graph(struct gds_model *m, struct gds_graph *g, int T
     return st;
 }
 
-/* tokens [i0, i0+T) of e, positions n_past .. */
-static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e, int i0, int T, int lb, int le, bool mtp,
-                                  bool trace) {
+/* One graph over the parts seg[0..n_seg): part j evaluates tokens
+ * [i0, i0+T) of its e on its sequence, at positions n_past .. (mtp: the MTP
+ * positions; one part only). Layer ranges, hc_in / hc_out and the
+ * single-layer diagnostics need one part. */
+static enum gds_status eval_graph(struct gds_model *m, struct ds4_seg *seg, int n_seg, int lb, int le, bool mtp, bool trace) {
     const struct gds_ds4_hparams *hp = &m->hp;
     const int D = hp->n_embd, HC = hp->hc_mult, V = hp->n_vocab;
     const bool full = mtp || (lb == 0 && le == hp->n_layer);
-    const bool last = i0 + T == e->n_tokens;
-    const bool want_all = full && e->logits_all;
-    const bool want_last = full && e->logits && last;
+    const struct gds_eval *e0 = seg[0].e;
+    GDS_ASSERT(n_seg >= 1 && (n_seg == 1 || (full && !mtp && !e0->hc_in && !e0->hc_out)));
 
     const double tprof = prof_on() ? prof_now() : 0;
-    struct ds4_build b = { .m = m, .s = s, .p0 = mtp ? s->mtp_past : s->n_past, .T = T, .tokens = e->tokens + i0 };
+    struct ds4_build b = { .m = m, .seg = seg, .n_seg = n_seg };
+    int T = 0, max_ctx = 0;
+    for (int j = 0; j < n_seg; j++) {
+        struct ds4_seg *sg = &seg[j];
+        memset(sg->ri, 0, sizeof sg->ri);
+        sg->p0 = mtp ? sg->s->mtp_past : sg->s->n_past;
+        sg->t0 = T;
+        T += sg->T;
+        if (sg->s->n_ctx > max_ctx) max_ctx = sg->s->n_ctx;
+    }
+    b.T = T;
     const int nl = le - lb;
-    const size_t n_hdr = (size_t)(nl * 200 + 256);
-    size_t in_bytes = (size_t)T * 4 * (size_t)(4 * hp->sliding_window + 2 * hp->index_topk + s->n_ctx / 128 + 64 + 2 * HC);
-    in_bytes += (size_t)nl * ((size_t)T * 4 * (size_t)(hp->sliding_window + hp->index_topk + hp->n_expert_used + 8) + 512);
-    if (e->hc_in) in_bytes += (size_t)T * HC * D * 4;
+    const size_t n_hdr = (size_t)(nl * 200 + 256) + (n_seg > 1 ? (size_t)n_seg * (size_t)(nl * 100 + 16) : 0);
+    size_t in_bytes = (size_t)T * 4 * (size_t)(4 * hp->sliding_window + 2 * hp->index_topk + max_ctx / 128 + 64 + 2 * HC);
+    in_bytes += (size_t)nl * ((size_t)T * 4 * (size_t)(hp->sliding_window + hp->index_topk + hp->n_expert_used + 8) + 512 * (size_t)n_seg);
+    if (n_seg > 1) in_bytes += (size_t)nl * T * hp->head_dim * hp->n_head * 4 + (size_t)n_seg * HC * 4 + (size_t)T * 8; /* attention outputs, last-column ids, tokens */
+    if (e0->hc_in) in_bytes += (size_t)T * HC * D * 4;
     const size_t mem_size = n_hdr * (gds_tensor_overhead() + 64) + in_bytes + (1u << 16);
     /* the arena is the model's, kept across evaluations: a fresh multi-MB
      * allocation per decode token costs its page faults every token */
@@ -911,17 +979,36 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
         if (!m->arena) return gds_error(GDS_ERR_NOMEM, "deepseek4: cannot allocate %zu bytes of graph arena", mem_size);
         m->arena_size = GDS_PAD(mem_size, 64);
     }
+    const int need_side = (nl + 1) * 3 * n_seg + 8;
+    if (m->cap_side < need_side) {
+        void *p = realloc(m->side, sizeof(struct gds_tensor *) * (size_t)need_side);
+        if (!p) return gds_error(GDS_ERR_NOMEM, "deepseek4: out of memory");
+        m->side = p;
+        m->cap_side = need_side;
+    }
+    b.side = m->side;
+    b.cap_side = m->cap_side;
     b.ctx = gds_init((struct gds_init_params){ .mem_size = m->arena_size, .mem_buffer = m->arena, .no_alloc = true });
     if (!b.ctx) return GDS_ERR_NOMEM;
     struct gds_context *ctx = b.ctx;
 
     b.pos = new_input(&b, GDS_TYPE_I32, T, 1);
-    for (int t = 0; t < T; t++) ((int32_t *)b.pos->data)[t] = b.p0 + t;
+    if (n_seg == 1) b.tokens = e0->tokens + seg[0].i0;
+    else {
+        int32_t *tk = new_input(&b, GDS_TYPE_I32, T, 1)->data;
+        for (int j = 0; j < n_seg; j++) memcpy(tk + seg[j].t0, seg[j].e->tokens + seg[j].i0, sizeof(int32_t) * (size_t)seg[j].T);
+        b.tokens = tk;
+    }
+    for (int j = 0; j < n_seg; j++) {
+        struct ds4_seg *sg = &seg[j];
+        for (int t = 0; t < sg->T; t++) ((int32_t *)b.pos->data)[sg->t0 + t] = sg->p0 + t;
+        sg->pos = n_seg == 1 ? b.pos : gds_view_1d(ctx, b.pos, sg->T, (size_t)sg->t0 * 4);
+    }
 
     struct gds_tensor *X;
-    if (e->hc_in) {
+    if (e0->hc_in) {
         X = new_input(&b, GDS_TYPE_F32, (int64_t)D * HC, T);
-        memcpy(X->data, e->hc_in + (size_t)i0 * HC * D, (size_t)T * HC * D * 4);
+        memcpy(X->data, e0->hc_in + (size_t)seg[0].i0 * HC * D, (size_t)T * HC * D * 4);
         X = gds_reshape_3d(ctx, X, D, HC, T);
     } else {
         struct gds_tensor *ids = new_input(&b, GDS_TYPE_I32, (int64_t)HC * T, 1);
@@ -942,14 +1029,37 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
         }
     }
 
+    /* the head over the columns whose logits are asked for: every column of
+     * a part with logits_all, the last column of a part with logits only */
+    int n_out = 0;
+    bool every = true;
+    for (int j = 0; j < n_seg; j++) {
+        const struct ds4_seg *sg = &seg[j];
+        const bool all = full && sg->e->logits_all, lst = full && sg->e->logits && sg->i0 + sg->T == sg->e->n_tokens;
+        n_out += all ? sg->T : lst ? 1 : 0;
+        every = every && all;
+    }
     struct gds_tensor *logits = NULL;
-    if (want_all) logits = head(&b, X, mtp);
-    else if (want_last) logits = head(&b, gds_view_3d(ctx, X, D, HC, 1, X->nb[1], X->nb[2], (size_t)(T - 1) * X->nb[2]), mtp);
+    if (every) logits = head(&b, X, mtp);
+    else if (n_seg == 1 && n_out == 1) logits = head(&b, gds_view_3d(ctx, X, D, HC, 1, X->nb[1], X->nb[2], (size_t)(T - 1) * X->nb[2]), mtp);
+    else if (n_out > 0) {
+        struct gds_tensor *cols = new_input(&b, GDS_TYPE_I32, n_out, 1);
+        int n = 0;
+        for (int j = 0; j < n_seg; j++) {
+            const struct ds4_seg *sg = &seg[j];
+            if (sg->e->logits_all)
+                for (int t = 0; t < sg->T; t++) ((int32_t *)cols->data)[n++] = sg->t0 + t;
+            else if (sg->e->logits && sg->i0 + sg->T == sg->e->n_tokens) ((int32_t *)cols->data)[n++] = sg->t0 + sg->T - 1;
+        }
+        struct gds_tensor *Xs = gds_get_rows(ctx, gds_reshape_2d(ctx, X, (int64_t)D * HC, T), cols);
+        logits = head(&b, gds_reshape_3d(ctx, Xs, D, HC, n_out), mtp);
+    }
 
     struct gds_graph *g = gds_graph_new(ctx, (int)n_hdr * 2);
     if (logits) { logits->flags |= GDS_TENSOR_FLAG_OUTPUT; gds_graph_build_expand(g, logits); }
     X->flags |= GDS_TENSOR_FLAG_OUTPUT;
     gds_graph_build_expand(g, X);
+    const struct gds_eval *e = e0;
     const bool single = le == lb + 1;
     if (single && e->router_experts && b.router_ids && !b.hash_ids) { b.router_ids->flags |= GDS_TENSOR_FLAG_OUTPUT; gds_graph_build_expand(g, b.router_ids); }
     if (single && e->indexer_topk && b.topk) { b.topk->flags |= GDS_TENSOR_FLAG_OUTPUT; gds_graph_build_expand(g, b.topk); }
@@ -960,22 +1070,35 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
     enum gds_status st = run_graph(m, g, T);
     if (st != GDS_OK) { gds_free(ctx); return st; }
     if (trace || tensor_first_nonfinite(X) >= 0 || tensor_first_nonfinite(logits) >= 0) {
-        if (trace) st = nonfinite_error(g, b.p0, T);
+        if (trace) st = nonfinite_error(g, seg[0].p0, n_seg == 1 ? T : seg[0].T);
         gds_free(ctx);
-        return trace ? st : eval_chunk(m, s, e, i0, T, lb, le, mtp, true);
+        return trace ? st : eval_graph(m, seg, n_seg, lb, le, mtp, true);
     }
     if (m->dump) {
         int n_t = 0;
         for (struct gds_tensor *t = NULL; (t = gds_get_next_tensor(ctx, t)) != NULL;) n_t++;
         fprintf(stderr, "--- %d tensors for %d layers (room for %zu), arena %zu of %zu bytes\n", n_t, nl, n_hdr, gds_used_mem(ctx), mem_size);
-        dump_graph(g, b.p0, T, m->dump_filter);
+        dump_graph(g, seg[0].p0, T, m->dump_filter);
     }
 
     if (logits) {
-        float *dst = want_all ? e->logits_all + (size_t)i0 * V : e->logits;
-        gds_backend_tensor_get(logits, dst, 0, (size_t)V * logits->ne[1] * 4);
-        if (want_all && want_last && e->logits) memcpy(e->logits, dst + (size_t)(T - 1) * V, (size_t)V * 4);
+        size_t col = 0;
+        for (int j = 0; j < n_seg; j++) {
+            const struct ds4_seg *sg = &seg[j];
+            const struct gds_eval *ej = sg->e;
+            const bool lst = ej->logits && sg->i0 + sg->T == ej->n_tokens;
+            if (ej->logits_all) {
+                float *dst = ej->logits_all + (size_t)sg->i0 * V;
+                gds_backend_tensor_get(logits, dst, col * logits->nb[1], (size_t)V * sg->T * 4);
+                if (lst) memcpy(ej->logits, dst + (size_t)(sg->T - 1) * V, (size_t)V * 4);
+                col += (size_t)sg->T;
+            } else if (lst) {
+                gds_backend_tensor_get(logits, ej->logits, col * logits->nb[1], (size_t)V * 4);
+                col++;
+            }
+        }
     }
+    const int i0 = seg[0].i0;
     if (e->hc_out) gds_backend_tensor_get(X, e->hc_out + (size_t)i0 * HC * D, 0, (size_t)T * HC * D * 4);
     if (single && e->router_experts && b.router_ids) {
         const int K = hp->n_expert_used;
@@ -994,12 +1117,15 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
             for (; k < KI; k++) row[k] = -1;
         }
     }
-    if (mtp) {
-        state_update(s, hp->n_layer, b.p0, T);
-        s->mtp_past += T;
-    } else {
-        for (int il = lb; il < le; il++) state_update(s, il, b.p0, T);
-        s->n_past += T;
+    for (int j = 0; j < n_seg; j++) {
+        struct ds4_seg *sg = &seg[j];
+        if (mtp) {
+            state_update(sg->s, hp->n_layer, sg->p0, sg->T);
+            sg->s->mtp_past += sg->T;
+        } else {
+            for (int il = lb; il < le; il++) state_update(sg->s, il, sg->p0, sg->T);
+            sg->s->n_past += sg->T;
+        }
     }
     gds_free(ctx);
     if (prof_on()) {
@@ -1007,6 +1133,12 @@ static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const 
         prof_evals[T > 1]++;
     }
     return GDS_OK;
+}
+
+/* tokens [i0, i0+T) of e on s */
+static enum gds_status eval_chunk(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e, int i0, int T, int lb, int le, bool mtp) {
+    struct ds4_seg sg = { .s = s, .e = e, .i0 = i0, .T = T };
+    return eval_graph(m, &sg, 1, lb, le, mtp, false);
 }
 
 /* token ids in [0, n_vocab) (fn names the caller in the message) */
@@ -1022,7 +1154,7 @@ static enum gds_status eval_chunks(struct gds_model *m, struct gds_seq *s, const
     const int chunk = e->decode ? 1 : s->n_batch;
     for (int i = 0; i < e->n_tokens; i += chunk) {
         const int T = e->n_tokens - i < chunk ? e->n_tokens - i : chunk;
-        enum gds_status st = eval_chunk(m, s, e, i, T, lb, le, mtp, false);
+        enum gds_status st = eval_chunk(m, s, e, i, T, lb, le, mtp);
         if (st != GDS_OK) return st;
     }
     return GDS_OK;
@@ -1042,6 +1174,36 @@ enum gds_status gds_model_eval(struct gds_model *m, struct gds_seq *s, const str
         return gds_error(GDS_ERR_INVALID, "gds_model_eval: layer range [%d, %d) outside [0, %d)", lb, le, hp->n_layer);
     if (lb > 0 && !e->hc_in) return gds_error(GDS_ERR_INVALID, "gds_model_eval: layer_begin %d needs hc_in", lb);
     return eval_chunks(m, s, e, lb, le, false);
+}
+
+enum gds_status gds_model_eval_batch(struct gds_model *m, struct gds_seq *const *s, const struct gds_eval *e, int n) {
+    const struct gds_ds4_hparams *hp = &m->hp;
+    if (n < 1 || !s || !e) return gds_error(GDS_ERR_INVALID, "gds_model_eval_batch: no sequences");
+    for (int i = 0; i < n; i++) {
+        const struct gds_eval *ei = &e[i];
+        if (!s[i] || s[i]->m != m) return gds_error(GDS_ERR_INVALID, "gds_model_eval_batch: sequence %d belongs to another model", i);
+        for (int j = 0; j < i; j++)
+            if (s[j] == s[i]) return gds_error(GDS_ERR_INVALID, "gds_model_eval_batch: sequences %d and %d are the same", j, i);
+        if (ei->n_tokens < 1 || !ei->tokens) return gds_error(GDS_ERR_INVALID, "gds_model_eval_batch: sequence %d has no tokens", i);
+        if (ei->n_tokens > s[i]->n_batch)
+            return gds_error(GDS_ERR_INVALID, "gds_model_eval_batch: sequence %d: %d tokens, more than its batch size %d", i, ei->n_tokens, s[i]->n_batch);
+        if (ei->decode && ei->n_tokens > 1)
+            return gds_error(GDS_ERR_INVALID, "gds_model_eval_batch: sequence %d: decode with %d tokens (one token each)", i, ei->n_tokens);
+        if (s[i]->n_past + ei->n_tokens > s[i]->n_ctx)
+            return gds_error(GDS_ERR_INVALID, "gds_model_eval_batch: sequence %d: %d + %d tokens exceed the context length %d", i, s[i]->n_past,
+                             ei->n_tokens, s[i]->n_ctx);
+        if (ei->layer_begin || ei->layer_end || ei->hc_in || ei->hc_out || ei->router_experts || ei->indexer_topk)
+            return gds_error(GDS_ERR_INVALID, "gds_model_eval_batch: sequence %d: layer ranges, hc_in/hc_out and diagnostics need gds_model_eval", i);
+        enum gds_status st = check_tokens("gds_model_eval_batch", hp, ei);
+        if (st != GDS_OK) return st;
+    }
+    if (n == 1) return eval_chunk(m, s[0], e, 0, e->n_tokens, 0, hp->n_layer, false);
+    struct ds4_seg *seg = calloc((size_t)n, sizeof *seg);
+    if (!seg) return gds_error(GDS_ERR_NOMEM, "gds_model_eval_batch: out of memory");
+    for (int i = 0; i < n; i++) seg[i] = (struct ds4_seg){ .s = s[i], .e = &e[i], .i0 = 0, .T = e[i].n_tokens };
+    const enum gds_status st = eval_graph(m, seg, n, 0, hp->n_layer, false, false);
+    free(seg);
+    return st;
 }
 
 enum gds_status gds_model_eval_mtp(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e) {

@@ -125,6 +125,17 @@ struct gds_eval {
 
 enum gds_status gds_model_eval(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e);
 
+/* Several sequences in one graph: e[i] on s[i] (distinct sequences of m),
+ * each e[i] one chunk (1 <= n_tokens <= the sequence's batch size,
+ * gds_model_params.n_batch; decode only with one token) with logits and/or
+ * logits_all, no layer range, hc_in/hc_out or diagnostics. The
+ * token-parallel work (every projection, the experts, norms, the head) runs
+ * once over the tokens of all, so the weights are read once per call, not
+ * once per sequence (batched decode of a server's slots); the state writes,
+ * compressors, indexer and attention run per sequence. Gives the same bits as
+ * separate gds_model_eval calls. On an error no sequence advances. */
+enum gds_status gds_model_eval_batch(struct gds_model *m, struct gds_seq *const *s, const struct gds_eval *e, int n);
+
 /* MTP block (spec 4.12; needs n_mtp == 1): e->tokens [n] are the tokens t+1,
  * e->hc_in [n, hc, D] the main model's final streams at t (hc_out of a full
  * gds_model_eval, before the hc head). The block runs at the sequence's own

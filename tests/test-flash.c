@@ -34,7 +34,13 @@
  *      host copies of compact rows into the window ring happen only between
  *      graphs);
  *   7. (with the second file) index_topk 512 vs 16: identical rows while a
- *      position has at most 16 CSA entries, different rows after.
+ *      position has at most 16 CSA entries, different rows after;
+ *   8. state images: save, load into another n_ctx, continue; bad images refused;
+ *   9. gds_model_eval_batch: three sequences at other positions in one graph
+ *      (prefills, one-token steps, a 7-token part beside one-token parts, a
+ *      sequence sitting out a step) equal each sequence's one-call prefill;
+ *      a batch naming one sequence twice or holding a bad token is refused
+ *      and advances nothing.
  * Ends with "test-flash: N passed, M failed".
  */
 #include "deepseek4.h"
@@ -274,6 +280,83 @@ int main(int argc, char **argv) {
             gds_seq_free(a);
             gds_seq_free(b);
         }
+    }
+
+    /* 9. batched evaluation (gds_model_eval_batch): three sequences at other
+     * positions in one graph (prompts of 120, 250 and 3 tokens, one call with
+     * all three prefills, then 24 steps of one token each, crossing the HCA
+     * window ends at 128 and 256; at step 5 the third takes 7 tokens while
+     * the others take one; at step 9 the second sits out): every logit equals
+     * the one-call prefill of that sequence's tokens, bit for bit */
+    {
+        enum { NS = 3, STEPS = 24 };
+        static const int plen[NS] = { 120, 250, 3 };
+        int32_t *seqtok[NS];
+        float *sref[NS];
+        struct gds_seq *sq[NS];
+        int total[NS];
+        bool ok = true;
+        for (int i = 0; i < NS; i++) {
+            total[i] = plen[i] + STEPS + (i == 2 ? 6 : 0) - (i == 1 ? 1 : 0);
+            seqtok[i] = malloc(sizeof(int32_t) * (size_t)total[i]);
+            sref[i] = malloc(sizeof(float) * (size_t)total[i] * V);
+            sq[i] = gds_seq_new(mc, N_CTX);
+            ok = ok && seqtok[i] && sref[i] && sq[i];
+            uint32_t y = 77u + 1000u * (uint32_t)i;
+            for (int t = 0; ok && t < total[i]; t++) { y = y * 1664525u + 1013904223u; seqtok[i][t] = t == 0 ? hp->bos_id : (int32_t)((y >> 8) % (uint32_t)V); }
+            struct gds_seq *r1 = ok ? gds_seq_new(mc, N_CTX) : NULL;
+            ok = ok && r1 && gds_model_eval(mc, r1, &(struct gds_eval){ .tokens = seqtok[i], .n_tokens = total[i], .logits_all = sref[i] }) == GDS_OK;
+            gds_seq_free(r1);
+        }
+        CHECK(ok, "batched evaluation: setup failed: %s", gds_last_error());
+        /* outputs of one call: part j's logits at lg + j * 250 * V (the longest part) */
+        float *lg = ok ? malloc(sizeof(float) * (size_t)NS * 250 * V) : NULL;
+        int at[NS] = { 0, 0, 0 }, n_cmp = 0, n_bad = 0, first_bad_step = -1;
+        const double t0 = now_s();
+        for (int step = -1; ok && lg && step < STEPS; step++) {
+            struct gds_eval e[NS];
+            struct gds_seq *ss[NS];
+            int n = 0, which[NS];
+            for (int i = 0; i < NS; i++) {
+                if (step == 9 && i == 1) continue;
+                const int k = step < 0 ? plen[i] : step == 5 && i == 2 ? 7 : 1;
+                float *out = lg + (size_t)n * 250 * V;
+                e[n] = (struct gds_eval){ .tokens = seqtok[i] + at[i], .n_tokens = k, .decode = k == 1 };
+                if (k == 1) e[n].logits = out;
+                else e[n].logits_all = out;
+                ss[n] = sq[i];
+                which[n++] = i;
+            }
+            if (gds_model_eval_batch(mc, ss, e, n) != GDS_OK) { CHECK(false, "batched evaluation, step %d: %s", step, gds_last_error()); ok = false; }
+            for (int j = 0; ok && j < n; j++) {
+                const int i = which[j], k = e[j].n_tokens;
+                n_cmp += k;
+                if (memcmp(lg + (size_t)j * 250 * V, sref[i] + (size_t)at[i] * V, sizeof(float) * (size_t)k * V) != 0) {
+                    n_bad++;
+                    if (first_bad_step < 0) first_bad_step = step;
+                }
+                at[i] += k;
+            }
+        }
+        for (int i = 0; ok && i < NS; i++) ok = at[i] == total[i] && gds_seq_n_past(sq[i]) == total[i];
+        CHECK(ok && n_bad == 0, "batched evaluation: %d of the compared calls differ from the one-call prefill (first at step %d; -1 = the batched prefill)",
+              n_bad, first_bad_step);
+        if (ok && n_bad == 0) printf("  batched evaluation of 3 sequences (%d positions, prefills, one-token steps, a 7-token part, one sitting out): bit-identical, %.2f s\n", n_cmp, now_s() - t0);
+        /* refusals leave every sequence where it was */
+        if (ok) {
+            struct gds_seq *two[2] = { sq[0], sq[0] };
+            struct gds_eval e2[2] = { { .tokens = seqtok[0], .n_tokens = 1 }, { .tokens = seqtok[0], .n_tokens = 1 } };
+            CHECK(gds_model_eval_batch(mc, two, e2, 2) != GDS_OK && strstr(gds_last_error(), "same") && gds_seq_n_past(sq[0]) == total[0],
+                  "a batch naming one sequence twice: '%s', n_past %d", gds_last_error(), gds_seq_n_past(sq[0]));
+            struct gds_seq *pair[2] = { sq[1], sq[2] };
+            int32_t badtok[2] = { 1, V };
+            struct gds_eval e3[2] = { { .tokens = badtok, .n_tokens = 1 }, { .tokens = badtok + 1, .n_tokens = 1 } };
+            CHECK(gds_model_eval_batch(mc, pair, e3, 2) != GDS_OK && strstr(gds_last_error(), "outside") && gds_seq_n_past(sq[1]) == total[1] &&
+                  gds_seq_n_past(sq[2]) == total[2], "a batch with a token outside the vocabulary: '%s', n_past %d %d", gds_last_error(),
+                  gds_seq_n_past(sq[1]), gds_seq_n_past(sq[2]));
+        }
+        free(lg);
+        for (int i = 0; i < NS; i++) { free(seqtok[i]); free(sref[i]); gds_seq_free(sq[i]); }
     }
 
     /* 7. the indexer's top-k really selects */

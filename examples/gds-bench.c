@@ -28,6 +28,15 @@
  * step) maps the weights in. Each figure is the median over the runs, with
  * the range (min..max); -o json gives every run's figure and the stddev.
  *
+ * Concurrent decode (-s LIST): for each S, S sequences each filled to the
+ * depth with their own stretch of tokens (independent conversations route to
+ * other experts), then -n steps of one gds_model_eval_batch call with one
+ * token and its logits per sequence: the aggregate tokens/s (S x n over the
+ * steps' time), per stream, x of one stream, and the bound of reading the
+ * weights once per step: S x bytes/token over the bytes one step of S reads
+ * (all but the routed experts once, of the experts the expected distinct
+ * fraction 1 - (1 - K/E)^S; gds-server batches its slots' decode this way).
+ *
  * Read bandwidth: measured by this program before and again after the tests,
  * with the same thread count (OpenMP): sums of doubles over a buffer of
  * max(1 GiB, 4 x the last-level cache) (--bw-mib changes it, 0 skips), one
@@ -75,6 +84,7 @@
 enum {
     MAX_THREADS = 256, /* as gds-run */
     MAX_LIST = 32,     /* values in one -p/-n/-d list */
+    MAX_STREAMS = 64,  /* -s: sequences decoding together (gds-server's --parallel limit) */
     MAX_RUNS = 1000,
     BW_PASSES = 5,
     WARMUP_TOKENS = 32,
@@ -101,6 +111,11 @@ static void usage(FILE *f) {
             "                         state image to FILE (written to FILE.tmp, then renamed)\n"
             "  --state-load FILE      with --grow and -r 1: start from the state image in FILE (its positions, at\n"
             "                         most the first depth); fill rates then count from there\n"
+            "  -s, --streams LIST     concurrent decode: for each S of LIST (1 .. %d), S sequences each filled to\n"
+            "                         the depth with their own tokens, then -n steps of one batched call with one\n"
+            "                         token per sequence (the weights read once for all); aggregate t/s, x of one\n"
+            "                         stream, and the bound of the weights read per step\n"
+            "  --streams-only         with -s: only the concurrent decode tests (no pp/tg tests)\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
             "pp<P> @ d: prefill d tokens, time a prefill of P tokens. tg<N> @ d: prefill d tokens, time N\n"
@@ -109,7 +124,7 @@ static void usage(FILE *f) {
             "%% BW = decode t/s x bytes per token (weights read per token, from the file) / measured read bandwidth.\n"
             "Decode split: every decode run is paired with one of the same steps without logits (the layers\n"
             "alone); head = the difference. Each part's %% BW uses its own bytes (layers: all but the head).\n",
-            MAX_THREADS, omp_get_num_procs(), MAX_RUNS);
+            MAX_THREADS, omp_get_num_procs(), MAX_RUNS, MAX_STREAMS);
 }
 
 /* ---- option values ---------------------------------------------------------- */
@@ -247,12 +262,14 @@ static bool is_routed_expert(const char *name) {
 }
 
 /* weights read per decode token; *head gets the part of the output head
- * (the tensors outside the layers other than the token embedding row) */
-static double decode_bytes_per_token(const char *path, const struct gds_ds4_hparams *hp, double *head) {
+ * (the tensors outside the layers other than the token embedding row),
+ * *experts the bytes of all routed experts of the layers */
+static double decode_bytes_per_token(const char *path, const struct gds_ds4_hparams *hp, double *head, double *experts) {
     struct gds_gguf *f = gds_gguf_open(path);
     if (!f) return -1;
     double total = 0;
     *head = 0;
+    *experts = 0;
     for (int64_t i = 0; i < gds_gguf_n_tensors(f); i++) {
         const char *name = gds_gguf_tensor_name(f, i);
         const double size = (double)gds_gguf_tensor_size(f, i);
@@ -262,7 +279,10 @@ static double decode_bytes_per_token(const char *path, const struct gds_ds4_hpar
             int64_t ne[4];
             gds_gguf_tensor_ne(f, i, ne);
             total += size / (double)(ne[1] * ne[2] * ne[3]);
-        } else if (l >= 0 && is_routed_expert(name)) total += size * hp->n_expert_used / hp->n_expert;
+        } else if (l >= 0 && is_routed_expert(name)) {
+            total += size * hp->n_expert_used / hp->n_expert;
+            *experts += size; /* all of them */
+        }
         else {
             total += size;
             if (l < 0) *head += size;
@@ -371,6 +391,48 @@ static bool load_state(struct bench *b, const char *path, int limit) {
     return true;
 }
 
+/* weights read per step by S streams decoding together: all but the routed
+ * experts once, and of each routed-expert tensor the expected fraction of
+ * distinct experts among S tokens' picks (n_expert_used of n_expert each,
+ * independent and uniform): 1 - (1 - K/E)^S */
+static double step_bytes(double bpt, double experts, const struct gds_ds4_hparams *hp, int S) {
+    const double p = (double)hp->n_expert_used / hp->n_expert;
+    return bpt - experts * p + experts * (1.0 - pow(1.0 - p, S));
+}
+
+/* --streams: S sequences decoding together, one gds_model_eval_batch per step */
+struct sresult {
+    int streams, n, depth;
+    double tps[MAX_RUNS]; /* aggregate: S x n tokens over the time of the n steps */
+    struct stats st;
+};
+
+/* aggregate decode tokens/s of S sequences: each reset and prefilled with
+ * depth tokens of its own stretch of the token sequence (other tokens route
+ * to other experts, as independent conversations do), then n steps of one
+ * batched call with one token and its logits per sequence; < 0 on error */
+static double run_streams(struct gds_model *m, struct gds_seq **seqs, int S, const int32_t *ids, int stride, int depth, int n, float *logits,
+                          int V) {
+    struct gds_eval e[MAX_STREAMS];
+    for (int i = 0; i < S; i++) {
+        gds_seq_reset(seqs[i]);
+        if (depth > 0 && gds_model_eval(m, seqs[i], &(struct gds_eval){ .tokens = ids + (size_t)i * stride, .n_tokens = depth }) != GDS_OK) {
+            fprintf(stderr, "gds-bench: %s\n", gds_last_error());
+            return -1;
+        }
+    }
+    const double t0 = now_s();
+    for (int step = 0; step < n; step++) {
+        for (int i = 0; i < S; i++)
+            e[i] = (struct gds_eval){ .tokens = ids + (size_t)i * stride + depth + step, .n_tokens = 1, .decode = true, .logits = logits + (size_t)i * V };
+        if (gds_model_eval_batch(m, seqs, e, S) != GDS_OK) {
+            fprintf(stderr, "gds-bench: %s\n", gds_last_error());
+            return -1;
+        }
+    }
+    return (double)S * n / (now_s() - t0);
+}
+
 struct result {
     bool tg;
     int n, depth;
@@ -382,7 +444,7 @@ struct result {
 
 /* ---- main --------------------------------------------------------------------- */
 
-enum { OPT_VERSION = 256, OPT_BW_MIB, OPT_NO_SPLIT, OPT_GROW, OPT_STATE_SAVE, OPT_STATE_LOAD };
+enum { OPT_VERSION = 256, OPT_BW_MIB, OPT_NO_SPLIT, OPT_GROW, OPT_STATE_SAVE, OPT_STATE_LOAD, OPT_STREAMS_ONLY };
 
 static const struct option long_opts[] = {
     { "model", required_argument, NULL, 'm' },   { "n-prompt", required_argument, NULL, 'p' },
@@ -391,6 +453,7 @@ static const struct option long_opts[] = {
     { "output", required_argument, NULL, 'o' },  { "bw-mib", required_argument, NULL, OPT_BW_MIB },
     { "no-split", no_argument, NULL, OPT_NO_SPLIT }, { "grow", no_argument, NULL, OPT_GROW },
     { "state-save", required_argument, NULL, OPT_STATE_SAVE }, { "state-load", required_argument, NULL, OPT_STATE_LOAD },
+    { "streams", required_argument, NULL, 's' }, { "streams-only", no_argument, NULL, OPT_STREAMS_ONLY },
     { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
 };
@@ -400,13 +463,15 @@ int main(int argc, char **argv) {
     const char *model = NULL, *format = "md";
     int pp[MAX_LIST] = { 512 }, tg[MAX_LIST] = { 64 }, depth[MAX_LIST] = { 0 };
     int n_pp = 1, n_tg = 1, n_depth = 1, n_threads = 0, reps = 3, n_batch = 0;
+    int streams[MAX_LIST], n_streams = 0;
+    bool streams_only = false;
     long bw_mib = -1;
     bool split = true, grow = false;
     const char *state_save = NULL, *state_load = NULL;
     int fill_from = 0; /* --state-load: the fills start from this many tokens */
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:p:n:d:t:b:r:o:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:p:n:d:t:b:r:o:s:h", long_opts, NULL)) != -1) {
         const char *opt = c == '?' || c == ':' ? NULL : opt_label(argv, optarg);
         switch (c) {
         case 'm': model = optarg; break;
@@ -425,6 +490,8 @@ int main(int argc, char **argv) {
         case OPT_GROW: grow = true; break;
         case OPT_STATE_SAVE: state_save = optarg; break;
         case OPT_STATE_LOAD: state_load = optarg; break;
+        case 's': n_streams = parse_list(opt, optarg, 1, MAX_STREAMS, streams); break;
+        case OPT_STREAMS_ONLY: streams_only = true; break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("gds-bench (ggml-ds) %s\n", GDS_VERSION); return 0;
         case ':':
@@ -442,6 +509,12 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_tg; i++) max_tg = tg[i] > max_tg ? tg[i] : max_tg;
     for (int i = 0; i < n_depth; i++) max_depth = depth[i] > max_depth ? depth[i] : max_depth;
     if (max_pp == 0 && max_tg == 0) { fprintf(stderr, "gds-bench: -p and -n are both 0: nothing to measure\n"); return 1; }
+    if (streams_only && !n_streams) { fprintf(stderr, "gds-bench: --streams-only needs -s LIST\n"); return 1; }
+    if (n_streams && max_tg == 0) { fprintf(stderr, "gds-bench: -s needs decode steps (-n > 0)\n"); return 1; }
+    if (n_streams && grow) { fprintf(stderr, "gds-bench: -s does not combine with --grow\n"); return 1; }
+    int max_streams = 0;
+    for (int i = 0; i < n_streams; i++) max_streams = streams[i] > max_streams ? streams[i] : max_streams;
+
     if ((state_save || state_load) && (!grow || reps != 1)) {
         fprintf(stderr, "gds-bench: --state-save / --state-load need --grow and -r 1\n");
         return 1;
@@ -471,7 +544,8 @@ int main(int argc, char **argv) {
     if (!m) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); return 1; }
     const struct gds_ds4_hparams *hp = gds_model_hparams(m);
     double head_bytes = 0;
-    const double bpt = decode_bytes_per_token(model, hp, &head_bytes);
+    double expert_bytes = 0;
+    const double bpt = decode_bytes_per_token(model, hp, &head_bytes, &expert_bytes);
     if (bpt < 0) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); gds_model_free(m); return 1; }
     fprintf(stderr, "gds-bench: %s: %d layers, %d of %d experts per token: %.4f GB read per decode token\n", model, hp->n_layer,
             hp->n_expert_used, hp->n_expert, bpt / 1e9);
@@ -564,7 +638,7 @@ int main(int argc, char **argv) {
             if (r->tg && split) r->st_layers = stats_of(r->tps_layers, reps);
         }
     }
-    for (int di = 0; di < n_depth && !rc && !grow; di++) {
+    for (int di = 0; di < n_depth && !rc && !grow && !streams_only; di++) {
         for (int ti = 0; ti < n_pp + n_tg && !rc; ti++) {
             struct result *r = &res[k];
             r->tg = ti >= n_pp;
@@ -587,6 +661,44 @@ int main(int argc, char **argv) {
         }
     }
 
+    /* concurrent decode (-s) */
+    struct sresult *sres = NULL;
+    int ks = 0;
+    struct gds_seq *sseq[MAX_STREAMS] = { 0 };
+    if (n_streams && !rc) {
+        const int stride = max_depth + max_tg + 16, sctx = stride < 256 ? 256 : stride;
+        const double need_s = (double)gds_model_seq_bytes(m, sctx) * max_streams;
+        if (mem > 0 && need_s > 0.9 * mem) {
+            fprintf(stderr, "gds-bench: -s %d with -d %d: %d sequences of %d tokens need %.1f GiB of state, more than this machine's %.1f GiB\n",
+                    max_streams, max_depth, max_streams, sctx, need_s / 1073741824.0, mem / 1073741824.0);
+            rc = 1;
+        }
+        int32_t *sids = rc ? NULL : malloc(sizeof(int32_t) * (size_t)stride * max_streams);
+        float *slog = rc ? NULL : malloc(sizeof(float) * (size_t)hp->n_vocab * max_streams);
+        sres = rc ? NULL : calloc((size_t)n_depth * n_tg * n_streams, sizeof *sres);
+        for (int i = 0; i < max_streams && !rc; i++)
+            if (!(sseq[i] = gds_seq_new(m, sctx))) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); rc = 1; }
+        if (!rc && (!sids || !slog || !sres)) { fprintf(stderr, "gds-bench: out of memory\n"); rc = 1; }
+        if (!rc) fill_tokens(sids, (size_t)stride * max_streams, hp->n_vocab);
+        for (int di = 0; di < n_depth && !rc; di++)
+            for (int ti = 0; ti < n_tg && !rc; ti++) {
+                if (tg[ti] == 0) continue;
+                for (int si = 0; si < n_streams && !rc; si++) {
+                    struct sresult *r = &sres[ks];
+                    *r = (struct sresult){ .streams = streams[si], .n = tg[ti], .depth = depth[di] };
+                    for (int rep = 0; rep < reps && !rc; rep++) {
+                        fprintf(stderr, "gds-bench: %d streams x tg%d @ d%d, run %d of %d\n", r->streams, r->n, r->depth, rep + 1, reps);
+                        r->tps[rep] = run_streams(m, sseq, r->streams, sids, stride, r->depth, r->n, slog, hp->n_vocab);
+                        if (r->tps[rep] < 0) rc = 1;
+                    }
+                    if (!rc) r->st = stats_of(r->tps, reps);
+                    ks++;
+                }
+            }
+        free(sids);
+        free(slog);
+    }
+
     /* shared machines drift: a second sample after the tests, the figure used is the median of both */
     if (!rc && bw_bytes) {
         fprintf(stderr, "gds-bench: read bandwidth again ...\n");
@@ -600,9 +712,11 @@ int main(int argc, char **argv) {
         const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
         char bw_text[32] = "not measured";
         if (bw > 0) snprintf(bw_text, sizeof bw_text, "%.1f GB/s", bw);
-        printf("| model | size | threads | test | t/s (median, min..max of %d) | decode GB/s (x %.4g GB/token) | %% of read BW (%s) |\n",
-               reps, bpt / 1e9, bw_text);
-        printf("|---|---:|---:|---|---:|---:|---:|\n");
+        if (k > 0) {
+            printf("| model | size | threads | test | t/s (median, min..max of %d) | decode GB/s (x %.4g GB/token) | %% of read BW (%s) |\n",
+                   reps, bpt / 1e9, bw_text);
+            printf("|---|---:|---:|---|---:|---:|---:|\n");
+        }
         for (int i = 0; i < k; i++) {
             const struct result *r = &res[i];
             printf("| %s | %.2f GiB | %d | %s%d @ d%d | %.2f (%.2f..%.2f) |", base, file_bytes / 1073741824.0, n_threads, r->tg ? "tg" : "pp",
@@ -611,7 +725,7 @@ int main(int argc, char **argv) {
             else if (r->tg) printf(" %.2f | n/a |\n", r->st.median * bpt / 1e9);
             else printf("  |  |\n");
         }
-        if (split && n_tg > 0) {
+        if (split && n_tg > 0 && !streams_only) {
             const double lb = bpt - head_bytes;
             printf("\n| test | layers ms/token | per layer ms | layers GB/s (x %.4g GB) | layers %% BW | head ms | head GB/s (x %.4g GB) | head %% BW |\n",
                    lb / 1e9, head_bytes / 1e9);
@@ -642,6 +756,25 @@ int main(int argc, char **argv) {
                            r->st_fill.min, r->st_fill.max);
             }
         }
+        if (ks > 0) {
+            printf("%s| streams | test | aggregate t/s (median, min..max of %d) | per stream t/s | x one stream | bound x (weights read once per step) | "
+                   "GB/s read | %% of read BW (%s) |\n", k > 0 ? "\n" : "", reps, bw_text);
+            printf("|---:|---|---:|---:|---:|---:|---:|---:|\n");
+            for (int i = 0; i < ks; i++) {
+                const struct sresult *r = &sres[i];
+                double one = 0;
+                for (int j = 0; j < ks; j++)
+                    if (sres[j].streams == 1 && sres[j].n == r->n && sres[j].depth == r->depth) one = sres[j].st.median;
+                const double sbytes = step_bytes(bpt, expert_bytes, hp, r->streams), gbs = sbytes * r->st.median / r->streams / 1e9;
+                printf("| %d | tg%d @ d%d | %.2f (%.2f..%.2f) | %.2f |", r->streams, r->n, r->depth, r->st.median, r->st.min, r->st.max,
+                       r->st.median / r->streams);
+                if (one > 0) printf(" %.2f |", r->st.median / one);
+                else printf(" n/a |");
+                printf(" %.2f | %.2f |", r->streams * bpt / sbytes, gbs);
+                if (bw > 0) printf(" %.1f %% |\n", 100.0 * gbs / bw);
+                else printf(" n/a |\n");
+            }
+        }
     } else if (!rc) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "program", "gds-bench");
@@ -664,6 +797,7 @@ int main(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "read_bandwidth_after_gbs", bw_after);
         cJSON_AddItemToObject(o, "read_bandwidth_samples_gbs", cJSON_CreateDoubleArray(bw_samples, bw_bytes ? 2 * BW_PASSES : 0));
         cJSON_AddNumberToObject(o, "bytes_per_token", bpt);
+        cJSON_AddNumberToObject(o, "routed_expert_bytes", expert_bytes);
         cJSON_AddNumberToObject(o, "n_layer", hp->n_layer);
         cJSON_AddNumberToObject(o, "n_expert", hp->n_expert);
         cJSON_AddNumberToObject(o, "n_expert_used", hp->n_expert_used);
@@ -705,6 +839,25 @@ int main(int argc, char **argv) {
             }
             cJSON_AddItemToArray(arr, e);
         }
+        if (ks > 0) {
+            cJSON *sa = cJSON_AddArrayToObject(o, "streams");
+            for (int i = 0; i < ks; i++) {
+                const struct sresult *r = &sres[i];
+                cJSON *e = cJSON_CreateObject();
+                const double sbytes = step_bytes(bpt, expert_bytes, hp, r->streams);
+                cJSON_AddNumberToObject(e, "streams", r->streams);
+                cJSON_AddNumberToObject(e, "n_tokens", r->n);
+                cJSON_AddNumberToObject(e, "depth", r->depth);
+                cJSON_AddItemToObject(e, "runs_tps", cJSON_CreateDoubleArray(r->tps, reps));
+                cJSON_AddNumberToObject(e, "median_tps", r->st.median);
+                cJSON_AddNumberToObject(e, "min_tps", r->st.min);
+                cJSON_AddNumberToObject(e, "max_tps", r->st.max);
+                cJSON_AddNumberToObject(e, "bytes_per_step", sbytes);
+                cJSON_AddNumberToObject(e, "bound_x", r->streams * bpt / sbytes);
+                cJSON_AddNumberToObject(e, "gbs", sbytes * r->st.median / r->streams / 1e9);
+                cJSON_AddItemToArray(sa, e);
+            }
+        }
         char *text = cJSON_Print(o);
         if (text) puts(text);
         else rc = 1;
@@ -712,6 +865,8 @@ int main(int argc, char **argv) {
         cJSON_Delete(o);
     }
     free(res);
+    free(sres);
+    for (int i = 0; i < MAX_STREAMS; i++) gds_seq_free(sseq[i]);
     free(ids);
     free(b.logits);
     gds_seq_free(b.s);

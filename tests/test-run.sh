@@ -465,6 +465,38 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
     refuse "gds-bench -o xml refused" "^gds-bench: -o 'xml': expected md or json" "$BENCH" -m "$W/S.gguf" -o xml
     refuse "gds-bench without -m refused" "^gds-bench: -m MODEL.gguf is required" "$BENCH" -p 16
     refuse "gds-bench unknown option: error and --help pointer" "^gds-bench: see 'gds-bench --help'" "$BENCH" -m "$W/S.gguf" --bogus
+    # -s: concurrent decode (gds_model_eval_batch): one entry per stream count, bytes per step from the
+    # file's routed-expert bytes (1 - (1 - K/E)^S of them), bound 1 for one stream
+    "$BENCH" -m "$W/S.gguf" -n 3 -d 0,8 -s 1,3 --streams-only -r 2 -t 2 --bw-mib 0 -o json >"$W/bench-s.json" 2>"$W/bench-s.err"
+    rc=$?
+    if command -v node >/dev/null 2>&1; then
+        verdict=$(node -e '
+            const o = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")), bad = [];
+            const s = o.streams || [], p = o.n_expert_used / o.n_expert;
+            if (o.results.length !== 0) bad.push("--streams-only ran " + o.results.length + " pp/tg tests");
+            if (s.map(r => r.streams + "@" + r.depth).join() !== "1@0,3@0,1@8,3@8") bad.push("entries " + s.map(r => r.streams + "@" + r.depth).join());
+            if (!(o.routed_expert_bytes > 0)) bad.push("routed_expert_bytes " + o.routed_expert_bytes);
+            for (const r of s) {
+                if (r.runs_tps.length !== 2 || !r.runs_tps.every(v => v > 0 && isFinite(v))) bad.push(r.streams + " runs " + r.runs_tps);
+                const want = o.bytes_per_token - o.routed_expert_bytes * p + o.routed_expert_bytes * (1 - Math.pow(1 - p, r.streams));
+                if (Math.abs(r.bytes_per_step - want) > 1e-9 * want) bad.push(r.streams + " bytes_per_step " + r.bytes_per_step + " != " + want);
+                if (Math.abs(r.bound_x - r.streams * o.bytes_per_token / want) > 1e-9 * r.bound_x) bad.push(r.streams + " bound " + r.bound_x);
+                if (r.streams === 1 && Math.abs(r.bound_x - 1) > 1e-12) bad.push("bound of one stream " + r.bound_x);
+                if (r.streams === 3 && !(r.bound_x > 1 && r.bound_x < 3)) bad.push("bound of 3 streams " + r.bound_x);
+            }
+            console.log(bad.length ? bad.join("; ") : "ok");' "$W/bench-s.json" 2>&1)
+        check "gds-bench -s 1,3 --streams-only -d 0,8 -o json: 4 entries x 2 runs, bytes per step and bound from the file (rc $rc): $verdict" \
+            '[ "$rc" -eq 0 ] && [ "$verdict" = ok ] && grep -q "3 streams x tg3 @ d8, run 2 of 2" "$W/bench-s.err"'
+    else
+        if [ "${CI:-}" = true ]; then bad "gds-bench -s JSON check: node missing"; else echo "SKIP gds-bench -s JSON check: node missing"; fi
+    fi
+    "$BENCH" -m "$W/S.gguf" -p 4 -n 2 -s 2 -r 1 -t 1 --bw-mib 0 --no-split >"$W/bench-s.md" 2>/dev/null
+    rc=$?
+    check "gds-bench -s 2 with pp/tg: the first table (4 lines), a blank line, the streams table (3 lines) (rc $rc)" \
+        '[ "$rc" -eq 0 ] && [ "$(wc -l <"$W/bench-s.md")" -eq 8 ] && grep -qE "^\| 2 \| tg2 @ d0 \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \| [0-9.]+ \| n/a \| [0-9.]+ \|" "$W/bench-s.md"'
+    refuse "gds-bench --streams-only without -s refused" "^gds-bench: --streams-only needs -s LIST" "$BENCH" -m "$W/S.gguf" --streams-only
+    refuse "gds-bench -s 65 refused" "^gds-bench: -s '65': value 65 out of range \(1 \.\. 64\)" "$BENCH" -m "$W/S.gguf" -s 65
+    refuse "gds-bench -s with --grow refused" "^gds-bench: -s does not combine with --grow" "$BENCH" -m "$W/S.gguf" -s 2 --grow
     refuse "gds-bench -d 2e9: context state larger than memory refused" "^gds-bench: -d/-p/-n: a context of [0-9]+ tokens needs" \
         "$BENCH" -m "$W/S.gguf" -d 2000000000 -p 16 -n 4 -r 1
 else

@@ -125,7 +125,8 @@ struct server {
     atomic_ulong m_req[4];        /* chat, completions, messages, other */
     atomic_ulong m_err;           /* answered with a 4xx/5xx status */
     atomic_ulong m_prompt, m_reused, m_cached, m_gen; /* prompt tokens; of them from the slot / the disk cache; generated */
-    atomic_ulong m_prefill_us, m_decode_us, m_steps; /* m_steps: decode evaluations */
+    atomic_ulong m_prefill_us, m_decode_us, m_steps; /* decode: time of the batched calls, tokens decoded */
+    atomic_ulong m_batches;       /* batched decode calls */
     int n_script;
 };
 
@@ -253,6 +254,103 @@ static enum gds_status eval_locked(struct gds_seq *s, const int32_t *ids, int n,
     const enum gds_status st = gds_model_eval(g.m, s, &e);
     pthread_mutex_unlock(&g.eval_lock);
     return st;
+}
+
+/* ---- batched decode ------------------------------------------------------------- */
+
+/* The decode steps of the slots run together: a job's step joins the pending
+ * list; the first thread to find no batch running becomes the leader, waits
+ * until every decoding job has joined (or BATCH_WAIT_US passed: a client that
+ * reads slowly does not hold the others), then evaluates all pending steps in
+ * one gds_model_eval_batch call (the weights read once for all slots; the
+ * same bits as one call per slot), under the eval lock. If the batch fails,
+ * its steps run one by one, so that only a failing sequence gets an error. */
+enum { BATCH_WAIT_US = 3000, MAX_BATCH = 64 };
+
+struct dstep {
+    struct gds_seq *s;
+    int32_t id;
+    float *logits;
+    enum gds_status st;
+    bool done;
+    char err[200];
+    struct dstep *next;
+};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct dstep *head, **tail;
+    int n_pending;
+    int n_decoding; /* jobs between their prefill and their end */
+    bool running;
+} bq = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, &bq.head, 0, 0, false };
+
+static void decoding_add(int d) {
+    pthread_mutex_lock(&bq.mu);
+    bq.n_decoding += d;
+    pthread_cond_broadcast(&bq.cv);
+    pthread_mutex_unlock(&bq.mu);
+}
+
+static void run_batch(struct dstep **v, int n) {
+    struct gds_seq *ss[MAX_BATCH];
+    struct gds_eval e[MAX_BATCH];
+    for (int i = 0; i < n; i++) {
+        ss[i] = v[i]->s;
+        e[i] = (struct gds_eval){ .tokens = &v[i]->id, .n_tokens = 1, .decode = true, .logits = v[i]->logits };
+    }
+    pthread_mutex_lock(&g.eval_lock);
+    const double t0 = now_s();
+    enum gds_status st = gds_model_eval_batch(g.m, ss, e, n);
+    if (st == GDS_OK)
+        for (int i = 0; i < n; i++) v[i]->st = GDS_OK;
+    else
+        for (int i = 0; i < n; i++) { /* one by one: the error goes to its own sequence */
+            v[i]->st = n == 1 ? st : gds_model_eval(g.m, ss[i], &e[i]);
+            if (v[i]->st != GDS_OK) snprintf(v[i]->err, sizeof v[i]->err, "%s", gds_last_error());
+        }
+    atomic_fetch_add(&g.m_decode_us, (unsigned long)(1e6 * (now_s() - t0)));
+    pthread_mutex_unlock(&g.eval_lock);
+    atomic_fetch_add(&g.m_steps, (unsigned long)n);
+    atomic_fetch_add(&g.m_batches, 1);
+}
+
+/* one decode step of sequence s (token id; logits out), batched with the other slots' steps */
+static enum gds_status decode_step(struct gds_seq *s, int32_t id, float *logits, char *err, size_t n_err) {
+    struct dstep d = { .s = s, .id = id, .logits = logits };
+    pthread_mutex_lock(&bq.mu);
+    *bq.tail = &d;
+    bq.tail = &d.next;
+    bq.n_pending++;
+    pthread_cond_broadcast(&bq.cv);
+    while (!d.done) {
+        if (bq.running) { pthread_cond_wait(&bq.cv, &bq.mu); continue; }
+        bq.running = true; /* lead: gather, then run */
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        dl.tv_nsec += BATCH_WAIT_US * 1000L;
+        if (dl.tv_nsec >= 1000000000L) { dl.tv_sec++; dl.tv_nsec -= 1000000000L; }
+        while (bq.n_pending < bq.n_decoding && bq.n_pending < MAX_BATCH && !atomic_load(&g.stopping))
+            if (pthread_cond_timedwait(&bq.cv, &bq.mu, &dl) == ETIMEDOUT) break;
+        struct dstep *v[MAX_BATCH];
+        int n = 0;
+        while (bq.head && n < MAX_BATCH) {
+            v[n++] = bq.head;
+            bq.head = bq.head->next;
+        }
+        if (!bq.head) bq.tail = &bq.head;
+        bq.n_pending -= n;
+        pthread_mutex_unlock(&bq.mu);
+        run_batch(v, n);
+        pthread_mutex_lock(&bq.mu);
+        for (int i = 0; i < n; i++) v[i]->done = true;
+        bq.running = false;
+        pthread_cond_broadcast(&bq.cv);
+    }
+    pthread_mutex_unlock(&bq.mu);
+    if (d.st != GDS_OK) snprintf(err, n_err, "%s", d.err);
+    return d.st;
 }
 
 /* ---- the disk KV cache (--kv-cache-dir) ----------------------------------------- */
@@ -448,6 +546,7 @@ struct job {
     struct slot *slot;
     struct gds_sampler *smp;
     float *logits;
+    bool decoding;     /* counted in bq.n_decoding */
     struct gds_tok_stream ts;
     struct buf text;   /* the completion text so far (stop strings cut it) */
     int n_gen;
@@ -467,8 +566,15 @@ struct job {
     size_t out_at;
 };
 
+static void job_decoding(struct job *j, bool on) {
+    if (j->decoding == on) return;
+    j->decoding = on;
+    decoding_add(on ? 1 : -1);
+}
+
 static void job_free(struct job *j) {
     if (!j) return;
+    job_decoding(j, false);
     if (j->slot) slot_release(j->slot);
     gds_sampler_free(j->smp);
     free(j->logits);
@@ -551,6 +657,7 @@ static bool job_start(struct job *j) {
     j->smp = gds_sampler_new(&j->p.sp, g.hp->n_vocab);
     if (!j->smp) { snprintf(j->err, sizeof j->err, "out of memory"); j->fin = FIN_ERROR; return false; }
     j->in_content = !j->p.thinking;
+    job_decoding(j, true);
     return true;
 }
 
@@ -564,8 +671,15 @@ static long find_stop(struct job *j, size_t from) {
     return best;
 }
 
+static void job_step_1(struct job *j);
+
 /* one token: sample, append its text, evaluate it; sets j->fin when done */
 static void job_step(struct job *j) {
+    job_step_1(j);
+    if (j->fin != FIN_NONE) job_decoding(j, false);
+}
+
+static void job_step_1(struct job *j) {
     if (atomic_load(&g.stopping)) { j->fin = FIN_CANCELLED; return; }
     int32_t id = gds_sampler_sample(j->smp, j->logits);
     if (g.script) id = j->n_gen < g.n_script ? g.script[j->n_gen] : g.hp->eos_id;
@@ -592,12 +706,10 @@ static void job_step(struct job *j) {
     if (j->p.max_tokens >= 0 && j->n_gen >= j->p.max_tokens) { j->fin = FIN_LENGTH; return; }
     struct slot *sl = j->slot;
     if (sl->n_ids + 1 >= g.n_ctx) { j->fin = FIN_LENGTH; return; }
-    const double t0 = now_s();
-    const enum gds_status st = eval_locked(sl->s, &id, 1, true, j->logits);
-    atomic_fetch_add(&g.m_decode_us, (unsigned long)(1e6 * (now_s() - t0)));
-    atomic_fetch_add(&g.m_steps, 1);
+    char err[200];
+    const enum gds_status st = decode_step(sl->s, id, j->logits, err, sizeof err);
     if (st != GDS_OK) {
-        snprintf(j->err, sizeof j->err, "evaluation failed: %s", gds_last_error());
+        snprintf(j->err, sizeof j->err, "evaluation failed: %s", err);
         gds_seq_reset(sl->s);
         sl->n_ids = 0;
         j->fin = FIN_ERROR;
@@ -1167,7 +1279,9 @@ static enum MHD_Result send_metrics(struct MHD_Connection *c) {
     METRIC("prefill_seconds_total", "counter", "Time in prefill.", "%.6f", pf_s);
     METRIC("decode_seconds_total", "counter", "Time in decode steps.", "%.6f", dc_s);
     METRIC("prefill_tokens_per_second", "gauge", "Prompt tokens evaluated per second of prefill, since the start.", "%.3f", pf_s > 0 ? evaluated / pf_s : 0.0);
-    METRIC("decode_tokens_per_second", "gauge", "Decode steps per second, since the start.", "%.3f", dc_s > 0 ? steps / dc_s : 0.0);
+    METRIC("decode_tokens_per_second", "gauge", "Tokens decoded per second of batched decode calls (all slots together), since the start.", "%.3f", dc_s > 0 ? steps / dc_s : 0.0);
+    METRIC("decode_batches_total", "counter", "Batched decode calls (one graph for the steps of all decoding slots).", "%lu", atomic_load(&g.m_batches));
+    METRIC("decode_steps_total", "counter", "Decode steps (tokens) in those calls.", "%lu", steps);
     METRIC("kv_cache_hits_total", "counter", "Disk KV cache restores.", "%lu", atomic_load(&kvc.hits));
     METRIC("kv_cache_misses_total", "counter", "Disk KV cache lookups without a usable entry.", "%lu", atomic_load(&kvc.misses));
     METRIC("kv_cache_writes_total", "counter", "Disk KV cache entries written.", "%lu", atomic_load(&kvc.writes));

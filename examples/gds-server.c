@@ -1,6 +1,6 @@
 /*
  * gds-server.c - an OpenAI-compatible HTTP server for DeepSeek-V4 GGUF files
- * (issue 10, first part).
+ * (issue 10).
  *
  *     gds-server -m MODEL.gguf [--host 127.0.0.1] [--port 8080] [-c CTX] [--parallel N]
  *                [--api-key KEY] [-t N] [--temp T] [--top-p P] [--seed S]
@@ -21,12 +21,14 @@
  * Sessions: --parallel N slots, each with its own sequence state; a request
  * takes the free slot whose evaluated tokens share the longest prefix with its
  * prompt and evaluates only the rest (agent loops resend the conversation).
- * Requests beyond N wait (up to --queue of them; more get 429). The model runs
- * one evaluation at a time (a lock per graph), so slots interleave token by
- * token. --kv-cache-dir keeps prompt states on disk (see the kv cache below).
+ * Requests beyond N wait (up to --queue of them; more get 429). The decode
+ * steps of the generating slots run as one batch (gds_model_eval_batch: the
+ * weights read once per step for all of them; see "batched decode" below);
+ * prefill chunks run one at a time between those batches (a lock per graph).
+ * --kv-cache-dir keeps prompt states on disk (see the kv cache below).
  * GET /metrics: Prometheus text (requests, tokens, prefill and decode rates,
- * cache hits). GET /: the chat page (examples/gds-server.html, embedded by the
- * GNUmakefile). Not yet here (issue 10): batched decode of the slots.
+ * batches, cache hits). GET /: the chat page (examples/gds-server.html,
+ * embedded by the GNUmakefile).
  *
  * Errors: the OpenAI error object {"error": {"message", "type", "param",
  * "code"}} with 400 (invalid JSON, wrong field types, a prompt longer than the

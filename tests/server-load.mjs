@@ -1,7 +1,8 @@
 // tests/server-load.mjs - load and faults on a gds-server (tests/test-server.sh starts it with
 // --parallel 4, loopback only; bounded in count and time):
 //   node tests/server-load.mjs PORT
-// 16 clients x 20 requests (chat, alternately streamed), every response complete; then 50
+// 4 greedy answers alone and at once (batched decode: the same texts, batches of more than one
+// step); 16 clients x 20 requests (chat, alternately streamed), every response complete; then 50
 // clients that drop their stream after the first chunk; then the server still answers and its
 // slots are all free again. Prints "ok ..." / "FAIL ..." and "load: N passed, M failed".
 const port = process.argv[2], base = `http://127.0.0.1:${port}`;
@@ -29,6 +30,21 @@ async function one(client, i) {
   if (!o.choices || o.choices[0].message.role !== "assistant" || !o.usage || o.usage.completion_tokens < 1) return "incomplete: " + text.slice(0, 200);
   return null;
 }
+
+// batched decode: 4 greedy answers alone, then the 4 at once (their decode steps share graphs):
+// the same texts, and the steps went through batches of more than one
+const metric = async name => Number(((await (await fetch(base + "/metrics")).text()).match(new RegExp("^gds_" + name + " (\\S+)$", "m")) || [])[1]);
+const greedy = k => ({ messages: [{ role: "user", content: `batch ${k}: ` + "tell me more ".repeat(k + 1) }], max_tokens: 40, temperature: 0 });
+const answer = async k => { const r = await post(greedy(k)); const o = await r.json(); return o.choices ? o.choices[0].message.content + "|" + o.usage.completion_tokens : "status " + r.status; };
+const alone = [];
+for (let k = 0; k < 4; k++) alone.push(await answer(k));
+const b0 = await metric("decode_batches_total"), s0 = await metric("decode_steps_total");
+const together = await Promise.all([0, 1, 2, 3].map(answer));
+const b1 = await metric("decode_batches_total"), s1 = await metric("decode_steps_total");
+const mean = (s1 - s0) / (b1 - b0);
+check(`4 greedy answers at once equal the same answers alone (${alone.map(a => a.split("|")[1]).join(", ")} tokens)`,
+      alone.every((a, k) => a === together[k]) && alone.every(a => !a.startsWith("status")), JSON.stringify({ alone, together }).slice(0, 400));
+check(`their decode steps ran batched: ${s1 - s0} steps in ${b1 - b0} calls, ${mean.toFixed(2)} per call (> 1.5)`, mean > 1.5);
 
 const t0 = Date.now();
 const errors = [];

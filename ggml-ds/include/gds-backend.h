@@ -87,7 +87,7 @@ size_t gds_gallocr_measure(struct gds_graph *g, size_t alignment);
 enum gds_status gds_gallocr_alloc(struct gds_graph *g, struct gds_buffer *buf);
 /* the same; *need (when not NULL) gets the bytes the graph needs, also when
  * the buffer is too small (GDS_ERR_NOMEM), so a caller can grow it without a
- * second plan */
+ * second plan (then GDS_ERR_NOMEM comes without an error message) */
 enum gds_status gds_gallocr_alloc_fit(struct gds_graph *g, struct gds_buffer *buf, size_t *need);
 
 /* --- scheduler / splitter -------------------------------------------------- */

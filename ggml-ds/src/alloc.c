@@ -196,6 +196,7 @@ enum gds_status gds_gallocr_alloc_fit(struct gds_graph *g, struct gds_buffer *bu
     if (need) *need = total;
     if (total > buf->size) {
         free(items);
+        if (need) return GDS_ERR_NOMEM; /* the caller grows the buffer: not an error to report */
         return gds_error(GDS_ERR_NOMEM, "graph needs %zu bytes of intermediates, buffer has %zu", total, buf->size);
     }
     for (int k = 0; k < n; k++) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "deepseek4.h"
+#include "gds-backend.h"
 
 static const char *gds_args_prog = "gds";
 
@@ -53,6 +54,23 @@ static inline long parse_long(const char *opt, const char *s, long lo, long hi) 
         die_value(opt, s, msg);
     }
     return v;
+}
+
+/* --backend NAME: a backend built into this binary ("cpu" always; "cuda" with
+ * make CUDA=1); the list of built ones in the error */
+static inline const char *parse_backend(const char *opt, const char *s) {
+    char list[256] = "";
+    size_t n = 0;
+    for (int i = 0; i < gds_backend_count(); i++) {
+        if (!strcmp(gds_backend_name_at(i), s)) return s;
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", gds_backend_name_at(i));
+        if (n >= sizeof list) n = sizeof list - 1;
+    }
+    char msg[400];
+    snprintf(msg, sizeof msg, "not a backend of this build (built: %s%s)", list,
+             !strcmp(s, "cuda") ? "; make CUDA=1 builds the CUDA backend into build/cuda" : "");
+    die_value(opt, s, msg);
+    return NULL;
 }
 
 /* Refuses a context whose state would not fit the machine's memory, before

@@ -68,6 +68,11 @@ struct gds_model {
     struct gds_model_params params;
     struct gds_gguf *gguf;
     struct gds_backend *cpu;
+    struct gds_backend *gpu;    /* params.backend other than the CPU: weights, state and graphs there (NULL: all on the CPU) */
+    struct gds_buffer *gbuf;    /* the weights on gpu */
+    struct gds_buffer *ibuf;    /* gpu: device copy of the graph arena (the graph inputs), grown on demand */
+    float *xhost;               /* gpu: host copy of a graph's output streams for the non-finite check */
+    size_t xhost_n;
     struct gds_sched *sched;
     struct gds_context *wctx;   /* weight tensor headers */
     struct gds_buffer *wbuf;    /* wraps the whole mapping */

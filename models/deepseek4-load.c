@@ -497,6 +497,34 @@ static enum gds_status bind_all(struct gds_model *m) {
  * load / free
  * ========================================================================= */
 
+/* params.backend: every weight the graphs read goes to one buffer of that
+ * backend (uploaded from the mapping or the converted copies); the hash
+ * layers' tid2eid tables stay on the host (the graph builder reads them). */
+static enum gds_status upload_weights(struct gds_model *m) {
+    m->gpu = gds_backend_init(m->params.backend, m->params.device);
+    if (!m->gpu) return gds_error(GDS_ERR_INVALID, "backend '%s': %s", m->params.backend, gds_last_error());
+    if (gds_backend_is_cpu(m->gpu)) { gds_backend_free(m->gpu); m->gpu = NULL; return GDS_OK; }
+    const size_t align = gds_backend_alignment(m->gpu) ? gds_backend_alignment(m->gpu) : 256;
+    size_t total = 0;
+    for (struct gds_tensor *t = gds_get_next_tensor(m->wctx, NULL); t; t = gds_get_next_tensor(m->wctx, t))
+        if (t->data && !t->view_src && !strstr(t->name, "tid2eid")) total += GDS_PAD(gds_nbytes(t), align);
+    m->gbuf = gds_backend_buffer_alloc(m->gpu, total);
+    if (!m->gbuf) return gds_error(GDS_ERR_NOMEM, "backend '%s': cannot allocate %.2f GiB for the weights: %s", m->params.backend,
+                                   total / 1073741824.0, gds_last_error());
+    size_t off = 0;
+    for (struct gds_tensor *t = gds_get_next_tensor(m->wctx, NULL); t; t = gds_get_next_tensor(m->wctx, t)) {
+        if (!t->data || t->view_src || strstr(t->name, "tid2eid")) continue;
+        const void *host = t->data;
+        if (gds_tensor_alloc_at(t, m->gbuf, off) != GDS_OK || gds_backend_tensor_set(t, host, 0, gds_nbytes(t)) != GDS_OK)
+            return gds_error(GDS_ERR_BACKEND, "backend '%s': uploading '%s': %s", m->params.backend, t->name, gds_last_error());
+        off += GDS_PAD(gds_nbytes(t), align);
+    }
+    for (struct gds_tensor *t = gds_get_next_tensor(m->wctx, NULL); t; t = gds_get_next_tensor(m->wctx, t))
+        if (t->view_src) gds_tensor_init_view(t);
+    if (m->params.verbose) gds_log(GDS_LOG_INFO, "%s: %.2f GiB of weights uploaded\n", m->params.backend, total / 1073741824.0);
+    return GDS_OK;
+}
+
 struct gds_model *gds_model_load(const char *path, const struct gds_model_params *params) {
     struct gds_model *m = calloc(1, sizeof(*m));
     if (!m) { gds_error(GDS_ERR_NOMEM, "out of memory"); return NULL; }
@@ -528,6 +556,7 @@ struct gds_model *gds_model_load(const char *path, const struct gds_model_params
     m->wctx = gds_init((struct gds_init_params){ .mem_size = n_hdr * gds_tensor_overhead(), .no_alloc = true });
     if (!m->wctx) goto fail;
     if (bind_all(m) != GDS_OK) goto fail;
+    if (m->params.backend && strcmp(m->params.backend, "cpu") != 0 && upload_weights(m) != GDS_OK) goto fail;
     m->sched = gds_sched_new(m->cpu);
     if (!m->sched) goto fail;
     if (m->params.verbose)
@@ -542,6 +571,9 @@ fail:
 
 void gds_model_free(struct gds_model *m) {
     if (!m) return;
+    if (m->ibuf) gds_buffer_free(m->ibuf);
+    if (m->gbuf) gds_buffer_free(m->gbuf);
+    free(m->xhost);
     if (m->sched) gds_sched_free(m->sched);
     if (m->cbuf) gds_buffer_free(m->cbuf);
     free(m->arena);
@@ -549,6 +581,7 @@ void gds_model_free(struct gds_model *m) {
     if (m->wctx) gds_free(m->wctx);
     if (m->wbuf) gds_buffer_free(m->wbuf);
     if (m->cpu) gds_backend_free(m->cpu);
+    if (m->gpu) gds_backend_free(m->gpu);
     if (m->gguf) gds_gguf_close(m->gguf);
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);

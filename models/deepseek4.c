@@ -64,6 +64,7 @@ struct gds_seq {
     int n_ctx, n_batch, n_past;
     int mtp_past;                 /* positions consumed by the MTP block */
     struct gds_context *ctx;
+    struct gds_buffer *buf;       /* the state on the model's gpu backend (NULL: in ctx, host memory) */
     size_t bytes;
     struct ds4_lstate l[GDS_DS4_MAX_LAYERS + 1];
 };
@@ -121,7 +122,8 @@ struct gds_seq *gds_seq_new(struct gds_model *m, int n_ctx) {
     const int nl = hp->n_layer + hp->n_mtp;
     const size_t data = gds_model_seq_bytes(m, n_ctx);
     s->bytes = data;
-    s->ctx = gds_init((struct gds_init_params){ .mem_size = data + (size_t)(nl * 6 + 8) * gds_tensor_overhead() + 4096 });
+    s->ctx = gds_init((struct gds_init_params){ .mem_size = (m->gpu ? 0 : data) + (size_t)(nl * 6 + 8) * gds_tensor_overhead() + 4096,
+                                                .no_alloc = m->gpu != NULL });
     if (!s->ctx) { free(s); return NULL; }
     const int W = hp->sliding_window, hd = hp->head_dim, ID = hp->index_head_dim;
     for (int il = 0; il < nl; il++) {
@@ -140,20 +142,36 @@ struct gds_seq *gds_seq_new(struct gds_model *m, int n_ctx) {
             ls->icz = gds_format_name(gds_new_tensor_2d(s->ctx, GDS_TYPE_F32, 2 * ID, 2 * r + s->n_batch), "state_icz-%d", il);
         }
     }
+    if (m->gpu && !(s->buf = gds_backend_alloc_ctx_tensors(m->gpu, s->ctx))) {
+        gds_error(GDS_ERR_NOMEM, "gds_seq_new: %zu bytes of state on %s: %s", data, gds_backend_name(m->gpu), gds_last_error());
+        gds_free(s->ctx);
+        free(s);
+        return NULL;
+    }
     gds_seq_reset(s);
     return s;
 }
 
 void gds_seq_free(struct gds_seq *s) {
     if (!s) return;
+    if (s->buf) gds_buffer_free(s->buf);
     gds_free(s->ctx);
     free(s);
 }
 
 static void fill_f32(struct gds_tensor *t, float v) {
     if (!t) return;
-    if (t->type != GDS_TYPE_F32) { /* compact rows: all-zero bytes decode to 0 */
-        GDS_ASSERT(v == 0.0f && gds_is_contiguous(t));
+    GDS_ASSERT(t->type == GDS_TYPE_F32 || v == 0.0f); /* compact rows: all-zero bytes decode to 0 */
+    if (t->buffer && !t->buffer->is_host) { /* on a device: through a host block of the pattern */
+        enum { CH = 1 << 16 };
+        static _Thread_local float blk[CH];
+        for (int i = 0; i < CH; i++) blk[i] = v;
+        const size_t n = gds_nbytes(t);
+        for (size_t o = 0; o < n; o += sizeof blk) gds_backend_tensor_set(t, blk, o, n - o < sizeof blk ? n - o : sizeof blk);
+        return;
+    }
+    if (t->type != GDS_TYPE_F32) {
+        GDS_ASSERT(gds_is_contiguous(t));
         memset(t->data, 0, gds_nbytes(t));
         return;
     }
@@ -300,7 +318,7 @@ size_t gds_seq_state_save(const struct gds_seq *s, void *buf, size_t size) {
         const int n = state_parts(s, il, il < s->m->hp.n_layer ? s->n_past : s->mtp_past, p);
         for (int i = 0; i < n; i++) {
             const size_t nb = p[i].t->nb[1] * (size_t)p[i].rows;
-            memcpy(o + at, (const char *)p[i].t->data + p[i].t->nb[1] * (size_t)p[i].row, nb);
+            gds_backend_tensor_get(p[i].t, o + at, p[i].t->nb[1] * (size_t)p[i].row, nb);
             at += nb;
         }
     }
@@ -335,7 +353,7 @@ enum gds_status gds_seq_state_load(struct gds_seq *s, const void *buf, size_t si
         const int n = state_parts(s, il, il < hp->n_layer ? h.n_past : h.mtp_past, p);
         for (int i = 0; i < n; i++) {
             const size_t nb = p[i].t->nb[1] * (size_t)p[i].rows;
-            memcpy((char *)p[i].t->data + p[i].t->nb[1] * (size_t)p[i].row, in + at, nb);
+            gds_backend_tensor_set(p[i].t, in + at, p[i].t->nb[1] * (size_t)p[i].row, nb);
             at += nb;
         }
     }
@@ -350,8 +368,8 @@ static void comp_shift(struct gds_tensor *k, struct gds_tensor *z, int m, int p0
     const int64_t delta = base1 - base0, R = k->ne[1];
     if (delta <= 0) return;
     const size_t rb = k->nb[1];
-    memmove(k->data, (char *)k->data + delta * rb, (size_t)(R - delta) * rb);
-    memmove(z->data, (char *)z->data + delta * rb, (size_t)(R - delta) * rb);
+    gds_backend_tensor_move(k, 0, (size_t)delta * rb, (size_t)(R - delta) * rb);
+    gds_backend_tensor_move(z, 0, (size_t)delta * rb, (size_t)(R - delta) * rb);
 }
 
 static void state_update(struct gds_seq *s, int il, int p0, int T) {
@@ -360,7 +378,7 @@ static void state_update(struct gds_seq *s, int il, int p0, int T) {
     const int W = hp->sliding_window;
     const size_t rb = ls->kv->nb[1];
     for (int q = p0 + T - W > p0 ? p0 + T - W : p0; q < p0 + T; q++)
-        memcpy((char *)ls->kv->data + (size_t)(ls->cap + q % W) * rb, (char *)ls->kv->data + (size_t)(ls->cap + W + q - p0) * rb, rb);
+        gds_backend_tensor_move(ls->kv, (size_t)(ls->cap + q % W) * rb, (size_t)(ls->cap + W + q - p0) * rb, rb);
     const int r = s->m->layers[il].ratio;
     if (r) comp_shift(ls->ck, ls->cz, r, p0, T);
     if (r == 4) comp_shift(ls->ick, ls->icz, r, p0, T);
@@ -922,20 +940,43 @@ static bool prof_on(void) {
     return prof_state == 1;
 }
 
+/* params.backend: the graph's inputs (host tensors in the model's arena,
+ * ctx's first `used` bytes) go to the device in one copy, into a device
+ * mirror of the arena at the same offsets, and are rebound there */
+static enum gds_status mirror_inputs(struct gds_model *m, struct gds_context *ctx) {
+    const size_t used = gds_used_mem(ctx);
+    if (!m->ibuf || m->ibuf->size < used) {
+        if (m->ibuf) gds_buffer_free(m->ibuf);
+        m->ibuf = gds_backend_buffer_alloc(m->gpu, m->arena_size);
+        if (!m->ibuf) return gds_error(GDS_ERR_NOMEM, "deepseek4: %zu bytes of graph inputs on %s: %s", m->arena_size, gds_backend_name(m->gpu),
+                                       gds_last_error());
+    }
+    enum gds_status st = gds_buffer_write(m->ibuf, 0, m->arena, used);
+    if (st != GDS_OK) return st;
+    const char *a0 = m->arena, *a1 = a0 + used;
+    for (struct gds_tensor *t = gds_get_next_tensor(ctx, NULL); t; t = gds_get_next_tensor(ctx, t)) {
+        if (!(t->flags & GDS_TENSOR_FLAG_INPUT) || t->view_src || (const char *)t->data < a0 || (const char *)t->data >= a1) continue;
+        t->data = (char *)m->ibuf->base + ((const char *)t->data - a0);
+        t->buffer = m->ibuf;
+    }
+    return GDS_OK;
+}
+
 static enum gds_status run_graph(struct gds_model *m, struct gds_graph *g, int T) {
+    struct gds_backend *be = m->gpu ? m->gpu : m->cpu;
     size_t need = 0;
     enum gds_status st = m->cbuf ? gds_gallocr_alloc_fit(g, m->cbuf, &need) : GDS_ERR_NOMEM;
     if (st == GDS_ERR_NOMEM) { /* no buffer yet, or too small: grow it (the plan is computed once otherwise) */
-        if (!need) need = gds_gallocr_measure(g, gds_backend_alignment(m->cpu));
+        if (!need) need = gds_gallocr_measure(g, gds_backend_alignment(be));
         if (m->cbuf) gds_buffer_free(m->cbuf);
-        m->cbuf = gds_backend_buffer_alloc(m->cpu, need + need / 4 + 4096);
+        m->cbuf = gds_backend_buffer_alloc(be, need + need / 4 + 4096);
         if (!m->cbuf) return gds_error(GDS_ERR_NOMEM, "deepseek4: cannot allocate %zu bytes of compute buffer", need);
         st = gds_gallocr_alloc(g, m->cbuf);
     }
     if (st != GDS_OK) return st;
-    if (!prof_on()) return gds_backend_graph_compute(m->cpu, g);
+    if (!prof_on()) return gds_backend_graph_compute(be, g);
     const double t0 = prof_now();
-    st = gds_backend_graph_compute(m->cpu, g);
+    st = gds_backend_graph_compute(be, g);
     prof_compute_sec[T > 1] += prof_now() - t0;
     return st;
 }
@@ -1067,14 +1108,29 @@ static enum gds_status eval_graph(struct gds_model *m, struct ds4_seg *seg, int 
     if (m->dump || trace)
         for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->flags |= GDS_TENSOR_FLAG_OUTPUT;
 
-    enum gds_status st = run_graph(m, g, T);
+    enum gds_status st = m->gpu ? mirror_inputs(m, ctx) : GDS_OK;
+    if (st == GDS_OK) st = run_graph(m, g, T);
     if (st != GDS_OK) { gds_free(ctx); return st; }
-    if (trace || tensor_first_nonfinite(X) >= 0 || tensor_first_nonfinite(logits) >= 0) {
+    if (m->gpu) { /* the streams and logits are on the device: look at host copies (no node trace there) */
+        const size_t nx = (size_t)gds_nelements(X), nlg = logits ? (size_t)gds_nelements(logits) : 0;
+        if (m->xhost_n < nx + nlg) {
+            float *p = realloc(m->xhost, sizeof(float) * (nx + nlg));
+            if (!p) { gds_free(ctx); return gds_error(GDS_ERR_NOMEM, "deepseek4: out of memory"); }
+            m->xhost = p;
+            m->xhost_n = nx + nlg;
+        }
+        st = gds_backend_tensor_get(X, m->xhost, 0, nx * 4);
+        if (st == GDS_OK && nlg) st = gds_backend_tensor_get(logits, m->xhost + nx, 0, nlg * 4);
+        if (st == GDS_OK && first_nonfinite(m->xhost, (int64_t)(nx + nlg), false) >= 0)
+            st = gds_error(GDS_ERR_INVALID, "deepseek4: non-finite value at positions %d..%d on %s (run on the CPU backend to find the node "
+                           "that produced it); the model's weights or inputs hold NaN/Inf", seg[0].p0, seg[0].p0 + seg[0].T - 1, gds_backend_name(m->gpu));
+        if (st != GDS_OK) { gds_free(ctx); return st; }
+    } else if (trace || tensor_first_nonfinite(X) >= 0 || tensor_first_nonfinite(logits) >= 0) {
         if (trace) st = nonfinite_error(g, seg[0].p0, n_seg == 1 ? T : seg[0].T);
         gds_free(ctx);
         return trace ? st : eval_graph(m, seg, n_seg, lb, le, mtp, true);
     }
-    if (m->dump) {
+    if (m->dump && !m->gpu) {
         int n_t = 0;
         for (struct gds_tensor *t = NULL; (t = gds_get_next_tensor(ctx, t)) != NULL;) n_t++;
         fprintf(stderr, "--- %d tensors for %d layers (room for %zu), arena %zu of %zu bytes\n", n_t, nl, n_hdr, gds_used_mem(ctx), mem_size);

@@ -60,6 +60,11 @@ struct gds_model_params {
     int n_batch;     /* most tokens per graph when an eval call is split (prefill);
                       * 0: 512. Results do not depend on it (tests split one call
                       * at small sizes and compare bit for bit). */
+    const char *backend; /* NULL or "cpu": the CPU backend. Another registered backend
+                      * ("cuda" with make CUDA=1): the weights are uploaded to it at
+                      * load, the sequence state lives there and every graph runs
+                      * there (gds_backend_count / gds_backend_name_at list them). */
+    int device;      /* device index of that backend */
 };
 
 struct gds_model;

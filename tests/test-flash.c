@@ -359,6 +359,60 @@ int main(int argc, char **argv) {
         for (int i = 0; i < NS; i++) { free(seqtok[i]); free(sref[i]); gds_seq_free(sq[i]); }
     }
 
+    /* 10. the model on a backend whose memory is not host memory: the "ref"
+     * backend with GDS_REF_FULL=1 runs every op with the CPU's scalar kernels
+     * on buffers reached only through tensor_set / tensor_get (the path of a
+     * GPU: weights uploaded at load, the state on the backend, graph inputs
+     * copied over, state moves between graphs through the host), against the
+     * CPU backend at the scalar level (GDS_CPU_SIMD=scalar: the same kernels,
+     * so the same bits), over the first NR tokens (2 CSA top-k selections past
+     * 16 entries, one HCA entry): a prefill; 100 tokens on ref, its state
+     * image continued on the CPU; 100 tokens on the CPU, continued on ref by
+     * one-token decode calls */
+    if (ref) {
+        enum { NR = 140, NS = 100 };
+        setenv("GDS_REF_FULL", "1", 1);
+        setenv("GDS_CPU_SIMD", "scalar", 1);
+        struct gds_model *mr = gds_model_load(argv[1], &(struct gds_model_params){ .n_threads = 1, .backend = "ref" });
+        struct gds_model *ms = gds_model_load(argv[1], &(struct gds_model_params){ .n_threads = 1 });
+        unsetenv("GDS_CPU_SIMD");
+        CHECK(mr && ms, "gds_model_load with backend ref / scalar CPU: %s", gds_last_error());
+        float *want = malloc(sizeof(float) * (size_t)NR * V), *got = malloc(sizeof(float) * (size_t)NR * V);
+        struct gds_seq *a = mr && ms ? gds_seq_new(ms, N_CTX) : NULL, *b = mr && ms ? gds_seq_new(mr, N_CTX) : NULL;
+        bool ok = a && b && want && got;
+        const double t0 = now_s();
+        ok = ok && gds_model_eval(ms, a, &(struct gds_eval){ .tokens = tok, .n_tokens = NR, .logits_all = want }) == GDS_OK;
+        ok = ok && gds_model_eval(mr, b, &(struct gds_eval){ .tokens = tok, .n_tokens = NR, .logits_all = got }) == GDS_OK;
+        CHECK(ok && memcmp(want, got, sizeof(float) * (size_t)NR * V) == 0, "ref backend vs scalar CPU, prefill of %d tokens: %s", NR,
+              ok ? "logits differ" : gds_last_error());
+        /* state images across: ref -> CPU (prefill), CPU -> ref (one-token decode) */
+        for (int k = 0; ok && k < 2; k++) {
+            struct gds_model *ma = k ? ms : mr, *mb = k ? mr : ms;
+            gds_seq_reset(a);
+            gds_seq_reset(b);
+            struct gds_seq *sa = k ? a : b, *sb = k ? b : a;
+            bool ok2 = gds_model_eval(ma, sa, &(struct gds_eval){ .tokens = tok, .n_tokens = NS }) == GDS_OK;
+            const size_t n = ok2 ? gds_seq_state_size(sa) : 0;
+            void *img = ok2 ? malloc(n) : NULL;
+            ok2 = ok2 && img && gds_seq_state_save(sa, img, n) == n && gds_seq_state_load(sb, img, n) == GDS_OK;
+            for (int i = NS; ok2 && i < NR; i++)
+                ok2 = gds_model_eval(mb, sb, &(struct gds_eval){ .tokens = tok + i, .n_tokens = 1, .decode = k == 1, .logits = got + (size_t)i * V }) == GDS_OK;
+            CHECK(ok2 && memcmp(want + (size_t)NS * V, got + (size_t)NS * V, sizeof(float) * (size_t)(NR - NS) * V) == 0,
+                  "state image %s -> %s after %d tokens, then one-token calls: %s", k ? "CPU" : "ref", k ? "ref" : "CPU", NS,
+                  ok2 ? "logits differ" : gds_last_error());
+            free(img);
+        }
+        if (ok) printf("  ref backend (not host memory) vs scalar CPU: prefill of %d tokens, state images both ways + %d one-token calls: checked, %.1f s\n",
+                       NR, NR - NS, now_s() - t0);
+        gds_seq_free(a);
+        gds_seq_free(b);
+        free(want);
+        free(got);
+        gds_model_free(mr);
+        gds_model_free(ms);
+        unsetenv("GDS_REF_FULL");
+    }
+
     /* 7. the indexer's top-k really selects */
     if (argc > 2 && ref) {
         struct gds_model *ma = load(argv[2], 1, false);

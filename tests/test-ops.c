@@ -1747,6 +1747,7 @@ struct config {
     struct gds_backend *b;    /* the backend that owns the buffers */
     struct gds_sched *s;      /* non-NULL: run through the scheduler */
     int simd;                 /* CPU level, -1 otherwise */
+    bool full;                /* an accelerator backend that must claim every op (cuda, vulkan) */
 };
 
 static int g_verbose;
@@ -1953,6 +1954,11 @@ static int run_case(int ci, const struct config *cfg, struct refc *rc) {
     uint8_t *o0 = NULL, *o1 = NULL;
     double *y = NULL;
     if (ok && !cfg->s && !gds_backend_supports_op(cfg->b, r.out)) { snprintf(err, sizeof err, "not supported by the backend"); ok = false; }
+    /* a full accelerator backend (cuda, vulkan) must run every case's op itself, not leave it to the CPU fallback */
+    if (ok && cfg->s && cfg->full && !gds_backend_supports_op(cfg->b, r.out)) {
+        snprintf(err, sizeof err, "not supported by the backend (the scheduler would run it on the CPU)");
+        ok = false;
+    }
     if (ok) ok = trun_place(&r, cfg->b, &pl, err, sizeof err);
     if (ok) {
         for (int k = 0; k < r.n_in; k++) in_decode(&r.in[k]);
@@ -2178,7 +2184,7 @@ static int mode_test(void) {
         } else {
             struct gds_sched *sc = gds_sched_new(b);
             if (!sc) { printf("backend %s: SKIP (scheduler: %s)\n", bn, gds_last_error()); g_skip++; gds_backend_free(b); continue; }
-            struct config cfg = { .b = b, .s = sc, .simd = -1 };
+            struct config cfg = { .b = b, .s = sc, .simd = -1, .full = strcasecmp(bn, "cuda") == 0 || strcasecmp(bn, "vulkan") == 0 };
             snprintf(cfg.label, sizeof cfg.label, "%s", bn);
             run_config(&cfg, refs);
             gds_sched_free(sc);

@@ -59,6 +59,12 @@ void gds_tensor_init_view(struct gds_tensor *t);
 
 enum gds_status gds_backend_tensor_set(struct gds_tensor *t, const void *src, size_t offset, size_t n);
 enum gds_status gds_backend_tensor_get(const struct gds_tensor *t, void *dst, size_t offset, size_t n);
+/* n bytes of host memory into buf at offset (one copy; e.g. a block of graph inputs) */
+enum gds_status gds_buffer_write(struct gds_buffer *buf, size_t offset, const void *src, size_t n);
+/* Moves bytes [src_off, src_off+n) of t to [dst_off, dst_off+n) in place, the
+ * regions may overlap (memmove); on the tensor's own backend (no host trip
+ * where the backend has a device copy). */
+enum gds_status gds_backend_tensor_move(struct gds_tensor *t, size_t dst_off, size_t src_off, size_t n);
 
 bool gds_backend_supports_op(struct gds_backend *b, const struct gds_tensor *node);
 /* Runs a graph whose tensors all have data in this backend's buffers. */

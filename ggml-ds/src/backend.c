@@ -8,11 +8,15 @@
  */
 #include "gds-impl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static const struct gds_backend_i *const registry[] = {
     &gds_backend_cpu_i,
     &gds_backend_ref_i,
+#ifdef GDS_USE_CUDA
+    &gds_backend_cuda_i,
+#endif
 };
 #define N_REGISTRY ((int)(sizeof(registry) / sizeof(registry[0])))
 
@@ -178,6 +182,46 @@ enum gds_status gds_backend_tensor_get(const struct gds_tensor *t, void *dst, si
         return GDS_OK;
     }
     return buf->backend->iface->tensor_get(buf->backend, t, dst, offset, n);
+}
+
+/* n bytes of host memory to buf at offset (one copy, whatever tensors live there) */
+enum gds_status gds_buffer_write(struct gds_buffer *buf, size_t offset, const void *src, size_t n) {
+    if (offset > buf->size || n > buf->size - offset)
+        return gds_error(GDS_ERR_INVALID, "buffer write of %zu bytes at %zu exceeds %zu", n, offset, buf->size);
+    if (n == 0) return GDS_OK;
+    if (buf->is_host) {
+        memcpy((char *)buf->base + offset, src, n);
+        return GDS_OK;
+    }
+    struct gds_tensor t; /* a byte range of the buffer, as the backend's tensor_set expects it */
+    memset(&t, 0, sizeof t);
+    t.type = GDS_TYPE_F32;
+    t.data = (char *)buf->base + offset;
+    t.buffer = buf;
+    snprintf(t.name, sizeof t.name, "buffer range");
+    return buf->backend->iface->tensor_set(buf->backend, &t, src, 0, n);
+}
+
+/* bytes [src_off, src_off+n) of t to [dst_off, dst_off+n), overlapping allowed (memmove) */
+enum gds_status gds_backend_tensor_move(struct gds_tensor *t, size_t dst_off, size_t src_off, size_t n) {
+    struct gds_buffer *buf = tensor_buffer(t);
+    if (!buf && !t->data) return gds_error(GDS_ERR_INVALID, "tensor '%s' has no memory", t->name);
+    const size_t nb = gds_nbytes(t);
+    if (dst_off > nb || src_off > nb || n > nb - dst_off || n > nb - src_off)
+        return gds_error(GDS_ERR_INVALID, "tensor '%s': move of %zu bytes from %zu to %zu exceeds %zu", t->name, n, src_off, dst_off, nb);
+    if (n == 0 || dst_off == src_off) return GDS_OK;
+    if (!buf || buf->is_host) {
+        memmove((char *)t->data + dst_off, (const char *)t->data + src_off, n);
+        return GDS_OK;
+    }
+    struct gds_backend *b = buf->backend;
+    if (b->iface->memmove) return b->iface->memmove(b, (char *)t->data + dst_off, (const char *)t->data + src_off, n);
+    void *stage = malloc(n); /* through the host */
+    if (!stage) return gds_error(GDS_ERR_NOMEM, "tensor '%s': staging %zu bytes", t->name, n);
+    enum gds_status st = b->iface->tensor_get(b, t, stage, src_off, n);
+    if (st == GDS_OK) st = b->iface->tensor_set(b, t, stage, dst_off, n);
+    free(stage);
+    return st;
 }
 
 /* ---- compute -------------------------------------------------------------------- */

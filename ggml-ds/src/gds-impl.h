@@ -31,6 +31,9 @@ struct gds_backend_i {
      * if the backend reports can_read_host). */
     enum gds_status (*graph_compute)(struct gds_backend *b, struct gds_graph *g);
     enum gds_status (*synchronize)(struct gds_backend *b);
+    /* optional (NULL: through the host): memmove of n bytes between two
+     * addresses of this backend's buffers (regions may overlap). */
+    enum gds_status (*memmove)(struct gds_backend *b, void *dst, const void *src, size_t n);
     size_t alignment;
     size_t max_size;
     bool is_cpu;
@@ -45,6 +48,7 @@ struct gds_backend {
 /* built-in backends */
 extern const struct gds_backend_i gds_backend_cpu_i;
 extern const struct gds_backend_i gds_backend_ref_i;
+extern const struct gds_backend_i gds_backend_cuda_i; /* make CUDA=1 */
 
 /* Host buffer helpers shared by backends whose memory is host memory. */
 enum gds_status gds_host_buffer_alloc(struct gds_backend *b, size_t size, struct gds_buffer *buf);

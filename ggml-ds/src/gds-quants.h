@@ -15,6 +15,14 @@
 #include <stdint.h>
 #include <string.h>
 
+/* The minifloat helpers below also compile as CUDA device code
+ * (backends/cuda), so the GPU kernels round exactly as the CPU does. */
+#ifdef __CUDACC__
+#define GDS_QFN static inline __host__ __device__
+#else
+#define GDS_QFN static inline
+#endif
+
 #define QK8_0     32
 #define QK_MXFP4  32
 #define QK_F8     128
@@ -50,21 +58,21 @@ _Static_assert(sizeof(block_f8) == 129, "block_f8 size");
 /* e2m1 values doubled (ggml's kvalues_mxfp4): code -> 2*value */
 static const int8_t gds_kvalues_mxfp4[16] = { 0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12 };
 
-static inline uint32_t gds_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
-static inline float gds_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+GDS_QFN uint32_t gds_f32_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+GDS_QFN float gds_bits_f32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
 /* ---- bf16 ---------------------------------------------------------------- */
-static inline gds_bf16_t gds_fp32_to_bf16(float f) {
+GDS_QFN gds_bf16_t gds_fp32_to_bf16(float f) {
     uint32_t u = gds_f32_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (gds_bf16_t)((u >> 16) | 0x40); /* quiet NaN */
     u += 0x7fffu + ((u >> 16) & 1u);
     return (gds_bf16_t)(u >> 16);
 }
-static inline float gds_bf16_to_fp32(gds_bf16_t h) { return gds_bits_f32((uint32_t)h << 16); }
-static inline float gds_round_bf16(float f) { return gds_bf16_to_fp32(gds_fp32_to_bf16(f)); }
+GDS_QFN float gds_bf16_to_fp32(gds_bf16_t h) { return gds_bits_f32((uint32_t)h << 16); }
+GDS_QFN float gds_round_bf16(float f) { return gds_bf16_to_fp32(gds_fp32_to_bf16(f)); }
 
 /* ---- fp16 (IEEE half, RNE) ----------------------------------------------- */
-static inline float gds_fp16_to_fp32(gds_fp16_t h) {
+GDS_QFN float gds_fp16_to_fp32(gds_fp16_t h) {
     uint32_t s = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ffu;
     if (e == 0) { /* zero / subnormal: m * 2^-24 */
         float v = (float)m * gds_bits_f32(0x33800000u);
@@ -73,7 +81,7 @@ static inline float gds_fp16_to_fp32(gds_fp16_t h) {
     if (e == 31) return gds_bits_f32(s | 0x7f800000u | (m << 13));
     return gds_bits_f32(s | ((e + 112) << 23) | (m << 13));
 }
-static inline gds_fp16_t gds_fp32_to_fp16(float f) {
+GDS_QFN gds_fp16_t gds_fp32_to_fp16(float f) {
     uint32_t u = gds_f32_bits(f), s = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
     if (a > 0x7f800000u) return (gds_fp16_t)(s | 0x7e00u);           /* NaN */
     if (a >= 0x477ff000u) return (gds_fp16_t)(s | 0x7c00u);          /* overflow -> inf (RNE) */
@@ -89,26 +97,26 @@ static inline gds_fp16_t gds_fp32_to_fp16(float f) {
 }
 
 /* ---- e8m0 ---------------------------------------------------------------- */
-static inline float gds_e8m0_to_fp32(uint8_t b) {
+GDS_QFN float gds_e8m0_to_fp32(uint8_t b) {
     if (b == 0xff) return gds_bits_f32(0x7fc00000u);
     if (b == 0) return gds_bits_f32(0x00400000u); /* 2^-127 (subnormal) */
     return gds_bits_f32((uint32_t)b << 23);
 }
 /* ggml MXFP4 scale: 2^(b-128) */
-static inline float gds_e8m0_to_fp32_half(uint8_t b) {
+GDS_QFN float gds_e8m0_to_fp32_half(uint8_t b) {
     if (b < 2) return gds_bits_f32(0x00200000u << b);
     return gds_bits_f32((uint32_t)(b - 1) << 23);
 }
 
 /* ---- e4m3fn -------------------------------------------------------------- */
-static inline float gds_e4m3_to_fp32(uint8_t c) {
+GDS_QFN float gds_e4m3_to_fp32(uint8_t c) {
     uint32_t s = (uint32_t)(c & 0x80) << 24, e = (c >> 3) & 0xf, m = c & 7;
     if (e == 0xf && m == 7) return gds_bits_f32(s | 0x7fc00000u);  /* NaN */
     if (e == 0) { float v = (float)m * (1.0f / 512.0f); return s ? -v : v; }
     return gds_bits_f32(s | ((e + 120) << 23) | (m << 20));
 }
 /* RNE, saturating to +-448; NaN -> 0x7F. */
-static inline uint8_t gds_fp32_to_e4m3(float f) {
+GDS_QFN uint8_t gds_fp32_to_e4m3(float f) {
     uint32_t u = gds_f32_bits(f), s = (u >> 24) & 0x80u, a = u & 0x7fffffffu;
     if (a > 0x7f800000u) return 0x7f;
     if (a >= 0x43e00000u) return (uint8_t)(s | 0x7e);                 /* >= 448 */
@@ -125,9 +133,14 @@ static inline uint8_t gds_fp32_to_e4m3(float f) {
 }
 
 /* ---- e2m1 ---------------------------------------------------------------- */
-static inline float gds_e2m1_to_fp32(uint8_t c) { return 0.5f * (float)gds_kvalues_mxfp4[c & 15]; }
+/* gds_kvalues_mxfp4[c & 15] computed (device code cannot read the host table) */
+GDS_QFN int gds_kvalue_mxfp4(uint8_t c) {
+    const int m = c & 7, v = m < 4 ? m : (m & 1 ? 3 : 2) << ((m >> 1) - 1);
+    return c & 8 ? -v : v;
+}
+GDS_QFN float gds_e2m1_to_fp32(uint8_t c) { return 0.5f * (float)gds_kvalue_mxfp4(c); }
 /* RNE to {0, .5, 1, 1.5, 2, 3, 4, 6}, ties to the even code, clamps at 6; sign in bit 3. */
-static inline uint8_t gds_fp32_to_e2m1(float f) {
+GDS_QFN uint8_t gds_fp32_to_e2m1(float f) {
     uint8_t s = (gds_f32_bits(f) >> 28) & 8;
     float a = f < 0 ? -f : f;
     uint8_t c;
@@ -145,7 +158,7 @@ static inline uint8_t gds_fp32_to_e2m1(float f) {
 
 /* ---- act_quant scale (spec 3.3/3.4): 2^ceil(log2(amax*inv)) as an exponent -- */
 /* returns e such that s = 2^e; amax already floored by the caller */
-static inline int gds_pow2_ceil_exp(float t) {
+GDS_QFN int gds_pow2_ceil_exp(float t) {
     uint32_t u = gds_f32_bits(t);
     int e = (int)((u >> 23) & 0xff) - 127;
     return e + ((u & 0x7fffffu) != 0);

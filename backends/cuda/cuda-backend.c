@@ -1,0 +1,277 @@
+/*
+ * cuda-backend.c - the CUDA backend's host glue (C): device, buffers, copies,
+ * supports_op, and graph_compute, which turns each node into a struct
+ * gds_cu_node and calls its launcher (ops-*.cu, behind cuda-ops.h).
+ *
+ *     struct gds_backend *gpu = gds_backend_init("cuda", 0);   // device index
+ *
+ * Built with `make CUDA=1` (nvcc; the registry in ggml-ds/src/backend.c then
+ * lists "cuda"). Without a device, init fails with a message and callers
+ * (test-ops -b cuda, --backend cuda) report a skip or an error.
+ *
+ * Memory: buffers are cudaMalloc'd device memory (is_host false): the
+ * scheduler copies activations across through tensor_set / tensor_get.
+ * Every kernel runs on one stream of the backend; graph_compute waits for it
+ * at the end (so errors surface with the graph that caused them), and a
+ * failing launch names the node. Scratch for the ops that declare it
+ * (gds_cu_work_*) is one device buffer, grown on demand.
+ */
+#include "gds-impl.h"
+#include "cuda-ops.h"
+
+#include <cuda_runtime_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+struct cuda_ctx {
+    int device;
+    cudaStream_t stream;
+    void *scratch;
+    size_t scratch_size;
+    int n_sm, cc;
+    char name[256];
+};
+
+static enum gds_status cu_err(cudaError_t e, const char *what) {
+    return gds_error(GDS_ERR_BACKEND, "cuda: %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+}
+
+static enum gds_status cuda_init(struct gds_backend *b, int device) {
+    int n = 0;
+    cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess || n == 0)
+        return gds_error(GDS_ERR_UNSUPPORTED, "cuda: no CUDA device (%s)", e != cudaSuccess ? cudaGetErrorString(e) : "0 devices");
+    if (device < 0 || device >= n) return gds_error(GDS_ERR_INVALID, "cuda: device %d of %d", device, n);
+    struct cuda_ctx *c = calloc(1, sizeof *c);
+    if (!c) return gds_error(GDS_ERR_NOMEM, "cuda: out of memory");
+    c->device = device;
+    if ((e = cudaSetDevice(device)) != cudaSuccess) { free(c); return cu_err(e, "cudaSetDevice"); }
+    struct cudaDeviceProp prop;
+    if ((e = cudaGetDeviceProperties(&prop, device)) != cudaSuccess) { free(c); return cu_err(e, "cudaGetDeviceProperties"); }
+    c->n_sm = prop.multiProcessorCount;
+    c->cc = prop.major * 10 + prop.minor;
+    snprintf(c->name, sizeof c->name, "%s", prop.name);
+    if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) { free(c); return cu_err(e, "cudaStreamCreate"); }
+    b->ctx = c;
+    return GDS_OK;
+}
+
+static void cuda_free(struct gds_backend *b) {
+    struct cuda_ctx *c = b->ctx;
+    if (!c) return;
+    cudaSetDevice(c->device);
+    cudaStreamSynchronize(c->stream);
+    if (c->scratch) cudaFree(c->scratch);
+    cudaStreamDestroy(c->stream);
+    free(c);
+}
+
+static enum gds_status cuda_buffer_alloc(struct gds_backend *b, size_t size, struct gds_buffer *buf) {
+    struct cuda_ctx *c = b->ctx;
+    cudaSetDevice(c->device);
+    void *p = NULL;
+    cudaError_t e = cudaMalloc(&p, size ? size : 1);
+    if (e != cudaSuccess) {
+        cudaGetLastError(); /* clear the sticky-free error state of a failed allocation */
+        return gds_error(GDS_ERR_NOMEM, "cuda: cannot allocate %zu bytes on %s: %s", size, c->name, cudaGetErrorString(e));
+    }
+    buf->base = p;
+    buf->size = size;
+    buf->is_host = false;
+    return GDS_OK;
+}
+
+static void cuda_buffer_free(struct gds_backend *b, struct gds_buffer *buf) {
+    struct cuda_ctx *c = b->ctx;
+    if (!buf->base) return;
+    cudaSetDevice(c->device);
+    cudaStreamSynchronize(c->stream);
+    cudaFree(buf->base);
+    buf->base = NULL;
+}
+
+static enum gds_status cuda_tensor_set(struct gds_backend *b, struct gds_tensor *t, const void *src, size_t offset, size_t n) {
+    struct cuda_ctx *c = b->ctx;
+    cudaSetDevice(c->device);
+    cudaError_t e = cudaMemcpyAsync((char *)t->data + offset, src, n, cudaMemcpyHostToDevice, c->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    return e == cudaSuccess ? GDS_OK : cu_err(e, "tensor_set");
+}
+
+static enum gds_status cuda_tensor_get(struct gds_backend *b, const struct gds_tensor *t, void *dst, size_t offset, size_t n) {
+    struct cuda_ctx *c = b->ctx;
+    cudaSetDevice(c->device);
+    cudaError_t e = cudaMemcpyAsync(dst, (const char *)t->data + offset, n, cudaMemcpyDeviceToHost, c->stream);
+    if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
+    return e == cudaSuccess ? GDS_OK : cu_err(e, "tensor_get");
+}
+
+/* ---- what the kernels take (mirrors the CPU backend's contracts, gds.h) ---- */
+
+static bool is_float(enum gds_type t) { return t == GDS_TYPE_F32 || t == GDS_TYPE_F16 || t == GDS_TYPE_BF16; }
+static bool is_quant(enum gds_type t) {
+    return t == GDS_TYPE_Q8_0 || t == GDS_TYPE_MXFP4 || t == GDS_TYPE_F8_E4M3_B128 || t == GDS_TYPE_KV_E4M3_B64;
+}
+static bool is_weight(enum gds_type t) {
+    return t == GDS_TYPE_F32 || t == GDS_TYPE_F16 || t == GDS_TYPE_BF16 || t == GDS_TYPE_Q8_0 || t == GDS_TYPE_MXFP4 || t == GDS_TYPE_F8_E4M3_B128;
+}
+static bool f32_rows(const struct gds_tensor *t) { return t && t->type == GDS_TYPE_F32 && t->nb[0] == 4; }
+
+static bool cuda_supports_op(struct gds_backend *b, const struct gds_tensor *t) {
+    (void)b;
+    const struct gds_tensor *s0 = t->src[0], *s1 = t->src[1];
+    switch (t->op) {
+    case GDS_OP_CPY:
+        if (s0->type == GDS_TYPE_I32 || t->type == GDS_TYPE_I32) return s0->type == t->type;
+        if (is_float(s0->type) && is_float(t->type)) return true;
+        if (s0->type == GDS_TYPE_F32 && is_quant(t->type)) return true;
+        return is_quant(s0->type) && t->type == GDS_TYPE_F32;
+    case GDS_OP_GET_ROWS: return (is_float(s0->type) || is_quant(s0->type)) && s1->type == GDS_TYPE_I32;
+    case GDS_OP_SET_ROWS: return (is_float(t->type) || is_quant(t->type)) && f32_rows(s1) && t->src[2]->type == GDS_TYPE_I32;
+    case GDS_OP_CONCAT: return is_float(s0->type) && is_float(s1->type);
+    case GDS_OP_MUL_MAT: case GDS_OP_MUL_MAT_ID: return is_weight(s0->type) && s1->type == GDS_TYPE_F32 && s1->nb[0] == 4;
+    case GDS_OP_ADD: case GDS_OP_MUL: case GDS_OP_DIV: case GDS_OP_SCALE: case GDS_OP_SQRT: case GDS_OP_SIGMOID:
+    case GDS_OP_SOFTPLUS: case GDS_OP_SILU: case GDS_OP_SWIGLU: case GDS_OP_RMS_NORM: case GDS_OP_SUM_ROWS:
+    case GDS_OP_SOFT_MAX: case GDS_OP_ROPE: case GDS_OP_HADAMARD: case GDS_OP_QUANT_SIM: case GDS_OP_TOP_K:
+    case GDS_OP_HC_COMB: case GDS_OP_HC_PRE: case GDS_OP_HC_POST: case GDS_OP_COMPRESS: case GDS_OP_INDEXER: case GDS_OP_ATTN:
+        return f32_rows(s0);
+    default: return false;
+    }
+}
+
+/* ---- graph compute ---------------------------------------------------------- */
+
+typedef int (*cu_run_fn)(const struct gds_cu_node *, const struct gds_cu_exec *);
+typedef size_t (*cu_work_fn)(const struct gds_cu_node *);
+
+static const struct { cu_run_fn run; cu_work_fn work; } cu_ops[GDS_OP_COUNT] = {
+    [GDS_OP_CPY] = { gds_cu_run_cpy, NULL },
+    [GDS_OP_GET_ROWS] = { gds_cu_run_get_rows, NULL },
+    [GDS_OP_SET_ROWS] = { gds_cu_run_set_rows, NULL },
+    [GDS_OP_CONCAT] = { gds_cu_run_concat, NULL },
+    [GDS_OP_ADD] = { gds_cu_run_add, NULL },
+    [GDS_OP_MUL] = { gds_cu_run_mul, NULL },
+    [GDS_OP_DIV] = { gds_cu_run_div, NULL },
+    [GDS_OP_SCALE] = { gds_cu_run_scale, NULL },
+    [GDS_OP_SQRT] = { gds_cu_run_sqrt, NULL },
+    [GDS_OP_SIGMOID] = { gds_cu_run_sigmoid, NULL },
+    [GDS_OP_SOFTPLUS] = { gds_cu_run_softplus, NULL },
+    [GDS_OP_SILU] = { gds_cu_run_silu, NULL },
+    [GDS_OP_SWIGLU] = { gds_cu_run_swiglu, NULL },
+    [GDS_OP_RMS_NORM] = { gds_cu_run_rms_norm, NULL },
+    [GDS_OP_SUM_ROWS] = { gds_cu_run_sum_rows, NULL },
+    [GDS_OP_SOFT_MAX] = { gds_cu_run_soft_max, NULL },
+    [GDS_OP_ROPE] = { gds_cu_run_rope, NULL },
+    [GDS_OP_HADAMARD] = { gds_cu_run_hadamard, NULL },
+    [GDS_OP_QUANT_SIM] = { gds_cu_run_quant_sim, NULL },
+    [GDS_OP_TOP_K] = { gds_cu_run_top_k, gds_cu_work_top_k },
+    [GDS_OP_MUL_MAT] = { gds_cu_run_mul_mat, gds_cu_work_mul_mat },
+    [GDS_OP_MUL_MAT_ID] = { gds_cu_run_mul_mat_id, gds_cu_work_mul_mat_id },
+    [GDS_OP_HC_COMB] = { gds_cu_run_hc_comb, NULL },
+    [GDS_OP_HC_PRE] = { gds_cu_run_hc_pre, NULL },
+    [GDS_OP_HC_POST] = { gds_cu_run_hc_post, NULL },
+    [GDS_OP_COMPRESS] = { gds_cu_run_compress, NULL },
+    [GDS_OP_INDEXER] = { gds_cu_run_indexer, gds_cu_work_indexer },
+    [GDS_OP_ATTN] = { gds_cu_run_attn, gds_cu_work_attn },
+};
+
+static void cu_desc(struct gds_cu_t *d, const struct gds_tensor *t) {
+    memset(d, 0, sizeof *d);
+    if (!t) return;
+    d->data = t->data;
+    d->type = (int32_t)t->type;
+    for (int i = 0; i < 4; i++) {
+        d->ne[i] = t->ne[i];
+        d->nb[i] = (int64_t)t->nb[i];
+    }
+}
+
+/* the scratch holds at least need bytes (waits for queued work before replacing it) */
+static enum gds_status ensure_scratch(struct cuda_ctx *c, size_t need, const char *what) {
+    if (need <= c->scratch_size) return GDS_OK;
+    cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (e != cudaSuccess) return cu_err(e, "before growing the scratch");
+    if (c->scratch) cudaFree(c->scratch);
+    c->scratch = NULL;
+    c->scratch_size = 0;
+    const size_t sz = GDS_PAD(need + need / 4, 256);
+    if ((e = cudaMalloc(&c->scratch, sz)) != cudaSuccess) {
+        cudaGetLastError();
+        return gds_error(GDS_ERR_NOMEM, "cuda: cannot allocate %zu bytes of scratch for %s", sz, what);
+    }
+    c->scratch_size = sz;
+    return GDS_OK;
+}
+
+/* memmove on the device: one copy when the regions are apart, else through the scratch */
+static enum gds_status cuda_memmove(struct gds_backend *b, void *dst, const void *src, size_t n) {
+    struct cuda_ctx *c = b->ctx;
+    cudaSetDevice(c->device);
+    cudaError_t e;
+    if ((const char *)dst + n <= (const char *)src || (const char *)src + n <= (const char *)dst) {
+        e = cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToDevice, c->stream);
+    } else {
+        enum gds_status st = ensure_scratch(c, n, "memmove");
+        if (st != GDS_OK) return st;
+        e = cudaMemcpyAsync(c->scratch, src, n, cudaMemcpyDeviceToDevice, c->stream);
+        if (e == cudaSuccess) e = cudaMemcpyAsync(dst, c->scratch, n, cudaMemcpyDeviceToDevice, c->stream);
+    }
+    return e == cudaSuccess ? GDS_OK : cu_err(e, "memmove");
+}
+
+static enum gds_status cuda_graph_compute(struct gds_backend *b, struct gds_graph *g) {
+    struct cuda_ctx *c = b->ctx;
+    cudaSetDevice(c->device);
+    struct gds_cu_exec x = { .stream = c->stream, .n_sm = c->n_sm, .cc = c->cc };
+    struct gds_cu_node n;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct gds_tensor *t = g->nodes[i];
+        if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
+        if (!cu_ops[t->op].run) return gds_error(GDS_ERR_UNSUPPORTED, "cuda: no kernel for %s (node '%s')", gds_op_name(t->op), t->name);
+        memset(&n, 0, sizeof n);
+        n.op = (int32_t)t->op;
+        memcpy(n.params, t->op_params, sizeof n.params);
+        cu_desc(&n.dst, t);
+        for (int k = 0; k < GDS_MAX_SRC && t->src[k]; k++) {
+            cu_desc(&n.src[k], t->src[k]);
+            n.n_src = k + 1;
+        }
+        const size_t need = cu_ops[t->op].work ? cu_ops[t->op].work(&n) : 0;
+        enum gds_status st = ensure_scratch(c, need, gds_op_name(t->op));
+        if (st != GDS_OK) return st;
+        x.scratch = c->scratch;
+        x.scratch_size = c->scratch_size;
+        const int rc = cu_ops[t->op].run(&n, &x);
+        if (rc != 0) {
+            char what[256];
+            snprintf(what, sizeof what, "launching %s (node '%s')", gds_op_name(t->op), t->name);
+            return cu_err((cudaError_t)rc, what);
+        }
+    }
+    const cudaError_t e = cudaStreamSynchronize(c->stream);
+    return e == cudaSuccess ? GDS_OK : cu_err(e, "running the graph");
+}
+
+static enum gds_status cuda_synchronize(struct gds_backend *b) {
+    struct cuda_ctx *c = b->ctx;
+    const cudaError_t e = cudaStreamSynchronize(c->stream);
+    return e == cudaSuccess ? GDS_OK : cu_err(e, "synchronize");
+}
+
+const struct gds_backend_i gds_backend_cuda_i = {
+    .name = "cuda",
+    .init = cuda_init,
+    .free = cuda_free,
+    .buffer_alloc = cuda_buffer_alloc,
+    .buffer_free = cuda_buffer_free,
+    .buffer_from_host_ptr = NULL,
+    .tensor_set = cuda_tensor_set,
+    .tensor_get = cuda_tensor_get,
+    .supports_op = cuda_supports_op,
+    .graph_compute = cuda_graph_compute,
+    .synchronize = cuda_synchronize,
+    .memmove = cuda_memmove,
+    .alignment = 256,
+    .max_size = 0,
+    .is_cpu = false,
+};

@@ -1,0 +1,262 @@
+/*
+ * ops-rows.cu - CPY, GET_ROWS, SET_ROWS, CONCAT on CUDA.
+ *
+ * Conversions follow backends/cpu/ops-elementwise.c exactly: float types
+ * through gds-quants.h (RNE), quantized sources read value by value
+ * (cu_row_value: the CPU's to_float), quantized destinations written block by
+ * block by device ports of the reference quantizers of ggml-ds/src/types.c
+ * (Q8_0, MXFP4, F8_E4M3_B128, KV_E4M3_B64): the same bytes as the CPU.
+ *
+ * Geometry: one thread per output element (plain types) or per output block
+ * (quantized types; a block is at most 512 values, read serially: these
+ * writes are a few rows per token, the KV state and indexer keys). SET_ROWS
+ * with repeated ids: the V4 graph never repeats one; which write wins is then
+ * unspecified here (the CPU takes the last).
+ */
+#include "common.cuh"
+
+/* ---- device ports of the reference quantizers (types.c) -------------------- */
+
+/* value j of a source row: plain float types (element stride s) */
+struct cu_src_row {
+    const char *p;
+    int64_t s;
+    int32_t type;
+    __device__ float operator()(int64_t j) const { return cu_load_f(p + j * s, type); }
+};
+
+static __device__ void cu_quant_q8_0(const cu_src_row &x, int64_t j0, block_q8_0 *b) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK8_0; j++) amax = fabsf(x(j0 + j)) > amax ? fabsf(x(j0 + j)) : amax;
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    b->d = gds_fp32_to_fp16(d);
+    for (int j = 0; j < QK8_0; j++) {
+        float v = roundf(x(j0 + j) * id);
+        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v == v ? v : 0.0f;
+        b->qs[j] = (int8_t)v;
+    }
+}
+
+static __device__ uint8_t cu_mxfp4_best(float x, float d) {
+    uint8_t best = 0;
+    float best_err = fabsf((float)gds_kvalue_mxfp4(0) * d - x);
+    for (uint8_t k = 1; k < 16; k++) {
+        const float err = fabsf((float)gds_kvalue_mxfp4(k) * d - x);
+        if (err < best_err) { best = k; best_err = err; }
+    }
+    return best;
+}
+
+static __device__ void cu_quant_mxfp4(const cu_src_row &x, int64_t j0, block_mxfp4 *b) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK_MXFP4; j++) if (amax < fabsf(x(j0 + j))) amax = fabsf(x(j0 + j));
+    int e = 0;
+    if (amax > 0.0f) {
+        e = (int)(__float_as_uint(amax) >> 23) - 127 - 2 + 127;
+        e = e < 0 ? 0 : e > 254 ? 254 : e;
+    }
+    const float d = gds_e8m0_to_fp32_half((uint8_t)e);
+    b->e = (uint8_t)e;
+    for (int j = 0; j < QK_MXFP4 / 2; j++) b->qs[j] = (uint8_t)(cu_mxfp4_best(x(j0 + j), d) | (cu_mxfp4_best(x(j0 + j + 16), d) << 4));
+}
+
+/* act_quant of n values (F8 blocks of 128, KV groups of 64): scale byte, codes */
+static __device__ void cu_act_quant(const cu_src_row &x, int64_t j0, int n, uint8_t *scale, uint8_t *qs) {
+    float amax = 0.0f;
+    for (int j = 0; j < n; j++) if (amax < fabsf(x(j0 + j))) amax = fabsf(x(j0 + j));
+    if (amax < 1e-4f) amax = 1e-4f;
+    int e = gds_pow2_ceil_exp(amax * (1.0f / 448.0f));
+    if (e > 127) e = 127;
+    const float s = __uint_as_float((uint32_t)(e + 127) << 23);
+    *scale = (uint8_t)(e + 127);
+    for (int j = 0; j < n; j++) {
+        float v = x(j0 + j) / s;
+        v = v > 448.0f ? 448.0f : v < -448.0f ? -448.0f : v;
+        qs[j] = gds_fp32_to_e4m3(v);
+    }
+}
+
+static __device__ void cu_quant_kv(const cu_src_row &x, int64_t j0, uint8_t *b) {
+    for (int k = 0; k < GDS_KV_E4M3_B64_OFF_QS; k++) b[k] = 0;
+    for (int g = 0; g < GDS_KV_E4M3_B64_NOPE / GDS_KV_E4M3_B64_GROUP; g++)
+        cu_act_quant(x, j0 + g * GDS_KV_E4M3_B64_GROUP, GDS_KV_E4M3_B64_GROUP, b + g, b + GDS_KV_E4M3_B64_OFF_QS + g * GDS_KV_E4M3_B64_GROUP);
+    uint8_t *r = b + GDS_KV_E4M3_B64_OFF_ROPE;
+    for (int j = 0; j < GDS_KV_E4M3_B64_NE - GDS_KV_E4M3_B64_NOPE; j++) {
+        const uint16_t h = gds_fp32_to_bf16(x(j0 + GDS_KV_E4M3_B64_NOPE + j));
+        r[2 * j] = (uint8_t)(h & 0xff);
+        r[2 * j + 1] = (uint8_t)(h >> 8);
+    }
+}
+
+/* block kb of the row: values [kb * blck, (kb + 1) * blck) of x */
+static __device__ void cu_quant_block(int32_t type, const cu_src_row &x, int64_t kb, char *dst_row) {
+    switch (type) {
+    case GDS_TYPE_Q8_0: cu_quant_q8_0(x, kb * QK8_0, (block_q8_0 *)dst_row + kb); break;
+    case GDS_TYPE_MXFP4: cu_quant_mxfp4(x, kb * QK_MXFP4, (block_mxfp4 *)dst_row + kb); break;
+    case GDS_TYPE_F8_E4M3_B128: {
+        block_f8 *b = (block_f8 *)dst_row + kb;
+        cu_act_quant(x, kb * QK_F8, QK_F8, &b->e, b->qs);
+        break;
+    }
+    case GDS_TYPE_KV_E4M3_B64: cu_quant_kv(x, kb * GDS_KV_E4M3_B64_NE, (uint8_t *)dst_row + kb * GDS_KV_E4M3_B64_SIZE); break;
+    default: break;
+    }
+}
+
+static bool is_block(int32_t type) { return cu_blck(type) > 1; }
+
+/* ---- CPY ------------------------------------------------------------------- */
+
+/* same shape, plain destination: one thread per element */
+static __global__ void k_cpy_elem(gds_cu_t s, gds_cu_t d, int64_t n) {
+    const int64_t ne0 = d.ne[0], ne1 = d.ne[1], ne2 = d.ne[2];
+    const bool same_shape = s.ne[0] == d.ne[0] && s.ne[1] == d.ne[1] && s.ne[2] == d.ne[2] && s.ne[3] == d.ne[3];
+    CU_GRID_STRIDE(e, n) {
+        /* destination coordinates of linear element e */
+        int64_t j0 = e % ne0, r = e / ne0, j1 = r % ne1, j2 = (r / ne1) % ne2, j3 = r / (ne1 * ne2);
+        int64_t i0 = j0, i1 = j1, i2 = j2, i3 = j3;
+        if (!same_shape) { /* logical element order */
+            i0 = e % s.ne[0]; r = e / s.ne[0];
+            i1 = r % s.ne[1]; i2 = (r / s.ne[1]) % s.ne[2]; i3 = r / (s.ne[1] * s.ne[2]);
+        }
+        char *dp = cu_at(d, j0, j1, j2, j3);
+        if (cu_blck(s.type) > 1) {
+            const char *row = s.data + i1 * s.nb[1] + i2 * s.nb[2] + i3 * s.nb[3];
+            *(float *)dp = cu_row_value(row, s.type, i0); /* quantized -> F32 only */
+            continue;
+        }
+        const char *sp = cu_at(s, i0, i1, i2, i3);
+        if (s.type == d.type) { /* exact copy of the element bytes (I32 too) */
+            const int es = cu_type_size(s.type);
+            for (int k = 0; k < es; k++) dp[k] = sp[k];
+        } else {
+            cu_store_f(dp, d.type, cu_load_f(sp, s.type));
+        }
+    }
+}
+
+/* same shape, quantized destination: one thread per destination block */
+static __global__ void k_cpy_quant(gds_cu_t s, gds_cu_t d, int64_t n_blocks) {
+    const int64_t bpr = d.ne[0] / cu_blck(d.type); /* blocks per row */
+    CU_GRID_STRIDE(e, n_blocks) {
+        const int64_t kb = e % bpr, r = e / bpr;
+        const int64_t i1 = r % d.ne[1], i2 = (r / d.ne[1]) % d.ne[2], i3 = r / (d.ne[1] * d.ne[2]);
+        if (s.type == d.type) { /* raw block copy */
+            const int bs = cu_type_size(d.type);
+            const char *sp = s.data + i1 * s.nb[1] + i2 * s.nb[2] + i3 * s.nb[3] + kb * bs;
+            char *dp = d.data + i1 * d.nb[1] + i2 * d.nb[2] + i3 * d.nb[3] + kb * bs;
+            for (int k = 0; k < bs; k++) dp[k] = sp[k];
+            continue;
+        }
+        const cu_src_row x = { s.data + i1 * s.nb[1] + i2 * s.nb[2] + i3 * s.nb[3], s.nb[0], s.type };
+        cu_quant_block(d.type, x, kb, d.data + i1 * d.nb[1] + i2 * d.nb[2] + i3 * d.nb[3]);
+    }
+}
+
+extern "C" int gds_cu_run_cpy(const struct gds_cu_node *n, const struct gds_cu_exec *x) {
+    const gds_cu_t &s = n->src[0], &d = n->dst;
+    const int64_t ne = d.ne[0] * d.ne[1] * d.ne[2] * d.ne[3];
+    if (ne == 0) return 0;
+    if (is_block(d.type)) {
+        const int64_t nb = ne / cu_blck(d.type);
+        k_cpy_quant<<<cu_blocks(nb, 128), 128, 0, cu_stream(x)>>>(s, d, nb);
+    } else {
+        k_cpy_elem<<<cu_blocks(ne, 256), 256, 0, cu_stream(x)>>>(s, d, ne);
+    }
+    GDS_CU_RETURN_LAST();
+}
+
+/* ---- GET_ROWS: dst [ne0, n, B, B3] F32; row ids[i1, i2, i3] of a (batch i2 % a.ne2, i3 % a.ne3) */
+
+static __global__ void k_get_rows(gds_cu_t a, gds_cu_t ids, gds_cu_t d, int64_t n) {
+    const int64_t ne0 = d.ne[0], ne1 = d.ne[1], ne2 = d.ne[2];
+    CU_GRID_STRIDE(e, n) {
+        const int64_t i0 = e % ne0, r = e / ne0, i1 = r % ne1, i2 = (r / ne1) % ne2, i3 = r / (ne1 * ne2);
+        const int32_t id = *(const int32_t *)(ids.data + i1 * ids.nb[0] + i2 * ids.nb[1] + i3 * ids.nb[2]);
+        float v = 0.0f;
+        if (id >= 0 && id < a.ne[1]) {
+            const char *row = a.data + id * a.nb[1] + (i2 % a.ne[2]) * a.nb[2] + (i3 % a.ne[3]) * a.nb[3];
+            v = cu_blck(a.type) > 1 ? cu_row_value(row, a.type, i0) : cu_load_f(row + i0 * a.nb[0], a.type);
+        }
+        *(float *)cu_at(d, i0, i1, i2, i3) = v;
+    }
+}
+
+extern "C" int gds_cu_run_get_rows(const struct gds_cu_node *n, const struct gds_cu_exec *x) {
+    const gds_cu_t &d = n->dst;
+    const int64_t ne = d.ne[0] * d.ne[1] * d.ne[2] * d.ne[3];
+    if (ne == 0) return 0;
+    k_get_rows<<<cu_blocks(ne, 256), 256, 0, cu_stream(x)>>>(n->src[0], n->src[1], d, ne);
+    GDS_CU_RETURN_LAST();
+}
+
+/* ---- SET_ROWS: dst (aliases src[0]) row ids[i1, i2 % ids.ne1, i3 % ids.ne2] of batch
+ * (i2 % dst.ne2, i3 % dst.ne3) <- src[1] row (i1, i2, i3); ids outside [0, rows) skipped */
+
+static __device__ inline char *cu_set_rows_target(const gds_cu_t &d, const gds_cu_t &ids, int64_t i1, int64_t i2, int64_t i3) {
+    const int32_t id = *(const int32_t *)(ids.data + i1 * ids.nb[0] + (i2 % ids.ne[1]) * ids.nb[1] + (i3 % ids.ne[2]) * ids.nb[2]);
+    if (id < 0 || id >= d.ne[1]) return NULL;
+    return d.data + id * d.nb[1] + (i2 % d.ne[2]) * d.nb[2] + (i3 % d.ne[3]) * d.nb[3];
+}
+
+/* plain destination: one thread per source element */
+static __global__ void k_set_rows_elem(gds_cu_t s, gds_cu_t ids, gds_cu_t d, int64_t n) {
+    const int64_t ne0 = s.ne[0], ne1 = s.ne[1], ne2 = s.ne[2];
+    CU_GRID_STRIDE(e, n) {
+        const int64_t i0 = e % ne0, r = e / ne0, i1 = r % ne1, i2 = (r / ne1) % ne2, i3 = r / (ne1 * ne2);
+        char *row = cu_set_rows_target(d, ids, i1, i2, i3);
+        if (!row) continue;
+        cu_store_f(row + i0 * d.nb[0], d.type, cu_load_f(cu_at(s, i0, i1, i2, i3), s.type));
+    }
+}
+
+/* quantized destination: one thread per destination block */
+static __global__ void k_set_rows_quant(gds_cu_t s, gds_cu_t ids, gds_cu_t d, int64_t n) {
+    const int64_t bpr = d.ne[0] / cu_blck(d.type), ne1 = s.ne[1], ne2 = s.ne[2];
+    CU_GRID_STRIDE(e, n) {
+        const int64_t kb = e % bpr, r = e / bpr, i1 = r % ne1, i2 = (r / ne1) % ne2, i3 = r / (ne1 * ne2);
+        char *row = cu_set_rows_target(d, ids, i1, i2, i3);
+        if (!row) continue;
+        const cu_src_row xr = { s.data + i1 * s.nb[1] + i2 * s.nb[2] + i3 * s.nb[3], s.nb[0], s.type };
+        cu_quant_block(d.type, xr, kb, row);
+    }
+}
+
+extern "C" int gds_cu_run_set_rows(const struct gds_cu_node *n, const struct gds_cu_exec *x) {
+    const gds_cu_t &d = n->dst, &s = n->src[1], &ids = n->src[2];
+    const int64_t nrows = s.ne[1] * s.ne[2] * s.ne[3];
+    if (nrows == 0 || s.ne[0] == 0) return 0;
+    if (is_block(d.type)) {
+        const int64_t nb = nrows * (d.ne[0] / cu_blck(d.type));
+        k_set_rows_quant<<<cu_blocks(nb, 64), 64, 0, cu_stream(x)>>>(s, ids, d, nb);
+    } else {
+        const int64_t ne = nrows * s.ne[0];
+        k_set_rows_elem<<<cu_blocks(ne, 256), 256, 0, cu_stream(x)>>>(s, ids, d, ne);
+    }
+    GDS_CU_RETURN_LAST();
+}
+
+/* ---- CONCAT (F32 output; sources float types) -------------------------------- */
+
+static __global__ void k_concat(gds_cu_t a, gds_cu_t b, gds_cu_t d, int dim, int64_t n) {
+    const int64_t ne0 = d.ne[0], ne1 = d.ne[1], ne2 = d.ne[2];
+    CU_GRID_STRIDE(e, n) {
+        int64_t i[4];
+        i[0] = e % ne0;
+        const int64_t r = e / ne0;
+        i[1] = r % ne1; i[2] = (r / ne1) % ne2; i[3] = r / (ne1 * ne2);
+        const int64_t j0 = i[0], j1 = i[1], j2 = i[2], j3 = i[3];
+        const gds_cu_t *s = &a;
+        if (i[dim] >= a.ne[dim]) { s = &b; i[dim] -= a.ne[dim]; }
+        *(float *)cu_at(d, j0, j1, j2, j3) = cu_load_f(cu_at(*s, i[0], i[1], i[2], i[3]), s->type);
+    }
+}
+
+extern "C" int gds_cu_run_concat(const struct gds_cu_node *n, const struct gds_cu_exec *x) {
+    const gds_cu_t &d = n->dst;
+    const int64_t ne = d.ne[0] * d.ne[1] * d.ne[2] * d.ne[3];
+    if (ne == 0) return 0;
+    k_concat<<<cu_blocks(ne, 256), 256, 0, cu_stream(x)>>>(n->src[0], n->src[1], d, n->params[GDS_P_CONCAT_DIM], ne);
+    GDS_CU_RETURN_LAST();
+}

@@ -1381,6 +1381,7 @@ static void usage(FILE *f) {
             "  --port N               TCP port (default 8080; 0 picks a free one, printed at start)\n"
             "  -c, --ctx-size N       context per slot in tokens (default 4096)\n"
             "  --parallel N           slots (sequences served at once), 1 .. 64 (default 1)\n"
+            "  --backend NAME         cpu (default) or a backend built in (cuda: make CUDA=1)\n"
             "  --queue N              requests that may wait for a slot, beyond that 429 (default 64)\n"
             "  --api-key KEY          required on every endpoint but /health (Authorization: Bearer KEY, or x-api-key)\n"
             "  --max-body BYTES       largest request body, beyond that 413 (default 8388608)\n"
@@ -1401,7 +1402,7 @@ static void usage(FILE *f) {
 }
 
 enum { OPT_VERSION = 256, OPT_HOST, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_API_KEY, OPT_MAX_BODY, OPT_TEMP, OPT_TOP_P, OPT_SEED,
-       OPT_KVC_DIR, OPT_KVC_MAX, OPT_KVC_MIN };
+       OPT_KVC_DIR, OPT_KVC_MAX, OPT_KVC_MIN, OPT_BACKEND };
 
 static const struct option long_opts[] = {
     { "model", required_argument, NULL, 'm' },        { "host", required_argument, NULL, OPT_HOST },
@@ -1412,7 +1413,7 @@ static const struct option long_opts[] = {
     { "temp", required_argument, NULL, OPT_TEMP },    { "top-p", required_argument, NULL, OPT_TOP_P },
     { "seed", required_argument, NULL, OPT_SEED },    { "help", no_argument, NULL, 'h' },
     { "kv-cache-dir", required_argument, NULL, OPT_KVC_DIR }, { "kv-cache-max", required_argument, NULL, OPT_KVC_MAX },
-    { "kv-cache-min", required_argument, NULL, OPT_KVC_MIN },
+    { "kv-cache-min", required_argument, NULL, OPT_KVC_MIN }, { "backend", required_argument, NULL, OPT_BACKEND },
     { "version", no_argument, NULL, OPT_VERSION },    { NULL, 0, NULL, 0 },
 };
 
@@ -1428,7 +1429,7 @@ static double parse_dbl(const char *opt, const char *s, double lo, double hi) {
 
 int main(int argc, char **argv) {
     gds_args_prog = "gds-server";
-    const char *model = NULL, *host = "127.0.0.1";
+    const char *model = NULL, *host = "127.0.0.1", *backend = "cpu";
     long port = 8080, n_threads = 0;
     g.n_ctx = 4096;
     g.n_slots = 1;
@@ -1449,6 +1450,7 @@ int main(int argc, char **argv) {
         case OPT_PORT: port = parse_long(opt, optarg, 0, 65535); break;
         case 'c': g.n_ctx = (int)parse_long(opt, optarg, 16, 1 << 24); break;
         case OPT_PARALLEL: g.n_slots = (int)parse_long(opt, optarg, 1, 64); break;
+        case OPT_BACKEND: backend = parse_backend(opt, optarg); break;
         case OPT_QUEUE: g.max_queue = (int)parse_long(opt, optarg, 0, 1 << 20); break;
         case OPT_API_KEY: g.api_key = optarg; break;
         case OPT_MAX_BODY: g.max_body = (size_t)parse_long(opt, optarg, 1024, 1L << 30); break;
@@ -1480,7 +1482,7 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    g.m = gds_model_load(model, &(struct gds_model_params){ .n_threads = (int)n_threads });
+    g.m = gds_model_load(model, &(struct gds_model_params){ .n_threads = (int)n_threads, .backend = backend });
     if (!g.m) { fprintf(stderr, "gds-server: %s\n", gds_last_error()); return 1; }
     g.hp = gds_model_hparams(g.m);
     g.tok = gds_tok_load_file(model);

@@ -496,6 +496,8 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
         '[ "$rc" -eq 0 ] && [ "$(wc -l <"$W/bench-s.md")" -eq 8 ] && grep -qE "^\| 2 \| tg2 @ d0 \| [0-9.]+ \([0-9.]+\.\.[0-9.]+\) \| [0-9.]+ \| n/a \| [0-9.]+ \|" "$W/bench-s.md"'
     refuse "gds-bench --streams-only without -s refused" "^gds-bench: --streams-only needs -s LIST" "$BENCH" -m "$W/S.gguf" --streams-only
     refuse "gds-bench -s 65 refused" "^gds-bench: -s '65': value 65 out of range \(1 \.\. 64\)" "$BENCH" -m "$W/S.gguf" -s 65
+    refuse "gds-bench --backend of another build refused, naming the built ones" "^gds-bench: --backend 'nosuch': not a backend of this build \(built: cpu" \
+        "$BENCH" -m "$W/S.gguf" --backend nosuch
     refuse "gds-bench -s with --grow refused" "^gds-bench: -s does not combine with --grow" "$BENCH" -m "$W/S.gguf" -s 2 --grow
     refuse "gds-bench -d 2e9: context state larger than memory refused" "^gds-bench: -d/-p/-n: a context of [0-9]+ tokens needs" \
         "$BENCH" -m "$W/S.gguf" -d 2000000000 -p 16 -n 4 -r 1

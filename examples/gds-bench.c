@@ -118,6 +118,8 @@ static void usage(FILE *f) {
             "  --streams-only         with -s: only the concurrent decode tests (no pp/tg tests)\n"
             "  --backend NAME         where the model runs: cpu (default) or a backend built in (cuda with make CUDA=1);\n"
             "                         weights, state and graphs on it (read bandwidth is still the CPU's)\n"
+            "  --cpu-moe              with --backend: the routed experts stay in host memory, their products on\n"
+            "                         the CPU (hybrid); --n-cpu-moe N: only the first N layers' experts\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
             "pp<P> @ d: prefill d tokens, time a prefill of P tokens. tg<N> @ d: prefill d tokens, time N\n"
@@ -446,7 +448,7 @@ struct result {
 
 /* ---- main --------------------------------------------------------------------- */
 
-enum { OPT_VERSION = 256, OPT_BW_MIB, OPT_NO_SPLIT, OPT_GROW, OPT_STATE_SAVE, OPT_STATE_LOAD, OPT_STREAMS_ONLY, OPT_BACKEND };
+enum { OPT_VERSION = 256, OPT_BW_MIB, OPT_NO_SPLIT, OPT_GROW, OPT_STATE_SAVE, OPT_STATE_LOAD, OPT_STREAMS_ONLY, OPT_BACKEND, OPT_CPU_MOE, OPT_N_CPU_MOE };
 
 static const struct option long_opts[] = {
     { "model", required_argument, NULL, 'm' },   { "n-prompt", required_argument, NULL, 'p' },
@@ -456,7 +458,8 @@ static const struct option long_opts[] = {
     { "no-split", no_argument, NULL, OPT_NO_SPLIT }, { "grow", no_argument, NULL, OPT_GROW },
     { "state-save", required_argument, NULL, OPT_STATE_SAVE }, { "state-load", required_argument, NULL, OPT_STATE_LOAD },
     { "streams", required_argument, NULL, 's' }, { "streams-only", no_argument, NULL, OPT_STREAMS_ONLY },
-    { "backend", required_argument, NULL, OPT_BACKEND },
+    { "backend", required_argument, NULL, OPT_BACKEND }, { "cpu-moe", no_argument, NULL, OPT_CPU_MOE },
+    { "n-cpu-moe", required_argument, NULL, OPT_N_CPU_MOE },
     { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
 };
@@ -469,6 +472,8 @@ int main(int argc, char **argv) {
     int streams[MAX_LIST], n_streams = 0;
     bool streams_only = false;
     const char *backend = "cpu";
+    bool cpu_moe = false;
+    int n_cpu_moe = 0;
     long bw_mib = -1;
     bool split = true, grow = false;
     const char *state_save = NULL, *state_load = NULL;
@@ -497,6 +502,8 @@ int main(int argc, char **argv) {
         case 's': n_streams = parse_list(opt, optarg, 1, MAX_STREAMS, streams); break;
         case OPT_STREAMS_ONLY: streams_only = true; break;
         case OPT_BACKEND: backend = parse_backend(opt, optarg); break;
+        case OPT_CPU_MOE: cpu_moe = true; break;
+        case OPT_N_CPU_MOE: n_cpu_moe = (int)parse_long(opt, optarg, 0, GDS_DS4_MAX_LAYERS); break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("gds-bench (ggml-ds) %s\n", GDS_VERSION); return 0;
         case ':':
@@ -545,7 +552,8 @@ int main(int argc, char **argv) {
     struct stat sb;
     const double file_bytes = stat(model, &sb) == 0 ? (double)sb.st_size : 0;
 
-    struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = n_threads, .n_batch = n_batch, .backend = backend });
+    struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = n_threads, .n_batch = n_batch, .backend = backend,
+                                                                            .cpu_moe = cpu_moe, .n_cpu_moe = n_cpu_moe });
     if (!m) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); return 1; }
     const struct gds_ds4_hparams *hp = gds_model_hparams(m);
     double head_bytes = 0;
@@ -791,6 +799,8 @@ int main(int argc, char **argv) {
         cJSON_AddStringToObject(o, "cpu", cpu);
         cJSON_AddNumberToObject(o, "threads", n_threads);
         cJSON_AddStringToObject(o, "backend", backend);
+        cJSON_AddBoolToObject(o, "cpu_moe", cpu_moe);
+        cJSON_AddNumberToObject(o, "n_cpu_moe", n_cpu_moe);
         cJSON_AddNumberToObject(o, "repetitions", reps);
         cJSON_AddNumberToObject(o, "n_batch", n_batch ? n_batch : 512);
         cJSON_AddBoolToObject(o, "grow", grow);

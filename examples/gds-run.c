@@ -126,6 +126,8 @@ static void usage(FILE *f) {
             "  -t, --threads N        CPU threads, 1 .. %d (default: all cores)\n"
             "  --backend NAME         cpu (default) or a backend built in (cuda: make CUDA=1): weights, state\n"
             "                         and graphs there\n"
+            "  --cpu-moe              with --backend: routed experts stay in host memory, computed by the CPU\n"
+            "  --n-cpu-moe N          with --backend: only the first N layers' routed experts on the CPU\n"
             "  -c, --ctx-size N       context length (ids: tokens + n, at least 256; text: at least 4096);\n"
             "                         refused when its state needs more than the machine's memory\n"
             "  -m, --model FILE       the GGUF\n"
@@ -285,8 +287,8 @@ static bool print_token(int32_t id, void *user) {
 
 struct opts {
     const char *model, *tokens_path, *prompt_ids, *logits_path, *prompt, *system, *color, *backend;
-    int decode_from, chunk, n_predict, n_threads, n_ctx, n_bench, think;
-    bool interactive, keep_thinking, verbose, ignore_eos, raw;
+    int decode_from, chunk, n_predict, n_threads, n_ctx, n_bench, think, n_cpu_moe;
+    bool interactive, keep_thinking, verbose, ignore_eos, raw, cpu_moe;
     struct gds_sampler_params sp;
 };
 
@@ -307,7 +309,8 @@ static int run_ids(const struct opts *o) {
     if (n_tok == 0) { fprintf(stderr, "gds-run: no token ids\n"); free(ids); return 1; }
 
     double t0 = now_s();
-    struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = o->n_threads, .verbose = verbose, .backend = o->backend });
+    struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = o->n_threads, .verbose = verbose, .backend = o->backend,
+                                                                                 .cpu_moe = o->cpu_moe, .n_cpu_moe = o->n_cpu_moe });
     if (!m) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); free(ids); return 1; }
     const struct gds_ds4_hparams *hp = gds_model_hparams(m);
     if (verbose) fprintf(stderr, "gds-run: loaded in %.2f s\n", now_s() - t0);
@@ -791,7 +794,8 @@ static int run_text(const struct opts *o) {
     c.raw = o->raw;
 
     const double t0 = now_s();
-    c.m = gds_model_load(o->model, &(struct gds_model_params){ .n_threads = o->n_threads, .verbose = o->verbose, .backend = o->backend });
+    c.m = gds_model_load(o->model, &(struct gds_model_params){ .n_threads = o->n_threads, .verbose = o->verbose, .backend = o->backend,
+                                                                  .cpu_moe = o->cpu_moe, .n_cpu_moe = o->n_cpu_moe });
     if (!c.m) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); return 1; }
     c.hp = gds_model_hparams(c.m);
     if (o->verbose) fprintf(stderr, "gds-run: loaded in %.2f s\n", now_s() - t0);
@@ -961,7 +965,7 @@ static int run_info(const char *path) {
 
 enum {
     OPT_TOKENS = 256, OPT_PROMPT_IDS, OPT_THINK, OPT_KEEP_THINKING, OPT_IGNORE_EOS, OPT_SYSTEM, OPT_COLOR, OPT_LOGITS,
-    OPT_DECODE_FROM, OPT_CHUNK, OPT_TEMP, OPT_TOP_P, OPT_TOP_K, OPT_MIN_P, OPT_BENCH, OPT_DUMP, OPT_RAW, OPT_INFO, OPT_VERSION, OPT_BACKEND,
+    OPT_DECODE_FROM, OPT_CHUNK, OPT_TEMP, OPT_TOP_P, OPT_TOP_K, OPT_MIN_P, OPT_BENCH, OPT_DUMP, OPT_RAW, OPT_INFO, OPT_VERSION, OPT_BACKEND, OPT_CPU_MOE, OPT_N_CPU_MOE,
 };
 
 static const struct option long_opts[] = {
@@ -980,6 +984,7 @@ static const struct option long_opts[] = {
     { "bench", required_argument, NULL, OPT_BENCH },    { "dump", no_argument, NULL, OPT_DUMP },
     { "raw", no_argument, NULL, OPT_RAW },              { "info", no_argument, NULL, OPT_INFO },
     { "version", no_argument, NULL, OPT_VERSION },      { "backend", required_argument, NULL, OPT_BACKEND },
+    { "cpu-moe", no_argument, NULL, OPT_CPU_MOE },      { "n-cpu-moe", required_argument, NULL, OPT_N_CPU_MOE },
     { NULL, 0, NULL, 0 },
 };
 
@@ -1026,6 +1031,8 @@ int main(int argc, char **argv) {
         case OPT_RAW: o.raw = true; break;
         case OPT_INFO: info = true; break;
         case OPT_BACKEND: o.backend = parse_backend(opt, optarg); break;
+        case OPT_CPU_MOE: o.cpu_moe = true; break;
+        case OPT_N_CPU_MOE: o.n_cpu_moe = (int)parse_long(opt, optarg, 0, GDS_DS4_MAX_LAYERS); break;
         case ':':
         default:
             return opt_error(argv, c);

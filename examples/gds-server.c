@@ -1382,6 +1382,8 @@ static void usage(FILE *f) {
             "  -c, --ctx-size N       context per slot in tokens (default 4096)\n"
             "  --parallel N           slots (sequences served at once), 1 .. 64 (default 1)\n"
             "  --backend NAME         cpu (default) or a backend built in (cuda: make CUDA=1)\n"
+            "  --cpu-moe              with --backend: routed experts in host memory, on the CPU (hybrid);\n"
+            "                         --n-cpu-moe N: only the first N layers' experts\n"
             "  --queue N              requests that may wait for a slot, beyond that 429 (default 64)\n"
             "  --api-key KEY          required on every endpoint but /health (Authorization: Bearer KEY, or x-api-key)\n"
             "  --max-body BYTES       largest request body, beyond that 413 (default 8388608)\n"
@@ -1402,7 +1404,7 @@ static void usage(FILE *f) {
 }
 
 enum { OPT_VERSION = 256, OPT_HOST, OPT_PORT, OPT_PARALLEL, OPT_QUEUE, OPT_API_KEY, OPT_MAX_BODY, OPT_TEMP, OPT_TOP_P, OPT_SEED,
-       OPT_KVC_DIR, OPT_KVC_MAX, OPT_KVC_MIN, OPT_BACKEND };
+       OPT_KVC_DIR, OPT_KVC_MAX, OPT_KVC_MIN, OPT_BACKEND, OPT_CPU_MOE, OPT_N_CPU_MOE };
 
 static const struct option long_opts[] = {
     { "model", required_argument, NULL, 'm' },        { "host", required_argument, NULL, OPT_HOST },
@@ -1414,6 +1416,7 @@ static const struct option long_opts[] = {
     { "seed", required_argument, NULL, OPT_SEED },    { "help", no_argument, NULL, 'h' },
     { "kv-cache-dir", required_argument, NULL, OPT_KVC_DIR }, { "kv-cache-max", required_argument, NULL, OPT_KVC_MAX },
     { "kv-cache-min", required_argument, NULL, OPT_KVC_MIN }, { "backend", required_argument, NULL, OPT_BACKEND },
+    { "cpu-moe", no_argument, NULL, OPT_CPU_MOE },    { "n-cpu-moe", required_argument, NULL, OPT_N_CPU_MOE },
     { "version", no_argument, NULL, OPT_VERSION },    { NULL, 0, NULL, 0 },
 };
 
@@ -1430,6 +1433,8 @@ static double parse_dbl(const char *opt, const char *s, double lo, double hi) {
 int main(int argc, char **argv) {
     gds_args_prog = "gds-server";
     const char *model = NULL, *host = "127.0.0.1", *backend = "cpu";
+    bool cpu_moe = false;
+    int n_cpu_moe = 0;
     long port = 8080, n_threads = 0;
     g.n_ctx = 4096;
     g.n_slots = 1;
@@ -1451,6 +1456,8 @@ int main(int argc, char **argv) {
         case 'c': g.n_ctx = (int)parse_long(opt, optarg, 16, 1 << 24); break;
         case OPT_PARALLEL: g.n_slots = (int)parse_long(opt, optarg, 1, 64); break;
         case OPT_BACKEND: backend = parse_backend(opt, optarg); break;
+        case OPT_CPU_MOE: cpu_moe = true; break;
+        case OPT_N_CPU_MOE: n_cpu_moe = (int)parse_long(opt, optarg, 0, GDS_DS4_MAX_LAYERS); break;
         case OPT_QUEUE: g.max_queue = (int)parse_long(opt, optarg, 0, 1 << 20); break;
         case OPT_API_KEY: g.api_key = optarg; break;
         case OPT_MAX_BODY: g.max_body = (size_t)parse_long(opt, optarg, 1024, 1L << 30); break;
@@ -1482,7 +1489,8 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    g.m = gds_model_load(model, &(struct gds_model_params){ .n_threads = (int)n_threads, .backend = backend });
+    g.m = gds_model_load(model, &(struct gds_model_params){ .n_threads = (int)n_threads, .backend = backend, .cpu_moe = cpu_moe,
+                                                             .n_cpu_moe = n_cpu_moe });
     if (!g.m) { fprintf(stderr, "gds-server: %s\n", gds_last_error()); return 1; }
     g.hp = gds_model_hparams(g.m);
     g.tok = gds_tok_load_file(model);

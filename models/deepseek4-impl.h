@@ -70,6 +70,8 @@ struct gds_model {
     struct gds_backend *cpu;
     struct gds_backend *gpu;    /* params.backend other than the CPU: weights, state and graphs there (NULL: all on the CPU) */
     struct gds_buffer *gbuf;    /* the weights on gpu */
+    int last_splits;            /* gds_model_last_splits */
+    struct gds_sched *gsched;   /* hybrid (cpu_moe / n_cpu_moe): graphs split between gpu and the CPU by gds_sched */
     struct gds_buffer *ibuf;    /* gpu: device copy of the graph arena (the graph inputs), grown on demand */
     float *xhost;               /* gpu: host copy of a graph's output streams for the non-finite check */
     size_t xhost_n;

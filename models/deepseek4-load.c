@@ -497,9 +497,19 @@ static enum gds_status bind_all(struct gds_model *m) {
  * load / free
  * ========================================================================= */
 
+/* routed-expert weights that params.cpu_moe / n_cpu_moe keep on the host */
+static bool stays_on_cpu(const struct gds_model *m, const struct gds_tensor *t) {
+    if (!strstr(t->name, "_exps.")) return false;
+    if (m->params.cpu_moe) return true;
+    int il = -1;
+    return sscanf(t->name, "blk.%d.", &il) == 1 && il >= 0 && il < m->params.n_cpu_moe;
+}
+
 /* params.backend: every weight the graphs read goes to one buffer of that
  * backend (uploaded from the mapping or the converted copies); the hash
- * layers' tid2eid tables stay on the host (the graph builder reads them). */
+ * layers' tid2eid tables stay on the host (the graph builder reads them), and
+ * so do the routed experts under cpu_moe / n_cpu_moe (then the graphs run
+ * through a scheduler that sends their products to the CPU). */
 static enum gds_status upload_weights(struct gds_model *m) {
     m->gpu = gds_backend_init(m->params.backend, m->params.device);
     if (!m->gpu) return gds_error(GDS_ERR_INVALID, "backend '%s': %s", m->params.backend, gds_last_error());
@@ -507,13 +517,14 @@ static enum gds_status upload_weights(struct gds_model *m) {
     const size_t align = gds_backend_alignment(m->gpu) ? gds_backend_alignment(m->gpu) : 256;
     size_t total = 0;
     for (struct gds_tensor *t = gds_get_next_tensor(m->wctx, NULL); t; t = gds_get_next_tensor(m->wctx, t))
-        if (t->data && !t->view_src && !strstr(t->name, "tid2eid")) total += GDS_PAD(gds_nbytes(t), align);
+        if (t->data && !t->view_src && !strstr(t->name, "tid2eid") && !stays_on_cpu(m, t)) total += GDS_PAD(gds_nbytes(t), align);
     m->gbuf = gds_backend_buffer_alloc(m->gpu, total);
     if (!m->gbuf) return gds_error(GDS_ERR_NOMEM, "backend '%s': cannot allocate %.2f GiB for the weights: %s", m->params.backend,
                                    total / 1073741824.0, gds_last_error());
-    size_t off = 0;
+    size_t off = 0, kept = 0;
     for (struct gds_tensor *t = gds_get_next_tensor(m->wctx, NULL); t; t = gds_get_next_tensor(m->wctx, t)) {
         if (!t->data || t->view_src || strstr(t->name, "tid2eid")) continue;
+        if (stays_on_cpu(m, t)) { kept += gds_nbytes(t); continue; }
         const void *host = t->data;
         if (gds_tensor_alloc_at(t, m->gbuf, off) != GDS_OK || gds_backend_tensor_set(t, host, 0, gds_nbytes(t)) != GDS_OK)
             return gds_error(GDS_ERR_BACKEND, "backend '%s': uploading '%s': %s", m->params.backend, t->name, gds_last_error());
@@ -521,7 +532,14 @@ static enum gds_status upload_weights(struct gds_model *m) {
     }
     for (struct gds_tensor *t = gds_get_next_tensor(m->wctx, NULL); t; t = gds_get_next_tensor(m->wctx, t))
         if (t->view_src) gds_tensor_init_view(t);
-    if (m->params.verbose) gds_log(GDS_LOG_INFO, "%s: %.2f GiB of weights uploaded\n", m->params.backend, total / 1073741824.0);
+    if (kept) {
+        m->gsched = gds_sched_new(m->gpu);
+        if (!m->gsched) return GDS_ERR_NOMEM;
+        if (m->params.n_threads > 0) gds_backend_cpu_set_n_threads(gds_sched_cpu(m->gsched), m->params.n_threads);
+    }
+    if (m->params.verbose)
+        gds_log(GDS_LOG_INFO, "%s: %.2f GiB of weights uploaded, %.2f GiB of routed experts used from the mapping by the CPU\n",
+                m->params.backend, total / 1073741824.0, kept / 1073741824.0);
     return GDS_OK;
 }
 
@@ -529,6 +547,18 @@ struct gds_model *gds_model_load(const char *path, const struct gds_model_params
     struct gds_model *m = calloc(1, sizeof(*m));
     if (!m) { gds_error(GDS_ERR_NOMEM, "out of memory"); return NULL; }
     if (params) m->params = *params;
+    const bool on_cpu = !m->params.backend || !strcmp(m->params.backend, "cpu");
+    if ((m->params.cpu_moe || m->params.n_cpu_moe) && on_cpu) {
+        gds_error(GDS_ERR_INVALID, "cpu_moe / n_cpu_moe (--cpu-moe, --n-cpu-moe) keep routed experts on the CPU while the rest runs on another backend: "
+                  "give one (--backend cuda)");
+        free(m);
+        return NULL;
+    }
+    if (m->params.n_cpu_moe < 0) {
+        gds_error(GDS_ERR_INVALID, "n_cpu_moe %d: must be >= 0", m->params.n_cpu_moe);
+        free(m);
+        return NULL;
+    }
     const char *dump = getenv("GDS_DUMP");
     m->dump = dump && dump[0] && strcmp(dump, "0") != 0;
     m->dump_filter = m->dump && strcmp(dump, "1") != 0 ? dump : NULL;
@@ -571,6 +601,7 @@ fail:
 
 void gds_model_free(struct gds_model *m) {
     if (!m) return;
+    if (m->gsched) gds_sched_free(m->gsched);
     if (m->ibuf) gds_buffer_free(m->ibuf);
     if (m->gbuf) gds_buffer_free(m->gbuf);
     free(m->xhost);

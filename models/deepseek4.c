@@ -423,6 +423,8 @@ struct ds4_build {
     int n_seg;
     struct gds_tensor **side;        /* state writes nothing reads (model-owned array) */
     int n_side, cap_side;
+    struct gds_tensor **early;       /* expanded into the graph first (hybrid: routing weights) */
+    int n_early;
     /* single-layer diagnostics */
     struct gds_tensor *router_ids;   /* [K, T] */
     struct gds_tensor *topk;         /* [k, T] */
@@ -759,6 +761,13 @@ static struct gds_tensor *moe(struct ds4_build *b, int il, struct gds_tensor *x)
     struct gds_tensor *g = gds_reshape_2d(ctx, gds_get_rows(ctx, gds_reshape_3d(ctx, sc, 1, E, T), ids), K, T);
     struct gds_tensor *w = gds_scale(ctx, gds_div(ctx, g, gds_sum_rows(ctx, g)), hp->routed_scale, 0.0f);
     nm(w, "router_weights", il);
+    /* hybrid: the routing weights enter the graph before the expert products
+     * (depth-first order would put them after the CPU's gate/up chain, one
+     * more trip between the backends per layer) */
+    if (b->m->gsched) {
+        GDS_ASSERT(b->n_early < b->cap_side);
+        b->early[b->n_early++] = w;
+    }
 
     struct gds_tensor *x3 = gds_reshape_3d(ctx, x, D, 1, T);
     struct gds_tensor *eg = bf16(b, gds_mul_mat_id(ctx, L->gate_exps, fp8_in(b, L->gate_exps, x3), ids));   /* [F, K, T] */
@@ -1022,13 +1031,14 @@ static enum gds_status eval_graph(struct gds_model *m, struct ds4_seg *seg, int 
     }
     const int need_side = (nl + 1) * 3 * n_seg + 8;
     if (m->cap_side < need_side) {
-        void *p = realloc(m->side, sizeof(struct gds_tensor *) * (size_t)need_side);
+        void *p = realloc(m->side, 2 * sizeof(struct gds_tensor *) * (size_t)need_side);
         if (!p) return gds_error(GDS_ERR_NOMEM, "deepseek4: out of memory");
         m->side = p;
         m->cap_side = need_side;
     }
     b.side = m->side;
     b.cap_side = m->cap_side;
+    b.early = m->side + m->cap_side;
     b.ctx = gds_init((struct gds_init_params){ .mem_size = m->arena_size, .mem_buffer = m->arena, .no_alloc = true });
     if (!b.ctx) return GDS_ERR_NOMEM;
     struct gds_context *ctx = b.ctx;
@@ -1097,6 +1107,7 @@ static enum gds_status eval_graph(struct gds_model *m, struct ds4_seg *seg, int 
     }
 
     struct gds_graph *g = gds_graph_new(ctx, (int)n_hdr * 2);
+    for (int i = 0; i < b.n_early; i++) gds_graph_build_expand(g, b.early[i]);
     if (logits) { logits->flags |= GDS_TENSOR_FLAG_OUTPUT; gds_graph_build_expand(g, logits); }
     X->flags |= GDS_TENSOR_FLAG_OUTPUT;
     gds_graph_build_expand(g, X);
@@ -1109,7 +1120,8 @@ static enum gds_status eval_graph(struct gds_model *m, struct ds4_seg *seg, int 
         for (int i = 0; i < g->n_nodes; i++) g->nodes[i]->flags |= GDS_TENSOR_FLAG_OUTPUT;
 
     enum gds_status st = m->gpu ? mirror_inputs(m, ctx) : GDS_OK;
-    if (st == GDS_OK) st = run_graph(m, g, T);
+    if (st == GDS_OK) st = m->gsched ? gds_sched_graph_compute(m->gsched, g) : run_graph(m, g, T);
+    if (st == GDS_OK) m->last_splits = m->gsched ? gds_sched_n_splits(m->gsched) : 1;
     if (st != GDS_OK) { gds_free(ctx); return st; }
     if (m->gpu) { /* the streams and logits are on the device: look at host copies (no node trace there) */
         const size_t nx = (size_t)gds_nelements(X), nlg = logits ? (size_t)gds_nelements(logits) : 0;
@@ -1231,6 +1243,8 @@ enum gds_status gds_model_eval(struct gds_model *m, struct gds_seq *s, const str
     if (lb > 0 && !e->hc_in) return gds_error(GDS_ERR_INVALID, "gds_model_eval: layer_begin %d needs hc_in", lb);
     return eval_chunks(m, s, e, lb, le, false);
 }
+
+int gds_model_last_splits(const struct gds_model *m) { return m->last_splits; }
 
 enum gds_status gds_model_eval_batch(struct gds_model *m, struct gds_seq *const *s, const struct gds_eval *e, int n) {
     const struct gds_ds4_hparams *hp = &m->hp;

@@ -65,6 +65,9 @@ struct gds_model_params {
                       * load, the sequence state lives there and every graph runs
                       * there (gds_backend_count / gds_backend_name_at list them). */
     int device;      /* device index of that backend */
+    bool cpu_moe;    /* with backend: every layer's routed experts stay in host memory (the
+                      * mmap'd file) and their products run on the CPU; the rest on the backend */
+    int n_cpu_moe;   /* with backend: only the first N layers' routed experts stay on the CPU */
 };
 
 struct gds_model;
@@ -129,6 +132,10 @@ struct gds_eval {
 };
 
 enum gds_status gds_model_eval(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e);
+
+/* Splits of the last graph between the backend and the CPU (hybrid:
+ * cpu_moe / n_cpu_moe; 1 when a graph ran on one backend, 0 before any). */
+int gds_model_last_splits(const struct gds_model *m);
 
 /* Several sequences in one graph: e[i] on s[i] (distinct sequences of m),
  * each e[i] one chunk (1 <= n_tokens <= the sequence's batch size,

@@ -40,7 +40,13 @@
  *      (prefills, one-token steps, a 7-token part beside one-token parts, a
  *      sequence sitting out a step) equal each sequence's one-call prefill;
  *      a batch naming one sequence twice or holding a bad token is refused
- *      and advances nothing.
+ *      and advances nothing;
+ *  10. the model on a non-host backend (ref with GDS_REF_FULL=1: the path
+ *      of a GPU: uploaded weights, state and inputs on the backend) against
+ *      the CPU at the scalar level (the same kernels): prefill, state images
+ *      both ways, one-token calls; hybrid (cpu_moe, n_cpu_moe = 2): the
+ *      routed-expert products on the CPU (9 and 5 splits per graph), the
+ *      same bits.
  * Ends with "test-flash: N passed, M failed".
  */
 #include "deepseek4.h"
@@ -404,6 +410,27 @@ int main(int argc, char **argv) {
         }
         if (ok) printf("  ref backend (not host memory) vs scalar CPU: prefill of %d tokens, state images both ways + %d one-token calls: checked, %.1f s\n",
                        NR, NR - NS, now_s() - t0);
+        /* hybrid: the routed experts stay in host memory and their products run on the CPU (the
+         * scheduler splits each layer), everything else on ref; then the first 2 layers' experts only */
+        for (int k = 0; ok && k < 2; k++) {
+            setenv("GDS_CPU_SIMD", "scalar", 1);
+            struct gds_model *mh = gds_model_load(argv[1], &(struct gds_model_params){ .n_threads = 1, .backend = "ref", .cpu_moe = k == 0, .n_cpu_moe = 2 });
+            unsetenv("GDS_CPU_SIMD");
+            struct gds_seq *h = mh ? gds_seq_new(mh, N_CTX) : NULL;
+            bool okh = h && gds_model_eval(mh, h, &(struct gds_eval){ .tokens = tok, .n_tokens = NS, .logits_all = got }) == GDS_OK;
+            for (int i = NS; okh && i < NS + 8; i++)
+                okh = gds_model_eval(mh, h, &(struct gds_eval){ .tokens = tok + i, .n_tokens = 1, .decode = true, .logits = got + (size_t)i * V }) == GDS_OK;
+            CHECK(okh && memcmp(want, got, sizeof(float) * (size_t)(NS + 8) * V) == 0, "hybrid (%s on the CPU) vs scalar CPU, prefill %d + 8 one-token calls: %s",
+                  k ? "layers 0-1 experts" : "all routed experts", NS, okh ? "logits differ" : gds_last_error());
+            /* the expert products did run on the CPU: per layer with CPU experts one CPU split and the
+             * ref split after it (4 layers: 1 + 2 x 4 = 9; 2 layers: 5) */
+            const int want_splits = k ? 5 : 9;
+            CHECK(okh && gds_model_last_splits(mh) == want_splits, "hybrid (%s): %d splits in the last graph, expected %d", k ? "layers 0-1" : "all",
+                  gds_model_last_splits(mh), want_splits);
+            if (okh) printf("  hybrid, %s on the CPU, the rest on ref: %d + 8 positions bit-identical to the scalar CPU\n", k ? "layers 0-1 routed experts" : "every routed expert", NS);
+            gds_seq_free(h);
+            gds_model_free(mh);
+        }
         gds_seq_free(a);
         gds_seq_free(b);
         free(want);

@@ -498,6 +498,8 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
     refuse "gds-bench -s 65 refused" "^gds-bench: -s '65': value 65 out of range \(1 \.\. 64\)" "$BENCH" -m "$W/S.gguf" -s 65
     refuse "gds-bench --backend of another build refused, naming the built ones" "^gds-bench: --backend 'nosuch': not a backend of this build \(built: cpu" \
         "$BENCH" -m "$W/S.gguf" --backend nosuch
+    refuse "gds-bench --cpu-moe without --backend refused" "keep routed experts on the CPU while the rest runs on another backend: give one" \
+        "$BENCH" -m "$W/S.gguf" --cpu-moe
     refuse "gds-bench -s with --grow refused" "^gds-bench: -s does not combine with --grow" "$BENCH" -m "$W/S.gguf" -s 2 --grow
     refuse "gds-bench -d 2e9: context state larger than memory refused" "^gds-bench: -d/-p/-n: a context of [0-9]+ tokens needs" \
         "$BENCH" -m "$W/S.gguf" -d 2000000000 -p 16 -n 4 -r 1

@@ -100,6 +100,39 @@ static enum gds_status copy_tensor(struct gds_tensor *src, struct gds_tensor *ds
     return st;
 }
 
+/* Where a node the primary supports runs when the CPU holds its data:
+ * - a product whose weights (src[0] of MUL_MAT / MUL_MAT_ID) live in host
+ *   memory runs on the CPU (hybrid: routed experts used from the mmap'd file,
+ *   never copied to the device; only the activations cross);
+ * - a light op (not a product or attention) whose sources the CPU already
+ *   holds more bytes of than the primary stays on the CPU, so the chain after
+ *   a CPU product (rounding, swiglu, routing weights, the expert sum) does not
+ *   bounce between the backends.
+ * The owner map has every source produced before t (graph order). */
+static int affinity(const struct gds_sched *s, const struct gds_ptr_map *owner, struct gds_ptr_map *affine, const struct gds_tensor *t, int cpu) {
+    (void)s;
+    if ((t->op == GDS_OP_MUL_MAT || t->op == GDS_OP_MUL_MAT_ID) && t->src[0]) {
+        const struct gds_tensor *w = gds_root_of(t->src[0]);
+        if (gds_ptr_map_get(owner, w) != cpu || !w->buffer || !(w->flags & GDS_TENSOR_FLAG_PARAM)) return 0;
+        gds_ptr_map_set(affine, t, 1);
+        return cpu;
+    }
+    if (t->op == GDS_OP_MUL_MAT || t->op == GDS_OP_MUL_MAT_ID || t->op == GDS_OP_ATTN || t->op == GDS_OP_INDEXER) return 0;
+    /* only after such a product: the CPU nodes the primary could not run keep the plain policy */
+    size_t on_cpu = 0, on_primary = 0;
+    bool after = false;
+    for (int k = 0; k < GDS_MAX_SRC && t->src[k]; k++) {
+        const struct gds_tensor *r = gds_root_of(t->src[k]);
+        const int o = gds_ptr_map_get(owner, r);
+        if (o == cpu) on_cpu += gds_nbytes(t->src[k]);
+        else if (o == 0) on_primary += gds_nbytes(t->src[k]);
+        after = after || gds_ptr_map_get(affine, t->src[k]) == 1 || gds_ptr_map_get(affine, r) == 1;
+    }
+    if (!after || on_cpu <= on_primary) return 0;
+    gds_ptr_map_set(affine, t, 1);
+    return cpu;
+}
+
 enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g) {
     const int n = g->n_nodes, cpu = s->n_backends - 1;
     enum gds_status st = GDS_OK;
@@ -133,9 +166,12 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
             }
         }
     }
+    struct gds_ptr_map affine; /* nodes on the CPU by affinity (see affinity) */
+    gds_ptr_map_init(&affine, n_max);
     for (int i = 0; i < n; i++) {
         struct gds_tensor *t = g->nodes[i];
         int b;
+        if (t->op == GDS_OP_VIEW && t->view_src && gds_ptr_map_get(&affine, t->view_src) == 1) gds_ptr_map_set(&affine, t, 1);
         if (t->view_src) {
             struct gds_tensor *r = t->view_src;
             b = gds_ptr_map_get(&owner, r);
@@ -149,20 +185,24 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
                 int other = b == cpu ? 0 : cpu;
                 if (other == b || !gds_backend_supports_op(s->backends[other], t)) {
                     gds_ptr_map_free(&owner);
+                    gds_ptr_map_free(&affine);
                     return gds_error(GDS_ERR_UNSUPPORTED, "sched: no backend supports in-place %s '%s'", gds_op_name(t->op), t->name);
                 }
                 b = other;
             }
         } else {
             b = gds_backend_supports_op(s->backends[0], t) ? 0 : cpu;
+            if (b == 0 && cpu != 0) b = affinity(s, &owner, &affine, t, cpu);
             if (b == cpu && !gds_backend_supports_op(s->backends[cpu], t)) {
                 gds_ptr_map_free(&owner);
+                gds_ptr_map_free(&affine);
                 return gds_error(GDS_ERR_UNSUPPORTED, "sched: no backend supports %s '%s'", gds_op_name(t->op), t->name);
             }
             if (!has_own_data(s, t)) gds_ptr_map_set(&owner, t, b);
         }
         s->node_backend[i] = b;
     }
+    gds_ptr_map_free(&affine);
     /* data-less leaf roots read before anything writes them: CPU */
     for (int i = 0; i < n; i++)
         for (int k = 0; k < GDS_MAX_SRC; k++) {

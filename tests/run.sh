@@ -82,6 +82,17 @@ if [ "$1" != native ]; then
     else
         tail -30 "$log"; fail_n 1 "sanitizer build failed"
     fi
+    # CUDA backend: compiled wherever nvcc is (CI too); its tests skip cleanly without a GPU
+    if command -v nvcc >/dev/null 2>&1 || [ -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]; then
+        echo "== building the CUDA backend (build/cuda: make CUDA=1)"
+        if $MAKE -s CUDA=1 build/cuda/bin/test-ops >"$log" 2>&1; then
+            run_one "cuda test-ops" build/cuda/bin/test-ops -b cuda
+        else
+            tail -30 "$log"; fail_n 1 "CUDA build failed"
+        fi
+    else
+        echo "== cuda"; missing_tool "nvcc not installed (CUDA backend)"
+    fi
     if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1; then
         echo "== cross-building the aarch64 tests (build/aarch64)"
         if $MAKE -s test-neon >"$log" 2>&1; then

@@ -350,8 +350,10 @@ static bool eval_ok(struct gds_model *m, struct gds_seq *s, const struct gds_eva
     return true;
 }
 
+/* GDS_TEST_BACKEND=cuda (a build with that backend): the models run there */
 static struct gds_model *load_model(const char *path, int n_threads) {
-    struct gds_model *m = gds_model_load(path, &(struct gds_model_params){ .n_threads = n_threads });
+    const char *be = getenv("GDS_TEST_BACKEND");
+    struct gds_model *m = gds_model_load(path, &(struct gds_model_params){ .n_threads = n_threads, .backend = be && *be ? be : NULL });
     if (!m) printf("FAIL: gds_model_load(%s, %d threads): %s\n", path, n_threads, gds_last_error());
     return m;
 }

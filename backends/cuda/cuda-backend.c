@@ -23,6 +23,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* CUDA graphs: each graph's launches are captured and replayed as one
+ * cudaGraph (a decode token is hundreds of small kernels: launched one by one
+ * their launch cost exceeds their work). Executable graphs are cached by the
+ * sequence of (op, output shape) of the nodes; a cached one is updated in
+ * place with the new parameters (cudaGraphExecUpdate), else instantiated.
+ * GDS_CUDA_GRAPH=0 launches directly. */
+enum { N_EXEC = 8 };
+
 struct cuda_ctx {
     int device;
     cudaStream_t stream;
@@ -30,6 +38,10 @@ struct cuda_ctx {
     size_t scratch_size;
     int n_sm, cc;
     char name[256];
+    bool graphs;                      /* capture and replay (GDS_CUDA_GRAPH != 0, capture works) */
+    cudaGraphExec_t exec[N_EXEC];
+    uint64_t key[N_EXEC];
+    int next;                         /* slot to replace */
 };
 
 static enum gds_status cu_err(cudaError_t e, const char *what) {
@@ -52,6 +64,8 @@ static enum gds_status cuda_init(struct gds_backend *b, int device) {
     c->cc = prop.major * 10 + prop.minor;
     snprintf(c->name, sizeof c->name, "%s", prop.name);
     if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) { free(c); return cu_err(e, "cudaStreamCreate"); }
+    const char *gr = getenv("GDS_CUDA_GRAPH");
+    c->graphs = !(gr && !strcmp(gr, "0"));
     b->ctx = c;
     return GDS_OK;
 }
@@ -61,6 +75,8 @@ static void cuda_free(struct gds_backend *b) {
     if (!c) return;
     cudaSetDevice(c->device);
     cudaStreamSynchronize(c->stream);
+    for (int i = 0; i < N_EXEC; i++)
+        if (c->exec[i]) cudaGraphExecDestroy(c->exec[i]);
     if (c->scratch) cudaFree(c->scratch);
     cudaStreamDestroy(c->stream);
     free(c);
@@ -219,28 +235,26 @@ static enum gds_status cuda_memmove(struct gds_backend *b, void *dst, const void
     return e == cudaSuccess ? GDS_OK : cu_err(e, "memmove");
 }
 
-static enum gds_status cuda_graph_compute(struct gds_backend *b, struct gds_graph *g) {
-    struct cuda_ctx *c = b->ctx;
-    cudaSetDevice(c->device);
-    struct gds_cu_exec x = { .stream = c->stream, .n_sm = c->n_sm, .cc = c->cc };
+static void node_desc(struct gds_cu_node *n, const struct gds_tensor *t) {
+    memset(n, 0, sizeof *n);
+    n->op = (int32_t)t->op;
+    memcpy(n->params, t->op_params, sizeof n->params);
+    cu_desc(&n->dst, t);
+    for (int k = 0; k < GDS_MAX_SRC; k++) { /* absent sources in between stay zero (SOFT_MAX: no mask, sinks) */
+        if (!t->src[k]) continue;
+        cu_desc(&n->src[k], t->src[k]);
+        n->n_src = k + 1;
+    }
+}
+
+/* enqueues every node's kernels (the scratch already holds what they need) */
+static enum gds_status launch_nodes(struct cuda_ctx *c, struct gds_graph *g) {
+    struct gds_cu_exec x = { .stream = c->stream, .scratch = c->scratch, .scratch_size = c->scratch_size, .n_sm = c->n_sm, .cc = c->cc };
     struct gds_cu_node n;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct gds_tensor *t = g->nodes[i];
         if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
-        if (!cu_ops[t->op].run) return gds_error(GDS_ERR_UNSUPPORTED, "cuda: no kernel for %s (node '%s')", gds_op_name(t->op), t->name);
-        memset(&n, 0, sizeof n);
-        n.op = (int32_t)t->op;
-        memcpy(n.params, t->op_params, sizeof n.params);
-        cu_desc(&n.dst, t);
-        for (int k = 0; k < GDS_MAX_SRC && t->src[k]; k++) {
-            cu_desc(&n.src[k], t->src[k]);
-            n.n_src = k + 1;
-        }
-        const size_t need = cu_ops[t->op].work ? cu_ops[t->op].work(&n) : 0;
-        enum gds_status st = ensure_scratch(c, need, gds_op_name(t->op));
-        if (st != GDS_OK) return st;
-        x.scratch = c->scratch;
-        x.scratch_size = c->scratch_size;
+        node_desc(&n, t);
         const int rc = cu_ops[t->op].run(&n, &x);
         if (rc != 0) {
             char what[256];
@@ -248,6 +262,79 @@ static enum gds_status cuda_graph_compute(struct gds_backend *b, struct gds_grap
             return cu_err((cudaError_t)rc, what);
         }
     }
+    return GDS_OK;
+}
+
+/* replays g's launches as a cached executable graph; false when capture is
+ * not possible here (then c->graphs goes off and the caller launches directly) */
+static bool run_as_graph(struct cuda_ctx *c, struct gds_graph *g, uint64_t key, enum gds_status *st) {
+    cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal);
+    if (e != cudaSuccess) { cudaGetLastError(); return false; }
+    *st = launch_nodes(c, g);
+    cudaGraph_t graph = NULL;
+    e = cudaStreamEndCapture(c->stream, &graph);
+    if (*st != GDS_OK) { if (graph) cudaGraphDestroy(graph); cudaGetLastError(); return true; }
+    if (e != cudaSuccess || !graph) { cudaGetLastError(); return false; }
+    int slot = -1;
+    for (int i = 0; i < N_EXEC; i++)
+        if (c->exec[i] && c->key[i] == key) slot = i;
+    if (slot >= 0) {
+        cudaGraphExecUpdateResultInfo info;
+        if (cudaGraphExecUpdate(c->exec[slot], graph, &info) != cudaSuccess) {
+            cudaGetLastError();
+            cudaGraphExecDestroy(c->exec[slot]);
+            c->exec[slot] = NULL;
+        }
+    } else {
+        slot = c->next;
+        c->next = (c->next + 1) % N_EXEC;
+        if (c->exec[slot]) cudaGraphExecDestroy(c->exec[slot]);
+        c->exec[slot] = NULL;
+    }
+    if (!c->exec[slot]) {
+        if ((e = cudaGraphInstantiate(&c->exec[slot], graph, 0)) != cudaSuccess) {
+            cudaGetLastError();
+            c->exec[slot] = NULL;
+            cudaGraphDestroy(graph);
+            return false;
+        }
+        c->key[slot] = key;
+    }
+    e = cudaGraphLaunch(c->exec[slot], c->stream);
+    cudaGraphDestroy(graph);
+    if (e != cudaSuccess) *st = cu_err(e, "cudaGraphLaunch");
+    return true;
+}
+
+static enum gds_status cuda_graph_compute(struct gds_backend *b, struct gds_graph *g) {
+    struct cuda_ctx *c = b->ctx;
+    cudaSetDevice(c->device);
+    /* scratch for the largest need first (no allocation while capturing) and the graph's key */
+    size_t need = 0;
+    uint64_t key = 0xcbf29ce484222325ull;
+    struct gds_cu_node n;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct gds_tensor *t = g->nodes[i];
+        if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
+        if (!cu_ops[t->op].run) return gds_error(GDS_ERR_UNSUPPORTED, "cuda: no kernel for %s (node '%s')", gds_op_name(t->op), t->name);
+        if (cu_ops[t->op].work) {
+            node_desc(&n, t);
+            const size_t w = cu_ops[t->op].work(&n);
+            need = w > need ? w : need;
+        }
+        key = (key ^ (uint64_t)t->op) * 0x100000001b3ull;
+        for (int d = 0; d < 4; d++) key = (key ^ (uint64_t)t->ne[d]) * 0x100000001b3ull;
+    }
+    enum gds_status st = ensure_scratch(c, need, "the graph");
+    if (st != GDS_OK) return st;
+    if (!(c->graphs && run_as_graph(c, g, key, &st))) {
+        if (c->graphs) {
+            gds_log(GDS_LOG_WARN, "cuda: graph capture failed, launching kernels directly from now on\n");
+            c->graphs = false;
+        }
+        st = launch_nodes(c, g);
+    }
+    if (st != GDS_OK) return st;
     const cudaError_t e = cudaStreamSynchronize(c->stream);
     return e == cudaSuccess ? GDS_OK : cu_err(e, "running the graph");
 }

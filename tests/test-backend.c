@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int n_pass, n_fail;
 
@@ -228,7 +229,43 @@ static void test_errors(void) {
     gds_free(ctx);
 }
 
+/* ---- gds_backend_tensor_move (memmove within a tensor) and gds_buffer_write,
+ * on host memory (cpu) and on a buffer the CPU may not touch (ref: through
+ * tensor_get / tensor_set): against a memmove on a host copy ---------------- */
+static void test_move_write(void) {
+    static const char *names[2] = { "cpu", "ref" };
+    for (int bi = 0; bi < 2; bi++) {
+        struct gds_backend *b = gds_backend_init(names[bi], 0);
+        struct gds_context *ctx = gds_init((struct gds_init_params){ .mem_size = 1 << 16, .no_alloc = true });
+        struct gds_tensor *t = gds_new_tensor_1d(ctx, GDS_TYPE_F32, 1000);
+        struct gds_buffer *buf = b && ctx ? gds_backend_alloc_ctx_tensors(b, ctx) : NULL;
+        CHECK(buf != NULL, "%s: buffer: %s", names[bi], gds_last_error());
+        if (!buf) { gds_free(ctx); gds_backend_free(b); continue; }
+        unsigned char ref[4000], got[4000];
+        for (int i = 0; i < 4000; i++) ref[i] = (unsigned char)(next_u64() >> 56);
+        CHECK(gds_buffer_write(buf, 0, ref, sizeof ref) == GDS_OK, "%s: gds_buffer_write: %s", names[bi], gds_last_error());
+        /* moves: forward and backward overlapping, apart, one byte, zero bytes */
+        static const size_t mv[][3] = { { 0, 40, 3000 }, { 40, 0, 3000 }, { 100, 2500, 1400 }, { 3999, 0, 1 }, { 7, 7, 100 }, { 10, 20, 0 } };
+        bool ok = true;
+        for (size_t k = 0; k < sizeof mv / sizeof mv[0]; k++) {
+            memmove(ref + mv[k][0], ref + mv[k][1], mv[k][2]);
+            ok = ok && gds_backend_tensor_move(t, mv[k][0], mv[k][1], mv[k][2]) == GDS_OK;
+        }
+        ok = ok && gds_backend_tensor_get(t, got, 0, sizeof got) == GDS_OK;
+        CHECK(ok && memcmp(ref, got, sizeof ref) == 0, "%s: tensor moves differ from memmove (%s)", names[bi], ok ? "bytes" : gds_last_error());
+        gds_log_set(quiet_log, NULL);
+        const enum gds_status st = gds_backend_tensor_move(t, 3990, 0, 20);
+        CHECK(st != GDS_OK && strstr(gds_last_error(), "exceeds"), "%s: a move past the end: status %d, '%s'", names[bi], st, gds_last_error());
+        CHECK(gds_buffer_write(buf, buf->size - 2, ref, 4) != GDS_OK, "%s: a buffer write past the end was accepted", names[bi]);
+        gds_log_set(NULL, NULL);
+        gds_buffer_free(buf);
+        gds_free(ctx);
+        gds_backend_free(b);
+    }
+}
+
 int main(void) {
+    test_move_write();
     test_alloc_plan();
     test_gallocr();
     test_sched();

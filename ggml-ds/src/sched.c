@@ -17,7 +17,42 @@
  */
 #include "gds-alloc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* GDS_PROF=1: wall time of the splits per backend and of the copies between
+ * them, summed over every scheduled graph and printed at exit (hybrid runs:
+ * the GPU part, the CPU experts, and the transfers with their synchronisation) */
+static int sprof = -1;
+static double sprof_compute[2], sprof_copy;
+static long sprof_graphs, sprof_splits[2], sprof_copies;
+static size_t sprof_bytes;
+static char sprof_name[2][32];
+
+static double sprof_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void sprof_report(void) {
+    if (!sprof_graphs) return;
+    fprintf(stderr, "GDS_PROF sched: %ld graphs; %s %.3f s in %ld splits; %s %.3f s in %ld splits; copies %.3f s (%ld, %.1f MB); per graph %.3f / %.3f / %.3f ms\n",
+            sprof_graphs, sprof_name[0], sprof_compute[0], sprof_splits[0], sprof_name[1], sprof_compute[1], sprof_splits[1], sprof_copy,
+            sprof_copies, sprof_bytes / 1e6, 1e3 * sprof_compute[0] / sprof_graphs, 1e3 * sprof_compute[1] / sprof_graphs,
+            1e3 * sprof_copy / sprof_graphs);
+}
+
+static bool sprof_on(void) {
+    if (sprof < 0) {
+        const char *e = getenv("GDS_PROF");
+        sprof = e && *e && strcmp(e, "0") != 0;
+        if (sprof) atexit(sprof_report);
+    }
+    return sprof == 1;
+}
 
 #define MAX_BACKENDS 2
 
@@ -338,9 +373,20 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
     }
 
     /* (5) run */
+    if (sprof_on()) sprof_graphs++;
     for (int sp = 0; sp < n_splits && st == GDS_OK; sp++) {
         struct gds_backend *be = s->backends[splits[sp].backend];
-        for (int c = splits[sp].c0; c < splits[sp].c1 && st == GDS_OK; c++) st = copy_tensor(copies[c].src, copies[c].dst);
+        const bool prof = sprof_on();
+        double tp = prof ? sprof_now() : 0;
+        for (int c = splits[sp].c0; c < splits[sp].c1 && st == GDS_OK; c++) {
+            st = copy_tensor(copies[c].src, copies[c].dst);
+            if (prof) { sprof_copies++; sprof_bytes += gds_nbytes(copies[c].src); }
+        }
+        if (prof) {
+            const double t1 = sprof_now();
+            sprof_copy += t1 - tp;
+            tp = t1;
+        }
         if (st != GDS_OK) break;
         /* rewire sources to copies (re-creating views on them) */
         struct gds_graph *sg = gds_graph_new(s->tmp, splits[sp].i1 - splits[sp].i0 + 1);
@@ -378,13 +424,25 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
         }
         st = be->iface->graph_compute(be, sg);
         if (st == GDS_OK) st = gds_backend_synchronize(be);
+        if (prof) {
+            const int k = splits[sp].backend == 0 ? 0 : 1;
+            const double t1 = sprof_now();
+            sprof_compute[k] += t1 - tp;
+            sprof_splits[k]++;
+            snprintf(sprof_name[k], sizeof sprof_name[k], "%s", gds_backend_name(be));
+            tp = t1;
+        }
         for (int i = splits[sp].i0; i < splits[sp].i1 && st == GDS_OK; i++) {
             struct gds_tensor *t = g->nodes[i];
             if (t->op == GDS_OP_VIEW || !t->view_src || t->buffer == t->view_src->buffer) continue;
             for (int c = splits[sp].c0; c < splits[sp].c1 && st == GDS_OK; c++)
-                if (copies[c].src == t->view_src) st = copy_tensor(copies[c].dst, copies[c].src);
+                if (copies[c].src == t->view_src) {
+                    st = copy_tensor(copies[c].dst, copies[c].src);
+                    if (prof) { sprof_copies++; sprof_bytes += gds_nbytes(copies[c].src); }
+                }
             gds_tensor_init_view(t);
         }
+        if (prof) sprof_copy += sprof_now() - tp;
         n_saved = 0;
         for (int i = splits[sp].i0; i < splits[sp].i1; i++) {
             struct gds_tensor *t = g->nodes[i];

@@ -15,6 +15,6 @@ grep -E "vs logits_|passed" $OUT/test-model-cuda.txt | head; el test-model
 wait; cat /tmp/f4q.gguf > /dev/null; el convert
 timeout 120 build/cuda/bin/gds-bench -m /tmp/f4q.gguf --backend cuda -p 2048 -n 64 -r 3 -t 16 --bw-mib 0 2> $OUT/bench-cuda.err | tee $OUT/bench-cuda.md; tail -2 $OUT/bench-cuda.err; el cuda-graphs
 GDS_CUDA_GRAPH=0 timeout 60 build/cuda/bin/gds-bench -m /tmp/f4q.gguf --backend cuda -p 0 -n 32 -r 2 -t 16 --bw-mib 0 2>/dev/null | grep -E "tg32"; el cuda-direct
-timeout 90 build/cuda/bin/gds-bench -m /tmp/f4q.gguf --backend cuda --cpu-moe -p 512 -n 32 -r 2 -t 16 --bw-mib 0 2>/dev/null | grep -E "pp512|tg32"; el hybrid
+GDS_PROF=1 timeout 90 build/cuda/bin/gds-bench -m /tmp/f4q.gguf --backend cuda --cpu-moe -p 0 -n 32 -r 2 -t 16 --bw-mib 0 --no-split 2>&1 | grep -E "tg32|GDS_PROF sched"; el hybrid
 for v in 8 2 8; do GDS_MM_TILE_MIN=$v timeout 60 build/bin/gds-bench -m /tmp/f4q.gguf -n 32 -s 1,2,4,8 --streams-only -r 2 -t 16 --bw-mib 0 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-6 | sed "s/^/tile_min=$v /"; done; el streams
 timeout 60 build/bin/gds-bench -m /tmp/f4q.gguf -p 512 -n 32 -r 3 -t 16 2>/dev/null | grep -E "pp512|tg32"; el cpu

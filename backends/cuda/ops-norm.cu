@@ -16,8 +16,9 @@
  * - SOFT_MAX: v = fp32(x*scale) + mask, m = max(max v, sink), e = expf(v - m)
  *   (CUDA expf, within 2 ulp of glibc's), y = e * (1/(sum e + exp(sink - m)));
  *   m = -inf gives a row of zeros.
- * - ROPE: the fp32 frequency table (powf, the YaRN blend, its correction range
- *   in double) is computed on the host by the CPU's own code and passed by
+ * - ROPE: the fp32 frequency table from gds_rope_freqs (ggml-ds/src/ops.c, the
+ *   CPU kernel's own; powf, the YaRN blend, its correction range
+ *   in double) is computed on the host and passed by
  *   value, so it has the CPU's bits. Angles fp32(fp32(pos) * freq_i);
  *   cos/sin in double of that fp32 angle, rounded to fp32 (correctly rounded
  *   but for double-rounding ties; glibc's cosf/sinf may differ by an ulp).
@@ -214,30 +215,6 @@ extern "C" int gds_cu_run_soft_max(const struct gds_cu_node *n, const struct gds
 
 struct cu_rope_tab { float freq[CU_ROPE_MAX_PAIRS]; };
 
-/* the fp32 frequency table of n_rot/2 pairs: backends/cpu/ops-rope.c's
- * gds_rope_freqs, line for line (host code, the same libm) */
-static void cu_rope_freqs(float *freq, int n_rot, float base, float factor, float orig, float beta_fast, float beta_slow) {
-    const int np = n_rot / 2;
-    for (int i = 0; i < np; i++) freq[i] = 1.0f / powf(base, (float)(2 * i) / (float)n_rot);
-    if (!(factor > 1.0f)) return;
-    const double two_pi = 6.283185307179586;
-    const double c_fast = (double)n_rot * log((double)orig / ((double)beta_fast * two_pi)) / (2.0 * log((double)base));
-    const double c_slow = (double)n_rot * log((double)orig / ((double)beta_slow * two_pi)) / (2.0 * log((double)base));
-    double low = floor(c_fast), high = ceil(c_slow);
-    if (low < 0) low = 0;
-    if (high > n_rot - 1) high = n_rot - 1;
-    if (low == high) high += 0.001;
-    const float flow = (float)low, range = (float)(high - low);
-    for (int i = 0; i < np; i++) {
-        float ramp = ((float)i - flow) / range;
-        ramp = ramp < 0.0f ? 0.0f : (ramp > 1.0f ? 1.0f : ramp);
-        const float s = 1.0f - ramp;
-        const float a = (freq[i] / factor) * (1.0f - s);
-        const float b = freq[i] * s;
-        freq[i] = a + b;
-    }
-}
-
 static __global__ void __launch_bounds__(256) k_rope(gds_cu_t x, gds_cu_t pos, float *dst, cu_rope_tab tab, int np, int inv,
                                                      int hpb, int64_t nhb) {
     __shared__ float cs[CU_ROPE_MAX_PAIRS], sn[CU_ROPE_MAX_PAIRS];
@@ -278,7 +255,7 @@ extern "C" int gds_cu_run_rope(const struct gds_cu_node *n, const struct gds_cu_
     CU_CHECK(n_rot > 0 && n_rot % 2 == 0 && n_rot <= s.ne[0] && n_rot / 2 <= CU_ROPE_MAX_PAIRS);
     if (cu_nrows(s) == 0) return 0;
     cu_rope_tab tab;
-    cu_rope_freqs(tab.freq, n_rot, gds_cu_param_f32(n, GDS_P_ROPE_BASE), gds_cu_param_f32(n, GDS_P_ROPE_YFACTOR),
+    gds_rope_freqs(tab.freq, n_rot, gds_cu_param_f32(n, GDS_P_ROPE_BASE), gds_cu_param_f32(n, GDS_P_ROPE_YFACTOR),
                   gds_cu_param_f32(n, GDS_P_ROPE_YORIG), gds_cu_param_f32(n, GDS_P_ROPE_YFAST),
                   gds_cu_param_f32(n, GDS_P_ROPE_YSLOW));
     const int64_t ne0 = s.ne[0], nh = s.ne[1];

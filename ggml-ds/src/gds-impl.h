@@ -81,6 +81,9 @@ enum {
     /* ATTN */       GDS_P_ATTN_SCALE = 0,
 };
 
+/* ROPE's fp32 frequency table, freq[0 .. n_rot/2) (ops.c; shared by the backends' kernels) */
+void gds_rope_freqs(float *freq, int n_rot, float base, float factor, float orig, float beta_fast, float beta_slow);
+
 /* the tensor whose memory t aliases (t itself unless t is a view) */
 static inline struct gds_tensor *gds_root_of(struct gds_tensor *t) { return t->view_src ? t->view_src : t; }
 

@@ -6,6 +6,8 @@
  */
 #include "gds-impl.h"
 
+#include <math.h>
+
 static struct gds_tensor *new_op(struct gds_context *ctx, enum gds_op op, enum gds_type type, int n_dims, const int64_t *ne) {
     struct gds_tensor *t = gds_new_tensor(ctx, type, n_dims, ne);
     t->op = op;
@@ -170,6 +172,32 @@ struct gds_tensor *gds_soft_max(struct gds_context *ctx, struct gds_tensor *x, s
 }
 
 /* --- positional, rotations, rounding ---------------------------------------- */
+
+/* ROPE's fp32 frequency table of n_rot/2 pairs (spec 3.8): one definition
+ * for every backend's kernel (the CPU's, and the CUDA host code that hands
+ * the table to its kernel) */
+void gds_rope_freqs(float *freq, int n_rot, float base, float factor, float orig, float beta_fast, float beta_slow) {
+    const int np = n_rot / 2;
+    for (int i = 0; i < np; i++) freq[i] = 1.0f / powf(base, (float)(2 * i) / (float)n_rot);
+    if (!(factor > 1.0f)) return;
+    /* find_correction_dim / find_correction_range, in double (Python floats) */
+    const double two_pi = 6.283185307179586;
+    const double c_fast = (double)n_rot * log((double)orig / ((double)beta_fast * two_pi)) / (2.0 * log((double)base));
+    const double c_slow = (double)n_rot * log((double)orig / ((double)beta_slow * two_pi)) / (2.0 * log((double)base));
+    double low = floor(c_fast), high = ceil(c_slow);
+    if (low < 0) low = 0;
+    if (high > n_rot - 1) high = n_rot - 1;
+    if (low == high) high += 0.001;
+    const float flow = (float)low, range = (float)(high - low);
+    for (int i = 0; i < np; i++) {
+        float ramp = ((float)i - flow) / range;
+        ramp = ramp < 0.0f ? 0.0f : (ramp > 1.0f ? 1.0f : ramp);
+        const float s = 1.0f - ramp;
+        const float a = (freq[i] / factor) * (1.0f - s);
+        const float b = freq[i] * s;
+        freq[i] = a + b;
+    }
+}
 
 struct gds_tensor *gds_rope(struct gds_context *ctx, struct gds_tensor *x, struct gds_tensor *pos, struct gds_rope_params p) {
     assert_f32_rows(x);

@@ -207,8 +207,11 @@ static void test_e2m1(void) {
     for (int c = 0; c < 16; c++) {
         double got = gds_e2m1_to_fp32((uint8_t)c);
         CHECK(got == ref_e2m1((uint8_t)c), "decode %d: %g", c, got);
+        /* the computed kvalue (device code) and the table the SIMD kernels load must agree */
+        CHECK(gds_kvalue_mxfp4((uint8_t)c) == gds_kvalues_mxfp4[c] && 2.0 * ref_e2m1((uint8_t)c) == gds_kvalues_mxfp4[c],
+              "kvalue %d: computed %d, table %d", c, gds_kvalue_mxfp4((uint8_t)c), gds_kvalues_mxfp4[c]);
     }
-    group_end("e2m1 decode: 16 codes");
+    group_end("e2m1 decode: 16 codes; gds_kvalue_mxfp4 = gds_kvalues_mxfp4");
 
     static const struct { float x; uint8_t c; } ties[] = {
         { 0.25f, 0 }, { 0.75f, 2 }, { 1.25f, 2 }, { 1.75f, 4 }, { 2.5f, 4 }, { 3.5f, 6 }, { 5.0f, 6 },

@@ -4,7 +4,7 @@
  * Conversions follow backends/cpu/ops-elementwise.c exactly: float types
  * through gds-quants.h (RNE), quantized sources read value by value
  * (cu_row_value: the CPU's to_float), quantized destinations written block by
- * block by device ports of the reference quantizers of ggml-ds/src/types.c
+ * block by the reference quantizers of gds-quants.h that types.c uses too
  * (Q8_0, MXFP4, F8_E4M3_B128, KV_E4M3_B64): the same bytes as the CPU.
  *
  * Geometry: one thread per output element (plain types) or per output block
@@ -15,7 +15,7 @@
  */
 #include "common.cuh"
 
-/* ---- device ports of the reference quantizers (types.c) -------------------- */
+/* ---- quantized destinations: the reference quantizers of gds-quants.h ------ */
 
 /* value j of a source row: plain float types (element stride s) */
 struct cu_src_row {
@@ -25,81 +25,21 @@ struct cu_src_row {
     __device__ float operator()(int64_t j) const { return cu_load_f(p + j * s, type); }
 };
 
-static __device__ void cu_quant_q8_0(const cu_src_row &x, int64_t j0, block_q8_0 *b) {
-    float amax = 0.0f;
-    for (int j = 0; j < QK8_0; j++) amax = fabsf(x(j0 + j)) > amax ? fabsf(x(j0 + j)) : amax;
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    b->d = gds_fp32_to_fp16(d);
-    for (int j = 0; j < QK8_0; j++) {
-        float v = roundf(x(j0 + j) * id);
-        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v == v ? v : 0.0f;
-        b->qs[j] = (int8_t)v;
-    }
-}
-
-static __device__ uint8_t cu_mxfp4_best(float x, float d) {
-    uint8_t best = 0;
-    float best_err = fabsf((float)gds_kvalue_mxfp4(0) * d - x);
-    for (uint8_t k = 1; k < 16; k++) {
-        const float err = fabsf((float)gds_kvalue_mxfp4(k) * d - x);
-        if (err < best_err) { best = k; best_err = err; }
-    }
-    return best;
-}
-
-static __device__ void cu_quant_mxfp4(const cu_src_row &x, int64_t j0, block_mxfp4 *b) {
-    float amax = 0.0f;
-    for (int j = 0; j < QK_MXFP4; j++) if (amax < fabsf(x(j0 + j))) amax = fabsf(x(j0 + j));
-    int e = 0;
-    if (amax > 0.0f) {
-        e = (int)(__float_as_uint(amax) >> 23) - 127 - 2 + 127;
-        e = e < 0 ? 0 : e > 254 ? 254 : e;
-    }
-    const float d = gds_e8m0_to_fp32_half((uint8_t)e);
-    b->e = (uint8_t)e;
-    for (int j = 0; j < QK_MXFP4 / 2; j++) b->qs[j] = (uint8_t)(cu_mxfp4_best(x(j0 + j), d) | (cu_mxfp4_best(x(j0 + j + 16), d) << 4));
-}
-
-/* act_quant of n values (F8 blocks of 128, KV groups of 64): scale byte, codes */
-static __device__ void cu_act_quant(const cu_src_row &x, int64_t j0, int n, uint8_t *scale, uint8_t *qs) {
-    float amax = 0.0f;
-    for (int j = 0; j < n; j++) if (amax < fabsf(x(j0 + j))) amax = fabsf(x(j0 + j));
-    if (amax < 1e-4f) amax = 1e-4f;
-    int e = gds_pow2_ceil_exp(amax * (1.0f / 448.0f));
-    if (e > 127) e = 127;
-    const float s = __uint_as_float((uint32_t)(e + 127) << 23);
-    *scale = (uint8_t)(e + 127);
-    for (int j = 0; j < n; j++) {
-        float v = x(j0 + j) / s;
-        v = v > 448.0f ? 448.0f : v < -448.0f ? -448.0f : v;
-        qs[j] = gds_fp32_to_e4m3(v);
-    }
-}
-
-static __device__ void cu_quant_kv(const cu_src_row &x, int64_t j0, uint8_t *b) {
-    for (int k = 0; k < GDS_KV_E4M3_B64_OFF_QS; k++) b[k] = 0;
-    for (int g = 0; g < GDS_KV_E4M3_B64_NOPE / GDS_KV_E4M3_B64_GROUP; g++)
-        cu_act_quant(x, j0 + g * GDS_KV_E4M3_B64_GROUP, GDS_KV_E4M3_B64_GROUP, b + g, b + GDS_KV_E4M3_B64_OFF_QS + g * GDS_KV_E4M3_B64_GROUP);
-    uint8_t *r = b + GDS_KV_E4M3_B64_OFF_ROPE;
-    for (int j = 0; j < GDS_KV_E4M3_B64_NE - GDS_KV_E4M3_B64_NOPE; j++) {
-        const uint16_t h = gds_fp32_to_bf16(x(j0 + GDS_KV_E4M3_B64_NOPE + j));
-        r[2 * j] = (uint8_t)(h & 0xff);
-        r[2 * j + 1] = (uint8_t)(h >> 8);
-    }
-}
-
-/* block kb of the row: values [kb * blck, (kb + 1) * blck) of x */
+/* block kb of the row: values [kb * blck, (kb + 1) * blck) of x, gathered
+ * (the source may be strided or F16/BF16), then the type's block quantizer */
 static __device__ void cu_quant_block(int32_t type, const cu_src_row &x, int64_t kb, char *dst_row) {
+    float v[GDS_KV_E4M3_B64_NE]; /* the largest block */
+    const int n = cu_blck(type);
+    for (int j = 0; j < n; j++) v[j] = x(kb * n + j);
     switch (type) {
-    case GDS_TYPE_Q8_0: cu_quant_q8_0(x, kb * QK8_0, (block_q8_0 *)dst_row + kb); break;
-    case GDS_TYPE_MXFP4: cu_quant_mxfp4(x, kb * QK_MXFP4, (block_mxfp4 *)dst_row + kb); break;
+    case GDS_TYPE_Q8_0: gds_quant_block_q8_0(v, (block_q8_0 *)dst_row + kb); break;
+    case GDS_TYPE_MXFP4: gds_quant_block_mxfp4(v, (block_mxfp4 *)dst_row + kb); break;
     case GDS_TYPE_F8_E4M3_B128: {
         block_f8 *b = (block_f8 *)dst_row + kb;
-        cu_act_quant(x, kb * QK_F8, QK_F8, &b->e, b->qs);
+        gds_act_quant_block(v, QK_F8, &b->e, b->qs);
         break;
     }
-    case GDS_TYPE_KV_E4M3_B64: cu_quant_kv(x, kb * GDS_KV_E4M3_B64_NE, (uint8_t *)dst_row + kb * GDS_KV_E4M3_B64_SIZE); break;
+    case GDS_TYPE_KV_E4M3_B64: gds_quant_block_kv(v, (uint8_t *)dst_row + kb * GDS_KV_E4M3_B64_SIZE); break;
     default: break;
     }
 }

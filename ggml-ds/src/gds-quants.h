@@ -1,8 +1,9 @@
 /*
  * gds-quants.h - quant block layouts and scalar minifloat conversions.
  *
- * Shared by the core, every backend and (later) CUDA code: plain C, static
- * inline, no library calls beyond <math.h>-free bit manipulation.
+ * Shared by the core and every backend, the CUDA kernels included (GDS_QFN:
+ * host and device functions): plain C, static inline, bit manipulation and
+ * <math.h>'s fabsf / roundf (exact operations).
  * Layouts match ggml (Q8_0, MXFP4) so GGUF files interoperate; the F8 block is
  * a ggml-ds extension (see gds.h, GDS_TYPE_F8_E4M3_B128).
  *
@@ -12,8 +13,11 @@
 #ifndef GDS_QUANTS_H
 #define GDS_QUANTS_H
 
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "gds.h" /* GDS_KV_E4M3_B64_* block geometry */
 
 /* The minifloat helpers below also compile as CUDA device code
  * (backends/cuda), so the GPU kernels round exactly as the CPU does. */
@@ -162,6 +166,93 @@ GDS_QFN int gds_pow2_ceil_exp(float t) {
     uint32_t u = gds_f32_bits(t);
     int e = (int)((u >> 23) & 0xff) - 127;
     return e + ((u & 0x7fffffu) != 0);
+}
+
+/* ---- reference quantizers of one block ------------------------------------
+ * types.c's from_float_ref calls them block by block, and the CUDA backend's
+ * CPY / SET_ROWS kernels call them per destination block: one definition of
+ * the bytes every quantized row gets. x holds the block's values. */
+
+/* Q8_0 as ggml's quantize_row_q8_0_ref: d = amax/127 (stored as fp16),
+ * q = roundf(x * (1/d)) with the unrounded fp32 d (ties away from zero) */
+GDS_QFN void gds_quant_block_q8_0(const float *x, block_q8_0 *b) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK8_0; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    b->d = gds_fp32_to_fp16(d);
+    for (int j = 0; j < QK8_0; j++) {
+        float v = roundf(x[j] * id);
+        /* only non-finite input can leave [-127, 127]; keep the cast defined */
+        v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v == v ? v : 0.0f;
+        b->qs[j] = (int8_t)v;
+    }
+}
+
+/* ggml's best_index_mxfp4: the strict '<' keeps the first of equal errors,
+ * so ties go to the smaller magnitude and -0 is never produced */
+GDS_QFN uint8_t gds_mxfp4_best_index(float x, float d) {
+    uint8_t best = 0;
+    float best_err = fabsf((float)gds_kvalue_mxfp4(0) * d - x);
+    for (uint8_t k = 1; k < 16; k++) {
+        const float err = fabsf((float)gds_kvalue_mxfp4(k) * d - x);
+        if (err < best_err) { best = k; best_err = err; }
+    }
+    return best;
+}
+
+/* MXFP4 as ggml: e = floor(log2(amax)) - 2 + 127 read from the bits (ggml's
+ * floorf(log2f()) can round up a few ulps below a power of two), clamped to
+ * [0, 254]; values in [1.5, 2) * 2^floor saturate to the top code */
+GDS_QFN void gds_quant_block_mxfp4(const float *x, block_mxfp4 *b) {
+    float amax = 0.0f;
+    for (int j = 0; j < QK_MXFP4; j++) if (amax < fabsf(x[j])) amax = fabsf(x[j]);
+    int e = 0;
+    if (amax > 0.0f) { /* any amax < 2^-125 (subnormals included) clamps to e = 0 anyway */
+        e = (int)(gds_f32_bits(amax) >> 23) - 127 - 2 + 127;
+        e = e < 0 ? 0 : e > 254 ? 254 : e;
+    }
+    const float d = gds_e8m0_to_fp32_half((uint8_t)e);
+    b->e = (uint8_t)e;
+    for (int j = 0; j < QK_MXFP4 / 2; j++)
+        b->qs[j] = (uint8_t)(gds_mxfp4_best_index(x[j], d) | (gds_mxfp4_best_index(x[j + 16], d) << 4));
+}
+
+/* act_quant of n values (spec 3.3): amax floored at 1e-4 (so 2^e is a normal
+ * float and x/2^e exact), s = 2^ceil(log2(amax/448)) as the e8m0 byte e+127,
+ * codes e4m3(clamp(x/s, +-448)); the clamp is written with comparisons so
+ * NaN passes through to 0x7F (torch.clamp propagates NaN). e is capped at 127
+ * (only for inf input). F8_E4M3_B128 blocks (n = 128), KV groups (n = 64). */
+GDS_QFN void gds_act_quant_block(const float *x, int n, uint8_t *scale, uint8_t *qs) {
+    float amax = 0.0f;
+    for (int j = 0; j < n; j++) if (amax < fabsf(x[j])) amax = fabsf(x[j]);
+    if (amax < 1e-4f) amax = 1e-4f;
+    int e = gds_pow2_ceil_exp(amax * (1.0f / 448.0f));
+    if (e > 127) e = 127;
+    const float s = gds_bits_f32((uint32_t)(e + 127) << 23);
+    *scale = (uint8_t)(e + 127);
+    for (int j = 0; j < n; j++) {
+        float v = x[j] / s;
+        v = v > 448.0f ? 448.0f : v < -448.0f ? -448.0f : v;
+        qs[j] = gds_fp32_to_e4m3(v);
+    }
+}
+
+/* KV_E4M3_B64 (spec 5.2): act_quant per group of 64 on the first 448 values
+ * (a QUANT_SIM FP8 value is stored exactly: its group's scale can only
+ * shrink and doubling an e4m3 code <= 224 stays a code), bf16 RNE on the
+ * last 64; b: GDS_KV_E4M3_B64_SIZE bytes */
+GDS_QFN void gds_quant_block_kv(const float *x, uint8_t *b) {
+    for (int k = 0; k < GDS_KV_E4M3_B64_OFF_QS; k++) b[k] = 0;
+    for (int g = 0; g < GDS_KV_E4M3_B64_NOPE / GDS_KV_E4M3_B64_GROUP; g++)
+        gds_act_quant_block(x + g * GDS_KV_E4M3_B64_GROUP, GDS_KV_E4M3_B64_GROUP, b + g,
+                            b + GDS_KV_E4M3_B64_OFF_QS + g * GDS_KV_E4M3_B64_GROUP);
+    uint8_t *r = b + GDS_KV_E4M3_B64_OFF_ROPE;
+    for (int j = 0; j < GDS_KV_E4M3_B64_NE - GDS_KV_E4M3_B64_NOPE; j++) {
+        const gds_bf16_t h = gds_fp32_to_bf16(x[GDS_KV_E4M3_B64_NOPE + j]);
+        r[2 * j] = (uint8_t)(h & 0xff);
+        r[2 * j + 1] = (uint8_t)(h >> 8);
+    }
 }
 
 #endif /* GDS_QUANTS_H */

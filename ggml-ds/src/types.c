@@ -18,6 +18,8 @@
  *   F8_E4M3_B128  spec 3.3 act_quant with B = 128, bit for bit.
  *   KV_E4M3_B64   act_quant with B = 64 on the first 448 values of each 512,
  *                 bf16 RNE on the last 64 (spec 5.2 compact K=V rows).
+ * Each is a loop over blocks of gds-quants.h's gds_quant_block_* /
+ * gds_act_quant_block, which the CUDA kernels call too.
  * Not here: SIMD paths and the per-type dot products (backends/cpu).
  */
 #include "gds-impl.h"
@@ -63,24 +65,11 @@ static void q8_0_to_float(const void *x, float *y, int64_t n) {
     }
 }
 
-/* ggml rounds x * (1/d) with the unrounded fp32 d although d is stored as
- * fp16; we copy that so our blocks are byte-identical to ggml's. */
+/* ggml's quantize_row_q8_0_ref, block by block (gds-quants.h), so our blocks
+ * are byte-identical to ggml's */
 static void q8_0_from_float(const float *x, void *y, int64_t n) {
     block_q8_0 *b = y;
-    for (int64_t i = 0; i < n / QK8_0; i++) {
-        const float *xb = x + i * QK8_0;
-        float amax = 0.0f;
-        for (int j = 0; j < QK8_0; j++) amax = fabsf(xb[j]) > amax ? fabsf(xb[j]) : amax;
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        b[i].d = gds_fp32_to_fp16(d);
-        for (int j = 0; j < QK8_0; j++) {
-            float v = roundf(xb[j] * id);  /* ties away from zero, like ggml */
-            /* only non-finite input can leave [-127, 127]; keep the cast defined */
-            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v == v ? v : 0.0f;
-            b[i].qs[j] = (int8_t)v;
-        }
-    }
+    for (int64_t i = 0; i < n / QK8_0; i++) gds_quant_block_q8_0(x + i * QK8_0, &b[i]);
 }
 
 /* ---- MXFP4 (ggml layout) ------------------------------------------------- */
@@ -98,41 +87,10 @@ static void mxfp4_to_float(const void *x, float *y, int64_t n) {
     }
 }
 
-/* ggml's best_index_mxfp4: the strict '<' keeps the first of equal errors,
- * so ties go to the smaller magnitude and -0 is never produced. */
-static uint8_t mxfp4_best_index(float x, float d) {
-    uint8_t best = 0;
-    float best_err = fabsf((float)gds_kvalues_mxfp4[0] * d - x);
-    for (uint8_t k = 1; k < 16; k++) {
-        const float err = fabsf((float)gds_kvalues_mxfp4[k] * d - x);
-        if (err < best_err) { best = k; best_err = err; }
-    }
-    return best;
-}
-
-/* e = floor(log2(amax)) - 2 + 127 as in ggml, so 2*6 * 2^(e-128) = 1.5*2^floor(log2 amax):
- * values in [1.5, 2) * 2^floor saturate to the top code (ggml's choice).
- * ggml computes floorf(log2f(amax)), which can round up for amax a few ulps
- * below a power of two; we read the exponent from the bits (exact on every platform).
- * Both give valid blocks; e is clamped to [0, 254] so tiny/huge/inf amax stay defined. */
+/* ggml's quantize_row_mxfp4_ref, block by block (gds-quants.h) */
 static void mxfp4_from_float(const float *x, void *y, int64_t n) {
     block_mxfp4 *b = y;
-    for (int64_t i = 0; i < n / QK_MXFP4; i++) {
-        const float *xb = x + i * QK_MXFP4;
-        float amax = 0.0f;
-        for (int j = 0; j < QK_MXFP4; j++) if (amax < fabsf(xb[j])) amax = fabsf(xb[j]);
-        int e = 0;
-        if (amax > 0.0f) {
-            /* any amax < 2^-125 (subnormals included) clamps to e = 0 anyway */
-            e = (int)(gds_f32_bits(amax) >> 23) - 127 - 2 + 127;
-            e = e < 0 ? 0 : e > 254 ? 254 : e;
-        }
-        const float d = gds_e8m0_to_fp32_half((uint8_t)e);
-        b[i].e = (uint8_t)e;
-        for (int j = 0; j < QK_MXFP4 / 2; j++) {
-            b[i].qs[j] = (uint8_t)(mxfp4_best_index(xb[j], d) | (mxfp4_best_index(xb[j + 16], d) << 4));
-        }
-    }
+    for (int64_t i = 0; i < n / QK_MXFP4; i++) gds_quant_block_mxfp4(x + i * QK_MXFP4, &b[i]);
 }
 
 /* ---- F8_E4M3_B128 (spec 3.3, B = 128) ------------------------------------ */
@@ -145,28 +103,10 @@ static void f8_to_float(const void *x, float *y, int64_t n) {
     }
 }
 
-/* The 1e-4 floor keeps e >= -22, and amax <= FLT_MAX keeps e <= 120, so
- * 2^e is always a normal float and x/2^e is exact (until e4m3 rounding).
- * The clamp is written with comparisons so NaN passes through to 0x7F
- * (torch.clamp propagates NaN; fminf would not). */
+/* spec 3.3 act_quant per 128, block by block (gds-quants.h) */
 static void f8_from_float(const float *x, void *y, int64_t n) {
     block_f8 *b = y;
-    for (int64_t i = 0; i < n / QK_F8; i++) {
-        const float *xb = x + i * QK_F8;
-        float amax = 0.0f;
-        for (int j = 0; j < QK_F8; j++) if (amax < fabsf(xb[j])) amax = fabsf(xb[j]);
-        if (amax < 1e-4f) amax = 1e-4f;
-        const float t = amax * (1.0f / 448.0f);
-        int e = gds_pow2_ceil_exp(t);
-        if (e > 127) e = 127; /* only for inf input; keeps s finite and the scale byte != NaN */
-        const float s = gds_bits_f32((uint32_t)(e + 127) << 23);
-        b[i].e = (uint8_t)(e + 127);
-        for (int j = 0; j < QK_F8; j++) {
-            float v = xb[j] / s;
-            v = v > 448.0f ? 448.0f : v < -448.0f ? -448.0f : v;
-            b[i].qs[j] = gds_fp32_to_e4m3(v);
-        }
-    }
+    for (int64_t i = 0; i < n / QK_F8; i++) gds_act_quant_block(x + i * QK_F8, QK_F8, &b[i].e, b[i].qs);
 }
 
 /* ---- KV_E4M3_B64 (spec 5.2: one compact V4 K=V row per block) ------------ */
@@ -194,37 +134,10 @@ static void kv_e4m3_to_float(const void *x, float *y, int64_t n) {
     }
 }
 
-/* act_quant per group of 64 exactly as f8_from_float (and QUANT_SIM FP8), so a
- * value that QUANT_SIM produced is stored exactly: its group's scale can only
- * shrink (amax rounds down at most to 224*s) and doubling an e4m3 code <= 224
- * stays an e4m3 code. Rope dims: bf16 RNE (exact for bf16-valued input). */
+/* one compact row per 512 values, block by block (gds-quants.h) */
 static void kv_e4m3_from_float(const float *x, void *y, int64_t n) {
     uint8_t *b = y;
-    for (int64_t i = 0; i < n / GDS_KV_E4M3_B64_NE; i++, b += GDS_KV_E4M3_B64_SIZE, x += GDS_KV_E4M3_B64_NE) {
-        uint8_t *qs = b + GDS_KV_E4M3_B64_OFF_QS;
-        memset(b, 0, GDS_KV_E4M3_B64_OFF_QS);
-        for (int g = 0; g < KV_NG; g++) {
-            const float *xb = x + g * GDS_KV_E4M3_B64_GROUP;
-            float amax = 0.0f;
-            for (int j = 0; j < GDS_KV_E4M3_B64_GROUP; j++) if (amax < fabsf(xb[j])) amax = fabsf(xb[j]);
-            if (amax < 1e-4f) amax = 1e-4f;
-            int e = gds_pow2_ceil_exp(amax * (1.0f / 448.0f));
-            if (e > 127) e = 127;
-            const float s = gds_bits_f32((uint32_t)(e + 127) << 23);
-            b[g] = (uint8_t)(e + 127);
-            for (int j = 0; j < GDS_KV_E4M3_B64_GROUP; j++) {
-                float v = xb[j] / s;
-                v = v > 448.0f ? 448.0f : v < -448.0f ? -448.0f : v;
-                qs[g * GDS_KV_E4M3_B64_GROUP + j] = gds_fp32_to_e4m3(v);
-            }
-        }
-        uint8_t *r = b + GDS_KV_E4M3_B64_OFF_ROPE;
-        for (int j = 0; j < KV_NR; j++) {
-            const gds_bf16_t h = gds_fp32_to_bf16(x[GDS_KV_E4M3_B64_NOPE + j]);
-            r[2 * j] = (uint8_t)(h & 0xff);
-            r[2 * j + 1] = (uint8_t)(h >> 8);
-        }
-    }
+    for (int64_t i = 0; i < n / GDS_KV_E4M3_B64_NE; i++) gds_quant_block_kv(x + i * GDS_KV_E4M3_B64_NE, b + i * GDS_KV_E4M3_B64_SIZE);
 }
 
 /* ---- the table ----------------------------------------------------------- */

@@ -109,4 +109,23 @@ static inline unsigned cu_blocks(int64_t n, int threads) {
 
 static inline cudaStream_t cu_stream(const gds_cu_exec *x) { return (cudaStream_t)x->stream; }
 
+enum { CU_MAX_DEVICES = 16 };
+
+/* Lets `kernel` launch with smem bytes of dynamic shared memory (above the
+ * 48 KB default needs an opt-in). cudaFuncSetAttribute costs microseconds
+ * and the launchers run for every node of every token, so each call site
+ * keeps what it granted per device in `granted` (a static of the site; in a
+ * kernel template's launcher, one per instantiation) and asks again only for
+ * more. Launches are serialized per backend (one thread runs a graph). */
+template <typename K>
+static inline cudaError_t cu_allow_smem(K kernel, size_t smem, size_t granted[CU_MAX_DEVICES]) {
+    if (smem <= 48 * 1024) return cudaSuccess;
+    int dev = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= CU_MAX_DEVICES) dev = 0;
+    if (smem <= granted[dev]) return cudaSuccess;
+    const cudaError_t e = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (e == cudaSuccess) granted[dev] = smem;
+    return e;
+}
+
 #endif /* GDS_CUDA_COMMON_CUH */

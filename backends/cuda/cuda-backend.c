@@ -187,8 +187,8 @@ static const struct { cu_run_fn run; cu_work_fn work; } cu_ops[GDS_OP_COUNT] = {
     [GDS_OP_HC_PRE] = { gds_cu_run_hc_pre, NULL },
     [GDS_OP_HC_POST] = { gds_cu_run_hc_post, NULL },
     [GDS_OP_COMPRESS] = { gds_cu_run_compress, NULL },
-    [GDS_OP_INDEXER] = { gds_cu_run_indexer, gds_cu_work_indexer },
-    [GDS_OP_ATTN] = { gds_cu_run_attn, gds_cu_work_attn },
+    [GDS_OP_INDEXER] = { gds_cu_run_indexer, NULL },
+    [GDS_OP_ATTN] = { gds_cu_run_attn, NULL },
 };
 
 static void cu_desc(struct gds_cu_t *d, const struct gds_tensor *t) {

@@ -74,8 +74,6 @@ GDS_CU_OPS(GDS_CU_DECL_)
 size_t gds_cu_work_mul_mat(const struct gds_cu_node *n);
 size_t gds_cu_work_mul_mat_id(const struct gds_cu_node *n);
 size_t gds_cu_work_top_k(const struct gds_cu_node *n);
-size_t gds_cu_work_attn(const struct gds_cu_node *n);
-size_t gds_cu_work_indexer(const struct gds_cu_node *n);
 
 /* float op params by bit pattern */
 static inline float gds_cu_param_f32(const struct gds_cu_node *n, int i) {

@@ -95,11 +95,15 @@ static __device__ __forceinline__ void cu_cp_wait_all(void) {
 #endif
 }
 
-/* largest dynamic shared memory a block may opt into on the current device */
+/* largest dynamic shared memory a block may opt into on the current device
+ * (asked once per device: the launchers run for every node of every token) */
 static int cu_smem_optin(void) {
+    static int cached[CU_MAX_DEVICES];
     int dev = 0, v = 0;
     if (cudaGetDevice(&dev) != cudaSuccess) return 48 * 1024;
-    if (cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess || v < 48 * 1024) return 48 * 1024;
+    if (dev >= 0 && dev < CU_MAX_DEVICES && cached[dev]) return cached[dev];
+    if (cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess || v < 48 * 1024) v = 48 * 1024;
+    if (dev >= 0 && dev < CU_MAX_DEVICES) cached[dev] = v;
     return v;
 }
 
@@ -441,17 +445,11 @@ static __global__ void __launch_bounds__(ATT_NT, 1) k_attn(const attn_args a) {
 
 template <int HB, int IPT>
 static int attn_launch(const attn_args &a, unsigned grid, size_t smem, cudaStream_t st) {
-    if (smem > 48 * 1024) {
-        const cudaError_t e = cudaFuncSetAttribute(k_attn<HB, IPT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return (int)e;
-    }
+    static size_t granted[CU_MAX_DEVICES];
+    const cudaError_t e = cu_allow_smem(k_attn<HB, IPT>, smem, granted);
+    if (e != cudaSuccess) return (int)e;
     k_attn<HB, IPT><<<grid, ATT_NT, smem, st>>>(a);
     GDS_CU_RETURN_LAST();
-}
-
-extern "C" size_t gds_cu_work_attn(const struct gds_cu_node *n) {
-    (void)n;
-    return 0;
 }
 
 extern "C" int gds_cu_run_attn(const struct gds_cu_node *n, const struct gds_cu_exec *x) {
@@ -689,17 +687,11 @@ static __global__ void k_indexer_any(const idx_args a) {
 
 template <int DI>
 static int idx_launch(const idx_args &a, dim3 grid, size_t smem, cudaStream_t st) {
-    if (smem > 48 * 1024) {
-        const cudaError_t e = cudaFuncSetAttribute(k_indexer<DI>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return (int)e;
-    }
+    static size_t granted[CU_MAX_DEVICES];
+    const cudaError_t e = cu_allow_smem(k_indexer<DI>, smem, granted);
+    if (e != cudaSuccess) return (int)e;
     k_indexer<DI><<<grid, IDX_NT, smem, st>>>(a);
     GDS_CU_RETURN_LAST();
-}
-
-extern "C" size_t gds_cu_work_indexer(const struct gds_cu_node *n) {
-    (void)n;
-    return 0;
 }
 
 extern "C" int gds_cu_run_indexer(const struct gds_cu_node *n, const struct gds_cu_exec *x) {
@@ -981,10 +973,9 @@ extern "C" int gds_cu_run_top_k(const struct gds_cu_node *n, const struct gds_cu
     const size_t cap = (size_t)cu_smem_optin() - 2048; /* static shared memory: hist and counters */
     const int cache = smem + (size_t)nn * 4 <= cap;
     if (cache) smem += (size_t)nn * 4;
-    if (smem > 48 * 1024) {
-        const cudaError_t e = cudaFuncSetAttribute(k_top_k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-        if (e != cudaSuccess) return (int)e;
-    }
+    static size_t granted[CU_MAX_DEVICES];
+    const cudaError_t e = cu_allow_smem(k_top_k, smem, granted);
+    if (e != cudaSuccess) return (int)e;
     k_top_k<<<(unsigned)rows, nt, smem, cu_stream(x)>>>(xs, d, (int)k, (int)kpad, cache, gbuf);
     GDS_CU_RETURN_LAST();
 }

@@ -822,11 +822,9 @@ static int mm_tc_go(mm_p p, int64_t ncap, int64_t ny, int64_t nz, cudaStream_t s
     p.cc = (int)(ncap < BMC ? ncap : BMC);
     if (p.cc < 1) p.cc = 1;
     const int smem = mm_tc_smem<T, MT, NT, WM, WKS, S>(p.cc);
-    if (smem > 48 * 1024) {
-        const cudaError_t err = cudaFuncSetAttribute(mm_tc_kernel<T, MT, NT, WM, WKS, S>,
-                                                     cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
-        if (err != cudaSuccess) return (int)err;
-    }
+    static size_t granted[CU_MAX_DEVICES];
+    const cudaError_t err = cu_allow_smem(mm_tc_kernel<T, MT, NT, WM, WKS, S>, (size_t)smem, granted);
+    if (err != cudaSuccess) return (int)err;
     if (ny > 65535 || nz > 65535) return (int)cudaErrorInvalidConfiguration;
     const dim3 grid((unsigned)((p.N + BN - 1) / BN), (unsigned)ny, (unsigned)nz);
     mm_tc_kernel<T, MT, NT, WM, WKS, S><<<grid, WM * WKS * 32, smem, st>>>(p);
@@ -982,10 +980,9 @@ extern "C" int gds_cu_run_mul_mat_id(const struct gds_cu_node *n, const struct g
     int nth = (int)(np < 1024 ? (np + 31) / 32 * 32 : 1024);
     while (nth > 32 && (size_t)(2 + nth / 32) * (size_t)E * 4 > 48 * 1024) nth -= 32;
     const size_t rsm = (size_t)(2 + nth / 32) * (size_t)(E > 0 ? E : 1) * 4;
-    if (rsm > 48 * 1024) {
-        const cudaError_t err = cudaFuncSetAttribute(mm_route_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)rsm);
-        if (err != cudaSuccess) return (int)err;
-    }
+    static size_t granted[CU_MAX_DEVICES];
+    const cudaError_t err = cu_allow_smem(mm_route_kernel, rsm, granted);
+    if (err != cudaSuccess) return (int)err;
     mm_route_kernel<<<1, nth, rsm, st>>>(ids.data, ids.nb[0], ids.nb[1], (int)nu, (int)T, (int)E, bmc, p.dst, N,
                                          (int32_t *)(scr + l.cnt), (int32_t *)(scr + l.off), (int32_t *)(scr + l.pairs),
                                          (int32_t *)(scr + l.items), (int32_t *)(scr + l.nitems));

@@ -70,6 +70,13 @@ post() {
     curl -s -o "$W/out" -w "%{http_code}" -H "Content-Type: application/json" --data-binary "$b" "$@" "http://127.0.0.1:$PORT$p" >"$W/code"
 }
 code() { cat "$W/code"; }
+# part NAME FILE SCRIPT: shows a node script's output and adds its closing "NAME: N passed, M failed" to the counts
+part() {
+    cat "$2"
+    np=$(sed -n "s/^$1: \([0-9]*\) passed, \([0-9]*\) failed\$/\1/p" "$2")
+    nf=$(sed -n "s/^$1: \([0-9]*\) passed, \([0-9]*\) failed\$/\2/p" "$2")
+    if [ -n "$np" ]; then passed=$((passed + np)); failed=$((failed + nf)); else bad "$3 did not finish"; fi
+}
 # js EXPR: evaluates EXPR (JavaScript, o = the parsed JSON of $W/out; s = the raw text) and prints its value
 js() { node -e 'const fs = require("fs"); const s = fs.readFileSync(process.argv[1], "utf8"); let o = null; try { o = JSON.parse(s); } catch (e) {}
                 const f = new Function("o", "s", "return (" + process.argv[2] + ");"); let v; try { v = f(o, s); } catch (e) { v = "error: " + e.message; }
@@ -217,10 +224,7 @@ if [ -d tests/node_modules/openai ] && [ -d tests/node_modules/@anthropic-ai/sdk
         P_TOOL=$PORT; PID_TOOL=$PID
         if start cl2 GDS_SERVER_SCRIPT="Paris is sunny. The end. Bye." "$SRV" -m "$W/m.gguf" --port 0 -c 4096; then
             (cd tests && timeout 300 node server-clients.mjs "$P_TOOL" "$PORT") >"$W/clients.out" 2>&1
-            cat "$W/clients.out"
-            np=$(sed -n 's/^clients: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$W/clients.out")
-            nf=$(sed -n 's/^clients: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$W/clients.out")
-            if [ -n "$np" ]; then passed=$((passed + np)); failed=$((failed + nf)); else bad "server-clients.mjs did not finish"; fi
+            part clients "$W/clients.out" server-clients.mjs
             kill -TERM "$PID"
         fi
         kill -TERM "$PID_TOOL"
@@ -231,10 +235,7 @@ else echo "SKIP the client-library checks: npm ci in tests/ first"; fi
 # ---- load and faults (tests/server-load.mjs; under the ASan build as well: make test runs both) ----
 if start load "$SRV" -m "$W/m.gguf" --port 0 -c 1024 --parallel 4; then
     timeout 600 node tests/server-load.mjs "$PORT" >"$W/load.out" 2>&1
-    cat "$W/load.out"
-    np=$(sed -n 's/^load: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$W/load.out")
-    nf=$(sed -n 's/^load: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$W/load.out")
-    if [ -n "$np" ]; then passed=$((passed + np)); failed=$((failed + nf)); else bad "server-load.mjs did not finish"; fi
+    part load "$W/load.out" server-load.mjs
     kill -TERM "$PID"
     wait "$PID" 2>/dev/null
     rc=$?
@@ -247,10 +248,7 @@ fi
 if [ -x /usr/bin/chromium ] && [ -d tests/node_modules/playwright-core ]; then
     if start browser GDS_SERVER_SCRIPT="Let me think.</think>Hello there." "$SRV" -m "$W/m.gguf" --port 0 -c 4096; then
         (cd tests && timeout 300 node server-browser.mjs "$PORT" "$(cd .. && pwd)/$BUILD/test-server-chat.png") >"$W/browser.out" 2>&1
-        cat "$W/browser.out"
-        np=$(sed -n 's/^browser: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$W/browser.out")
-        nf=$(sed -n 's/^browser: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$W/browser.out")
-        if [ -n "$np" ]; then passed=$((passed + np)); failed=$((failed + nf)); else bad "server-browser.mjs did not finish"; fi
+        part browser "$W/browser.out" server-browser.mjs
         kill -TERM "$PID"
     fi
 elif [ "${CI:-}" = true ]; then bad "chromium or the npm playwright-core package is missing (tools/deps.sh)"

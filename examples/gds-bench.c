@@ -446,6 +446,15 @@ struct result {
     struct stats st, st_layers, st_fill;
 };
 
+/* every run's t/s and their statistics, as the JSON of a test */
+static void json_runs(cJSON *e, const double *tps, int reps, const struct stats *st) {
+    cJSON_AddItemToObject(e, "runs_tps", cJSON_CreateDoubleArray(tps, reps));
+    cJSON_AddNumberToObject(e, "median_tps", st->median);
+    cJSON_AddNumberToObject(e, "min_tps", st->min);
+    cJSON_AddNumberToObject(e, "max_tps", st->max);
+    cJSON_AddNumberToObject(e, "stddev_tps", st->stddev);
+}
+
 /* ---- main --------------------------------------------------------------------- */
 
 enum { OPT_VERSION = 256, OPT_BW_MIB, OPT_NO_SPLIT, OPT_GROW, OPT_STATE_SAVE, OPT_STATE_LOAD, OPT_STREAMS_ONLY, OPT_BACKEND, OPT_CPU_MOE, OPT_N_CPU_MOE };
@@ -827,11 +836,7 @@ int main(int argc, char **argv) {
             cJSON_AddStringToObject(e, "kind", r->tg ? "decode" : "prefill");
             cJSON_AddNumberToObject(e, "n_tokens", r->n);
             cJSON_AddNumberToObject(e, "depth", r->depth);
-            cJSON_AddItemToObject(e, "runs_tps", cJSON_CreateDoubleArray(r->tps, reps));
-            cJSON_AddNumberToObject(e, "median_tps", r->st.median);
-            cJSON_AddNumberToObject(e, "min_tps", r->st.min);
-            cJSON_AddNumberToObject(e, "max_tps", r->st.max);
-            cJSON_AddNumberToObject(e, "stddev_tps", r->st.stddev);
+            json_runs(e, r->tps, reps, &r->st);
             if (r->depth > fill_from) {
                 cJSON_AddItemToObject(e, "fill_runs_tps", cJSON_CreateDoubleArray(r->fill, reps));
                 cJSON_AddNumberToObject(e, "fill_median_tps", r->st_fill.median);
@@ -864,10 +869,7 @@ int main(int argc, char **argv) {
                 cJSON_AddNumberToObject(e, "streams", r->streams);
                 cJSON_AddNumberToObject(e, "n_tokens", r->n);
                 cJSON_AddNumberToObject(e, "depth", r->depth);
-                cJSON_AddItemToObject(e, "runs_tps", cJSON_CreateDoubleArray(r->tps, reps));
-                cJSON_AddNumberToObject(e, "median_tps", r->st.median);
-                cJSON_AddNumberToObject(e, "min_tps", r->st.min);
-                cJSON_AddNumberToObject(e, "max_tps", r->st.max);
+                json_runs(e, r->tps, reps, &r->st);
                 cJSON_AddNumberToObject(e, "bytes_per_step", sbytes);
                 cJSON_AddNumberToObject(e, "bound_x", r->streams * bpt / sbytes);
                 cJSON_AddNumberToObject(e, "gbs", sbytes * r->st.median / r->streams / 1e9);

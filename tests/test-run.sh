@@ -379,10 +379,11 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
             if (name == "token_embd.weight" || name ~ /\.ffn_gate_tid2eid\./) {
                 match($0, /\[[^]]*\]/); sh = substr($0, RSTART + 1, RLENGTH - 2); n = split(sh, d, ", *")
                 rows = 1; for (i = 2; i <= n; i++) rows *= d[i]; t += bytes / rows
-            } else if (l >= 0 && name ~ /\.ffn_(gate|up|down)_exps\./) t += bytes * U / E
+            } else if (l >= 0 && name ~ /\.ffn_(gate|up|down)_exps\./) { t += bytes * U / E; x += bytes }
             else { t += bytes; if (l < 0) h += bytes }
         }
-        END { printf "%.3f %.3f", t, h }' "$W/bench-info.out")
+        END { printf "%.3f %.3f %.3f", t, h, x }' "$W/bench-info.out")
+    experts_ref=${bpt_ref##* }; bpt_ref=${bpt_ref% *}
     head_ref=${bpt_ref#* }; bpt_ref=${bpt_ref% *}
     if command -v node >/dev/null 2>&1; then
         verdict=$(node -e '
@@ -466,7 +467,7 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
     refuse "gds-bench without -m refused" "^gds-bench: -m MODEL.gguf is required" "$BENCH" -p 16
     refuse "gds-bench unknown option: error and --help pointer" "^gds-bench: see 'gds-bench --help'" "$BENCH" -m "$W/S.gguf" --bogus
     # -s: concurrent decode (gds_model_eval_batch): one entry per stream count, bytes per step from the
-    # file's routed-expert bytes (1 - (1 - K/E)^S of them), bound 1 for one stream
+    # --info table above (all but the routed experts once, 1 - (1 - K/E)^S of the experts), bound 1 for one stream
     "$BENCH" -m "$W/S.gguf" -n 3 -d 0,8 -s 1,3 --streams-only -r 2 -t 2 --bw-mib 0 -o json >"$W/bench-s.json" 2>"$W/bench-s.err"
     rc=$?
     if command -v node >/dev/null 2>&1; then
@@ -475,16 +476,18 @@ if [ -x "$BENCH" ] && [ -f "$W/S.gguf" ]; then
             const s = o.streams || [], p = o.n_expert_used / o.n_expert;
             if (o.results.length !== 0) bad.push("--streams-only ran " + o.results.length + " pp/tg tests");
             if (s.map(r => r.streams + "@" + r.depth).join() !== "1@0,3@0,1@8,3@8") bad.push("entries " + s.map(r => r.streams + "@" + r.depth).join());
-            if (!(o.routed_expert_bytes > 0)) bad.push("routed_expert_bytes " + o.routed_expert_bytes);
+            const bpt = +process.argv[2], xb = +process.argv[3];
+            if (!(xb > 0) || Math.abs(o.routed_expert_bytes - xb) > 1) bad.push("routed_expert_bytes " + o.routed_expert_bytes + " != " + xb);
+            if (Math.abs(o.bytes_per_token - bpt) > 1) bad.push("bytes_per_token " + o.bytes_per_token + " != " + bpt);
             for (const r of s) {
                 if (r.runs_tps.length !== 2 || !r.runs_tps.every(v => v > 0 && isFinite(v))) bad.push(r.streams + " runs " + r.runs_tps);
-                const want = o.bytes_per_token - o.routed_expert_bytes * p + o.routed_expert_bytes * (1 - Math.pow(1 - p, r.streams));
+                const want = bpt - xb * p + xb * (1 - Math.pow(1 - p, r.streams));
                 if (Math.abs(r.bytes_per_step - want) > 1e-9 * want) bad.push(r.streams + " bytes_per_step " + r.bytes_per_step + " != " + want);
-                if (Math.abs(r.bound_x - r.streams * o.bytes_per_token / want) > 1e-9 * r.bound_x) bad.push(r.streams + " bound " + r.bound_x);
+                if (Math.abs(r.bound_x - r.streams * bpt / want) > 1e-9 * r.bound_x) bad.push(r.streams + " bound " + r.bound_x);
                 if (r.streams === 1 && Math.abs(r.bound_x - 1) > 1e-12) bad.push("bound of one stream " + r.bound_x);
                 if (r.streams === 3 && !(r.bound_x > 1 && r.bound_x < 3)) bad.push("bound of 3 streams " + r.bound_x);
             }
-            console.log(bad.length ? bad.join("; ") : "ok");' "$W/bench-s.json" 2>&1)
+            console.log(bad.length ? bad.join("; ") : "ok");' "$W/bench-s.json" "$bpt_ref" "$experts_ref" 2>&1)
         check "gds-bench -s 1,3 --streams-only -d 0,8 -o json: 4 entries x 2 runs, bytes per step and bound from the file (rc $rc): $verdict" \
             '[ "$rc" -eq 0 ] && [ "$verdict" = ok ] && grep -q "3 streams x tg3 @ d8, run 2 of 2" "$W/bench-s.err"'
     else

@@ -942,8 +942,7 @@ static void prof_report(void) {
 
 static bool prof_on(void) {
     if (prof_state < 0) {
-        const char *e = getenv("GDS_PROF");
-        prof_state = e && *e && strcmp(e, "0") != 0;
+        prof_state = gds_prof_enabled();
         if (prof_state) atexit(prof_report);
     }
     return prof_state == 1;

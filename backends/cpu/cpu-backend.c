@@ -266,8 +266,7 @@ static void prof_report(void) {
 
 static bool prof_on(void) {
     if (prof_n < 0) {
-        const char *e = getenv("GDS_PROF");
-        prof_n = e && *e && strcmp(e, "0") != 0 ? 0 : -2;
+        prof_n = gds_prof_enabled() ? 0 : -2;
         if (prof_n == 0) atexit(prof_report);
     }
     return prof_n >= 0;

@@ -81,6 +81,10 @@ enum {
     /* ATTN */       GDS_P_ATTN_SCALE = 0,
 };
 
+/* GDS_PROF set and not "0" (read once): the profiles of the CPU backend, the
+ * scheduler and the model print at exit */
+bool gds_prof_enabled(void);
+
 /* ROPE's fp32 frequency table, freq[0 .. n_rot/2) (ops.c; shared by the backends' kernels) */
 void gds_rope_freqs(float *freq, int n_rot, float base, float factor, float orig, float beta_fast, float beta_slow);
 

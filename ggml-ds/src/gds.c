@@ -56,6 +56,15 @@ enum gds_status gds_error(enum gds_status st, const char *fmt, ...) {
 
 const char *gds_last_error(void) { return g_last_error; }
 
+bool gds_prof_enabled(void) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("GDS_PROF");
+        on = e && *e && strcmp(e, "0") != 0;
+    }
+    return on == 1;
+}
+
 const char *gds_status_name(enum gds_status st) {
     switch (st) {
     case GDS_OK: return "ok";

@@ -47,8 +47,7 @@ static void sprof_report(void) {
 
 static bool sprof_on(void) {
     if (sprof < 0) {
-        const char *e = getenv("GDS_PROF");
-        sprof = e && *e && strcmp(e, "0") != 0;
+        sprof = gds_prof_enabled();
         if (sprof) atexit(sprof_report);
     }
     return sprof == 1;
@@ -144,8 +143,7 @@ static enum gds_status copy_tensor(struct gds_tensor *src, struct gds_tensor *ds
  *   a CPU product (rounding, swiglu, routing weights, the expert sum) does not
  *   bounce between the backends.
  * The owner map has every source produced before t (graph order). */
-static int affinity(const struct gds_sched *s, const struct gds_ptr_map *owner, struct gds_ptr_map *affine, const struct gds_tensor *t, int cpu) {
-    (void)s;
+static int affinity(const struct gds_ptr_map *owner, struct gds_ptr_map *affine, const struct gds_tensor *t, int cpu) {
     if ((t->op == GDS_OP_MUL_MAT || t->op == GDS_OP_MUL_MAT_ID) && t->src[0]) {
         const struct gds_tensor *w = gds_root_of(t->src[0]);
         if (gds_ptr_map_get(owner, w) != cpu || !w->buffer || !(w->flags & GDS_TENSOR_FLAG_PARAM)) return 0;
@@ -161,7 +159,7 @@ static int affinity(const struct gds_sched *s, const struct gds_ptr_map *owner, 
         const int o = gds_ptr_map_get(owner, r);
         if (o == cpu) on_cpu += gds_nbytes(t->src[k]);
         else if (o == 0) on_primary += gds_nbytes(t->src[k]);
-        after = after || gds_ptr_map_get(affine, t->src[k]) == 1 || gds_ptr_map_get(affine, r) == 1;
+        after = after || gds_ptr_map_get(affine, r) == 1; /* views of an affine node share its root */
     }
     if (!after || on_cpu <= on_primary) return 0;
     gds_ptr_map_set(affine, t, 1);
@@ -206,7 +204,6 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
     for (int i = 0; i < n; i++) {
         struct gds_tensor *t = g->nodes[i];
         int b;
-        if (t->op == GDS_OP_VIEW && t->view_src && gds_ptr_map_get(&affine, t->view_src) == 1) gds_ptr_map_set(&affine, t, 1);
         if (t->view_src) {
             struct gds_tensor *r = t->view_src;
             b = gds_ptr_map_get(&owner, r);
@@ -227,7 +224,7 @@ enum gds_status gds_sched_graph_compute(struct gds_sched *s, struct gds_graph *g
             }
         } else {
             b = gds_backend_supports_op(s->backends[0], t) ? 0 : cpu;
-            if (b == 0 && cpu != 0) b = affinity(s, &owner, &affine, t, cpu);
+            if (b == 0 && cpu != 0) b = affinity(&owner, &affine, t, cpu);
             if (b == cpu && !gds_backend_supports_op(s->backends[cpu], t)) {
                 gds_ptr_map_free(&owner);
                 gds_ptr_map_free(&affine);

@@ -83,6 +83,8 @@ struct gds_model {
     size_t arena_size;
     struct gds_tensor **side;   /* a graph's state writes that nothing reads (grown on demand) */
     int cap_side;
+    struct ds4_seg *seg;        /* gds_model_eval_batch's parts (deepseek4.c; grown on demand) */
+    int cap_seg;
     void **owned;               /* malloc'd converted weights */
     int n_owned, cap_owned;
     uint64_t fp;                /* gds_model_fingerprint, computed on first use */

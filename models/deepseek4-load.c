@@ -609,6 +609,7 @@ void gds_model_free(struct gds_model *m) {
     if (m->cbuf) gds_buffer_free(m->cbuf);
     free(m->arena);
     free(m->side);
+    free(m->seg);
     if (m->wctx) gds_free(m->wctx);
     if (m->wbuf) gds_buffer_free(m->wbuf);
     if (m->cpu) gds_backend_free(m->cpu);

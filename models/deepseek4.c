@@ -163,11 +163,12 @@ static void fill_f32(struct gds_tensor *t, float v) {
     if (!t) return;
     GDS_ASSERT(t->type == GDS_TYPE_F32 || v == 0.0f); /* compact rows: all-zero bytes decode to 0 */
     if (t->buffer && !t->buffer->is_host) { /* on a device: through a host block of the pattern */
-        enum { CH = 1 << 16 };
-        static _Thread_local float blk[CH];
-        for (int i = 0; i < CH; i++) blk[i] = v;
-        const size_t n = gds_nbytes(t);
-        for (size_t o = 0; o < n; o += sizeof blk) gds_backend_tensor_set(t, blk, o, n - o < sizeof blk ? n - o : sizeof blk);
+        const size_t n = gds_nbytes(t), ch = n < ((size_t)1 << 20) ? n : ((size_t)1 << 20);
+        float *blk = malloc(ch);
+        GDS_ASSERT(blk != NULL);
+        for (size_t i = 0; i < ch / sizeof(float); i++) blk[i] = v;
+        for (size_t o = 0; o < n; o += ch) gds_backend_tensor_set(t, blk, o, n - o < ch ? n - o : ch);
+        free(blk);
         return;
     }
     if (t->type != GDS_TYPE_F32) {
@@ -1148,7 +1149,8 @@ static enum gds_status eval_graph(struct gds_model *m, struct ds4_seg *seg, int 
         dump_graph(g, seg[0].p0, T, m->dump_filter);
     }
 
-    if (logits) {
+    if (logits) { /* gpu: from the host copy the non-finite check fetched (one transfer) */
+        const float *lh = m->gpu ? m->xhost + gds_nelements(X) : NULL;
         size_t col = 0;
         for (int j = 0; j < n_seg; j++) {
             const struct ds4_seg *sg = &seg[j];
@@ -1156,11 +1158,13 @@ static enum gds_status eval_graph(struct gds_model *m, struct ds4_seg *seg, int 
             const bool lst = ej->logits && sg->i0 + sg->T == ej->n_tokens;
             if (ej->logits_all) {
                 float *dst = ej->logits_all + (size_t)sg->i0 * V;
-                gds_backend_tensor_get(logits, dst, col * logits->nb[1], (size_t)V * sg->T * 4);
+                if (lh) memcpy(dst, lh + col * V, (size_t)V * sg->T * 4);
+                else gds_backend_tensor_get(logits, dst, col * logits->nb[1], (size_t)V * sg->T * 4);
                 if (lst) memcpy(ej->logits, dst + (size_t)(sg->T - 1) * V, (size_t)V * 4);
                 col += (size_t)sg->T;
             } else if (lst) {
-                gds_backend_tensor_get(logits, ej->logits, col * logits->nb[1], (size_t)V * 4);
+                if (lh) memcpy(ej->logits, lh + col * V, (size_t)V * 4);
+                else gds_backend_tensor_get(logits, ej->logits, col * logits->nb[1], (size_t)V * 4);
                 col++;
             }
         }
@@ -1267,12 +1271,15 @@ enum gds_status gds_model_eval_batch(struct gds_model *m, struct gds_seq *const 
         if (st != GDS_OK) return st;
     }
     if (n == 1) return eval_chunk(m, s[0], e, 0, e->n_tokens, 0, hp->n_layer, false);
-    struct ds4_seg *seg = calloc((size_t)n, sizeof *seg);
-    if (!seg) return gds_error(GDS_ERR_NOMEM, "gds_model_eval_batch: out of memory");
+    if (m->cap_seg < n) { /* kept by the model: no allocation per decode step */
+        void *p = realloc(m->seg, sizeof(struct ds4_seg) * (size_t)n);
+        if (!p) return gds_error(GDS_ERR_NOMEM, "gds_model_eval_batch: out of memory");
+        m->seg = p;
+        m->cap_seg = n;
+    }
+    struct ds4_seg *seg = m->seg;
     for (int i = 0; i < n; i++) seg[i] = (struct ds4_seg){ .s = s[i], .e = &e[i], .i0 = 0, .T = e[i].n_tokens };
-    const enum gds_status st = eval_graph(m, seg, n, 0, hp->n_layer, false, false);
-    free(seg);
-    return st;
+    return eval_graph(m, seg, n, 0, hp->n_layer, false, false);
 }
 
 enum gds_status gds_model_eval_mtp(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e) {

@@ -125,9 +125,7 @@ static enum gds_status cuda_tensor_get(struct gds_backend *b, const struct gds_t
 /* ---- what the kernels take (mirrors the CPU backend's contracts, gds.h) ---- */
 
 static bool is_float(enum gds_type t) { return t == GDS_TYPE_F32 || t == GDS_TYPE_F16 || t == GDS_TYPE_BF16; }
-static bool is_quant(enum gds_type t) {
-    return t == GDS_TYPE_Q8_0 || t == GDS_TYPE_MXFP4 || t == GDS_TYPE_F8_E4M3_B128 || t == GDS_TYPE_KV_E4M3_B64;
-}
+static bool is_quant(enum gds_type t) { return gds_type_traits(t) && gds_type_traits(t)->is_quantized; }
 static bool is_weight(enum gds_type t) {
     return t == GDS_TYPE_F32 || t == GDS_TYPE_F16 || t == GDS_TYPE_BF16 || t == GDS_TYPE_Q8_0 || t == GDS_TYPE_MXFP4 || t == GDS_TYPE_F8_E4M3_B128;
 }

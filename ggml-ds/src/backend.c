@@ -17,6 +17,9 @@ static const struct gds_backend_i *const registry[] = {
 #ifdef GDS_USE_CUDA
     &gds_backend_cuda_i,
 #endif
+#ifdef GDS_USE_VULKAN
+    &gds_backend_vulkan_i,
+#endif
 };
 #define N_REGISTRY ((int)(sizeof(registry) / sizeof(registry[0])))
 

@@ -49,6 +49,7 @@ struct gds_backend {
 extern const struct gds_backend_i gds_backend_cpu_i;
 extern const struct gds_backend_i gds_backend_ref_i;
 extern const struct gds_backend_i gds_backend_cuda_i; /* make CUDA=1 */
+extern const struct gds_backend_i gds_backend_vulkan_i; /* make VULKAN=1 */
 
 /* Host buffer helpers shared by backends whose memory is host memory. */
 enum gds_status gds_host_buffer_alloc(struct gds_backend *b, size_t size, struct gds_buffer *buf);

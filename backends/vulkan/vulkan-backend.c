@@ -1,0 +1,579 @@
+/*
+ * vulkan-backend.c - the Vulkan backend's host glue (C on the Vulkan loader):
+ * instance and device, buffers, copies through a staging buffer, pipelines
+ * (one per shader and variant, created on first use from the SPIR-V embedded
+ * by tools/embed-spv.c), and graph_compute, which records every node's
+ * dispatches into one command buffer, submits it once and waits.
+ *
+ *     struct gds_backend *vk = gds_backend_init("vulkan", 0);   // device index
+ *
+ * Built with `make VULKAN=1` (glslangValidator compiles shaders/NAME.comp at build
+ * time; the registry in ggml-ds/src/backend.c then lists "vulkan"). Device:
+ * the index given to init, or GDS_VK_DEVICE (an index, or a substring of the
+ * device name). Without a device init fails with a message and callers
+ * (test-ops -b vulkan, --backend vulkan) report a skip or an error.
+ *
+ * Memory: a buffer is one VkBuffer with its own allocation, device-local when
+ * the device has such memory; buf->base is an address of a private range
+ * (never dereferenced: is_host is false), so tensor->data - base is the byte
+ * offset inside the VkBuffer. Uploads and downloads go through a host-visible
+ * staging buffer, or are a memcpy when the buffer's memory is host-visible
+ * (unified memory, lavapipe).
+ *
+ * Ops (each family: a shader in shaders/, a host entry in vulkan-ops.c):
+ *   done:     cpy get_rows set_rows concat add mul div scale sqrt sigmoid
+ *             softplus silu swiglu rms_norm sum_rows soft_max
+ *   not yet:  rope hadamard quant_sim top_k mul_mat mul_mat_id hc_comb hc_pre
+ *             hc_post compress indexer attn (supports_op refuses them: the
+ *             scheduler runs them on the CPU)
+ * (this list is kept in sync with gds_vk_ops in vulkan-ops.c)
+ *
+ * Determinism: every reduction runs in one fixed order per output (shared
+ * memory trees of a fixed workgroup size, no float atomics), so a graph
+ * repeats its bits. Sub-word stores (f16/bf16 and quantized outputs) write
+ * whole words where an invocation owns them and atomicAnd/atomicOr on the
+ * shared edge words (disjoint bits: the result does not depend on order).
+ * Shaders use only core Vulkan 1.2 compute features (32-bit storage access,
+ * no 8/16-bit storage, no subgroup ops, no int64/float64).
+ */
+#include "vulkan-impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <vulkan/vulkan.h>
+
+enum { VK_MAX_PIPES = 128, VK_STAGE_SIZE = 64u << 20 };
+
+struct vk_buf {             /* one gds_buffer */
+    uintptr_t base;         /* private address range [base, base + size) */
+    size_t size;
+    VkBuffer buf;
+    VkDeviceMemory mem;
+    void *map;              /* non-NULL: host-visible coherent memory, mapped */
+};
+
+struct vk_pipe {
+    const char *shader;
+    int variant;
+    VkPipeline pipe;
+};
+
+struct vk_ctx {
+    VkInstance inst;
+    VkPhysicalDevice pdev;
+    VkDevice dev;
+    VkQueue queue;
+    uint32_t qfam;
+    VkPhysicalDeviceProperties props;
+    VkPhysicalDeviceMemoryProperties memp;
+    VkCommandPool pool;
+    VkCommandBuffer cmd;
+    VkFence fence;
+    VkDescriptorSetLayout dsl;
+    VkPipelineLayout layout;
+    VkDescriptorPool dpool;
+    uint32_t dpool_cap;     /* sets the pool holds */
+    struct vk_pipe pipes[VK_MAX_PIPES];
+    int n_pipes;
+    /* buffers by address */
+    struct vk_buf **bufs;
+    int n_bufs, cap_bufs;
+    uintptr_t next_va;
+    /* staging, params, scratch, dummy */
+    struct vk_buf stage, params, scratch, dummy;
+    uint32_t n_disp;        /* dispatches recorded in the current graph */
+    uint32_t cap_disp;      /* params buffer capacity in dispatches */
+};
+
+static enum gds_status vk_err(VkResult r, const char *what) {
+    return gds_error(r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? GDS_ERR_NOMEM : GDS_ERR_BACKEND,
+                     "vulkan: %s failed (VkResult %d)", what, (int)r);
+}
+#define VK_CHECK(call, what) do { VkResult r_ = (call); if (r_ != VK_SUCCESS) return vk_err(r_, what); } while (0)
+
+/* ---- memory ------------------------------------------------------------------ */
+
+/* a memory type of `bits` with all of `want`; -1 if none */
+static int mem_type(const struct vk_ctx *c, uint32_t bits, VkMemoryPropertyFlags want) {
+    for (uint32_t i = 0; i < c->memp.memoryTypeCount; i++)
+        if ((bits & (1u << i)) && (c->memp.memoryTypes[i].propertyFlags & want) == want) return (int)i;
+    return -1;
+}
+
+/* host_visible: staging / params (host-visible coherent); else device-local if any */
+static enum gds_status buf_create(struct vk_ctx *c, size_t size, bool host_visible, struct vk_buf *b) {
+    memset(b, 0, sizeof *b);
+    size = GDS_PAD(size ? size : 4, 256);
+    VkBufferCreateInfo bi = {
+        .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+        .size = size,
+        .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+        .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
+    };
+    VK_CHECK(vkCreateBuffer(c->dev, &bi, NULL, &b->buf), "vkCreateBuffer");
+    VkMemoryRequirements req;
+    vkGetBufferMemoryRequirements(c->dev, b->buf, &req);
+    const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+    int mt = host_visible ? mem_type(c, req.memoryTypeBits, hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT) : -1;
+    if (mt < 0 && host_visible) mt = mem_type(c, req.memoryTypeBits, hv);
+    if (mt < 0) mt = mem_type(c, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+    if (mt < 0) mt = mem_type(c, req.memoryTypeBits, 0);
+    if (mt < 0) { vkDestroyBuffer(c->dev, b->buf, NULL); return gds_error(GDS_ERR_BACKEND, "vulkan: no memory type for a buffer"); }
+    VkMemoryAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = (uint32_t)mt };
+    VkResult r = vkAllocateMemory(c->dev, &ai, NULL, &b->mem);
+    if (r != VK_SUCCESS) {
+        vkDestroyBuffer(c->dev, b->buf, NULL);
+        return gds_error(GDS_ERR_NOMEM, "vulkan: cannot allocate %zu bytes (VkResult %d)", size, (int)r);
+    }
+    VK_CHECK(vkBindBufferMemory(c->dev, b->buf, b->mem, 0), "vkBindBufferMemory");
+    if ((c->memp.memoryTypes[mt].propertyFlags & hv) == hv) VK_CHECK(vkMapMemory(c->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map), "vkMapMemory");
+    else if (host_visible) return gds_error(GDS_ERR_BACKEND, "vulkan: no host-visible coherent memory");
+    b->size = size;
+    return GDS_OK;
+}
+
+static void buf_destroy(struct vk_ctx *c, struct vk_buf *b) {
+    if (b->map) vkUnmapMemory(c->dev, b->mem);
+    if (b->buf) vkDestroyBuffer(c->dev, b->buf, NULL);
+    if (b->mem) vkFreeMemory(c->dev, b->mem, NULL);
+    memset(b, 0, sizeof *b);
+}
+
+/* the buffer holding address p (NULL if none); *off = byte offset inside it */
+static struct vk_buf *buf_of(const struct vk_ctx *c, const void *p, size_t *off) {
+    const uintptr_t a = (uintptr_t)p;
+    for (int i = 0; i < c->n_bufs; i++) {
+        struct vk_buf *b = c->bufs[i];
+        if (a >= b->base && a < b->base + b->size + 1) { /* + 1: a zero-size tensor at the end */
+            *off = a - b->base;
+            return b;
+        }
+    }
+    return NULL;
+}
+
+/* ---- one-shot command submission ------------------------------------------- */
+
+static enum gds_status cmd_begin(struct vk_ctx *c) {
+    VK_CHECK(vkResetCommandBuffer(c->cmd, 0), "vkResetCommandBuffer");
+    VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO, .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
+    VK_CHECK(vkBeginCommandBuffer(c->cmd, &bi), "vkBeginCommandBuffer");
+    return GDS_OK;
+}
+
+static enum gds_status cmd_submit_wait(struct vk_ctx *c, const char *what) {
+    VK_CHECK(vkEndCommandBuffer(c->cmd), "vkEndCommandBuffer");
+    VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cmd };
+    VK_CHECK(vkResetFences(c->dev, 1, &c->fence), "vkResetFences");
+    VK_CHECK(vkQueueSubmit(c->queue, 1, &si, c->fence), what);
+    VK_CHECK(vkWaitForFences(c->dev, 1, &c->fence, VK_TRUE, UINT64_MAX), what);
+    return GDS_OK;
+}
+
+static void barrier_all(struct vk_ctx *c) {
+    VkMemoryBarrier mb = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
+    };
+    vkCmdPipelineBarrier(c->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+                         VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
+}
+
+/* ---- init / free ------------------------------------------------------------ */
+
+static void vk_free_ctx(struct vk_ctx *c) {
+    if (!c) return;
+    if (c->dev) {
+        vkDeviceWaitIdle(c->dev);
+        for (int i = 0; i < c->n_pipes; i++) vkDestroyPipeline(c->dev, c->pipes[i].pipe, NULL);
+        buf_destroy(c, &c->stage);
+        buf_destroy(c, &c->params);
+        buf_destroy(c, &c->scratch);
+        buf_destroy(c, &c->dummy);
+        if (c->dpool) vkDestroyDescriptorPool(c->dev, c->dpool, NULL);
+        if (c->layout) vkDestroyPipelineLayout(c->dev, c->layout, NULL);
+        if (c->dsl) vkDestroyDescriptorSetLayout(c->dev, c->dsl, NULL);
+        if (c->fence) vkDestroyFence(c->dev, c->fence, NULL);
+        if (c->pool) vkDestroyCommandPool(c->dev, c->pool, NULL);
+        vkDestroyDevice(c->dev, NULL);
+    }
+    if (c->inst) vkDestroyInstance(c->inst, NULL);
+    free(c->bufs);
+    free(c);
+}
+
+/* device index from GDS_VK_DEVICE (a number, or a substring of the name), else `device` */
+static int pick_device(VkPhysicalDevice *pd, uint32_t n, int device) {
+    const char *e = getenv("GDS_VK_DEVICE");
+    if (!e || !*e) return device;
+    char *end;
+    long v = strtol(e, &end, 10);
+    if (!*end) return (int)v;
+    for (uint32_t i = 0; i < n; i++) {
+        VkPhysicalDeviceProperties p;
+        vkGetPhysicalDeviceProperties(pd[i], &p);
+        if (strstr(p.deviceName, e)) return (int)i;
+    }
+    return -1;
+}
+
+static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
+    VkApplicationInfo app = { .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO, .pApplicationName = "ggml-ds", .apiVersion = VK_API_VERSION_1_2 };
+    VkInstanceCreateInfo ii = { .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO, .pApplicationInfo = &app };
+    VkResult r = vkCreateInstance(&ii, NULL, &c->inst);
+    if (r != VK_SUCCESS) return gds_error(GDS_ERR_UNSUPPORTED, "vulkan: no Vulkan instance (VkResult %d: loader or driver missing)", (int)r);
+    uint32_t n = 0;
+    VK_CHECK(vkEnumeratePhysicalDevices(c->inst, &n, NULL), "vkEnumeratePhysicalDevices");
+    if (n == 0) return gds_error(GDS_ERR_UNSUPPORTED, "vulkan: no Vulkan device");
+    VkPhysicalDevice pd[16];
+    if (n > 16) n = 16;
+    r = vkEnumeratePhysicalDevices(c->inst, &n, pd);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) return vk_err(r, "vkEnumeratePhysicalDevices");
+    const int di = pick_device(pd, n, device);
+    if (di < 0 || di >= (int)n)
+        return gds_error(GDS_ERR_INVALID, "vulkan: device %d of %u (GDS_VK_DEVICE=%s)", di, n, getenv("GDS_VK_DEVICE") ? getenv("GDS_VK_DEVICE") : "");
+    c->pdev = pd[di];
+    vkGetPhysicalDeviceProperties(c->pdev, &c->props);
+    vkGetPhysicalDeviceMemoryProperties(c->pdev, &c->memp);
+    if (c->props.apiVersion < VK_API_VERSION_1_2)
+        return gds_error(GDS_ERR_UNSUPPORTED, "vulkan: %s supports Vulkan %u.%u, 1.2 is needed", c->props.deviceName,
+                         VK_API_VERSION_MAJOR(c->props.apiVersion), VK_API_VERSION_MINOR(c->props.apiVersion));
+    uint32_t nq = 0;
+    vkGetPhysicalDeviceQueueFamilyProperties(c->pdev, &nq, NULL);
+    VkQueueFamilyProperties qp[32];
+    if (nq > 32) nq = 32;
+    vkGetPhysicalDeviceQueueFamilyProperties(c->pdev, &nq, qp);
+    c->qfam = UINT32_MAX;
+    for (uint32_t i = 0; i < nq && c->qfam == UINT32_MAX; i++)
+        if (qp[i].queueFlags & VK_QUEUE_COMPUTE_BIT) c->qfam = i;
+    if (c->qfam == UINT32_MAX) return gds_error(GDS_ERR_UNSUPPORTED, "vulkan: %s has no compute queue", c->props.deviceName);
+    const float prio = 1.0f;
+    VkDeviceQueueCreateInfo qi = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = c->qfam, .queueCount = 1, .pQueuePriorities = &prio };
+    VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qi };
+    VK_CHECK(vkCreateDevice(c->pdev, &dci, NULL, &c->dev), "vkCreateDevice");
+    vkGetDeviceQueue(c->dev, c->qfam, 0, &c->queue);
+    VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, .queueFamilyIndex = c->qfam };
+    VK_CHECK(vkCreateCommandPool(c->dev, &pci, NULL, &c->pool), "vkCreateCommandPool");
+    VkCommandBufferAllocateInfo cai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = c->pool, .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1 };
+    VK_CHECK(vkAllocateCommandBuffers(c->dev, &cai, &c->cmd), "vkAllocateCommandBuffers");
+    VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
+    VK_CHECK(vkCreateFence(c->dev, &fci, NULL, &c->fence), "vkCreateFence");
+    VkDescriptorSetLayoutBinding bd[VK_N_BIND];
+    for (int i = 0; i < VK_N_BIND; i++)
+        bd[i] = (VkDescriptorSetLayoutBinding){ .binding = (uint32_t)i, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                                .descriptorCount = 1, .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT };
+    VkDescriptorSetLayoutCreateInfo dli = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO, .bindingCount = VK_N_BIND, .pBindings = bd };
+    VK_CHECK(vkCreateDescriptorSetLayout(c->dev, &dli, NULL, &c->dsl), "vkCreateDescriptorSetLayout");
+    VkPipelineLayoutCreateInfo pli = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1, .pSetLayouts = &c->dsl };
+    VK_CHECK(vkCreatePipelineLayout(c->dev, &pli, NULL, &c->layout), "vkCreatePipelineLayout");
+    enum gds_status st = buf_create(c, 256, false, &c->dummy);
+    if (st == GDS_OK) st = buf_create(c, VK_STAGE_SIZE, true, &c->stage);
+    c->next_va = (uintptr_t)1 << 40;
+    return st;
+}
+
+static enum gds_status vulkan_init(struct gds_backend *b, int device) {
+    struct vk_ctx *c = calloc(1, sizeof *c);
+    if (!c) return gds_error(GDS_ERR_NOMEM, "vulkan: out of memory");
+    enum gds_status st = vk_init_ctx(c, device);
+    if (st != GDS_OK) { vk_free_ctx(c); return st; }
+    gds_log(GDS_LOG_DEBUG, "vulkan: %s\n", c->props.deviceName);
+    b->ctx = c;
+    return GDS_OK;
+}
+
+static void vulkan_free(struct gds_backend *b) {
+    vk_free_ctx(b->ctx);
+    b->ctx = NULL;
+}
+
+/* ---- buffers and copies ------------------------------------------------------- */
+
+static enum gds_status vulkan_buffer_alloc(struct gds_backend *b, size_t size, struct gds_buffer *buf) {
+    struct vk_ctx *c = b->ctx;
+    struct vk_buf *vb = calloc(1, sizeof *vb);
+    if (!vb) return gds_error(GDS_ERR_NOMEM, "vulkan: out of memory");
+    enum gds_status st = buf_create(c, size, false, vb);
+    if (st != GDS_OK) { free(vb); return st; }
+    if (c->n_bufs == c->cap_bufs) {
+        int cap = c->cap_bufs ? 2 * c->cap_bufs : 16;
+        struct vk_buf **nb = realloc(c->bufs, (size_t)cap * sizeof *nb);
+        if (!nb) { buf_destroy(c, vb); free(vb); return gds_error(GDS_ERR_NOMEM, "vulkan: out of memory"); }
+        c->bufs = nb;
+        c->cap_bufs = cap;
+    }
+    vb->base = c->next_va;
+    c->next_va += GDS_PAD(vb->size, (size_t)1 << 20) + ((size_t)1 << 20);
+    c->bufs[c->n_bufs++] = vb;
+    buf->base = (void *)vb->base;
+    buf->size = size;
+    buf->is_host = false;
+    buf->ctx = vb;
+    return GDS_OK;
+}
+
+static void vulkan_buffer_free(struct gds_backend *b, struct gds_buffer *buf) {
+    struct vk_ctx *c = b->ctx;
+    struct vk_buf *vb = buf->ctx;
+    if (!vb) return;
+    vkQueueWaitIdle(c->queue);
+    for (int i = 0; i < c->n_bufs; i++)
+        if (c->bufs[i] == vb) { c->bufs[i] = c->bufs[--c->n_bufs]; break; }
+    buf_destroy(c, vb);
+    free(vb);
+    buf->ctx = NULL;
+}
+
+/* host <-> device bytes: memcpy when mapped, else through the staging buffer in chunks */
+static enum gds_status copy_host(struct vk_ctx *c, const void *addr, void *host, size_t n, bool to_dev) {
+    size_t off;
+    struct vk_buf *vb = buf_of(c, addr, &off);
+    if (!vb || off + n > vb->size) return gds_error(GDS_ERR_INVALID, "vulkan: address %p is not in a vulkan buffer", addr);
+    if (vb->map) {
+        if (to_dev) memcpy((char *)vb->map + off, host, n);
+        else memcpy(host, (const char *)vb->map + off, n);
+        return GDS_OK;
+    }
+    for (size_t done = 0; done < n;) {
+        const size_t k = n - done < c->stage.size ? n - done : c->stage.size;
+        if (to_dev) memcpy(c->stage.map, (const char *)host + done, k);
+        enum gds_status st = cmd_begin(c);
+        if (st != GDS_OK) return st;
+        VkBufferCopy rg = { .srcOffset = to_dev ? 0 : off + done, .dstOffset = to_dev ? off + done : 0, .size = k };
+        vkCmdCopyBuffer(c->cmd, to_dev ? c->stage.buf : vb->buf, to_dev ? vb->buf : c->stage.buf, 1, &rg);
+        if ((st = cmd_submit_wait(c, to_dev ? "upload" : "download")) != GDS_OK) return st;
+        if (!to_dev) memcpy((char *)host + done, c->stage.map, k);
+        done += k;
+    }
+    return GDS_OK;
+}
+
+static enum gds_status vulkan_tensor_set(struct gds_backend *b, struct gds_tensor *t, const void *src, size_t offset, size_t n) {
+    return copy_host(b->ctx, (const char *)t->data + offset, (void *)src, n, true);
+}
+
+static enum gds_status vulkan_tensor_get(struct gds_backend *b, const struct gds_tensor *t, void *dst, size_t offset, size_t n) {
+    return copy_host(b->ctx, (const char *)t->data + offset, dst, n, false);
+}
+
+/* grows the scratch to at least n bytes (no work may be queued) */
+static enum gds_status ensure_scratch(struct vk_ctx *c, size_t n) {
+    if (n <= c->scratch.size) return GDS_OK;
+    buf_destroy(c, &c->scratch);
+    return buf_create(c, n + n / 4, false, &c->scratch);
+}
+
+static enum gds_status vulkan_memmove(struct gds_backend *b, void *dst, const void *src, size_t n) {
+    struct vk_ctx *c = b->ctx;
+    size_t od = 0, os = 0;
+    struct vk_buf *bd = buf_of(c, dst, &od), *bs = buf_of(c, src, &os);
+    if (!bd || !bs || od + n > bd->size || os + n > bs->size) return gds_error(GDS_ERR_INVALID, "vulkan: memmove outside the vulkan buffers");
+    const bool overlap = bd == bs && od < os + n && os < od + n;
+    enum gds_status st = overlap ? ensure_scratch(c, n) : GDS_OK;
+    if (st == GDS_OK) st = cmd_begin(c);
+    if (st != GDS_OK) return st;
+    if (overlap) {
+        VkBufferCopy r1 = { .srcOffset = os, .dstOffset = 0, .size = n }, r2 = { .srcOffset = 0, .dstOffset = od, .size = n };
+        vkCmdCopyBuffer(c->cmd, bs->buf, c->scratch.buf, 1, &r1);
+        barrier_all(c);
+        vkCmdCopyBuffer(c->cmd, c->scratch.buf, bd->buf, 1, &r2);
+    } else {
+        VkBufferCopy r1 = { .srcOffset = os, .dstOffset = od, .size = n };
+        vkCmdCopyBuffer(c->cmd, bs->buf, bd->buf, 1, &r1);
+    }
+    return cmd_submit_wait(c, "memmove");
+}
+
+/* ---- pipelines ----------------------------------------------------------------- */
+
+static const struct vk_spv *spv_find(const char *name) {
+    int lo = 0, hi = gds_vk_n_spv - 1;
+    while (lo <= hi) {
+        const int mid = (lo + hi) / 2, k = strcmp(gds_vk_spv[mid].name, name);
+        if (k == 0) return &gds_vk_spv[mid];
+        if (k < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return NULL;
+}
+
+static enum gds_status pipeline_get(struct vk_ctx *c, const char *shader, int variant, VkPipeline *out) {
+    for (int i = 0; i < c->n_pipes; i++)
+        if (c->pipes[i].variant == variant && !strcmp(c->pipes[i].shader, shader)) { *out = c->pipes[i].pipe; return GDS_OK; }
+    if (c->n_pipes == VK_MAX_PIPES) return gds_error(GDS_ERR_BACKEND, "vulkan: more than %d pipelines", VK_MAX_PIPES);
+    const struct vk_spv *m = spv_find(shader);
+    if (!m) return gds_error(GDS_ERR_BACKEND, "vulkan: no embedded shader '%s'", shader);
+    VkShaderModuleCreateInfo mi = { .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = m->n_words * 4, .pCode = m->words };
+    VkShaderModule mod;
+    VK_CHECK(vkCreateShaderModule(c->dev, &mi, NULL, &mod), "vkCreateShaderModule");
+    const int32_t spec = variant;
+    VkSpecializationMapEntry me = { .constantID = 0, .offset = 0, .size = 4 };
+    VkSpecializationInfo si = { .mapEntryCount = 1, .pMapEntries = &me, .dataSize = 4, .pData = &spec };
+    VkComputePipelineCreateInfo ci = {
+        .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+        .stage = { .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                   .module = mod, .pName = "main", .pSpecializationInfo = &si },
+        .layout = c->layout,
+    };
+    VkResult r = vkCreateComputePipelines(c->dev, VK_NULL_HANDLE, 1, &ci, NULL, out);
+    vkDestroyShaderModule(c->dev, mod, NULL);
+    if (r != VK_SUCCESS) return vk_err(r, "vkCreateComputePipelines");
+    c->pipes[c->n_pipes++] = (struct vk_pipe){ .shader = m->name, .variant = variant, .pipe = *out };
+    return GDS_OK;
+}
+
+/* ---- dispatch ------------------------------------------------------------------- */
+
+void vk_groups_1d(const struct vk_ctx *c, uint64_t n, uint32_t per_group, uint32_t groups[3]) {
+    uint64_t g = (n + per_group - 1) / per_group;
+    const uint64_t mx = c->props.limits.maxComputeWorkGroupCount[0];
+    if (g == 0) g = 1;
+    groups[0] = (uint32_t)(g < mx ? g : mx);
+    groups[1] = (uint32_t)((g + groups[0] - 1) / groups[0]);
+    groups[2] = 1;
+}
+
+/* descriptor for tensor t: binding range and the byte offset left for the shader */
+static enum gds_status bind_tensor(struct vk_ctx *c, const struct gds_tensor *t, VkDescriptorBufferInfo *bi, struct vk_tensor *vt) {
+    memset(vt, 0, sizeof *vt);
+    if (!t) {
+        *bi = (VkDescriptorBufferInfo){ .buffer = c->dummy.buf, .offset = 0, .range = c->dummy.size };
+        return GDS_OK;
+    }
+    size_t off;
+    struct vk_buf *vb = buf_of(c, t->data, &off);
+    if (!vb) return gds_error(GDS_ERR_INVALID, "vulkan: tensor '%s' is not in a vulkan buffer", t->name);
+    const size_t al = c->props.limits.minStorageBufferOffsetAlignment ? c->props.limits.minStorageBufferOffsetAlignment : 1;
+    const size_t start = off / al * al;
+    size_t end = GDS_PAD(off + gds_nbytes(t), 4);
+    if (end > vb->size) end = vb->size;
+    if (end <= start) end = start + 4 <= vb->size ? start + 4 : vb->size;
+    if (end - start > c->props.limits.maxStorageBufferRange)
+        return gds_error(GDS_ERR_UNSUPPORTED, "vulkan: tensor '%s' spans %zu bytes, more than the device's maxStorageBufferRange %u",
+                         t->name, end - start, c->props.limits.maxStorageBufferRange);
+    *bi = (VkDescriptorBufferInfo){ .buffer = vb->buf, .offset = start, .range = end - start };
+    for (int i = 0; i < 4; i++) {
+        vt->ne[i] = (uint32_t)t->ne[i];
+        vt->nb[i] = (uint32_t)t->nb[i];
+    }
+    vt->offs = (uint32_t)(off - start);
+    vt->type = (uint32_t)t->type;
+    return GDS_OK;
+}
+
+enum gds_status vk_dispatch(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, int variant,
+                            const uint32_t groups[3], const uint32_t *u, int n_u) {
+    if (c->n_disp >= c->cap_disp) return gds_error(GDS_ERR_BACKEND, "vulkan: more dispatches than planned (%u)", c->cap_disp);
+    VkPipeline pipe;
+    enum gds_status st = pipeline_get(c, shader, variant, &pipe);
+    if (st != GDS_OK) return st;
+    struct vk_params *p = (struct vk_params *)((char *)c->params.map + (size_t)c->n_disp * VK_PARAMS_SIZE);
+    memset(p, 0, sizeof *p);
+    VkDescriptorBufferInfo bi[VK_N_BIND];
+    if ((st = bind_tensor(c, t, &bi[VK_BIND_DST], &p->t[0])) != GDS_OK) return st;
+    for (int k = 0; k < GDS_MAX_SRC; k++)
+        if ((st = bind_tensor(c, t->src[k], &bi[VK_BIND_SRC0 + k], &p->t[1 + k])) != GDS_OK) return st;
+    const VkDeviceSize srange = c->scratch.size < c->props.limits.maxStorageBufferRange ? c->scratch.size : c->props.limits.maxStorageBufferRange;
+    bi[VK_BIND_SCRATCH] = c->scratch.buf ? (VkDescriptorBufferInfo){ .buffer = c->scratch.buf, .offset = 0, .range = srange }
+                                         : (VkDescriptorBufferInfo){ .buffer = c->dummy.buf, .offset = 0, .range = c->dummy.size };
+    bi[VK_BIND_PARAMS] = (VkDescriptorBufferInfo){ .buffer = c->params.buf, .offset = (VkDeviceSize)c->n_disp * VK_PARAMS_SIZE, .range = VK_PARAMS_SIZE };
+    memcpy(p->op, t->op_params, sizeof p->op);
+    for (int i = 0; i < n_u && i < 16; i++) p->u[i] = u[i];
+    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = c->dpool, .descriptorSetCount = 1, .pSetLayouts = &c->dsl };
+    VkDescriptorSet set;
+    VK_CHECK(vkAllocateDescriptorSets(c->dev, &ai, &set), "vkAllocateDescriptorSets");
+    VkWriteDescriptorSet w[VK_N_BIND];
+    for (int i = 0; i < VK_N_BIND; i++)
+        w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = (uint32_t)i,
+                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[i] };
+    vkUpdateDescriptorSets(c->dev, VK_N_BIND, w, 0, NULL);
+    vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
+    vkCmdBindDescriptorSets(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->layout, 0, 1, &set, 0, NULL);
+    vkCmdDispatch(c->cmd, groups[0], groups[1], groups[2]);
+    barrier_all(c);
+    c->n_disp++;
+    return GDS_OK;
+}
+
+/* ---- supports_op / graph_compute ----------------------------------------------- */
+
+static bool vulkan_supports_op(struct gds_backend *b, const struct gds_tensor *t) {
+    if (t->op <= GDS_OP_VIEW || t->op >= GDS_OP_COUNT || !gds_vk_ops[t->op].run) return false;
+    for (int k = 0; k < GDS_MAX_SRC; k++) /* 32-bit addressing inside a binding */
+        if (t->src[k] && gds_nbytes(t->src[k]) >= ((size_t)1 << 32)) return false;
+    if (gds_nbytes(t) >= ((size_t)1 << 32)) return false;
+    return !gds_vk_ops[t->op].supports || gds_vk_ops[t->op].supports(b->ctx, t);
+}
+
+enum { VK_MAX_DISP_PER_NODE = 8 };
+
+/* params and descriptor pool for n dispatches */
+static enum gds_status ensure_dispatch_cap(struct vk_ctx *c, uint32_t n) {
+    if (n <= c->cap_disp) {
+        VK_CHECK(vkResetDescriptorPool(c->dev, c->dpool, 0), "vkResetDescriptorPool");
+        return GDS_OK;
+    }
+    n = n + n / 2;
+    buf_destroy(c, &c->params);
+    if (c->dpool) vkDestroyDescriptorPool(c->dev, c->dpool, NULL);
+    c->dpool = VK_NULL_HANDLE;
+    c->cap_disp = 0;
+    enum gds_status st = buf_create(c, (size_t)n * VK_PARAMS_SIZE, true, &c->params);
+    if (st != GDS_OK) return st;
+    VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = n * VK_N_BIND };
+    VkDescriptorPoolCreateInfo pi = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = n, .poolSizeCount = 1, .pPoolSizes = &ps };
+    VK_CHECK(vkCreateDescriptorPool(c->dev, &pi, NULL, &c->dpool), "vkCreateDescriptorPool");
+    c->cap_disp = n;
+    return GDS_OK;
+}
+
+static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_graph *g) {
+    struct vk_ctx *c = b->ctx;
+    size_t need = 0;
+    uint32_t n_run = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct gds_tensor *t = g->nodes[i];
+        if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
+        if (!gds_vk_ops[t->op].run) return gds_error(GDS_ERR_UNSUPPORTED, "vulkan: no kernel for %s (node '%s')", gds_op_name(t->op), t->name);
+        if (gds_vk_ops[t->op].work) {
+            const size_t w = gds_vk_ops[t->op].work(t);
+            need = w > need ? w : need;
+        }
+        n_run++;
+    }
+    if (n_run == 0) return GDS_OK;
+    enum gds_status st = ensure_scratch(c, need);
+    if (st == GDS_OK) st = ensure_dispatch_cap(c, n_run * VK_MAX_DISP_PER_NODE);
+    if (st == GDS_OK) st = cmd_begin(c);
+    if (st != GDS_OK) return st;
+    c->n_disp = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const struct gds_tensor *t = g->nodes[i];
+        if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
+        if ((st = gds_vk_ops[t->op].run(c, t)) != GDS_OK) {
+            gds_error(st, "vulkan: recording %s (node '%s'): %s", gds_op_name(t->op), t->name, gds_last_error());
+            vkEndCommandBuffer(c->cmd);
+            return st;
+        }
+    }
+    return cmd_submit_wait(c, "running the graph");
+}
+
+const struct gds_backend_i gds_backend_vulkan_i = {
+    .name = "vulkan",
+    .init = vulkan_init,
+    .free = vulkan_free,
+    .buffer_alloc = vulkan_buffer_alloc,
+    .buffer_free = vulkan_buffer_free,
+    .buffer_from_host_ptr = NULL,
+    .tensor_set = vulkan_tensor_set,
+    .tensor_get = vulkan_tensor_get,
+    .supports_op = vulkan_supports_op,
+    .graph_compute = vulkan_graph_compute,
+    .synchronize = NULL,
+    .memmove = vulkan_memmove,
+    .alignment = 256,
+    .max_size = 0,
+    .is_cpu = false,
+};

@@ -1,0 +1,128 @@
+/*
+ * vulkan-ops.c - the Vulkan backend's per-op host entries: for each op the
+ * type rules (supports), the scratch it needs (work) and the dispatches it
+ * records (run): which shader of shaders/, which variant (specialization
+ * constant 0, the gds_op number unless stated), how many workgroups, and
+ * the per-dispatch values vk_params.u.
+ *
+ * An op absent from gds_vk_ops is refused by supports_op, and the scheduler
+ * runs it on the CPU. The list of done ops is in vulkan-backend.c's header.
+ */
+#include "vulkan-impl.h"
+
+static bool is_float(enum gds_type t) { return t == GDS_TYPE_F32 || t == GDS_TYPE_F16 || t == GDS_TYPE_BF16; }
+static bool is_quant(enum gds_type t) { return gds_type_traits(t) && gds_type_traits(t)->is_quantized; }
+static bool f32_rows(const struct gds_tensor *t) { return t && t->type == GDS_TYPE_F32 && t->nb[0] == 4; }
+static uint64_t nel(const struct gds_tensor *t) { return (uint64_t)gds_nelements(t); }
+
+/* one dispatch of `per`-invocation groups covering n items */
+static enum gds_status run_1d(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, uint64_t n, uint32_t per,
+                              const uint32_t *u, int n_u) {
+    uint32_t g[3];
+    vk_groups_1d(c, n, per, g);
+    return vk_dispatch(c, t, shader, (int)t->op, g, u, n_u);
+}
+
+/* ---- rows.comp: CPY, GET_ROWS, SET_ROWS, CONCAT ------------------------------ */
+
+static bool sup_cpy(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    const enum gds_type ts = t->src[0]->type, td = t->type;
+    if (ts == GDS_TYPE_I32 || td == GDS_TYPE_I32) return ts == td;
+    if (is_float(ts) && is_float(td)) return true;
+    const bool same_shape = gds_are_same_shape(t->src[0], t);
+    if (ts == GDS_TYPE_F32 && is_quant(td)) return same_shape;
+    return is_quant(ts) && td == GDS_TYPE_F32 && same_shape;
+}
+
+static enum gds_status run_cpy(struct vk_ctx *c, const struct gds_tensor *t) {
+    if (is_quant(t->type)) {
+        const uint32_t u = 1;
+        return run_1d(c, t, "rows", (uint64_t)gds_nrows(t) * (uint64_t)(t->ne[0] / gds_type_traits(t->type)->blck_size), 256, &u, 1);
+    }
+    return run_1d(c, t, "rows", nel(t->src[0]), 256, NULL, 0);
+}
+
+static bool sup_get_rows(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    return (is_float(t->src[0]->type) || is_quant(t->src[0]->type)) && t->src[1]->type == GDS_TYPE_I32;
+}
+
+static enum gds_status run_get_rows(struct vk_ctx *c, const struct gds_tensor *t) { return run_1d(c, t, "rows", nel(t), 256, NULL, 0); }
+
+static bool sup_set_rows(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    return (is_float(t->type) || is_quant(t->type)) && f32_rows(t->src[1]) && t->src[2]->type == GDS_TYPE_I32;
+}
+
+static size_t work_set_rows(const struct gds_tensor *t) { return (size_t)gds_nrows(t->src[1]) * 4; }
+
+static enum gds_status run_set_rows(struct vk_ctx *c, const struct gds_tensor *t) {
+    const uint64_t nr = (uint64_t)gds_nrows(t->src[1]);
+    uint32_t u = 0;
+    enum gds_status st = run_1d(c, t, "rows", nr, 256, &u, 1);
+    if (st != GDS_OK) return st;
+    u = 1;
+    const uint64_t per = is_quant(t->type) ? (uint64_t)(t->ne[0] / gds_type_traits(t->type)->blck_size) : (uint64_t)t->ne[0];
+    return run_1d(c, t, "rows", nr * per, 256, &u, 1);
+}
+
+static bool sup_concat(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    return is_float(t->src[0]->type) && is_float(t->src[1]->type);
+}
+
+static enum gds_status run_concat(struct vk_ctx *c, const struct gds_tensor *t) { return run_1d(c, t, "rows", nel(t), 256, NULL, 0); }
+
+/* ---- elementwise.comp ---------------------------------------------------------- */
+
+static bool sup_f32_src0(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    return f32_rows(t->src[0]);
+}
+
+static bool sup_binary(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    return f32_rows(t->src[0]) && f32_rows(t->src[1]);
+}
+
+static enum gds_status run_elementwise(struct vk_ctx *c, const struct gds_tensor *t) {
+    return run_1d(c, t, "elementwise", nel(t->src[0]), 256, NULL, 0);
+}
+
+/* ---- norm.comp: RMS_NORM, SUM_ROWS, SOFT_MAX (16 rows a workgroup) -------------- */
+
+static bool sup_rms_norm(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    return f32_rows(t->src[0]) && (!t->src[1] || (f32_rows(t->src[1]) && gds_is_contiguous(t->src[1])));
+}
+
+static bool sup_soft_max(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    return f32_rows(t->src[0]) && (!t->src[1] || f32_rows(t->src[1])) && (!t->src[2] || f32_rows(t->src[2]));
+}
+
+static enum gds_status run_norm(struct vk_ctx *c, const struct gds_tensor *t) {
+    return run_1d(c, t, "norm", (uint64_t)gds_nrows(t->src[0]), 16, NULL, 0);
+}
+
+/* ---- the table -------------------------------------------------------------------- */
+
+const struct vk_op gds_vk_ops[GDS_OP_COUNT] = {
+    [GDS_OP_CPY] = { run_cpy, sup_cpy, NULL },
+    [GDS_OP_GET_ROWS] = { run_get_rows, sup_get_rows, NULL },
+    [GDS_OP_SET_ROWS] = { run_set_rows, sup_set_rows, work_set_rows },
+    [GDS_OP_CONCAT] = { run_concat, sup_concat, NULL },
+    [GDS_OP_ADD] = { run_elementwise, sup_binary, NULL },
+    [GDS_OP_MUL] = { run_elementwise, sup_binary, NULL },
+    [GDS_OP_DIV] = { run_elementwise, sup_binary, NULL },
+    [GDS_OP_SCALE] = { run_elementwise, sup_f32_src0, NULL },
+    [GDS_OP_SQRT] = { run_elementwise, sup_f32_src0, NULL },
+    [GDS_OP_SIGMOID] = { run_elementwise, sup_f32_src0, NULL },
+    [GDS_OP_SOFTPLUS] = { run_elementwise, sup_f32_src0, NULL },
+    [GDS_OP_SILU] = { run_elementwise, sup_f32_src0, NULL },
+    [GDS_OP_SWIGLU] = { run_elementwise, sup_binary, NULL },
+    [GDS_OP_RMS_NORM] = { run_norm, sup_rms_norm, NULL },
+    [GDS_OP_SUM_ROWS] = { run_norm, sup_f32_src0, NULL },
+    [GDS_OP_SOFT_MAX] = { run_norm, sup_soft_max, NULL },
+};

@@ -22,10 +22,10 @@
  *
  * Ops (each family: a shader in shaders/, a host entry in vulkan-ops.c):
  *   done:     cpy get_rows set_rows concat add mul div scale sqrt sigmoid
- *             softplus silu swiglu rms_norm sum_rows soft_max
- *   not yet:  rope hadamard quant_sim top_k mul_mat mul_mat_id hc_comb hc_pre
- *             hc_post compress indexer attn (supports_op refuses them: the
- *             scheduler runs them on the CPU)
+ *             softplus silu swiglu rms_norm sum_rows soft_max rope (needs
+ *             shaderFloat64) hadamard quant_sim top_k
+ *   not yet:  mul_mat mul_mat_id hc_comb hc_pre hc_post compress indexer attn
+ *             (supports_op refuses them: the scheduler runs them on the CPU)
  * (this list is kept in sync with gds_vk_ops in vulkan-ops.c)
  *
  * Determinism: every reduction runs in one fixed order per output (shared
@@ -34,7 +34,8 @@
  * whole words where an invocation owns them and atomicAnd/atomicOr on the
  * shared edge words (disjoint bits: the result does not depend on order).
  * Shaders use only core Vulkan 1.2 compute features (32-bit storage access,
- * no 8/16-bit storage, no subgroup ops, no int64/float64).
+ * no 8/16-bit storage, no subgroup ops, no int64), and float64 only in ROPE's
+ * angle reduction (refused on devices without shaderFloat64).
  */
 #include "vulkan-impl.h"
 
@@ -82,8 +83,13 @@ struct vk_ctx {
     /* staging, params, scratch, dummy */
     struct vk_buf stage, params, scratch, dummy;
     uint32_t n_disp;        /* dispatches recorded in the current graph */
-    uint32_t cap_disp;      /* params buffer capacity in dispatches */
+    uint32_t cap_disp;      /* descriptor sets the pool holds for a graph */
+    uint32_t n_slot;        /* 512-byte parameter slots used in the current graph */
+    uint32_t cap_slot;      /* params buffer capacity in slots */
+    bool f64;               /* shaderFloat64 (enabled) */
 };
+
+bool vk_has_f64(const struct vk_ctx *c) { return c->f64; }
 
 static enum gds_status vk_err(VkResult r, const char *what) {
     return gds_error(r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? GDS_ERR_NOMEM : GDS_ERR_BACKEND,
@@ -250,7 +256,14 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     if (c->qfam == UINT32_MAX) return gds_error(GDS_ERR_UNSUPPORTED, "vulkan: %s has no compute queue", c->props.deviceName);
     const float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = c->qfam, .queueCount = 1, .pQueuePriorities = &prio };
-    VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qi };
+    /* optional features: shaderFloat64 (ROPE's angle reduction; refused without it) */
+    VkPhysicalDeviceFeatures have, want;
+    vkGetPhysicalDeviceFeatures(c->pdev, &have);
+    memset(&want, 0, sizeof want);
+    want.shaderFloat64 = have.shaderFloat64;
+    c->f64 = have.shaderFloat64 == VK_TRUE;
+    VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qi,
+                               .pEnabledFeatures = &want };
     VK_CHECK(vkCreateDevice(c->pdev, &dci, NULL, &c->dev), "vkCreateDevice");
     vkGetDeviceQueue(c->dev, c->qfam, 0, &c->queue);
     VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, .queueFamilyIndex = c->qfam };
@@ -464,12 +477,21 @@ static enum gds_status bind_tensor(struct vk_ctx *c, const struct gds_tensor *t,
 
 enum gds_status vk_dispatch(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, int variant,
                             const uint32_t groups[3], const uint32_t *u, int n_u) {
-    if (c->n_disp >= c->cap_disp) return gds_error(GDS_ERR_BACKEND, "vulkan: more dispatches than planned (%u)", c->cap_disp);
+    return vk_dispatch_aux(c, t, shader, variant, groups, u, n_u, NULL, 0);
+}
+
+enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, int variant,
+                                const uint32_t groups[3], const uint32_t *u, int n_u, const void *aux, size_t aux_bytes) {
+    const uint32_t slots = 1 + (uint32_t)((aux_bytes + VK_PARAMS_SIZE - 1) / VK_PARAMS_SIZE);
+    if (aux_bytes > VK_AUX_MAX) return gds_error(GDS_ERR_BACKEND, "vulkan: %zu bytes of aux data (at most %d)", aux_bytes, (int)VK_AUX_MAX);
+    if (c->n_disp >= c->cap_disp || c->n_slot + slots > c->cap_slot)
+        return gds_error(GDS_ERR_BACKEND, "vulkan: more dispatches than planned (%u)", c->cap_disp);
     VkPipeline pipe;
     enum gds_status st = pipeline_get(c, shader, variant, &pipe);
     if (st != GDS_OK) return st;
-    struct vk_params *p = (struct vk_params *)((char *)c->params.map + (size_t)c->n_disp * VK_PARAMS_SIZE);
+    struct vk_params *p = (struct vk_params *)((char *)c->params.map + (size_t)c->n_slot * VK_PARAMS_SIZE);
     memset(p, 0, sizeof *p);
+    if (aux_bytes) memcpy(p + 1, aux, aux_bytes);
     VkDescriptorBufferInfo bi[VK_N_BIND];
     if ((st = bind_tensor(c, t, &bi[VK_BIND_DST], &p->t[0])) != GDS_OK) return st;
     for (int k = 0; k < GDS_MAX_SRC; k++)
@@ -477,7 +499,8 @@ enum gds_status vk_dispatch(struct vk_ctx *c, const struct gds_tensor *t, const 
     const VkDeviceSize srange = c->scratch.size < c->props.limits.maxStorageBufferRange ? c->scratch.size : c->props.limits.maxStorageBufferRange;
     bi[VK_BIND_SCRATCH] = c->scratch.buf ? (VkDescriptorBufferInfo){ .buffer = c->scratch.buf, .offset = 0, .range = srange }
                                          : (VkDescriptorBufferInfo){ .buffer = c->dummy.buf, .offset = 0, .range = c->dummy.size };
-    bi[VK_BIND_PARAMS] = (VkDescriptorBufferInfo){ .buffer = c->params.buf, .offset = (VkDeviceSize)c->n_disp * VK_PARAMS_SIZE, .range = VK_PARAMS_SIZE };
+    bi[VK_BIND_PARAMS] = (VkDescriptorBufferInfo){ .buffer = c->params.buf, .offset = (VkDeviceSize)c->n_slot * VK_PARAMS_SIZE,
+                                                   .range = (VkDeviceSize)slots * VK_PARAMS_SIZE };
     memcpy(p->op, t->op_params, sizeof p->op);
     for (int i = 0; i < n_u && i < 16; i++) p->u[i] = u[i];
     VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = c->dpool, .descriptorSetCount = 1, .pSetLayouts = &c->dsl };
@@ -493,6 +516,7 @@ enum gds_status vk_dispatch(struct vk_ctx *c, const struct gds_tensor *t, const 
     vkCmdDispatch(c->cmd, groups[0], groups[1], groups[2]);
     barrier_all(c);
     c->n_disp++;
+    c->n_slot += slots;
     return GDS_OK;
 }
 
@@ -508,8 +532,9 @@ static bool vulkan_supports_op(struct gds_backend *b, const struct gds_tensor *t
 
 enum { VK_MAX_DISP_PER_NODE = 8 };
 
-/* params and descriptor pool for n dispatches */
+/* params (n dispatches of up to 1 + VK_AUX_MAX / 512 slots) and descriptor pool for n dispatches */
 static enum gds_status ensure_dispatch_cap(struct vk_ctx *c, uint32_t n) {
+    c->n_disp = c->n_slot = 0;
     if (n <= c->cap_disp) {
         VK_CHECK(vkResetDescriptorPool(c->dev, c->dpool, 0), "vkResetDescriptorPool");
         return GDS_OK;
@@ -518,13 +543,15 @@ static enum gds_status ensure_dispatch_cap(struct vk_ctx *c, uint32_t n) {
     buf_destroy(c, &c->params);
     if (c->dpool) vkDestroyDescriptorPool(c->dev, c->dpool, NULL);
     c->dpool = VK_NULL_HANDLE;
-    c->cap_disp = 0;
-    enum gds_status st = buf_create(c, (size_t)n * VK_PARAMS_SIZE, true, &c->params);
+    c->cap_disp = c->cap_slot = 0;
+    const uint32_t slots = n * 2 + 1 + VK_AUX_MAX / VK_PARAMS_SIZE;
+    enum gds_status st = buf_create(c, (size_t)slots * VK_PARAMS_SIZE, true, &c->params);
     if (st != GDS_OK) return st;
     VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = n * VK_N_BIND };
     VkDescriptorPoolCreateInfo pi = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = n, .poolSizeCount = 1, .pPoolSizes = &ps };
     VK_CHECK(vkCreateDescriptorPool(c->dev, &pi, NULL, &c->dpool), "vkCreateDescriptorPool");
     c->cap_disp = n;
+    c->cap_slot = slots;
     return GDS_OK;
 }
 
@@ -547,7 +574,6 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
     if (st == GDS_OK) st = ensure_dispatch_cap(c, n_run * VK_MAX_DISP_PER_NODE);
     if (st == GDS_OK) st = cmd_begin(c);
     if (st != GDS_OK) return st;
-    c->n_disp = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct gds_tensor *t = g->nodes[i];
         if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;

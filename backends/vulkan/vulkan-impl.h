@@ -49,7 +49,7 @@ struct vk_params {
     struct vk_tensor t[8]; /* 0: dst, 1..6: src[0..5], 7: unused */
     int32_t op[GDS_MAX_OP_PARAMS]; /* the node's op_params (floats by bit pattern) */
     uint32_t u[16];        /* per-dispatch values chosen by the host entry */
-    uint8_t pad[VK_PARAMS_SIZE - 8 * sizeof(struct vk_tensor) - 4 * GDS_MAX_OP_PARAMS - 64];
+    /* followed by the dispatch's aux data (Params.aux[] of common.glsl) */
 };
 _Static_assert(sizeof(struct vk_params) == VK_PARAMS_SIZE, "vk_params size");
 
@@ -61,6 +61,14 @@ struct vk_ctx;
  * so consecutive dispatches see each other's writes. */
 enum gds_status vk_dispatch(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, int variant,
                             const uint32_t groups[3], const uint32_t *u, int n_u);
+/* the same with aux_bytes of host data after the parameters (Params.aux: a
+ * small per-dispatch table such as ROPE's frequencies; at most
+ * VK_AUX_MAX bytes) */
+enum { VK_AUX_MAX = 4 * VK_PARAMS_SIZE };
+enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, int variant,
+                                const uint32_t groups[3], const uint32_t *u, int n_u, const void *aux, size_t aux_bytes);
+/* device features the supports functions consult */
+bool vk_has_f64(const struct vk_ctx *c);
 /* groups for n items at per_group items a group, as (x, y) with x <= the
  * device limit; shaders recover the linear group id with vk_group_id() */
 void vk_groups_1d(const struct vk_ctx *c, uint64_t n, uint32_t per_group, uint32_t groups[3]);

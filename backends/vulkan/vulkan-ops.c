@@ -10,6 +10,13 @@
  */
 #include "vulkan-impl.h"
 
+/* the shaders select their op by the gds_op number (OP_* defines of the .comp files) */
+_Static_assert(GDS_OP_CPY == 2 && GDS_OP_GET_ROWS == 3 && GDS_OP_SET_ROWS == 4 && GDS_OP_CONCAT == 5, "rows.comp OP_*");
+_Static_assert(GDS_OP_ADD == 6 && GDS_OP_MUL == 7 && GDS_OP_DIV == 8 && GDS_OP_SCALE == 9 && GDS_OP_SQRT == 10 &&
+               GDS_OP_SIGMOID == 11 && GDS_OP_SOFTPLUS == 12 && GDS_OP_SILU == 13 && GDS_OP_SWIGLU == 14, "elementwise.comp OP_*");
+_Static_assert(GDS_OP_RMS_NORM == 15 && GDS_OP_SUM_ROWS == 16 && GDS_OP_SOFT_MAX == 17, "norm.comp OP_*");
+_Static_assert(GDS_OP_HADAMARD == 19 && GDS_OP_QUANT_SIM == 20, "sim.comp OP_*");
+
 static bool is_float(enum gds_type t) { return t == GDS_TYPE_F32 || t == GDS_TYPE_F16 || t == GDS_TYPE_BF16; }
 static bool is_quant(enum gds_type t) { return gds_type_traits(t) && gds_type_traits(t)->is_quantized; }
 static bool f32_rows(const struct gds_tensor *t) { return t && t->type == GDS_TYPE_F32 && t->nb[0] == 4; }
@@ -106,6 +113,47 @@ static enum gds_status run_norm(struct vk_ctx *c, const struct gds_tensor *t) {
     return run_1d(c, t, "norm", (uint64_t)gds_nrows(t->src[0]), 16, NULL, 0);
 }
 
+/* ---- rope.comp (float64), sim.comp: ROPE, HADAMARD, QUANT_SIM -------------------- */
+
+static bool sup_rope(const struct vk_ctx *c, const struct gds_tensor *t) {
+    const int n_rot = t->op_params[GDS_P_ROPE_NROT];
+    return vk_has_f64(c) && f32_rows(t->src[0]) && t->src[1]->type == GDS_TYPE_I32 && n_rot > 0 &&
+           n_rot / 2 * 4 <= VK_AUX_MAX;
+}
+
+static enum gds_status run_rope(struct vk_ctx *c, const struct gds_tensor *t) {
+    float freq[VK_AUX_MAX / 4];
+    const int n_rot = t->op_params[GDS_P_ROPE_NROT];
+    gds_rope_freqs(freq, n_rot, vk_param_f32(t, GDS_P_ROPE_BASE), vk_param_f32(t, GDS_P_ROPE_YFACTOR), vk_param_f32(t, GDS_P_ROPE_YORIG),
+                   vk_param_f32(t, GDS_P_ROPE_YFAST), vk_param_f32(t, GDS_P_ROPE_YSLOW));
+    uint32_t g[3];
+    vk_groups_1d(c, nel(t->src[0]), 256, g);
+    return vk_dispatch_aux(c, t, "rope", 0, g, NULL, 0, freq, (size_t)(n_rot / 2) * sizeof(float));
+}
+
+static enum gds_status run_hadamard(struct vk_ctx *c, const struct gds_tensor *t) {
+    return run_1d(c, t, "sim", (uint64_t)gds_nrows(t->src[0]) * (uint64_t)(t->src[0]->ne[0] / 128), 1, NULL, 0);
+}
+
+static enum gds_status run_quant_sim(struct vk_ctx *c, const struct gds_tensor *t) {
+    const int64_t ne0 = t->src[0]->ne[0];
+    int64_t nd = t->op_params[GDS_P_SIM_NDIMS];
+    if (nd <= 0 || nd > ne0) nd = ne0;
+    const int64_t blk = t->op_params[GDS_P_SIM_MODE] == GDS_SIM_BF16 ? 1 : t->op_params[GDS_P_SIM_BLOCK];
+    return run_1d(c, t, "sim", (uint64_t)gds_nrows(t->src[0]) * (uint64_t)(nd / blk + ne0 - nd), 64, NULL, 0);
+}
+
+/* ---- topk.comp ---------------------------------------------------------------------- */
+
+static enum gds_status run_top_k(struct vk_ctx *c, const struct gds_tensor *t) {
+    uint32_t u = 0;
+    enum gds_status st = run_1d(c, t, "topk", nel(t), 256, &u, 1);
+    if (st != GDS_OK) return st;
+    u = 1;
+    const uint64_t n = (uint64_t)t->src[0]->ne[0];
+    return run_1d(c, t, "topk", (uint64_t)gds_nrows(t->src[0]) * ((n + 255) / 256), 1, &u, 1);
+}
+
 /* ---- the table -------------------------------------------------------------------- */
 
 const struct vk_op gds_vk_ops[GDS_OP_COUNT] = {
@@ -125,4 +173,8 @@ const struct vk_op gds_vk_ops[GDS_OP_COUNT] = {
     [GDS_OP_RMS_NORM] = { run_norm, sup_rms_norm, NULL },
     [GDS_OP_SUM_ROWS] = { run_norm, sup_f32_src0, NULL },
     [GDS_OP_SOFT_MAX] = { run_norm, sup_soft_max, NULL },
+    [GDS_OP_ROPE] = { run_rope, sup_rope, NULL },
+    [GDS_OP_HADAMARD] = { run_hadamard, sup_f32_src0, NULL },
+    [GDS_OP_QUANT_SIM] = { run_quant_sim, sup_f32_src0, NULL },
+    [GDS_OP_TOP_K] = { run_top_k, sup_f32_src0, NULL },
 };

@@ -39,6 +39,7 @@ layout(std430, binding = 8) readonly buffer Params {
     Tensor t[8];  /* 0 dst, 1..6 src0..src5 */
     int op[16];   /* op_params */
     uint u[16];   /* per-dispatch host values */
+    float aux[];  /* per-dispatch host table (vk_dispatch_aux) */
 } P;
 
 layout(std430, binding = 0) buffer DstF { float d[]; } dst_f;

@@ -154,6 +154,45 @@ static enum gds_status run_top_k(struct vk_ctx *c, const struct gds_tensor *t) {
     return run_1d(c, t, "topk", (uint64_t)gds_nrows(t->src[0]) * ((n + 255) / 256), 1, &u, 1);
 }
 
+/* ---- matmul.comp: MUL_MAT, MUL_MAT_ID ------------------------------------------------ */
+
+static bool is_weight(enum gds_type t) {
+    return t == GDS_TYPE_F32 || t == GDS_TYPE_F16 || t == GDS_TYPE_BF16 || t == GDS_TYPE_Q8_0 || t == GDS_TYPE_MXFP4 ||
+           t == GDS_TYPE_F8_E4M3_B128;
+}
+
+/* weights whose activations are quantized into the scratch first (block arithmetic) */
+static bool mm_blocks(const struct gds_tensor *t) {
+    const enum gds_type w = t->src[0]->type;
+    if (t->op == GDS_OP_MUL_MAT && (t->op_params[0] & GDS_MM_ACT_BF16)) return false;
+    return w == GDS_TYPE_Q8_0 || w == GDS_TYPE_MXFP4 || w == GDS_TYPE_F8_E4M3_B128;
+}
+
+static bool sup_mul_mat(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    const struct gds_tensor *w = t->src[0], *x = t->src[1];
+    if (!is_weight(w->type) || !f32_rows(x)) return false;
+    if (t->op == GDS_OP_MUL_MAT_ID) return t->src[2]->type == GDS_TYPE_I32;
+    return !(t->op_params[0] & GDS_MM_ACT_BF16) || w->type == GDS_TYPE_F8_E4M3_B128 || w->type == GDS_TYPE_BF16;
+}
+
+static uint32_t mm_stride(const struct gds_tensor *t) { return (uint32_t)(t->src[1]->ne[0] + t->src[1]->ne[0] / 32); }
+
+static size_t work_mul_mat(const struct gds_tensor *t) {
+    return mm_blocks(t) ? (size_t)gds_nrows(t->src[1]) * mm_stride(t) * 4 : 0;
+}
+
+static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t) {
+    uint32_t g[3], u[2] = { t->src[0]->type == GDS_TYPE_Q8_0 ? 32u : 128u, mm_stride(t) };
+    enum gds_status st;
+    if (mm_blocks(t)) {
+        vk_groups_1d(c, (uint64_t)gds_nrows(t->src[1]) * (uint64_t)(t->src[1]->ne[0] / u[0]), 256, g);
+        if ((st = vk_dispatch(c, t, "matmul", 0, g, u, 2)) != GDS_OK) return st;
+    }
+    vk_groups_1d(c, (uint64_t)((t->ne[0] + 15) / 16) * (uint64_t)gds_nrows(t), 1, g);
+    return vk_dispatch(c, t, "matmul", t->op == GDS_OP_MUL_MAT ? 1 : 2, g, u, 2);
+}
+
 /* ---- the table -------------------------------------------------------------------- */
 
 const struct vk_op gds_vk_ops[GDS_OP_COUNT] = {
@@ -177,4 +216,6 @@ const struct vk_op gds_vk_ops[GDS_OP_COUNT] = {
     [GDS_OP_HADAMARD] = { run_hadamard, sup_f32_src0, NULL },
     [GDS_OP_QUANT_SIM] = { run_quant_sim, sup_f32_src0, NULL },
     [GDS_OP_TOP_K] = { run_top_k, sup_f32_src0, NULL },
+    [GDS_OP_MUL_MAT] = { run_mul_mat, sup_mul_mat, work_mul_mat },
+    [GDS_OP_MUL_MAT_ID] = { run_mul_mat, sup_mul_mat, work_mul_mat },
 };

@@ -25,7 +25,8 @@
  *             softplus silu swiglu rms_norm sum_rows soft_max rope (needs
  *             shaderFloat64) hadamard quant_sim top_k mul_mat mul_mat_id (every
  *             weight type: F32 F16 BF16 Q8_0 MXFP4 F8_E4M3_B128, ACT_BF16)
- *   not yet:  hc_comb hc_pre hc_post compress indexer attn
+ *             hc_comb hc_pre hc_post
+ *   not yet:  compress indexer attn
  *             (supports_op refuses them: the scheduler runs them on the CPU)
  * (this list is kept in sync with gds_vk_ops in vulkan-ops.c)
  *

@@ -16,6 +16,7 @@ _Static_assert(GDS_OP_ADD == 6 && GDS_OP_MUL == 7 && GDS_OP_DIV == 8 && GDS_OP_S
                GDS_OP_SIGMOID == 11 && GDS_OP_SOFTPLUS == 12 && GDS_OP_SILU == 13 && GDS_OP_SWIGLU == 14, "elementwise.comp OP_*");
 _Static_assert(GDS_OP_RMS_NORM == 15 && GDS_OP_SUM_ROWS == 16 && GDS_OP_SOFT_MAX == 17, "norm.comp OP_*");
 _Static_assert(GDS_OP_HADAMARD == 19 && GDS_OP_QUANT_SIM == 20, "sim.comp OP_*");
+_Static_assert(GDS_OP_HC_COMB == 24 && GDS_OP_HC_PRE == 25 && GDS_OP_HC_POST == 26, "hc.comp OP_*");
 
 static bool is_float(enum gds_type t) { return t == GDS_TYPE_F32 || t == GDS_TYPE_F16 || t == GDS_TYPE_BF16; }
 static bool is_quant(enum gds_type t) { return gds_type_traits(t) && gds_type_traits(t)->is_quantized; }
@@ -193,6 +194,26 @@ static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t)
     return vk_dispatch(c, t, "matmul", t->op == GDS_OP_MUL_MAT ? 1 : 2, g, u, 2);
 }
 
+/* ---- hc.comp: HC_COMB, HC_PRE, HC_POST ------------------------------------------------ */
+
+static bool sup_hc(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    for (int k = 0; k < GDS_MAX_SRC; k++)
+        if (t->src[k] && !f32_rows(t->src[k])) return false;
+    const struct gds_tensor *X = t->op == GDS_OP_HC_POST ? t->src[1] : t->src[0];
+    return X->ne[1] <= 16;
+}
+
+static enum gds_status run_hc_comb(struct vk_ctx *c, const struct gds_tensor *t) {
+    uint32_t u = 0;
+    enum gds_status st = run_1d(c, t, "hc", (uint64_t)t->ne[0] * (uint64_t)t->src[0]->ne[2], 16, &u, 1);
+    if (st != GDS_OK) return st;
+    u = 1;
+    return run_1d(c, t, "hc", (uint64_t)t->src[0]->ne[2], 256, &u, 1);
+}
+
+static enum gds_status run_hc(struct vk_ctx *c, const struct gds_tensor *t) { return run_1d(c, t, "hc", nel(t), 256, NULL, 0); }
+
 /* ---- the table -------------------------------------------------------------------- */
 
 const struct vk_op gds_vk_ops[GDS_OP_COUNT] = {
@@ -218,4 +239,7 @@ const struct vk_op gds_vk_ops[GDS_OP_COUNT] = {
     [GDS_OP_TOP_K] = { run_top_k, sup_f32_src0, NULL },
     [GDS_OP_MUL_MAT] = { run_mul_mat, sup_mul_mat, work_mul_mat },
     [GDS_OP_MUL_MAT_ID] = { run_mul_mat, sup_mul_mat, work_mul_mat },
+    [GDS_OP_HC_COMB] = { run_hc_comb, sup_hc, NULL },
+    [GDS_OP_HC_PRE] = { run_hc, sup_hc, NULL },
+    [GDS_OP_HC_POST] = { run_hc, sup_hc, NULL },
 };

@@ -1,0 +1,143 @@
+#version 450
+/*
+ * hc.comp - the manifold hyper-connection ops (spec 4.2-4.4), after ops-hc.c
+ * (VARIANT = the gds_op number; HC_COMB runs two passes, u[0]):
+ *   HC_COMB pass 0: the raw dots fn_i . v_t into dst, a workgroup of 16
+ *     outputs x 16 lanes (lane l sums elements l mod 16 of the HC*D vector,
+ *     the lanes reduce by the tree 8, 4, 2, 1); pass 1: one invocation per
+ *     token finishes it as the CPU does (rms with 8 partial sums, sigmoids,
+ *     Sinkhorn), in fp32 in the CPU's order.
+ *   HC_PRE, HC_POST: one invocation per output element; the stream sum in
+ *     index order, one bf16 rounding at the end (`precise`: no fma).
+ */
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(local_size_x = 16, local_size_y = 16) in;
+
+#define OP_HC_COMB 24
+#define OP_HC_PRE  25
+#define OP_HC_POST 26
+#define HC_MAX 16
+
+shared float sh[16][16];
+
+float sigm(float x) { precise float e = 1.0 + exp(-x); return 1.0 / e; }
+
+void hc_dots() {
+    const uint lx = gl_LocalInvocationID.x, ry = gl_LocalInvocationID.y;
+    const uint D = P.t[1].ne[0], hc = P.t[1].ne[1], T = P.t[1].ne[2], n_mix = P.t[0].ne[0];
+    const uint o = group_id() * 16u + ry;    /* flat (i, t) */
+    const bool live = o < n_mix * T;
+    const uint i = live ? o % n_mix : 0u, t = live ? o / n_mix : 0u;
+    const uint HD = hc * D;
+    const uint wo = t_off(2, 0u, i, 0u, 0u);
+    precise float l = 0.0;
+    if (live)
+        for (uint k = lx; k < HD; k += 16u) {
+            precise float p = s1_f32(wo + 4u * k) * s0_f32(t_off(1, 4u * (k % D), k / D, t, 0u));
+            l = l + p;
+        }
+    sh[ry][lx] = l;
+    barrier();
+    [[unroll]] for (uint w = 8u; w >= 1u; w /= 2u) {
+        if (lx < w) { precise float s = sh[ry][lx] + sh[ry][lx + w]; sh[ry][lx] = s; }
+        barrier();
+    }
+    if (live && lx == 0u) dst_f.d[(P.t[0].offs >> 2) + o] = sh[ry][0];
+}
+
+void hc_finish() {
+    const uint t = group_id() * 256u + gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
+    const uint D = P.t[1].ne[0], hc = P.t[1].ne[1], T = P.t[1].ne[2], n_mix = P.t[0].ne[0];
+    if (t >= T) return;
+    const float eps = p_f32(0), hc_eps = p_f32(1);
+    const int iters = P.op[2];
+    const uint yo = (P.t[0].offs >> 2) + t * n_mix;
+    precise float part[8];
+    for (uint k = 0u; k < 8u; k++) part[k] = 0.0;
+    for (uint s = 0u; s < hc; s++) {
+        const uint xo = t_off(1, 0u, s, t, 0u);
+        uint i = 0u;
+        for (; i + 8u <= D; i += 8u)
+            for (uint k = 0u; k < 8u; k++) { precise float v = s0_f32(xo + 4u * (i + k)); precise float v2 = v * v; part[k] = part[k] + v2; }
+        for (; i < D; i++) { precise float v = s0_f32(xo + 4u * i); precise float v2 = v * v; part[0] = part[0] + v2; }
+    }
+    precise float ss = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    precise float r = 1.0 / sqrt(ss / float(hc * D) + eps);
+    const uint sco = P.t[3].offs, bo = P.t[4].offs;
+    const float sc0 = s2_f32(sco);
+    const float sc1 = P.t[3].ne[0] > 1u ? s2_f32(sco + P.t[3].nb[0]) : 0.0;
+    const float sc2 = P.t[3].ne[0] > 2u ? s2_f32(sco + 2u * P.t[3].nb[0]) : 0.0;
+    float mix[(2 + HC_MAX) * HC_MAX];
+    for (uint i = 0u; i < n_mix; i++) { precise float m = dst_f.d[yo + i] * r; mix[i] = m; }
+    for (uint s = 0u; s < hc; s++) { precise float z = mix[s] * sc0 + s3_f32(bo + s * P.t[4].nb[0]); precise float y = sigm(z) + hc_eps; dst_f.d[yo + s] = y; }
+    if (n_mix == hc) return;
+    for (uint s = 0u; s < hc; s++) { precise float z = mix[hc + s] * sc1 + s3_f32(bo + (hc + s) * P.t[4].nb[0]); precise float y = 2.0 * sigm(z); dst_f.d[yo + hc + s] = y; }
+    float C[HC_MAX][HC_MAX];
+    for (uint j = 0u; j < hc; j++) {
+        float mx = uintBitsToFloat(0xff800000u);
+        for (uint k = 0u; k < hc; k++) {
+            const uint i = 2u * hc + j * hc + k;
+            precise float z = mix[i] * sc2 + s3_f32(bo + i * P.t[4].nb[0]);
+            C[j][k] = z;
+            mx = C[j][k] > mx ? C[j][k] : mx;
+        }
+        precise float sum = 0.0;
+        for (uint k = 0u; k < hc; k++) { C[j][k] = exp(C[j][k] - mx); sum = sum + C[j][k]; }
+        for (uint k = 0u; k < hc; k++) { precise float q = C[j][k] / sum + hc_eps; C[j][k] = q; }
+    }
+    for (int it = 0; it < iters; it++) {
+        if (it > 0)
+            for (uint j = 0u; j < hc; j++) {
+                precise float sum = 0.0;
+                for (uint k = 0u; k < hc; k++) sum = sum + C[j][k];
+                sum = sum + hc_eps;
+                for (uint k = 0u; k < hc; k++) C[j][k] = C[j][k] / sum;
+            }
+        for (uint k = 0u; k < hc; k++) {
+            precise float sum = 0.0;
+            for (uint j = 0u; j < hc; j++) sum = sum + C[j][k];
+            sum = sum + hc_eps;
+            for (uint j = 0u; j < hc; j++) C[j][k] = C[j][k] / sum;
+        }
+    }
+    for (uint j = 0u; j < hc; j++)
+        for (uint k = 0u; k < hc; k++) dst_f.d[yo + 2u * hc + j * hc + k] = C[j][k];
+}
+
+void hc_pre() {
+    const uint e = group_id() * 256u + gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
+    const uint D = P.t[1].ne[0], hc = P.t[1].ne[1], T = P.t[1].ne[2];
+    if (e >= D * T) return;
+    const uint i = e % D, t = e / D;
+    precise float acc = s1_f32(t_off(2, 0u, t, 0u, 0u)) * s0_f32(t_off(1, 4u * i, 0u, t, 0u));
+    for (uint s = 1u; s < hc; s++) {
+        precise float p = s1_f32(t_off(2, s * P.t[2].nb[0], t, 0u, 0u)) * s0_f32(t_off(1, 4u * i, s, t, 0u));
+        acc = acc + p;
+    }
+    dst_f.d[(P.t[0].offs >> 2) + e] = round_bf16(acc);
+}
+
+void hc_post() {
+    const uint e = group_id() * 256u + gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
+    const uint D = P.t[2].ne[0], hc = P.t[2].ne[1], T = P.t[2].ne[2];
+    if (e >= D * hc * T) return;
+    const uint i = e % D, row = e / D, k = row % hc, t = row / hc;
+    const uint cb = t_off(3, 0u, t, 0u, 0u), cn = P.t[3].nb[0];
+    const float post = s2_f32(cb + (hc + k) * cn);
+    precise float acc = s2_f32(cb + (2u * hc + k) * cn) * s1_f32(t_off(2, 4u * i, 0u, t, 0u));
+    for (uint j = 1u; j < hc; j++) {
+        precise float p = s2_f32(cb + (2u * hc + j * hc + k) * cn) * s1_f32(t_off(2, 4u * i, j, t, 0u));
+        acc = acc + p;
+    }
+    precise float pa = post * s0_f32(t_off(1, 4u * i, t, 0u, 0u));
+    precise float y = pa + acc;
+    dst_f.d[(P.t[0].offs >> 2) + e] = round_bf16(y);
+}
+
+void main() {
+    if (VARIANT == OP_HC_COMB) { if (P.u[0] == 0u) hc_dots(); else hc_finish(); }
+    else if (VARIANT == OP_HC_PRE) hc_pre();
+    else hc_post();
+}

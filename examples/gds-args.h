@@ -21,6 +21,7 @@
 
 #include "deepseek4.h"
 #include "gds-backend.h"
+#include "gds-numa.h"
 
 static const char *gds_args_prog = "gds";
 
@@ -106,6 +107,89 @@ static inline int opt_error(char **argv, int c) {
 static inline void quiet_errors(enum gds_log_level level, const char *msg, void *user) {
     (void)user;
     if (level >= GDS_LOG_INFO && level != GDS_LOG_ERROR) fputs(msg, stderr);
+}
+
+/* --numa and the memory options of issue 12 (gds-numa.h), shared by gds-run,
+ * gds-bench and gds-server: NUMA_LONG_OPTS in the option table, numa_opt() in
+ * the getopt loop's default branch, numa_params() into the model parameters,
+ * numa_finish() before the model is freed (the -v traffic report, the
+ * popularity file). */
+struct numa_opts {
+    int mode;                /* enum gds_numa_mode */
+    bool split, print, prefetch, mlock_dense;
+    const char *popularity, *popularity_out;
+    double bw_node, bw_link; /* traffic model: GB/s per node (0: measured on node 0), per direction between two nodes */
+};
+#define NUMA_BW_LINK_DEFAULT 60.0 /* README "NUMA": 3 UPI 2.0 links x 16 GT/s x 2 B = 96 GB/s raw per direction, ~60 % usable */
+enum { OPT_NUMA = 0x4e00, OPT_NUMA_SPLIT, OPT_PRINT_PLACEMENT, OPT_NUMA_POPULARITY, OPT_NUMA_POPULARITY_OUT, OPT_PREFETCH_EXPERTS,
+       OPT_MLOCK_DENSE, OPT_NUMA_BW, OPT_NUMA_LINK_BW };
+#define NUMA_LONG_OPTS                                                                                                             \
+    { "numa", required_argument, NULL, OPT_NUMA }, { "numa-split", no_argument, NULL, OPT_NUMA_SPLIT },                             \
+    { "print-placement", no_argument, NULL, OPT_PRINT_PLACEMENT },                                                                \
+    { "numa-popularity", required_argument, NULL, OPT_NUMA_POPULARITY },                                                          \
+    { "numa-popularity-out", required_argument, NULL, OPT_NUMA_POPULARITY_OUT },                                                  \
+    { "prefetch-experts", no_argument, NULL, OPT_PREFETCH_EXPERTS }, { "mlock-dense", no_argument, NULL, OPT_MLOCK_DENSE },         \
+    { "numa-bw", required_argument, NULL, OPT_NUMA_BW }, { "numa-link-bw", required_argument, NULL, OPT_NUMA_LINK_BW }
+#define NUMA_USAGE                                                                                                                 \
+    "NUMA and memory (CPU backend; results are the same bits in every mode):\n"                                                   \
+    "  --numa MODE            off (default), auto (experts with more than one node), interleave, experts: each\n"                 \
+    "                         layer's routed experts partitioned over the NUMA nodes, computed by a team of threads\n"            \
+    "                         pinned to the node that holds their pages (hwloc topology; HWLOC_SYNTHETIC injects one)\n"          \
+    "  --numa-split           experts: divide every expert's rows over the nodes (no per-token imbalance)\n"                     \
+    "  --numa-popularity FILE place whole experts balancing this measured popularity (see --numa-popularity-out)\n"               \
+    "  --numa-popularity-out FILE  write the expert popularity counted in this run (layer expert count)\n"                        \
+    "  --print-placement      print the plan (node of every layer's experts, teams, bytes per node) at load\n"                    \
+    "  --numa-bw GBPS         -v traffic model: read bandwidth of one node (default: measured on node 0)\n"                       \
+    "  --numa-link-bw GBPS    -v traffic model: bandwidth per direction between two nodes (default 60)\n"                         \
+    "  --prefetch-experts     read the router's experts ahead (madvise on a helper thread): models larger than memory\n"        \
+    "  --mlock-dense          keep every weight but the routed experts resident (mlock)\n"
+
+static inline double numa_parse_gbps(const char *opt, const char *s) {
+    char *end;
+    errno = 0;
+    const double v = strtod(s, &end);
+    if (!*s || *end || errno == ERANGE || !(v > 0) || v > 1e6) die_value(opt, s, "not a bandwidth in GB/s (> 0)");
+    return v;
+}
+
+/* true when c was one of the NUMA options (and is now in n) */
+static inline bool numa_opt(int c, const char *opt, const char *arg, struct numa_opts *n) {
+    enum gds_numa_mode m;
+    switch (c) {
+    case OPT_NUMA:
+        if (!gds_numa_mode_parse(arg, &m)) die_value(opt, arg, "expected off, auto, interleave or experts");
+        n->mode = (int)m;
+        return true;
+    case OPT_NUMA_SPLIT: n->split = true; return true;
+    case OPT_PRINT_PLACEMENT: n->print = true; return true;
+    case OPT_NUMA_POPULARITY: n->popularity = arg; return true;
+    case OPT_NUMA_POPULARITY_OUT: n->popularity_out = arg; return true;
+    case OPT_PREFETCH_EXPERTS: n->prefetch = true; return true;
+    case OPT_MLOCK_DENSE: n->mlock_dense = true; return true;
+    case OPT_NUMA_BW: n->bw_node = numa_parse_gbps(opt, arg); return true;
+    case OPT_NUMA_LINK_BW: n->bw_link = numa_parse_gbps(opt, arg); return true;
+    default: return false;
+    }
+}
+
+static inline void numa_params(const struct numa_opts *n, struct gds_model_params *mp) {
+    mp->numa = n->mode;
+    mp->numa_split = n->split;
+    mp->numa_print = n->print;
+    mp->numa_popularity = n->popularity;
+    mp->prefetch_experts = n->prefetch;
+    mp->mlock_dense = n->mlock_dense;
+    mp->numa_count = n->popularity_out != NULL;
+}
+
+/* before gds_model_free: -v traffic report, popularity file; false on a write error */
+static inline bool numa_finish(struct gds_model *m, const struct numa_opts *n, bool verbose) {
+    if (verbose) gds_model_numa_report(m, n->bw_node, n->bw_link > 0 ? n->bw_link : NUMA_BW_LINK_DEFAULT, stderr);
+    if (n->popularity_out && gds_model_numa_save_popularity(m, n->popularity_out) != GDS_OK) {
+        fprintf(stderr, "%s: %s\n", gds_args_prog, gds_last_error());
+        return false;
+    }
+    return true;
 }
 
 static inline double now_s(void) {

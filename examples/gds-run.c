@@ -136,6 +136,7 @@ static void usage(FILE *f) {
             "  -v, --verbose          verbose (text modes: also the prompt and generated ids on stderr)\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
+            NUMA_USAGE
             "Text modes: a long prompt (over %d new tokens) prints its prefill progress on stderr. Non-finite values in\n"
             "the model's output stop the run with an error naming the graph node that produced them.\n",
             MAX_THREADS, PROGRESS_MIN);
@@ -290,10 +291,18 @@ struct opts {
     int decode_from, chunk, n_predict, n_threads, n_ctx, n_bench, think, n_cpu_moe;
     bool interactive, keep_thinking, verbose, ignore_eos, raw, cpu_moe;
     struct gds_sampler_params sp;
+    struct numa_opts numa;
 };
 
+static struct gds_model *load_model(const struct opts *o) {
+    struct gds_model_params mp = { .n_threads = o->n_threads, .verbose = o->verbose, .backend = o->backend, .cpu_moe = o->cpu_moe,
+                                   .n_cpu_moe = o->n_cpu_moe };
+    numa_params(&o->numa, &mp);
+    return gds_model_load(o->model, &mp);
+}
+
 static int run_ids(const struct opts *o) {
-    const char *model = o->model, *tokens_path = o->tokens_path, *logits_path = o->logits_path;
+    const char *tokens_path = o->tokens_path, *logits_path = o->logits_path;
     const int decode_from = o->decode_from, chunk = o->chunk, n_bench = o->n_bench;
     const bool verbose = o->verbose;
     int n_predict = o->n_predict, n_ctx = o->n_ctx;
@@ -309,8 +318,7 @@ static int run_ids(const struct opts *o) {
     if (n_tok == 0) { fprintf(stderr, "gds-run: no token ids\n"); free(ids); return 1; }
 
     double t0 = now_s();
-    struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = o->n_threads, .verbose = verbose, .backend = o->backend,
-                                                                                 .cpu_moe = o->cpu_moe, .n_cpu_moe = o->n_cpu_moe });
+    struct gds_model *m = load_model(o);
     if (!m) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); free(ids); return 1; }
     const struct gds_ds4_hparams *hp = gds_model_hparams(m);
     if (verbose) fprintf(stderr, "gds-run: loaded in %.2f s\n", now_s() - t0);
@@ -392,6 +400,7 @@ static int run_ids(const struct opts *o) {
         gds_sampler_free(smp);
     }
     gds_seq_free(s);
+    if (!numa_finish(m, &o->numa, verbose)) rc = 1;
     gds_model_free(m);
     free(ids);
     return rc;
@@ -794,8 +803,7 @@ static int run_text(const struct opts *o) {
     c.raw = o->raw;
 
     const double t0 = now_s();
-    c.m = gds_model_load(o->model, &(struct gds_model_params){ .n_threads = o->n_threads, .verbose = o->verbose, .backend = o->backend,
-                                                                  .cpu_moe = o->cpu_moe, .n_cpu_moe = o->n_cpu_moe });
+    c.m = load_model(o);
     if (!c.m) { fprintf(stderr, "gds-run: %s\n", gds_last_error()); return 1; }
     c.hp = gds_model_hparams(c.m);
     if (o->verbose) fprintf(stderr, "gds-run: loaded in %.2f s\n", now_s() - t0);
@@ -890,6 +898,7 @@ done:
     free(c.seq_ids);
     if (c.smp) gds_sampler_free(c.smp);
     if (c.s) gds_seq_free(c.s);
+    if (c.m && !numa_finish(c.m, &o->numa, o->verbose)) rc = 1;
     if (c.m) gds_model_free(c.m);
     cJSON_Delete(c.messages);
     gds_tok_free(c.tok);
@@ -985,6 +994,7 @@ static const struct option long_opts[] = {
     { "raw", no_argument, NULL, OPT_RAW },              { "info", no_argument, NULL, OPT_INFO },
     { "version", no_argument, NULL, OPT_VERSION },      { "backend", required_argument, NULL, OPT_BACKEND },
     { "cpu-moe", no_argument, NULL, OPT_CPU_MOE },      { "n-cpu-moe", required_argument, NULL, OPT_N_CPU_MOE },
+    NUMA_LONG_OPTS,
     { NULL, 0, NULL, 0 },
 };
 
@@ -1035,6 +1045,7 @@ int main(int argc, char **argv) {
         case OPT_N_CPU_MOE: o.n_cpu_moe = (int)parse_long(opt, optarg, 0, GDS_DS4_MAX_LAYERS); break;
         case ':':
         default:
+            if (c != ':' && c != '?' && numa_opt(c, opt, optarg, &o.numa)) break;
             return opt_error(argv, c);
         }
     }

@@ -89,6 +89,8 @@ struct gds_model {
     int n_owned, cap_owned;
     uint64_t fp;                /* gds_model_fingerprint, computed on first use */
     bool fp_set;
+    struct gds_numa_topo *numa_topo; /* deepseek4-numa.c (issue 12): topology and plan, NULL without */
+    struct gds_numa_plan *numa;
     bool dump;                  /* GDS_DUMP set: per-node stats after each graph */
     const char *dump_filter;    /* GDS_DUMP=<text> other than 1: only names containing it */
 
@@ -98,6 +100,10 @@ struct gds_model {
     struct gds_tensor *out_hc_fn, *out_hc_base, *out_hc_scale; /* [HC*D, HC] [HC] [1] */
     struct ds4_layer layers[GDS_DS4_MAX_LAYERS + 1];
 };
+
+/* deepseek4-numa.c: NUMA plan, page placement, prefetch, mlock (after the weights are bound) */
+enum gds_status ds4_numa_load(struct gds_model *m);
+void ds4_numa_free(struct gds_model *m);
 
 /* deepseek4-load.c: remember a malloc'd block to free with the model */
 void ds4_model_own(struct gds_model *m, void *p);

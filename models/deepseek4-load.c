@@ -589,6 +589,7 @@ struct gds_model *gds_model_load(const char *path, const struct gds_model_params
     if (m->params.backend && strcmp(m->params.backend, "cpu") != 0 && upload_weights(m) != GDS_OK) goto fail;
     m->sched = gds_sched_new(m->cpu);
     if (!m->sched) goto fail;
+    if (ds4_numa_load(m) != GDS_OK) goto fail; /* deepseek4-numa.c: NUMA plan, prefetch, mlock */
     if (m->params.verbose)
         gds_log(GDS_LOG_INFO, "%s: %d layers%s, D %d, heads %d x %d, experts %d/%d, window %d, vocab %d\n", path, hp->n_layer,
                 hp->n_mtp ? " + MTP" : "", hp->n_embd, hp->n_head, hp->head_dim, hp->n_expert_used, hp->n_expert, hp->sliding_window,
@@ -601,6 +602,7 @@ fail:
 
 void gds_model_free(struct gds_model *m) {
     if (!m) return;
+    ds4_numa_free(m);
     if (m->gsched) gds_sched_free(m->gsched);
     if (m->ibuf) gds_buffer_free(m->ibuf);
     if (m->gbuf) gds_buffer_free(m->gbuf);

@@ -765,7 +765,10 @@ static struct gds_tensor *moe(struct ds4_build *b, int il, struct gds_tensor *x)
     /* hybrid: the routing weights enter the graph before the expert products
      * (depth-first order would put them after the CPU's gate/up chain, one
      * more trip between the backends per layer) */
-    if (b->m->gsched) {
+    /* expert prefetch (issue 12) wants the same: the router's choice as early
+     * as possible, then the shared expert (below) while the pages come in */
+    const bool pf = b->m->params.prefetch_experts && !b->m->gpu;
+    if (b->m->gsched || pf) {
         GDS_ASSERT(b->n_early < b->cap_side);
         b->early[b->n_early++] = w;
     }
@@ -788,7 +791,9 @@ static struct gds_tensor *moe(struct ds4_build *b, int il, struct gds_tensor *x)
     struct gds_tensor *sh = bf16(b, gds_swiglu(ctx, sg, su, L->clamp_shexp));
     struct gds_tensor *sd = nm(bf16(b, mm_fp8(b, L->down_sh, sh)), "shexp_out", il);
     if (K == 1) y = gds_cont(ctx, y);
-    return nm(bf16(b, gds_add(ctx, y, sd)), "moe_out", il);
+    /* with prefetch the shared expert goes first in the graph (depth-first from
+     * the add's first operand); a + b == b + a exactly, so the bits are the same */
+    return nm(bf16(b, pf ? gds_add(ctx, sd, y) : gds_add(ctx, y, sd)), "moe_out", il);
 }
 
 /* One block: X [D, HC, T] -> [D, HC, T] */

@@ -27,6 +27,8 @@
 
 #include "gds.h"
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -68,6 +70,16 @@ struct gds_model_params {
     bool cpu_moe;    /* with backend: every layer's routed experts stay in host memory (the
                       * mmap'd file) and their products run on the CPU; the rest on the backend */
     int n_cpu_moe;   /* with backend: only the first N layers' routed experts stay on the CPU */
+    /* NUMA and memory (issue 12, gds-numa.h; CPU backend). Results do not depend on them. */
+    int numa;        /* enum gds_numa_mode: 0 off (default), auto, interleave, experts */
+    bool numa_split; /* experts: every expert's rows divided over the nodes (else whole experts per node) */
+    bool numa_print; /* print the plan at load (--print-placement) */
+    const char *numa_popularity; /* expert popularity file ("layer expert count" lines, gds_model_numa_save_popularity)
+                      * that the whole-expert placement balances; NULL: bytes only */
+    bool prefetch_experts; /* read the router's experts ahead (madvise WILLNEED on a helper thread) */
+    bool mlock_dense; /* mlock every weight but the routed experts (models larger than memory) */
+    bool numa_count; /* with numa off: a plan that only counts the router's choices
+                      * (gds_model_numa_report, gds_model_numa_save_popularity; verbose does too) */
 };
 
 struct gds_model;
@@ -132,6 +144,17 @@ struct gds_eval {
 };
 
 enum gds_status gds_model_eval(struct gds_model *m, struct gds_seq *s, const struct gds_eval *e);
+
+/* NUMA traffic report (issue 12; deepseek4-numa.c): per decode token, bytes
+ * read local / remote per node under off, interleave and experts, from the
+ * plan and the router choices counted since load (a plan exists with
+ * params.numa or params.verbose), and the projected decode speed for
+ * bw_node GB/s per node (<= 0: measured on node 0 here) and bw_link GB/s
+ * per direction between two nodes. Returns the projected tokens/s of the
+ * plan's mode, 0 without a plan or a bandwidth. */
+double gds_model_numa_report(struct gds_model *m, double bw_node, double bw_link, FILE *f);
+/* writes the counted expert popularity ("layer expert count" lines) */
+enum gds_status gds_model_numa_save_popularity(const struct gds_model *m, const char *path);
 
 /* Splits of the last graph between the backend and the CPU (hybrid:
  * cpu_moe / n_cpu_moe; 1 when a graph ran on one backend, 0 before any). */

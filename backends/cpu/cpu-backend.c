@@ -434,6 +434,8 @@ struct cpu_ctx {
     int serial_cap;
     void *work;
     size_t work_size;
+    const struct gds_numa_plan *numa; /* NULL: --numa off (gds_backend_cpu_set_numa) */
+    struct gds_cpu_prefetch *pf;      /* NULL: no expert prefetch (gds_backend_cpu_set_prefetch) */
 };
 
 static enum gds_status cpu_init(struct gds_backend *b, int device) {
@@ -470,6 +472,7 @@ static enum gds_status cpu_init(struct gds_backend *b, int device) {
 
 static void cpu_free(struct gds_backend *b) {
     struct cpu_ctx *c = b->ctx;
+    gds_cpu_prefetch_free(c->pf);
     free(c->work);
     free(c->serial);
     free(c);
@@ -488,6 +491,31 @@ void gds_backend_cpu_set_simd(struct gds_backend *b, enum gds_cpu_simd s) {
 void gds_backend_cpu_set_tiles(struct gds_backend *b, bool on) {
     GDS_ASSERT(b->iface == &gds_backend_cpu_i);
     ((struct cpu_ctx *)b->ctx)->tiles = on;
+}
+
+/* NUMA plan (gds-numa.h): its thread count replaces n_threads while it is set;
+ * NULL takes it away. The plan must outlive its use by this backend. */
+void gds_backend_cpu_set_numa(struct gds_backend *b, const struct gds_numa_plan *plan) {
+    GDS_ASSERT(b->iface == &gds_backend_cpu_i);
+    ((struct cpu_ctx *)b->ctx)->numa = plan;
+}
+
+bool gds_backend_cpu_set_prefetch(struct gds_backend *b, bool on) {
+    GDS_ASSERT(b->iface == &gds_backend_cpu_i);
+    struct cpu_ctx *c = b->ctx;
+    if (on && !c->pf) c->pf = gds_cpu_prefetch_new();
+    if (!on) { gds_cpu_prefetch_free(c->pf); c->pf = NULL; }
+    return !on || c->pf;
+}
+
+void gds_backend_cpu_prefetch_stats(struct gds_backend *b, uint64_t *ranges, double *bytes) {
+    GDS_ASSERT(b->iface == &gds_backend_cpu_i);
+    gds_cpu_prefetch_stats(((struct cpu_ctx *)b->ctx)->pf, ranges, bytes);
+}
+
+int gds_backend_cpu_n_threads(struct gds_backend *b) {
+    GDS_ASSERT(b->iface == &gds_backend_cpu_i);
+    return ((struct cpu_ctx *)b->ctx)->n_threads;
 }
 
 static bool cpu_supports_op(struct gds_backend *b, const struct gds_tensor *t) {
@@ -537,7 +565,8 @@ static bool node_serial(const struct gds_tensor *t, size_t limit) {
 
 static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph *g) {
     struct cpu_ctx *c = b->ctx;
-    int nth = c->n_threads;
+    const struct gds_numa_plan *numa = c->numa;
+    int nth = numa ? numa->n_threads : c->n_threads;
     size_t wsize = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct gds_tensor *t = g->nodes[i];
@@ -574,6 +603,8 @@ static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph
     barrier_init(&barrier, nth > c->n_cpus ? 0 : CPU_BARRIER_SPIN);
     const bool prof = prof_on();
     const double tg0 = prof ? prof_now() : 0;
+    struct gds_cpu_prefetch *pf = c->pf;
+    if (pf) gds_cpu_prefetch_graph(pf, g);
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nth)
 #endif
@@ -585,6 +616,15 @@ static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph
         p.ith = omp_get_thread_num();
         p.nth = omp_get_num_threads();
 #endif
+        /* NUMA: pinned to its core, its node's memory policy, its team; only
+         * when the runtime gave every thread of the plan (else the plain split) */
+        if (numa && p.nth == numa->n_threads) {
+            gds_numa_thread_enter(numa, p.ith);
+            p.numa = numa;
+            p.node = numa->thread_node[p.ith];
+            p.rank = numa->thread_rank[p.ith];
+            p.team = numa->team[p.node];
+        }
         double t0 = prof && p.ith == 0 ? prof_now() : 0;
         struct gds_cpu_params p1 = p;
         p1.nth = 1;
@@ -605,6 +645,7 @@ static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph
             if (pending) { gds_cpu_barrier(&p); pending = false; }
             gds_cpu_kernels[t->op](&p, t);
             gds_cpu_barrier(&p);
+            if (pf && p.ith == 0) gds_cpu_prefetch_node(pf, g, i);
             if (prof && p.ith == 0) {
                 const double t1 = prof_now();
                 prof_add(t, t1 - t0);

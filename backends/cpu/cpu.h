@@ -20,6 +20,7 @@
 #define GDS_CPU_H
 
 #include "gds-impl.h"
+#include "gds-numa.h"
 
 struct gds_cpu_barrier;
 
@@ -30,6 +31,10 @@ struct gds_cpu_params {
     size_t wsize;
     enum gds_cpu_simd simd; /* selected instruction set */
     bool tiles;             /* mul_mat may use tile kernels (gds_cpu_tile_get) */
+    /* NUMA (gds-numa.h; NULL with --numa off): MUL_MAT_ID gives each thread
+     * only units whose weight rows live on its node, split over the node's team */
+    const struct gds_numa_plan *numa;
+    int node, rank, team;   /* with numa: this thread's node, rank in its team, the team's size */
 };
 
 /* the AVX-512 kernels serve both the AVX512 and the AMX level */
@@ -172,6 +177,16 @@ void gds_cpu_op_hc_post(const struct gds_cpu_params *p, struct gds_tensor *dst);
 void gds_cpu_op_compress(const struct gds_cpu_params *p, struct gds_tensor *dst);
 void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst);
 void gds_cpu_op_attn(const struct gds_cpu_params *p, struct gds_tensor *dst);
+
+/* expert prefetch (prefetch.c, issue 12): a helper thread that madvises the
+ * experts the router chose; graph() before a graph runs, node() by thread 0
+ * after node i */
+struct gds_cpu_prefetch;
+struct gds_cpu_prefetch *gds_cpu_prefetch_new(void);
+void gds_cpu_prefetch_free(struct gds_cpu_prefetch *pf);
+void gds_cpu_prefetch_graph(struct gds_cpu_prefetch *pf, const struct gds_graph *g);
+void gds_cpu_prefetch_node(struct gds_cpu_prefetch *pf, const struct gds_graph *g, int i);
+void gds_cpu_prefetch_stats(const struct gds_cpu_prefetch *pf, uint64_t *ranges, double *bytes);
 
 /* scratch sizes (ops not listed need none) */
 size_t gds_cpu_work_mul_mat(const struct gds_tensor *dst, int nth);

@@ -376,26 +376,39 @@ void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *ds
                 const int32_t e = *gds_i32_ptr(ids, i, t, 0, 0);
                 if (e >= 0 && e < E) pairs[off[e] + cnt[e]++] = (int32_t)(i + t * nu);
             }
+        if (p->numa && T == 1) gds_numa_count(p->numa, gds_numa_plan_find(p->numa, w->data), cnt); /* traffic model (decode) */
     }
     gds_cpu_barrier(p);
 
     /* units: (used expert, chunk of GDS_MM_NR rows), experts in increasing id,
      * split by work: a unit of expert e costs cnt[e] + MM_ID_UNIT (columns,
      * plus the weight decode), so threads get equal shares of the tokens when
-     * the router favours some experts (a split by unit count left them waiting) */
+     * the router favours some experts (a split by unit count left them waiting).
+     * NUMA experts mode (gds-numa.h): a thread sees only the chunks [lo, hi)
+     * of each expert that live on its node and shares them with its team;
+     * every unit is still computed once, by the same kernels: same bits. */
     const int64_t nchunk = (N + GDS_MM_NR - 1) / GDS_MM_NR;
+    const struct gds_numa_wt *nw = p->numa && p->numa->mode == GDS_NUMA_EXPERTS && p->nth == p->numa->n_threads
+                                       ? gds_numa_plan_find(p->numa, w->data) : NULL;
+    const int64_t part = nw ? p->rank : p->ith, parts = nw ? p->team : p->nth;
     int64_t W = 0;
-    for (int64_t e = 0; e < E; e++)
-        if (cnt[e] > 0) W += nchunk * (cnt[e] + MM_ID_UNIT);
-    const int64_t A = W * p->ith / p->nth, B = W * (p->ith + 1) / p->nth; /* this thread: units starting in [A, B) */
+    for (int64_t e = 0; e < E; e++) {
+        if (cnt[e] == 0) continue;
+        int64_t lo = 0, hi = nchunk;
+        if (nw) gds_numa_chunks(p->numa, nw, p->node, e, nchunk, &lo, &hi);
+        W += (hi - lo) * (cnt[e] + MM_ID_UNIT);
+    }
+    const int64_t A = W * part / parts, B = W * (part + 1) / parts; /* this thread: units starting in [A, B) */
     int64_t S = 0;
     for (int64_t e = 0; e < E && S < B; e++) {
         if (cnt[e] == 0) continue;
+        int64_t lo = 0, hi = nchunk;
+        if (nw) gds_numa_chunks(p->numa, nw, p->node, e, nchunk, &lo, &hi);
         const int64_t ce = cnt[e] + MM_ID_UNIT, Se = S;
-        S += nchunk * ce;
+        S += (hi - lo) * ce;
         if (S <= A) continue;
-        int64_t c0 = A > Se ? (A - Se + ce - 1) / ce : 0, c1 = (B - Se + ce - 1) / ce;
-        if (c1 > nchunk) c1 = nchunk;
+        int64_t c0 = lo + (A > Se ? (A - Se + ce - 1) / ce : 0), c1 = lo + (B - Se + ce - 1) / ce;
+        if (c1 > hi) c1 = hi;
         for (int64_t c = c0; c < c1; c++) {
             const int64_t n0 = c * GDS_MM_NR, n1 = n0 + GDS_MM_NR < N ? n0 + GDS_MM_NR : N;
             const char *wb = (const char *)w->data + e * w->nb[2];

@@ -25,9 +25,13 @@
  *             softplus silu swiglu rms_norm sum_rows soft_max rope (needs
  *             shaderFloat64) hadamard quant_sim top_k mul_mat mul_mat_id (every
  *             weight type: F32 F16 BF16 Q8_0 MXFP4 F8_E4M3_B128, ACT_BF16)
- *             hc_comb hc_pre hc_post
- *   not yet:  compress indexer attn
- *             (supports_op refuses them: the scheduler runs them on the CPU)
+ *             hc_comb hc_pre hc_post compress indexer (F32 or MXFP4 keys)
+ *             attn (F32 or KV_E4M3_B64 rows, hd <= 2048): every op of GDS_OP_LIST
+ *   refused:  what the supports functions of vulkan-ops.c exclude (types
+ *             outside the CPU's rules; ROPE without shaderFloat64; HC > 16;
+ *             tensors of 4 GiB or more): the scheduler runs those on the CPU
+ *   not tuned: correctness first - mat-vec, TOP_K (O(n^2) per row), INDEXER
+ *             and ATTN are simple kernels, not yet fast ones
  * (this list is kept in sync with gds_vk_ops in vulkan-ops.c)
  *
  * Determinism: every reduction runs in one fixed order per output (shared

@@ -17,6 +17,7 @@ _Static_assert(GDS_OP_ADD == 6 && GDS_OP_MUL == 7 && GDS_OP_DIV == 8 && GDS_OP_S
 _Static_assert(GDS_OP_RMS_NORM == 15 && GDS_OP_SUM_ROWS == 16 && GDS_OP_SOFT_MAX == 17, "norm.comp OP_*");
 _Static_assert(GDS_OP_HADAMARD == 19 && GDS_OP_QUANT_SIM == 20, "sim.comp OP_*");
 _Static_assert(GDS_OP_HC_COMB == 24 && GDS_OP_HC_PRE == 25 && GDS_OP_HC_POST == 26, "hc.comp OP_*");
+_Static_assert(GDS_OP_COMPRESS == 27 && GDS_OP_INDEXER == 28 && GDS_OP_ATTN == 29, "attn.comp OP_*");
 
 static bool is_float(enum gds_type t) { return t == GDS_TYPE_F32 || t == GDS_TYPE_F16 || t == GDS_TYPE_BF16; }
 static bool is_quant(enum gds_type t) { return gds_type_traits(t) && gds_type_traits(t)->is_quantized; }
@@ -214,6 +215,32 @@ static enum gds_status run_hc_comb(struct vk_ctx *c, const struct gds_tensor *t)
 
 static enum gds_status run_hc(struct vk_ctx *c, const struct gds_tensor *t) { return run_1d(c, t, "hc", nel(t), 256, NULL, 0); }
 
+/* ---- attn.comp: COMPRESS, INDEXER, ATTN ------------------------------------------------ */
+
+static bool sup_compress(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    return f32_rows(t->src[0]) && f32_rows(t->src[1]);
+}
+
+static bool sup_indexer(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    const enum gds_type kt = t->src[1]->type;
+    return f32_rows(t->src[0]) && (f32_rows(t->src[1]) || kt == GDS_TYPE_MXFP4) && f32_rows(t->src[2]) &&
+           t->src[3]->type == GDS_TYPE_I32;
+}
+
+static bool sup_attn(const struct vk_ctx *c, const struct gds_tensor *t) {
+    (void)c;
+    const enum gds_type kt = t->src[1]->type;
+    return f32_rows(t->src[0]) && t->src[0]->ne[0] <= 2048 && (f32_rows(t->src[1]) || kt == GDS_TYPE_KV_E4M3_B64) &&
+           t->src[2]->type == GDS_TYPE_I32 && f32_rows(t->src[3]);
+}
+
+static enum gds_status run_attn_family(struct vk_ctx *c, const struct gds_tensor *t) {
+    if (t->op == GDS_OP_ATTN) return run_1d(c, t, "attn", (uint64_t)t->ne[1] * (uint64_t)t->ne[2], 1, NULL, 0);
+    return run_1d(c, t, "attn", nel(t), 64, NULL, 0);
+}
+
 /* ---- the table -------------------------------------------------------------------- */
 
 const struct vk_op gds_vk_ops[GDS_OP_COUNT] = {
@@ -242,4 +269,7 @@ const struct vk_op gds_vk_ops[GDS_OP_COUNT] = {
     [GDS_OP_HC_COMB] = { run_hc_comb, sup_hc, NULL },
     [GDS_OP_HC_PRE] = { run_hc, sup_hc, NULL },
     [GDS_OP_HC_POST] = { run_hc, sup_hc, NULL },
+    [GDS_OP_COMPRESS] = { run_attn_family, sup_compress, NULL },
+    [GDS_OP_INDEXER] = { run_attn_family, sup_indexer, NULL },
+    [GDS_OP_ATTN] = { run_attn_family, sup_attn, NULL },
 };

@@ -236,19 +236,29 @@ static void mm_tiles(struct mm_k *k, int64_t K, const char *w, size_t bw, int64_
 
 /* Fewest columns a unit needs to take the tile kernels. Below it the
  * mat-vec kernels run column by column over groups of 8 weight rows, which
- * stay in cache, so the weights are still read once: with few columns
- * (batched decode of a few sequences, experts that got a few tokens) the
- * product is memory-bound and the tiles' packing and idle tile columns only
- * cost (16 threads on Sapphire Rapids, 4 columns: the BF16 head took 19.5 ms
- * in tiles against 9.4 ms for one column by mat-vec). Same bits either way
- * (tiles and mat-vec agree by contract, test-ops). GDS_MM_TILE_MIN overrides. */
+ * stay in cache, so the weights are still read once, but every column decodes
+ * them again. MUL_MAT (dense weights, the head; batched decode of S
+ * sequences has S columns): 2. On the 2-core Zen 4, 4 streams x tg16 of
+ * f4q.gguf -t 2, GDS_PROF: the BF16 head with 4 columns took 110.9 ms per
+ * step by mat-vec and 48.8 ms in tiles (one column: 38.2 ms), wo_a 8.0 vs
+ * 4.2 ms; aggregate 17-18 t/s (threshold 8) against 25-28 t/s (2).
+ * MUL_MAT_ID (experts with a few of the prompt's tokens): 8 (an AMX tile
+ * multiplies 16 columns whatever the count). Same bits either way (tiles and
+ * mat-vec agree by contract, test-ops). GDS_MM_TILE_MIN / GDS_MM_ID_TILE_MIN
+ * override. */
+static int mm_env_min(const char *name, int def) {
+    const char *e = getenv(name);
+    const int v = e && *e ? atoi(e) : def;
+    return v < 2 ? 2 : v;
+}
 static int mm_tile_min(void) {
     static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("GDS_MM_TILE_MIN");
-        v = e && *e ? atoi(e) : 8;
-        if (v < 2) v = 2;
-    }
+    if (v < 0) v = mm_env_min("GDS_MM_TILE_MIN", 2);
+    return v;
+}
+static int mm_id_tile_min(void) {
+    static int v = -1;
+    if (v < 0) v = mm_env_min("GDS_MM_ID_TILE_MIN", 8);
     return v;
 }
 
@@ -415,7 +425,7 @@ void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *ds
             const int32_t *pe = pairs + off[e];
             for (int64_t j0 = 0; j0 < cnt[e]; j0 += GDS_MM_NC) {
                 const int64_t j1 = j0 + GDS_MM_NC < cnt[e] ? j0 + GDS_MM_NC : cnt[e];
-                if (k.has_tile && cnt[e] >= mm_tile_min()) {
+                if (k.has_tile && cnt[e] >= mm_id_tile_min()) {
                     int64_t rows[GDS_MM_NC];
                     float *ys[GDS_MM_NC];
                     for (int64_t j = j0; j < j1; j++) {

@@ -525,8 +525,15 @@ static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a,
     struct wrows wr = { .f8 = false };
     for (int r = 0; r < 4; r++) wr.x[r] = x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
     __m256i mn = _mm256_set1_epi16(-1), mx = _mm256_setzero_si256();
+    /* this pass is the first touch of the 4 rows: the next 4 rows (the
+     * caller's next tile, contiguous rows) are prefetched along it, a line
+     * per 2 blocks of 16 (the mat-vec kernels prefetch the same way) */
+    const char *pf = (const char *)w + 4 * bw;
     for (int r = 0; r < 4; r++)
-        for (int64_t kb = 0; kb < nkb; kb++) bf16_range_step(_mm256_loadu_si256((const __m256i *)(x[r] + 16 * kb)), &mn, &mx);
+        for (int64_t kb = 0; kb < nkb; kb++) {
+            if (!(kb & 1)) _mm_prefetch(pf + r * bw + 32 * kb, _MM_HINT_T0);
+            bf16_range_step(_mm256_loadu_si256((const __m256i *)(x[r] + 16 * kb)), &mn, &mx);
+        }
     uint32_t wmin, wmax;
     bf16_range(mn, mx, &wmin, &wmax);
     const bool fma = wmin > 0xffff || h->amin > 0xffff /* all products zero */ || wt_fma_exact((int)(wmin >> 7), (int)(wmax >> 7), h);

@@ -14,6 +14,7 @@ typedef long long __m256i __attribute__((vector_size(32)));
 typedef float __m128 __attribute__((vector_size(16)));
 typedef unsigned long long __mmask64;
 #define _MM_HINT_T0 0
+#define _mm_prefetch(p, h) ((void)(p), (void)(h))
 #define _MM_SHUFFLE(a,b,c,d) (((a)<<6)|((b)<<4)|((c)<<2)|(d))
 typedef union { __m512i v; int8_t b[64]; uint8_t ub[64]; int16_t w[32]; uint16_t uw[32]; int32_t d[16]; uint32_t ud[16]; int64_t q[8]; } U;
 typedef union { __m512 v; float f[16]; uint32_t u[16]; } F;

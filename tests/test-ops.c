@@ -944,6 +944,22 @@ static void b_quant_sim(struct trun *r) {
             in_set(r, 0, j, 1, 0, 0, in_get_raw(r, 0, j, 1, 0, 0) * 1000.0);
             in_set(r, 0, j, 2, 0, 0, in_get_raw(r, 0, j, 2, 0, 0) * 1e-6);
         }
+        /* row 3 (when there is one): values over 30 binades, exact ties of the
+         * e4m3 normal grid (a 4th mantissa bit of one half) and of its
+         * subnormal grid (the block max stays in [1, 2), so the scale is 2^-7
+         * and the subnormal step 2^-16): the rounding branches of every SIMD
+         * level, not only of the typical values */
+        if (C->n[1] >= 4)
+            for (int64_t j = 0; j < C->n[0]; j++) {
+                double v;
+                switch (j % 4) {
+                case 0: v = (1 + (double)(j % 7) / 8) * ldexp(1, -(int)(j % 30)); break;
+                case 1: v = (1 + (double)(2 * (j % 8) + 1) / 16) * ldexp(1, -(int)(j % 20)); break;
+                case 2: v = ((double)(j % 8) + 0.5) * ldexp(1, -16); break;
+                default: v = -(1 + (double)(j % 5) / 8) * ldexp(1, -(int)(j % 23)); break;
+                }
+                in_set(r, 0, j, 3, 0, 0, v);
+            }
     }
     r->out = gds_quant_sim(r->ctx, x, (enum gds_sim_mode)C->i[1], C->i[2], C->i[3]);
 }
@@ -1074,6 +1090,96 @@ static void r_mul_mat_id(struct trun *r, double *y) {
             }
         }
     free(a);
+}
+
+/* --- Column series (i[7] = 1: MUL_MAT, 2: MUL_MAT_ID): the same op on the
+ * first M columns (tokens) of one input, for every M of mm_series, the
+ * results concatenated along the column (token) dim. An output element must
+ * have the same bits whatever M it was computed with (a mat-vec, a small batch,
+ * a prefill tile, an expert used by one token or by a hundred): run_case
+ * compares every segment with the prefix of the last (series_same). ------- */
+static const int64_t mm_series[] = { 1, 3, 8, 12, 17, 64, 130 };
+#define MM_SERIES_N ((int)(sizeof mm_series / sizeof mm_series[0]))
+
+/* MUL_MAT: w [K n0, N n1] type t0, x [K, 130]; i[5] flags */
+static void b_mm_series(struct trun *r) {
+    const int64_t K = C->n[0], N = C->n[1], MX = mm_series[MM_SERIES_N - 1];
+    struct gds_tensor *w = in_new(r, C->t0, K, N, 1, 1, L_CONT, -1, 1);
+    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, K, MX, 1, 1, L_CONT, -1, 1);
+    struct gds_tensor *y = NULL;
+    for (int s = 0; s < MM_SERIES_N; s++) {
+        struct gds_tensor *xv = gds_view_2d(r->ctx, x, K, mm_series[s], x->nb[1], 0);
+        struct gds_tensor *ys = C->i[5] ? gds_mul_mat_ext(r->ctx, w, xv, C->i[5]) : gds_mul_mat(r->ctx, w, xv);
+        y = y ? gds_concat(r->ctx, y, ys, 1) : ys;
+    }
+    r->out = y;
+}
+static void r_mm_series(struct trun *r, double *y) {
+    const struct tin *w = IN(0), *x = IN(1);
+    const int64_t K = w->ne[0], N = w->ne[1], MX = x->ne[1];
+    double *a = malloc((size_t)K * sizeof(double)), *col = malloc((size_t)(N * MX) * sizeof(double));
+    for (int64_t m = 0; m < MX; m++) {
+        ref_act(C->i[5] & GDS_MM_ACT_BF16 ? GDS_TYPE_BF16 : w->t->type, x->val + IDX(x->ne, 0, m, 0, 0), a, K);
+        for (int64_t n = 0; n < N; n++) {
+            const double *wr = w->val + IDX(w->ne, 0, n, 0, 0);
+            double s = 0;
+            for (int64_t k = 0; k < K; k++) s += wr[k] * a[k];
+            col[m * N + n] = s;
+        }
+    }
+    for (int s = 0, off = 0; s < MM_SERIES_N; off += (int)mm_series[s], s++)
+        memcpy(y + (size_t)off * N, col, (size_t)(mm_series[s] * N) * sizeof(double));
+    free(a); free(col);
+}
+
+/* MUL_MAT_ID: w [K n0, N n1, E n2] type t0, x [K, nx n3, 130], ids [nu n4, 130]
+ * distinct per token, slot 0 always expert 2 (used by every token: 1 .. 130
+ * columns), one -1 and one E id (zero rows) */
+static void b_mmid_series(struct trun *r) {
+    const int64_t K = C->n[0], N = C->n[1], E = C->n[2], nx = C->n[3], nu = C->n[4], TX = mm_series[MM_SERIES_N - 1];
+    struct gds_tensor *w = in_new(r, C->t0, K, N, E, 1, L_CONT, -1, 1);
+    struct gds_tensor *x = in_new(r, GDS_TYPE_F32, K, nx, TX, 1, L_CONT, -1, 1);
+    struct gds_tensor *ids = in_new(r, GDS_TYPE_I32, nu, TX, 1, 1, L_CONT, 0, 0);
+    ids_fill(r, 2, E, false, true);
+    for (int64_t t = 0; t < TX; t++) /* expert 2 into slot 0 (swapped with its slot: still distinct) */
+        for (int64_t i = 0; i < nu; i++)
+            if (in_get_raw(r, 2, i, t, 0, 0) == 2.0 || i == nu - 1) {
+                in_set(r, 2, i, t, 0, 0, in_get_raw(r, 2, 0, t, 0, 0));
+                in_set(r, 2, 0, t, 0, 0, 2.0);
+                break;
+            }
+    in_set(r, 2, 1, 5, 0, 0, -1);
+    in_set(r, 2, nu - 1, 9, 0, 0, (double)E);
+    struct gds_tensor *y = NULL;
+    for (int s = 0; s < MM_SERIES_N; s++) {
+        const int64_t T = mm_series[s];
+        struct gds_tensor *xv = gds_view_3d(r->ctx, x, K, nx, T, x->nb[1], x->nb[2], 0);
+        struct gds_tensor *iv = gds_view_2d(r->ctx, ids, nu, T, ids->nb[1], 0);
+        struct gds_tensor *ys = gds_mul_mat_id(r->ctx, w, xv, iv);
+        y = y ? gds_concat(r->ctx, y, ys, 2) : ys;
+    }
+    r->out = y;
+}
+static void r_mmid_series(struct trun *r, double *y) {
+    const struct tin *w = IN(0), *x = IN(1), *ids = IN(2);
+    const int64_t K = w->ne[0], N = w->ne[1], E = w->ne[2], nx = x->ne[1], nu = ids->ne[0], TX = ids->ne[1];
+    double *a = malloc((size_t)K * sizeof(double)), *tok = malloc((size_t)(N * nu * TX) * sizeof(double));
+    for (int64_t t = 0; t < TX; t++)
+        for (int64_t i = 0; i < nu; i++) {
+            const int e = VI(ids, i, t, 0, 0);
+            double *o = tok + (t * nu + i) * N;
+            if (e < 0 || e >= E) { for (int64_t n = 0; n < N; n++) o[n] = 0; continue; }
+            ref_act(w->t->type, x->val + IDX(x->ne, 0, i % nx, t, 0), a, K);
+            for (int64_t n = 0; n < N; n++) {
+                const double *wr = w->val + IDX(w->ne, 0, n, e, 0);
+                double s = 0;
+                for (int64_t k = 0; k < K; k++) s += wr[k] * a[k];
+                o[n] = s;
+            }
+        }
+    for (int s = 0, off = 0; s < MM_SERIES_N; off += (int)mm_series[s], s++)
+        memcpy(y + (size_t)off * nu * N, tok, (size_t)(mm_series[s] * nu * N) * sizeof(double));
+    free(a); free(tok);
 }
 
 /* --- HC_COMB: X [D n0, HC n1, T n2] (layout i[0]), n_mix n3, iters i[1];
@@ -1643,6 +1749,29 @@ static void cases_init(void) {
                     (long long)mi[s].nu, (long long)mi[s].T, lname[mi[s].xl]);
         }
 
+    /* Column series (b_mm_series, b_mmid_series): bit identity across M and
+     * expert loads, plus the float64 reference at the bounds of the cases
+     * above. K = 1152: 9 chunks of 128 (5 of 256), not a multiple of 4 */
+    for (int q = 0; q < 8; q++) {
+        const enum gds_type t = q < 6 ? wtypes[q] : q == 6 ? GDS_TYPE_F8_E4M3_B128 : GDS_TYPE_BF16;
+        c = tc_add(GDS_OP_MUL_MAT, b_mm_series, r_mm_series, q < 6 ? mmb[q] : q == 6 ? 7e-12 : 6e-13);
+        c->t0 = t;
+        c->n[0] = 1152; c->n[1] = 136;
+        c->i[5] = q < 6 ? 0 : GDS_MM_ACT_BF16;
+        c->i[7] = 1;
+        tc_name(c, "%s%s,w=[1152,136],x=[1152,M] for M=1,3,8,12,17,64,130: same bits per column", tname(t),
+                q < 6 ? "" : ",act_bf16");
+    }
+    for (int q = 0; q < 6; q++)
+        for (int nx = 1; nx <= 4; nx += 3) {
+            c = tc_add(GDS_OP_MUL_MAT_ID, b_mmid_series, r_mmid_series, mib[q]);
+            c->t0 = wtypes[q];
+            c->n[0] = 1152; c->n[1] = 40; c->n[2] = 8; c->n[3] = nx; c->n[4] = 4;
+            c->i[7] = 2;
+            tc_name(c, "%s,w=[1152,40,8],x=[1152,%d,T],ids=[4,T] for T=1,3,8,12,17,64,130 (expert 2: T tokens): same bits per token",
+                    tname(c->t0), nx);
+        }
+
     /* HC_COMB, HC_PRE, HC_POST */
     static const struct { int64_t D, HC, T, nm; int lay; } hc[] = {
         { 31, 4, 3, 24, L_CONT }, { 64, 4, 5, 4, L_PERM }, { 17, 2, 4, 8, L_PAD }, { 256, 4, 2, 24, L_PAD },
@@ -1803,14 +1932,20 @@ struct placed {
     size_t offs[MAX_ROOTS];
 };
 
-/* every tensor of the case in one buffer, guard gaps (>= 256 bytes) between */
-static bool trun_place(struct trun *r, struct gds_backend *b, struct placed *pl, char *err, size_t errn) {
+/* every tensor of the case in one buffer, guard gaps (>= 256 bytes) between;
+ * !inner: only the inputs and dst (a graph of several nodes through the
+ * scheduler, which places the intermediates itself: one in the backend's
+ * buffer would look like an input to a split that runs elsewhere) */
+static bool trun_place(struct trun *r, struct gds_backend *b, struct placed *pl, bool inner, char *err, size_t errn) {
     memset(pl, 0, sizeof *pl);
     size_t al = gds_backend_alignment(b);
     if (al < 16) al = 16;
     size_t off = 0;
     for (struct gds_tensor *t = gds_get_next_tensor(r->ctx, NULL); t; t = gds_get_next_tensor(r->ctx, t)) {
         if (t->view_src || t->data) continue;
+        bool mine = inner || t == r->dst;
+        for (int k = 0; k < r->n_in; k++) mine |= t == r->in[k].root;
+        if (!mine) continue;
         if (pl->n == MAX_ROOTS) { snprintf(err, errn, "too many tensors"); return false; }
         off = PADUP(off + 256, al);
         pl->t[pl->n] = t; pl->offs[pl->n] = off; pl->n++;
@@ -1943,6 +2078,31 @@ static void dec_out(const struct gds_tensor *t, const uint8_t *bytes, double *y)
 struct refc { double *v, *t; int64_t n; }; /* reference values, tolerances */
 
 /* runs case ci on a config; returns 1 pass, 0 fail, -1 skipped */
+/* column series (b_mm_series, b_mmid_series): every segment (the op on the
+ * first M columns / tokens) must equal the prefix of the last, bit for bit;
+ * out: dst bytes, F32 [N, sum M] (MUL_MAT) or [N, nu, sum T] (MUL_MAT_ID) */
+static bool series_same(const struct trun *r, const uint8_t *out, char *err, size_t errn) {
+    const size_t col = (size_t)r->dst->ne[0] * (size_t)(r->c->i[7] == 2 ? r->dst->ne[1] : 1) * sizeof(float);
+    size_t last = 0;
+    for (int s = 0; s < MM_SERIES_N - 1; s++) last += (size_t)mm_series[s];
+    for (int s = 0, off = 0; s < MM_SERIES_N - 1; off += (int)mm_series[s], s++)
+        for (int64_t j = 0; j < mm_series[s]; j++) {
+            const uint8_t *a = out + ((size_t)off + (size_t)j) * col, *b = out + (last + (size_t)j) * col;
+            if (memcmp(a, b, col) == 0) continue;
+            size_t k = 0;
+            while (memcmp(a + k, b + k, sizeof(float)) == 0) k += sizeof(float);
+            float fa, fb;
+            memcpy(&fa, a + k, sizeof fa);
+            memcpy(&fb, b + k, sizeof fb);
+            snprintf(err, errn, "%s %lld computed with %s=%lld differs from %s=%lld (element %zu: %.9g vs %.9g)",
+                     r->c->i[7] == 2 ? "token" : "column", (long long)j, r->c->i[7] == 2 ? "T" : "M",
+                     (long long)mm_series[s], r->c->i[7] == 2 ? "T" : "M", (long long)mm_series[MM_SERIES_N - 1],
+                     k / sizeof(float), (double)fa, (double)fb);
+            return false;
+        }
+    return true;
+}
+
 static int run_case(int ci, const struct config *cfg, struct refc *rc) {
     const struct tcase *c = &g_cases[ci];
     struct trun r;
@@ -1959,7 +2119,12 @@ static int run_case(int ci, const struct config *cfg, struct refc *rc) {
         snprintf(err, sizeof err, "not supported by the backend (the scheduler would run it on the CPU)");
         ok = false;
     }
-    if (ok) ok = trun_place(&r, cfg->b, &pl, err, sizeof err);
+    for (int i = 0; ok && cfg->s && cfg->full && c->i[7] && i < g->n_nodes; i++) /* a series: every node */
+        if (g->nodes[i]->op != GDS_OP_VIEW && !gds_backend_supports_op(cfg->b, g->nodes[i])) {
+            snprintf(err, sizeof err, "node %d (%s) not supported by the backend", i, gds_op_name(g->nodes[i]->op));
+            ok = false;
+        }
+    if (ok) ok = trun_place(&r, cfg->b, &pl, !cfg->s || !c->i[7], err, sizeof err);
     if (ok) {
         for (int k = 0; k < r.n_in; k++) in_decode(&r.in[k]);
         int64_t n = gds_nelements(r.dst);
@@ -1981,6 +2146,7 @@ static int run_case(int ci, const struct config *cfg, struct refc *rc) {
             if (ti == 0) {
                 dec_out(r.dst, o0, y);
                 ok = compare(y, rc->v, rc->t, n, tc_bound(c, cfg->simd), c->bf16_out, &nmse, err, sizeof err);
+                if (ok && c->i[7]) ok = series_same(&r, o0, err, sizeof err);
             } else if (memcmp(o0, o1, nbd) != 0) {
                 size_t j = 0;
                 while (j < nbd && o0[j] == o1[j]) j++;

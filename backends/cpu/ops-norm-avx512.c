@@ -104,3 +104,51 @@ int64_t gds_cpu_softmax_exp16_avx512(float *y, int64_t n, float m, float acc[16]
     _mm512_storeu_ps(acc, a);
     return i;
 }
+
+/* QUANT_SIM FP8 (ops-rope.c, gds_sim_block) over n elements in blocks of blk
+ * (both multiples of 16), 16 lanes at a time with the scalar code's bits:
+ * amax ignores NaN (max_ps returns its second operand, the running max, for a
+ * NaN first operand), the 2^e scales are the scalar ones, the e4m3 rounding
+ * is gds_sim_e4m3 on the fp32 bits (the +-448 clamp is part of it: |v| >= 448
+ * and infinities give +-448, NaN the 0x7fc00000 pattern), then RNE to bf16
+ * as gds_round_bf16 (NaN: quiet bit set, low half dropped). */
+void gds_cpu_sim_fp8_avx512(const float *x, float *y, int64_t n, int64_t blk);
+void gds_cpu_sim_fp8_avx512(const float *x, float *y, int64_t n, int64_t blk) {
+    const __m512i absm = _mm512_set1_epi32(0x7fffffff), sgm = _mm512_set1_epi32((int)0x80000000u);
+    const __m512i inf = _mm512_set1_epi32(0x7f800000), big = _mm512_set1_epi32(0x43e00000), sub = _mm512_set1_epi32(0x3c800000);
+    const __m512i qnan = _mm512_set1_epi32(0x7fc00000), hi12 = _mm512_set1_epi32((int)0xfff00000u), r19 = _mm512_set1_epi32(0x7ffff);
+    const __m512i one = _mm512_set1_epi32(1), hi16 = _mm512_set1_epi32((int)0xffff0000u), r15 = _mm512_set1_epi32(0x7fff);
+    const __m512 k512 = _mm512_set1_ps(512.0f), ik512 = _mm512_set1_ps(1.0f / 512.0f), k23 = _mm512_set1_ps(8388608.0f);
+    for (int64_t b0 = 0; b0 < n; b0 += blk) {
+        __m512 am = _mm512_setzero_ps();
+        for (int64_t i = 0; i < blk; i += 16)
+            am = _mm512_max_ps(_mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(_mm512_loadu_ps(x + b0 + i)), absm)), am);
+        float amax = _mm512_reduce_max_ps(am);
+        amax = amax > 1e-4f ? amax : 1e-4f;
+        const int e = gds_pow2_ceil_exp(amax * (1.0f / 448.0f));
+        const __m512 s = _mm512_set1_ps(e >= -126 ? gds_bits_f32((uint32_t)(e + 127) << 23) : gds_bits_f32(1u << (e + 149)));
+        const int ne = -e;
+        const __m512 is = _mm512_set1_ps(ne >= -126 ? gds_bits_f32((uint32_t)(ne + 127) << 23) : gds_bits_f32(1u << (ne + 149)));
+        for (int64_t i = 0; i < blk; i += 16) {
+            const __m512i u = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(x + b0 + i), is));
+            const __m512i sg = _mm512_and_si512(u, sgm), a = _mm512_and_si512(u, absm);
+            /* normal e4m3: RNE to 3 mantissa bits in the bits */
+            __m512i r = _mm512_or_si512(sg, _mm512_and_si512(_mm512_add_epi32(a, _mm512_add_epi32(r19, _mm512_and_si512(_mm512_srli_epi32(a, 20), one))), hi12));
+            const __mmask16 msub = _mm512_cmplt_epi32_mask(a, sub);
+            if (msub) { /* subnormal e4m3: RNE to the 2^-9 grid */
+                const __m512 t = _mm512_mul_ps(_mm512_castsi512_ps(a), k512);
+                const __m512 q = _mm512_mul_ps(_mm512_sub_ps(_mm512_add_ps(t, k23), k23), ik512);
+                r = _mm512_mask_or_epi32(r, msub, sg, _mm512_castps_si512(q));
+            }
+            r = _mm512_mask_or_epi32(r, _mm512_cmpge_epi32_mask(a, big), sg, big);
+            r = _mm512_mask_mov_epi32(r, _mm512_cmpgt_epi32_mask(a, inf), qnan);
+            /* times 2^e, then RNE to bf16 (NaN: quiet, truncated) */
+            const __m512i v = _mm512_castps_si512(_mm512_mul_ps(_mm512_castsi512_ps(r), s));
+            const __mmask16 mn = _mm512_cmpgt_epi32_mask(_mm512_and_si512(v, absm), inf);
+            const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(v, 16), one);
+            __m512i o = _mm512_and_si512(_mm512_add_epi32(v, _mm512_add_epi32(lsb, r15)), hi16);
+            o = _mm512_mask_mov_epi32(o, mn, _mm512_or_si512(_mm512_and_si512(v, hi16), _mm512_set1_epi32(0x00400000)));
+            _mm512_storeu_ps(y + b0 + i, _mm512_castsi512_ps(o));
+        }
+    }
+}

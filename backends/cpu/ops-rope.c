@@ -162,6 +162,10 @@ static void gds_sim_block(int mode, const float *x, float *y, int64_t n) {
     }
 }
 
+#if defined(__x86_64__)
+void gds_cpu_sim_fp8_avx512(const float *x, float *y, int64_t n, int64_t blk); /* ops-norm-avx512.c: same bits */
+#endif
+
 void gds_cpu_op_quant_sim(const struct gds_cpu_params *p, struct gds_tensor *dst) {
     const struct gds_tensor *x = dst->src[0];
     GDS_ASSERT(x->type == GDS_TYPE_F32 && x->nb[0] == 4);
@@ -187,6 +191,10 @@ void gds_cpu_op_quant_sim(const struct gds_cpu_params *p, struct gds_tensor *dst
         float *yr = gds_f32_ptr(dst, 0, i1, i2, i3);
         if (mode == GDS_SIM_BF16) {
             gds_sim_bf16_row(xr + c0, yr + c0, c1 - c0);
+#if defined(__x86_64__)
+        } else if (mode == GDS_SIM_FP8 && blk % 16 == 0 && gds_cpu_simd_is_avx512(p->simd)) {
+            gds_cpu_sim_fp8_avx512(xr + c0, yr + c0, c1 - c0, blk);
+#endif
         } else {
             for (int64_t b0 = c0; b0 < c1; b0 += blk) gds_sim_block(mode, xr + b0, yr + b0, blk);
         }

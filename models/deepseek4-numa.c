@@ -116,8 +116,10 @@ enum gds_status ds4_numa_load(struct gds_model *m) {
         const double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
         m->numa->touch = (double)gds_gguf_size(m->gguf) < 0.7 * mem;
         gds_numa_plan_place(m->numa);
-        if (pr->verbose || pr->numa_print || !m->numa_topo->this_system)
+        static bool told; /* the injected-topology message once per process */
+        if (pr->verbose || pr->numa_print || (!m->numa_topo->this_system && !told))
             gds_log(GDS_LOG_INFO, "numa: %s\n", m->numa->place_msg);
+        told = told || !m->numa_topo->this_system;
     }
     if (pr->numa_print) gds_numa_plan_print(m->numa, stderr);
     gds_backend_cpu_set_numa(m->cpu, m->numa);
@@ -161,6 +163,10 @@ double gds_model_numa_report(struct gds_model *m, double bw_node, double bw_link
     gds_backend_cpu_prefetch_stats(m->cpu, &ranges, &pf_bytes);
     if (ranges) fprintf(f, "numa: prefetch: %llu expert ranges, %.2f GB advised\n", (unsigned long long)ranges, pf_bytes / 1e9);
     return gds_numa_report(m->numa, dense_bytes_per_token(m), bw_node, bw_link, f);
+}
+
+void gds_model_prefetch_stats(struct gds_model *m, uint64_t *ranges, double *bytes) {
+    gds_backend_cpu_prefetch_stats(m->cpu, ranges, bytes);
 }
 
 enum gds_status gds_model_numa_save_popularity(const struct gds_model *m, const char *path) {

@@ -153,6 +153,8 @@ enum gds_status gds_model_eval(struct gds_model *m, struct gds_seq *s, const str
  * per direction between two nodes. Returns the projected tokens/s of the
  * plan's mode, 0 without a plan or a bandwidth. */
 double gds_model_numa_report(struct gds_model *m, double bw_node, double bw_link, FILE *f);
+/* expert ranges (and bytes) advised by the prefetch helper since load */
+void gds_model_prefetch_stats(struct gds_model *m, uint64_t *ranges, double *bytes);
 /* writes the counted expert popularity ("layer expert count" lines) */
 enum gds_status gds_model_numa_save_popularity(const struct gds_model *m, const char *path);
 

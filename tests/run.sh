@@ -64,6 +64,7 @@ run_model_tests() { # build dir, label
     run_one "$ml test-sampling" "$mb/bin/test-sampling"
     run_one "$ml test-model" env BUILD="$mb" sh tests/test-model.sh
     run_one "$ml test-flash" env BUILD="$mb" sh tests/test-flash.sh
+    run_one "$ml test-numa" env BUILD="$mb" sh tests/test-numa.sh
     run_one "$ml test-run" env BUILD="$mb" sh tests/test-run.sh
     run_one "$ml test-server" env BUILD="$mb" sh tests/test-server.sh
 }

@@ -215,7 +215,8 @@ struct gds_numa_plan *gds_numa_plan_new(const struct gds_numa_topo *t, enum gds_
      * the remainders of E / N (and the experts a rounding gives one node more)
      * spread over the nodes instead of piling onto the first.
      * With popularity: experts by decreasing expected reads, each to the node
-     * whose load of this layer relative to its team is smallest (a token's
+     * (among those below their share of the experts, so that the bytes stay
+     * balanced) whose load of this layer relative to its team is smallest (a token's
      * experts of one layer are read between two barriers: the layer's balance
      * is what its time depends on), ties by expert count, then by the totals
      * over the layers. */
@@ -247,13 +248,15 @@ struct gds_numa_plan *gds_numa_plan_new(const struct gds_numa_topo *t, enum gds_
             order[j] = v;
         }
         double layer[GDS_NUMA_MAX_NODES] = { 0 };
-        int count[GDS_NUMA_MAX_NODES] = { 0 };
+        int count[GDS_NUMA_MAX_NODES] = { 0 }, cap[GDS_NUMA_MAX_NODES];
+        /* bytes first: a node takes at most its team's share of the experts, rounded up */
+        for (int n = 0; n < N; n++) cap[n] = (int)(((int64_t)n_expert * p->team[n] + T - 1) / T);
         for (int i = 0; i < n_expert; i++) {
             const int e = order[i];
             int best = -1;
             double bl = 0, bt = 0, bc = 0;
             for (int n = 0; n < N; n++) {
-                if (!p->team[n]) continue;
+                if (!p->team[n] || count[n] >= cap[n]) continue;
                 const double l = (layer[n] + wgt[e]) / p->team[n], c = (count[n] + 1.0) / p->team[n], tt = total[n] / p->team[n];
                 if (best < 0 || l < bl - 1e-12 || (fabs(l - bl) <= 1e-12 && (c < bc - 1e-12 || (fabs(c - bc) <= 1e-12 && tt < bt - 1e-12)))) {
                     best = n; bl = l; bc = c; bt = tt;
@@ -315,6 +318,17 @@ bool gds_numa_plan_add_tensor(struct gds_numa_plan *p, int layer, const void *da
     }
     uint64_t *used = calloc((size_t)n_expert + 1, sizeof(uint64_t));
     if (!used) { gds_error(GDS_ERR_NOMEM, "numa: out of memory"); return false; }
+    /* node_bytes: from now on exactly the registered tensors' rows per node */
+    if (p->n_wt == 0) memset(p->node_bytes, 0, sizeof p->node_bytes);
+    const struct gds_numa_wt tmp = { .data = data, .nb1 = nb1, .nb2 = nb2, .n_rows = n_rows, .n_expert = n_expert, .layer = layer };
+    const int64_t nchunk = (n_rows + GDS_NUMA_UNIT_ROWS - 1) / GDS_NUMA_UNIT_ROWS;
+    for (int64_t e = 0; e < n_expert; e++)
+        for (int n = 0; n < p->n_nodes; n++) {
+            if (p->mode != GDS_NUMA_EXPERTS) { p->node_bytes[n] += (double)nb2 / p->n_nodes; continue; }
+            int64_t c0, c1;
+            gds_numa_chunks(p, &tmp, n, e, nchunk, &c0, &c1);
+            p->node_bytes[n] += (double)(c1 - c0) / (double)nchunk * (double)nb2;
+        }
     int i = p->n_wt;
     while (i > 0 && p->wt[i - 1].data > (const char *)data) { p->wt[i] = p->wt[i - 1]; i--; }
     p->wt[i] = (struct gds_numa_wt){ .data = data, .nb1 = nb1, .nb2 = nb2, .n_rows = n_rows, .n_expert = n_expert, .layer = layer,

@@ -120,8 +120,12 @@ static void usage(FILE *f) {
             "                         weights, state and graphs on it (read bandwidth is still the CPU's)\n"
             "  --cpu-moe              with --backend: the routed experts stay in host memory, their products on\n"
             "                         the CPU (hybrid); --n-cpu-moe N: only the first N layers' experts\n"
+            "  -v, --verbose          model details at load; at the end the NUMA traffic report (bytes per decode\n"
+            "                         token local/remote per node and projected t/s; --numa-bw defaults to the\n"
+            "                         read bandwidth measured here)\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
+            NUMA_USAGE
             "pp<P> @ d: prefill d tokens, time a prefill of P tokens. tg<N> @ d: prefill d tokens, time N\n"
             "decode steps of one token with logits. Each from a reset sequence. For d > 0 the d-token\n"
             "prefill is timed apart too (\"context prefill\" table, JSON fill_*): a long prompt's rate.\n"
@@ -470,6 +474,7 @@ static const struct option long_opts[] = {
     { "backend", required_argument, NULL, OPT_BACKEND }, { "cpu-moe", no_argument, NULL, OPT_CPU_MOE },
     { "n-cpu-moe", required_argument, NULL, OPT_N_CPU_MOE },
     { "help", no_argument, NULL, 'h' },          { "version", no_argument, NULL, OPT_VERSION },
+    { "verbose", no_argument, NULL, 'v' },       NUMA_LONG_OPTS,
     { NULL, 0, NULL, 0 },
 };
 
@@ -487,9 +492,11 @@ int main(int argc, char **argv) {
     bool split = true, grow = false;
     const char *state_save = NULL, *state_load = NULL;
     int fill_from = 0; /* --state-load: the fills start from this many tokens */
+    struct numa_opts numa = { 0 };
+    bool verbose = false;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:p:n:d:t:b:r:o:s:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:p:n:d:t:b:r:o:s:vh", long_opts, NULL)) != -1) {
         const char *opt = c == '?' || c == ':' ? NULL : opt_label(argv, optarg);
         switch (c) {
         case 'm': model = optarg; break;
@@ -515,8 +522,10 @@ int main(int argc, char **argv) {
         case OPT_N_CPU_MOE: n_cpu_moe = (int)parse_long(opt, optarg, 0, GDS_DS4_MAX_LAYERS); break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("gds-bench (ggml-ds) %s\n", GDS_VERSION); return 0;
+        case 'v': verbose = true; break;
         case ':':
         default:
+            if (c != ':' && c != '?' && numa_opt(c, opt, optarg, &numa)) break;
             return opt_error(argv, c);
         }
     }
@@ -561,8 +570,10 @@ int main(int argc, char **argv) {
     struct stat sb;
     const double file_bytes = stat(model, &sb) == 0 ? (double)sb.st_size : 0;
 
-    struct gds_model *m = gds_model_load(model, &(struct gds_model_params){ .n_threads = n_threads, .n_batch = n_batch, .backend = backend,
-                                                                            .cpu_moe = cpu_moe, .n_cpu_moe = n_cpu_moe });
+    struct gds_model_params mp = { .n_threads = n_threads, .n_batch = n_batch, .backend = backend, .cpu_moe = cpu_moe,
+                                   .n_cpu_moe = n_cpu_moe, .verbose = verbose };
+    numa_params(&numa, &mp);
+    struct gds_model *m = gds_model_load(model, &mp);
     if (!m) { fprintf(stderr, "gds-bench: %s\n", gds_last_error()); return 1; }
     const struct gds_ds4_hparams *hp = gds_model_hparams(m);
     double head_bytes = 0;
@@ -888,6 +899,8 @@ int main(int argc, char **argv) {
     free(ids);
     free(b.logits);
     gds_seq_free(b.s);
+    if (numa.bw_node <= 0) numa.bw_node = bw; /* the read bandwidth measured here, same threads */
+    if (!numa_finish(m, &numa, verbose)) rc = 1;
     gds_model_free(m);
     return rc;
 }

@@ -1398,6 +1398,8 @@ static void usage(FILE *f) {
             "  --kv-cache-min N       cache only prompts of at least N tokens (default 256)\n"
             "  -h, --help             this text\n"
             "  --version              the version\n"
+            NUMA_USAGE
+            "                         (gds-server prints the NUMA traffic report when it stops, with --numa not off)\n"
             "Endpoints: GET /health, GET /metrics, GET /v1/models, POST /v1/chat/completions, POST /v1/completions,\n"
             "POST /v1/messages (Anthropic).\n",
             MAX_THREADS);
@@ -1417,7 +1419,8 @@ static const struct option long_opts[] = {
     { "kv-cache-dir", required_argument, NULL, OPT_KVC_DIR }, { "kv-cache-max", required_argument, NULL, OPT_KVC_MAX },
     { "kv-cache-min", required_argument, NULL, OPT_KVC_MIN }, { "backend", required_argument, NULL, OPT_BACKEND },
     { "cpu-moe", no_argument, NULL, OPT_CPU_MOE },    { "n-cpu-moe", required_argument, NULL, OPT_N_CPU_MOE },
-    { "version", no_argument, NULL, OPT_VERSION },    { NULL, 0, NULL, 0 },
+    { "version", no_argument, NULL, OPT_VERSION },    NUMA_LONG_OPTS,
+    { NULL, 0, NULL, 0 },
 };
 
 static double parse_dbl(const char *opt, const char *s, double lo, double hi) {
@@ -1433,6 +1436,7 @@ static double parse_dbl(const char *opt, const char *s, double lo, double hi) {
 int main(int argc, char **argv) {
     gds_args_prog = "gds-server";
     const char *model = NULL, *host = "127.0.0.1", *backend = "cpu";
+    struct numa_opts numa = { 0 }; /* --numa and friends (gds-args.h) */
     bool cpu_moe = false;
     int n_cpu_moe = 0;
     long port = 8080, n_threads = 0;
@@ -1471,7 +1475,9 @@ int main(int argc, char **argv) {
         case OPT_KVC_MIN: kvc.min_tokens = (int)parse_long(opt, optarg, 1, 1 << 30); break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("gds-server (ggml-ds) %s\n", GDS_VERSION); return 0;
-        default: return opt_error(argv, c);
+        default:
+            if (c != ':' && c != '?' && numa_opt(c, opt, optarg, &numa)) break;
+            return opt_error(argv, c);
         }
     }
     if (optind < argc) { fprintf(stderr, "gds-server: unexpected argument '%s'\ngds-server: see 'gds-server --help'\n", argv[optind]); return 1; }
@@ -1489,8 +1495,9 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    g.m = gds_model_load(model, &(struct gds_model_params){ .n_threads = (int)n_threads, .backend = backend, .cpu_moe = cpu_moe,
-                                                             .n_cpu_moe = n_cpu_moe });
+    struct gds_model_params mp = { .n_threads = (int)n_threads, .backend = backend, .cpu_moe = cpu_moe, .n_cpu_moe = n_cpu_moe };
+    numa_params(&numa, &mp);
+    g.m = gds_model_load(model, &mp);
     if (!g.m) { fprintf(stderr, "gds-server: %s\n", gds_last_error()); return 1; }
     g.hp = gds_model_hparams(g.m);
     g.tok = gds_tok_load_file(model);
@@ -1546,6 +1553,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < g.n_slots; i++) { gds_seq_free(g.slots[i].s); free(g.slots[i].ids); free(g.slots[i].snap); free(g.slots[i].snap_ids); }
     free(g.slots);
     gds_tok_free(g.tok);
+    numa_finish(g.m, &numa, numa.mode != GDS_NUMA_OFF);
     gds_model_free(g.m);
     free(g.script);
     fprintf(stderr, "gds-server: stopped\n");

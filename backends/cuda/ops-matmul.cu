@@ -13,7 +13,8 @@
  *      One warp per 128 values (amax by a warp max, which is order-free).
  *   2. mm_tc: tensor-core tiles (mma.sync, plain sm_80+ instructions, no
  *      sm_90a). A CTA computes BN weight rows x BMC columns; its warps are WM
- *      row groups x WKS k-splits, each warp 16*MT rows x 8*NT columns.
+ *      row groups x WKS k-splits (WKS = MM_G or 1, see "One order for every
+ *      M" below), each warp 16*MT rows x 8*NT columns.
  *      Weights and activations are staged through shared memory with
  *      cp.async (16-byte, coalesced; a weight row slice is copied as its
  *      16-byte-aligned superset, the block data found at (address & 15) in the
@@ -39,24 +40,50 @@
  *     integer p when q is exact), acc = acc + p * ((sa * 2^-9) * sw_half).
  *   Q8_0 x Q8_0: per 32-block the exact int32 sum (mma m16n8k32 s8, s32
  *     accumulator), acc = acc + (float)isum * (dw * da) (ggml's formula).
- *   F16 x F16, BF16 x BF16: mma (f32 accumulator) over all of k.
+ *   F16 x F16, BF16 x BF16: per chunk of 128 k, part = the mma chain from
+ *     zero (fp32 accumulator, 8 k16 steps in k order), acc = acc + part.
  *   F8 x BF16 (GDS_MM_ACT_BF16): w = e4m3 * 2^(e-127) rounded as the CPU does
- *     in fp32 (exact unless subnormal), then bf16 (exact), mma over all of k.
+ *     in fp32 (exact unless subnormal), then bf16 (exact), per 128-block the
+ *     mma chain from zero, acc = acc + part, as BF16 x BF16.
  *   F32: fmaf (one rounding per product-add; the CPU rounds the product first).
  *   Products in the mma are exact (e4m3 x e4m3, kv x e4m3, int8 x int8,
  *   f16 x f16, bf16 x bf16); the tensor core's in-block fp32 sums follow its
  *   own order (and rounding, not IEEE step by step): the spec leaves the
  *   in-block order open. The per-block scale steps are separate fp32 roundings
- *   (__fmul_rn / __fadd_rn: no contraction), blocks in increasing k per warp;
- *   the WKS k-splits of a CTA are added in a fixed order (split 0 + 1 + ...).
- *   Every output element is computed by one fixed sequence of operations that
- *   depends on the shapes only (no atomics on floats): repeated runs give the
- *   same bits.
+ *   (__fmul_rn / __fadd_rn: no contraction). The float types sum each
+ *   128-chunk from zero (not one mma chain over all of k: the tensor core's
+ *   chained accumulator truncates the new products against the running sum),
+ *   so that BF16 / F16 weights holding exactly the FP8 values, times act_quant
+ *   activations, give the F8 x F8 bits (per block p * 2^e is exact scaling).
+ *
+ * One order for every M (decode, batches, prefill and chunked prefill give
+ * the same bits, as on the CPU; test-ops checks it for every weight type):
+ *   K is cut into chunks of KS (the weight kind's stage: 128, MXFP4 256);
+ *   chunk ch belongs to k group ch % MM_G (MM_G = 4). An output element is
+ *     acc_g = +0, then the chunks of group g in increasing k, each added by
+ *             the kind's per-block / per-chunk steps above;
+ *     out   = ((acc_0 + acc_1) + acc_2) + acc_3   (fp32, in group order;
+ *             empty groups, K < 4 KS, add +0).
+ *   Variants differ only in which warp runs a group, never in the order:
+ *   WKS = MM_G (mat-vec and small batches: the k-split is what keeps many
+ *   warps streaming weights when the grid has few row tiles): the warps of
+ *   split ks run group ks, stage st holds chunks 4st .. 4st+3; split 0 adds
+ *   the others in order through shared memory. WKS = 1 (larger tiles): one
+ *   warp runs the groups in turn, its stages go through the chunks
+ *   group-major (0, 4, 8, .., 1, 5, ..); at the end of each group the warp
+ *   folds acc into the running total, which it keeps in the output elements
+ *   themselves (3 read-modify-writes of the tile per call: the total in
+ *   registers would not fit the 128 x 64 tile, in shared memory it would
+ *   cost occupancy). The mma's output element (row, column) depends only on
+ *   that row and that column's fragments and on its accumulator, so the
+ *   position of a column in a tile does not matter either. mm_f32 is
+ *   per column already (a warp per row, each column its own lanes' sums).
+ *   No atomics on floats: repeated runs give the same bits.
  *
  * Launch geometry (mm_tc variants by columns per tile, BN x BMC, warps WMxWKS):
  *   M <= 8:  16 x 8   (1 x 4 warps, k split in 4), 4 stages  - decode mat-vec
- *   M <= 16: 32 x 16  (2 x 2), 4 stages
- *   M <= 32: 64 x 32  (2 x 2), 3 stages
+ *   M <= 16: 16 x 16  (1 x 4, k split in 4), 3 stages
+ *   M <= 32: 64 x 32  (4 x 1), 3 stages
  *   larger:  128 x 64 (4 x 1), 2 stages                    - prefill
  *   grid (ceil(N / BN), ceil(M / BMC) or the work-list bound, batches).
  *   MUL_MAT_ID picks the variant from n_pairs / used experts.
@@ -66,6 +93,9 @@
 namespace {
 
 /* ---- weight kinds and their stage geometry ------------------------------ */
+
+/* k groups: every output is the sum of MM_G group sums in group order (see the top) */
+constexpr int MM_G = 4;
 
 enum mm_kind { MK_F16, MK_BF16, MK_Q8, MK_MXFP4, MK_F8, MK_F8B, MK_F32, MK_NONE };
 enum mm_act { MA_F16, MA_BF16, MA_Q8, MA_F8 };
@@ -355,6 +385,23 @@ static __host__ __device__ constexpr int mm_tc_smem(int cc) {
            64;
 }
 
+/* WKS == 1: stage st -> chunk, the chunks in group-major order (group g:
+ * chunks g, g + MM_G, g + 2 MM_G, ... in increasing order); *grp = its group */
+static __device__ __forceinline__ int mm_gm_chunk(int st, int nch, int *grp) {
+    int base = 0;
+#pragma unroll
+    for (int g = 0; g < MM_G - 1; g++) {
+        const int n = (nch - g + MM_G - 1) / MM_G; /* chunks of group g */
+        if (st < base + n) {
+            *grp = g;
+            return g + MM_G * (st - base);
+        }
+        base += n;
+    }
+    *grp = MM_G - 1;
+    return MM_G - 1 + MM_G * (st - base);
+}
+
 /*
  * Fragments (PTX mma.m16n8k16, g = lane/4, c = lane%4): A regs 0/1 hold rows g
  * / g+8 at logical k (2c, 2c+1), regs 2/3 the same rows at (2c+8, 2c+9); B
@@ -373,6 +420,7 @@ __global__ void __launch_bounds__(WM * WKS * 32) mm_tc_kernel(const mm_p p) {
     constexpr int NW = WM * WKS, NTH = NW * 32, BN = 16 * MT * WM, BMC = 8 * NT;
     constexpr int KS = TR::KS, QMAX = TR::WSLOT / 16, ACH = TR::KS * TR::AES / 16;
     static_assert(TR::SBLK >= 1 && KS % TR::BLK == 0 && TR::WSLOT % 16 == 0 && TR::ASLOT % 16 == 0, "stage geometry");
+    static_assert(WKS == 1 || WKS == MM_G, "a warp runs all k groups in turn, or one group each");
     extern __shared__ __align__(16) uint8_t sm[];
     int64_t *col_act = (int64_t *)sm, *col_dst = col_act + BMC;
     uint8_t *stg = sm + BMC * 16;
@@ -387,11 +435,16 @@ __global__ void __launch_bounds__(WM * WKS * 32) mm_tc_kernel(const mm_p p) {
     __syncthreads();
 
     const int64_t K = p.K, N = p.N, n0 = (int64_t)blockIdx.x * BN;
-    const int nst = (int)((K + (int64_t)KS * WKS - 1) / ((int64_t)KS * WKS));
+    /* chunks of KS k; chunk ch is in k group ch % MM_G. WKS == MM_G: stage
+     * st holds chunk st * MM_G + ks of each split ks (warps of split ks run
+     * group ks); WKS == 1: one chunk a stage, group-major (mm_gm_chunk) */
+    const int nch = (int)((K + KS - 1) / KS);
+    const int nst = WKS == 1 ? nch : (nch + MM_G - 1) / MM_G;
 
     auto load = [&](int st, int buf) {
         uint8_t *W = stg + buf * stage, *A = W + wst, *Sc = A + ast;
-        const int64_t kb = (int64_t)st * KS * WKS;
+        int grp;
+        const int64_t kb = WKS == 1 ? (int64_t)mm_gm_chunk(st, nch, &grp) * KS : (int64_t)st * KS * WKS;
         for (int i = tid; i < BN * WKS * QMAX; i += NTH) {
             const int q = i % QMAX, rk = i / QMAX, ks = rk % WKS, r = rk / WKS;
             const int64_t n = n0 + r, k0 = kb + (int64_t)ks * KS;
@@ -430,7 +483,8 @@ __global__ void __launch_bounds__(WM * WKS * 32) mm_tc_kernel(const mm_p p) {
             for (int i = 0; i < 4; i++) acc[mt][nt][i] = 0.0f;
 
     auto compute = [&](int st, int buf) {
-        const int64_t k0 = (int64_t)st * KS * WKS + (int64_t)ks * KS;
+        int grp;
+        const int64_t k0 = WKS == 1 ? (int64_t)mm_gm_chunk(st, nch, &grp) * KS : (int64_t)st * KS * WKS + (int64_t)ks * KS;
         if (k0 >= K) return;
         const int kn = (int)(K - k0 < KS ? K - k0 : KS); /* valid k in this slice */
         const uint8_t *W = stg + buf * stage, *A = W + wst, *Sc = A + ast;
@@ -454,6 +508,25 @@ __global__ void __launch_bounds__(WM * WKS * 32) mm_tc_kernel(const mm_p p) {
             return ((const float *)(Sc + ((col < cc ? col : 0) * WKS + ks) * 16))[i];
         };
         (void)scl;
+
+        /* the chunk's sum from zero (float types: mma chain over its k) */
+        float part[MT][NT][4];
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) part[mt][nt][i] = 0.0f;
+        /* acc = acc + part (float types: once per chunk) */
+        auto add_part = [&]() {
+#pragma unroll
+            for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+                for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                    for (int i = 0; i < 4; i++) acc[mt][nt][i] = __fadd_rn(acc[mt][nt][i], part[mt][nt][i]);
+        };
+        (void)add_part;
 
         if constexpr (T == MK_F16 || T == MK_BF16) {
             const int nu = (kn + 31) / 32;
@@ -483,15 +556,16 @@ __global__ void __launch_bounds__(WM * WKS * 32) mm_tc_kernel(const mm_p p) {
 #pragma unroll
                     for (int mt = 0; mt < MT; mt++) {
                         if constexpr (T == MK_F16) {
-                            mma_f16(acc[mt][nt], a[mt][0], b.x, b.y);
-                            mma_f16(acc[mt][nt], a[mt][1], b.z, b.w);
+                            mma_f16(part[mt][nt], a[mt][0], b.x, b.y);
+                            mma_f16(part[mt][nt], a[mt][1], b.z, b.w);
                         } else {
-                            mma_bf16(acc[mt][nt], a[mt][0], b.x, b.y);
-                            mma_bf16(acc[mt][nt], a[mt][1], b.z, b.w);
+                            mma_bf16(part[mt][nt], a[mt][0], b.x, b.y);
+                            mma_bf16(part[mt][nt], a[mt][1], b.z, b.w);
                         }
                     }
                 }
             }
+            add_part();
         } else if constexpr (T == MK_F8B) {
             /* one 128-block: w = e4m3 * 2^(e-127) in fp32, then bf16 (exact) */
             float sw[MT][2];
@@ -499,7 +573,7 @@ __global__ void __launch_bounds__(WM * WKS * 32) mm_tc_kernel(const mm_p p) {
             for (int mt = 0; mt < MT; mt++)
 #pragma unroll
                 for (int h = 0; h < 2; h++) sw[mt][h] = gds_e8m0_to_fp32(*rp[mt][h]);
-#pragma unroll
+#pragma unroll 1
             for (int u = 0; u < 4; u++) {
                 uint32_t a[MT][2][4];
 #pragma unroll
@@ -521,20 +595,14 @@ __global__ void __launch_bounds__(WM * WKS * 32) mm_tc_kernel(const mm_p p) {
                     const uint4 b = *(const uint4 *)(ap[nt] + (32 * u + 8 * c) * 2);
 #pragma unroll
                     for (int mt = 0; mt < MT; mt++) {
-                        mma_bf16(acc[mt][nt], a[mt][0], b.x, b.y);
-                        mma_bf16(acc[mt][nt], a[mt][1], b.z, b.w);
+                        mma_bf16(part[mt][nt], a[mt][0], b.x, b.y);
+                        mma_bf16(part[mt][nt], a[mt][1], b.z, b.w);
                     }
                 }
             }
+            add_part();
         } else if constexpr (T == MK_F8) {
             /* one 128-block: p = sum of the 128 exact e4m3 products, acc += p * (sw * sa) */
-            float part[MT][NT][4];
-#pragma unroll
-            for (int mt = 0; mt < MT; mt++)
-#pragma unroll
-                for (int nt = 0; nt < NT; nt++)
-#pragma unroll
-                    for (int i = 0; i < 4; i++) part[mt][nt][i] = 0.0f;
 #pragma unroll 1
             for (int u = 0; u < 4; u++) {
                 uint32_t a[MT][2][4];
@@ -655,21 +723,67 @@ __global__ void __launch_bounds__(WM * WKS * 32) mm_tc_kernel(const mm_p p) {
         if (st < nst) load(st, st);
         cp_commit();
     }
+    /* WKS == 1: group gd is done: tot = acc (gd = 0) or tot + acc, acc = 0.
+     * tot is kept in the output itself (each element is this lane's alone,
+     * so it reads back what it wrote; outputs outside N x ncols are dropped):
+     * registers would not fit the prefill tile, shared memory would cost
+     * occupancy, and this is MM_G - 1 round trips of the tile per K */
+    constexpr int NV = MT * NT * 4;
+    int gcur = 0;
+    auto out = [&](int mt, int nt, int i) -> float * {
+        const int64_t n = n0 + rb + 16 * mt + g + 8 * (i >> 1);
+        const int col = 8 * nt + 2 * c + (i & 1);
+        return n < N && col < ncols ? p.dst + col_dst[col] + n : nullptr;
+    };
+    auto fold = [&](int gd) {
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    float *q = out(mt, nt, i);
+                    if (q) *q = gd == 0 ? acc[mt][nt][i] : __fadd_rn(*q, acc[mt][nt][i]);
+                    acc[mt][nt][i] = 0.0f;
+                }
+    };
+    (void)fold;
+    (void)gcur;
+    (void)out;
+
 #pragma unroll 1
     for (int st = 0; st < nst; st++) {
         cp_wait<S - 2>();
         __syncthreads();
         if (st + S - 1 < nst) load(st + S - 1, (st + S - 1) % S);
         cp_commit();
+        if constexpr (WKS == 1) {
+            int grp;
+            mm_gm_chunk(st, nch, &grp);
+            while (gcur < grp) fold(gcur++);
+        }
         compute(st, st % S);
     }
     cp_wait<0>();
     __syncthreads();
 
-    /* k splits: split 0 adds the others in order */
+    if constexpr (WKS == 1) {
+        /* the groups left (empty when nch < MM_G: + 0), then acc = tot + the last group */
+        while (gcur < MM_G - 1) fold(gcur++);
+#pragma unroll
+        for (int mt = 0; mt < MT; mt++)
+#pragma unroll
+            for (int nt = 0; nt < NT; nt++)
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const float *q = out(mt, nt, i);
+                    if (q) acc[mt][nt][i] = __fadd_rn(*q, acc[mt][nt][i]);
+                }
+    }
+
+    /* k splits (one group each): split 0 adds the others in order */
     if constexpr (WKS > 1) {
         float *red = (float *)stg;
-        constexpr int NV = MT * NT * 4;
         if (ks > 0) {
 #pragma unroll
             for (int mt = 0; mt < MT; mt++)
@@ -836,10 +950,10 @@ template <int T>
 static int mm_tc_variant(const mm_p &p, int v, int64_t ncap, int64_t ny, int64_t nz, cudaStream_t st) {
     const int64_t bmc = mm_variant_bmc(v);
     const int64_t y = ny >= 0 ? ny : (p.M + bmc - 1) / bmc;
-    switch (v) {
-    case 0: return mm_tc_go<T, 1, 1, 1, 4, 4>(p, ncap, y, nz, st);
-    case 1: return mm_tc_go<T, 1, 2, 2, 2, 4>(p, ncap, y, nz, st);
-    case 2: return mm_tc_go<T, 2, 4, 2, 2, 3>(p, ncap, y, nz, st);
+    switch (v) { /* <T, MT, NT, WM, WKS, S>: WKS is MM_G or 1 (same bits either way) */
+    case 0: return mm_tc_go<T, 1, 1, 1, MM_G, 4>(p, ncap, y, nz, st);
+    case 1: return mm_tc_go<T, 1, 2, 1, MM_G, 3>(p, ncap, y, nz, st);
+    case 2: return mm_tc_go<T, 1, 4, 4, 1, 3>(p, ncap, y, nz, st);
     default: return mm_tc_go<T, 2, 8, 4, 1, 2>(p, ncap, y, nz, st);
     }
 }

@@ -116,26 +116,28 @@ static inline void quiet_errors(enum gds_log_level level, const char *msg, void 
  * popularity file). */
 struct numa_opts {
     int mode;                /* enum gds_numa_mode */
-    bool split, print, prefetch, mlock_dense;
+    bool split, print, prefetch, mlock_dense, replicate_dense;
     const char *popularity, *popularity_out;
     double bw_node, bw_link; /* traffic model: GB/s per node (0: measured on node 0), per direction between two nodes */
 };
 #define NUMA_BW_LINK_DEFAULT 60.0 /* README "NUMA": 3 UPI 2.0 links x 16 GT/s x 2 B = 96 GB/s raw per direction, ~60 % usable */
 enum { OPT_NUMA = 0x4e00, OPT_NUMA_SPLIT, OPT_PRINT_PLACEMENT, OPT_NUMA_POPULARITY, OPT_NUMA_POPULARITY_OUT, OPT_PREFETCH_EXPERTS,
-       OPT_MLOCK_DENSE, OPT_NUMA_BW, OPT_NUMA_LINK_BW };
+       OPT_MLOCK_DENSE, OPT_NUMA_BW, OPT_NUMA_LINK_BW, OPT_NUMA_REPLICATE_DENSE };
 #define NUMA_LONG_OPTS                                                                                                             \
     { "numa", required_argument, NULL, OPT_NUMA }, { "numa-split", no_argument, NULL, OPT_NUMA_SPLIT },                             \
     { "print-placement", no_argument, NULL, OPT_PRINT_PLACEMENT },                                                                \
     { "numa-popularity", required_argument, NULL, OPT_NUMA_POPULARITY },                                                          \
     { "numa-popularity-out", required_argument, NULL, OPT_NUMA_POPULARITY_OUT },                                                  \
     { "prefetch-experts", no_argument, NULL, OPT_PREFETCH_EXPERTS }, { "mlock-dense", no_argument, NULL, OPT_MLOCK_DENSE },         \
-    { "numa-bw", required_argument, NULL, OPT_NUMA_BW }, { "numa-link-bw", required_argument, NULL, OPT_NUMA_LINK_BW }
+    { "numa-bw", required_argument, NULL, OPT_NUMA_BW }, { "numa-link-bw", required_argument, NULL, OPT_NUMA_LINK_BW },        \
+    { "numa-replicate-dense", no_argument, NULL, OPT_NUMA_REPLICATE_DENSE }
 #define NUMA_USAGE                                                                                                                 \
     "NUMA and memory (CPU backend; results are the same bits in every mode):\n"                                                   \
     "  --numa MODE            off (default), auto (experts with more than one node), interleave, experts: each\n"                 \
     "                         layer's routed experts partitioned over the NUMA nodes, computed by a team of threads\n"            \
     "                         pinned to the node that holds their pages (hwloc topology; HWLOC_SYNTHETIC injects one)\n"          \
     "  --numa-split           experts: divide every expert's rows over the nodes (no per-token imbalance)\n"                     \
+    "  --numa-replicate-dense a copy of the dense weights on every node (else interleaved); the cost is printed\n"              \
     "  --numa-popularity FILE place whole experts balancing this measured popularity (see --numa-popularity-out)\n"               \
     "  --numa-popularity-out FILE  write the expert popularity counted in this run (layer expert count)\n"                        \
     "  --print-placement      print the plan (node of every layer's experts, teams, bytes per node) at load\n"                    \
@@ -166,6 +168,7 @@ static inline bool numa_opt(int c, const char *opt, const char *arg, struct numa
     case OPT_NUMA_POPULARITY_OUT: n->popularity_out = arg; return true;
     case OPT_PREFETCH_EXPERTS: n->prefetch = true; return true;
     case OPT_MLOCK_DENSE: n->mlock_dense = true; return true;
+    case OPT_NUMA_REPLICATE_DENSE: n->replicate_dense = true; return true;
     case OPT_NUMA_BW: n->bw_node = numa_parse_gbps(opt, arg); return true;
     case OPT_NUMA_LINK_BW: n->bw_link = numa_parse_gbps(opt, arg); return true;
     default: return false;
@@ -179,6 +182,7 @@ static inline void numa_params(const struct numa_opts *n, struct gds_model_param
     mp->numa_popularity = n->popularity;
     mp->prefetch_experts = n->prefetch;
     mp->mlock_dense = n->mlock_dense;
+    mp->numa_replicate_dense = n->replicate_dense;
     mp->numa_count = n->popularity_out != NULL;
 }
 

@@ -111,6 +111,17 @@ enum gds_status ds4_numa_load(struct gds_model *m) {
             if (w3[k] && w3[k]->data && !gds_numa_plan_add_tensor(m->numa, il, w3[k]->data, w3[k]->nb[1], w3[k]->ne[1], w3[k]->ne[2], w3[k]->nb[2]))
                 return GDS_ERR_INVALID;
     }
+    if (pr->numa_replicate_dense && m->numa->mode != GDS_NUMA_OFF && m->numa->n_nodes > 1) {
+        m->numa->replicate_dense = true;
+        double dense = 0;
+        for (struct gds_tensor *t = gds_get_next_tensor(m->wctx, NULL); t; t = gds_get_next_tensor(m->wctx, t)) {
+            if (!t->data || t->view_src || is_expert(t) || !strcmp(t->name, "token_embd.weight") || strstr(t->name, "tid2eid")) continue;
+            if (!gds_numa_plan_replicate(m->numa, t->data, gds_nbytes(t))) return GDS_ERR_NOMEM;
+            dense += (double)gds_nbytes(t);
+        }
+        gds_log(GDS_LOG_INFO, "numa: dense weights (%.2f GiB) replicated on %d nodes: %.2f GiB more memory\n", dense / 1073741824.0,
+                m->numa->n_nodes, m->numa->rep_bytes / 1073741824.0);
+    }
     if (m->numa->mode != GDS_NUMA_OFF) {
         /* read the experts in at load only when the file fits in memory with room to spare */
         const double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);

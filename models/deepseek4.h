@@ -73,6 +73,8 @@ struct gds_model_params {
     /* NUMA and memory (issue 12, gds-numa.h; CPU backend). Results do not depend on them. */
     int numa;        /* enum gds_numa_mode: 0 off (default), auto, interleave, experts */
     bool numa_split; /* experts: every expert's rows divided over the nodes (else whole experts per node) */
+    bool numa_replicate_dense; /* with more than one node: a copy of the dense weights (all but the routed experts and
+                      * the token embedding) on every node, read by that node's threads (memory cost printed) */
     bool numa_print; /* print the plan at load (--print-placement) */
     const char *numa_popularity; /* expert popularity file ("layer expert count" lines, gds_model_numa_save_popularity)
                       * that the whole-expert placement balances; NULL: bytes only */

@@ -27,7 +27,8 @@
  *   3. logits (a prefill, then one-token decode calls: the per-call maximum
  *      paths of MUL_MAT_ID with 1 and several columns) memcmp-identical to
  *      --numa off for: interleave, experts, experts split, auto on 1, 2, 4 and
- *      8 synthetic nodes (one thread per synthetic core, 8 to 16 threads), on
+ *      8 synthetic nodes (one thread per synthetic core, 8 to 16 threads), with
+ *      the dense weights replicated per node (MUL_MAT reads its node's copy), on
  *      this machine's topology (pinned, pages bound), with expert prefetch
  *      (which must have advised ranges), and with popularity from a counting
  *      run;
@@ -291,13 +292,15 @@ static void part_logits(const char *path) {
         { "package:2 numanode:2 core:2 pu:1", 5 },  /* a thread count that is not a multiple of the nodes */
         { NULL, 0 },                               /* this machine: pinned, pages bound */
     };
-    static const struct { int mode; bool split; const char *name; } modes[] = {
-        { GDS_NUMA_INTERLEAVE, false, "interleave" }, { GDS_NUMA_EXPERTS, false, "experts" },
-        { GDS_NUMA_EXPERTS, true, "experts split" }, { GDS_NUMA_AUTO, false, "auto" },
+    static const struct { int mode; bool split, rep; const char *name; } modes[] = {
+        { GDS_NUMA_INTERLEAVE, false, false, "interleave" }, { GDS_NUMA_EXPERTS, false, false, "experts" },
+        { GDS_NUMA_EXPERTS, true, false, "experts split" }, { GDS_NUMA_AUTO, false, false, "auto" },
+        { GDS_NUMA_EXPERTS, true, true, "experts split, dense replicated" },
     };
     for (size_t ti = 0; ti < sizeof tops / sizeof tops[0]; ti++)
         for (size_t mi = 0; mi < sizeof modes / sizeof modes[0]; mi++) {
-            const struct gds_model_params mp = { .n_threads = tops[ti].threads, .numa = modes[mi].mode, .numa_split = modes[mi].split };
+            const struct gds_model_params mp = { .n_threads = tops[ti].threads, .numa = modes[mi].mode, .numa_split = modes[mi].split,
+                                                 .numa_replicate_dense = modes[mi].rep };
             float *got = run(path, &mp, tops[ti].topo, &V);
             CHECK(got && !memcmp(got, ref, n * sizeof(float)), "%s: %s on %s, %d threads: logits differ from --numa off", path, modes[mi].name,
                   tops[ti].topo ? tops[ti].topo : "this machine", tops[ti].threads);

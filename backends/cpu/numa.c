@@ -290,8 +290,58 @@ nomem:
     return NULL;
 }
 
+bool gds_numa_plan_replicate(struct gds_numa_plan *p, const void *data, size_t n) {
+    if (p->n_rep == p->cap_rep) {
+        const int cap = p->cap_rep ? 2 * p->cap_rep : 256;
+        struct gds_numa_rep *r = realloc(p->rep, sizeof(*r) * (size_t)cap);
+        if (!r) { gds_error(GDS_ERR_NOMEM, "numa: out of memory"); return false; }
+        p->rep = r;
+        p->cap_rep = cap;
+    }
+    struct gds_numa_rep r = { .data = data, .n = n };
+    for (int node = 1; node < p->n_nodes; node++) {
+        char *c = NULL;
+#ifdef GDS_HAVE_NUMA
+        if (p->topo->this_system && numa_available() >= 0) c = numa_alloc_onnode(n, p->topo->node_os[node]);
+        else
+#endif
+        c = aligned_alloc(64, (n + 63) & ~(size_t)63);
+        if (!c) {
+            for (int k = 1; k < node; k++) {
+#ifdef GDS_HAVE_NUMA
+                if (p->topo->this_system && numa_available() >= 0) { numa_free(r.copy[k], n); continue; }
+#endif
+                free(r.copy[k]);
+            }
+            gds_error(GDS_ERR_NOMEM, "numa: cannot allocate %.1f MiB for a replica on node %d", n / 1048576.0, node);
+            return false;
+        }
+        memcpy(c, data, n);
+        r.copy[node] = c;
+        p->rep_bytes += (double)n;
+    }
+    if (p->topo->this_system && p->n_nodes > 1) {
+        char msg[200];
+        gds_numa_bind((void *)data, n, p->topo->node_os[0], false, NULL, NULL, msg, sizeof msg);
+    }
+    int i = p->n_rep;
+    while (i > 0 && p->rep[i - 1].data > (const char *)data) { p->rep[i] = p->rep[i - 1]; i--; }
+    p->rep[i] = r;
+    p->n_rep++;
+    return true;
+}
+
 void gds_numa_plan_free(struct gds_numa_plan *p) {
     if (!p) return;
+    for (int i = 0; i < p->n_rep; i++)
+        for (int node = 1; node < p->n_nodes; node++) {
+            if (!p->rep[i].copy[node]) continue;
+#ifdef GDS_HAVE_NUMA
+            if (p->topo->this_system && numa_available() >= 0) { numa_free(p->rep[i].copy[node], p->rep[i].n); continue; }
+#endif
+            free(p->rep[i].copy[node]);
+        }
+    free(p->rep);
     for (int i = 0; i < p->n_wt; i++) free(p->wt[i].used);
     free(p->wt);
     free(p->thread_node);

@@ -283,6 +283,8 @@ void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) 
     const int64_t ne12 = x->ne[2], ne13 = x->ne[3];
     const int64_t r2 = ne12 / w->ne[2], r3 = ne13 / w->ne[3];
     GDS_ASSERT(x->type == GDS_TYPE_F32 && x->ne[0] == K);
+    /* NUMA --numa-replicate-dense: the copy of the weights on this thread's node (same bytes) */
+    const char *w0 = p->numa && p->numa->n_rep ? gds_numa_replica(p->numa, w->data, p->node) : (const char *)w->data;
     /* tiles with packs: every (batch, group of GDS_MM_NC columns) packed once, shared */
     const int64_t ngb = (M + GDS_MM_NC - 1) / GDS_MM_NC;
     const bool tiles = M >= mm_tile_min();
@@ -320,7 +322,7 @@ void gds_cpu_op_mul_mat(const struct gds_cpu_params *p, struct gds_tensor *dst) 
         const int64_t b = u / nchunk, c = u % nchunk;
         const int64_t i2 = b % ne12, i3 = b / ne12;
         const int64_t n0 = c * GDS_MM_NR, n1 = n0 + GDS_MM_NR < N ? n0 + GDS_MM_NR : N;
-        const char *wb = (const char *)w->data + (i2 / r2) * w->nb[2] + (i3 / r3) * w->nb[3];
+        const char *wb = w0 + (i2 / r2) * w->nb[2] + (i3 / r3) * w->nb[3];
         const int64_t rb = (i3 * ne12 + i2) * M;
         {
             const int64_t m1 = m0 + GDS_MM_NC < M ? m0 + GDS_MM_NC : M;

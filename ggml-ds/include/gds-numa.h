@@ -100,6 +100,11 @@ struct gds_numa_plan {
     double node_bytes[GDS_NUMA_MAX_NODES]; /* routed-expert bytes held per node */
     int n_wt, cap_wt;
     struct gds_numa_wt *wt;    /* sorted by data */
+    /* dense replicas (gds_numa_plan_replicate): sorted by data; copy[0] is the
+     * original (the mapping, bound to node 0), copy[n] node n's copy */
+    int n_rep, cap_rep;
+    struct gds_numa_rep { const char *data; size_t n; char *copy[GDS_NUMA_MAX_NODES]; } *rep;
+    double rep_bytes;          /* memory the copies take */
     /* placement result (gds_numa_plan_place) */
     double placed_bytes, placed_on_node_bytes; /* pages checked, pages found on their node */
     char place_msg[256];
@@ -141,6 +146,24 @@ static inline void gds_numa_chunks(const struct gds_numa_plan *p, const struct g
  * pairs of expert e; counts the experts read into w (NULL: not a tensor of
  * the plan). The counters are written by one thread at a time. */
 void gds_numa_count(const struct gds_numa_plan *p, const struct gds_numa_wt *w, const int32_t *cnt);
+
+/* --numa-replicate-dense: a copy of [data, data+n) on every node but node 0
+ * (numa_alloc_onnode on this machine; plain memory on an injected topology,
+ * so the path is tested anywhere); node 0 keeps the original, bound to it.
+ * MUL_MAT reads the copy of its thread's node (gds_numa_replica). */
+bool gds_numa_plan_replicate(struct gds_numa_plan *p, const void *data, size_t n);
+static inline const char *gds_numa_replica(const struct gds_numa_plan *p, const void *data, int node) {
+    const char *a = (const char *)data;
+    int lo = 0, hi = p->n_rep - 1;
+    while (lo <= hi) {
+        const int mid = (lo + hi) / 2;
+        const struct gds_numa_rep *r = &p->rep[mid];
+        if (a < r->data) hi = mid - 1;
+        else if (a >= r->data + r->n) lo = mid + 1;
+        else return r->copy[node] ? r->copy[node] + (a - r->data) : a;
+    }
+    return a;
+}
 
 /* Pages of every node's experts onto that node (experts; interleave: the whole
  * mappings of the registered tensors interleaved): mbind(MPOL_BIND |

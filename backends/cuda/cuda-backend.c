@@ -15,6 +15,14 @@
  * at the end (so errors surface with the graph that caused them), and a
  * failing launch names the node. Scratch for the ops that declare it
  * (gds_cu_work_*) is one device buffer, grown on demand.
+ *
+ * GDS_PROF=1: graphs run without capture, node by node, each node between
+ * two cudaEvents (GPU time of its kernels); each node's launches are also
+ * captured once into a throwaway cudaGraph to count them (kernels and
+ * memsets, cudaGraphGetNodes), then launched for real. At exit a table goes
+ * to stderr, as the CPU backend's: per op (MUL_MAT / MUL_MAT_ID per weight
+ * name, type and vec/mat) ms, %, calls, us/call, launches/call, and the
+ * launches per graph (by node count). Unset, it costs one branch per graph.
  */
 #include "gds-impl.h"
 #include "cuda-ops.h"
@@ -22,6 +30,7 @@
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* CUDA graphs: each graph's launches are captured and replayed as one
  * cudaGraph (a decode token is hundreds of small kernels: launched one by one
@@ -42,6 +51,8 @@ struct cuda_ctx {
     cudaGraphExec_t exec[N_EXEC];
     uint64_t key[N_EXEC];
     int next;                         /* slot to replace */
+    cudaEvent_t *ev;                  /* GDS_PROF: two per node */
+    int n_ev;
 };
 
 static enum gds_status cu_err(cudaError_t e, const char *what) {
@@ -77,6 +88,8 @@ static void cuda_free(struct gds_backend *b) {
     cudaStreamSynchronize(c->stream);
     for (int i = 0; i < N_EXEC; i++)
         if (c->exec[i]) cudaGraphExecDestroy(c->exec[i]);
+    for (int i = 0; i < c->n_ev; i++) cudaEventDestroy(c->ev[i]);
+    free(c->ev);
     if (c->scratch) cudaFree(c->scratch);
     cudaStreamDestroy(c->stream);
     free(c);
@@ -245,6 +258,150 @@ static void node_desc(struct gds_cu_node *n, const struct gds_tensor *t) {
     }
 }
 
+/* ---- profile (GDS_PROF=1) ------------------------------------------------------ */
+
+enum { PROF_MAX = 256, PROF_GMAX = 16 };
+struct prof_ent { char key[96]; double ms; long calls, launches; };
+static struct prof_ent prof_tab[PROF_MAX];
+static int prof_n = -1; /* -1: not decided, -2: off */
+struct prof_gent { int nodes; long launches, graphs; };
+static struct prof_gent prof_g[PROF_GMAX]; /* graphs by (nodes, launches) */
+static int prof_ng;
+static long prof_graphs, prof_unknown; /* nodes whose launches could not be counted */
+
+static int prof_cmp(const void *a, const void *b) {
+    const double x = ((const struct prof_ent *)a)->ms, y = ((const struct prof_ent *)b)->ms;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void prof_report(void) {
+    if (prof_n <= 0) return;
+    qsort(prof_tab, (size_t)prof_n, sizeof prof_tab[0], prof_cmp);
+    double tot = 0;
+    long launches = 0;
+    for (int i = 0; i < prof_n; i++) { tot += prof_tab[i].ms; launches += prof_tab[i].launches; }
+    fprintf(stderr, "\nGDS_PROF cuda: %ld graphs, %.3f ms GPU time in nodes (cudaEvents), %ld kernel launches (%.1f per graph)%s\n",
+            prof_graphs, tot, launches, prof_graphs ? (double)launches / (double)prof_graphs : 0.0,
+            prof_unknown ? " (some nodes not counted)" : "");
+    for (int i = 0; i < prof_ng; i++)
+        fprintf(stderr, "  graphs of %d nodes: %ld launches each, %ld graphs\n", prof_g[i].nodes, prof_g[i].launches, prof_g[i].graphs);
+    fprintf(stderr, "%8s %7s %9s %10s %8s  %s\n", "ms", "%", "calls", "us/call", "launches", "node");
+    for (int i = 0; i < prof_n; i++)
+        fprintf(stderr, "%8.1f %6.1f%% %9ld %10.1f %8.1f  %s\n", prof_tab[i].ms, tot > 0 ? 100 * prof_tab[i].ms / tot : 0,
+                prof_tab[i].calls, 1e3 * prof_tab[i].ms / (double)prof_tab[i].calls,
+                (double)prof_tab[i].launches / (double)prof_tab[i].calls, prof_tab[i].key);
+}
+
+static bool prof_on(void) {
+    if (prof_n == -1) {
+        prof_n = gds_prof_enabled() ? 0 : -2;
+        if (prof_n == 0) atexit(prof_report);
+    }
+    return prof_n >= 0;
+}
+
+/* the CPU backend's keys (cpu-backend.c prof_add) */
+static void prof_add(const struct gds_tensor *t, double ms, long launches) {
+    char key[96];
+    if ((t->op == GDS_OP_MUL_MAT || t->op == GDS_OP_MUL_MAT_ID) && t->src[0]) {
+        const struct gds_tensor *w = t->src[0];
+        while (!w->name[0] && w->view_src) w = w->view_src; /* a view of a weight: the weight's name */
+        const char *nm = w->name;
+        if (strncmp(nm, "blk.", 4) == 0) {
+            const char *d = strchr(nm + 4, '.');
+            if (d) nm = d + 1;
+        }
+        const int64_t cols = t->op == GDS_OP_MUL_MAT ? t->src[1]->ne[1] : t->src[1]->ne[2]; /* columns per weight matrix */
+        snprintf(key, sizeof key, "%s %s %s %s", gds_op_name(t->op), nm[0] ? nm : "?", gds_type_name(t->src[0]->type),
+                 cols == 1 ? "vec" : "mat");
+    } else {
+        snprintf(key, sizeof key, "%s%s", gds_op_name(t->op), t->ne[1] * t->ne[2] * t->ne[3] == 1 ? " (1 row)" : "");
+    }
+    int i = 0;
+    while (i < prof_n && strcmp(prof_tab[i].key, key) != 0) i++;
+    if (i == prof_n) {
+        if (prof_n == PROF_MAX) i = PROF_MAX - 1;
+        else { prof_n++; snprintf(prof_tab[i].key, sizeof prof_tab[i].key, "%s", key); }
+    }
+    prof_tab[i].ms += ms;
+    prof_tab[i].calls++;
+    prof_tab[i].launches += launches;
+}
+
+static void prof_graph(int nodes, long launches) {
+    prof_graphs++;
+    int i = 0;
+    while (i < prof_ng && !(prof_g[i].nodes == nodes && prof_g[i].launches == launches)) i++;
+    if (i == prof_ng) {
+        if (prof_ng == PROF_GMAX) return;
+        prof_g[prof_ng++] = (struct prof_gent){ .nodes = nodes, .launches = launches, .graphs = 0 };
+    }
+    prof_g[i].graphs++;
+}
+
+/* launches (graph nodes) that one call of n's launcher makes: captured, not run; -1 if capture fails */
+static long prof_count(struct cuda_ctx *c, const struct gds_cu_node *n, const struct gds_cu_exec *x) {
+    if (cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) { cudaGetLastError(); return -1; }
+    const int rc = cu_ops[n->op].run(n, x);
+    cudaGraph_t graph = NULL;
+    const cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
+    size_t cnt = 0;
+    const bool ok = rc == 0 && e == cudaSuccess && graph && cudaGraphGetNodes(graph, NULL, &cnt) == cudaSuccess;
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    return ok ? (long)cnt : -1;
+}
+
+/* runs g node by node between events, then adds to the table (synchronizes) */
+static enum gds_status prof_run(struct cuda_ctx *c, struct gds_graph *g) {
+    if (c->n_ev < 2 * g->n_nodes) {
+        cudaEvent_t *ev = realloc(c->ev, sizeof *ev * (size_t)(2 * g->n_nodes));
+        if (!ev) return gds_error(GDS_ERR_NOMEM, "cuda: out of memory (profile events)");
+        c->ev = ev;
+        for (; c->n_ev < 2 * g->n_nodes; c->n_ev++) {
+            const cudaError_t e = cudaEventCreate(&c->ev[c->n_ev]);
+            if (e != cudaSuccess) return cu_err(e, "cudaEventCreate (profile)");
+        }
+    }
+    long *cnt = malloc(sizeof *cnt * (size_t)(g->n_nodes > 0 ? g->n_nodes : 1));
+    if (!cnt) return gds_error(GDS_ERR_NOMEM, "cuda: out of memory (profile)");
+    struct gds_cu_exec x = { .stream = c->stream, .scratch = c->scratch, .scratch_size = c->scratch_size, .n_sm = c->n_sm, .cc = c->cc };
+    struct gds_cu_node n;
+    enum gds_status st = GDS_OK;
+    for (int i = 0; i < g->n_nodes && st == GDS_OK; i++) {
+        const struct gds_tensor *t = g->nodes[i];
+        cnt[i] = 0;
+        if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
+        node_desc(&n, t);
+        cnt[i] = prof_count(c, &n, &x);
+        cudaEventRecord(c->ev[2 * i], c->stream);
+        const int rc = cu_ops[t->op].run(&n, &x);
+        cudaEventRecord(c->ev[2 * i + 1], c->stream);
+        if (rc != 0) {
+            char what[256];
+            snprintf(what, sizeof what, "launching %s (node '%s')", gds_op_name(t->op), t->name);
+            st = cu_err((cudaError_t)rc, what);
+        }
+    }
+    const cudaError_t e = cudaStreamSynchronize(c->stream);
+    if (st == GDS_OK && e != cudaSuccess) st = cu_err(e, "running the graph");
+    if (st == GDS_OK) {
+        long total = 0;
+        for (int i = 0; i < g->n_nodes; i++) {
+            const struct gds_tensor *t = g->nodes[i];
+            if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
+            float ms = 0;
+            if (cudaEventElapsedTime(&ms, c->ev[2 * i], c->ev[2 * i + 1]) != cudaSuccess) { cudaGetLastError(); ms = 0; }
+            if (cnt[i] < 0) prof_unknown++;
+            prof_add(t, ms, cnt[i] > 0 ? cnt[i] : 0);
+            total += cnt[i] > 0 ? cnt[i] : 0;
+        }
+        prof_graph(g->n_nodes, total);
+    }
+    free(cnt);
+    return st;
+}
+
 /* enqueues every node's kernels (the scratch already holds what they need) */
 static enum gds_status launch_nodes(struct cuda_ctx *c, struct gds_graph *g) {
     struct gds_cu_exec x = { .stream = c->stream, .scratch = c->scratch, .scratch_size = c->scratch_size, .n_sm = c->n_sm, .cc = c->cc };
@@ -325,6 +482,7 @@ static enum gds_status cuda_graph_compute(struct gds_backend *b, struct gds_grap
     }
     enum gds_status st = ensure_scratch(c, need, "the graph");
     if (st != GDS_OK) return st;
+    if (prof_on()) return prof_run(c, g);
     if (!(c->graphs && run_as_graph(c, g, key, &st))) {
         if (c->graphs) {
             gds_log(GDS_LOG_WARN, "cuda: graph capture failed, launching kernels directly from now on\n");

@@ -444,7 +444,8 @@ AI __m512 f8x16_ps(const uint8_t *c) {
  * in element order (the mat-vec's lanes); F: as one fma, which rounds once
  * where mul-then-add rounds twice - the same bits when every product is exact
  * in fp32 (the caller's test) */
-AI void wt_sub(const struct wrows *wr, const float *pk, int64_t nkb, int c0, float (*out)[6], const int C, const bool F, const bool F8) {
+AI void wt_sub(const struct wrows *wr, const float *pk, int64_t nkb, int c0, float (*out)[6], const int C, const bool F, const bool F8,
+            const float *wf /* non-NULL: the 4 rows already as fp32, row r at wf + r * 16 * nkb */) {
     __m512 l[4][6];
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
@@ -472,6 +473,8 @@ AI void wt_sub(const struct wrows *wr, const float *pk, int64_t nkb, int c0, flo
             if (F8) {
                 wv = _mm512_mul_ps(f8x16_ps(((const block_f8 *)wr->x[r])[kb / (QK_F8 / 16)].qs + 16 * (kb % (QK_F8 / 16))), m1[r]);
                 if (two[r]) wv = _mm512_mul_ps(wv, m2[r]);
+            } else if (wf) {
+                wv = _mm512_load_ps(wf + (r * nkb + kb) * 16);
             } else {
                 wv = bf16x16_ps((const gds_bf16_t *)wr->x[r] + 16 * kb);
             }
@@ -487,15 +490,16 @@ AI void wt_sub(const struct wrows *wr, const float *pk, int64_t nkb, int c0, flo
 }
 
 #define WT_COLS(NAME, F8)                                                                                             \
-    static void NAME(const struct wrows *wr, const float *pk, int64_t nkb, int c0, float (*out)[6], int C, bool F) { \
+    static void NAME(const struct wrows *wr, const float *pk, int64_t nkb, int c0, float (*out)[6], int C, bool F,   \
+                     const float *wf) {                                                                               \
         if (F) {                                                                                                      \
-            if (C == 6) wt_sub(wr, pk, nkb, c0, out, 6, true, F8);                                                    \
-            else if (C == 4) wt_sub(wr, pk, nkb, c0, out, 4, true, F8);                                               \
-            else wt_sub(wr, pk, nkb, c0, out, 2, true, F8);                                                           \
+            if (C == 6) wt_sub(wr, pk, nkb, c0, out, 6, true, F8, wf);                                                \
+            else if (C == 4) wt_sub(wr, pk, nkb, c0, out, 4, true, F8, wf);                                           \
+            else wt_sub(wr, pk, nkb, c0, out, 2, true, F8, wf);                                                       \
         } else {                                                                                                      \
-            if (C == 6) wt_sub(wr, pk, nkb, c0, out, 6, false, F8);                                                   \
-            else if (C == 4) wt_sub(wr, pk, nkb, c0, out, 4, false, F8);                                              \
-            else wt_sub(wr, pk, nkb, c0, out, 2, false, F8);                                                          \
+            if (C == 6) wt_sub(wr, pk, nkb, c0, out, 6, false, F8, wf);                                               \
+            else if (C == 4) wt_sub(wr, pk, nkb, c0, out, 4, false, F8, wf);                                          \
+            else wt_sub(wr, pk, nkb, c0, out, 2, false, F8, wf);                                                      \
         }                                                                                                             \
     }
 WT_COLS(bf16_cols, false)
@@ -517,6 +521,7 @@ static bool wt_fma_exact(int ewmin, int ewmax, const struct bfpk_hdr *h) {
  * magnitudes of these 4 weight rows and of the packed columns; zero, infinite
  * or NaN operands give the same result either way; a subnormal weight takes
  * mul-then-add. */
+#define TB_WF_MAX 512 /* blocks of 16: rows of K <= 8192 are pre-converted (128 KB of stack) */
 static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
     const struct bfpk_hdr *h = a[0];
     const float *pk = (const float *)((const char *)a[0] + BFPK_HDR);
@@ -529,10 +534,16 @@ static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a,
      * caller's next tile, contiguous rows) are prefetched along it, a line
      * per 2 blocks of 16 (the mat-vec kernels prefetch the same way) */
     const char *pf = (const char *)w + 4 * bw;
+    /* with more than one sub-block of columns, the rows are converted to fp32
+     * once here (exact) instead of once per sub-block in wt_sub */
+    float wfb[nc > 6 && nkb <= TB_WF_MAX ? 4 * 16 * nkb : 1] __attribute__((aligned(64)));
+    float *wf = nc > 6 && nkb <= TB_WF_MAX ? wfb : NULL;
     for (int r = 0; r < 4; r++)
         for (int64_t kb = 0; kb < nkb; kb++) {
             if (!(kb & 1)) _mm_prefetch(pf + r * bw + 32 * kb, _MM_HINT_T0);
-            bf16_range_step(_mm256_loadu_si256((const __m256i *)(x[r] + 16 * kb)), &mn, &mx);
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(x[r] + 16 * kb));
+            bf16_range_step(v, &mn, &mx);
+            if (wf) _mm512_store_ps(wf + (r * nkb + kb) * 16, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)));
         }
     uint32_t wmin, wmax;
     bf16_range(mn, mx, &wmin, &wmax);
@@ -540,7 +551,7 @@ static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a,
     for (int c0 = 0; c0 < nc;) {
         const int C = nc - c0 > 4 ? 6 : nc - c0 > 2 ? 4 : 2;
         float out[4][6];
-        bf16_cols(&wr, pk, nkb, c0, out, C, fma);
+        bf16_cols(&wr, pk, nkb, c0, out, C, fma, wf);
         for (int c = c0; c < c0 + C && c < nc; c++)
             for (int r = 0; r < 4; r++) {
                 float sum = out[r][c - c0];
@@ -578,7 +589,7 @@ static void tile_f8bf16(int64_t K, const void *w, size_t bw, const void *const *
     for (int c0 = 0; c0 < nc;) {
         const int C = nc - c0 > 4 ? 6 : nc - c0 > 2 ? 4 : 2;
         float out[4][6];
-        f8bf_cols(&wr, pk, nkb, c0, out, C, fma);
+        f8bf_cols(&wr, pk, nkb, c0, out, C, fma, NULL);
         for (int c = c0; c < c0 + C && c < nc; c++)
             for (int r = 0; r < 4; r++) y[c][r] = out[r][c - c0];
         c0 += C;

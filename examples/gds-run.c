@@ -79,6 +79,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -275,12 +276,19 @@ static enum gds_status eval_logits(struct gds_model *m, struct gds_seq *s, const
     return GDS_OK;
 }
 
-struct gen_timing { double t_start, t_first, t_last; int n; };
+struct gen_timing { double t_start, t_first, t_last; long flt_first, flt_last; int n; };
+
+/* major page faults of the process so far (reads from the file: a model larger than memory) */
+static long major_faults(void) {
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_majflt : 0;
+}
 
 static bool print_token(int32_t id, void *user) {
     struct gen_timing *tm = user;
     tm->t_last = now_s();
-    if (tm->n++ == 0) tm->t_first = tm->t_last;
+    tm->flt_last = major_faults();
+    if (tm->n++ == 0) { tm->t_first = tm->t_last; tm->flt_first = tm->flt_last; }
     printf("%d ", id);
     fflush(stdout);
     return true;
@@ -393,8 +401,8 @@ static int run_ids(const struct opts *o) {
                     1e3 * (tm.t_first - tm.t_start) / n_tok);
             if (n > 1) {
                 const double ms = 1e3 * (tm.t_last - tm.t_first) / (n - 1);
-                fprintf(stderr, "gds-run: decode %d tokens: %.2f ms/token, %.2f ms/layer (%d layers, head included)\n", n - 1, ms,
-                        ms / hp->n_layer, hp->n_layer);
+                fprintf(stderr, "gds-run: decode %d tokens: %.2f ms/token, %.2f ms/layer (%d layers, head included), %.1f major page "
+                                "faults/token\n", n - 1, ms, ms / hp->n_layer, hp->n_layer, (double)(tm.flt_last - tm.flt_first) / (n - 1));
             }
         }
         gds_sampler_free(smp);

@@ -69,7 +69,8 @@ enum gds_status ds4_numa_load(struct gds_model *m) {
         double locked = 0, failed = 0;
         int err = 0;
         for (struct gds_tensor *t = gds_get_next_tensor(m->wctx, NULL); t; t = gds_get_next_tensor(m->wctx, t)) {
-            if (!t->data || t->view_src || is_expert(t)) continue;
+            /* the tables read by one row per token (token_embd, tid2eid) are not what a token streams */
+            if (!t->data || t->view_src || is_expert(t) || !strcmp(t->name, "token_embd.weight") || strstr(t->name, "tid2eid")) continue;
             if (lock_range(t->data, gds_nbytes(t)) == 0) locked += (double)gds_nbytes(t);
             else { failed += (double)gds_nbytes(t); err = errno; }
         }
@@ -148,20 +149,22 @@ void ds4_numa_free(struct gds_model *m) {
 /* weights a decode token reads besides the routed experts (gds-bench counts
  * the same way): every tensor of the trunk layers and outside them, one row
  * of the tables gathered by token id, no MTP */
-static double dense_bytes_per_token(const struct gds_model *m) {
+static double dense_bytes_per_token(const struct gds_model *m, double *layers) {
     double total = 0;
+    *layers = 0;
     for (struct gds_tensor *t = gds_get_next_tensor(m->wctx, NULL); t; t = gds_get_next_tensor(m->wctx, t)) {
         if (!t->data || t->view_src || is_expert(t)) continue;
         int il = -1;
         if (sscanf(t->name, "blk.%d.", &il) == 1 && il >= m->hp.n_layer) continue;
         if (strstr(t->name, "nextn")) continue;
-        if (!strcmp(t->name, "token_embd.weight") || strstr(t->name, "tid2eid")) total += (double)t->nb[1];
-        else total += (double)gds_nbytes(t);
+        const double b = !strcmp(t->name, "token_embd.weight") || strstr(t->name, "tid2eid") ? (double)t->nb[1] : (double)gds_nbytes(t);
+        total += b;
+        if (il >= 0) *layers += b;
     }
     return total;
 }
 
-double gds_model_numa_report(struct gds_model *m, double bw_node, double bw_link, FILE *f) {
+double gds_model_numa_report(struct gds_model *m, double bw_node, double bw_link, int n_layers, FILE *f) {
     if (!m->numa) { fprintf(f, "numa: no plan (CPU backend with --numa or -v)\n"); return 0; }
     if (bw_node <= 0) {
         bw_node = gds_numa_probe_bw(m->numa_topo, 0, 0, 0, 512);
@@ -173,7 +176,21 @@ double gds_model_numa_report(struct gds_model *m, double bw_node, double bw_link
     double pf_bytes;
     gds_backend_cpu_prefetch_stats(m->cpu, &ranges, &pf_bytes);
     if (ranges) fprintf(f, "numa: prefetch: %llu expert ranges, %.2f GB advised\n", (unsigned long long)ranges, pf_bytes / 1e9);
-    return gds_numa_report(m->numa, dense_bytes_per_token(m), bw_node, bw_link, f);
+    double layers;
+    const double dense = dense_bytes_per_token(m, &layers);
+    const int nl = m->hp.n_layer, nh = m->hp.n_hash_layers < nl ? m->hp.n_hash_layers : nl;
+    if (n_layers <= 0 || n_layers == nl) return gds_numa_report(m->numa, dense, NULL, bw_node, bw_link, f);
+    /* L layers: the same hash-routed layers, the top-k layers scaled to the rest
+     * (DeepSeek-V4 keeps its hash layers first, 3 of Flash's 43) */
+    double *scale = calloc((size_t)m->numa->n_layers + 1, sizeof(double));
+    if (!scale) return 0;
+    const double sk = nl > nh && n_layers > nh ? (double)(n_layers - nh) / (nl - nh) : (double)n_layers / nl;
+    for (int il = 0; il < nl; il++) scale[il] = nl > nh && n_layers > nh ? (il < nh ? 1.0 : sk) : sk;
+    fprintf(f, "numa: projected to %d layers like the %d counted ones (%d hash-routed kept, top-k layers x %.2f; dense %.3f GB per "
+               "layer, the rest %.3f GB)\n", n_layers, nl, nh, sk, layers / nl / 1e9, (dense - layers) / 1e9);
+    const double r = gds_numa_report(m->numa, dense - layers + layers * n_layers / nl, scale, bw_node, bw_link, f);
+    free(scale);
+    return r;
 }
 
 void gds_model_prefetch_stats(struct gds_model *m, uint64_t *ranges, double *bytes) {

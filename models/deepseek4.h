@@ -79,7 +79,7 @@ struct gds_model_params {
     const char *numa_popularity; /* expert popularity file ("layer expert count" lines, gds_model_numa_save_popularity)
                       * that the whole-expert placement balances; NULL: bytes only */
     bool prefetch_experts; /* read the router's experts ahead (madvise WILLNEED on a helper thread) */
-    bool mlock_dense; /* mlock every weight but the routed experts (models larger than memory) */
+    bool mlock_dense; /* mlock every weight but the routed experts and the tables read by row (models larger than memory) */
     bool numa_count; /* with numa off: a plan that only counts the router's choices
                       * (gds_model_numa_report, gds_model_numa_save_popularity; verbose does too) */
 };
@@ -152,9 +152,10 @@ enum gds_status gds_model_eval(struct gds_model *m, struct gds_seq *s, const str
  * plan and the router choices counted since load (a plan exists with
  * params.numa or params.verbose), and the projected decode speed for
  * bw_node GB/s per node (<= 0: measured on node 0 here) and bw_link GB/s
- * per direction between two nodes. Returns the projected tokens/s of the
- * plan's mode, 0 without a plan or a bandwidth. */
-double gds_model_numa_report(struct gds_model *m, double bw_node, double bw_link, FILE *f);
+ * per direction between two nodes; n_layers > 0 projects a model of that
+ * many layers like the counted ones (the same head). Returns the projected
+ * tokens/s of the plan's mode, 0 without a plan or a bandwidth. */
+double gds_model_numa_report(struct gds_model *m, double bw_node, double bw_link, int n_layers, FILE *f);
 /* expert ranges (and bytes) advised by the prefetch helper since load */
 void gds_model_prefetch_stats(struct gds_model *m, uint64_t *ranges, double *bytes);
 /* writes the counted expert popularity ("layer expert count" lines) */

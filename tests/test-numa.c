@@ -220,23 +220,23 @@ static void part_traffic(void) {
     const double B = 2 * 1024; /* bytes per token */
     const double dense = 1e6, bw = 1.0, bl = 0.25; /* GB/s: times come out in us per byte / 1e3 */
     struct gds_numa_traffic tr;
-    gds_numa_traffic(p, GDS_NUMA_EXPERTS, true, false, dense, bw, bl, &tr);
+    gds_numa_traffic(p, GDS_NUMA_EXPERTS, true, false, dense, NULL, bw, bl, &tr);
     /* dense interleaved: each node reads half of it, half of that remote; the link carries dense/4 */
     const double t_dense = fmax(dense / 2 / 1e9, dense / 4 / 0.25e9);
     CHECK(fabs(tr.local[0] - (dense / 4 + B / 2)) < 1e-6 && fabs(tr.remote[0] - dense / 4) < 1e-6, "split: node 0 local %.1f remote %.1f",
           tr.local[0], tr.remote[0]);
     CHECK(fabs(tr.ms - 1e3 * (t_dense + B / 2 / 1e9)) < 1e-9, "split: %.9f ms, expected %.9f", tr.ms, 1e3 * (t_dense + B / 2 / 1e9));
-    gds_numa_traffic(p, GDS_NUMA_EXPERTS, false, false, dense, bw, bl, &tr);
+    gds_numa_traffic(p, GDS_NUMA_EXPERTS, false, false, dense, NULL, bw, bl, &tr);
     CHECK(fabs(tr.ms - 1e3 * (t_dense + 1536 / 1e9)) < 1e-9, "whole experts: %.9f ms, expected %.9f (mean per-call maximum 1536 B)", tr.ms,
           1e3 * (t_dense + 1536 / 1e9));
-    gds_numa_traffic(p, GDS_NUMA_INTERLEAVE, false, false, dense, bw, bl, &tr);
+    gds_numa_traffic(p, GDS_NUMA_INTERLEAVE, false, false, dense, NULL, bw, bl, &tr);
     CHECK(fabs(tr.remote[1] - (dense + B) / 4) < 1e-6, "interleave: node 1 remote %.1f", tr.remote[1]);
     CHECK(fabs(tr.ms - 1e3 * (t_dense + fmax(B / 2 / 1e9, B / 4 / 0.25e9))) < 1e-9, "interleave: %.9f ms", tr.ms);
-    gds_numa_traffic(p, GDS_NUMA_OFF, false, false, dense, bw, bl, &tr);
+    gds_numa_traffic(p, GDS_NUMA_OFF, false, false, dense, NULL, bw, bl, &tr);
     /* off: node 0 serves everything, node 1's half crosses the link */
     CHECK(fabs(tr.ms - 1e3 * (fmax(dense / 1e9, dense / 2 / 0.25e9) + fmax(B / 1e9, B / 2 / 0.25e9))) < 1e-9, "off: %.9f ms", tr.ms);
     CHECK(tr.local[1] == 0 && fabs(tr.remote[1] - (dense + B) / 2) < 1e-6, "off: node 1 local %.1f remote %.1f", tr.local[1], tr.remote[1]);
-    gds_numa_traffic(p, GDS_NUMA_EXPERTS, true, true, dense, bw, bl, &tr);
+    gds_numa_traffic(p, GDS_NUMA_EXPERTS, true, true, dense, NULL, bw, bl, &tr);
     CHECK(fabs(tr.ms - 1e3 * (dense / 2 / 1e9 + B / 2 / 1e9)) < 1e-9 && tr.remote[0] == 0, "split + replicated dense: %.9f ms", tr.ms);
     gds_numa_plan_free(p);
     gds_numa_topo_free(t);

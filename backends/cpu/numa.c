@@ -705,7 +705,7 @@ static void spread(int N, double B, const double *h, const double *r, double *se
 }
 
 void gds_numa_traffic(const struct gds_numa_plan *p, enum gds_numa_mode mode, bool split, bool replicate_dense, double dense_bytes,
-                      double bw_node, double bw_link, struct gds_numa_traffic *out) {
+                      const double *layer_scale, double bw_node, double bw_link, struct gds_numa_traffic *out) {
     const int N = p->n_nodes;
     memset(out, 0, sizeof(*out));
     double r[GDS_NUMA_MAX_NODES], h_one[GDS_NUMA_MAX_NODES] = { 0 }, h_all[GDS_NUMA_MAX_NODES];
@@ -731,10 +731,11 @@ void gds_numa_traffic(const struct gds_numa_plan *p, enum gds_numa_mode mode, bo
         for (int i = 0; i < p->n_wt; i++) {
             const struct gds_numa_wt *w = &p->wt[i];
             if (!w->calls) continue;
+            const double routed_scale = layer_scale ? layer_scale[w->layer] : 1.0;
             double B = 0; /* bytes per token of this tensor */
             double byn[GDS_NUMA_MAX_NODES] = { 0 };
             for (int64_t e = 0; e < w->n_expert; e++) {
-                const double b = (double)w->used[e] * (double)w->nb2 / (double)w->calls;
+                const double b = routed_scale * (double)w->used[e] * (double)w->nb2 / (double)w->calls;
                 B += b;
                 byn[p->owner[(size_t)w->layer * p->n_expert + e]] += b;
             }
@@ -746,7 +747,7 @@ void gds_numa_traffic(const struct gds_numa_plan *p, enum gds_numa_mode mode, bo
             } else {
                 for (int n = 0; n < N; n++) out->local[n] += byn[n];
                 /* the call waits for its busiest node: the sum over calls of the per-call maximum */
-                const double mx = w->sum_max_bytes / (double)w->calls;
+                const double mx = routed_scale * w->sum_max_bytes / (double)w->calls;
                 served[0] = read[0] = mx;
             }
             sec += phase_time(N, served, read, link, bw, bl);
@@ -755,16 +756,17 @@ void gds_numa_traffic(const struct gds_numa_plan *p, enum gds_numa_mode mode, bo
     out->tps = sec > 0 ? 1.0 / sec : 0;
 }
 
-double gds_numa_report(const struct gds_numa_plan *p, double dense_bytes, double bw_node, double bw_link, FILE *f) {
+double gds_numa_report(const struct gds_numa_plan *p, double dense_bytes, const double *layer_scale, double bw_node, double bw_link, FILE *f) {
     struct gds_numa_traffic one, tr;
     /* one socket: everything local to one node, its bandwidth */
     double routed = 0;
     for (int i = 0; i < p->n_wt; i++) {
         const struct gds_numa_wt *w = &p->wt[i];
         if (!w->calls) continue;
-        for (int64_t e = 0; e < w->n_expert; e++) routed += (double)w->used[e] * (double)w->nb2 / (double)w->calls;
+        const double routed_scale = layer_scale ? layer_scale[w->layer] : 1.0;
+        for (int64_t e = 0; e < w->n_expert; e++) routed += routed_scale * (double)w->used[e] * (double)w->nb2 / (double)w->calls;
     }
-    gds_numa_traffic(p, GDS_NUMA_OFF, false, false, dense_bytes, bw_node, bw_link, &tr);
+    gds_numa_traffic(p, GDS_NUMA_OFF, false, false, dense_bytes, layer_scale, bw_node, bw_link, &tr);
     memset(&one, 0, sizeof one);
     one.ms = 1e3 * (dense_bytes + routed) / (bw_node * 1e9);
     one.tps = one.ms > 0 ? 1e3 / one.ms : 0;
@@ -782,7 +784,7 @@ double gds_numa_report(const struct gds_numa_plan *p, double dense_bytes, double
     };
     double mine = 0;
     for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
-        gds_numa_traffic(p, rows[k].m, rows[k].split, rows[k].rep, dense_bytes, bw_node, bw_link, &tr);
+        gds_numa_traffic(p, rows[k].m, rows[k].split, rows[k].rep, dense_bytes, layer_scale, bw_node, bw_link, &tr);
         fprintf(f, "numa:   %-22s %8.2f ms  %7.2f t/s  %.2fx one socket; GB local/remote per node:", rows[k].name, tr.ms, tr.tps,
                 one.tps > 0 ? tr.tps / one.tps : 0);
         for (int n = 0; n < p->n_nodes; n++) fprintf(f, " %.3f/%.3f", tr.local[n] / 1e9, tr.remote[n] / 1e9);

@@ -10,7 +10,7 @@
  *     gds_numa_plan_place(p);                                // pages of each node's experts onto that node
  *     gds_backend_cpu_set_numa(cpu, p);                      // teams pinned to their nodes
  *     ... run ...
- *     gds_numa_report(p, dense_bytes_per_token, bw_node, bw_link, stderr);
+ *     gds_numa_report(p, dense_bytes_per_token, NULL, bw_node, bw_link, stderr);
  *
  * Modes: off (nothing changes: no plan, no pinning), interleave (every thread
  * takes a share of every product; the pages are spread over the nodes),
@@ -201,16 +201,18 @@ double gds_numa_probe_bw(const struct gds_numa_topo *t, int reader, int holder, 
  * longest of (bytes a node's memory serves / bw_node, bytes a node's cores
  * read / bw_node, bytes over one directed link / bw_link). One socket = all
  * bytes local to one node. off: pages on one node (the file read by one
- * thread), every thread reads everything. Returns the projected tokens/s of
- * the plan's own mode. */
+ * thread), every thread reads everything. layer_scale[n_layers] (NULL: all
+ * 1) multiplies each layer's counted routed phases (a model with more layers
+ * like the counted ones). Returns the projected tokens/s of the plan's own
+ * mode. */
 struct gds_numa_traffic {
     double tokens;                        /* decode calls counted (per layer) */
     double local[GDS_NUMA_MAX_NODES], remote[GDS_NUMA_MAX_NODES]; /* bytes per token read by node i's threads */
     double ms, tps;                       /* projected time and tokens/s */
 };
 void gds_numa_traffic(const struct gds_numa_plan *p, enum gds_numa_mode mode, bool split, bool replicate_dense, double dense_bytes,
-                      double bw_node, double bw_link, struct gds_numa_traffic *out);
-double gds_numa_report(const struct gds_numa_plan *p, double dense_bytes, double bw_node, double bw_link, FILE *f);
+                      const double *layer_scale, double bw_node, double bw_link, struct gds_numa_traffic *out);
+double gds_numa_report(const struct gds_numa_plan *p, double dense_bytes, const double *layer_scale, double bw_node, double bw_link, FILE *f);
 
 /* The CPU backend runs graphs with the plan's threads and split (NULL: none;
  * the plan must outlive its use). In cpu-backend.c. */

@@ -94,6 +94,21 @@ if [ "$1" != native ]; then
     else
         echo "== cuda"; missing_tool "nvcc not installed (CUDA backend)"
     fi
+    # Vulkan backend: built where glslangValidator and the Vulkan loader are; runs on any
+    # Vulkan device (CI: lavapipe, mesa-vulkan-drivers), every op on the device
+    if command -v glslangValidator >/dev/null 2>&1 && [ -e /usr/include/vulkan/vulkan.h ]; then
+        echo "== building the Vulkan backend (build/vulkan: make VULKAN=1)"
+        if $MAKE -s VULKAN=1 build/vulkan/bin/test-ops >"$log" 2>&1; then
+            run_one "vulkan test-ops" build/vulkan/bin/test-ops -b vulkan
+            if [ "${CI:-}" = true ] && grep -q "backend vulkan: SKIP" "$log"; then
+                fail_n 1 "vulkan test-ops: no Vulkan device (CI=true: mesa-vulkan-drivers provides lavapipe)"
+            fi
+        else
+            tail -30 "$log"; fail_n 1 "Vulkan build failed"
+        fi
+    else
+        echo "== vulkan"; missing_tool "glslangValidator or the Vulkan headers/loader not installed (glslang-tools, libvulkan-dev)"
+    fi
     if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && command -v qemu-aarch64 >/dev/null 2>&1; then
         echo "== cross-building the aarch64 tests (build/aarch64)"
         if $MAKE -s test-neon >"$log" 2>&1; then

@@ -8,7 +8,9 @@
 # Packages and why: make gcc libc6-dev (build), libcjson-dev (JSON), libpcre2-dev
 # (tokenizer regexes), libmicrohttpd-dev (gds-server's HTTP), curl and chromium (the server test: HTTP, and the chat page in a headless browser), clang libclang-rt-14-dev (libFuzzer targets), gcc-aarch64-linux-gnu
 # libc6-dev-arm64-cross qemu-user (NEON kernels cross-built and run under qemu), tmux
-# (the interactive gds-run test), nodejs npm (only when node is missing: the independent
+# (the interactive gds-run test), libvulkan-dev glslang-tools mesa-vulkan-drivers (the Vulkan
+# backend: loader and headers, the GLSL -> SPIR-V compiler, and lavapipe, a CPU Vulkan device
+# on which the tests run it without a GPU), nodejs npm (only when node is missing: the independent
 # parsers run under Node.js >= 18).
 set -e
 cd "$(dirname "$0")/.."
@@ -17,7 +19,7 @@ if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
         echo "deps: not root and sudo is not installed: run tools/deps.sh as root" >&2; exit 1; fi
 fi
-PKGS="make gcc libc6-dev libcjson-dev libpcre2-dev libmicrohttpd-dev curl chromium clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user tmux ca-certificates"
+PKGS="make gcc libc6-dev libcjson-dev libpcre2-dev libmicrohttpd-dev curl chromium clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user tmux libvulkan-dev glslang-tools mesa-vulkan-drivers ca-certificates"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 export DEBIAN_FRONTEND=noninteractive
 echo "deps: apt-get install $PKGS"

@@ -27,12 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <time.h>
-#if defined(__linux__)
-#include <sys/mman.h>
-#include <unistd.h>
-#endif
 
 /* ===========================================================================
  * (a) hyper-parameters
@@ -549,67 +543,6 @@ static enum gds_status upload_weights(struct gds_model *m) {
     return GDS_OK;
 }
 
-/* Page-table entries for the whole mapped file at load (MADV_POPULATE_READ,
- * Linux >= 5.14), as llama.cpp maps with MAP_POPULATE: otherwise each routed
- * expert costs minor faults the first time the router picks it (some hundred
- * microseconds per expert matrix against ~0.4 ms of reading it at 16 threads),
- * which a short benchmark, concurrent streams (4x the new experts per step)
- * and the first turns of a chat pay. Reads the file in if it is not cached,
- * as the first tokens would. Skipped when the file is larger than 3/4 of the
- * physical memory (or of this process's cgroup v2 memory.max) or the experts
- * are prefetched per token (models beyond memory: issue 12), when the weights
- * went to a device (no host reads) and with GDS_MMAP_POPULATE=0;
- * GDS_MMAP_POPULATE=1 forces it. */
-#if defined(__linux__)
-/* the cgroup v2 memory.max of this process in bytes (0: none or unknown) */
-static double cgroup_memory_max(void) {
-    char line[512], path[600];
-    FILE *f = fopen("/proc/self/cgroup", "r");
-    if (!f) return 0;
-    double v = 0;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "0::", 3) != 0) continue;
-        line[strcspn(line, "\n")] = 0;
-        snprintf(path, sizeof path, "/sys/fs/cgroup%s/memory.max", line + 3);
-        FILE *g = fopen(path, "r");
-        if (g) {
-            char b[64];
-            if (fgets(b, sizeof b, g) && strncmp(b, "max", 3) != 0) v = strtod(b, NULL);
-            fclose(g);
-        }
-    }
-    fclose(f);
-    return v;
-}
-#endif
-
-static void populate_mapping(struct gds_model *m) {
-#if defined(__linux__)
-    const char *e = getenv("GDS_MMAP_POPULATE");
-    const bool force = e && strcmp(e, "1") == 0;
-    if (e && strcmp(e, "0") == 0) return;
-    const size_t size = gds_gguf_size(m->gguf);
-    const long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    const bool on_device = m->params.backend && strcmp(m->params.backend, "cpu") != 0 && !m->params.cpu_moe && m->params.n_cpu_moe <= 0;
-    double mem = pages > 0 && psz > 0 ? (double)pages * (double)psz : 0;
-    const double cg = cgroup_memory_max();
-    if (cg > 0 && (mem == 0 || cg < mem)) mem = cg;
-    if (!force && (m->params.prefetch_experts || on_device || (mem > 0 && (double)size > 0.75 * mem))) return;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (madvise((void *)gds_gguf_base(m->gguf), size, 22 /* MADV_POPULATE_READ */) != 0) {
-        if (m->params.verbose) gds_log(GDS_LOG_INFO, "%s: page tables not populated at load (madvise: %s)\n", gds_gguf_path(m->gguf), strerror(errno));
-        return;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (m->params.verbose)
-        gds_log(GDS_LOG_INFO, "%s: %.2f GiB mapped and populated in %.2f s\n", gds_gguf_path(m->gguf), (double)size / (1u << 30),
-                (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
-#else
-    GDS_UNUSED(m);
-#endif
-}
-
 struct gds_model *gds_model_load(const char *path, const struct gds_model_params *params) {
     struct gds_model *m = calloc(1, sizeof(*m));
     if (!m) { gds_error(GDS_ERR_NOMEM, "out of memory"); return NULL; }
@@ -657,7 +590,6 @@ struct gds_model *gds_model_load(const char *path, const struct gds_model_params
     m->sched = gds_sched_new(m->cpu);
     if (!m->sched) goto fail;
     if (ds4_numa_load(m) != GDS_OK) goto fail; /* deepseek4-numa.c: NUMA plan, prefetch, mlock */
-    populate_mapping(m);
     if (m->params.verbose)
         gds_log(GDS_LOG_INFO, "%s: %d layers%s, D %d, heads %d x %d, experts %d/%d, window %d, vocab %d\n", path, hp->n_layer,
                 hp->n_mtp ? " + MTP" : "", hp->n_embd, hp->n_head, hp->head_dim, hp->n_expert_used, hp->n_expert, hp->sliding_window,

@@ -538,13 +538,30 @@ static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a,
      * once here (exact) instead of once per sub-block in wt_sub */
     float wfb[nc > 6 && nkb <= TB_WF_MAX ? 4 * 16 * nkb : 1] __attribute__((aligned(64)));
     float *wf = nc > 6 && nkb <= TB_WF_MAX ? wfb : NULL;
-    for (int r = 0; r < 4; r++)
-        for (int64_t kb = 0; kb < nkb; kb++) {
-            if (!(kb & 1)) _mm_prefetch(pf + r * bw + 32 * kb, _MM_HINT_T0);
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(x[r] + 16 * kb));
-            bf16_range_step(v, &mn, &mx);
-            if (wf) _mm512_store_ps(wf + (r * nkb + kb) * 16, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)));
+    if (wf) {
+        for (int r = 0; r < 4; r++)
+            for (int64_t kb = 0; kb < nkb; kb++) {
+                if (!(kb & 1)) _mm_prefetch(pf + r * bw + 32 * kb, _MM_HINT_T0);
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(x[r] + 16 * kb));
+                bf16_range_step(v, &mn, &mx);
+                _mm512_store_ps(wf + (r * nkb + kb) * 16, _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(v), 16)));
+            }
+    } else { /* the range only: 32 values per step */
+        __m512i mn2 = _mm512_set1_epi16(-1), mx2 = _mm512_setzero_si512();
+        const __m512i m7f = _mm512_set1_epi16(0x7fff), one = _mm512_set1_epi16(1);
+        for (int r = 0; r < 4; r++) {
+            int64_t kb = 0;
+            for (; kb + 2 <= nkb; kb += 2) {
+                _mm_prefetch(pf + r * bw + 32 * kb, _MM_HINT_T0);
+                const __m512i m = _mm512_and_si512(_mm512_loadu_si512(x[r] + 16 * kb), m7f);
+                mn2 = _mm512_min_epu16(mn2, _mm512_sub_epi16(m, one));
+                mx2 = _mm512_max_epu16(mx2, m);
+            }
+            for (; kb < nkb; kb++) bf16_range_step(_mm256_loadu_si256((const __m256i *)(x[r] + 16 * kb)), &mn, &mx);
         }
+        mn = _mm256_min_epu16(mn, _mm256_min_epu16(_mm512_castsi512_si256(mn2), _mm512_extracti64x4_epi64(mn2, 1)));
+        mx = _mm256_max_epu16(mx, _mm256_max_epu16(_mm512_castsi512_si256(mx2), _mm512_extracti64x4_epi64(mx2, 1)));
+    }
     uint32_t wmin, wmax;
     bf16_range(mn, mx, &wmin, &wmax);
     const bool fma = wmin > 0xffff || h->amin > 0xffff /* all products zero */ || wt_fma_exact((int)(wmin >> 7), (int)(wmax >> 7), h);

@@ -93,6 +93,14 @@ struct vk_ctx {
     uint32_t n_slot;        /* 512-byte parameter slots used in the current graph */
     uint32_t cap_slot;      /* params buffer capacity in slots */
     bool f64;               /* shaderFloat64 (enabled) */
+    /* GDS_VK_PROF=1: device time per op from timestamps around every dispatch,
+     * printed when the backend is freed */
+    bool prof;
+    VkQueryPool qpool;
+    uint32_t qcap;          /* timestamps the pool holds (2 per dispatch) */
+    int *prof_op;           /* gds_op of each dispatch of the current graph */
+    double prof_ms[GDS_OP_COUNT];
+    uint64_t prof_n[GDS_OP_COUNT];
 };
 
 bool vk_has_f64(const struct vk_ctx *c) { return c->f64; }
@@ -196,8 +204,19 @@ static void barrier_all(struct vk_ctx *c) {
 
 static void vk_free_ctx(struct vk_ctx *c) {
     if (!c) return;
+    if (c->prof) {
+        double tot = 0;
+        for (int i = 0; i < GDS_OP_COUNT; i++) tot += c->prof_ms[i];
+        fprintf(stderr, "vulkan profile (%s): %.1f ms of dispatches\n", c->props.deviceName, tot);
+        for (int i = 0; i < GDS_OP_COUNT; i++)
+            if (c->prof_n[i])
+                fprintf(stderr, "  %-12s %9.1f ms %5.1f %% %8llu dispatches\n", gds_op_name((enum gds_op)i), c->prof_ms[i],
+                        tot > 0 ? 100 * c->prof_ms[i] / tot : 0.0, (unsigned long long)c->prof_n[i]);
+    }
+    free(c->prof_op);
     if (c->dev) {
         vkDeviceWaitIdle(c->dev);
+        if (c->qpool) vkDestroyQueryPool(c->dev, c->qpool, NULL);
         for (int i = 0; i < c->n_pipes; i++) vkDestroyPipeline(c->dev, c->pipes[i].pipe, NULL);
         buf_destroy(c, &c->stage);
         buf_destroy(c, &c->params);
@@ -289,6 +308,8 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     enum gds_status st = buf_create(c, 256, false, &c->dummy);
     if (st == GDS_OK) st = buf_create(c, VK_STAGE_SIZE, true, &c->stage);
     c->next_va = (uintptr_t)1 << 40;
+    const char *pe = getenv("GDS_VK_PROF");
+    c->prof = pe && *pe && strcmp(pe, "0") != 0 && c->props.limits.timestampPeriod > 0 && qp[c->qfam].timestampValidBits > 0;
     return st;
 }
 
@@ -519,7 +540,12 @@ enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, co
     vkUpdateDescriptorSets(c->dev, VK_N_BIND, w, 0, NULL);
     vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
     vkCmdBindDescriptorSets(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->layout, 0, 1, &set, 0, NULL);
+    if (c->prof) vkCmdWriteTimestamp(c->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 2 * c->n_disp);
     vkCmdDispatch(c->cmd, groups[0], groups[1], groups[2]);
+    if (c->prof) {
+        vkCmdWriteTimestamp(c->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpool, 2 * c->n_disp + 1);
+        c->prof_op[c->n_disp] = (int)t->op;
+    }
     barrier_all(c);
     c->n_disp++;
     c->n_slot += slots;
@@ -556,6 +582,13 @@ static enum gds_status ensure_dispatch_cap(struct vk_ctx *c, uint32_t n) {
     VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = n * VK_N_BIND };
     VkDescriptorPoolCreateInfo pi = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = n, .poolSizeCount = 1, .pPoolSizes = &ps };
     VK_CHECK(vkCreateDescriptorPool(c->dev, &pi, NULL, &c->dpool), "vkCreateDescriptorPool");
+    if (c->prof) {
+        if (c->qpool) vkDestroyQueryPool(c->dev, c->qpool, NULL);
+        VkQueryPoolCreateInfo qi = { .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO, .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = 2 * n };
+        VK_CHECK(vkCreateQueryPool(c->dev, &qi, NULL, &c->qpool), "vkCreateQueryPool");
+        free(c->prof_op);
+        if (!(c->prof_op = malloc(n * sizeof *c->prof_op))) return gds_error(GDS_ERR_NOMEM, "vulkan: out of memory");
+    }
     c->cap_disp = n;
     c->cap_slot = slots;
     return GDS_OK;
@@ -580,6 +613,7 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
     if (st == GDS_OK) st = ensure_dispatch_cap(c, n_run * VK_MAX_DISP_PER_NODE);
     if (st == GDS_OK) st = cmd_begin(c);
     if (st != GDS_OK) return st;
+    if (c->prof) vkCmdResetQueryPool(c->cmd, c->qpool, 0, 2 * c->cap_disp);
     for (int i = 0; i < g->n_nodes; i++) {
         const struct gds_tensor *t = g->nodes[i];
         if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
@@ -589,7 +623,16 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
             return st;
         }
     }
-    return cmd_submit_wait(c, "running the graph");
+    if ((st = cmd_submit_wait(c, "running the graph")) != GDS_OK || !c->prof || c->n_disp == 0) return st;
+    uint64_t *ts = malloc(2 * (size_t)c->n_disp * sizeof *ts);
+    if (ts && vkGetQueryPoolResults(c->dev, c->qpool, 0, 2 * c->n_disp, 2 * (size_t)c->n_disp * sizeof *ts, ts, sizeof *ts,
+                                    VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS)
+        for (uint32_t i = 0; i < c->n_disp; i++) {
+            c->prof_ms[c->prof_op[i]] += (double)(ts[2 * i + 1] - ts[2 * i]) * c->props.limits.timestampPeriod * 1e-6;
+            c->prof_n[c->prof_op[i]]++;
+        }
+    free(ts);
+    return GDS_OK;
 }
 
 const struct gds_backend_i gds_backend_vulkan_i = {

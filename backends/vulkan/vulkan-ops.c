@@ -191,7 +191,7 @@ static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t)
         vk_groups_1d(c, (uint64_t)gds_nrows(t->src[1]) * (uint64_t)(t->src[1]->ne[0] / u[0]), 256, g);
         if ((st = vk_dispatch(c, t, "matmul", 0, g, u, 2)) != GDS_OK) return st;
     }
-    vk_groups_1d(c, (uint64_t)((t->ne[0] + 15) / 16) * (uint64_t)gds_nrows(t), 1, g);
+    vk_groups_1d(c, nel(t), 256, g);
     return vk_dispatch(c, t, "matmul", t->op == GDS_OP_MUL_MAT ? 1 : 2, g, u, 2);
 }
 

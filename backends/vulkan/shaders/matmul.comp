@@ -16,16 +16,14 @@
  *   activation block quantizes x into the scratch as floats - per row of x,
  *   K code values (int8 or e4m3 value, exact) then K/blk scales (Q8_0: the
  *   fp16-rounded d; F8: 2^e); row stride u[1] floats; u[0] = block size.
- * VARIANT 1 (MUL_MAT) / 2 (MUL_MAT_ID): a workgroup is 16 outputs (weight
- *   rows n..n+15 of one activation column) x 16 lanes; block types: lane l
- *   computes the t of blocks l, l+16, ... and lane 0 adds them in order.
+ * VARIANT 1 (MUL_MAT) / 2 (MUL_MAT_ID): one invocation per output element
+ *   (consecutive invocations: consecutive weight rows of one column), the
+ *   16 lane sums held in registers. Weight bytes are read 4 at a time.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
 layout(local_size_x = 16, local_size_y = 16) in;
-
-shared float sh[16][16];
 
 uint g_w; /* weight type */
 
@@ -64,7 +62,22 @@ void quantize_act() {
     }
 }
 
-/* ---- dots ----------------------------------------------------------------------- */
+/* ---- dots: one invocation per output, the canonical order in registers ---- */
+
+/* 4 bytes at any byte offset o of src0 (two word loads) */
+uint w_u8x4(uint o) {
+    const uint i = o >> 2, sh = (o & 3u) * 8u;
+    const uint w0 = s0_u.d[i];
+    return sh == 0u ? w0 : (w0 >> sh) | (s0_u.d[i + 1u] << (32u - sh));
+}
+
+/* e4m3fn code -> value, branch-free (selects): normal, subnormal, NaN */
+float e4m3f(uint c) {
+    const uint a = c & 0x7fu;
+    float v = (a & 0x78u) != 0u ? uintBitsToFloat((a << 20) + (120u << 23)) : float(a & 7u) * (1.0 / 512.0);
+    v = a == 0x7fu ? uintBitsToFloat(0x7fc00000u) : v;
+    return (c & 0x80u) != 0u ? -v : v;
+}
 
 /* activation element k of the x row at byte xo, rounded for the weight type */
 float act_float(uint xo, uint k, bool bf16_act) {
@@ -74,80 +87,96 @@ float act_float(uint xo, uint k, bool bf16_act) {
     return x;
 }
 
-/* float family: 16 lanes (all 16 lanes of the row slot call it) */
-float dot_float(uint ry, uint lx, bool live, uint wo, uint xo, uint K, bool bf16_act) {
-    const uint K16 = K - K % 16u;
-    precise float l = 0.0;
-    if (live)
-        for (uint k = lx; k < K16; k += 16u) {
-            precise float p = s0_elem(g_w, wo, P.t[1].nb[0], k) * act_float(xo, k, bf16_act);
-            l = l + p;
-        }
-    sh[ry][lx] = l;
-    barrier();
-    [[unroll]] for (uint w = 8u; w >= 1u; w /= 2u) {
-        if (lx < w) { precise float s = sh[ry][lx] + sh[ry][lx + w]; sh[ry][lx] = s; }
-        barrier();
+/* weight element k of the row at byte wo (float family; F8 when bf16_act) */
+float w_float(uint wo, uint k) {
+    switch (g_w) {
+    case T_F32: return s0_f32(wo + 4u * k);
+    case T_F16: return fp16_to_f32(s0_u16(wo + 2u * k));
+    case T_BF16: return uintBitsToFloat(s0_u16(wo + 2u * k) << 16);
     }
-    precise float sum = sh[ry][0];
-    barrier();
-    if (live)
-        for (uint k = K16; k < K; k++) {
-            precise float p = s0_elem(g_w, wo, P.t[1].nb[0], k) * act_float(xo, k, bf16_act);
-            sum = sum + p;
+    const uint b = wo + (k >> 7) * 129u; /* F8 x bf16: e4m3 * 2^(e-127), exact */
+    return e4m3f(s0_u8(b + 1u + (k & 127u))) * e8m0_to_f32(s0_u8(b));
+}
+
+float dot_float(uint wo, uint xo, uint K, bool bf16_act) {
+    const uint K16 = K - K % 16u;
+    precise float l[16];
+    [[unroll]] for (uint j = 0u; j < 16u; j++) l[j] = 0.0;
+    for (uint k = 0u; k < K16; k += 16u)
+        [[unroll]] for (uint j = 0u; j < 16u; j++) {
+            precise float p = w_float(wo, k + j) * act_float(xo, k + j, bf16_act);
+            l[j] = l[j] + p;
         }
+    [[unroll]] for (uint j = 0u; j < 8u; j++) l[j] = l[j] + l[j + 8u];
+    [[unroll]] for (uint j = 0u; j < 4u; j++) l[j] = l[j] + l[j + 4u];
+    [[unroll]] for (uint j = 0u; j < 2u; j++) l[j] = l[j] + l[j + 2u];
+    precise float sum = l[0] + l[1];
+    for (uint k = K16; k < K; k++) {
+        precise float p = w_float(wo, k) * act_float(xo, k, bf16_act);
+        sum = sum + p;
+    }
     return sum;
 }
 
-/* t of weight block b (block types) against activation row `so` of the scratch */
-float block_t(uint wo, uint so, uint K, uint b) {
-    if (g_w == T_Q8_0) {
-        const uint bo = wo + b * 34u;
+float dot_q8_0(uint wo, uint so, uint K) {
+    precise float acc = 0.0;
+    for (uint b = 0u; b < K / 32u; b++) {
+        const uint bo = wo + b * 34u, ao = so + b * 32u;
         int isum = 0;
-        for (uint j = 0u; j < 32u; j++) isum += (int(s0_u8(bo + 2u + j) << 24) >> 24) * int(scr_f.d[so + b * 32u + j]);
+        [[unroll]] for (uint j = 0u; j < 32u; j += 4u) {
+            const uint q = w_u8x4(bo + 2u + j);
+            [[unroll]] for (uint i = 0u; i < 4u; i++)
+                isum += (int(q << (24u - 8u * i)) >> 24) * int(scr_f.d[ao + j + i]);
+        }
         precise float d = fp16_to_f32(s0_u16(bo)) * scr_f.d[so + K + b];
         precise float t = float(isum) * d;
-        return t;
+        acc = acc + t;
     }
-    if (g_w == T_F8) {
-        const uint bo = wo + b * 129u;
-        precise float l[16];
-        for (uint j = 0u; j < 16u; j++) l[j] = 0.0;
-        for (uint k = 0u; k < 128u; k += 16u)
-            for (uint j = 0u; j < 16u; j++) {
-                precise float p = e4m3_to_f32(s0_u8(bo + 1u + k + j)) * scr_f.d[so + b * 128u + k + j];
-                l[j] = l[j] + p;
-            }
-        for (uint j = 0u; j < 8u; j++) l[j] = l[j] + l[j + 8u];
-        for (uint j = 0u; j < 4u; j++) l[j] = l[j] + l[j + 4u];
-        for (uint j = 0u; j < 2u; j++) l[j] = l[j] + l[j + 2u];
-        precise float p = l[0] + l[1];
-        precise float sc = e8m0_to_f32(s0_u8(bo)) * scr_f.d[so + K + b / 1u];
-        precise float t = p * sc;
-        return t;
-    }
-    /* MXFP4: b is a 32-block; activation scale of its 128-block */
-    const uint bo = wo + b * 17u, ab = so + b * 32u;
-    int p = 0;
-    for (uint i = 0u; i < 16u; i++) {
-        const uint q = s0_u8(bo + 1u + i);
-        p += kvalue_mxfp4(q & 15u) * int(scr_f.d[ab + i] * 512.0);
-        p += kvalue_mxfp4(q >> 4) * int(scr_f.d[ab + i + 16u] * 512.0);
-    }
-    precise float sa9 = scr_f.d[so + K + b / 4u] * uintBitsToFloat(0x3b000000u); /* 2^-9 */
-    precise float sc = sa9 * e8m0_half_to_f32(s0_u8(bo));
-    precise float t = float(p) * sc;
-    return t;
+    return acc;
 }
 
-float dot_blocks(uint ry, uint lx, bool live, uint wo, uint so, uint K) {
-    const uint nb = g_w == T_F8 ? K / 128u : K / 32u;
+float dot_f8(uint wo, uint so, uint K) {
     precise float acc = 0.0;
-    for (uint c0 = 0u; c0 < nb; c0 += 16u) {
-        sh[ry][lx] = live && c0 + lx < nb ? block_t(wo, so, K, c0 + lx) : 0.0;
-        barrier();
-        if (lx == 0u) for (uint j = 0u; j < 16u && c0 + j < nb; j++) acc = acc + sh[ry][j];
-        barrier();
+    for (uint b = 0u; b < K / 128u; b++) {
+        const uint bo = wo + b * 129u, ao = so + b * 128u;
+        precise float l[16];
+        [[unroll]] for (uint j = 0u; j < 16u; j++) l[j] = 0.0;
+        for (uint k = 0u; k < 128u; k += 16u)
+            [[unroll]] for (uint j = 0u; j < 16u; j += 4u) {
+                const uint q = w_u8x4(bo + 1u + k + j);
+                [[unroll]] for (uint i = 0u; i < 4u; i++) {
+                    precise float p = e4m3f((q >> (8u * i)) & 0xffu) * scr_f.d[ao + k + j + i];
+                    l[j + i] = l[j + i] + p;
+                }
+            }
+        [[unroll]] for (uint j = 0u; j < 8u; j++) l[j] = l[j] + l[j + 8u];
+        [[unroll]] for (uint j = 0u; j < 4u; j++) l[j] = l[j] + l[j + 4u];
+        [[unroll]] for (uint j = 0u; j < 2u; j++) l[j] = l[j] + l[j + 2u];
+        precise float p = l[0] + l[1];
+        precise float sc = e8m0_to_f32(s0_u8(bo)) * scr_f.d[so + K + b];
+        precise float t = p * sc;
+        acc = acc + t;
+    }
+    return acc;
+}
+
+float dot_mxfp4(uint wo, uint so, uint K) {
+    precise float acc = 0.0;
+    for (uint b = 0u; b < K / 32u; b++) {
+        const uint bo = wo + b * 17u, ab = so + b * 32u;
+        int p = 0;
+        [[unroll]] for (uint i = 0u; i < 16u; i += 4u) {
+            const uint q = w_u8x4(bo + 1u + i);
+            [[unroll]] for (uint j = 0u; j < 4u; j++) {
+                const uint c = (q >> (8u * j)) & 0xffu;
+                p += kvalue_mxfp4(c & 15u) * int(scr_f.d[ab + i + j] * 512.0);
+                p += kvalue_mxfp4(c >> 4) * int(scr_f.d[ab + i + j + 16u] * 512.0);
+            }
+        }
+        precise float sa9 = scr_f.d[so + K + b / 4u] * uintBitsToFloat(0x3b000000u); /* 2^-9 */
+        precise float sc = sa9 * e8m0_half_to_f32(s0_u8(bo));
+        precise float t = float(p) * sc;
+        acc = acc + t;
     }
     return acc;
 }
@@ -156,30 +185,28 @@ void main() {
     if (VARIANT == 0) { quantize_act(); return; }
     g_w = P.t[1].type;
     const bool bf16_act = (P.op[0] & 1) != 0 && g_w == T_F8;
-    const bool blocks = !bf16_act && (g_w == T_Q8_0 || g_w == T_F8 || g_w == T_MXFP4);
-    const uint lx = gl_LocalInvocationID.x, ry = gl_LocalInvocationID.y;
-    const uint N = P.t[0].ne[0], K = P.t[1].ne[0], nn = (N + 15u) / 16u;
-    const uint g = group_id();
-    if (g >= nn * nrows(0)) return; /* uniform per workgroup */
-    const uint n = (g % nn) * 16u + ry, col = g / nn; /* col: flat (i1, i2, i3) of dst */
-    const uvec4 d = unravel(0, col * N);
-    bool live = n < N;
-    uint wo, xrow;  /* weight row byte offset, activation row (flat over x's rows) */
-    uvec3 xc;       /* x coordinates (i1, i2, i3) */
+    const uint N = P.t[0].ne[0], K = P.t[1].ne[0];
+    const uint o = group_id() * 256u + gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
+    if (o >= nel(0)) return;
+    const uvec4 d = unravel(0, o);
+    const uint n = d.x;
+    uint wo;     /* weight row byte offset */
+    uvec3 xc;    /* x coordinates (i1, i2, i3) */
     if (VARIANT == 1) {
         const uint r2 = P.t[2].ne[2] / P.t[1].ne[2], r3 = P.t[2].ne[3] / P.t[1].ne[3];
-        wo = t_off(1, 0u, live ? n : 0u, d.z / r2, d.w / r3);
+        wo = t_off(1, 0u, n, d.z / r2, d.w / r3);
         xc = uvec3(d.y, d.z, d.w);
     } else {
         const int e = int(s2_u.d[t_off(3, d.y * P.t[3].nb[0], d.z, 0u, 0u) >> 2]);
-        const bool ok = e >= 0 && uint(e) < P.t[1].ne[2];
-        if (!ok) live = false;
-        wo = t_off(1, 0u, live ? n : 0u, ok ? uint(e) : 0u, 0u);
+        if (e < 0 || uint(e) >= P.t[1].ne[2]) { dst_f.d[t_off(0, 4u * n, d.y, d.z, d.w) >> 2] = 0.0; return; }
+        wo = t_off(1, 0u, n, uint(e), 0u);
         xc = uvec3(d.y % P.t[2].ne[1], d.z, 0u);
     }
-    xrow = xc.x + P.t[2].ne[1] * (xc.y + P.t[2].ne[2] * xc.z);
+    const uint so = (xc.x + P.t[2].ne[1] * (xc.y + P.t[2].ne[2] * xc.z)) * P.u[1];
     float y;
-    if (blocks) y = dot_blocks(ry, lx, live, wo, xrow * P.u[1], K);
-    else y = dot_float(ry, lx, live, wo, t_off(2, 0u, xc.x, xc.y, xc.z), K, bf16_act);
-    if (n < N && lx == 0u) dst_f.d[t_off(0, 4u * n, d.y, d.z, d.w) >> 2] = live ? y : 0.0;
+    if (bf16_act || g_w == T_F32 || g_w == T_F16 || g_w == T_BF16) y = dot_float(wo, t_off(2, 0u, xc.x, xc.y, xc.z), K, bf16_act);
+    else if (g_w == T_Q8_0) y = dot_q8_0(wo, so, K);
+    else if (g_w == T_F8) y = dot_f8(wo, so, K);
+    else y = dot_mxfp4(wo, so, K);
+    dst_f.d[t_off(0, 4u * n, d.y, d.z, d.w) >> 2] = y;
 }

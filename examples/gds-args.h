@@ -58,7 +58,7 @@ static inline long parse_long(const char *opt, const char *s, long lo, long hi) 
 }
 
 /* --backend NAME: a backend built into this binary ("cpu" always; "cuda" with
- * make CUDA=1); the list of built ones in the error */
+ * make CUDA=1, "vulkan" with make VULKAN=1); the list of built ones in the error */
 static inline const char *parse_backend(const char *opt, const char *s) {
     char list[256] = "";
     size_t n = 0;
@@ -69,7 +69,8 @@ static inline const char *parse_backend(const char *opt, const char *s) {
     }
     char msg[400];
     snprintf(msg, sizeof msg, "not a backend of this build (built: %s%s)", list,
-             !strcmp(s, "cuda") ? "; make CUDA=1 builds the CUDA backend into build/cuda" : "");
+             !strcmp(s, "cuda")     ? "; make CUDA=1 builds the CUDA backend into build/cuda"
+             : !strcmp(s, "vulkan") ? "; make VULKAN=1 builds the Vulkan backend into build/vulkan" : "");
     die_value(opt, s, msg);
     return NULL;
 }

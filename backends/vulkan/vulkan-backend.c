@@ -18,7 +18,7 @@
  * (never dereferenced: is_host is false), so tensor->data - base is the byte
  * offset inside the VkBuffer. Uploads and downloads go through a host-visible
  * staging buffer, or are a memcpy when the buffer's memory is host-visible
- * (unified memory, lavapipe).
+ * (unified memory, lavapipe; GDS_VK_STAGING=1 forces the staging path there).
  *
  * Ops (each family: a shader in shaders/, a host entry in vulkan-ops.c):
  *   done:     cpy get_rows set_rows concat add mul div scale sqrt sigmoid
@@ -93,6 +93,8 @@ struct vk_ctx {
     uint32_t n_slot;        /* 512-byte parameter slots used in the current graph */
     uint32_t cap_slot;      /* params buffer capacity in slots */
     bool f64;               /* shaderFloat64 (enabled) */
+    bool force_staging;     /* GDS_VK_STAGING=1: copies through the staging buffer even where
+                               buffers are host-visible (tests the discrete-GPU path on lavapipe) */
     /* GDS_VK_PROF=1: device time per op from timestamps around every dispatch,
      * printed when the backend is freed */
     bool prof;
@@ -146,7 +148,8 @@ static enum gds_status buf_create(struct vk_ctx *c, size_t size, bool host_visib
         return gds_error(GDS_ERR_NOMEM, "vulkan: cannot allocate %zu bytes (VkResult %d)", size, (int)r);
     }
     VK_CHECK(vkBindBufferMemory(c->dev, b->buf, b->mem, 0), "vkBindBufferMemory");
-    if ((c->memp.memoryTypes[mt].propertyFlags & hv) == hv) VK_CHECK(vkMapMemory(c->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map), "vkMapMemory");
+    if ((c->memp.memoryTypes[mt].propertyFlags & hv) == hv && (host_visible || !c->force_staging))
+        VK_CHECK(vkMapMemory(c->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map), "vkMapMemory");
     else if (host_visible) return gds_error(GDS_ERR_BACKEND, "vulkan: no host-visible coherent memory");
     b->size = size;
     return GDS_OK;
@@ -305,6 +308,8 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     VK_CHECK(vkCreateDescriptorSetLayout(c->dev, &dli, NULL, &c->dsl), "vkCreateDescriptorSetLayout");
     VkPipelineLayoutCreateInfo pli = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1, .pSetLayouts = &c->dsl };
     VK_CHECK(vkCreatePipelineLayout(c->dev, &pli, NULL, &c->layout), "vkCreatePipelineLayout");
+    const char *fs = getenv("GDS_VK_STAGING");
+    c->force_staging = fs && *fs && strcmp(fs, "0") != 0;
     enum gds_status st = buf_create(c, 256, false, &c->dummy);
     if (st == GDS_OK) st = buf_create(c, VK_STAGE_SIZE, true, &c->stage);
     c->next_va = (uintptr_t)1 << 40;

@@ -16,6 +16,18 @@
  * failing launch names the node. Scratch for the ops that declare it
  * (gds_cu_work_*) is one device buffer, grown on demand.
  *
+ * Fusion: a QUANT_SIM BF16 (y = bf16(x), the model's bf16() after most ops)
+ * whose source is the node launched just before it runs inside that node
+ * (gds_cu_fuses_bf16: elementwise ops, RMS_NORM, ROPE, HADAMARD, MUL_MAT,
+ * MUL_MAT_ID, CPY to F32), which stores its output as before and bf16 of it into the
+ * QUANT_SIM's output (gds_cu_node.dst_bf16): one launch less, the same bits
+ * (the producer's fp32 value, then the same gds_round_bf16). The producer's
+ * own output stays written, so readers the glue cannot see (the next split
+ * of a scheduler, a state view) still find it. Only when both are contiguous
+ * F32 of one shape and the QUANT_SIM's output overlaps neither the
+ * producer's output nor its sources, except where the kernel is safe with
+ * that (plan_fusions). GDS_CUDA_FUSE=0 turns it off.
+ *
  * GDS_PROF=1: graphs run without capture, node by node, each node between
  * two cudaEvents (GPU time of its kernels); each node's launches are also
  * captured once into a throwaway cudaGraph to count them (kernels and
@@ -53,6 +65,9 @@ struct cuda_ctx {
     int next;                         /* slot to replace */
     cudaEvent_t *ev;                  /* GDS_PROF: two per node */
     int n_ev;
+    bool fuse;                        /* GDS_CUDA_FUSE != 0 */
+    int *plan;                        /* per node: index of the QUANT_SIM fused into it, -2: fused away, -1 */
+    int plan_cap;
 };
 
 static enum gds_status cu_err(cudaError_t e, const char *what) {
@@ -77,6 +92,8 @@ static enum gds_status cuda_init(struct gds_backend *b, int device) {
     if ((e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) { free(c); return cu_err(e, "cudaStreamCreate"); }
     const char *gr = getenv("GDS_CUDA_GRAPH");
     c->graphs = !(gr && !strcmp(gr, "0"));
+    const char *fu = getenv("GDS_CUDA_FUSE");
+    c->fuse = !(fu && !strcmp(fu, "0"));
     b->ctx = c;
     return GDS_OK;
 }
@@ -90,6 +107,7 @@ static void cuda_free(struct gds_backend *b) {
         if (c->exec[i]) cudaGraphExecDestroy(c->exec[i]);
     for (int i = 0; i < c->n_ev; i++) cudaEventDestroy(c->ev[i]);
     free(c->ev);
+    free(c->plan);
     if (c->scratch) cudaFree(c->scratch);
     cudaStreamDestroy(c->stream);
     free(c);
@@ -258,6 +276,74 @@ static void node_desc(struct gds_cu_node *n, const struct gds_tensor *t) {
     }
 }
 
+/* ---- fusion of QUANT_SIM BF16 into its producer (see the top) ------------------ */
+
+static bool plain_f32(const struct gds_tensor *t) {
+    return t->type == GDS_TYPE_F32 && t->nb[0] == 4 && t->nb[1] == 4 * (size_t)t->ne[0] && t->nb[2] == t->nb[1] * (size_t)t->ne[1] &&
+           t->nb[3] == t->nb[2] * (size_t)t->ne[2];
+}
+
+static bool overlaps(const struct gds_tensor *a, const struct gds_tensor *b) {
+    if (!a->data || !b->data) return false;
+    const char *a0 = a->data, *a1 = a0 + gds_nbytes(a), *b0 = b->data, *b1 = b0 + gds_nbytes(b);
+    return a0 < b1 && b0 < a1;
+}
+
+/* c->plan for g: plan[i] = j when node j (a QUANT_SIM BF16) runs inside node
+ * i, plan[j] = -2 (not launched), else -1 */
+static enum gds_status plan_fusions(struct cuda_ctx *c, struct gds_graph *g) {
+    const int n = g->n_nodes;
+    if (c->plan_cap < n) {
+        int *p = realloc(c->plan, sizeof *p * (size_t)n);
+        if (!p) return gds_error(GDS_ERR_NOMEM, "cuda: out of memory (fusion plan)");
+        c->plan = p;
+        c->plan_cap = n;
+    }
+    int *plan = c->plan;
+    for (int i = 0; i < n; i++) plan[i] = -1;
+    if (!c->fuse) return GDS_OK;
+    for (int i = 0; i < n; i++) {
+        struct gds_tensor *p = g->nodes[i];
+        if (!gds_cu_fuses_bf16(p->op) || !plain_f32(p)) continue;
+        int j = i + 1;
+        while (j < n && (g->nodes[j]->op == GDS_OP_VIEW || g->nodes[j]->op == GDS_OP_NONE)) j++;
+        if (j == n) continue;
+        const struct gds_tensor *q = g->nodes[j];
+        if (q->op != GDS_OP_QUANT_SIM || q->src[0] != p || q->op_params[GDS_P_SIM_MODE] != GDS_SIM_BF16) continue;
+        const int32_t nd = q->op_params[GDS_P_SIM_NDIMS];
+        if ((nd > 0 && nd < p->ne[0]) || q->view_src || !plain_f32(q) || memcmp(q->ne, p->ne, sizeof p->ne) != 0) continue;
+        bool ov = !q->data || !p->data || overlaps(q, p);
+        for (int k = 0; k < GDS_MAX_SRC && !ov; k++) {
+            const struct gds_tensor *s = p->src[k];
+            if (!s || !overlaps(q, s)) continue;
+            /* safe overlaps (the allocator may give the QUANT_SIM the memory of
+             * a source that dies at the producer): MUL_MAT / MUL_MAT_ID read x
+             * into the scratch before writing (not F32 weights: mm_f32 reads x);
+             * the elementwise-like kernels read each element before writing it
+             * from the same thread (warp: HADAMARD; block, after its row sum:
+             * RMS_NORM), so exact aliasing of one shape is safe (not CPY) */
+            const bool mm = (p->op == GDS_OP_MUL_MAT || p->op == GDS_OP_MUL_MAT_ID) && k == 1 && p->src[0]->type != GDS_TYPE_F32;
+            const bool same = p->op != GDS_OP_CPY && p->op != GDS_OP_MUL_MAT && p->op != GDS_OP_MUL_MAT_ID && s->data == q->data &&
+                              plain_f32(s) && memcmp(s->ne, q->ne, sizeof s->ne) == 0;
+            ov = !mm && !same;
+        }
+        if (ov) continue;
+        plan[i] = j;
+        plan[j] = -2;
+        i = j; /* the QUANT_SIM is no producer */
+    }
+    return GDS_OK;
+}
+
+/* the launch of node i under the plan: false if it is not launched (a view, a fused QUANT_SIM) */
+static bool node_launch(const struct cuda_ctx *c, struct gds_graph *g, int i, struct gds_cu_node *n) {
+    const struct gds_tensor *t = g->nodes[i];
+    if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW || c->plan[i] == -2) return false;
+    node_desc(n, t);
+    if (c->plan[i] >= 0) n->dst_bf16 = g->nodes[c->plan[i]]->data; /* the QUANT_SIM's output */
+    return true;
+}
+
 /* ---- profile (GDS_PROF=1) ------------------------------------------------------ */
 
 enum { PROF_MAX = 256, PROF_GMAX = 16 };
@@ -371,8 +457,7 @@ static enum gds_status prof_run(struct cuda_ctx *c, struct gds_graph *g) {
     for (int i = 0; i < g->n_nodes && st == GDS_OK; i++) {
         const struct gds_tensor *t = g->nodes[i];
         cnt[i] = 0;
-        if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
-        node_desc(&n, t);
+        if (!node_launch(c, g, i, &n)) continue;
         cnt[i] = prof_count(c, &n, &x);
         cudaEventRecord(c->ev[2 * i], c->stream);
         const int rc = cu_ops[t->op].run(&n, &x);
@@ -389,7 +474,7 @@ static enum gds_status prof_run(struct cuda_ctx *c, struct gds_graph *g) {
         long total = 0;
         for (int i = 0; i < g->n_nodes; i++) {
             const struct gds_tensor *t = g->nodes[i];
-            if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
+            if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW || c->plan[i] == -2) continue;
             float ms = 0;
             if (cudaEventElapsedTime(&ms, c->ev[2 * i], c->ev[2 * i + 1]) != cudaSuccess) { cudaGetLastError(); ms = 0; }
             if (cnt[i] < 0) prof_unknown++;
@@ -408,8 +493,7 @@ static enum gds_status launch_nodes(struct cuda_ctx *c, struct gds_graph *g) {
     struct gds_cu_node n;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct gds_tensor *t = g->nodes[i];
-        if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
-        node_desc(&n, t);
+        if (!node_launch(c, g, i, &n)) continue;
         const int rc = cu_ops[t->op].run(&n, &x);
         if (rc != 0) {
             char what[256];
@@ -481,7 +565,10 @@ static enum gds_status cuda_graph_compute(struct gds_backend *b, struct gds_grap
         for (int d = 0; d < 4; d++) key = (key ^ (uint64_t)t->ne[d]) * 0x100000001b3ull;
     }
     enum gds_status st = ensure_scratch(c, need, "the graph");
+    if (st == GDS_OK) st = plan_fusions(c, g);
     if (st != GDS_OK) return st;
+    for (int i = 0; i < g->n_nodes; i++) /* the same shapes can fuse differently (aliasing) */
+        if (c->plan[i] != -1) key = (key ^ (uint64_t)(i + 1) * (c->plan[i] >= 0 ? 3u : 5u)) * 0x100000001b3ull;
     if (prof_on()) return prof_run(c, g);
     if (!(c->graphs && run_as_graph(c, g, key, &st))) {
         if (c->graphs) {

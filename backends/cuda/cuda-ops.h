@@ -44,6 +44,10 @@ struct gds_cu_t {
 struct gds_cu_node {
     int32_t op;                          /* enum gds_op */
     int32_t n_src;
+    char *dst_bf16;                      /* non-NULL: every output element y is also stored as
+                                            bf16(y) here, at dst's offsets (a QUANT_SIM BF16 fused
+                                            into this node by the glue: its output); only for the
+                                            ops of gds_cu_fuses_bf16 */
     int32_t params[GDS_MAX_OP_PARAMS];   /* the tensor's op_params (floats by bit pattern) */
     struct gds_cu_t dst;
     struct gds_cu_t src[GDS_MAX_SRC];
@@ -74,6 +78,18 @@ GDS_CU_OPS(GDS_CU_DECL_)
 size_t gds_cu_work_mul_mat(const struct gds_cu_node *n);
 size_t gds_cu_work_mul_mat_id(const struct gds_cu_node *n);
 size_t gds_cu_work_top_k(const struct gds_cu_node *n);
+
+/* ops whose launchers honour gds_cu_node.dst_bf16: besides y = f(x) they store
+ * bf16(y), the bits of f followed by QUANT_SIM BF16 */
+static inline int gds_cu_fuses_bf16(int32_t op) {
+    switch (op) {
+    case GDS_OP_ADD: case GDS_OP_MUL: case GDS_OP_DIV: case GDS_OP_SCALE: case GDS_OP_SQRT: case GDS_OP_SIGMOID:
+    case GDS_OP_SOFTPLUS: case GDS_OP_SILU: case GDS_OP_SWIGLU: case GDS_OP_RMS_NORM: case GDS_OP_ROPE:
+    case GDS_OP_HADAMARD: case GDS_OP_MUL_MAT: case GDS_OP_MUL_MAT_ID: case GDS_OP_CPY:
+        return 1;
+    default: return 0;
+    }
+}
 
 /* float op params by bit pattern */
 static inline float gds_cu_param_f32(const struct gds_cu_node *n, int i) {

@@ -3,12 +3,13 @@
  * SIGMOID, SOFTPLUS, SILU, SWIGLU on CUDA: one thread per output element,
  * the formulas of backends/cpu/ops-elementwise.c in fp32 (CUDA's expf and
  * log1pf are within 2 ulp of glibc's, not bit-equal; no fast-math).
+ * dst_bf16 (a fused QUANT_SIM BF16): bf16(y) is stored there too.
  */
 #include "common.cuh"
 
 enum { EW_ADD, EW_MUL, EW_DIV, EW_SCALE, EW_SQRT, EW_SIGMOID, EW_SOFTPLUS, EW_SILU, EW_SWIGLU };
 
-static __global__ void k_elementwise(int op, gds_cu_t a, gds_cu_t b, gds_cu_t d, float p0, float p1, int64_t n) {
+static __global__ void k_elementwise(int op, gds_cu_t a, gds_cu_t b, gds_cu_t d, float p0, float p1, int64_t n, char *db) {
     const int64_t ne0 = d.ne[0], ne1 = d.ne[1], ne2 = d.ne[2];
     CU_GRID_STRIDE(e, n) {
         const int64_t i0 = e % ne0, r = e / ne0, i1 = r % ne1, i2 = (r / ne1) % ne2, i3 = r / (ne1 * ne2);
@@ -37,7 +38,9 @@ static __global__ void k_elementwise(int op, gds_cu_t a, gds_cu_t b, gds_cu_t d,
         }
         default: y = 0.0f;
         }
-        *(float *)cu_at(d, i0, i1, i2, i3) = y;
+        char *o = cu_at(d, i0, i1, i2, i3);
+        *(float *)o = y;
+        if (db) *(float *)(db + (o - d.data)) = gds_round_bf16(y);
     }
 }
 
@@ -45,7 +48,8 @@ static int run_ew(int op, const struct gds_cu_node *n, const struct gds_cu_exec 
     const gds_cu_t &d = n->dst;
     const int64_t ne = d.ne[0] * d.ne[1] * d.ne[2] * d.ne[3];
     if (ne == 0) return 0;
-    k_elementwise<<<cu_blocks(ne, 256), 256, 0, cu_stream(x)>>>(op, n->src[0], n->n_src > 1 ? n->src[1] : n->src[0], d, p0, p1, ne);
+    k_elementwise<<<cu_blocks(ne, 256), 256, 0, cu_stream(x)>>>(op, n->src[0], n->n_src > 1 ? n->src[1] : n->src[0], d, p0, p1, ne,
+                                                            n->dst_bf16);
     GDS_CU_RETURN_LAST();
 }
 

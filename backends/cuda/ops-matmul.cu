@@ -30,6 +30,9 @@
  *   expert's weight rows are streamed once per column tile.
  *   F32 weights take mm_f32 instead (a warp per weight row, up to 8 columns,
  *   fmaf in lanes over k = lane + 32 i, xor-shuffle reduction), on x directly.
+ *   Other weights read x only in phase 1, which runs before any kernel that
+ *   writes dst (MUL_MAT_ID: before mm_route's zero rows), so dst and
+ *   dst_bf16 (a fused QUANT_SIM BF16's output, cuda-backend.c) may overlap x.
  *
  * Numerics (gds.h MUL_MAT contract; the CPU's per-block formulas, quants.c):
  *   F8 x F8: e4m3 codes decode exactly to f16 (cvt.rn.f16x2.e4m3x2); per
@@ -181,6 +184,7 @@ struct mm_p {
     const char *x;                                /* F32 path: x itself */
     int64_t xnb1, xnb2, xnb3, xne1, xne2;
     int cc;                                       /* column capacity of the smem layout */
+    float *dstb;                                  /* non-NULL: bf16(out) here too (gds_cu_node.dst_bf16) */
 };
 
 /* ---- device helpers ----------------------------------------------------- */
@@ -824,7 +828,10 @@ __global__ void __launch_bounds__(WM * WKS * 32) mm_tc_kernel(const mm_p p) {
             for (int i = 0; i < 4; i++) {
                 const int64_t n = n0 + rb + 16 * mt + g + 8 * (i >> 1);
                 const int col = 8 * nt + 2 * c + (i & 1);
-                if (n < N && col < ncols) p.dst[col_dst[col] + n] = acc[mt][nt][i];
+                if (n < N && col < ncols) {
+                    p.dst[col_dst[col] + n] = acc[mt][nt][i];
+                    if (p.dstb) p.dstb[col_dst[col] + n] = gds_round_bf16(acc[mt][nt][i]);
+                }
             }
 }
 
@@ -861,7 +868,10 @@ __global__ void __launch_bounds__(128) mm_f32_kernel(const mm_p p) {
     for (int j = 0; j < 8; j++) {
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) acc[j] = __fadd_rn(acc[j], __shfl_xor_sync(0xffffffffu, acc[j], o));
-        if (lane == j && j < ncols) p.dst[col_dst[j] + n] = acc[j];
+        if (lane == j && j < ncols) {
+            p.dst[col_dst[j] + n] = acc[j];
+            if (p.dstb) p.dstb[col_dst[j] + n] = gds_round_bf16(acc[j]);
+        }
     }
 }
 
@@ -871,9 +881,10 @@ __global__ void __launch_bounds__(128) mm_f32_kernel(const mm_p p) {
  * (stable: a chunk of blockDim pairs at a time, ranks inside a warp from
  * __match_any_sync, warp bases from a per-expert scan over the warps), the
  * work list items = (expert, first column) per BMC columns, nitems; the
- * output rows of pairs with ids outside [0, E) are zeroed here. */
+ * output rows of pairs with ids outside [0, E) are zeroed here (also in dstb
+ * when it is set). */
 __global__ void mm_route_kernel(const char *ids, int64_t inb0, int64_t inb1, int nu, int T, int E, int bmc, float *dst,
-                                int64_t N, int32_t *cnt_g, int32_t *off_g, int32_t *pairs, int32_t *items, int32_t *nitems) {
+                                float *dstb, int64_t N, int32_t *cnt_g, int32_t *off_g, int32_t *pairs, int32_t *items, int32_t *nitems) {
     extern __shared__ int rsm[];
     int *cnt = rsm, *cur = rsm + E, *wc = rsm + 2 * E;
     const int nth = blockDim.x, nw = nth >> 5, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -886,6 +897,8 @@ __global__ void mm_route_kernel(const char *ids, int64_t inb0, int64_t inb1, int
         else {
             float *o = dst + (int64_t)q * N;
             for (int64_t k = 0; k < N; k++) o[k] = 0.0f;
+            if (dstb)
+                for (int64_t k = 0; k < N; k++) dstb[(int64_t)q * N + k] = 0.0f;
         }
     }
     __syncthreads();
@@ -1012,6 +1025,7 @@ static mm_p mm_params(const gds_cu_node *n, char *scr, const mm_lay &l) {
     p.xnb1 = x.nb[1]; p.xnb2 = x.nb[2]; p.xnb3 = x.nb[3];
     p.xne1 = x.ne[1] > 0 ? x.ne[1] : 1; p.xne2 = x.ne[2] > 0 ? x.ne[2] : 1;
     p.X2 = 1; p.r2 = 1; p.r3 = 1;
+    p.dstb = (float *)n->dst_bf16;
     return p;
 }
 
@@ -1106,7 +1120,11 @@ extern "C" int gds_cu_run_mul_mat_id(const struct gds_cu_node *n, const struct g
     static size_t granted[CU_MAX_DEVICES];
     const cudaError_t err = cu_allow_smem(mm_route_kernel, rsm, granted);
     if (err != cudaSuccess) return (int)err;
-    mm_route_kernel<<<1, nth, rsm, st>>>(ids.data, ids.nb[0], ids.nb[1], (int)nu, (int)T, (int)E, bmc, p.dst, N,
+    if (kind != MK_F32) { /* x into the scratch before anything writes dst (dst may overlap x: see the top) */
+        const int rq = mm_quantize(kind, x, K, nx, T, nx * T, l.a, scr, st);
+        if (rq) return rq;
+    }
+    mm_route_kernel<<<1, nth, rsm, st>>>(ids.data, ids.nb[0], ids.nb[1], (int)nu, (int)T, (int)E, bmc, p.dst, p.dstb, N,
                                          (int32_t *)(scr + l.cnt), (int32_t *)(scr + l.off), (int32_t *)(scr + l.pairs),
                                          (int32_t *)(scr + l.items), (int32_t *)(scr + l.nitems));
     int rc = (int)cudaGetLastError();
@@ -1117,7 +1135,5 @@ extern "C" int gds_cu_run_mul_mat_id(const struct gds_cu_node *n, const struct g
         mm_f32_kernel<<<grid, 128, 0, st>>>(p);
         GDS_CU_RETURN_LAST();
     }
-    rc = mm_quantize(kind, x, K, nx, T, nx * T, l.a, scr, st);
-    if (rc) return rc;
     return mm_tc(kind, p, v, np, ny, 1, st);
 }

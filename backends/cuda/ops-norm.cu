@@ -101,19 +101,27 @@ static bool cu_f32_rows(const gds_cu_t &t) { return t.data && t.type == GDS_TYPE
 
 /* ---- RMS_NORM ---------------------------------------------------------------- */
 
-static __global__ void k_rms_norm(gds_cu_t x, const float *w, float *dst, float eps) {
+static __global__ void k_rms_norm(gds_cu_t x, const float *w, float *dst, float eps, float *db) {
     __shared__ float sh[32];
     const int64_t n = x.ne[0], r = blockIdx.x;
     const float *xr = cu_src_row(x, r);
-    float *yr = dst + r * n;
+    float *yr = dst + r * n, *br = db ? db + r * n : NULL;
     float ss = 0.0f;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ss = fmaf(xr[i], xr[i], ss);
     ss = cu_block_reduce(ss, cu_op_add(), sh);
     const float rs = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, (float)n), eps)));
     if (w) {
-        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = __fmul_rn(__fmul_rn(xr[i], rs), w[i]);
+        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+            const float y = __fmul_rn(__fmul_rn(xr[i], rs), w[i]);
+            yr[i] = y;
+            if (br) br[i] = gds_round_bf16(y);
+        }
     } else {
-        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = __fmul_rn(xr[i], rs);
+        for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+            const float y = __fmul_rn(xr[i], rs);
+            yr[i] = y;
+            if (br) br[i] = gds_round_bf16(y);
+        }
     }
 }
 
@@ -128,7 +136,8 @@ extern "C" int gds_cu_run_rms_norm(const struct gds_cu_node *n, const struct gds
         w = (const float *)n->src[1].data;
     }
     k_rms_norm<<<(unsigned)nr, cu_row_threads(s.ne[0]), 0, cu_stream(x)>>>(s, w, (float *)n->dst.data,
-                                                                             gds_cu_param_f32(n, GDS_P_NORM_EPS));
+                                                                             gds_cu_param_f32(n, GDS_P_NORM_EPS),
+                                                                             (float *)n->dst_bf16);
     GDS_CU_RETURN_LAST();
 }
 
@@ -216,7 +225,7 @@ extern "C" int gds_cu_run_soft_max(const struct gds_cu_node *n, const struct gds
 struct cu_rope_tab { float freq[CU_ROPE_MAX_PAIRS]; };
 
 static __global__ void __launch_bounds__(256) k_rope(gds_cu_t x, gds_cu_t pos, float *dst, cu_rope_tab tab, int np, int inv,
-                                                     int hpb, int64_t nhb) {
+                                                     int hpb, int64_t nhb, float *db) {
     __shared__ float cs[CU_ROPE_MAX_PAIRS], sn[CU_ROPE_MAX_PAIRS];
     const int64_t nh = x.ne[1], T = x.ne[2], ne0 = x.ne[0];
     const int64_t b = blockIdx.x;
@@ -236,14 +245,22 @@ static __global__ void __launch_bounds__(256) k_rope(gds_cu_t x, gds_cu_t pos, f
         const int hr = e / W, k = e - hr * W;
         const int64_t h = h0 + hr;
         const float *xr = (const float *)(x.data + h * x.nb[1] + i2 * x.nb[2] + i3 * x.nb[3]);
-        float *yr = dst + ((i3 * T + i2) * nh + h) * ne0;
+        float *yr = dst + ((i3 * T + i2) * nh + h) * ne0, *br = db ? db + ((i3 * T + i2) * nh + h) * ne0 : NULL;
         if (k < nd) {
-            if (yr != xr) yr[k] = xr[k];
+            const float v = xr[k]; /* br may alias xr (fused bf16 output in place) */
+            if (yr != xr) yr[k] = v;
+            if (br) br[k] = gds_round_bf16(v);
         } else {
             const int i = k - nd;
             const float a = xr[nd + 2 * i], c = xr[nd + 2 * i + 1];
-            yr[nd + 2 * i] = __fsub_rn(__fmul_rn(a, cs[i]), __fmul_rn(c, sn[i]));
-            yr[nd + 2 * i + 1] = __fadd_rn(__fmul_rn(a, sn[i]), __fmul_rn(c, cs[i]));
+            const float y0 = __fsub_rn(__fmul_rn(a, cs[i]), __fmul_rn(c, sn[i]));
+            const float y1 = __fadd_rn(__fmul_rn(a, sn[i]), __fmul_rn(c, cs[i]));
+            yr[nd + 2 * i] = y0;
+            yr[nd + 2 * i + 1] = y1;
+            if (br) {
+                br[nd + 2 * i] = gds_round_bf16(y0);
+                br[nd + 2 * i + 1] = gds_round_bf16(y1);
+            }
         }
     }
 }
@@ -263,13 +280,14 @@ extern "C" int gds_cu_run_rope(const struct gds_cu_node *n, const struct gds_cu_
     hpb = hpb < 1 ? 1 : (hpb > nh ? nh : hpb);
     const int64_t nhb = (nh + hpb - 1) / hpb;
     k_rope<<<(unsigned)(nhb * s.ne[2] * s.ne[3]), 256, 0, cu_stream(x)>>>(s, pos, (float *)n->dst.data, tab, n_rot / 2,
-                                                                           n->params[GDS_P_ROPE_INV] != 0, (int)hpb, nhb);
+                                                                           n->params[GDS_P_ROPE_INV] != 0, (int)hpb, nhb,
+                                                                           (float *)n->dst_bf16);
     GDS_CU_RETURN_LAST();
 }
 
 /* ---- HADAMARD ---------------------------------------------------------------- */
 
-static __global__ void __launch_bounds__(256) k_hadamard(gds_cu_t x, float *dst, int64_t nbr, int64_t nunits) {
+static __global__ void __launch_bounds__(256) k_hadamard(gds_cu_t x, float *dst, int64_t nbr, int64_t nunits, float *db) {
     const int64_t u = (int64_t)blockIdx.x * 8 + (threadIdx.x >> 5);
     if (u >= nunits) return;
     const int lane = threadIdx.x & 31;
@@ -296,7 +314,11 @@ static __global__ void __launch_bounds__(256) k_hadamard(gds_cu_t x, float *dst,
     v[1] = __fadd_rn(t1, t3); v[3] = __fsub_rn(t1, t3);
     const float scale = 0.08838834764831844055f; /* fp32(128^-0.5) */
 #pragma unroll
-    for (int k = 0; k < 4; k++) yr[lane + 32 * k] = __fmul_rn(v[k], scale);
+    for (int k = 0; k < 4; k++) {
+        const float y = __fmul_rn(v[k], scale);
+        yr[lane + 32 * k] = y;
+        if (db) db[r * x.ne[0] + b * 128 + lane + 32 * k] = gds_round_bf16(y);
+    }
 }
 
 extern "C" int gds_cu_run_hadamard(const struct gds_cu_node *n, const struct gds_cu_exec *x) {
@@ -304,7 +326,8 @@ extern "C" int gds_cu_run_hadamard(const struct gds_cu_node *n, const struct gds
     CU_CHECK(cu_f32_rows(s) && s.ne[0] % 128 == 0);
     const int64_t nbr = s.ne[0] / 128, nunits = cu_nrows(s) * nbr;
     if (nunits == 0) return 0;
-    k_hadamard<<<(unsigned)((nunits + 7) / 8), 256, 0, cu_stream(x)>>>(s, (float *)n->dst.data, nbr, nunits);
+    k_hadamard<<<(unsigned)((nunits + 7) / 8), 256, 0, cu_stream(x)>>>(s, (float *)n->dst.data, nbr, nunits,
+                                                                        (float *)n->dst_bf16);
     GDS_CU_RETURN_LAST();
 }
 

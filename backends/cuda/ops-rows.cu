@@ -48,8 +48,9 @@ static bool is_block(int32_t type) { return cu_blck(type) > 1; }
 
 /* ---- CPY ------------------------------------------------------------------- */
 
-/* same shape, plain destination: one thread per element */
-static __global__ void k_cpy_elem(gds_cu_t s, gds_cu_t d, int64_t n) {
+/* same shape, plain destination: one thread per element; db (F32
+ * destination only, gds_cu_node.dst_bf16): bf16 of the value there too */
+static __global__ void k_cpy_elem(gds_cu_t s, gds_cu_t d, int64_t n, char *db) {
     const int64_t ne0 = d.ne[0], ne1 = d.ne[1], ne2 = d.ne[2];
     const bool same_shape = s.ne[0] == d.ne[0] && s.ne[1] == d.ne[1] && s.ne[2] == d.ne[2] && s.ne[3] == d.ne[3];
     CU_GRID_STRIDE(e, n) {
@@ -64,6 +65,7 @@ static __global__ void k_cpy_elem(gds_cu_t s, gds_cu_t d, int64_t n) {
         if (cu_blck(s.type) > 1) {
             const char *row = s.data + i1 * s.nb[1] + i2 * s.nb[2] + i3 * s.nb[3];
             *(float *)dp = cu_row_value(row, s.type, i0); /* quantized -> F32 only */
+            if (db) *(float *)(db + (dp - d.data)) = gds_round_bf16(*(const float *)dp);
             continue;
         }
         const char *sp = cu_at(s, i0, i1, i2, i3);
@@ -73,6 +75,7 @@ static __global__ void k_cpy_elem(gds_cu_t s, gds_cu_t d, int64_t n) {
         } else {
             cu_store_f(dp, d.type, cu_load_f(sp, s.type));
         }
+        if (db) *(float *)(db + (dp - d.data)) = gds_round_bf16(*(const float *)dp);
     }
 }
 
@@ -102,7 +105,7 @@ extern "C" int gds_cu_run_cpy(const struct gds_cu_node *n, const struct gds_cu_e
         const int64_t nb = ne / cu_blck(d.type);
         k_cpy_quant<<<cu_blocks(nb, 128), 128, 0, cu_stream(x)>>>(s, d, nb);
     } else {
-        k_cpy_elem<<<cu_blocks(ne, 256), 256, 0, cu_stream(x)>>>(s, d, ne);
+        k_cpy_elem<<<cu_blocks(ne, 256), 256, 0, cu_stream(x)>>>(s, d, ne, d.type == GDS_TYPE_F32 ? n->dst_bf16 : NULL);
     }
     GDS_CU_RETURN_LAST();
 }

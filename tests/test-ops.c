@@ -1801,16 +1801,18 @@ static void cases_init(void) {
 
     /* Column series (b_mm_series, b_mmid_series): bit identity across M and
      * expert loads, plus the float64 reference at the bounds of the cases
-     * above. K = 1152: 9 chunks of 128 (5 of 256), not a multiple of 4 */
-    for (int q = 0; q < 8; q++) {
-        const enum gds_type t = q < 6 ? wtypes[q] : q == 6 ? GDS_TYPE_F8_E4M3_B128 : GDS_TYPE_BF16;
-        c = tc_add(GDS_OP_MUL_MAT, b_mm_series, r_mm_series, q < 6 ? mmb[q] : q == 6 ? 7e-12 : 6e-13);
+     * above. K = 1152: 9 chunks of 128 (5 of 256), not a multiple of 4;
+     * K = 1000 (float weights): a last chunk of 104, a last 32-step of 8 */
+    for (int q = 0; q < 11; q++) {
+        const enum gds_type t = q < 6 ? wtypes[q] : q == 6 ? GDS_TYPE_F8_E4M3_B128 : q == 7 ? GDS_TYPE_BF16 : wtypes[q - 8];
+        const int64_t K = q < 8 ? 1152 : 1000;
+        c = tc_add(GDS_OP_MUL_MAT, b_mm_series, r_mm_series, q < 6 ? mmb[q] : q == 6 ? 7e-12 : q == 7 ? 6e-13 : mmb[q - 8]);
         c->t0 = t;
-        c->n[0] = 1152; c->n[1] = 136;
-        c->i[5] = q < 6 ? 0 : GDS_MM_ACT_BF16;
+        c->n[0] = K; c->n[1] = 136;
+        c->i[5] = q == 6 || q == 7 ? GDS_MM_ACT_BF16 : 0;
         c->i[7] = 1;
-        tc_name(c, "%s%s,w=[1152,136],x=[1152,M] for M=1,3,8,12,17,64,130: same bits per column", tname(t),
-                q < 6 ? "" : ",act_bf16");
+        tc_name(c, "%s%s,w=[%lld,136],x=[%lld,M] for M=1,3,8,12,17,64,130: same bits per column", tname(t),
+                q == 6 || q == 7 ? ",act_bf16" : "", (long long)K, (long long)K);
     }
     for (int q = 0; q < 6; q++)
         for (int nx = 1; nx <= 4; nx += 3) {

@@ -10,7 +10,9 @@
 # processes have mapped stay), starts gds-run in a memory cgroup limited to
 # that size (cgroup v2 memory.max where the memory controller is on v2,
 # else v1 memory.limit_in_bytes; needs root), decodes TOKENS tokens (default
-# 32) after an 8-token prompt, and prints one line: limit, share of the file
+# 32) after an 8-token prompt (the file is read once inside the cgroup first,
+# so that the run starts from the steady state: as much of the file cached as
+# the limit lets stay), and prints one line: limit, share of the file
 # that the limit is, prefetch, decode t/s, major page faults per decode token
 # (faults on a page that was not in the page cache: with prefetch, the pages
 # whose read it did not start in time), the file's resident share at the end
@@ -31,7 +33,7 @@ else
     echo "no memory cgroup (v2 memory.max or v1 memory) here: run as root on a machine with one" >&2; exit 1
 fi
 trap 'rmdir "$CG" 2>/dev/null' EXIT
-ulimit -l unlimited 2>/dev/null || echo "note: cannot raise RLIMIT_MEMLOCK: --mlock-dense may lock only part" >&2
+ulimit -l unlimited 2>/dev/null || true # root (CAP_IPC_LOCK) locks without it
 echo "limit_gib share_of_file prefetch decode_tps majflt_per_token resident_share_end"
 for L in $LIMITS; do
     for pf in off on; do
@@ -39,13 +41,13 @@ for L in $LIMITS; do
         echo $((L * 1073741824)) > "$CG/$LIMIT_FILE"
         opt=""; [ $pf = on ] && opt="--prefetch-experts"
         # shellcheck disable=SC2086
-        out=$(sh -c 'echo $$ > "$1/cgroup.procs"; shift; exec "$@"' sh "$CG" \
+        out=$(sh -c 'echo $$ > "$1/cgroup.procs"; dd if="$2" of=/dev/null bs=16M 2>/dev/null; shift 2; exec "$@"' sh "$CG" "$MODEL" \
               "$RUN" -m "$MODEL" --prompt-ids "1 2 3 4 5 6 7 8" -n "$TOKENS" -t "$THREADS" --mlock-dense -v --numa-bw 100 $opt 2>&1 >/dev/null) || true
         line=$(echo "$out" | grep "gds-run: decode" | tail -1)
         ms=$(echo "$line" | sed -n 's/.*: \([0-9.]*\) ms\/token.*/\1/p')
         maj=$(echo "$line" | sed -n 's/.*, \([0-9.]*\) major page faults.*/\1/p')
         res=$(fincore -b -n -o RES "$MODEL" 2>/dev/null | tr -d ' ')
         awk -v L="$L" -v s="$size" -v pf="$pf" -v ms="$ms" -v m="$maj" -v r="$res" \
-            'BEGIN { printf "%9d %13.3f %8s %10.2f %16s %18.3f\n", L, L * 1073741824 / s, pf, ms > 0 ? 1000 / ms : 0, m, r / s }'
+            'BEGIN { printf "%9d %13.3f %8s %10.2f %16s %18.3f\n", L, L * 1073741824 / s, pf, (ms > 0 ? 1000 / ms : 0), m, r / s }'
     done
 done

@@ -791,5 +791,15 @@ double gds_numa_report(const struct gds_numa_plan *p, double dense_bytes, const 
         fprintf(f, "\n");
         if (rows[k].m == p->mode && rows[k].split == p->split && rows[k].rep == p->replicate_dense) mine = tr.tps;
     }
+    if (p->n_nodes > 1) { /* the link bandwidth is the least known parameter: the speedups at 2/3 and 3/2 of it */
+        for (int k = 0; k < 2; k++) {
+            const double bl = k ? 1.5 * bw_link : bw_link / 1.5;
+            fprintf(f, "numa:   at %.0f GB/s between nodes: x one socket:", bl);
+            for (size_t r = 1; r < sizeof rows / sizeof rows[0]; r++) {
+                gds_numa_traffic(p, rows[r].m, rows[r].split, rows[r].rep, dense_bytes, layer_scale, bw_node, bl, &tr);
+                fprintf(f, " %s %.2f%s", rows[r].name, one.tps > 0 ? tr.tps / one.tps : 0, r + 1 < sizeof rows / sizeof rows[0] ? "," : "\n");
+            }
+        }
+    }
     return mine;
 }

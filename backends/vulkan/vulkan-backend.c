@@ -40,8 +40,9 @@
  * whole words where an invocation owns them and atomicAnd/atomicOr on the
  * shared edge words (disjoint bits: the result does not depend on order).
  * Shaders use only core Vulkan 1.2 compute features (32-bit storage access,
- * no 8/16-bit storage, no subgroup ops, no int64), and float64 only in ROPE's
- * angle reduction (refused on devices without shaderFloat64).
+ * no 8/16-bit storage, no subgroup ops, no int64), and float64 in ROPE's
+ * angle reduction (refused on devices without shaderFloat64) and in exp /
+ * log1p (mathf.glsl; "-nof64" builds of those shaders use the device's).
  */
 #include "vulkan-impl.h"
 
@@ -284,12 +285,15 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     if (c->qfam == UINT32_MAX) return gds_error(GDS_ERR_UNSUPPORTED, "vulkan: %s has no compute queue", c->props.deviceName);
     const float prio = 1.0f;
     VkDeviceQueueCreateInfo qi = { .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO, .queueFamilyIndex = c->qfam, .queueCount = 1, .pQueuePriorities = &prio };
-    /* optional features: shaderFloat64 (ROPE's angle reduction; refused without it) */
+    /* optional features: shaderFloat64 (ROPE's angle reduction, refused without it;
+     * exp/log1p as libm gives them, else the "-nof64" shaders with the device's) */
     VkPhysicalDeviceFeatures have, want;
     vkGetPhysicalDeviceFeatures(c->pdev, &have);
     memset(&want, 0, sizeof want);
-    want.shaderFloat64 = have.shaderFloat64;
-    c->f64 = have.shaderFloat64 == VK_TRUE;
+    /* GDS_VK_NO_F64=1: behave as a device without it (tests the fallbacks) */
+    const char *nf = getenv("GDS_VK_NO_F64");
+    c->f64 = have.shaderFloat64 == VK_TRUE && !(nf && *nf && strcmp(nf, "0") != 0);
+    want.shaderFloat64 = c->f64 ? VK_TRUE : VK_FALSE;
     VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qi,
                                .pEnabledFeatures = &want };
     VK_CHECK(vkCreateDevice(c->pdev, &dci, NULL, &c->dev), "vkCreateDevice");
@@ -623,7 +627,9 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
         const struct gds_tensor *t = g->nodes[i];
         if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
         if ((st = gds_vk_ops[t->op].run(c, t)) != GDS_OK) {
-            gds_error(st, "vulkan: recording %s (node '%s'): %s", gds_op_name(t->op), t->name, gds_last_error());
+            char why[256];
+            snprintf(why, sizeof why, "%s", gds_last_error());
+            gds_error(st, "vulkan: recording %s (node '%s'): %s", gds_op_name(t->op), t->name, why);
             vkEndCommandBuffer(c->cmd);
             return st;
         }

@@ -19,6 +19,10 @@ _Static_assert(GDS_OP_HADAMARD == 19 && GDS_OP_QUANT_SIM == 20, "sim.comp OP_*")
 _Static_assert(GDS_OP_HC_COMB == 24 && GDS_OP_HC_PRE == 25 && GDS_OP_HC_POST == 26, "hc.comp OP_*");
 _Static_assert(GDS_OP_COMPRESS == 27 && GDS_OP_INDEXER == 28 && GDS_OP_ATTN == 29, "attn.comp OP_*");
 
+/* the shaders with exp/log1p in double (mathf.glsl) have a "-nof64" build for
+ * devices without shaderFloat64 (the device's fp32 exp: a few ulp from the CPU) */
+#define SH(c, name) (vk_has_f64(c) ? name : name "-nof64")
+
 static bool is_float(enum gds_type t) { return t == GDS_TYPE_F32 || t == GDS_TYPE_F16 || t == GDS_TYPE_BF16; }
 static bool is_quant(enum gds_type t) { return gds_type_traits(t) && gds_type_traits(t)->is_quantized; }
 static bool f32_rows(const struct gds_tensor *t) { return t && t->type == GDS_TYPE_F32 && t->nb[0] == 4; }
@@ -96,7 +100,7 @@ static bool sup_binary(const struct vk_ctx *c, const struct gds_tensor *t) {
 }
 
 static enum gds_status run_elementwise(struct vk_ctx *c, const struct gds_tensor *t) {
-    return run_1d(c, t, "elementwise", nel(t->src[0]), 256, NULL, 0);
+    return run_1d(c, t, SH(c, "elementwise"), nel(t->src[0]), 256, NULL, 0);
 }
 
 /* ---- norm.comp: RMS_NORM, SUM_ROWS, SOFT_MAX (16 rows a workgroup) -------------- */
@@ -112,7 +116,7 @@ static bool sup_soft_max(const struct vk_ctx *c, const struct gds_tensor *t) {
 }
 
 static enum gds_status run_norm(struct vk_ctx *c, const struct gds_tensor *t) {
-    return run_1d(c, t, "norm", (uint64_t)gds_nrows(t->src[0]), 16, NULL, 0);
+    return run_1d(c, t, SH(c, "norm"), (uint64_t)gds_nrows(t->src[0]), 16, NULL, 0);
 }
 
 /* ---- rope.comp (float64), sim.comp: ROPE, HADAMARD, QUANT_SIM -------------------- */
@@ -207,13 +211,13 @@ static bool sup_hc(const struct vk_ctx *c, const struct gds_tensor *t) {
 
 static enum gds_status run_hc_comb(struct vk_ctx *c, const struct gds_tensor *t) {
     uint32_t u = 0;
-    enum gds_status st = run_1d(c, t, "hc", (uint64_t)t->ne[0] * (uint64_t)t->src[0]->ne[2], 16, &u, 1);
+    enum gds_status st = run_1d(c, t, SH(c, "hc"), (uint64_t)t->ne[0] * (uint64_t)t->src[0]->ne[2], 16, &u, 1);
     if (st != GDS_OK) return st;
     u = 1;
-    return run_1d(c, t, "hc", (uint64_t)t->src[0]->ne[2], 256, &u, 1);
+    return run_1d(c, t, SH(c, "hc"), (uint64_t)t->src[0]->ne[2], 256, &u, 1);
 }
 
-static enum gds_status run_hc(struct vk_ctx *c, const struct gds_tensor *t) { return run_1d(c, t, "hc", nel(t), 256, NULL, 0); }
+static enum gds_status run_hc(struct vk_ctx *c, const struct gds_tensor *t) { return run_1d(c, t, SH(c, "hc"), nel(t), 256, NULL, 0); }
 
 /* ---- attn.comp: COMPRESS, INDEXER, ATTN ------------------------------------------------ */
 
@@ -237,8 +241,8 @@ static bool sup_attn(const struct vk_ctx *c, const struct gds_tensor *t) {
 }
 
 static enum gds_status run_attn_family(struct vk_ctx *c, const struct gds_tensor *t) {
-    if (t->op == GDS_OP_ATTN) return run_1d(c, t, "attn", (uint64_t)t->ne[1] * (uint64_t)t->ne[2], 1, NULL, 0);
-    return run_1d(c, t, "attn", nel(t), 64, NULL, 0);
+    if (t->op == GDS_OP_ATTN) return run_1d(c, t, SH(c, "attn"), (uint64_t)t->ne[1] * (uint64_t)t->ne[2], 1, NULL, 0);
+    return run_1d(c, t, SH(c, "attn"), nel(t), 64, NULL, 0);
 }
 
 /* ---- the table -------------------------------------------------------------------- */

@@ -18,6 +18,7 @@
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "mathf.glsl"
 
 layout(local_size_x = 64) in;
 
@@ -51,14 +52,14 @@ void compress() {
         for (uint t = 0u; t < m; t++) {
             const float zv = s1_f32(t_off(2, 4u * (L * d + j), t, w + L, 0u));
             if (zv == neg_inf()) continue;
-            sum = sum + exp(zv - mx);
+            sum = sum + exp_f(zv - mx);
         }
     precise float acc = 0.0;
     for (uint L = 0u; L < nlane; L++)
         for (uint t = 0u; t < m; t++) {
             const float zv = s1_f32(t_off(2, 4u * (L * d + j), t, w + L, 0u));
             if (zv == neg_inf()) continue;
-            precise float a = exp(zv - mx) / sum;
+            precise float a = exp_f(zv - mx) / sum;
             precise float p = a * s0_f32(t_off(1, 4u * (L * d + j), t, w + L, 0u));
             acc = acc + p;
         }
@@ -124,11 +125,11 @@ void attn() {
             bool any = false;
             for (uint j = 0u; j < 64u; j++) if (sh_row[j] != 0xffffffffu) { mb = sh_s[j] > mb ? sh_s[j] : mb; any = true; }
             if (any) {
-                const float alpha = exp(mrun - mb);
+                const float alpha = exp_f(mrun - mb);
                 precise float lsum = 0.0;
                 for (uint j = 0u; j < 64u; j++) {
                     if (sh_row[j] == 0xffffffffu) continue;
-                    const float pj = exp(sh_s[j] - mb);
+                    const float pj = exp_f(sh_s[j] - mb);
                     lsum = lsum + pj;
                     sh_p[j] = round_bf16(pj);
                 }
@@ -157,7 +158,7 @@ void attn() {
     }
     if (lx == 0u) {
         sh_m = mrun;
-        precise float l = lrun + exp(s3_f32(P.t[4].offs + h * P.t[4].nb[0]) - mrun);
+        precise float l = lrun + exp_f(s3_f32(P.t[4].offs + h * P.t[4].nb[0]) - mrun);
         sh_alpha = l;
     }
     barrier();

@@ -4,11 +4,12 @@
  * the gds_op number): ADD, MUL, DIV (b broadcast by modulo), SCALE, SQRT,
  * SIGMOID, SOFTPLUS, SILU, SWIGLU. The formulas are written as the CPU kernels
  * write them (ops-elementwise.c); `precise` keeps the compiler from fusing
- * x*s + b into an fma. exp/log/sqrt are the device's (a few ulp; the CPU's
- * libm differs by as much).
+ * x*s + b into an fma. exp and log1p as the CPU's libm (mathf.glsl: in double,
+ * one rounding), sqrt and division are the device's.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "mathf.glsl"
 
 layout(local_size_x = 256) in;
 
@@ -21,14 +22,6 @@ layout(local_size_x = 256) in;
 #define OP_SOFTPLUS 12
 #define OP_SILU     13
 #define OP_SWIGLU   14
-
-/* log1p(y) for y >= 0 (Kahan: exact when 1 + y rounds to 1) */
-float log1p_(float y) {
-    precise float u = 1.0 + y;
-    if (u == 1.0) return y;
-    precise float d = u - 1.0;
-    return log(u) * (y / d);
-}
 
 void main() {
     const uint i = group_id() * 256u + gl_LocalInvocationID.x;
@@ -49,9 +42,9 @@ void main() {
         break;
     }
     case OP_SQRT: y = sqrt(x); break;
-    case OP_SIGMOID: y = 1.0 / (1.0 + exp(-x)); break;
-    case OP_SOFTPLUS: y = x > 20.0 ? x : log1p_(exp(x)); break;
-    case OP_SILU: y = x / (1.0 + exp(-x)); break;
+    case OP_SIGMOID: y = 1.0 / (1.0 + exp_f(-x)); break;
+    case OP_SOFTPLUS: y = x > 20.0 ? x : log1p_f(exp_f(x)); break;
+    case OP_SILU: y = x / (1.0 + exp_f(-x)); break;
     case OP_SWIGLU: {
         const float L = p_f32(0);
         float u = s1_f32(t_off(2, c.x * 4u, c.y, c.z, c.w));
@@ -60,7 +53,7 @@ void main() {
             g = g > L ? L : g;
             u = u > L ? L : (u < -L ? -L : u);
         }
-        precise float sg = g / (1.0 + exp(-g));
+        precise float sg = g / (1.0 + exp_f(-g));
         y = sg * u;
         break;
     }

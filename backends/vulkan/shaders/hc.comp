@@ -12,6 +12,7 @@
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "mathf.glsl"
 
 layout(local_size_x = 16, local_size_y = 16) in;
 
@@ -22,7 +23,7 @@ layout(local_size_x = 16, local_size_y = 16) in;
 
 shared float sh[16][16];
 
-float sigm(float x) { precise float e = 1.0 + exp(-x); return 1.0 / e; }
+float sigm(float x) { precise float e = 1.0 + exp_f(-x); return 1.0 / e; }
 
 void hc_dots() {
     const uint lx = gl_LocalInvocationID.x, ry = gl_LocalInvocationID.y;
@@ -84,7 +85,7 @@ void hc_finish() {
             mx = C[j][k] > mx ? C[j][k] : mx;
         }
         precise float sum = 0.0;
-        for (uint k = 0u; k < hc; k++) { C[j][k] = exp(C[j][k] - mx); sum = sum + C[j][k]; }
+        for (uint k = 0u; k < hc; k++) { C[j][k] = exp_f(C[j][k] - mx); sum = sum + C[j][k]; }
         for (uint k = 0u; k < hc; k++) { precise float q = C[j][k] / sum + hc_eps; C[j][k] = q; }
     }
     for (int it = 0; it < iters; it++) {

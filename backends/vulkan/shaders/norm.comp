@@ -11,6 +11,7 @@
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#include "mathf.glsl"
 
 layout(local_size_x = 16, local_size_y = 16) in;
 
@@ -110,18 +111,18 @@ void main() {
     if (live && !zero) for (uint i = lx; i < n; i += 16u) {
         precise float v = s0_f32(xo + 4u * i) * scale;
         if (has_mask) v = v + s1_f32(mo + 4u * i);
-        acc = acc + exp(v - mx);
+        acc = acc + exp_f(v - mx);
     }
     precise float sum = tree16(ry, lx, acc);
     if (!live) return;
-    if (has_sink) sum = sum + exp(sink - mx);
+    if (has_sink) sum = sum + exp_f(sink - mx);
     precise float inv = 1.0 / sum;
     for (uint i = lx; i < n; i += 16u) {
         precise float y = 0.0;
         if (!zero) {
             precise float v = s0_f32(xo + 4u * i) * scale;
             if (has_mask) v = v + s1_f32(mo + 4u * i);
-            y = exp(v - mx) * inv;
+            y = exp_f(v - mx) * inv;
         }
         dst_f.d[(yo >> 2) + i] = y;
     }

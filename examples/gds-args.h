@@ -122,7 +122,6 @@ struct numa_opts {
     double bw_node, bw_link; /* traffic model: GB/s per node (0: measured on node 0), per direction between two nodes */
     int project_layers;      /* traffic model: project to this many layers (0: the model's) */
 };
-#define NUMA_BW_LINK_DEFAULT 60.0 /* README "NUMA": 3 UPI 2.0 links x 16 GT/s x 2 B = 96 GB/s raw per direction, ~60 % usable */
 enum { OPT_NUMA = 0x4e00, OPT_NUMA_SPLIT, OPT_PRINT_PLACEMENT, OPT_NUMA_POPULARITY, OPT_NUMA_POPULARITY_OUT, OPT_PREFETCH_EXPERTS,
        OPT_MLOCK_DENSE, OPT_NUMA_BW, OPT_NUMA_LINK_BW, OPT_NUMA_REPLICATE_DENSE, OPT_NUMA_PROJECT_LAYERS };
 #define NUMA_LONG_OPTS                                                                                                             \
@@ -145,7 +144,8 @@ enum { OPT_NUMA = 0x4e00, OPT_NUMA_SPLIT, OPT_PRINT_PLACEMENT, OPT_NUMA_POPULARI
     "  --numa-popularity-out FILE  write the expert popularity counted in this run (layer expert count)\n"                        \
     "  --print-placement      print the plan (node of every layer's experts, teams, bytes per node) at load\n"                    \
     "  --numa-bw GBPS         -v traffic model: read bandwidth of one node (default: measured on node 0)\n"                       \
-    "  --numa-link-bw GBPS    -v traffic model: bandwidth per direction between two nodes (default 60)\n"                         \
+    "  --numa-link-bw GBPS    -v traffic model: bandwidth per direction between two nodes (default: measured\n"                  \
+    "                         with two nodes here, else 60)\n"                                                                    \
     "  --numa-project-layers L  -v traffic model: project to L layers like the counted ones (Flash: 43)\n"                      \
     "  --prefetch-experts     read the router's experts ahead (madvise on a helper thread): models larger than memory\n"        \
     "  --mlock-dense          keep every weight but the routed experts resident (mlock)\n"
@@ -193,7 +193,7 @@ static inline void numa_params(const struct numa_opts *n, struct gds_model_param
 
 /* before gds_model_free: -v traffic report, popularity file; false on a write error */
 static inline bool numa_finish(struct gds_model *m, const struct numa_opts *n, bool verbose) {
-    if (verbose) gds_model_numa_report(m, n->bw_node, n->bw_link > 0 ? n->bw_link : NUMA_BW_LINK_DEFAULT, n->project_layers, stderr);
+    if (verbose) gds_model_numa_report(m, n->bw_node, n->bw_link, n->project_layers, stderr);
     if (n->popularity_out && gds_model_numa_save_popularity(m, n->popularity_out) != GDS_OK) {
         fprintf(stderr, "%s: %s\n", gds_args_prog, gds_last_error());
         return false;

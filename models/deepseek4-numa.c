@@ -172,6 +172,12 @@ double gds_model_numa_report(struct gds_model *m, double bw_node, double bw_link
                                  m->numa_topo->node_cores[0]);
     }
     if (bw_node <= 0) { fprintf(f, "numa: no bandwidth for the model (give --numa-bw; it cannot be measured on this topology)\n"); return 0; }
+    if (bw_link <= 0 && m->numa_topo->this_system && m->numa_topo->n_nodes > 1) {
+        /* node 1's cores reading node 0's memory: what one direction of the link delivers */
+        bw_link = gds_numa_probe_bw(m->numa_topo, 1, 0, 0, 512);
+        if (bw_link > 0) fprintf(f, "numa: node 1 reading node 0's memory, measured here: %.1f GB/s\n", bw_link);
+    }
+    if (bw_link <= 0) bw_link = GDS_NUMA_LINK_BW_DEFAULT;
     uint64_t ranges;
     double pf_bytes;
     gds_backend_cpu_prefetch_stats(m->cpu, &ranges, &pf_bytes);

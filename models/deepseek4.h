@@ -152,7 +152,8 @@ enum gds_status gds_model_eval(struct gds_model *m, struct gds_seq *s, const str
  * plan and the router choices counted since load (a plan exists with
  * params.numa or params.verbose), and the projected decode speed for
  * bw_node GB/s per node (<= 0: measured on node 0 here) and bw_link GB/s
- * per direction between two nodes; n_layers > 0 projects a model of that
+ * per direction between two nodes (<= 0: measured between nodes 1 and 0 on a
+ * machine with two, else GDS_NUMA_LINK_BW_DEFAULT); n_layers > 0 projects a model of that
  * many layers like the counted ones (the same head). Returns the projected
  * tokens/s of the plan's mode, 0 without a plan or a bandwidth. */
 double gds_model_numa_report(struct gds_model *m, double bw_node, double bw_link, int n_layers, FILE *f);

@@ -51,6 +51,10 @@ bool gds_numa_mode_parse(const char *s, enum gds_numa_mode *m); /* "off", "auto"
 
 #define GDS_NUMA_MAX_NODES 64
 #define GDS_NUMA_UNIT_ROWS 16 /* = GDS_MM_NR of ops-matmul.c: the MUL_MAT_ID work unit */
+/* traffic model: GB/s per direction between two nodes when it is neither given
+ * nor measurable: 3 UPI 2.0 links x 16 GT/s x 2 B = 96 GB/s raw per direction,
+ * about 60 % of it for reads (an assumption; README "NUMA") */
+#define GDS_NUMA_LINK_BW_DEFAULT 60.0
 
 struct gds_numa_topo {
     int n_packages, n_nodes, n_cores, n_pus;

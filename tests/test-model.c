@@ -677,7 +677,8 @@ static void test_end_to_end(const char *gguf, struct gds_model *m, const struct 
      * split inside a call must not change a bit either */
     static const int batches[] = { 7, 64 };
     for (int c = 0; c < 2 && pre_ok; c++) {
-        struct gds_model *mb = gds_model_load(gguf, &(struct gds_model_params){ .n_batch = batches[c] });
+        const char *be = getenv("GDS_TEST_BACKEND"); /* the backend the prefill above ran on */
+        struct gds_model *mb = gds_model_load(gguf, &(struct gds_model_params){ .n_batch = batches[c], .backend = be && *be ? be : NULL });
         if (!mb) { printf("FAIL: gds_model_load(n_batch %d): %s\n", batches[c], gds_last_error()); n_fail++; continue; }
         struct gds_seq *sb = gds_seq_new(mb, N + 16);
         struct gds_eval eb = { .tokens = fx->tokens, .n_tokens = N, .logits_all = chunked };

@@ -12,6 +12,8 @@
 # backend: loader and headers, the GLSL -> SPIR-V compiler, and lavapipe, a CPU Vulkan device
 # on which the tests run it without a GPU), nodejs npm (only when node is missing: the independent
 # parsers run under Node.js >= 18).
+# libhwloc-dev libnuma-dev: the NUMA topology (hwloc) and the page placement (libnuma) of the
+# routed experts (--numa, issue 12); the build compiles without them where they do not link.
 set -e
 cd "$(dirname "$0")/.."
 SUDO=""
@@ -19,7 +21,7 @@ if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
         echo "deps: not root and sudo is not installed: run tools/deps.sh as root" >&2; exit 1; fi
 fi
-PKGS="make gcc libc6-dev libcjson-dev libpcre2-dev libmicrohttpd-dev curl chromium clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user tmux libvulkan-dev glslang-tools mesa-vulkan-drivers ca-certificates"
+PKGS="make gcc libc6-dev libcjson-dev libpcre2-dev libmicrohttpd-dev curl chromium clang libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user tmux libvulkan-dev glslang-tools mesa-vulkan-drivers libhwloc-dev libnuma-dev ca-certificates"
 command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 export DEBIAN_FRONTEND=noninteractive
 echo "deps: apt-get install $PKGS"

@@ -123,6 +123,13 @@ enum gds_status ds4_numa_load(struct gds_model *m) {
         gds_log(GDS_LOG_INFO, "numa: dense weights (%.2f GiB) replicated on %d nodes: %.2f GiB more memory\n", dense / 1073741824.0,
                 m->numa->n_nodes, m->numa->rep_bytes / 1073741824.0);
     }
+    if (m->numa->mode != GDS_NUMA_OFF && !m->numa->replicate_dense && m->numa->n_nodes > 1 && m->numa_topo->this_system) {
+        /* dense weights interleaved: every thread reads a slice of every dense product */
+        long bad = 0;
+        for (struct gds_tensor *t = gds_get_next_tensor(m->wctx, NULL); t; t = gds_get_next_tensor(m->wctx, t))
+            if (t->data && !t->view_src && !is_expert(t) && !gds_numa_interleave(m->numa, t->data, gds_nbytes(t))) bad++;
+        if (bad) gds_log(GDS_LOG_WARN, "numa: %ld dense weights could not be interleaved (mbind): %s\n", bad, strerror(errno));
+    }
     if (m->numa->mode != GDS_NUMA_OFF) {
         /* read the experts in at load only when the file fits in memory with room to spare */
         const double mem = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);

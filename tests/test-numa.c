@@ -33,7 +33,8 @@
  *      (which must have advised ranges), and with popularity from a counting
  *      run;
  *   4. the binding path on this machine: gds_numa_bind of a file mapping on
- *      node 0 binds and finds every mapped page on node 0; a node that does not
+ *      node 0 binds and finds every mapped page on node 0, gds_numa_interleave
+ *      over this machine's nodes succeeds; a node that does not
  *      exist is refused with a message; on an injected topology the plan says
  *      that nothing is bound. Built without libnuma, the refusal message is
  *      checked instead.
@@ -43,6 +44,7 @@
 #include "gds-backend.h"
 #include "gds-numa.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdint.h>
@@ -376,6 +378,11 @@ static void part_bind(const char *path) {
     CHECK(!gds_numa_bind(map, len, 4095, false, NULL, NULL, msg, sizeof msg) && strstr(msg, "not a memory node"),
           "binding to a node this machine lacks must fail with a message, got '%s'", msg);
     printf("fallback message: %s\n", msg);
+    /* the interleave path (dense weights, interleave mode) on this machine's nodes */
+    double eb1[1] = { 1 };
+    struct gds_numa_plan *ip = t ? gds_numa_plan_new(t, GDS_NUMA_INTERLEAVE, 0, 1, 2, eb1, NULL, false) : NULL;
+    CHECK(ip && gds_numa_interleave(ip, map, len), "gds_numa_interleave on this machine: %s", strerror(errno));
+    gds_numa_plan_free(ip);
 #else
     CHECK(!gds_numa_bind(map, len, 0, true, NULL, NULL, msg, sizeof msg) && strstr(msg, "without libnuma"), "no libnuma: '%s'", msg);
     printf("fallback message: %s\n", msg);

@@ -515,6 +515,24 @@ bool gds_numa_bind(void *addr, size_t len, int node_os, bool touch, double *on_n
 #endif
 }
 
+bool gds_numa_interleave(const struct gds_numa_plan *p, const void *addr, size_t len) {
+#ifndef GDS_HAVE_NUMA
+    (void)p; (void)addr; (void)len;
+    return false;
+#else
+    if (!p->topo->this_system || numa_available() < 0) return false;
+    unsigned long mask[GDS_NUMA_MAX_NODES / (8 * sizeof(unsigned long)) + 1] = { 0 };
+    for (int n = 0; n < p->n_nodes; n++) {
+        const int o = p->topo->node_os[n];
+        if (o < 0 || (size_t)o >= 8 * sizeof mask) return false;
+        mask[o / (8 * sizeof(unsigned long))] |= 1ul << (o % (8 * sizeof(unsigned long)));
+    }
+    const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = ((uintptr_t)addr + pg - 1) & ~(uintptr_t)(pg - 1), b = ((uintptr_t)addr + len) & ~(uintptr_t)(pg - 1);
+    return b <= a || mbind((void *)a, b - a, MPOL_INTERLEAVE, mask, 8 * sizeof mask, MPOL_MF_MOVE) == 0;
+#endif
+}
+
 bool gds_numa_plan_place(struct gds_numa_plan *p) {
     p->placed_bytes = p->placed_on_node_bytes = 0;
     if (!p->topo->this_system) {
@@ -533,10 +551,7 @@ bool gds_numa_plan_place(struct gds_numa_plan *p) {
         if (numa_available() < 0) { snprintf(p->place_msg, sizeof p->place_msg, "no NUMA support in the kernel: pages not interleaved"); return false; }
         for (int i = 0; i < p->n_wt; i++) {
             const struct gds_numa_wt *w = &p->wt[i];
-            const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-            uintptr_t a = ((uintptr_t)w->data + pg - 1) & ~(uintptr_t)(pg - 1);
-            uintptr_t b = ((uintptr_t)w->data + w->nb2 * (size_t)w->n_expert) & ~(uintptr_t)(pg - 1);
-            if (b > a && mbind((void *)a, b - a, MPOL_INTERLEAVE, numa_all_nodes_ptr->maskp, numa_all_nodes_ptr->size + 1, MPOL_MF_MOVE) != 0) {
+            if (!gds_numa_interleave(p, w->data, w->nb2 * (size_t)w->n_expert)) {
                 snprintf(p->place_msg, sizeof p->place_msg, "mbind(MPOL_INTERLEAVE) failed: %s", strerror(errno));
                 return false;
             }

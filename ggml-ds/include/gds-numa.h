@@ -177,6 +177,12 @@ static inline const char *gds_numa_replica(const struct gds_numa_plan *p, const 
  * pages were bound. */
 bool gds_numa_plan_place(struct gds_numa_plan *p);
 
+/* The dense weights in interleave and experts mode (without replicas): the
+ * pages of [addr, addr+len) interleaved over the plan's nodes
+ * (mbind(MPOL_INTERLEAVE | MPOL_MF_MOVE); later faults follow the workers'
+ * policies). false where nothing can be bound (injected topology, no libnuma). */
+bool gds_numa_interleave(const struct gds_numa_plan *p, const void *addr, size_t len);
+
 /* Binds [addr, addr+len) (page-rounded inwards) to OS node node_os: with
  * touch, first reads every page under the node's memory policy (pages not
  * yet cached come from the node's memory), then mbind(MPOL_BIND |

@@ -43,6 +43,8 @@
  * no 8/16-bit storage, no subgroup ops, no int64), and float64 in ROPE's
  * angle reduction (refused on devices without shaderFloat64) and in exp /
  * log1p (mathf.glsl; "-nof64" builds of those shaders use the device's).
+ * fp32 division and sqrt, which Vulkan lets a device round loosely, go
+ * through div_rn / sqrt_rn (quants.glsl: correctly rounded as on the CPU).
  */
 #include "vulkan-impl.h"
 

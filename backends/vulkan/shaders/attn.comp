@@ -59,7 +59,7 @@ void compress() {
         for (uint t = 0u; t < m; t++) {
             const float zv = s1_f32(t_off(2, 4u * (L * d + j), t, w + L, 0u));
             if (zv == neg_inf()) continue;
-            precise float a = exp_f(zv - mx) / sum;
+            precise float a = div_rn(exp_f(zv - mx), sum);
             precise float p = a * s0_f32(t_off(1, 4u * (L * d + j), t, w + L, 0u));
             acc = acc + p;
         }
@@ -165,7 +165,7 @@ void attn() {
     const uint oo = t_off(0, 0u, h, t, 0u) >> 2;
     const bool none = sh_m == neg_inf();
     const float l = sh_alpha;
-    for (uint d = lx; d < hd; d += 64u) dst_f.d[oo + d] = none ? 0.0 : round_bf16(sh_acc[d] / l);
+    for (uint d = lx; d < hd; d += 64u) dst_f.d[oo + d] = none ? 0.0 : round_bf16(div_rn(sh_acc[d], l));
 }
 
 void main() {

@@ -5,7 +5,7 @@
  * SIGMOID, SOFTPLUS, SILU, SWIGLU. The formulas are written as the CPU kernels
  * write them (ops-elementwise.c); `precise` keeps the compiler from fusing
  * x*s + b into an fma. exp and log1p as the CPU's libm (mathf.glsl: in double,
- * one rounding), sqrt and division are the device's.
+ * one rounding); division and sqrt correctly rounded (div_rn, sqrt_rn).
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -32,7 +32,7 @@ void main() {
     switch (VARIANT) {
     case OP_ADD: case OP_MUL: case OP_DIV: {
         const float w = s1_f32(t_off(2, (c.x % P.t[2].ne[0]) * 4u, c.y % P.t[2].ne[1], c.z % P.t[2].ne[2], c.w % P.t[2].ne[3]));
-        y = VARIANT == OP_ADD ? x + w : VARIANT == OP_MUL ? x * w : x / w;
+        y = VARIANT == OP_ADD ? x + w : VARIANT == OP_MUL ? x * w : div_rn(x, w);
         break;
     }
     case OP_SCALE: {
@@ -41,10 +41,10 @@ void main() {
         y = b == 0.0 ? t : t + b;
         break;
     }
-    case OP_SQRT: y = sqrt(x); break;
-    case OP_SIGMOID: y = 1.0 / (1.0 + exp_f(-x)); break;
+    case OP_SQRT: y = sqrt_rn(x); break;
+    case OP_SIGMOID: { precise float e = 1.0 + exp_f(-x); y = div_rn(1.0, e); break; }
     case OP_SOFTPLUS: y = x > 20.0 ? x : log1p_f(exp_f(x)); break;
-    case OP_SILU: y = x / (1.0 + exp_f(-x)); break;
+    case OP_SILU: { precise float e = 1.0 + exp_f(-x); y = div_rn(x, e); break; }
     case OP_SWIGLU: {
         const float L = p_f32(0);
         float u = s1_f32(t_off(2, c.x * 4u, c.y, c.z, c.w));
@@ -53,7 +53,8 @@ void main() {
             g = g > L ? L : g;
             u = u > L ? L : (u < -L ? -L : u);
         }
-        precise float sg = g / (1.0 + exp_f(-g));
+        precise float e = 1.0 + exp_f(-g);
+        precise float sg = div_rn(g, e);
         y = sg * u;
         break;
     }

@@ -23,7 +23,7 @@ layout(local_size_x = 16, local_size_y = 16) in;
 
 shared float sh[16][16];
 
-float sigm(float x) { precise float e = 1.0 + exp_f(-x); return 1.0 / e; }
+float sigm(float x) { precise float e = 1.0 + exp_f(-x); return div_rn(1.0, e); }
 
 void hc_dots() {
     const uint lx = gl_LocalInvocationID.x, ry = gl_LocalInvocationID.y;
@@ -65,7 +65,7 @@ void hc_finish() {
         for (; i < D; i++) { precise float v = s0_f32(xo + 4u * i); precise float v2 = v * v; part[0] = part[0] + v2; }
     }
     precise float ss = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-    precise float r = 1.0 / sqrt(ss / float(hc * D) + eps);
+    precise float r = div_rn(1.0, sqrt_rn(div_rn(ss, float(hc * D)) + eps));
     const uint sco = P.t[3].offs, bo = P.t[4].offs;
     const float sc0 = s2_f32(sco);
     const float sc1 = P.t[3].ne[0] > 1u ? s2_f32(sco + P.t[3].nb[0]) : 0.0;
@@ -86,7 +86,7 @@ void hc_finish() {
         }
         precise float sum = 0.0;
         for (uint k = 0u; k < hc; k++) { C[j][k] = exp_f(C[j][k] - mx); sum = sum + C[j][k]; }
-        for (uint k = 0u; k < hc; k++) { precise float q = C[j][k] / sum + hc_eps; C[j][k] = q; }
+        for (uint k = 0u; k < hc; k++) { precise float q = div_rn(C[j][k], sum) + hc_eps; C[j][k] = q; }
     }
     for (int it = 0; it < iters; it++) {
         if (it > 0)
@@ -94,13 +94,13 @@ void hc_finish() {
                 precise float sum = 0.0;
                 for (uint k = 0u; k < hc; k++) sum = sum + C[j][k];
                 sum = sum + hc_eps;
-                for (uint k = 0u; k < hc; k++) C[j][k] = C[j][k] / sum;
+                for (uint k = 0u; k < hc; k++) C[j][k] = div_rn(C[j][k], sum);
             }
         for (uint k = 0u; k < hc; k++) {
             precise float sum = 0.0;
             for (uint j = 0u; j < hc; j++) sum = sum + C[j][k];
             sum = sum + hc_eps;
-            for (uint j = 0u; j < hc; j++) C[j][k] = C[j][k] / sum;
+            for (uint j = 0u; j < hc; j++) C[j][k] = div_rn(C[j][k], sum);
         }
     }
     for (uint j = 0u; j < hc; j++)

@@ -40,8 +40,8 @@ void quantize_act() {
     float amax = 0.0;
     for (uint j = 0u; j < blk; j++) { const float a = abs(s1_f32(xo + 4u * j)); amax = a > amax ? a : amax; }
     if (blk == 32u) { /* q8_0 (ggml's reference quantizer) */
-        const float d = amax / 127.0;
-        const float id = d != 0.0 ? 1.0 / d : 0.0;
+        const float d = div_rn(amax, 127.0);
+        const float id = d != 0.0 ? div_rn(1.0, d) : 0.0;
         for (uint j = 0u; j < 32u; j++) {
             float v = round_away(s1_f32(xo + 4u * j) * id);
             v = v > 127.0 ? 127.0 : v < -127.0 ? -127.0 : isnan(v) ? 0.0 : v;
@@ -54,7 +54,7 @@ void quantize_act() {
         if (e > 127) e = 127;
         const float s = uintBitsToFloat(uint(e + 127) << 23);
         for (uint j = 0u; j < blk; j++) {
-            float v = s1_f32(xo + 4u * j) / s;
+            float v = div_rn(s1_f32(xo + 4u * j), s);
             v = v > 448.0 ? 448.0 : v < -448.0 ? -448.0 : v;
             scr_f.d[so + b * blk + j] = e4m3_to_f32(f32_to_e4m3(v));
         }

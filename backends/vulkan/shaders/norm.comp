@@ -78,8 +78,8 @@ void main() {
         const float ss = tree16(ry, lx, acc);
         if (!live) return;
         const float eps = p_f32(0);
-        precise float mean = ss / float(n);
-        precise float rs = 1.0 / sqrt(mean + eps);
+        precise float mean = div_rn(ss, float(n));
+        precise float rs = div_rn(1.0, sqrt_rn(mean + eps));
         const bool has_w = P.t[2].ne[0] != 0u;
         for (uint i = lx; i < n; i += 16u) {
             precise float y = s0_f32(xo + 4u * i) * rs;
@@ -116,7 +116,7 @@ void main() {
     precise float sum = tree16(ry, lx, acc);
     if (!live) return;
     if (has_sink) sum = sum + exp_f(sink - mx);
-    precise float inv = 1.0 / sum;
+    precise float inv = div_rn(1.0, sum);
     for (uint i = lx; i < n; i += 16u) {
         precise float y = 0.0;
         if (!zero) {

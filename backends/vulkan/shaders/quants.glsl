@@ -106,6 +106,74 @@ uint mxfp4_best_index(float x, float d) {
     return best;
 }
 
+/* ---- correctly rounded division and square root --------------------------
+ * Vulkan lets a device's fp32 division and sqrt be off by ~2.5 ulp (some GPUs
+ * divide by a reciprocal); the CPU rounds both correctly, and the quantizers'
+ * bytes (Q8_0: d = amax/127, 1/d) depend on it. div_rn / sqrt_rn take the
+ * device's result and pick, among it and its two neighbours, the one with the
+ * smallest exact residual (Dekker's product: no fma, no float64), ties to
+ * even: the correctly rounded value wherever the device's is within one ulp.
+ * Operands outside [2^-80, 2^80] (never met by these callers) keep the
+ * device's result. */
+
+/* a*b = p + e exactly (Veltkamp split, |a|, |b| inside the guarded range) */
+void two_prod(float a, float b, out float p, out float e) {
+    precise float pp = a * b;
+    precise float ta = 4097.0 * a;
+    precise float ah = ta - (ta - a);
+    precise float al = a - ah;
+    precise float tb = 4097.0 * b;
+    precise float bh = tb - (tb - b);
+    precise float bl = b - bh;
+    precise float ee = ((ah * bh - pp) + ah * bl + al * bh) + al * bl;
+    p = pp;
+    e = ee;
+}
+
+bool rn_range(float x) { const float a = abs(x); return a > uintBitsToFloat(0x17800000u) && a < uintBitsToFloat(0x67800000u); } /* 2^-80, 2^80 */
+
+float rn_pick(float q, float rq, float c, float rc) {
+    return rc < rq || (rc == rq && (floatBitsToUint(c) & 1u) == 0u) ? c : q;
+}
+
+/* |a - c*b| */
+float div_res(float a, float b, float c) {
+    float p, e;
+    two_prod(c, b, p, e);
+    precise float r = (a - p) - e;
+    return abs(r);
+}
+
+float div_rn(float a, float b) {
+    precise float q = a / b;
+    if (!rn_range(a) || !rn_range(b) || !rn_range(q)) return q;
+    const uint u = floatBitsToUint(q);
+    const float q0 = uintBitsToFloat(u - 1u), q1 = uintBitsToFloat(u + 1u);
+    const float r = div_res(a, b, q), r0 = div_res(a, b, q0), r1 = div_res(a, b, q1);
+    float best = rn_pick(q, r, q0, r0);
+    const float rb = best == q ? r : r0;
+    return rn_pick(best, rb, q1, r1);
+}
+
+/* |x - c*c| */
+float sqrt_res(float x, float c) {
+    float p, e;
+    two_prod(c, c, p, e);
+    precise float r = (x - p) - e;
+    return abs(r);
+}
+
+float sqrt_rn(float x) {
+    precise float s = sqrt(x);
+    if (!rn_range(x)) return s;
+    const uint u = floatBitsToUint(s);
+    const float s0 = uintBitsToFloat(u - 1u), s1 = uintBitsToFloat(u + 1u);
+    const float r = sqrt_res(x, s), r0 = sqrt_res(x, s0), r1 = sqrt_res(x, s1);
+    float best = rn_pick(s, r, s0, r0);
+    const float rb = best == s ? r : r0;
+    return rn_pick(best, rb, s1, r1);
+}
+
 /* C roundf: to nearest, ties away from zero */
 float round_away(float v) {
     float a = abs(v), t = trunc(a);
@@ -127,7 +195,7 @@ float round_away(float v) {
         float s_ = uintBitsToFloat(uint(e_ + 127) << 23);                        \
         wr_u8((so), uint(e_ + 127));                                             \
         for (uint j_ = 0u; j_ < (n); j_++) {                                     \
-            float v_ = X((j0) + j_) / s_;                                        \
+            float v_ = div_rn(X((j0) + j_), s_);                                 \
             v_ = v_ > 448.0 ? 448.0 : v_ < -448.0 ? -448.0 : v_;                 \
             wr_u8((qo) + j_, f32_to_e4m3(v_));                                   \
         }                                                                        \
@@ -138,8 +206,8 @@ float round_away(float v) {
     {                                                                            \
         float amax_ = 0.0;                                                       \
         for (uint j_ = 0u; j_ < 32u; j_++) { float a_ = abs(X((j0) + j_)); amax_ = a_ > amax_ ? a_ : amax_; } \
-        float d_ = amax_ / 127.0;                                                \
-        float id_ = d_ != 0.0 ? 1.0 / d_ : 0.0;                                  \
+        float d_ = div_rn(amax_, 127.0);                                         \
+        float id_ = d_ != 0.0 ? div_rn(1.0, d_) : 0.0;                           \
         wr_u16((o), f32_to_fp16(d_));                                            \
         for (uint j_ = 0u; j_ < 32u; j_++) {                                     \
             float v_ = round_away(X((j0) + j_) * id_);                           \

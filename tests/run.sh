@@ -63,6 +63,11 @@ run_model_tests() { # build dir, label
     run_one "$ml test-chat" "$mb/bin/test-chat"
     run_one "$ml test-sampling" "$mb/bin/test-sampling"
     run_one "$ml test-model" env BUILD="$mb" sh tests/test-model.sh
+    # the same on a backend whose memory is not host memory (ref claiming every op with the
+    # CPU's scalar kernels: weights, state and inputs where a GPU keeps them), native only
+    if [ "$ml" = native ]; then
+        run_one "$ml test-model (ref backend)" env BUILD="$mb" GDS_REF_FULL=1 GDS_TEST_BACKEND=ref sh tests/test-model.sh
+    fi
     run_one "$ml test-flash" env BUILD="$mb" sh tests/test-flash.sh
     run_one "$ml test-numa" env BUILD="$mb" sh tests/test-numa.sh
     run_one "$ml test-run" env BUILD="$mb" sh tests/test-run.sh

@@ -396,7 +396,9 @@ static float *load_embeddings(const char *path, int D, int V) {
  *   AVX-512 (Xeon, Sapphire Rapids, device machine)
  *                     88.8  95.6  92.2  70.6  70.0  96.9
  * Bounds: measured minus about 3 points; NEON (not measured: test-model does
- * not run under qemu) takes the lowest bound of each layer. Other fixtures: 50 %. */
+ * not run under qemu) takes the lowest bound of each layer. Other fixtures: 50 %.
+ * The row is that of the arithmetic that runs the layers (tf_arith): with
+ * GDS_TEST_BACKEND the backend's kernels, not the CPU's best level. */
 #define TF_LAYERS 6
 static const double tf_exact_min[GDS_SIMD_COUNT][TF_LAYERS] = {
     [GDS_SIMD_SCALAR] = { 0.84, 0.87, 0.55, 0.74, 0.64, 0.92 },
@@ -405,6 +407,36 @@ static const double tf_exact_min[GDS_SIMD_COUNT][TF_LAYERS] = {
     [GDS_SIMD_NEON]   = { 0.84, 0.87, 0.55, 0.68, 0.64, 0.92 },
     [GDS_SIMD_AMX]    = { 0.85, 0.91, 0.88, 0.67, 0.66, 0.92 }, /* the lower of AVX2 and AVX512 (its MXFP4 arithmetic is AVX2's) */
 };
+
+/* Which row of tf_exact_min applies: the CPU backend's level (GDS_CPU_SIMD
+ * honoured); "ref" with GDS_REF_FULL=1 runs every op with the CPU's scalar
+ * kernels, so the scalar row (measured there: the scalar figures to the
+ * 0.1 %); any other backend (cuda, vulkan, ref claiming only a few ops next
+ * to the CPU) sums in orders of its own that were not measured: -1, the
+ * lowest bound of each layer over all rows (as for NEON). The CPU's row
+ * there mixed two arithmetics: the ref backend's scalar layer 2 (58.4 %)
+ * failed the AVX-512 bound of 89 %. *name receives the label printed. */
+static int tf_arith(const char **name) {
+    const char *be = getenv("GDS_TEST_BACKEND"), *full = getenv("GDS_REF_FULL");
+    if (!be || !*be || strcmp(be, "cpu") == 0) {
+        const enum gds_cpu_simd simd = gds_cpu_simd_best();
+        *name = gds_cpu_simd_name(simd);
+        return (int)simd;
+    }
+    if (strcmp(be, "ref") == 0 && full && *full && strcmp(full, "0") != 0) {
+        *name = "ref backend, every op: CPU scalar kernels";
+        return GDS_SIMD_SCALAR;
+    }
+    *name = be;
+    return -1;
+}
+
+static double tf_bound(int row, int l) {
+    if (row >= 0) return tf_exact_min[row][l];
+    double b = 1;
+    for (int r = 0; r < GDS_SIMD_COUNT; r++) b = fmin(b, tf_exact_min[r][l]);
+    return b;
+}
 
 
 static void test_teacher_forced(struct gds_model *m, const struct fixture *fx, const float *emb) {
@@ -419,8 +451,10 @@ static void test_teacher_forced(struct gds_model *m, const struct fixture *fx, c
     double *rel = malloc(sizeof(double) * (size_t)N);
     int32_t a[256], b[256];
 
-    const enum gds_cpu_simd simd = gds_cpu_simd_best(); /* what the CPU backend runs (GDS_CPU_SIMD honoured) */
-    printf("\n1. per-layer teacher forcing (decode path, N = %d positions each, CPU %s)\n", N, gds_cpu_simd_name(simd));
+    const char *arith = NULL;
+    const int row = tf_arith(&arith); /* the arithmetic that runs the layers: a row of tf_exact_min, or -1 */
+    printf("\n1. per-layer teacher forcing (decode path, N = %d positions each, %s%s%s)\n", N, row >= 0 ? "" : "backend ", arith,
+           row >= 0 ? "" : ": not measured, lowest bound of each layer");
     printf("  layer type        median       p95       max   <2e-2  exact | router diff/expl (max gap) | indexer diff/expl (max gap) |   s\n");
     for (int l = 0; l < fx->L; l++) {
         double t0 = now_s();
@@ -532,9 +566,9 @@ static void test_teacher_forced(struct gds_model *m, const struct fixture *fx, c
                l, type, med, p95, mx, 100.0 * below / N, 100.0 * exact / N, r_diff, r_expl, r_gap, ibuf, now_s() - t0);
         /* measured median 0 in every layer (more than half the positions bit-exact) */
         CHECK(med == 0, "layer %d: median rms rel %.3e, measured 0 (bit-exact)", l, med);
-        const double emin = fx->L == TF_LAYERS ? tf_exact_min[simd][l] : 0.5;
+        const double emin = fx->L == TF_LAYERS ? tf_bound(row, l) : 0.5;
         CHECK(exact >= emin * N, "layer %d: %.1f%% of positions bit-exact, bound %.0f%% (%s; see tf_exact_min)", l,
-              100.0 * exact / N, 100 * emin, gds_cpu_simd_name(simd));
+              100.0 * exact / N, 100 * emin, arith);
         CHECK(below >= 0.95 * N, "layer %d: only %d of %d positions under 2e-2", l, below, N);
     }
     free(hc_in); free(hc_out); free(ref); free(hc_out0); free(rexp); free(itop); free(rel);
@@ -674,7 +708,10 @@ static void test_end_to_end(const char *gguf, struct gds_model *m, const struct 
 
     /* one eval call over all N tokens that the model splits into graphs of
      * n_batch tokens itself (n_batch 7 and 64; the default is 512 > N): the
-     * split inside a call must not change a bit either */
+     * split inside a call must not change a bit either. These models load on
+     * the GDS_TEST_BACKEND backend like every other here (loaded on the CPU,
+     * they compared its AVX-512 bits with the backend's prefill: 312 of 320
+     * positions differed under ref, cuda and vulkan) */
     static const int batches[] = { 7, 64 };
     for (int c = 0; c < 2 && pre_ok; c++) {
         const char *be = getenv("GDS_TEST_BACKEND"); /* the backend the prefill above ran on */

@@ -46,7 +46,9 @@
  *      the CPU at the scalar level (the same kernels): prefill, state images
  *      both ways, one-token calls; hybrid (cpu_moe, n_cpu_moe = 2): the
  *      routed-expert products on the CPU (9 and 5 splits per graph), the
- *      same bits.
+ *      same bits; a third model on ref with n_batch 64 (one call split into
+ *      3 graphs; layer ranges with hc_out, hc_in, router and indexer
+ *      choices) against the scalar CPU, bit for bit.
  * Ends with "test-flash: N passed, M failed".
  */
 #include "deepseek4.h"
@@ -410,6 +412,63 @@ int main(int argc, char **argv) {
         }
         if (ok) printf("  ref backend (not host memory) vs scalar CPU: prefill of %d tokens, state images both ways + %d one-token calls: checked, %.1f s\n",
                        NR, NR - NS, now_s() - t0);
+        /* a third model on ref (two alive there at once) with n_batch 64: one call
+         * the model splits into graphs of 64, 64 and 12 tokens (every graph's
+         * inputs copied over again, state rows moved between the graphs); then
+         * layer ranges on it: layers 0-1 from the tokens with hc_out, and the
+         * CSA layer alone fed those streams through hc_in (a slice per graph)
+         * with its router and indexer choices; all against the scalar CPU's
+         * single graphs */
+        const double t1 = now_s();
+        struct gds_model *mb = ok ? gds_model_load(argv[1], &(struct gds_model_params){ .n_threads = 1, .backend = "ref", .n_batch = 64 }) : NULL;
+        CHECK(!ok || mb, "gds_model_load with backend ref, n_batch 64: %s", gds_last_error());
+        if (mb) {
+            const int HD = hp->hc_mult * hp->n_embd, KR = hp->n_expert_used, KI = hp->index_topk;
+            int lc = -1;
+            for (int il = 0; il < hp->n_layer && lc < 0; il++) if (hp->compress_ratio[il] == 4) lc = il;
+            float *h[2][2]; /* [CPU, ref][layers 0..lc-1, layer lc] */
+            int32_t *ids[2][2]; /* [CPU, ref][router, indexer] */
+            bool okb = lc > 0;
+            for (int k = 0; k < 2; k++) {
+                for (int j = 0; j < 2; j++) h[k][j] = malloc(sizeof(float) * (size_t)NR * HD);
+                ids[k][0] = malloc(sizeof(int32_t) * (size_t)NR * KR);
+                ids[k][1] = malloc(sizeof(int32_t) * (size_t)NR * KI);
+                okb = okb && h[k][0] && h[k][1] && ids[k][0] && ids[k][1];
+            }
+            struct gds_seq *sb = gds_seq_new(mb, N_CTX);
+            okb = okb && sb && gds_model_eval(mb, sb, &(struct gds_eval){ .tokens = tok, .n_tokens = NR, .logits_all = got }) == GDS_OK;
+            CHECK(okb && memcmp(want, got, sizeof(float) * (size_t)NR * V) == 0, "ref, one call of %d tokens split by n_batch 64 vs scalar CPU: %s", NR,
+                  okb ? "logits differ" : gds_last_error());
+            for (int k = 0; okb && k < 2; k++) {
+                struct gds_model *mk = k ? mb : ms;
+                for (int j = 0; j < NR * HD; j++) h[k][0][j] = h[k][1][j] = NAN;
+                for (int j = 0; j < NR * KR; j++) ids[k][0][j] = -2;
+                for (int j = 0; j < NR * KI; j++) ids[k][1][j] = -2;
+                struct gds_seq *s0 = gds_seq_new(mk, N_CTX), *s1 = gds_seq_new(mk, N_CTX);
+                okb = s0 && s1 &&
+                      gds_model_eval(mk, s0, &(struct gds_eval){ .tokens = tok, .n_tokens = NR, .layer_begin = 0, .layer_end = lc, .hc_out = h[k][0] }) == GDS_OK &&
+                      gds_model_eval(mk, s1, &(struct gds_eval){ .tokens = tok, .n_tokens = NR, .layer_begin = lc, .layer_end = lc + 1, .hc_in = h[0][0],
+                                                                 .hc_out = h[k][1], .router_experts = ids[k][0], .indexer_topk = ids[k][1] }) == GDS_OK;
+                CHECK(okb, "layer ranges on %s: %s", k ? "ref" : "the CPU", gds_last_error());
+                gds_seq_free(s0);
+                gds_seq_free(s1);
+            }
+            if (okb) {
+                bool fin = true;
+                for (int j = 0; j < NR * HD; j++) fin = fin && isfinite(h[0][0][j]) && isfinite(h[0][1][j]);
+                const int f0 = n_fail;
+                CHECK(fin, "layer ranges on the CPU: hc_out not finite or not written");
+                CHECK(memcmp(h[0][0], h[1][0], sizeof(float) * (size_t)NR * HD) == 0, "ref (n_batch 64) vs scalar CPU: hc_out of layers 0-%d differs", lc - 1);
+                CHECK(memcmp(h[0][1], h[1][1], sizeof(float) * (size_t)NR * HD) == 0, "ref (n_batch 64) vs scalar CPU: hc_out of layer %d (hc_in) differs", lc);
+                CHECK(memcmp(ids[0][0], ids[1][0], sizeof(int32_t) * (size_t)NR * KR) == 0, "ref vs scalar CPU: layer %d router experts differ", lc);
+                CHECK(memcmp(ids[0][1], ids[1][1], sizeof(int32_t) * (size_t)NR * KI) == 0, "ref vs scalar CPU: layer %d indexer top-k differs", lc);
+                if (n_fail == f0) printf("  ref, n_batch 64 (3 graphs per call, a second model on ref alive): prefill of %d tokens, layers 0-%d (hc_out) and layer %d "
+                       "(hc_in, router, indexer top-k) bit-identical to the scalar CPU, %.1f s\n", NR, lc - 1, lc, now_s() - t1);
+            }
+            for (int k = 0; k < 2; k++) { free(h[k][0]); free(h[k][1]); free(ids[k][0]); free(ids[k][1]); }
+            gds_seq_free(sb);
+            gds_model_free(mb);
+        }
         /* hybrid: the routed experts stay in host memory and their products run on the CPU (the
          * scheduler splits each layer), everything else on ref; then the first 2 layers' experts only */
         for (int k = 0; ok && k < 2; k++) {

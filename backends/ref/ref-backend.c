@@ -10,12 +10,32 @@
  */
 #include "cpu.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* New buffers hold garbage, as a GPU's fresh allocations do (cudaMalloc and
+ * vkAllocateMemory do not clear), where large host allocations come from
+ * fresh zero pages: every 4 bytes 0x7FC0FFFF, a quiet NaN as f32 and as
+ * both bf16/f16 halves (0x7FC0, 0xFFFF), and as i32 an index far out of any
+ * range. A read before the first write then shows up as a non-finite value
+ * or a bad index instead of a lucky 0. GDS_REF_FILL=0 turns it off. */
+static void ref_fill_garbage(void *p, size_t size) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("GDS_REF_FILL");
+        on = !(e && strcmp(e, "0") == 0);
+    }
+    if (!on) return;
+    static const uint8_t pat[4] = { 0xFF, 0xFF, 0xC0, 0x7F }; /* 0x7FC0FFFF little-endian */
+    uint8_t *q = p;
+    for (size_t i = 0; i < size; i++) q[i] = pat[i & 3];
+}
 
 static enum gds_status ref_buffer_alloc(struct gds_backend *b, size_t size, struct gds_buffer *buf) {
     enum gds_status st = gds_host_buffer_alloc(b, size, buf);
     buf->is_host = false; /* pretend to be device memory: only reachable via tensor_set/get */
+    if (st == GDS_OK) ref_fill_garbage(buf->base, size);
     return st;
 }
 

@@ -29,7 +29,8 @@
  *             attn (F32 or KV_E4M3_B64 rows, hd <= 2048): every op of GDS_OP_LIST
  *   refused:  what the supports functions of vulkan-ops.c exclude (types
  *             outside the CPU's rules; ROPE without shaderFloat64; HC > 16;
- *             tensors of 4 GiB or more): the scheduler runs those on the CPU
+ *             a tensor or scratch larger than maxStorageBufferRange, 128 MiB
+ *             on lavapipe): the scheduler runs those on the CPU
  *   not tuned: correctness first - mat-vec, TOP_K (O(n^2) per row), INDEXER
  *             and ATTN are simple kernels, not yet fast ones
  * (this list is kept in sync with gds_vk_ops in vulkan-ops.c)
@@ -566,11 +567,16 @@ enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, co
 /* ---- supports_op / graph_compute ----------------------------------------------- */
 
 static bool vulkan_supports_op(struct gds_backend *b, const struct gds_tensor *t) {
+    const struct vk_ctx *c = b->ctx;
     if (t->op <= GDS_OP_VIEW || t->op >= GDS_OP_COUNT || !gds_vk_ops[t->op].run) return false;
-    for (int k = 0; k < GDS_MAX_SRC; k++) /* 32-bit addressing inside a binding */
-        if (t->src[k] && gds_nbytes(t->src[k]) >= ((size_t)1 << 32)) return false;
-    if (gds_nbytes(t) >= ((size_t)1 << 32)) return false;
-    return !gds_vk_ops[t->op].supports || gds_vk_ops[t->op].supports(b->ctx, t);
+    /* every tensor binds as one range (32-bit addressing inside it, at most
+     * maxStorageBufferRange with the offset alignment slack), the scratch too */
+    const size_t lim = (size_t)c->props.limits.maxStorageBufferRange - c->props.limits.minStorageBufferOffsetAlignment - 4;
+    for (int k = 0; k < GDS_MAX_SRC; k++)
+        if (t->src[k] && gds_nbytes(t->src[k]) > lim) return false;
+    if (gds_nbytes(t) > lim) return false;
+    if (gds_vk_ops[t->op].work && gds_vk_ops[t->op].work(t) > (size_t)c->props.limits.maxStorageBufferRange) return false;
+    return !gds_vk_ops[t->op].supports || gds_vk_ops[t->op].supports(c, t);
 }
 
 enum { VK_MAX_DISP_PER_NODE = 8 };

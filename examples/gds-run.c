@@ -276,7 +276,7 @@ static enum gds_status eval_logits(struct gds_model *m, struct gds_seq *s, const
     return GDS_OK;
 }
 
-struct gen_timing { double t_start, t_first, t_last; long flt_first, flt_last; int n; };
+struct gen_timing { double t_start, t_first, t_last, off_first, off_last; long flt_first, flt_last; int n; };
 
 /* major page faults of the process so far (reads from the file: a model larger than memory) */
 static long major_faults(void) {
@@ -284,11 +284,24 @@ static long major_faults(void) {
     return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_majflt : 0;
 }
 
+/* seconds this thread has been neither running nor runnable (asleep: waiting
+ * for a page read, or for the other threads at a barrier) at wall time now:
+ * now - CPU time - run-queue wait (/proc/thread-self/schedstat); with -t 1 the
+ * time decode waits for the disk, whatever else loads the CPUs. -1: unknown */
+static double off_cpu_s(double now) {
+    FILE *f = fopen("/proc/thread-self/schedstat", "r");
+    unsigned long long run = 0, wait = 0;
+    const bool ok = f && fscanf(f, "%llu %llu", &run, &wait) == 2;
+    if (f) fclose(f);
+    return ok ? now - 1e-9 * (double)(run + wait) : -1;
+}
+
 static bool print_token(int32_t id, void *user) {
     struct gen_timing *tm = user;
     tm->t_last = now_s();
     tm->flt_last = major_faults();
-    if (tm->n++ == 0) { tm->t_first = tm->t_last; tm->flt_first = tm->flt_last; }
+    tm->off_last = off_cpu_s(tm->t_last);
+    if (tm->n++ == 0) { tm->t_first = tm->t_last; tm->flt_first = tm->flt_last; tm->off_first = tm->off_last; }
     printf("%d ", id);
     fflush(stdout);
     return true;
@@ -402,7 +415,9 @@ static int run_ids(const struct opts *o) {
             if (n > 1) {
                 const double ms = 1e3 * (tm.t_last - tm.t_first) / (n - 1);
                 fprintf(stderr, "gds-run: decode %d tokens: %.2f ms/token, %.2f ms/layer (%d layers, head included), %.1f major page "
-                                "faults/token\n", n - 1, ms, ms / hp->n_layer, hp->n_layer, (double)(tm.flt_last - tm.flt_first) / (n - 1));
+                                "faults/token, main thread asleep %.2f ms/token\n", n - 1, ms, ms / hp->n_layer, hp->n_layer,
+                        (double)(tm.flt_last - tm.flt_first) / (n - 1),
+                        tm.off_first >= 0 ? 1e3 * (tm.off_last - tm.off_first) / (n - 1) : -1.0);
             }
         }
         gds_sampler_free(smp);

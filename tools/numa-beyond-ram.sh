@@ -15,13 +15,15 @@
 # the limit lets stay), and prints one line: limit, share of the file
 # that the limit is, prefetch, decode t/s, major page faults per decode token
 # (faults on a page that was not in the page cache: with prefetch, the pages
-# whose read it did not start in time), the file's resident share at the end
-# (fincore). The page cache the run fills is
+# whose read it did not start in time), the main thread's time asleep per
+# decode token (wall - CPU - run-queue wait: with one thread, the default
+# THREADS, the time decode waits for the disk, which other load on the CPUs
+# does not change), the file's resident share at the end (fincore). The page cache the run fills is
 # charged to its cgroup, so the limit bounds how much of the file stays.
 # Caveat: pages of the file cached by another process (outside the cgroup)
 # are read for free; run it on a machine where nothing else maps the file.
 set -e
-MODEL=$1; LIMITS=${2:-"4 8 12"}; TOKENS=${3:-32}; THREADS=${4:-$(nproc)}
+MODEL=$1; LIMITS=${2:-"4 8 12"}; TOKENS=${3:-32}; THREADS=${4:-1}
 RUN=${RUN:-build/bin/gds-run}
 [ -f "$MODEL" ] && [ -x "$RUN" ] || { echo "usage: $0 MODEL.gguf \"LIMITS_GIB\" [TOKENS] [THREADS] (build gds-run first)" >&2; exit 1; }
 size=$(stat -c %s "$MODEL")
@@ -34,7 +36,7 @@ else
 fi
 trap 'rmdir "$CG" 2>/dev/null' EXIT
 ulimit -l unlimited 2>/dev/null || true # root (CAP_IPC_LOCK) locks without it
-echo "limit_gib share_of_file prefetch decode_tps majflt_per_token resident_share_end"
+echo "limit_gib share_of_file prefetch decode_tps majflt_per_token asleep_ms_per_token resident_share_end"
 for L in $LIMITS; do
     for pf in off on; do
         dd if="$MODEL" iflag=nocache count=0 2>/dev/null
@@ -46,8 +48,9 @@ for L in $LIMITS; do
         line=$(echo "$out" | grep "gds-run: decode" | tail -1)
         ms=$(echo "$line" | sed -n 's/.*: \([0-9.]*\) ms\/token.*/\1/p')
         maj=$(echo "$line" | sed -n 's/.*, \([0-9.]*\) major page faults.*/\1/p')
+        slp=$(echo "$line" | sed -n 's/.*asleep \([0-9.-]*\) ms\/token.*/\1/p')
         res=$(fincore -b -n -o RES "$MODEL" 2>/dev/null | tr -d ' ')
-        awk -v L="$L" -v s="$size" -v pf="$pf" -v ms="$ms" -v m="$maj" -v r="$res" \
-            'BEGIN { printf "%9d %13.3f %8s %10.2f %16s %18.3f\n", L, L * 1073741824 / s, pf, (ms > 0 ? 1000 / ms : 0), m, r / s }'
+        awk -v L="$L" -v s="$size" -v pf="$pf" -v ms="$ms" -v m="$maj" -v z="$slp" -v r="$res" \
+            'BEGIN { printf "%9d %13.3f %8s %10.2f %16s %19s %18.3f\n", L, L * 1073741824 / s, pf, (ms > 0 ? 1000 / ms : 0), m, z, r / s }'
     done
 done

@@ -97,6 +97,7 @@ struct vk_ctx {
     uint32_t n_slot;        /* 512-byte parameter slots used in the current graph */
     uint32_t cap_slot;      /* params buffer capacity in slots */
     bool f64;               /* shaderFloat64 (enabled) */
+    bool fc;                /* DenormPreserve + SignedZeroInfNanPreserve for fp32: the "-fc" shaders */
     bool force_staging;     /* GDS_VK_STAGING=1: copies through the staging buffer even where
                                buffers are host-visible (tests the discrete-GPU path on lavapipe) */
     /* GDS_VK_PROF=1: device time per op from timestamps around every dispatch,
@@ -293,6 +294,13 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     VkPhysicalDeviceFeatures have, want;
     vkGetPhysicalDeviceFeatures(c->pdev, &have);
     memset(&want, 0, sizeof want);
+    /* float controls (Vulkan 1.2 core properties): fp32 denormals and Inf/NaN
+     * preserved where the device can (GDS_VK_FLOAT_CONTROLS=0: not asked for) */
+    VkPhysicalDeviceFloatControlsProperties fcp = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES };
+    VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &fcp };
+    vkGetPhysicalDeviceProperties2(c->pdev, &p2);
+    const char *fe = getenv("GDS_VK_FLOAT_CONTROLS");
+    c->fc = fcp.shaderDenormPreserveFloat32 && fcp.shaderSignedZeroInfNanPreserveFloat32 && !(fe && !strcmp(fe, "0"));
     /* GDS_VK_NO_F64=1: behave as a device without it (tests the fallbacks) */
     const char *nf = getenv("GDS_VK_NO_F64");
     c->f64 = have.shaderFloat64 == VK_TRUE && !(nf && *nf && strcmp(nf, "0") != 0);
@@ -330,7 +338,7 @@ static enum gds_status vulkan_init(struct gds_backend *b, int device) {
     if (!c) return gds_error(GDS_ERR_NOMEM, "vulkan: out of memory");
     enum gds_status st = vk_init_ctx(c, device);
     if (st != GDS_OK) { vk_free_ctx(c); return st; }
-    gds_log(GDS_LOG_DEBUG, "vulkan: %s\n", c->props.deviceName);
+    gds_log(GDS_LOG_DEBUG, "vulkan: %s (float64 %s, float controls %s)\n", c->props.deviceName, c->f64 ? "yes" : "no", c->fc ? "yes" : "no");
     b->ctx = c;
     return GDS_OK;
 }
@@ -522,6 +530,11 @@ enum gds_status vk_dispatch(struct vk_ctx *c, const struct gds_tensor *t, const 
 enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, int variant,
                                 const uint32_t groups[3], const uint32_t *u, int n_u, const void *aux, size_t aux_bytes) {
     const uint32_t slots = 1 + (uint32_t)((aux_bytes + VK_PARAMS_SIZE - 1) / VK_PARAMS_SIZE);
+    char fcname[64];
+    if (c->fc && !strstr(shader, "-nof64")) { /* the float-controls build of the shader */
+        snprintf(fcname, sizeof fcname, "%s-fc", shader);
+        shader = fcname;
+    }
     if (aux_bytes > VK_AUX_MAX) return gds_error(GDS_ERR_BACKEND, "vulkan: %zu bytes of aux data (at most %d)", aux_bytes, (int)VK_AUX_MAX);
     if (c->n_disp >= c->cap_disp || c->n_slot + slots > c->cap_slot)
         return gds_error(GDS_ERR_BACKEND, "vulkan: more dispatches than planned (%u)", c->cap_disp);

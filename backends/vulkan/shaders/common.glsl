@@ -16,6 +16,16 @@
  */
 #extension GL_EXT_control_flow_attributes : enable
 
+/* The "-fc" builds (GDS_FLOAT_CONTROLS, for devices that support both):
+ * fp32 denormals preserved and signed zero / Inf / NaN preserved, as on the
+ * CPU (without them a device may flush denormal products and scale factors
+ * such as e8m0 byte 0 = 2^-127 to zero). */
+#ifdef GDS_FLOAT_CONTROLS
+#extension GL_EXT_spirv_intrinsics : require
+spirv_execution_mode(capabilities = [4464], 4459, 32); /* DenormPreserve, fp32 */
+spirv_execution_mode(capabilities = [4466], 4461, 32); /* SignedZeroInfNanPreserve, fp32 */
+#endif
+
 layout(constant_id = 0) const int VARIANT = 0;
 
 #define T_F32   0u

@@ -2,11 +2,14 @@
 /*
  * hc.comp - the manifold hyper-connection ops (spec 4.2-4.4), after ops-hc.c
  * (VARIANT = the gds_op number; HC_COMB runs two passes, u[0]):
- *   HC_COMB pass 0: the raw dots fn_i . v_t into dst, a workgroup of 16
- *     outputs x 16 lanes (lane l sums elements l mod 16 of the HC*D vector,
- *     the lanes reduce by the tree 8, 4, 2, 1); pass 1: one invocation per
- *     token finishes it as the CPU does (rms with 8 partial sums, sigmoids,
- *     Sinkhorn), in fp32 in the CPU's order.
+ *   HC_COMB pass 0: the raw dots fn_i . v_t into dst, one invocation per
+ *     output summing in the scalar CPU's order (streams, then elements: with
+ *     it tiny-a's logits on lavapipe equal the scalar CPU's bit for bit; a
+ *     16-lane tree flipped a bf16 rounding at one position in 16); pass 1: one
+ *     invocation per token finishes it as the CPU does (rms with 8 partial
+ *     sums, sigmoids, Sinkhorn), in fp32 in the CPU's order.
+ *     Serial: HC*D multiply-adds in a row per output (decode latency; a
+ *     parallel order would give up the scalar CPU's bits).
  *   HC_PRE, HC_POST: one invocation per output element; the stream sum in
  *     index order, one bf16 rounding at the end (`precise`: no fma).
  */
@@ -21,31 +24,23 @@ layout(local_size_x = 16, local_size_y = 16) in;
 #define OP_HC_POST 26
 #define HC_MAX 16
 
-shared float sh[16][16];
-
 float sigm(float x) { precise float e = 1.0 + exp_f(-x); return div_rn(1.0, e); }
 
 void hc_dots() {
-    const uint lx = gl_LocalInvocationID.x, ry = gl_LocalInvocationID.y;
     const uint D = P.t[1].ne[0], hc = P.t[1].ne[1], T = P.t[1].ne[2], n_mix = P.t[0].ne[0];
-    const uint o = group_id() * 16u + ry;    /* flat (i, t) */
-    const bool live = o < n_mix * T;
-    const uint i = live ? o % n_mix : 0u, t = live ? o / n_mix : 0u;
-    const uint HD = hc * D;
+    const uint o = group_id() * 256u + gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x; /* flat (i, t) */
+    if (o >= n_mix * T) return;
+    const uint i = o % n_mix, t = o / n_mix;
     const uint wo = t_off(2, 0u, i, 0u, 0u);
-    precise float l = 0.0;
-    if (live)
-        for (uint k = lx; k < HD; k += 16u) {
-            precise float p = s1_f32(wo + 4u * k) * s0_f32(t_off(1, 4u * (k % D), k / D, t, 0u));
-            l = l + p;
+    precise float acc = 0.0;
+    for (uint s = 0u; s < hc; s++) {
+        const uint xo = t_off(1, 0u, s, t, 0u);
+        for (uint k = 0u; k < D; k++) {
+            precise float p = s1_f32(wo + 4u * (s * D + k)) * s0_f32(xo + 4u * k);
+            acc = acc + p;
         }
-    sh[ry][lx] = l;
-    barrier();
-    [[unroll]] for (uint w = 8u; w >= 1u; w /= 2u) {
-        if (lx < w) { precise float s = sh[ry][lx] + sh[ry][lx + w]; sh[ry][lx] = s; }
-        barrier();
     }
-    if (live && lx == 0u) dst_f.d[(P.t[0].offs >> 2) + o] = sh[ry][0];
+    dst_f.d[(P.t[0].offs >> 2) + o] = acc;
 }
 
 void hc_finish() {

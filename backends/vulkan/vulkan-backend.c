@@ -37,9 +37,11 @@
  *
  * Determinism: every reduction runs in one fixed order per output (shared
  * memory trees of a fixed workgroup size, no float atomics), so a graph
- * repeats its bits; the orders are those of the CPU's scalar kernels, so on
- * lavapipe a whole model gives the bits of GDS_CPU_SIMD=scalar (tiny-a: 300
- * positions of logits cmp-equal). Sub-word stores (f16/bf16 and quantized outputs) write
+ * repeats its bits; the orders are those of the CPU's scalar kernels (except
+ * SUM_ROWS: float-float pairs where the CPU sums in double; exp is correctly
+ * rounded where glibc's expf is within 0.502 ulp), so on lavapipe a whole
+ * model gives the bits of GDS_CPU_SIMD=scalar (tiny-a: 300 positions of
+ * logits cmp-equal). Sub-word stores (f16/bf16 and quantized outputs) write
  * whole words where an invocation owns them and atomicAnd/atomicOr on the
  * shared edge words (disjoint bits: the result does not depend on order).
  * Shaders use only core Vulkan 1.2 compute features (32-bit storage access,

@@ -195,7 +195,9 @@ static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t)
         vk_groups_1d(c, (uint64_t)gds_nrows(t->src[1]) * (uint64_t)(t->src[1]->ne[0] / u[0]), 256, g);
         if ((st = vk_dispatch(c, t, "matmul", 0, g, u, 2)) != GDS_OK) return st;
     }
-    vk_groups_1d(c, nel(t), 256, g);
+    /* MUL_MAT: an invocation per weight row and 4 columns; MUL_MAT_ID: per output */
+    const uint64_t n_inv = t->op == GDS_OP_MUL_MAT ? (uint64_t)t->ne[0] * (uint64_t)((t->ne[1] + 3) / 4) * (uint64_t)(t->ne[2] * t->ne[3]) : nel(t);
+    vk_groups_1d(c, n_inv, 256, g);
     return vk_dispatch(c, t, "matmul", t->op == GDS_OP_MUL_MAT ? 1 : 2, g, u, 2);
 }
 

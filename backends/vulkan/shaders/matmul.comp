@@ -16,9 +16,11 @@
  *   activation block quantizes x into the scratch as floats - per row of x,
  *   K code values (int8 or e4m3 value, exact) then K/blk scales (Q8_0: the
  *   fp16-rounded d; F8: 2^e); row stride u[1] floats; u[0] = block size.
- * VARIANT 1 (MUL_MAT) / 2 (MUL_MAT_ID): one invocation per output element
- *   (consecutive invocations: consecutive weight rows of one column), the
- *   16 lane sums held in registers. Weight bytes are read 4 at a time.
+ * VARIANT 1 (MUL_MAT): one invocation per weight row and 4 activation
+ *   columns (each weight element decoded once for them), VARIANT 2
+ *   (MUL_MAT_ID): one invocation per output element; the 16 lane sums held
+ *   in registers, weight bytes read 4 at a time, consecutive invocations on
+ *   consecutive weight rows.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -181,9 +183,150 @@ float dot_mxfp4(uint wo, uint so, uint K) {
     return acc;
 }
 
+/* ---- the same dots for 4 activation columns of one weight row (MUL_MAT):
+ * each weight element is read and decoded once for the 4 outputs; every
+ * output keeps its own sums in the order above (same bits as one column) */
+
+void dot_float4(uint wo, uint xo[4], uint K, bool bf16_act, out float y[4]) {
+    const uint K16 = K - K % 16u;
+    precise float l[4][16];
+    [[unroll]] for (uint c = 0u; c < 4u; c++) [[unroll]] for (uint j = 0u; j < 16u; j++) l[c][j] = 0.0;
+    for (uint k = 0u; k < K16; k += 16u)
+        [[unroll]] for (uint j = 0u; j < 16u; j++) {
+            const float w = w_float(wo, k + j);
+            [[unroll]] for (uint c = 0u; c < 4u; c++) {
+                precise float p = w * act_float(xo[c], k + j, bf16_act);
+                l[c][j] = l[c][j] + p;
+            }
+        }
+    [[unroll]] for (uint c = 0u; c < 4u; c++) {
+        [[unroll]] for (uint j = 0u; j < 8u; j++) l[c][j] = l[c][j] + l[c][j + 8u];
+        [[unroll]] for (uint j = 0u; j < 4u; j++) l[c][j] = l[c][j] + l[c][j + 4u];
+        [[unroll]] for (uint j = 0u; j < 2u; j++) l[c][j] = l[c][j] + l[c][j + 2u];
+        precise float sum = l[c][0] + l[c][1];
+        for (uint k = K16; k < K; k++) {
+            precise float p = w_float(wo, k) * act_float(xo[c], k, bf16_act);
+            sum = sum + p;
+        }
+        y[c] = sum;
+    }
+}
+
+void dot_q8_0_4(uint wo, uint so[4], uint K, out float y[4]) {
+    precise float acc[4];
+    [[unroll]] for (uint c = 0u; c < 4u; c++) acc[c] = 0.0;
+    for (uint b = 0u; b < K / 32u; b++) {
+        const uint bo = wo + b * 34u;
+        int isum[4];
+        [[unroll]] for (uint c = 0u; c < 4u; c++) isum[c] = 0;
+        [[unroll]] for (uint j = 0u; j < 32u; j += 4u) {
+            const uint q = w_u8x4(bo + 2u + j);
+            [[unroll]] for (uint i = 0u; i < 4u; i++) {
+                const int wq = int(q << (24u - 8u * i)) >> 24;
+                [[unroll]] for (uint c = 0u; c < 4u; c++) isum[c] += wq * int(scr_f.d[so[c] + b * 32u + j + i]);
+            }
+        }
+        const float dw = fp16_to_f32(s0_u16(bo));
+        [[unroll]] for (uint c = 0u; c < 4u; c++) {
+            precise float d = dw * scr_f.d[so[c] + K + b];
+            precise float t = float(isum[c]) * d;
+            acc[c] = acc[c] + t;
+        }
+    }
+    [[unroll]] for (uint c = 0u; c < 4u; c++) y[c] = acc[c];
+}
+
+void dot_f8_4(uint wo, uint so[4], uint K, out float y[4]) {
+    precise float acc[4];
+    [[unroll]] for (uint c = 0u; c < 4u; c++) acc[c] = 0.0;
+    for (uint b = 0u; b < K / 128u; b++) {
+        const uint bo = wo + b * 129u;
+        precise float l[4][16];
+        [[unroll]] for (uint c = 0u; c < 4u; c++) [[unroll]] for (uint j = 0u; j < 16u; j++) l[c][j] = 0.0;
+        for (uint k = 0u; k < 128u; k += 16u)
+            [[unroll]] for (uint j = 0u; j < 16u; j += 4u) {
+                const uint q = w_u8x4(bo + 1u + k + j);
+                [[unroll]] for (uint i = 0u; i < 4u; i++) {
+                    const float w = e4m3f((q >> (8u * i)) & 0xffu);
+                    [[unroll]] for (uint c = 0u; c < 4u; c++) {
+                        precise float p = w * scr_f.d[so[c] + b * 128u + k + j + i];
+                        l[c][j + i] = l[c][j + i] + p;
+                    }
+                }
+            }
+        const float sw = e8m0_to_f32(s0_u8(bo));
+        [[unroll]] for (uint c = 0u; c < 4u; c++) {
+            [[unroll]] for (uint j = 0u; j < 8u; j++) l[c][j] = l[c][j] + l[c][j + 8u];
+            [[unroll]] for (uint j = 0u; j < 4u; j++) l[c][j] = l[c][j] + l[c][j + 4u];
+            [[unroll]] for (uint j = 0u; j < 2u; j++) l[c][j] = l[c][j] + l[c][j + 2u];
+            precise float p = l[c][0] + l[c][1];
+            precise float sc = sw * scr_f.d[so[c] + K + b];
+            precise float t = p * sc;
+            acc[c] = acc[c] + t;
+        }
+    }
+    [[unroll]] for (uint c = 0u; c < 4u; c++) y[c] = acc[c];
+}
+
+void dot_mxfp4_4(uint wo, uint so[4], uint K, out float y[4]) {
+    precise float acc[4];
+    [[unroll]] for (uint c = 0u; c < 4u; c++) acc[c] = 0.0;
+    for (uint b = 0u; b < K / 32u; b++) {
+        const uint bo = wo + b * 17u;
+        int p[4];
+        [[unroll]] for (uint c = 0u; c < 4u; c++) p[c] = 0;
+        [[unroll]] for (uint i = 0u; i < 16u; i += 4u) {
+            const uint q = w_u8x4(bo + 1u + i);
+            [[unroll]] for (uint j = 0u; j < 4u; j++) {
+                const uint cq = (q >> (8u * j)) & 0xffu;
+                const int klo = kvalue_mxfp4(cq & 15u), khi = kvalue_mxfp4(cq >> 4);
+                [[unroll]] for (uint c = 0u; c < 4u; c++) {
+                    p[c] += klo * int(scr_f.d[so[c] + b * 32u + i + j] * 512.0);
+                    p[c] += khi * int(scr_f.d[so[c] + b * 32u + i + j + 16u] * 512.0);
+                }
+            }
+        }
+        const float sw = e8m0_half_to_f32(s0_u8(bo));
+        [[unroll]] for (uint c = 0u; c < 4u; c++) {
+            precise float sa9 = scr_f.d[so[c] + K + b / 4u] * uintBitsToFloat(0x3b000000u); /* 2^-9 */
+            precise float sc = sa9 * sw;
+            precise float t = float(p[c]) * sc;
+            acc[c] = acc[c] + t;
+        }
+    }
+    [[unroll]] for (uint c = 0u; c < 4u; c++) y[c] = acc[c];
+}
+
+/* MUL_MAT: invocation o = (weight row n, group of 4 columns i1 of one (i2, i3)) */
+void mul_mat4() {
+    const bool bf16_act = (P.op[0] & 1) != 0 && g_w == T_F8;
+    const uint N = P.t[0].ne[0], M = P.t[0].ne[1], K = P.t[1].ne[0];
+    const uint mg = (M + 3u) / 4u;
+    const uint o = group_id() * 256u + gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
+    if (o >= N * mg * P.t[0].ne[2] * P.t[0].ne[3]) return;
+    const uint n = o % N, r = o / N, g = r % mg, bb = r / mg;
+    const uint i2 = bb % P.t[0].ne[2], i3 = bb / P.t[0].ne[2];
+    const uint r2 = P.t[2].ne[2] / P.t[1].ne[2], r3 = P.t[2].ne[3] / P.t[1].ne[3];
+    const uint wo = t_off(1, 0u, n, i2 / r2, i3 / r3);
+    const uint nc = min(4u, M - 4u * g);
+    uint xo[4], so[4];
+    [[unroll]] for (uint c = 0u; c < 4u; c++) {
+        const uint m = 4u * g + min(c, nc - 1u); /* past the last column: a copy of it, not written */
+        xo[c] = t_off(2, 0u, m, i2, i3);
+        so[c] = (m + P.t[2].ne[1] * (i2 + P.t[2].ne[2] * i3)) * P.u[1];
+    }
+    float y[4];
+    if (bf16_act || g_w == T_F32 || g_w == T_F16 || g_w == T_BF16) dot_float4(wo, xo, K, bf16_act, y);
+    else if (g_w == T_Q8_0) dot_q8_0_4(wo, so, K, y);
+    else if (g_w == T_F8) dot_f8_4(wo, so, K, y);
+    else dot_mxfp4_4(wo, so, K, y);
+    for (uint c = 0u; c < nc; c++) dst_f.d[t_off(0, 4u * n, 4u * g + c, i2, i3) >> 2] = y[c];
+}
+
 void main() {
     if (VARIANT == 0) { quantize_act(); return; }
     g_w = P.t[1].type;
+    if (VARIANT == 1) { mul_mat4(); return; }
     const bool bf16_act = (P.op[0] & 1) != 0 && g_w == T_F8;
     const uint N = P.t[0].ne[0], K = P.t[1].ne[0];
     const uint o = group_id() * 256u + gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;

@@ -34,8 +34,8 @@ struct gds_cpu_prefetch {
     bool stop, started;
     struct { const char *p; size_t n; } ring[PF_RING];
     unsigned head, tail;               /* ring[tail % PF_RING] .. ring[head % PF_RING] */
-    /* per graph: trig[i] = 1 when node i produces ids of a MUL_MAT_ID */
-    unsigned char *trig;
+    /* per graph: trig[PF_AHEAD * i + s] = the products whose experts are queued after node i (-1: none) */
+    int *trig;
     int cap_trig;
     unsigned char *seen;               /* [cap_seen] experts queued for one product */
     int64_t cap_seen;
@@ -99,65 +99,76 @@ void gds_cpu_prefetch_stats(const struct gds_cpu_prefetch *pf, uint64_t *ranges,
     *bytes = pf ? pf->bytes : 0;
 }
 
-/* queues the chosen experts of every MUL_MAT_ID of g whose ids are ids */
-static void pf_queue(struct gds_cpu_prefetch *pf, const struct gds_graph *g, const struct gds_tensor *ids) {
-    for (int j = 0; j < g->n_nodes; j++) {
-        const struct gds_tensor *t = g->nodes[j];
-        if (t->op != GDS_OP_MUL_MAT_ID || t->src[2] != ids || !t->src[0]->data) continue;
-        const struct gds_tensor *w = t->src[0];
-        const int64_t E = w->ne[2];
-        if (E > pf->cap_seen) {
-            unsigned char *s = realloc(pf->seen, (size_t)E);
-            if (!s) return;
-            pf->seen = s;
-            pf->cap_seen = E;
-        }
-        memset(pf->seen, 0, (size_t)E);
-        pthread_mutex_lock(&pf->mu);
-        for (int64_t t1 = 0; t1 < ids->ne[1]; t1++)
-            for (int64_t i = 0; i < ids->ne[0]; i++) {
-                const int32_t e = *gds_i32_ptr(ids, i, t1, 0, 0);
-                if (e < 0 || e >= E || pf->seen[e]) continue;
-                pf->seen[e] = 1;
-                if (pf->head - pf->tail >= PF_RING) { pf->n_dropped++; continue; }
-                pf->ring[pf->head % PF_RING].p = (const char *)w->data + (size_t)e * w->nb[2];
-                pf->ring[pf->head % PF_RING].n = w->nb[2];
-                pf->head++;
-                pf->n_ranges++;
-                pf->bytes += (double)w->nb[2];
-            }
-        pthread_cond_signal(&pf->cv);
-        pthread_mutex_unlock(&pf->mu);
+/* queues the chosen experts of product node j */
+static void pf_queue(struct gds_cpu_prefetch *pf, const struct gds_tensor *t) {
+    const struct gds_tensor *w = t->src[0], *ids = t->src[2];
+    if (!w->data) return;
+    const int64_t E = w->ne[2];
+    if (E > pf->cap_seen) {
+        unsigned char *s = realloc(pf->seen, (size_t)E);
+        if (!s) return;
+        pf->seen = s;
+        pf->cap_seen = E;
     }
+    memset(pf->seen, 0, (size_t)E);
+    pthread_mutex_lock(&pf->mu);
+    for (int64_t t1 = 0; t1 < ids->ne[1]; t1++)
+        for (int64_t i = 0; i < ids->ne[0]; i++) {
+            const int32_t e = *gds_i32_ptr(ids, i, t1, 0, 0);
+            if (e < 0 || e >= E || pf->seen[e]) continue;
+            pf->seen[e] = 1;
+            if (pf->head - pf->tail >= PF_RING) { pf->n_dropped++; continue; }
+            pf->ring[pf->head % PF_RING].p = (const char *)w->data + (size_t)e * w->nb[2];
+            pf->ring[pf->head % PF_RING].n = w->nb[2];
+            pf->head++;
+            pf->n_ranges++;
+            pf->bytes += (double)w->nb[2];
+        }
+    pthread_cond_signal(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
 }
 
-/* before a graph runs: marks the nodes that produce ids, queues the experts
- * whose ids are already known (inputs: hash routing) */
+/* Before a graph runs: which node starts the prefetch of which product. The
+ * reads run at most PF_AHEAD products ahead of the products that use one ids
+ * tensor: the first PF_AHEAD users of an ids tensor are queued after the node
+ * that produces the ids (at once for an input: hash routing), user u after
+ * user u - PF_AHEAD has run (the down projection after the gate one). Queuing
+ * all three at the router made the reads of the later products compete with
+ * those of the first when memory is tight. */
+enum { PF_AHEAD = 2 };
 void gds_cpu_prefetch_graph(struct gds_cpu_prefetch *pf, const struct gds_graph *g) {
     if (g->n_nodes > pf->cap_trig) {
-        unsigned char *t = realloc(pf->trig, (size_t)g->n_nodes);
+        int *t = realloc(pf->trig, sizeof(int) * PF_AHEAD * (size_t)g->n_nodes);
         if (!t) { pf->cap_trig = 0; free(pf->trig); pf->trig = NULL; return; }
         pf->trig = t;
         pf->cap_trig = g->n_nodes;
     }
-    memset(pf->trig, 0, (size_t)g->n_nodes);
+    for (int i = 0; i < PF_AHEAD * g->n_nodes; i++) pf->trig[i] = -1;
     for (int j = 0; j < g->n_nodes; j++) {
         const struct gds_tensor *t = g->nodes[j];
         if (t->op != GDS_OP_MUL_MAT_ID) continue;
         const struct gds_tensor *ids = t->src[2];
-        int k = -1; /* the producer, usually a few nodes back */
-        for (int i = j - 1; i >= 0 && k < 0; i--) if (g->nodes[i] == ids) k = i;
-        if (k >= 0) pf->trig[k] = 1;
-        else if (ids->data) {
-            /* an input: queue once, at the first product that reads it */
-            bool first = true;
-            for (int i = 0; i < j && first; i++) first = !(g->nodes[i]->op == GDS_OP_MUL_MAT_ID && g->nodes[i]->src[2] == ids);
-            if (first) pf_queue(pf, g, ids);
+        /* earlier users of the same ids, newest first, and the producer */
+        int users[PF_AHEAD], nu = 0, k = -1;
+        for (int i = j - 1; i >= 0 && k < 0; i--) {
+            if (g->nodes[i] == ids) k = i;
+            else if (g->nodes[i]->op == GDS_OP_MUL_MAT_ID && g->nodes[i]->src[2] == ids) {
+                if (nu < PF_AHEAD) users[nu] = i;
+                nu++;
+            }
         }
+        int at = nu >= PF_AHEAD ? users[PF_AHEAD - 1] : k; /* the node after which j is queued; -1: now */
+        if (at < 0) {
+            if (ids->data) pf_queue(pf, t);
+            continue;
+        }
+        for (int s = 0; s < PF_AHEAD; s++)
+            if (pf->trig[PF_AHEAD * at + s] < 0) { pf->trig[PF_AHEAD * at + s] = j; break; }
     }
 }
 
 /* thread 0, after node i (and its barrier) */
 void gds_cpu_prefetch_node(struct gds_cpu_prefetch *pf, const struct gds_graph *g, int i) {
-    if (pf->trig && i < pf->cap_trig && pf->trig[i]) pf_queue(pf, g, g->nodes[i]);
+    if (!pf->trig || i >= pf->cap_trig) return;
+    for (int s = 0; s < PF_AHEAD && pf->trig[PF_AHEAD * i + s] >= 0; s++) pf_queue(pf, g->nodes[pf->trig[PF_AHEAD * i + s]]);
 }

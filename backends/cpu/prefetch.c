@@ -5,12 +5,14 @@
  * When a graph node produces the expert ids of MUL_MAT_ID nodes (the
  * router's TOP_K; for hash-routed layers the ids are an input, known when
  * the graph starts), thread 0 queues the weight ranges of the chosen experts
- * of every such MUL_MAT_ID, and a helper thread calls
- * madvise(MADV_WILLNEED) on them: the kernel starts reading every missing
- * page at once (a deep I/O queue) while the threads go on with the nodes
- * before the products (the model puts the shared expert there when
- * prefetching, deepseek4.c). Without prefetch the threads fault the pages
- * one readahead window at a time, inside the products.
+ * of the first two products that use them (gate and up), and the next ones
+ * as the products run (down after gate: at most two products ahead, see
+ * gds_cpu_prefetch_graph); a helper thread calls madvise(MADV_WILLNEED) on
+ * them: the kernel starts reading the missing pages at once (a deep I/O
+ * queue) while the threads go on with the nodes before the products (the
+ * model puts the shared expert there when prefetching, deepseek4.c).
+ * Without prefetch the threads fault the pages one readahead window at a
+ * time, inside the products.
  *
  * It changes no result: madvise only reads pages into the page cache.
  * Off (the default), the CPU backend pays one pointer test per graph.

@@ -11,7 +11,8 @@
  * (set before each load), so every part runs on a one-node machine.
  *
  * Checks:
- *   1. plans for synthetic 1, 2, 3, 4 and 8-node topologies (2 PUs per core)
+ *   1. HWLOC_XMLFILE loads a topology that hwloc exported (4 nodes, 12 cores);
+ *      plans for synthetic 1, 2, 3, 4 and 8-node topologies (2 PUs per core)
  *      with Flash's expert shapes (43 layers x 256 experts of 3 MXFP4
  *      4096x2048 projections), whole experts and split, and with a skewed
  *      popularity: hwloc sees the nodes and cores the description names; every
@@ -43,6 +44,9 @@
 #include "deepseek4.h"
 #include "gds-backend.h"
 #include "gds-numa.h"
+#ifdef GDS_HAVE_NUMA
+#include <hwloc.h>
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
@@ -173,6 +177,32 @@ static void check_plan(const char *desc, int nodes, int cores_per_node, int n_th
         for (int n = 0; n < nodes; n++) CHECK(p->team[n] == t->node_cores[n], "%s: node %d team %d, cores %d", desc, n, p->team[n], t->node_cores[n]);
     gds_numa_plan_free(p);
     gds_numa_topo_free(t);
+}
+
+/* HWLOC_XMLFILE: a synthetic topology exported to XML by hwloc itself, then
+ * loaded through the environment variable like a saved machine description */
+static void check_xml(const char *dir) {
+#ifdef GDS_HAVE_NUMA
+    char path[4200];
+    snprintf(path, sizeof path, "%.4000s/topo.xml", dir);
+    hwloc_topology_t h;
+    bool ok = hwloc_topology_init(&h) == 0 && hwloc_topology_set_synthetic(h, "package:2 numanode:2 core:3 pu:2") == 0 &&
+              hwloc_topology_load(h) == 0 && hwloc_topology_export_xml(h, path, 0) == 0;
+    hwloc_topology_destroy(h);
+    CHECK(ok, "exporting a synthetic topology to %s", path);
+    if (!ok) return;
+    setenv("HWLOC_XMLFILE", path, 1);
+    struct gds_numa_topo *t = gds_numa_topo_load();
+    unsetenv("HWLOC_XMLFILE");
+    CHECK(t && t->n_nodes == 4 && t->n_cores == 12 && t->n_packages == 2 && !t->this_system && strstr(t->source, "HWLOC_XMLFILE"),
+          "HWLOC_XMLFILE: %d nodes, %d cores, %d packages, this_system %d, source '%s'", t ? t->n_nodes : -1, t ? t->n_cores : -1,
+          t ? t->n_packages : -1, t ? t->this_system : -1, t ? t->source : "");
+    gds_numa_topo_free(t);
+    remove(path);
+#else
+    (void)dir;
+    printf("SKIP HWLOC_XMLFILE: built without hwloc\n");
+#endif
 }
 
 static void part_plans(void) {
@@ -403,6 +433,14 @@ static void part_bind(const char *path) {
 int main(int argc, char **argv) {
     if (argc < 2) { fprintf(stderr, "usage: test-numa MODEL.gguf [MODEL.gguf ...]\n"); return 2; }
     part_plans();
+    {
+        /* the folder of the first model (test-numa.sh's temporary folder) */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", argv[1]);
+        char *sl = strrchr(dir, '/');
+        if (sl) *sl = 0; else snprintf(dir, sizeof dir, ".");
+        check_xml(dir);
+    }
     part_traffic();
     part_bind(argv[1]);
     for (int i = 1; i < argc; i++) {

@@ -680,6 +680,7 @@ double gds_numa_probe_bw(const struct gds_numa_topo *t, int reader, int holder, 
             sec[pass] = probe_now() - t0;
         }
         sched_setaffinity(0, sizeof old, &old);
+        numa_thread_pu = -1; /* a worker pinned before must pin itself again (gds_numa_thread_enter) */
     }
     numa_free(buf, bytes);
     if (sink < 0) return 0; /* keeps the sums */

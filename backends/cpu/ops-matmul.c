@@ -41,6 +41,8 @@
  */
 #include "cpu.h"
 
+#include <stdlib.h>
+
 #define GDS_MM_NR 16 /* weight rows per work unit (multiple of 4) */
 #define GDS_MM_NC 16 /* activation columns per inner block */
 #define MM_ID_UNIT 4 /* MUL_MAT_ID work split: a unit's weight decode, in columns */

@@ -124,10 +124,12 @@ static enum gds_status vk_err(VkResult r, const char *what) {
 
 /* ---- memory ------------------------------------------------------------------ */
 
-/* a memory type of `bits` with all of `want`; -1 if none */
-static int mem_type(const struct vk_ctx *c, uint32_t bits, VkMemoryPropertyFlags want) {
+/* a memory type of `bits` with all of `want` and none of `avoid`; -1 if none */
+static int mem_type(const struct vk_ctx *c, uint32_t bits, VkMemoryPropertyFlags want, VkMemoryPropertyFlags avoid) {
     for (uint32_t i = 0; i < c->memp.memoryTypeCount; i++)
-        if ((bits & (1u << i)) && (c->memp.memoryTypes[i].propertyFlags & want) == want) return (int)i;
+        if ((bits & (1u << i)) && (c->memp.memoryTypes[i].propertyFlags & want) == want &&
+            !(c->memp.memoryTypes[i].propertyFlags & avoid))
+            return (int)i;
     return -1;
 }
 
@@ -145,10 +147,15 @@ static enum gds_status buf_create(struct vk_ctx *c, size_t size, bool host_visib
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(c->dev, b->buf, &req);
     const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-    int mt = host_visible ? mem_type(c, req.memoryTypeBits, hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT) : -1;
-    if (mt < 0 && host_visible) mt = mem_type(c, req.memoryTypeBits, hv);
-    if (mt < 0) mt = mem_type(c, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
-    if (mt < 0) mt = mem_type(c, req.memoryTypeBits, 0);
+    /* staging/params: host-visible coherent, cached if possible; tensors:
+     * device-local, preferably not host-visible (a discrete GPU's host-visible
+     * device memory is often a small BAR window), else any device-local
+     * (unified memory: lavapipe, integrated GPUs), else anything */
+    int mt = host_visible ? mem_type(c, req.memoryTypeBits, hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0) : -1;
+    if (mt < 0 && host_visible) mt = mem_type(c, req.memoryTypeBits, hv, 0);
+    if (mt < 0) mt = mem_type(c, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
+    if (mt < 0) mt = mem_type(c, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
+    if (mt < 0) mt = mem_type(c, req.memoryTypeBits, 0, 0);
     if (mt < 0) { vkDestroyBuffer(c->dev, b->buf, NULL); return gds_error(GDS_ERR_BACKEND, "vulkan: no memory type for a buffer"); }
     VkMemoryAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = (uint32_t)mt };
     VkResult r = vkAllocateMemory(c->dev, &ai, NULL, &b->mem);

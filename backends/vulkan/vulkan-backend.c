@@ -281,8 +281,18 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     r = vkEnumeratePhysicalDevices(c->inst, &n, pd);
     if (r != VK_SUCCESS && r != VK_INCOMPLETE) return vk_err(r, "vkEnumeratePhysicalDevices");
     const int di = pick_device(pd, n, device);
-    if (di < 0 || di >= (int)n)
-        return gds_error(GDS_ERR_INVALID, "vulkan: device %d of %u (GDS_VK_DEVICE=%s)", di, n, getenv("GDS_VK_DEVICE") ? getenv("GDS_VK_DEVICE") : "");
+    if (di < 0 || di >= (int)n) {
+        char list[512] = "";
+        size_t k = 0;
+        for (uint32_t i = 0; i < n && k < sizeof list; i++) {
+            VkPhysicalDeviceProperties p;
+            vkGetPhysicalDeviceProperties(pd[i], &p);
+            k += (size_t)snprintf(list + k, sizeof list - k, "%s%u: %s", i ? ", " : "", i, p.deviceName);
+        }
+        const char *e = getenv("GDS_VK_DEVICE");
+        if (e && *e) return gds_error(GDS_ERR_INVALID, "vulkan: GDS_VK_DEVICE=%s names no device (devices: %s)", e, list);
+        return gds_error(GDS_ERR_INVALID, "vulkan: no device %d (devices: %s)", di, list);
+    }
     c->pdev = pd[di];
     vkGetPhysicalDeviceProperties(c->pdev, &c->props);
     vkGetPhysicalDeviceMemoryProperties(c->pdev, &c->memp);

@@ -46,10 +46,15 @@ void gds_log(enum gds_log_level level, const char *fmt, ...) {
 }
 
 enum gds_status gds_error(enum gds_status st, const char *fmt, ...) {
+    /* formatted apart first: callers pass gds_last_error() as an argument to
+     * wrap the previous message ("backend '%s': %s"), which vsnprintf into
+     * g_last_error itself would overwrite while reading it */
+    char msg[sizeof(g_last_error)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_last_error, sizeof(g_last_error), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    memcpy(g_last_error, msg, sizeof(msg));
     gds_log(GDS_LOG_ERROR, "gds: error: %s\n", g_last_error);
     return st;
 }

@@ -551,17 +551,21 @@ enum gds_status vk_dispatch(struct vk_ctx *c, const struct gds_tensor *t, const 
 enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, int variant,
                                 const uint32_t groups[3], const uint32_t *u, int n_u, const void *aux, size_t aux_bytes) {
     const uint32_t slots = 1 + (uint32_t)((aux_bytes + VK_PARAMS_SIZE - 1) / VK_PARAMS_SIZE);
-    char fcname[64];
-    if (c->fc && !strstr(shader, "-nof64")) { /* the float-controls build of the shader */
-        snprintf(fcname, sizeof fcname, "%s-fc", shader);
-        shader = fcname;
-    }
     if (aux_bytes > VK_AUX_MAX) return gds_error(GDS_ERR_BACKEND, "vulkan: %zu bytes of aux data (at most %d)", aux_bytes, (int)VK_AUX_MAX);
     if (c->n_disp >= c->cap_disp || c->n_slot + slots > c->cap_slot)
         return gds_error(GDS_ERR_BACKEND, "vulkan: more dispatches than planned (%u)", c->cap_disp);
     VkPipeline pipe;
-    enum gds_status st = pipeline_get(c, shader, variant, &pipe);
-    if (st != GDS_OK) return st;
+    enum gds_status st = GDS_ERR_BACKEND;
+    if (c->fc && !strstr(shader, "-nof64")) { /* the float-controls build of the shader */
+        char fcname[64];
+        snprintf(fcname, sizeof fcname, "%s-fc", shader);
+        if ((st = pipeline_get(c, fcname, variant, &pipe)) != GDS_OK) {
+            /* a driver that reports the float controls but cannot build with them: plain builds from now on */
+            gds_log(GDS_LOG_WARN, "vulkan: %s: no pipeline with float controls (%s); using the plain shaders\n", fcname, gds_last_error());
+            c->fc = false;
+        }
+    }
+    if (st != GDS_OK && (st = pipeline_get(c, shader, variant, &pipe)) != GDS_OK) return st;
     struct vk_params *p = (struct vk_params *)((char *)c->params.map + (size_t)c->n_slot * VK_PARAMS_SIZE);
     memset(p, 0, sizeof *p);
     if (aux_bytes) memcpy(p + 1, aux, aux_bytes);

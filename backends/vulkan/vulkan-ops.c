@@ -195,10 +195,15 @@ static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t)
         vk_groups_1d(c, (uint64_t)gds_nrows(t->src[1]) * (uint64_t)(t->src[1]->ne[0] / u[0]), 256, g);
         if ((st = vk_dispatch(c, t, "matmul", 0, g, u, 2)) != GDS_OK) return st;
     }
-    /* MUL_MAT: an invocation per weight row and 4 columns; MUL_MAT_ID: per output */
-    const uint64_t n_inv = t->op == GDS_OP_MUL_MAT ? (uint64_t)t->ne[0] * (uint64_t)((t->ne[1] + 3) / 4) * (uint64_t)(t->ne[2] * t->ne[3]) : nel(t);
-    vk_groups_1d(c, n_inv, 256, g);
-    return vk_dispatch(c, t, "matmul", t->op == GDS_OP_MUL_MAT ? 1 : 2, g, u, 2);
+    /* a workgroup per 16 weight rows and column set (MUL_MAT: 4 columns of one (i2, i3);
+     * MUL_MAT_ID: one (slot, token)), matmul.comp VARIANT 3 / 4 */
+    const uint64_t n_cs = t->op == GDS_OP_MUL_MAT ? (uint64_t)((t->ne[1] + 3) / 4) * (uint64_t)(t->ne[2] * t->ne[3])
+                                                  : (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
+    const uint64_t n_wg = (uint64_t)((t->ne[0] + 15) / 16) * n_cs;
+    if (n_wg > UINT32_MAX) return gds_error(GDS_ERR_BACKEND, "vulkan mul_mat: %llu workgroups", (unsigned long long)n_wg);
+    const uint32_t u3[3] = { u[0], u[1], (uint32_t)n_wg };
+    vk_groups_1d(c, n_wg, 1, g);
+    return vk_dispatch(c, t, "matmul", t->op == GDS_OP_MUL_MAT ? 3 : 4, g, u3, 3);
 }
 
 /* ---- hc.comp: HC_COMB, HC_PRE, HC_POST ------------------------------------------------ */

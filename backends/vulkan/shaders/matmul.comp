@@ -16,11 +16,10 @@
  *   activation block quantizes x into the scratch as floats - per row of x,
  *   K code values (int8 or e4m3 value, exact) then K/blk scales (Q8_0: the
  *   fp16-rounded d; F8: 2^e); row stride u[1] floats; u[0] = block size.
- * VARIANT 1 (MUL_MAT): one invocation per weight row and 4 activation
- *   columns (each weight element decoded once for them), VARIANT 2
- *   (MUL_MAT_ID): one invocation per output element; the 16 lane sums held
- *   in registers, weight bytes read 4 at a time, consecutive invocations on
- *   consecutive weight rows.
+ * VARIANT 3 (MUL_MAT) and 4 (MUL_MAT_ID): a workgroup per 16 weight rows
+ *   and column set, 16 threads per row reading consecutive elements or
+ *   blocks (coalesced), the in-order parts from shared memory (below,
+ *   before mat_vec).
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -64,7 +63,7 @@ void quantize_act() {
     }
 }
 
-/* ---- dots: one invocation per output, the canonical order in registers ---- */
+/* ---- weight and activation decoding ---------------------------------------- */
 
 /* 4 bytes at any byte offset o of src0 (two word loads) */
 uint w_u8x4(uint o) {
@@ -100,256 +99,213 @@ float w_float(uint wo, uint k) {
     return e4m3f(s0_u8(b + 1u + (k & 127u))) * e8m0_to_f32(s0_u8(b));
 }
 
-float dot_float(uint wo, uint xo, uint K, bool bf16_act) {
-    const uint K16 = K - K % 16u;
-    precise float l[16];
-    [[unroll]] for (uint j = 0u; j < 16u; j++) l[j] = 0.0;
-    for (uint k = 0u; k < K16; k += 16u)
-        [[unroll]] for (uint j = 0u; j < 16u; j++) {
-            precise float p = w_float(wo, k + j) * act_float(xo, k + j, bf16_act);
-            l[j] = l[j] + p;
-        }
-    [[unroll]] for (uint j = 0u; j < 8u; j++) l[j] = l[j] + l[j + 8u];
-    [[unroll]] for (uint j = 0u; j < 4u; j++) l[j] = l[j] + l[j + 4u];
-    [[unroll]] for (uint j = 0u; j < 2u; j++) l[j] = l[j] + l[j + 2u];
-    precise float sum = l[0] + l[1];
-    for (uint k = K16; k < K; k++) {
-        precise float p = w_float(wo, k) * act_float(xo, k, bf16_act);
-        sum = sum + p;
-    }
-    return sum;
+/* ---- VARIANTS 3 (MUL_MAT) and 4 (MUL_MAT_ID): a workgroup per 16 weight rows and
+ * one column set (MUL_MAT: up to 4 activation columns of one (i2, i3);
+ * MUL_MAT_ID: one (slot, token)); local id y = the row, x = the lane. Every
+ * output keeps the canonical order:
+ *   float family: thread (x, y) is lane x of row y (k = x, x+16, ... in order,
+ *     consecutive lanes on consecutive elements: coalesced), the 16 lane sums
+ *     go to shared memory and one thread per output runs the tree and the tail;
+ *   block types: thread (x, y) computes the block terms t (exact integer sums,
+ *     F8's 16-lane block sum in registers, then the one rounded product) of
+ *     blocks x, x+16, ... of row y (consecutive lanes on consecutive blocks:
+ *     coalesced), MV_CH blocks at a time into shared memory, and one thread
+ *     per output adds them in block order (acc = acc + t). */
+#define MV_CH 48u  /* blocks per chunk (a multiple of 16) */
+#define MV_LD 65u  /* shared row pitch: 64 outputs (16 rows x 4 columns) + 1 */
+shared float mv_sh[MV_CH * MV_LD];
+
+uint mv_nc;                 /* columns of the set (1..4) */
+uint mv_xo[4], mv_so[4];    /* per column: x row byte offset, scratch float offset */
+uint mv_yo[4];              /* per column: dst byte offset of row 0 */
+uint mv_wb;                 /* weight byte offset of row 0 (+ n * nb1) */
+
+/* the 9 words holding a Q8_0 block at byte bo (bo even) */
+void q8_words(uint bo, out uint wd[9]) {
+    const uint i = bo >> 2;
+    [[unroll]] for (uint j = 0u; j < 9u; j++) wd[j] = s0_u.d[i + j];
 }
 
-float dot_q8_0(uint wo, uint so, uint K) {
-    precise float acc = 0.0;
-    for (uint b = 0u; b < K / 32u; b++) {
-        const uint bo = wo + b * 34u, ao = so + b * 32u;
-        int isum = 0;
-        [[unroll]] for (uint j = 0u; j < 32u; j += 4u) {
-            const uint q = w_u8x4(bo + 2u + j);
-            [[unroll]] for (uint i = 0u; i < 4u; i++)
-                isum += (int(q << (24u - 8u * i)) >> 24) * int(scr_f.d[ao + j + i]);
+void mv_q8_0(uint wo, uint b, uint K, out float t[4]) {
+    const uint bo = wo + b * 34u;
+    uint wd[9];
+    q8_words(bo, wd);
+    const bool odd = (bo & 2u) != 0u; /* block starts at the high half of wd[0] */
+    const float dw = fp16_to_f32(odd ? wd[0] >> 16 : wd[0] & 0xffffu);
+    int isum[4];
+    [[unroll]] for (uint c = 0u; c < 4u; c++) isum[c] = 0;
+    [[unroll]] for (uint i = 0u; i < 8u; i++) {
+        const uint q = odd ? wd[i + 1u] : (wd[i] >> 16) | (wd[i + 1u] << 16);
+        [[unroll]] for (uint j = 0u; j < 4u; j++) {
+            const int wq = int(q << (24u - 8u * j)) >> 24;
+            [[unroll]] for (uint c = 0u; c < 4u; c++)
+                if (c < mv_nc) isum[c] += wq * int(scr_f.d[mv_so[c] + b * 32u + 4u * i + j]);
         }
-        precise float d = fp16_to_f32(s0_u16(bo)) * scr_f.d[so + K + b];
-        precise float t = float(isum) * d;
-        acc = acc + t;
     }
-    return acc;
+    [[unroll]] for (uint c = 0u; c < 4u; c++) {
+        precise float d = dw * scr_f.d[mv_so[c] + K + b];
+        precise float tt = float(isum[c]) * d;
+        t[c] = tt;
+    }
 }
 
-float dot_f8(uint wo, uint so, uint K) {
-    precise float acc = 0.0;
-    for (uint b = 0u; b < K / 128u; b++) {
-        const uint bo = wo + b * 129u, ao = so + b * 128u;
-        precise float l[16];
-        [[unroll]] for (uint j = 0u; j < 16u; j++) l[j] = 0.0;
-        for (uint k = 0u; k < 128u; k += 16u)
-            [[unroll]] for (uint j = 0u; j < 16u; j += 4u) {
-                const uint q = w_u8x4(bo + 1u + k + j);
-                [[unroll]] for (uint i = 0u; i < 4u; i++) {
-                    precise float p = e4m3f((q >> (8u * i)) & 0xffu) * scr_f.d[ao + k + j + i];
-                    l[j + i] = l[j + i] + p;
+void mv_mxfp4(uint wo, uint b, uint K, out float t[4]) {
+    const uint bo = wo + b * 17u, i0 = bo >> 2, sh = (bo & 3u) * 8u;
+    uint wd[5];
+    [[unroll]] for (uint j = 0u; j < 5u; j++) wd[j] = s0_u.d[i0 + j];
+    const uint e = (wd[0] >> sh) & 0xffu;
+    const uint s1 = sh + 8u; /* quant bytes start at bo + 1: 8..32 bits into wd[0] */
+    int p[4];
+    [[unroll]] for (uint c = 0u; c < 4u; c++) p[c] = 0;
+    [[unroll]] for (uint i = 0u; i < 4u; i++) {
+        const uint q = s1 == 32u ? wd[i + 1u] : (wd[i] >> s1) | (wd[i + 1u] << (32u - s1));
+        [[unroll]] for (uint j = 0u; j < 4u; j++) {
+            const uint cq = (q >> (8u * j)) & 0xffu;
+            const int klo = kvalue_mxfp4(cq & 15u), khi = kvalue_mxfp4(cq >> 4);
+            [[unroll]] for (uint c = 0u; c < 4u; c++)
+                if (c < mv_nc) {
+                    const uint a = mv_so[c] + b * 32u + 4u * i + j;
+                    p[c] += klo * int(scr_f.d[a] * 512.0);
+                    p[c] += khi * int(scr_f.d[a + 16u] * 512.0);
                 }
-            }
-        [[unroll]] for (uint j = 0u; j < 8u; j++) l[j] = l[j] + l[j + 8u];
-        [[unroll]] for (uint j = 0u; j < 4u; j++) l[j] = l[j] + l[j + 4u];
-        [[unroll]] for (uint j = 0u; j < 2u; j++) l[j] = l[j] + l[j + 2u];
-        precise float p = l[0] + l[1];
-        precise float sc = e8m0_to_f32(s0_u8(bo)) * scr_f.d[so + K + b];
-        precise float t = p * sc;
-        acc = acc + t;
-    }
-    return acc;
-}
-
-float dot_mxfp4(uint wo, uint so, uint K) {
-    precise float acc = 0.0;
-    for (uint b = 0u; b < K / 32u; b++) {
-        const uint bo = wo + b * 17u, ab = so + b * 32u;
-        int p = 0;
-        [[unroll]] for (uint i = 0u; i < 16u; i += 4u) {
-            const uint q = w_u8x4(bo + 1u + i);
-            [[unroll]] for (uint j = 0u; j < 4u; j++) {
-                const uint c = (q >> (8u * j)) & 0xffu;
-                p += kvalue_mxfp4(c & 15u) * int(scr_f.d[ab + i + j] * 512.0);
-                p += kvalue_mxfp4(c >> 4) * int(scr_f.d[ab + i + j + 16u] * 512.0);
-            }
         }
-        precise float sa9 = scr_f.d[so + K + b / 4u] * uintBitsToFloat(0x3b000000u); /* 2^-9 */
-        precise float sc = sa9 * e8m0_half_to_f32(s0_u8(bo));
-        precise float t = float(p) * sc;
-        acc = acc + t;
     }
-    return acc;
+    const float sw = e8m0_half_to_f32(e);
+    [[unroll]] for (uint c = 0u; c < 4u; c++) {
+        precise float sa9 = scr_f.d[mv_so[c] + K + b / 4u] * uintBitsToFloat(0x3b000000u); /* 2^-9 */
+        precise float sc = sa9 * sw;
+        precise float tt = float(p[c]) * sc;
+        t[c] = tt;
+    }
 }
 
-/* ---- the same dots for 4 activation columns of one weight row (MUL_MAT):
- * each weight element is read and decoded once for the 4 outputs; every
- * output keeps its own sums in the order above (same bits as one column) */
-
-void dot_float4(uint wo, uint xo[4], uint K, bool bf16_act, out float y[4]) {
-    const uint K16 = K - K % 16u;
+void mv_f8(uint wo, uint b, uint K, out float t[4]) {
+    const uint bo = wo + b * 129u;
     precise float l[4][16];
     [[unroll]] for (uint c = 0u; c < 4u; c++) [[unroll]] for (uint j = 0u; j < 16u; j++) l[c][j] = 0.0;
-    for (uint k = 0u; k < K16; k += 16u)
-        [[unroll]] for (uint j = 0u; j < 16u; j++) {
-            const float w = w_float(wo, k + j);
-            [[unroll]] for (uint c = 0u; c < 4u; c++) {
-                precise float p = w * act_float(xo[c], k + j, bf16_act);
-                l[c][j] = l[c][j] + p;
+    for (uint k = 0u; k < 128u; k += 16u)
+        [[unroll]] for (uint j = 0u; j < 16u; j += 4u) {
+            const uint q = w_u8x4(bo + 1u + k + j);
+            [[unroll]] for (uint i = 0u; i < 4u; i++) {
+                const float w = e4m3f((q >> (8u * i)) & 0xffu);
+                [[unroll]] for (uint c = 0u; c < 4u; c++)
+                    if (c < mv_nc) {
+                        precise float p = w * scr_f.d[mv_so[c] + b * 128u + k + j + i];
+                        l[c][j + i] = l[c][j + i] + p;
+                    }
             }
         }
+    const float sw = e8m0_to_f32(s0_u8(bo));
     [[unroll]] for (uint c = 0u; c < 4u; c++) {
         [[unroll]] for (uint j = 0u; j < 8u; j++) l[c][j] = l[c][j] + l[c][j + 8u];
         [[unroll]] for (uint j = 0u; j < 4u; j++) l[c][j] = l[c][j] + l[c][j + 4u];
         [[unroll]] for (uint j = 0u; j < 2u; j++) l[c][j] = l[c][j] + l[c][j + 2u];
-        precise float sum = l[c][0] + l[c][1];
-        for (uint k = K16; k < K; k++) {
-            precise float p = w_float(wo, k) * act_float(xo[c], k, bf16_act);
-            sum = sum + p;
-        }
-        y[c] = sum;
+        precise float p = l[c][0] + l[c][1];
+        precise float sc = sw * scr_f.d[mv_so[c] + K + b];
+        precise float tt = p * sc;
+        t[c] = tt;
     }
 }
 
-void dot_q8_0_4(uint wo, uint so[4], uint K, out float y[4]) {
-    precise float acc[4];
-    [[unroll]] for (uint c = 0u; c < 4u; c++) acc[c] = 0.0;
-    for (uint b = 0u; b < K / 32u; b++) {
-        const uint bo = wo + b * 34u;
-        int isum[4];
-        [[unroll]] for (uint c = 0u; c < 4u; c++) isum[c] = 0;
-        [[unroll]] for (uint j = 0u; j < 32u; j += 4u) {
-            const uint q = w_u8x4(bo + 2u + j);
-            [[unroll]] for (uint i = 0u; i < 4u; i++) {
-                const int wq = int(q << (24u - 8u * i)) >> 24;
-                [[unroll]] for (uint c = 0u; c < 4u; c++) isum[c] += wq * int(scr_f.d[so[c] + b * 32u + j + i]);
-            }
-        }
-        const float dw = fp16_to_f32(s0_u16(bo));
-        [[unroll]] for (uint c = 0u; c < 4u; c++) {
-            precise float d = dw * scr_f.d[so[c] + K + b];
-            precise float t = float(isum[c]) * d;
-            acc[c] = acc[c] + t;
-        }
-    }
-    [[unroll]] for (uint c = 0u; c < 4u; c++) y[c] = acc[c];
-}
+uint mv_col_xo(uint c) { return c == 0u ? mv_xo[0] : c == 1u ? mv_xo[1] : c == 2u ? mv_xo[2] : mv_xo[3]; }
+uint mv_col_yo(uint c) { return c == 0u ? mv_yo[0] : c == 1u ? mv_yo[1] : c == 2u ? mv_yo[2] : mv_yo[3]; }
 
-void dot_f8_4(uint wo, uint so[4], uint K, out float y[4]) {
-    precise float acc[4];
-    [[unroll]] for (uint c = 0u; c < 4u; c++) acc[c] = 0.0;
-    for (uint b = 0u; b < K / 128u; b++) {
-        const uint bo = wo + b * 129u;
-        precise float l[4][16];
-        [[unroll]] for (uint c = 0u; c < 4u; c++) [[unroll]] for (uint j = 0u; j < 16u; j++) l[c][j] = 0.0;
-        for (uint k = 0u; k < 128u; k += 16u)
-            [[unroll]] for (uint j = 0u; j < 16u; j += 4u) {
-                const uint q = w_u8x4(bo + 1u + k + j);
-                [[unroll]] for (uint i = 0u; i < 4u; i++) {
-                    const float w = e4m3f((q >> (8u * i)) & 0xffu);
-                    [[unroll]] for (uint c = 0u; c < 4u; c++) {
-                        precise float p = w * scr_f.d[so[c] + b * 128u + k + j + i];
-                        l[c][j + i] = l[c][j + i] + p;
-                    }
-                }
-            }
-        const float sw = e8m0_to_f32(s0_u8(bo));
-        [[unroll]] for (uint c = 0u; c < 4u; c++) {
-            [[unroll]] for (uint j = 0u; j < 8u; j++) l[c][j] = l[c][j] + l[c][j + 8u];
-            [[unroll]] for (uint j = 0u; j < 4u; j++) l[c][j] = l[c][j] + l[c][j + 4u];
-            [[unroll]] for (uint j = 0u; j < 2u; j++) l[c][j] = l[c][j] + l[c][j + 2u];
-            precise float p = l[c][0] + l[c][1];
-            precise float sc = sw * scr_f.d[so[c] + K + b];
-            precise float t = p * sc;
-            acc[c] = acc[c] + t;
-        }
-    }
-    [[unroll]] for (uint c = 0u; c < 4u; c++) y[c] = acc[c];
-}
-
-void dot_mxfp4_4(uint wo, uint so[4], uint K, out float y[4]) {
-    precise float acc[4];
-    [[unroll]] for (uint c = 0u; c < 4u; c++) acc[c] = 0.0;
-    for (uint b = 0u; b < K / 32u; b++) {
-        const uint bo = wo + b * 17u;
-        int p[4];
-        [[unroll]] for (uint c = 0u; c < 4u; c++) p[c] = 0;
-        [[unroll]] for (uint i = 0u; i < 16u; i += 4u) {
-            const uint q = w_u8x4(bo + 1u + i);
-            [[unroll]] for (uint j = 0u; j < 4u; j++) {
-                const uint cq = (q >> (8u * j)) & 0xffu;
-                const int klo = kvalue_mxfp4(cq & 15u), khi = kvalue_mxfp4(cq >> 4);
-                [[unroll]] for (uint c = 0u; c < 4u; c++) {
-                    p[c] += klo * int(scr_f.d[so[c] + b * 32u + i + j] * 512.0);
-                    p[c] += khi * int(scr_f.d[so[c] + b * 32u + i + j + 16u] * 512.0);
-                }
-            }
-        }
-        const float sw = e8m0_half_to_f32(s0_u8(bo));
-        [[unroll]] for (uint c = 0u; c < 4u; c++) {
-            precise float sa9 = scr_f.d[so[c] + K + b / 4u] * uintBitsToFloat(0x3b000000u); /* 2^-9 */
-            precise float sc = sa9 * sw;
-            precise float t = float(p[c]) * sc;
-            acc[c] = acc[c] + t;
-        }
-    }
-    [[unroll]] for (uint c = 0u; c < 4u; c++) y[c] = acc[c];
-}
-
-/* MUL_MAT: invocation o = (weight row n, group of 4 columns i1 of one (i2, i3)) */
-void mul_mat4() {
+void mat_vec() {
     const bool bf16_act = (P.op[0] & 1) != 0 && g_w == T_F8;
-    const uint N = P.t[0].ne[0], M = P.t[0].ne[1], K = P.t[1].ne[0];
-    const uint mg = (M + 3u) / 4u;
-    const uint o = group_id() * 256u + gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
-    if (o >= N * mg * P.t[0].ne[2] * P.t[0].ne[3]) return;
-    const uint n = o % N, r = o / N, g = r % mg, bb = r / mg;
-    const uint i2 = bb % P.t[0].ne[2], i3 = bb / P.t[0].ne[2];
-    const uint r2 = P.t[2].ne[2] / P.t[1].ne[2], r3 = P.t[2].ne[3] / P.t[1].ne[3];
-    const uint wo = t_off(1, 0u, n, i2 / r2, i3 / r3);
-    const uint nc = min(4u, M - 4u * g);
-    uint xo[4], so[4];
-    [[unroll]] for (uint c = 0u; c < 4u; c++) {
-        const uint m = 4u * g + min(c, nc - 1u); /* past the last column: a copy of it, not written */
-        xo[c] = t_off(2, 0u, m, i2, i3);
-        so[c] = (m + P.t[2].ne[1] * (i2 + P.t[2].ne[2] * i3)) * P.u[1];
+    const uint N = P.t[0].ne[0], K = P.t[1].ne[0];
+    const uint lane = gl_LocalInvocationID.x, ry = gl_LocalInvocationID.y, tid = ry * 16u + lane;
+    const uint gid = group_id();
+    if (gid >= P.u[2]) return;
+    const uint ngr = (N + 15u) / 16u, rg = gid % ngr, cs = gid / ngr;
+    const uint n0 = rg * 16u;
+    if (VARIANT == 3) { /* MUL_MAT: cs = (column group g, batch bb) */
+        const uint M = P.t[0].ne[1], mg = (M + 3u) / 4u;
+        const uint g = cs % mg, bb = cs / mg;
+        const uint i2 = bb % P.t[0].ne[2], i3 = bb / P.t[0].ne[2];
+        const uint r2 = P.t[2].ne[2] / P.t[1].ne[2], r3 = P.t[2].ne[3] / P.t[1].ne[3];
+        mv_wb = t_off(1, 0u, 0u, i2 / r2, i3 / r3);
+        mv_nc = min(4u, M - 4u * g);
+        [[unroll]] for (uint c = 0u; c < 4u; c++) {
+            const uint m = 4u * g + min(c, mv_nc - 1u);
+            mv_xo[c] = t_off(2, 0u, m, i2, i3);
+            mv_so[c] = (m + P.t[2].ne[1] * (i2 + P.t[2].ne[2] * i3)) * P.u[1];
+            mv_yo[c] = t_off(0, 0u, m, i2, i3);
+        }
+    } else { /* MUL_MAT_ID: cs = (slot y, token z, w) */
+        const uint y = cs % P.t[0].ne[1], z = (cs / P.t[0].ne[1]) % P.t[0].ne[2], w = cs / (P.t[0].ne[1] * P.t[0].ne[2]);
+        mv_nc = 1u;
+        mv_yo[0] = t_off(0, 0u, y, z, w);
+        const int e = int(s2_u.d[t_off(3, y * P.t[3].nb[0], z, 0u, 0u) >> 2]);
+        if (e < 0 || uint(e) >= P.t[1].ne[2]) { /* uniform in the workgroup */
+            if (lane == 0u && n0 + ry < N) dst_f.d[(mv_yo[0] >> 2) + n0 + ry] = 0.0;
+            return;
+        }
+        mv_wb = t_off(1, 0u, 0u, uint(e), 0u);
+        const uint xr = y % P.t[2].ne[1];
+        mv_xo[0] = t_off(2, 0u, xr, z, 0u);
+        mv_so[0] = (xr + P.t[2].ne[1] * z) * P.u[1];
+        [[unroll]] for (uint c = 1u; c < 4u; c++) { mv_xo[c] = mv_xo[0]; mv_so[c] = mv_so[0]; mv_yo[c] = mv_yo[0]; }
     }
-    float y[4];
-    if (bf16_act || g_w == T_F32 || g_w == T_F16 || g_w == T_BF16) dot_float4(wo, xo, K, bf16_act, y);
-    else if (g_w == T_Q8_0) dot_q8_0_4(wo, so, K, y);
-    else if (g_w == T_F8) dot_f8_4(wo, so, K, y);
-    else dot_mxfp4_4(wo, so, K, y);
-    for (uint c = 0u; c < nc; c++) dst_f.d[t_off(0, 4u * n, 4u * g + c, i2, i3) >> 2] = y[c];
+    const uint nb1 = P.t[1].nb[1];
+    const uint wo = mv_wb + min(n0 + ry, N - 1u) * nb1; /* rows past N: computed on row N-1, not written */
+    /* the output this thread finishes (tid < 16 * nc): row n0 + orow, column oc */
+    const uint orow = tid & 15u, oc = tid >> 4;
+    const bool fin = tid < 16u * mv_nc, fin_w = fin && n0 + orow < N;
+    if (bf16_act || g_w == T_F32 || g_w == T_F16 || g_w == T_BF16) {
+        const uint K16 = K - K % 16u;
+        precise float l[4];
+        [[unroll]] for (uint c = 0u; c < 4u; c++) l[c] = 0.0;
+        for (uint k = lane; k < K16; k += 16u) {
+            const float w = w_float(wo, k);
+            [[unroll]] for (uint c = 0u; c < 4u; c++)
+                if (c < mv_nc) {
+                    precise float p = w * act_float(mv_xo[c], k, bf16_act);
+                    l[c] = l[c] + p;
+                }
+        }
+        [[unroll]] for (uint c = 0u; c < 4u; c++) mv_sh[lane * MV_LD + c * 16u + ry] = l[c];
+        barrier();
+        if (fin_w) {
+            precise float s[16];
+            [[unroll]] for (uint j = 0u; j < 16u; j++) s[j] = mv_sh[j * MV_LD + tid];
+            [[unroll]] for (uint j = 0u; j < 8u; j++) s[j] = s[j] + s[j + 8u];
+            [[unroll]] for (uint j = 0u; j < 4u; j++) s[j] = s[j] + s[j + 4u];
+            [[unroll]] for (uint j = 0u; j < 2u; j++) s[j] = s[j] + s[j + 2u];
+            precise float sum = s[0] + s[1];
+            const uint fwo = mv_wb + (n0 + orow) * nb1, fxo = mv_col_xo(oc);
+            for (uint k = K16; k < K; k++) {
+                precise float p = w_float(fwo, k) * act_float(fxo, k, bf16_act);
+                sum = sum + p;
+            }
+            dst_f.d[(mv_col_yo(oc) >> 2) + n0 + orow] = sum;
+        }
+        return;
+    }
+    const uint blk = g_w == T_F8 ? 128u : 32u, nb = K / blk;
+    precise float acc = 0.0;
+    for (uint b0 = 0u; b0 < nb; b0 += MV_CH) {
+        [[unroll]] for (uint j = 0u; j < MV_CH; j += 16u) {
+            const uint b = b0 + j + lane;
+            if (b < nb) {
+                float t[4];
+                if (g_w == T_Q8_0) mv_q8_0(wo, b, K, t);
+                else if (g_w == T_F8) mv_f8(wo, b, K, t);
+                else mv_mxfp4(wo, b, K, t);
+                [[unroll]] for (uint c = 0u; c < 4u; c++) mv_sh[(j + lane) * MV_LD + c * 16u + ry] = t[c];
+            }
+        }
+        barrier();
+        if (fin) {
+            const uint cnt = min(MV_CH, nb - b0);
+            for (uint i = 0u; i < cnt; i++) acc = acc + mv_sh[i * MV_LD + tid];
+        }
+        barrier();
+    }
+    if (fin_w) dst_f.d[(mv_col_yo(oc) >> 2) + n0 + orow] = acc;
 }
 
 void main() {
     if (VARIANT == 0) { quantize_act(); return; }
     g_w = P.t[1].type;
-    if (VARIANT == 1) { mul_mat4(); return; }
-    const bool bf16_act = (P.op[0] & 1) != 0 && g_w == T_F8;
-    const uint N = P.t[0].ne[0], K = P.t[1].ne[0];
-    const uint o = group_id() * 256u + gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
-    if (o >= nel(0)) return;
-    const uvec4 d = unravel(0, o);
-    const uint n = d.x;
-    uint wo;     /* weight row byte offset */
-    uvec3 xc;    /* x coordinates (i1, i2, i3) */
-    if (VARIANT == 1) {
-        const uint r2 = P.t[2].ne[2] / P.t[1].ne[2], r3 = P.t[2].ne[3] / P.t[1].ne[3];
-        wo = t_off(1, 0u, n, d.z / r2, d.w / r3);
-        xc = uvec3(d.y, d.z, d.w);
-    } else {
-        const int e = int(s2_u.d[t_off(3, d.y * P.t[3].nb[0], d.z, 0u, 0u) >> 2]);
-        if (e < 0 || uint(e) >= P.t[1].ne[2]) { dst_f.d[t_off(0, 4u * n, d.y, d.z, d.w) >> 2] = 0.0; return; }
-        wo = t_off(1, 0u, n, uint(e), 0u);
-        xc = uvec3(d.y % P.t[2].ne[1], d.z, 0u);
-    }
-    const uint so = (xc.x + P.t[2].ne[1] * (xc.y + P.t[2].ne[2] * xc.z)) * P.u[1];
-    float y;
-    if (bf16_act || g_w == T_F32 || g_w == T_F16 || g_w == T_BF16) y = dot_float(wo, t_off(2, 0u, xc.x, xc.y, xc.z), K, bf16_act);
-    else if (g_w == T_Q8_0) y = dot_q8_0(wo, so, K);
-    else if (g_w == T_F8) y = dot_f8(wo, so, K);
-    else y = dot_mxfp4(wo, so, K);
-    dst_f.d[t_off(0, 4u * n, d.y, d.z, d.w) >> 2] = y;
+    mat_vec();
 }

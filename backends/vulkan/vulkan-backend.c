@@ -31,8 +31,11 @@
  *             outside the CPU's rules; ROPE without shaderFloat64; HC > 16;
  *             a tensor or scratch larger than maxStorageBufferRange, 128 MiB
  *             on lavapipe): the scheduler runs those on the CPU
- *   not tuned: correctness first - mat-vec, TOP_K (O(n^2) per row), INDEXER
- *             and ATTN are simple kernels, not yet fast ones
+ *   tuned:    MUL_MAT / MUL_MAT_ID (a workgroup per 16 weight rows, 16
+ *             threads a row on consecutive elements or blocks), HC_COMB's
+ *             dots (products in parallel, the ordered adds from shared memory)
+ *   not tuned: correctness first - prefill-sized MUL_MAT (no tiling), TOP_K
+ *             (O(n^2) per row), INDEXER and ATTN are simple kernels
  * (this list is kept in sync with gds_vk_ops in vulkan-ops.c)
  *
  * Determinism: every reduction runs in one fixed order per output (shared

@@ -218,7 +218,8 @@ static bool sup_hc(const struct vk_ctx *c, const struct gds_tensor *t) {
 
 static enum gds_status run_hc_comb(struct vk_ctx *c, const struct gds_tensor *t) {
     uint32_t u = 0;
-    enum gds_status st = run_1d(c, t, SH(c, "hc"), (uint64_t)t->ne[0] * (uint64_t)t->src[0]->ne[2], 256, &u, 1);
+    /* pass 0: a workgroup (256 invocations) per output */
+    enum gds_status st = run_1d(c, t, SH(c, "hc"), (uint64_t)t->ne[0] * (uint64_t)t->src[0]->ne[2] * 256, 256, &u, 1);
     if (st != GDS_OK) return st;
     u = 1;
     return run_1d(c, t, SH(c, "hc"), (uint64_t)t->src[0]->ne[2], 256, &u, 1);

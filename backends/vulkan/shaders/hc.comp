@@ -2,14 +2,15 @@
 /*
  * hc.comp - the manifold hyper-connection ops (spec 4.2-4.4), after ops-hc.c
  * (VARIANT = the gds_op number; HC_COMB runs two passes, u[0]):
- *   HC_COMB pass 0: the raw dots fn_i . v_t into dst, one invocation per
+ *   HC_COMB pass 0: the raw dots fn_i . v_t into dst, one workgroup per
  *     output summing in the scalar CPU's order (streams, then elements: with
  *     it tiny-a's logits on lavapipe equal the scalar CPU's bit for bit; a
  *     16-lane tree flipped a bf16 rounding at one position in 16); pass 1: one
  *     invocation per token finishes it as the CPU does (rms with 8 partial
  *     sums, sigmoids, Sinkhorn), in fp32 in the CPU's order.
- *     Serial: HC*D multiply-adds in a row per output (decode latency; a
- *     parallel order would give up the scalar CPU's bits).
+ *     The products are computed in parallel (coalesced) into shared memory;
+ *     only the HC*D adds stay serial, one thread per output (a parallel
+ *     order would give up the scalar CPU's bits).
  *   HC_PRE, HC_POST: one invocation per output element; the stream sum in
  *     index order, one bf16 rounding at the end (`precise`: no fma).
  */
@@ -26,21 +27,43 @@ layout(local_size_x = 16, local_size_y = 16) in;
 
 float sigm(float x) { precise float e = 1.0 + exp_f(-x); return div_rn(1.0, e); }
 
+/* pass 0: a workgroup per output (i, t). The 256 threads compute the rounded
+ * products of HC_ST consecutive elements (coalesced loads of the fn row and
+ * of x) into shared memory; thread 0 adds them in order, then the next HC_ST. */
+#define HC_ST 4096u
+shared float hc_sh[HC_ST];
+
 void hc_dots() {
     const uint D = P.t[1].ne[0], hc = P.t[1].ne[1], T = P.t[1].ne[2], n_mix = P.t[0].ne[0];
-    const uint o = group_id() * 256u + gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x; /* flat (i, t) */
+    const uint o = group_id(); /* flat (i, t) */
     if (o >= n_mix * T) return;
-    const uint i = o % n_mix, t = o / n_mix;
+    const uint tid = gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
+    const uint i = o % n_mix, t = o / n_mix, L = hc * D;
     const uint wo = t_off(2, 0u, i, 0u, 0u);
     precise float acc = 0.0;
-    for (uint s = 0u; s < hc; s++) {
-        const uint xo = t_off(1, 0u, s, t, 0u);
-        for (uint k = 0u; k < D; k++) {
-            precise float p = s1_f32(wo + 4u * (s * D + k)) * s0_f32(xo + 4u * k);
-            acc = acc + p;
+    for (uint j0 = 0u; j0 < L; j0 += HC_ST) {
+        [[unroll]] for (uint q = 0u; q < HC_ST; q += 256u) {
+            const uint j = j0 + q + tid;
+            if (j < L) {
+                const uint s = j / D, k = j - s * D;
+                precise float p = s1_f32(wo + 4u * j) * s0_f32(t_off(1, 4u * k, s, t, 0u));
+                hc_sh[q + tid] = p;
+            }
         }
+        barrier();
+        if (tid == 0u) {
+            const uint cnt = min(HC_ST, L - j0);
+            uint q = 0u;
+            for (; q + 8u <= cnt; q += 8u) {
+                float v[8];
+                [[unroll]] for (uint u = 0u; u < 8u; u++) v[u] = hc_sh[q + u];
+                [[unroll]] for (uint u = 0u; u < 8u; u++) acc = acc + v[u];
+            }
+            for (; q < cnt; q++) acc = acc + hc_sh[q];
+        }
+        barrier();
     }
-    dst_f.d[(P.t[0].offs >> 2) + o] = acc;
+    if (tid == 0u) dst_f.d[(P.t[0].offs >> 2) + o] = acc;
 }
 
 void hc_finish() {

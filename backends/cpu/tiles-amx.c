@@ -122,10 +122,7 @@ static void tile_q8_0_amx(int64_t K, const void *w, size_t bw, const void *const
     __m512 acc[16];
     for (int m = 0; m < 16; m++) acc[m] = _mm512_setzero_ps();
     int64_t b = 0;
-    const char *pfn = (const char *)w + 16 * bw; /* the next 16 rows, prefetched as in tile_mxfp4_amx */
-    const size_t pstep = 16 * bw / (size_t)nb;
     for (; b + 2 <= nb; b += 2) {
-        for (size_t o = (size_t)b * pstep & ~(size_t)63; o < (size_t)(b + 2) * pstep; o += 64) _mm_prefetch(pfn + o, _MM_HINT_T0);
         _tile_zero(0);
         _tile_loadd(1, wq + 34 * b + 2, bw);
         _tile_loadd(2, pk + b * Q8PK_BLK, 64);
@@ -283,16 +280,9 @@ static void tile_mxfp4_amx(int64_t K, const void *w, size_t bw, const void *cons
     __m512 acc[16];
     for (int m = 0; m < 16; m++) acc[m] = _mm512_setzero_ps();
     bool ex_prev = false;
-    /* the next 16 rows (the caller's next unit: the following rows of the
-     * same weight) are prefetched over the block loop, 16 * bw / nb bytes
-     * per block: the kernel's own rows are 16 short strided streams that the
-     * hardware prefetchers do not run ahead of */
-    const char *pfn = (const char *)w + 16 * bw;
-    const size_t pstep = 16 * bw / (size_t)nb;
     for (int64_t b = 0; b <= nb; b++) {
         bool ex = false;
         if (b < nb) {
-            for (size_t o = (size_t)b * pstep & ~(size_t)63; o < (size_t)(b + 1) * pstep; o += 64) _mm_prefetch(pfn + o, _MM_HINT_T0);
             const uint8_t *mb = meta + 4 * b, *pb = planes + (size_t)b * 2048;
             ex = mx_decode(wq, bw, b, mb, gidx, tab, abuf[b & 1]);
             if (ex) {

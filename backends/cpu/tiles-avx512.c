@@ -498,6 +498,7 @@ AI void wt_sub(const struct wrows *wr, const float *pk, int64_t nkb, int c0, flo
             else wt_sub(wr, pk, nkb, c0, out, 2, false, F8);                                                          \
         }                                                                                                             \
     }
+WT_COLS(bf16_cols, false)
 WT_COLS(f8bf_cols, true)
 #undef WT_COLS
 
@@ -515,119 +516,58 @@ static bool wt_fma_exact(int ewmin, int ewmax, const struct bfpk_hdr *h) {
  * 2^-149) and Ew + Ea <= 380 (|w * a| < 2^128). Tested on the extreme nonzero
  * magnitudes of these 4 weight rows and of the packed columns; zero, infinite
  * or NaN operands give the same result either way; a subnormal weight takes
- * mul-then-add. */
-/* 16 rows x up to 16 packed columns, K in chunks of TB_KC blocks of 16.
- * Per chunk the 16 rows are converted to fp32 once (exact) into an L1 buffer,
- * then each group of 4 rows runs over it with the columns in sub-blocks of
- * 6, 4 or 2 (padded with the pack's zero columns; results of padding
- * dropped), its accumulators kept in an L1 array between chunks. Per lane the
- * order stays acc = acc + w * a over k = lane, lane + 16, ... increasing, so
- * the bits are those of the mat-vec. Why chunks: a whole-K pass of 4 rows
- * read the 16 columns' pack (K x 64 bytes) from L2 once per 4 rows, 1.5 bytes
- * of L2 traffic per multiply-add; a chunk of the pack (TB_KC x 1 KB) now
- * serves 16 rows from L1 (device CPU, test-ops perf bf16 w[4096,4096]
- * x[4096,512] 16 threads: 657 GFLOP/s with the 4-row whole-K tile).
- * Exactness test for the fma form: a bf16 product w * a (8-bit significands)
- * is exact in fp32 unless it under- or overflows. With E the exponent field
- * (a's subnormals as 1, which has the same ulp), it is exact if Ew + Ea >= 119
- * (ulp of the product >= 2^-149) and Ew + Ea <= 380 (|w * a| < 2^128). Tested
- * on the extreme nonzero magnitudes of the 16 weight rows and of the packed
- * columns; zero, infinite or NaN operands give the same result either way; a
- * subnormal weight takes mul-then-add. */
-#define TB_R 16
-#define TB_KC 8
-
-AI void tb_sub(__m512 *acc /* [column][row] of this row group */, const float *wfc /* 4 rows x TB_KC x 16 */, const float *pk,
-               int64_t kb0, int nk, int c0, const int C, const bool F) {
-    __m512 l[4][6];
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++)
-#pragma GCC unroll 6
-        for (int c = 0; c < C; c++) l[r][c] = acc[(c0 + c) * 4 + r];
-    for (int k = 0; k < nk; k++) {
-        const float *p = pk + ((kb0 + k) * 16 + c0) * 16;
-        __m512 av[6];
-#pragma GCC unroll 6
-        for (int c = 0; c < C; c++) av[c] = _mm512_load_ps(p + 16 * c);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; r++) {
-            const __m512 wv = _mm512_load_ps(wfc + (r * TB_KC + k) * 16);
-#pragma GCC unroll 6
-            for (int c = 0; c < C; c++)
-                l[r][c] = F ? _mm512_fmadd_ps(wv, av[c], l[r][c]) : _mm512_add_ps(l[r][c], _mm512_mul_ps(wv, av[c]));
-        }
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++)
-#pragma GCC unroll 6
-        for (int c = 0; c < C; c++) acc[(c0 + c) * 4 + r] = l[r][c];
-}
-
-static void tb_chunk(__m512 *acc, const float *wfc, const float *pk, int64_t kb0, int nk, int nc, bool F) {
-    for (int c0 = 0; c0 < nc;) {
-        const int C = nc - c0 > 4 ? 6 : nc - c0 > 2 ? 4 : 2;
-        if (F) {
-            if (C == 6) tb_sub(acc, wfc, pk, kb0, nk, c0, 6, true);
-            else if (C == 4) tb_sub(acc, wfc, pk, kb0, nk, c0, 4, true);
-            else tb_sub(acc, wfc, pk, kb0, nk, c0, 2, true);
-        } else {
-            if (C == 6) tb_sub(acc, wfc, pk, kb0, nk, c0, 6, false);
-            else if (C == 4) tb_sub(acc, wfc, pk, kb0, nk, c0, 4, false);
-            else tb_sub(acc, wfc, pk, kb0, nk, c0, 2, false);
-        }
-        c0 += C;
-    }
-}
-
+ * mul-then-add. A 16-row tile with K in L1-sized chunks (the pack read from
+ * L2 once per 16 rows instead of per 4) and a variant converting the rows to
+ * fp32 once per call were tried (c94f718, a984ebb): on the device CPU,
+ * test-ops perf bf16 x[4096,512] 16 threads, 820 / 1040 GFLOP/s against 1043
+ * for this tile in the same call: no gain, reverted. */
 static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a, float *const *y, int nc) {
     const struct bfpk_hdr *h = a[0];
     const float *pk = (const float *)((const char *)a[0] + BFPK_HDR);
     const int64_t K16 = K & ~(int64_t)15, nkb = K / 16;
-    const gds_bf16_t *x[TB_R];
-    for (int r = 0; r < TB_R; r++) x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
-    /* the range pass is the first touch of the rows: the next 16 rows (the
-     * caller's next tile, contiguous rows) are prefetched along it */
-    const char *pf = (const char *)w + TB_R * bw;
+    const gds_bf16_t *x[4];
+    struct wrows wr = { .f8 = false };
+    for (int r = 0; r < 4; r++) wr.x[r] = x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
     __m256i mn = _mm256_set1_epi16(-1), mx = _mm256_setzero_si256();
-    __m512i mn2 = _mm512_set1_epi16(-1), mx2 = _mm512_setzero_si512();
-    const __m512i m7f = _mm512_set1_epi16(0x7fff), one = _mm512_set1_epi16(1);
-    for (int r = 0; r < TB_R; r++) {
-        int64_t kb = 0;
-        for (; kb + 2 <= nkb; kb += 2) {
-            _mm_prefetch(pf + r * bw + 32 * kb, _MM_HINT_T0);
-            const __m512i m = _mm512_and_si512(_mm512_loadu_si512(x[r] + 16 * kb), m7f);
-            mn2 = _mm512_min_epu16(mn2, _mm512_sub_epi16(m, one));
-            mx2 = _mm512_max_epu16(mx2, m);
+    /* this pass is the first touch of the 4 rows: the next 4 rows (the
+     * caller's next tile, contiguous rows) are prefetched along it, a line
+     * per 2 blocks of 16 (the mat-vec kernels prefetch the same way) */
+    const char *pf = (const char *)w + 4 * bw;
+    /* the range: 32 values per step */
+    {
+        __m512i mn2 = _mm512_set1_epi16(-1), mx2 = _mm512_setzero_si512();
+        const __m512i m7f = _mm512_set1_epi16(0x7fff), one = _mm512_set1_epi16(1);
+        for (int r = 0; r < 4; r++) {
+            int64_t kb = 0;
+            for (; kb + 2 <= nkb; kb += 2) {
+                _mm_prefetch(pf + r * bw + 32 * kb, _MM_HINT_T0);
+                const __m512i m = _mm512_and_si512(_mm512_loadu_si512(x[r] + 16 * kb), m7f);
+                mn2 = _mm512_min_epu16(mn2, _mm512_sub_epi16(m, one));
+                mx2 = _mm512_max_epu16(mx2, m);
+            }
+            for (; kb < nkb; kb++) bf16_range_step(_mm256_loadu_si256((const __m256i *)(x[r] + 16 * kb)), &mn, &mx);
         }
-        for (; kb < nkb; kb++) bf16_range_step(_mm256_loadu_si256((const __m256i *)(x[r] + 16 * kb)), &mn, &mx);
+        mn = _mm256_min_epu16(mn, _mm256_min_epu16(_mm512_castsi512_si256(mn2), _mm512_extracti64x4_epi64(mn2, 1)));
+        mx = _mm256_max_epu16(mx, _mm256_max_epu16(_mm512_castsi512_si256(mx2), _mm512_extracti64x4_epi64(mx2, 1)));
     }
-    mn = _mm256_min_epu16(mn, _mm256_min_epu16(_mm512_castsi512_si256(mn2), _mm512_extracti64x4_epi64(mn2, 1)));
-    mx = _mm256_max_epu16(mx, _mm256_max_epu16(_mm512_castsi512_si256(mx2), _mm512_extracti64x4_epi64(mx2, 1)));
     uint32_t wmin, wmax;
     bf16_range(mn, mx, &wmin, &wmax);
     const bool fma = wmin > 0xffff || h->amin > 0xffff /* all products zero */ || wt_fma_exact((int)(wmin >> 7), (int)(wmax >> 7), h);
-    const int ncp = nc + (nc & 1); /* sub-blocks of 6/4/2 cover an even count (the pack's zero column pads) */
-    __m512 acc[TB_R / 4][16 * 4]; /* [row group][column * 4 + row] */
-    for (int g = 0; g < TB_R / 4; g++)
-        for (int i = 0; i < ncp * 4; i++) acc[g][i] = _mm512_setzero_ps();
-    float wfc[TB_R * TB_KC * 16] __attribute__((aligned(64)));
-    for (int64_t kb0 = 0; kb0 < nkb; kb0 += TB_KC) {
-        const int nk = nkb - kb0 < TB_KC ? (int)(nkb - kb0) : TB_KC;
-        for (int r = 0; r < TB_R; r++)
-            for (int k = 0; k < nk; k++)
-                _mm512_store_ps(wfc + (r * TB_KC + k) * 16, bf16x16_ps(x[r] + 16 * (kb0 + k)));
-        for (int g = 0; g < TB_R / 4; g++) tb_chunk(acc[g], wfc + g * 4 * TB_KC * 16, pk, kb0, nk, nc, fma);
-    }
-    for (int g = 0; g < TB_R / 4; g++)
-        for (int c = 0; c < nc; c++)
+    for (int c0 = 0; c0 < nc;) {
+        const int C = nc - c0 > 4 ? 6 : nc - c0 > 2 ? 4 : 2;
+        float out[4][6];
+        bf16_cols(&wr, pk, nkb, c0, out, C, fma);
+        for (int c = c0; c < c0 + C && c < nc; c++)
             for (int r = 0; r < 4; r++) {
-                float sum = bf16_red16(acc[g][c * 4 + r]);
+                float sum = out[r][c - c0];
                 for (int64_t kk = K16; kk < K; kk++) {
-                    float pr = gds_bf16_to_fp32(x[4 * g + r][kk]) * gds_bf16_to_fp32(h->col[c][kk]);
+                    float pr = gds_bf16_to_fp32(x[r][kk]) * gds_bf16_to_fp32(h->col[c][kk]);
                     sum = sum + pr;
                 }
-                y[c][4 * g + r] = sum;
+                y[c][r] = sum;
             }
+        c0 += C;
+    }
 }
 
 /* F8_E4M3_B128 x bf16 rows (GDS_MM_ACT_BF16; equals gds_cpu_dot4_f8bf16_avx512
@@ -669,7 +609,7 @@ int gds_cpu_tiles_avx512(struct gds_cpu_tile *tab) {
     tab[GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ tile_mxfp4b, MXFP4_R, 16, true, NULL, NULL }; n++;
     tab[GDS_TYPE_Q8_0] = (struct gds_cpu_tile){ tile_q8_0, Q8_R, 16, false, NULL, NULL }; n++;
     tab[GDS_TYPE_F8_E4M3_B128] = (struct gds_cpu_tile){ tile_f8p, 4, 4, true, NULL, NULL }; n++;
-    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, TB_R, 16, false, bf16_pack_size, bf16_pack }; n++;
+    tab[GDS_TYPE_BF16] = (struct gds_cpu_tile){ tile_bf16, 4, 16, false, bf16_pack_size, bf16_pack }; n++;
     return n;
 }
 

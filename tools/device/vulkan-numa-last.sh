@@ -1,0 +1,23 @@
+#!/bin/bash
+# device call: Vulkan after the coalesced mat-vec / HC_COMB shaders (test-ops, decode beside CUDA),
+# and issue 14's single-node figures: lscpu, the hwloc topology as gds-run prints it, gds-bench
+# with --numa off / interleave / experts on this one-node host
+for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
+if [ -d .head ]; then ln -sfn $PWD/tests/fixtures .head/tests/fixtures; cp -r .debs .gl .head/ 2>/dev/null; cd .head; fi
+[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+R=$PWD/.debs/root; L=$R/usr/lib/x86_64-linux-gnu
+T0=$(date +%s); el() { echo "[t=$(( $(date +%s) - T0 )) s] $*"; }
+F="CFLAGS=-I$R/usr/include"; G="LDFLAGS=-L$L -Wl,-rpath,$L"
+( make -j5 -k NUMA=1 build/bin/gds-bench build/bin/gds-convert build/bin/gds-run "$F" "$G" > $OUT/build.log 2>&1 || grep error $OUT/build.log | head ) &
+( make -j5 -k VULKAN=1 GLSLANG=$R/usr/bin/glslangValidator build/vulkan/bin/test-ops build/vulkan/bin/gds-bench "$F" "$G" > $OUT/build-vk.log 2>&1 || grep -E "error" $OUT/build-vk.log | head ) &
+make -j6 -k CUDA=1 CUDA_ARCH="-gencode arch=compute_90,code=sm_90" build/cuda/bin/gds-bench "$F" "$G" > $OUT/build-cuda.log 2>&1 || grep -E "error" $OUT/build-cuda.log | head
+wait; el build
+( build/bin/gds-convert --synthetic flash:layers=4,experts=256,mtp=0,tokenizer=bytes --compat llama.cpp --dense q8_0 -o /tmp/f4q.gguf 2>&1 | tail -1; cat /tmp/f4q.gguf > /dev/null ) &
+timeout 60 build/vulkan/bin/test-ops -b vulkan > $OUT/test-ops-vk.txt 2>&1; grep FAIL $OUT/test-ops-vk.txt | cut -c1-140 | head -5; tail -1 $OUT/test-ops-vk.txt; el test-ops-vk
+lscpu | grep -E "Model name|^CPU\(s\)|Thread|Core|Socket|NUMA"
+wait; el convert
+B="-m /tmp/f4q.gguf -t 16 --bw-mib 0"
+timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 2>/dev/null | grep -E "tg32" | sed "s/^/cuda /"
+GDS_VK_PROF=1 timeout 60 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 > $OUT/bench-vk.txt 2>&1; grep -E "tg32" $OUT/bench-vk.txt | sed "s/^/vulkan /"; grep -E "profile|mul_mat|hc_comb" $OUT/bench-vk.txt | head -4; el gpus
+timeout 30 build/bin/gds-run -m /tmp/f4q.gguf --numa experts --print-placement -n 1 -p hi -t 16 2>&1 | grep -viE "^ *layer [0-9]+:" | head -14
+for n in off interleave experts; do timeout 40 build/bin/gds-bench $B --numa $n -p 0 -n 32 -r 3 2>&1 | grep -E "tg32|numa|NUMA|bind" | head -3 | sed "s/^/numa=$n /"; done; el numa

@@ -13,9 +13,12 @@
  *   MXFP4: per 32-block p = sum kv * (e4m3 * 2^9) in int32 (exact),
  *     t = float(p) * ((sa * 2^-9) * sw), acc += t in order.
  * VARIANT 0: activation pass (Q8_0, F8, MXFP4 weights): one invocation per
- *   activation block quantizes x into the scratch as floats - per row of x,
- *   K code values (int8 or e4m3 value, exact) then K/blk scales (Q8_0: the
- *   fp16-rounded d; F8: 2^e); row stride u[1] floats; u[0] = block size.
+ *   activation block quantizes x into the scratch - per row of x, the K
+ *   codes (Q8_0: int8 bytes, 4 a word; MXFP4: e4m3 bytes, 4 a word; F8:
+ *   e4m3 values as floats, exact) in the first K words, then K/blk scales
+ *   as floats (Q8_0: the fp16-rounded d; F8/MXFP4: 2^e); row stride u[1]
+ *   words; u[0] = block size. Packed codes: lanes reading consecutive
+ *   blocks touch 4x fewer cache lines per load.
  * VARIANT 3 (MUL_MAT) and 4 (MUL_MAT_ID): a workgroup per 16 weight rows
  *   and column set, 16 threads per row reading consecutive elements or
  *   blocks (coalesced), the in-order parts from shared memory (below,
@@ -43,10 +46,14 @@ void quantize_act() {
     if (blk == 32u) { /* q8_0 (ggml's reference quantizer) */
         const float d = div_rn(amax, 127.0);
         const float id = d != 0.0 ? div_rn(1.0, d) : 0.0;
-        for (uint j = 0u; j < 32u; j++) {
-            float v = round_away(s1_f32(xo + 4u * j) * id);
-            v = v > 127.0 ? 127.0 : v < -127.0 ? -127.0 : isnan(v) ? 0.0 : v;
-            scr_f.d[so + b * 32u + j] = v;
+        for (uint j = 0u; j < 32u; j += 4u) {
+            uint wq = 0u;
+            for (uint i = 0u; i < 4u; i++) {
+                float v = round_away(s1_f32(xo + 4u * (j + i)) * id);
+                v = v > 127.0 ? 127.0 : v < -127.0 ? -127.0 : isnan(v) ? 0.0 : v;
+                wq |= (uint(int(v)) & 0xffu) << (8u * i);
+            }
+            scr_u.d[so + (b * 32u + j) / 4u] = wq;
         }
         scr_f.d[so + K + b] = fp16_to_f32(f32_to_fp16(d));
     } else { /* act_quant, 128 */
@@ -54,10 +61,17 @@ void quantize_act() {
         int e = pow2_ceil_exp(amax * uintBitsToFloat(0x3b124925u));
         if (e > 127) e = 127;
         const float s = uintBitsToFloat(uint(e + 127) << 23);
-        for (uint j = 0u; j < blk; j++) {
-            float v = div_rn(s1_f32(xo + 4u * j), s);
-            v = v > 448.0 ? 448.0 : v < -448.0 ? -448.0 : v;
-            scr_f.d[so + b * blk + j] = e4m3_to_f32(f32_to_e4m3(v));
+        const bool pack = P.t[1].type == T_MXFP4;
+        for (uint j = 0u; j < blk; j += 4u) {
+            uint wq = 0u;
+            for (uint i = 0u; i < 4u; i++) {
+                float v = div_rn(s1_f32(xo + 4u * (j + i)), s);
+                v = v > 448.0 ? 448.0 : v < -448.0 ? -448.0 : v;
+                const uint code = f32_to_e4m3(v);
+                if (pack) wq |= code << (8u * i);
+                else scr_f.d[so + b * blk + j + i] = e4m3_to_f32(code);
+            }
+            if (pack) scr_u.d[so + (b * blk + j) / 4u] = wq;
         }
         scr_f.d[so + K + b] = s;
     }
@@ -136,17 +150,26 @@ void mv_q8_0(uint wo, uint b, uint K, out float t[4]) {
     [[unroll]] for (uint c = 0u; c < 4u; c++) isum[c] = 0;
     [[unroll]] for (uint i = 0u; i < 8u; i++) {
         const uint q = odd ? wd[i + 1u] : (wd[i] >> 16) | (wd[i + 1u] << 16);
-        [[unroll]] for (uint j = 0u; j < 4u; j++) {
-            const int wq = int(q << (24u - 8u * j)) >> 24;
-            [[unroll]] for (uint c = 0u; c < 4u; c++)
-                if (c < mv_nc) isum[c] += wq * int(scr_f.d[mv_so[c] + b * 32u + 4u * i + j]);
-        }
+        [[unroll]] for (uint c = 0u; c < 4u; c++)
+            if (c < mv_nc) {
+                const uint a = scr_u.d[mv_so[c] + b * 8u + i]; /* 4 int8 activations */
+                [[unroll]] for (uint j = 0u; j < 4u; j++)
+                    isum[c] += (int(q << (24u - 8u * j)) >> 24) * (int(a << (24u - 8u * j)) >> 24);
+            }
     }
     [[unroll]] for (uint c = 0u; c < 4u; c++) {
         precise float d = dw * scr_f.d[mv_so[c] + K + b];
         precise float tt = float(isum[c]) * d;
         t[c] = tt;
     }
+}
+
+/* e4m3 code (low byte of c) -> value * 2^9, an exact integer (NaN codes:
+ * +-480 * 2^9, as the CPU's integer paths) */
+int e4m3_x9(uint c) {
+    const uint a = c & 0x7fu, e = a >> 3, m = a & 7u;
+    const int v = e == 0u ? int(m) : int((8u + m) << (e - 1u));
+    return (c & 0x80u) != 0u ? -v : v;
 }
 
 void mv_mxfp4(uint wo, uint b, uint K, out float t[4]) {
@@ -156,7 +179,14 @@ void mv_mxfp4(uint wo, uint b, uint K, out float t[4]) {
     const uint e = (wd[0] >> sh) & 0xffu;
     const uint s1 = sh + 8u; /* quant bytes start at bo + 1: 8..32 bits into wd[0] */
     int p[4];
-    [[unroll]] for (uint c = 0u; c < 4u; c++) p[c] = 0;
+    uint alo[4][4], ahi[4][4]; /* e4m3 activation codes of k = 0..15 and 16..31, 4 a word */
+    [[unroll]] for (uint c = 0u; c < 4u; c++) {
+        p[c] = 0;
+        [[unroll]] for (uint i = 0u; i < 4u; i++) {
+            alo[c][i] = c < mv_nc ? scr_u.d[mv_so[c] + b * 8u + i] : 0u;
+            ahi[c][i] = c < mv_nc ? scr_u.d[mv_so[c] + b * 8u + 4u + i] : 0u;
+        }
+    }
     [[unroll]] for (uint i = 0u; i < 4u; i++) {
         const uint q = s1 == 32u ? wd[i + 1u] : (wd[i] >> s1) | (wd[i + 1u] << (32u - s1));
         [[unroll]] for (uint j = 0u; j < 4u; j++) {
@@ -164,9 +194,8 @@ void mv_mxfp4(uint wo, uint b, uint K, out float t[4]) {
             const int klo = kvalue_mxfp4(cq & 15u), khi = kvalue_mxfp4(cq >> 4);
             [[unroll]] for (uint c = 0u; c < 4u; c++)
                 if (c < mv_nc) {
-                    const uint a = mv_so[c] + b * 32u + 4u * i + j;
-                    p[c] += klo * int(scr_f.d[a] * 512.0);
-                    p[c] += khi * int(scr_f.d[a + 16u] * 512.0);
+                    p[c] += klo * e4m3_x9(alo[c][i] >> (8u * j));
+                    p[c] += khi * e4m3_x9(ahi[c][i] >> (8u * j));
                 }
         }
     }
@@ -255,7 +284,18 @@ void mat_vec() {
         const uint K16 = K - K % 16u;
         precise float l[4];
         [[unroll]] for (uint c = 0u; c < 4u; c++) l[c] = 0.0;
-        for (uint k = lane; k < K16; k += 16u) {
+        uint k = lane;
+        for (; k + 112u < K16; k += 128u) { /* 8 weight loads in flight, then the adds in k order */
+            float w[8];
+            [[unroll]] for (uint u = 0u; u < 8u; u++) w[u] = w_float(wo, k + 16u * u);
+            [[unroll]] for (uint u = 0u; u < 8u; u++)
+                [[unroll]] for (uint c = 0u; c < 4u; c++)
+                    if (c < mv_nc) {
+                        precise float p = w[u] * act_float(mv_xo[c], k + 16u * u, bf16_act);
+                        l[c] = l[c] + p;
+                    }
+        }
+        for (; k < K16; k += 16u) {
             const float w = w_float(wo, k);
             [[unroll]] for (uint c = 0u; c < 4u; c++)
                 if (c < mv_nc) {

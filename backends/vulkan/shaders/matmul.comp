@@ -79,13 +79,6 @@ void quantize_act() {
 
 /* ---- weight and activation decoding ---------------------------------------- */
 
-/* 4 bytes at any byte offset o of src0 (two word loads) */
-uint w_u8x4(uint o) {
-    const uint i = o >> 2, sh = (o & 3u) * 8u;
-    const uint w0 = s0_u.d[i];
-    return sh == 0u ? w0 : (w0 >> sh) | (s0_u.d[i + 1u] << (32u - sh));
-}
-
 /* e4m3fn code -> value, branch-free (selects): normal, subnormal, NaN */
 float e4m3f(uint c) {
     const uint a = c & 0x7fu;
@@ -120,11 +113,15 @@ float w_float(uint wo, uint k) {
  *   float family: thread (x, y) is lane x of row y (k = x, x+16, ... in order,
  *     consecutive lanes on consecutive elements: coalesced), the 16 lane sums
  *     go to shared memory and one thread per output runs the tree and the tail;
- *   block types: thread (x, y) computes the block terms t (exact integer sums,
- *     F8's 16-lane block sum in registers, then the one rounded product) of
- *     blocks x, x+16, ... of row y (consecutive lanes on consecutive blocks:
- *     coalesced), MV_CH blocks at a time into shared memory, and one thread
- *     per output adds them in block order (acc = acc + t). */
+ *   Q8_0, MXFP4: thread (x, y) computes the block terms t (exact integer
+ *     sums, then the one rounded product) of blocks x, x+16, ... of row y
+ *     (consecutive lanes on consecutive blocks: coalesced), MV_CH blocks at
+ *     a time into shared memory, and one thread per output adds them in
+ *     block order (acc = acc + t);
+ *   F8_E4M3_B128: thread (x, y) is lane x of each 128-block of row y (k = x,
+ *     x+16, ..., x+112: coalesced bytes and activations), MV_CH/16 blocks at
+ *     a time into shared memory; one thread per output runs each block's
+ *     tree, p * sc and acc = acc + t in block order. */
 #define MV_CH 48u  /* blocks per chunk (a multiple of 16) */
 #define MV_LD 65u  /* shared row pitch: 64 outputs (16 rows x 4 columns) + 1 */
 shared float mv_sh[MV_CH * MV_LD];
@@ -208,35 +205,8 @@ void mv_mxfp4(uint wo, uint b, uint K, out float t[4]) {
     }
 }
 
-void mv_f8(uint wo, uint b, uint K, out float t[4]) {
-    const uint bo = wo + b * 129u;
-    precise float l[4][16];
-    [[unroll]] for (uint c = 0u; c < 4u; c++) [[unroll]] for (uint j = 0u; j < 16u; j++) l[c][j] = 0.0;
-    for (uint k = 0u; k < 128u; k += 16u)
-        [[unroll]] for (uint j = 0u; j < 16u; j += 4u) {
-            const uint q = w_u8x4(bo + 1u + k + j);
-            [[unroll]] for (uint i = 0u; i < 4u; i++) {
-                const float w = e4m3f((q >> (8u * i)) & 0xffu);
-                [[unroll]] for (uint c = 0u; c < 4u; c++)
-                    if (c < mv_nc) {
-                        precise float p = w * scr_f.d[mv_so[c] + b * 128u + k + j + i];
-                        l[c][j + i] = l[c][j + i] + p;
-                    }
-            }
-        }
-    const float sw = e8m0_to_f32(s0_u8(bo));
-    [[unroll]] for (uint c = 0u; c < 4u; c++) {
-        [[unroll]] for (uint j = 0u; j < 8u; j++) l[c][j] = l[c][j] + l[c][j + 8u];
-        [[unroll]] for (uint j = 0u; j < 4u; j++) l[c][j] = l[c][j] + l[c][j + 4u];
-        [[unroll]] for (uint j = 0u; j < 2u; j++) l[c][j] = l[c][j] + l[c][j + 2u];
-        precise float p = l[c][0] + l[c][1];
-        precise float sc = sw * scr_f.d[mv_so[c] + K + b];
-        precise float tt = p * sc;
-        t[c] = tt;
-    }
-}
-
 uint mv_col_xo(uint c) { return c == 0u ? mv_xo[0] : c == 1u ? mv_xo[1] : c == 2u ? mv_xo[2] : mv_xo[3]; }
+uint mv_col_so(uint c) { return c == 0u ? mv_so[0] : c == 1u ? mv_so[1] : c == 2u ? mv_so[2] : mv_so[3]; }
 uint mv_col_yo(uint c) { return c == 0u ? mv_yo[0] : c == 1u ? mv_yo[1] : c == 2u ? mv_yo[2] : mv_yo[3]; }
 
 void mat_vec() {
@@ -321,7 +291,50 @@ void mat_vec() {
         }
         return;
     }
-    const uint blk = g_w == T_F8 ? 128u : 32u, nb = K / blk;
+    if (g_w == T_F8) { /* 128-blocks: lane x sums k = x, x+16, ..., x+112 of each block */
+        const uint nb = K / 128u;
+        precise float acc = 0.0;
+        for (uint b0 = 0u; b0 < nb; b0 += MV_CH / 16u) {
+            [[unroll]] for (uint jb = 0u; jb < MV_CH / 16u; jb++) {
+                const uint b = b0 + jb;
+                if (b < nb) {
+                    const uint bo = wo + b * 129u;
+                    precise float l[4];
+                    [[unroll]] for (uint c = 0u; c < 4u; c++) l[c] = 0.0;
+                    float w[8];
+                    [[unroll]] for (uint i = 0u; i < 8u; i++) w[i] = e4m3f(s0_u8(bo + 1u + 16u * i + lane));
+                    [[unroll]] for (uint i = 0u; i < 8u; i++)
+                        [[unroll]] for (uint c = 0u; c < 4u; c++)
+                            if (c < mv_nc) {
+                                precise float p = w[i] * scr_f.d[mv_so[c] + b * 128u + 16u * i + lane];
+                                l[c] = l[c] + p;
+                            }
+                    [[unroll]] for (uint c = 0u; c < 4u; c++) mv_sh[(jb * 16u + lane) * MV_LD + c * 16u + ry] = l[c];
+                }
+            }
+            barrier();
+            if (fin) {
+                const uint fwo = mv_wb + min(n0 + orow, N - 1u) * nb1, fso = mv_col_so(oc);
+                const uint cnt = min(MV_CH / 16u, nb - b0);
+                for (uint jb = 0u; jb < cnt; jb++) {
+                    const uint b = b0 + jb;
+                    precise float s[16];
+                    [[unroll]] for (uint j = 0u; j < 16u; j++) s[j] = mv_sh[(jb * 16u + j) * MV_LD + tid];
+                    [[unroll]] for (uint j = 0u; j < 8u; j++) s[j] = s[j] + s[j + 8u];
+                    [[unroll]] for (uint j = 0u; j < 4u; j++) s[j] = s[j] + s[j + 4u];
+                    [[unroll]] for (uint j = 0u; j < 2u; j++) s[j] = s[j] + s[j + 2u];
+                    precise float p = s[0] + s[1];
+                    precise float sc = e8m0_to_f32(s0_u8(fwo + b * 129u)) * scr_f.d[fso + K + b];
+                    precise float t = p * sc;
+                    acc = acc + t;
+                }
+            }
+            barrier();
+        }
+        if (fin_w) dst_f.d[(mv_col_yo(oc) >> 2) + n0 + orow] = acc;
+        return;
+    }
+    const uint nb = K / 32u;
     precise float acc = 0.0;
     for (uint b0 = 0u; b0 < nb; b0 += MV_CH) {
         [[unroll]] for (uint j = 0u; j < MV_CH; j += 16u) {
@@ -329,7 +342,6 @@ void mat_vec() {
             if (b < nb) {
                 float t[4];
                 if (g_w == T_Q8_0) mv_q8_0(wo, b, K, t);
-                else if (g_w == T_F8) mv_f8(wo, b, K, t);
                 else mv_mxfp4(wo, b, K, t);
                 [[unroll]] for (uint c = 0u; c < 4u; c++) mv_sh[(j + lane) * MV_LD + c * 16u + ry] = t[c];
             }

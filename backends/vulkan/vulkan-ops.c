@@ -192,7 +192,7 @@ static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t)
     uint32_t g[3], u[2] = { t->src[0]->type == GDS_TYPE_Q8_0 ? 32u : 128u, mm_stride(t) };
     enum gds_status st;
     if (mm_blocks(t)) {
-        vk_groups_1d(c, (uint64_t)gds_nrows(t->src[1]) * (uint64_t)(t->src[1]->ne[0] / u[0]), 256, g);
+        vk_groups_1d(c, (uint64_t)gds_nrows(t->src[1]) * (uint64_t)(t->src[1]->ne[0] / 4), 256, g); /* a word each */
         if ((st = vk_dispatch(c, t, "matmul", 0, g, u, 2)) != GDS_OK) return st;
     }
     /* a workgroup per 16 weight rows and column set (MUL_MAT: 4 columns of one (i2, i3);

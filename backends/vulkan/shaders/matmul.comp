@@ -13,7 +13,7 @@
  *   MXFP4: per 32-block p = sum kv * (e4m3 * 2^9) in int32 (exact),
  *     t = float(p) * ((sa * 2^-9) * sw), acc += t in order.
  * VARIANT 0: activation pass (Q8_0, F8, MXFP4 weights): one invocation per
- *   activation block quantizes x into the scratch - per row of x, the K
+ *   4 activations quantizes x into the scratch - per row of x, the K
  *   codes (Q8_0: int8 bytes, 4 a word; MXFP4: e4m3 bytes, 4 a word; F8:
  *   e4m3 values as floats, exact) in the first K words, then K/blk scales
  *   as floats (Q8_0: the fp16-rounded d; F8/MXFP4: 2^e); row stride u[1]
@@ -32,48 +32,47 @@ layout(local_size_x = 16, local_size_y = 16) in;
 uint g_w; /* weight type */
 
 /* ---- VARIANT 0: activations -> scratch ------------------------------------- */
+/* one invocation per 4 activations (one scratch word): each reads its whole
+ * block for amax (a max, the same in any order), so all run in parallel */
 void quantize_act() {
     const uint blk = P.u[0], stride = P.u[1], K = P.t[2].ne[0];
-    const uint nb = K / blk;
+    const uint nw = K / 4u;
     const uint i = group_id() * 256u + gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
-    if (i >= nb * nrows(2)) return;
-    const uint r = i / nb, b = i % nb;
+    if (i >= nw * nrows(2)) return;
+    const uint r = i / nw, j0 = 4u * (i % nw), b = j0 / blk;
     const uvec4 c = unravel(2, r * K);
-    const uint xo = t_off(2, 4u * b * blk, c.y, c.z, c.w);
+    const uint xo = t_off(2, 4u * b * blk, c.y, c.z, c.w), xj = xo + 4u * (j0 - b * blk);
     const uint so = r * stride;
     float amax = 0.0;
     for (uint j = 0u; j < blk; j++) { const float a = abs(s1_f32(xo + 4u * j)); amax = a > amax ? a : amax; }
+    const bool first = j0 == b * blk; /* writes the block's scale */
     if (blk == 32u) { /* q8_0 (ggml's reference quantizer) */
         const float d = div_rn(amax, 127.0);
         const float id = d != 0.0 ? div_rn(1.0, d) : 0.0;
-        for (uint j = 0u; j < 32u; j += 4u) {
-            uint wq = 0u;
-            for (uint i = 0u; i < 4u; i++) {
-                float v = round_away(s1_f32(xo + 4u * (j + i)) * id);
-                v = v > 127.0 ? 127.0 : v < -127.0 ? -127.0 : isnan(v) ? 0.0 : v;
-                wq |= (uint(int(v)) & 0xffu) << (8u * i);
-            }
-            scr_u.d[so + (b * 32u + j) / 4u] = wq;
+        uint wq = 0u;
+        [[unroll]] for (uint k = 0u; k < 4u; k++) {
+            float v = round_away(s1_f32(xj + 4u * k) * id);
+            v = v > 127.0 ? 127.0 : v < -127.0 ? -127.0 : isnan(v) ? 0.0 : v;
+            wq |= (uint(int(v)) & 0xffu) << (8u * k);
         }
-        scr_f.d[so + K + b] = fp16_to_f32(f32_to_fp16(d));
+        scr_u.d[so + j0 / 4u] = wq;
+        if (first) scr_f.d[so + K + b] = fp16_to_f32(f32_to_fp16(d));
     } else { /* act_quant, 128 */
         amax = amax < uintBitsToFloat(0x38d1b717u) ? uintBitsToFloat(0x38d1b717u) : amax;
         int e = pow2_ceil_exp(amax * uintBitsToFloat(0x3b124925u));
         if (e > 127) e = 127;
         const float s = uintBitsToFloat(uint(e + 127) << 23);
         const bool pack = P.t[1].type == T_MXFP4;
-        for (uint j = 0u; j < blk; j += 4u) {
-            uint wq = 0u;
-            for (uint i = 0u; i < 4u; i++) {
-                float v = div_rn(s1_f32(xo + 4u * (j + i)), s);
-                v = v > 448.0 ? 448.0 : v < -448.0 ? -448.0 : v;
-                const uint code = f32_to_e4m3(v);
-                if (pack) wq |= code << (8u * i);
-                else scr_f.d[so + b * blk + j + i] = e4m3_to_f32(code);
-            }
-            if (pack) scr_u.d[so + (b * blk + j) / 4u] = wq;
+        uint wq = 0u;
+        [[unroll]] for (uint k = 0u; k < 4u; k++) {
+            float v = div_rn(s1_f32(xj + 4u * k), s);
+            v = v > 448.0 ? 448.0 : v < -448.0 ? -448.0 : v;
+            const uint code = f32_to_e4m3(v);
+            if (pack) wq |= code << (8u * k);
+            else scr_f.d[so + j0 + k] = e4m3_to_f32(code);
         }
-        scr_f.d[so + K + b] = s;
+        if (pack) scr_u.d[so + j0 / 4u] = wq;
+        if (first) scr_f.d[so + K + b] = s;
     }
 }
 

@@ -74,7 +74,15 @@ void main() {
 
     if (VARIANT == OP_RMS_NORM) {
         precise float acc = 0.0;
-        if (live) for (uint i = lx; i < n; i += 16u) { precise float x = s0_f32(xo + 4u * i); precise float x2 = x * x; acc = acc + x2; }
+        if (live) {
+            uint i = lx;
+            for (; i + 112u < n; i += 128u) { /* 8 loads in flight (a decode row is one workgroup), adds in order */
+                float x[8];
+                [[unroll]] for (uint u = 0u; u < 8u; u++) x[u] = s0_f32(xo + 4u * (i + 16u * u));
+                [[unroll]] for (uint u = 0u; u < 8u; u++) { precise float x2 = x[u] * x[u]; acc = acc + x2; }
+            }
+            for (; i < n; i += 16u) { precise float x = s0_f32(xo + 4u * i); precise float x2 = x * x; acc = acc + x2; }
+        }
         const float ss = tree16(ry, lx, acc);
         if (!live) return;
         const float eps = p_f32(0);

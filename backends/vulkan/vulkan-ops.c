@@ -222,7 +222,7 @@ static enum gds_status run_hc_comb(struct vk_ctx *c, const struct gds_tensor *t)
     enum gds_status st = run_1d(c, t, SH(c, "hc"), (uint64_t)t->ne[0] * (uint64_t)t->src[0]->ne[2] * 256, 256, &u, 1);
     if (st != GDS_OK) return st;
     u = 1;
-    return run_1d(c, t, SH(c, "hc"), (uint64_t)t->src[0]->ne[2], 256, &u, 1);
+    return run_1d(c, t, SH(c, "hc"), (uint64_t)t->src[0]->ne[2] * 256, 256, &u, 1); /* pass 1: a workgroup per token */
 }
 
 static enum gds_status run_hc(struct vk_ctx *c, const struct gds_tensor *t) { return run_1d(c, t, SH(c, "hc"), nel(t), 256, NULL, 0); }

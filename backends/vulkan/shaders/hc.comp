@@ -6,8 +6,10 @@
  *     output summing in the scalar CPU's order (streams, then elements: with
  *     it tiny-a's logits on lavapipe equal the scalar CPU's bit for bit; a
  *     16-lane tree flipped a bf16 rounding at one position in 16); pass 1: one
- *     invocation per token finishes it as the CPU does (rms with 8 partial
- *     sums, sigmoids, Sinkhorn), in fp32 in the CPU's order.
+ *     workgroup per token finishes it as the CPU does (rms with 8 partial
+ *     sums, sigmoids, Sinkhorn), in fp32 in the CPU's order: when D % 8 == 0
+ *     the elements are staged in shared memory and 8 threads run the 8
+ *     partial sums, then thread 0 does the rest.
  *     The products are computed in parallel (coalesced) into shared memory;
  *     only the HC*D adds stay serial, one thread per output (a parallel
  *     order would give up the scalar CPU's bits).
@@ -67,21 +69,46 @@ void hc_dots() {
 }
 
 void hc_finish() {
-    const uint t = group_id() * 256u + gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
+    const uint t = group_id(); /* a workgroup per token: the sum of squares staged in shared memory */
+    const uint tid = gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
     const uint D = P.t[1].ne[0], hc = P.t[1].ne[1], T = P.t[1].ne[2], n_mix = P.t[0].ne[0];
     if (t >= T) return;
+    precise float part[8];
+    for (uint k = 0u; k < 8u; k++) part[k] = 0.0;
+    if (D % 8u == 0u) {
+        /* element j = s*D + i goes to part[j % 8] in increasing j: thread k < 8
+         * runs part[k] over the staged elements, in order */
+        const uint L = hc * D;
+        precise float pk = 0.0;
+        for (uint j0 = 0u; j0 < L; j0 += HC_ST) {
+            [[unroll]] for (uint q = 0u; q < HC_ST; q += 256u) {
+                const uint j = j0 + q + tid;
+                if (j < L) { const uint s = j / D; hc_sh[q + tid] = s0_f32(t_off(1, 4u * (j - s * D), s, t, 0u)); }
+            }
+            barrier();
+            if (tid < 8u) {
+                const uint cnt = min(HC_ST, L - j0);
+                for (uint q = tid; q < cnt; q += 8u) { precise float v = hc_sh[q]; precise float v2 = v * v; pk = pk + v2; }
+            }
+            barrier();
+        }
+        if (tid < 8u) hc_sh[tid] = pk;
+        barrier();
+        if (tid != 0u) return;
+        for (uint k = 0u; k < 8u; k++) part[k] = hc_sh[k];
+    } else {
+        if (tid != 0u) return;
+        for (uint s = 0u; s < hc; s++) {
+            const uint xo = t_off(1, 0u, s, t, 0u);
+            uint i = 0u;
+            for (; i + 8u <= D; i += 8u)
+                for (uint k = 0u; k < 8u; k++) { precise float v = s0_f32(xo + 4u * (i + k)); precise float v2 = v * v; part[k] = part[k] + v2; }
+            for (; i < D; i++) { precise float v = s0_f32(xo + 4u * i); precise float v2 = v * v; part[0] = part[0] + v2; }
+        }
+    }
     const float eps = p_f32(0), hc_eps = p_f32(1);
     const int iters = P.op[2];
     const uint yo = (P.t[0].offs >> 2) + t * n_mix;
-    precise float part[8];
-    for (uint k = 0u; k < 8u; k++) part[k] = 0.0;
-    for (uint s = 0u; s < hc; s++) {
-        const uint xo = t_off(1, 0u, s, t, 0u);
-        uint i = 0u;
-        for (; i + 8u <= D; i += 8u)
-            for (uint k = 0u; k < 8u; k++) { precise float v = s0_f32(xo + 4u * (i + k)); precise float v2 = v * v; part[k] = part[k] + v2; }
-        for (; i < D; i++) { precise float v = s0_f32(xo + 4u * i); precise float v2 = v * v; part[0] = part[0] + v2; }
-    }
     precise float ss = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
     precise float r = div_rn(1.0, sqrt_rn(div_rn(ss, float(hc * D)) + eps));
     const uint sco = P.t[3].offs, bo = P.t[4].offs;

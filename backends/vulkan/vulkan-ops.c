@@ -142,11 +142,7 @@ static enum gds_status run_hadamard(struct vk_ctx *c, const struct gds_tensor *t
 }
 
 static enum gds_status run_quant_sim(struct vk_ctx *c, const struct gds_tensor *t) {
-    const int64_t ne0 = t->src[0]->ne[0];
-    int64_t nd = t->op_params[GDS_P_SIM_NDIMS];
-    if (nd <= 0 || nd > ne0) nd = ne0;
-    const int64_t blk = t->op_params[GDS_P_SIM_MODE] == GDS_SIM_BF16 ? 1 : t->op_params[GDS_P_SIM_BLOCK];
-    return run_1d(c, t, "sim", (uint64_t)gds_nrows(t->src[0]) * (uint64_t)(nd / blk + ne0 - nd), 64, NULL, 0);
+    return run_1d(c, t, "sim", (uint64_t)gds_nrows(t->src[0]) * (uint64_t)t->src[0]->ne[0], 64, NULL, 0); /* per element */
 }
 
 /* ---- topk.comp ---------------------------------------------------------------------- */

@@ -5,8 +5,9 @@
  *   HADAMARD: a workgroup of 64 per 128-block of a row; 7 butterfly stages in
  *     shared memory (a+c, a-c as the CPU's natural-order loops), then one
  *     multiply by fp32(128^-0.5): the CPU's bits.
- *   QUANT_SIM: one invocation per unit of a row: a block of the first n_dims
- *     (BF16 mode: one element), or one copied element beyond n_dims.
+ *   QUANT_SIM: one invocation per element; an element of a block of the
+ *     first n_dims reads its whole block for the scale (amax: any order),
+ *     elements past the last whole block are copied.
  */
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -51,41 +52,35 @@ void quant_sim() {
     uint nd = uint(P.op[2]);
     if (P.op[2] <= 0 || nd > ne0) nd = ne0;
     const uint blk = mode == 0 ? 1u : uint(P.op[1]);
-    const uint per = nd / blk + (ne0 - nd);
     const uint i = group_id() * 64u + gl_LocalInvocationID.x;
-    if (i >= per * nrows(1)) return;
-    const uint r = i / per, u = i % per;
+    if (i >= ne0 * nrows(1)) return;
+    const uint r = i / ne0, jj = i % ne0;
     const uvec4 c = unravel(1, r * ne0);
     const uint xo = t_off(1, 0u, c.y, c.z, c.w), yo = t_off(0, 0u, c.y, c.z, c.w) >> 2;
-    if (u >= nd / blk) { /* copied tail */
-        const uint j = nd + (u - nd / blk);
-        dst_f.d[yo + j] = s0_f32(xo + 4u * j);
+    if (jj >= nd - nd % blk) { /* copied tail */
+        dst_f.d[yo + jj] = s0_f32(xo + 4u * jj);
         return;
     }
-    const uint j0 = u * blk;
-    if (mode == 0) { dst_f.d[yo + j0] = round_bf16(s0_f32(xo + 4u * j0)); return; }
-    float amax = 0.0;
+    if (mode == 0) { dst_f.d[yo + jj] = round_bf16(s0_f32(xo + 4u * jj)); return; }
+    const uint j0 = jj - jj % blk;
+    float amax = 0.0; /* a max: the same in any order */
     for (uint j = 0u; j < blk; j++) { const float a = abs(s0_f32(xo + 4u * (j0 + j))); amax = a > amax ? a : amax; }
     if (mode == 1) {
         amax = amax > uintBitsToFloat(0x38d1b717u) ? amax : uintBitsToFloat(0x38d1b717u); /* 1e-4f */
         const int e = pow2_ceil_exp(amax * uintBitsToFloat(0x3b124925u));                  /* 1/448 */
         const float s = exp2i(e), is = exp2i(-e);
-        for (uint j = 0u; j < blk; j++) {
-            precise float x = s0_f32(xo + 4u * (j0 + j)) * is;
-            x = x > 448.0 ? 448.0 : (x < -448.0 ? -448.0 : x);
-            precise float q = e4m3_to_f32(f32_to_e4m3(x)) * s;
-            dst_f.d[yo + j0 + j] = round_bf16(q);
-        }
+        precise float x = s0_f32(xo + 4u * jj) * is;
+        x = x > 448.0 ? 448.0 : (x < -448.0 ? -448.0 : x);
+        precise float q = e4m3_to_f32(f32_to_e4m3(x)) * s;
+        dst_f.d[yo + jj] = round_bf16(q);
     } else {
         amax = amax > uintBitsToFloat(0x01c00000u) ? amax : uintBitsToFloat(0x01c00000u); /* 6 * 2^-126 */
         const int e = pow2_ceil_exp(amax * uintBitsToFloat(0x3e2aaaabu));                  /* 1/6 */
         const float s = exp2i(e), is = exp2i(-e);
-        for (uint j = 0u; j < blk; j++) {
-            precise float x = s0_f32(xo + 4u * (j0 + j)) * is;
-            x = x > 6.0 ? 6.0 : (x < -6.0 ? -6.0 : x);
-            precise float q = e2m1_to_f32(f32_to_e2m1(x)) * s;
-            dst_f.d[yo + j0 + j] = round_bf16(q);
-        }
+        precise float x = s0_f32(xo + 4u * jj) * is;
+        x = x > 6.0 ? 6.0 : (x < -6.0 ? -6.0 : x);
+        precise float q = e2m1_to_f32(f32_to_e2m1(x)) * s;
+        dst_f.d[yo + jj] = round_bf16(q);
     }
 }
 

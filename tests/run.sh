@@ -103,10 +103,15 @@ if [ "$1" != native ]; then
     # Vulkan device (CI: lavapipe, mesa-vulkan-drivers), every op on the device
     if command -v glslangValidator >/dev/null 2>&1 && [ -e /usr/include/vulkan/vulkan.h ]; then
         echo "== building the Vulkan backend (build/vulkan: make VULKAN=1)"
-        if $MAKE -s VULKAN=1 build/vulkan/bin/test-ops >"$log" 2>&1; then
+        if $MAKE -s VULKAN=1 build/vulkan/bin/test-ops build/vulkan/bin/gds-run >"$log" 2>&1; then
             run_one "vulkan test-ops" build/vulkan/bin/test-ops -b vulkan
             if [ "${CI:-}" = true ] && grep -q "backend vulkan: SKIP" "$log"; then
                 fail_n 1 "vulkan test-ops: no Vulkan device (CI=true: mesa-vulkan-drivers provides lavapipe)"
+            fi
+            # tiny-a end to end on the device: logits bit-identical to the scalar CPU's
+            run_one "vulkan tiny-a" env BUILD=build/vulkan sh tests/test-vulkan-model.sh
+            if [ "${CI:-}" = true ] && grep -q "^SKIP" "$log"; then
+                fail_n 1 "vulkan tiny-a: no Vulkan device (CI=true: mesa-vulkan-drivers provides lavapipe)"
             fi
         else
             tail -30 "$log"; fail_n 1 "Vulkan build failed"

@@ -85,6 +85,10 @@ enum {
 /* GDS_PROF set and not "0" (read once): the profiles of the CPU backend, the
  * scheduler and the model print at exit */
 bool gds_prof_enabled(void);
+/* the GDS_PROF table key of a node: its op, and for MUL_MAT / MUL_MAT_ID the
+ * weight's name without "blk.N.", its type and "vec" / "mat" (one column or
+ * more); other ops get " (1 row)" when they have a single row */
+void gds_prof_key(const struct gds_tensor *t, char *key, size_t n);
 
 /* ROPE's fp32 frequency table, freq[0 .. n_rot/2) (ops.c; shared by the backends' kernels) */
 void gds_rope_freqs(float *freq, int n_rot, float base, float factor, float orig, float beta_fast, float beta_slow);

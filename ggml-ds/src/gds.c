@@ -70,6 +70,22 @@ bool gds_prof_enabled(void) {
     return on == 1;
 }
 
+void gds_prof_key(const struct gds_tensor *t, char *key, size_t n) {
+    if ((t->op == GDS_OP_MUL_MAT || t->op == GDS_OP_MUL_MAT_ID) && t->src[0]) {
+        const struct gds_tensor *w = t->src[0];
+        while (!w->name[0] && w->view_src) w = w->view_src; /* a view of a weight: the weight's name */
+        const char *nm = w->name;
+        if (strncmp(nm, "blk.", 4) == 0) {
+            const char *d = strchr(nm + 4, '.');
+            if (d) nm = d + 1;
+        }
+        const int64_t cols = t->op == GDS_OP_MUL_MAT ? t->src[1]->ne[1] : t->src[1]->ne[2]; /* columns per weight matrix */
+        snprintf(key, n, "%s %s %s %s", gds_op_name(t->op), nm[0] ? nm : "?", gds_type_name(t->src[0]->type), cols == 1 ? "vec" : "mat");
+    } else {
+        snprintf(key, n, "%s%s", gds_op_name(t->op), t->ne[1] * t->ne[2] * t->ne[3] == 1 ? " (1 row)" : "");
+    }
+}
+
 const char *gds_status_name(enum gds_status st) {
     switch (st) {
     case GDS_OK: return "ok";

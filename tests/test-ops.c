@@ -1116,22 +1116,14 @@ static void b_mm_series(struct trun *r) {
     }
     r->out = y;
 }
+/* the reference of the 130 columns (r_mul_mat: x is [K, 130], i[5] its flags), repeated per segment */
 static void r_mm_series(struct trun *r, double *y) {
-    const struct tin *w = IN(0), *x = IN(1);
-    const int64_t K = w->ne[0], N = w->ne[1], MX = x->ne[1];
-    double *a = malloc((size_t)K * sizeof(double)), *col = malloc((size_t)(N * MX) * sizeof(double));
-    for (int64_t m = 0; m < MX; m++) {
-        ref_act(C->i[5] & GDS_MM_ACT_BF16 ? GDS_TYPE_BF16 : w->t->type, x->val + IDX(x->ne, 0, m, 0, 0), a, K);
-        for (int64_t n = 0; n < N; n++) {
-            const double *wr = w->val + IDX(w->ne, 0, n, 0, 0);
-            double s = 0;
-            for (int64_t k = 0; k < K; k++) s += wr[k] * a[k];
-            col[m * N + n] = s;
-        }
-    }
+    const int64_t N = IN(0)->ne[1], MX = IN(1)->ne[1];
+    double *col = malloc((size_t)(N * MX) * sizeof(double));
+    r_mul_mat(r, col);
     for (int s = 0, off = 0; s < MM_SERIES_N; off += (int)mm_series[s], s++)
         memcpy(y + (size_t)off * N, col, (size_t)(mm_series[s] * N) * sizeof(double));
-    free(a); free(col);
+    free(col);
 }
 
 /* MUL_MAT_ID: w [K n0, N n1, E n2] type t0, x [K, nx n3, 130], ids [nu n4, 130]
@@ -1162,26 +1154,14 @@ static void b_mmid_series(struct trun *r) {
     }
     r->out = y;
 }
+/* the reference of the 130 tokens (r_mul_mat_id), repeated per segment */
 static void r_mmid_series(struct trun *r, double *y) {
-    const struct tin *w = IN(0), *x = IN(1), *ids = IN(2);
-    const int64_t K = w->ne[0], N = w->ne[1], E = w->ne[2], nx = x->ne[1], nu = ids->ne[0], TX = ids->ne[1];
-    double *a = malloc((size_t)K * sizeof(double)), *tok = malloc((size_t)(N * nu * TX) * sizeof(double));
-    for (int64_t t = 0; t < TX; t++)
-        for (int64_t i = 0; i < nu; i++) {
-            const int e = VI(ids, i, t, 0, 0);
-            double *o = tok + (t * nu + i) * N;
-            if (e < 0 || e >= E) { for (int64_t n = 0; n < N; n++) o[n] = 0; continue; }
-            ref_act(w->t->type, x->val + IDX(x->ne, 0, i % nx, t, 0), a, K);
-            for (int64_t n = 0; n < N; n++) {
-                const double *wr = w->val + IDX(w->ne, 0, n, e, 0);
-                double s = 0;
-                for (int64_t k = 0; k < K; k++) s += wr[k] * a[k];
-                o[n] = s;
-            }
-        }
+    const int64_t N = IN(0)->ne[1], nu = IN(2)->ne[0], TX = IN(2)->ne[1];
+    double *tok = malloc((size_t)(N * nu * TX) * sizeof(double));
+    r_mul_mat_id(r, tok);
     for (int s = 0, off = 0; s < MM_SERIES_N; off += (int)mm_series[s], s++)
         memcpy(y + (size_t)off * nu * N, tok, (size_t)(mm_series[s] * nu * N) * sizeof(double));
-    free(a); free(tok);
+    free(tok);
 }
 
 /* --- Fused pairs (i[7] = 3): a case's op followed by QUANT_SIM BF16, as the

@@ -126,9 +126,7 @@ void gds_cpu_sim_fp8_avx512(const float *x, float *y, int64_t n, int64_t blk) {
         float amax = _mm512_reduce_max_ps(am);
         amax = amax > 1e-4f ? amax : 1e-4f;
         const int e = gds_pow2_ceil_exp(amax * (1.0f / 448.0f));
-        const __m512 s = _mm512_set1_ps(e >= -126 ? gds_bits_f32((uint32_t)(e + 127) << 23) : gds_bits_f32(1u << (e + 149)));
-        const int ne = -e;
-        const __m512 is = _mm512_set1_ps(ne >= -126 ? gds_bits_f32((uint32_t)(ne + 127) << 23) : gds_bits_f32(1u << (ne + 149)));
+        const __m512 s = _mm512_set1_ps(gds_exp2i(e)), is = _mm512_set1_ps(gds_exp2i(-e));
         for (int64_t i = 0; i < blk; i += 16) {
             const __m512i u = _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(x + b0 + i), is));
             const __m512i sg = _mm512_and_si512(u, sgm), a = _mm512_and_si512(u, absm);

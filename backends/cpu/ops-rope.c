@@ -101,11 +101,6 @@ void gds_cpu_op_hadamard(const struct gds_cpu_params *p, struct gds_tensor *dst)
 
 /* ---- QUANT_SIM -------------------------------------------------------------- */
 
-/* 2^e as fp32 for e in [-149, 127] (exact) */
-static inline float gds_exp2i(int e) {
-    if (e >= -126) return gds_bits_f32((uint32_t)(e + 127) << 23);
-    return gds_bits_f32(1u << (e + 149));
-}
 
 /* gds_e4m3_to_fp32(gds_fp32_to_e4m3(v)) for v in [-448, 448] or NaN, without
  * the code in between: RNE to 3 mantissa bits in the fp32 bits (normal e4m3),

@@ -335,11 +335,6 @@ extern "C" int gds_cu_run_hadamard(const struct gds_cu_node *n, const struct gds
 
 #define CU_QS_UNIT 128 /* elements of a bf16 / copy unit (4 a lane) */
 
-/* 2^e as fp32 for e in [-149, 127] (exact) */
-static __device__ inline float cu_exp2i(int e) {
-    if (e >= -126) return __uint_as_float((uint32_t)(e + 127) << 23);
-    return __uint_as_float(1u << (e + 149));
-}
 
 /* scale exponent of a block with max |x| amax (fp8: qmax 448, floor 1e-4;
  * fp4: qmax 6, floor 6 * 2^-126), as the CPU's gds_sim_block */
@@ -400,7 +395,7 @@ static __global__ void __launch_bounds__(256) k_quant_sim(gds_cu_t x, float *dst
         }
         amax = cu_warp_reduce(amax, cu_op_max());
         const int e = cu_sim_exp(mode, amax);
-        const float s = cu_exp2i(e), is = cu_exp2i(-e);
+        const float s = gds_exp2i(e), is = gds_exp2i(-e);
 #pragma unroll
         for (int j = 0; j < 4; j++) {
             const int i = lane + 32 * j;
@@ -413,7 +408,7 @@ static __global__ void __launch_bounds__(256) k_quant_sim(gds_cu_t x, float *dst
         }
         amax = cu_warp_reduce(amax, cu_op_max());
         const int e = cu_sim_exp(mode, amax);
-        const float s = cu_exp2i(e), is = cu_exp2i(-e);
+        const float s = gds_exp2i(e), is = gds_exp2i(-e);
         for (int i = lane; i < blk; i += 32) yb[i] = cu_sim_val(mode, xb[i], s, is);
     }
 }

@@ -168,6 +168,9 @@ GDS_QFN int gds_pow2_ceil_exp(float t) {
     return e + ((u & 0x7fffffu) != 0);
 }
 
+/* 2^e as fp32 for e in [-149, 127] (exact; subnormal below -126) */
+GDS_QFN float gds_exp2i(int e) { return e >= -126 ? gds_bits_f32((uint32_t)(e + 127) << 23) : gds_bits_f32(1u << (e + 149)); }
+
 /* ---- reference quantizers of one block ------------------------------------
  * types.c's from_float_ref calls them block by block, and the CUDA backend's
  * CPY / SET_ROWS kernels call them per destination block: one definition of

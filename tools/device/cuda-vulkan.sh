@@ -2,13 +2,7 @@
 # device call: CUDA (test-ops incl. the per-M bit identity, tiny-a paths, f4q decode/prefill,
 # per-node profile, hybrid split) and Vulkan on the H100 (NVIDIA's driver through the loader in
 # .gl: test-ops -b vulkan, tiny-a, f4q decode beside CUDA); CPU amx vs avx512 expert mat-vecs.
-for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
-# the committed tree (.head, carried: git archive HEAD without the fixtures), apart from edits in progress
-if [ -d .head ]; then ln -sfn $PWD/tests/fixtures .head/tests/fixtures; cp -r .debs .gl .head/ 2>/dev/null; cd .head; fi
-[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-R=$PWD/.debs/root; L=$R/usr/lib/x86_64-linux-gnu
-T0=$(date +%s); el() { echo "[t=$(( $(date +%s) - T0 )) s] $*"; }
-F="CFLAGS=-I$R/usr/include"; G="LDFLAGS=-L$L -Wl,-rpath,$L"
+. tools/device/gpu-env.sh
 ( make -j4 -k build/bin/gds-bench build/bin/gds-convert "$F" "$G" > $OUT/build.log 2>&1 || grep error $OUT/build.log | head ) &
 ( make -j6 -k VULKAN=1 GLSLANG=$R/usr/bin/glslangValidator build/vulkan/bin/test-ops build/vulkan/bin/test-model build/vulkan/bin/gds-bench "$F" "$G" > $OUT/build-vk.log 2>&1 || grep -E "error" $OUT/build-vk.log | head ) &
 make -j8 -k CUDA=1 CUDA_ARCH="-gencode arch=compute_90,code=sm_90" build/cuda/bin/test-ops build/cuda/bin/test-model build/cuda/bin/gds-bench "$F" "$G" > $OUT/build-cuda.log 2>&1 || grep -E "error" $OUT/build-cuda.log | head

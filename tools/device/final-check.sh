@@ -2,12 +2,7 @@
 # device call: the session's closing checks. CPU (new vs .base = 51aab9f): test-ops perf of the dense
 # and expert products incl. 4 columns (tile threshold 2 vs 8), streams 1/4, bench; CUDA and Vulkan:
 # test-ops, tiny-a, f4q decode side by side. Runs from .head (git archive HEAD) when carried.
-for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
-if [ -d .head ]; then ln -sfn $PWD/tests/fixtures .head/tests/fixtures; cp -r .debs .gl .head/ 2>/dev/null; [ -d .base ] && cp -r .base .head/; cd .head; fi
-[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-R=$PWD/.debs/root; L=$R/usr/lib/x86_64-linux-gnu
-T0=$(date +%s); el() { echo "[t=$(( $(date +%s) - T0 )) s] $*"; }
-F="CFLAGS=-I$R/usr/include"; G="LDFLAGS=-L$L -Wl,-rpath,$L"
+. tools/device/gpu-env.sh
 P="build/bin/test-model build/bin/gds-convert build/bin/gds-bench build/bin/test-ops"
 ( make -j3 -k build/bin/gds-bench build/bin/gds-convert build/bin/test-ops "$F" "$G" > $OUT/build.log 2>&1 || grep error $OUT/build.log | head ) &
 ( cd .base && make -j2 -k build/bin/gds-bench build/bin/test-ops "$F" "$G" > $OUT/build-base.log 2>&1 || grep error $OUT/build-base.log | head ) &

@@ -1,12 +1,7 @@
 #!/bin/bash
 # device call: tiny-a end to end on CUDA and on Vulkan (all paths, bit identity), Vulkan per-op
 # profile of f4q decode (GDS_VK_PROF=1), CUDA prefill at 2048 and 512
-for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
-if [ -d .head ]; then ln -sfn $PWD/tests/fixtures .head/tests/fixtures; cp -r .debs .gl .head/ 2>/dev/null; cd .head; fi
-[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-R=$PWD/.debs/root; L=$R/usr/lib/x86_64-linux-gnu
-T0=$(date +%s); el() { echo "[t=$(( $(date +%s) - T0 )) s] $*"; }
-F="CFLAGS=-I$R/usr/include"; G="LDFLAGS=-L$L -Wl,-rpath,$L"
+. tools/device/gpu-env.sh
 P="build/bin/test-model build/bin/gds-convert build/bin/gds-run build/bin/gds-bench"
 ( make -j4 -k build/bin/gds-convert "$F" "$G" > $OUT/build.log 2>&1 || grep error $OUT/build.log | head ) &
 ( make -j6 -k VULKAN=1 GLSLANG=$R/usr/bin/glslangValidator ${P//build/build\/vulkan} "$F" "$G" > $OUT/build-vk.log 2>&1 || grep -E "error" $OUT/build-vk.log | head ) &

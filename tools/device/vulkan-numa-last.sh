@@ -2,12 +2,7 @@
 # device call: Vulkan after the coalesced mat-vec / HC_COMB shaders (test-ops, decode beside CUDA),
 # and issue 14's single-node figures: lscpu, the hwloc topology as gds-run prints it, gds-bench
 # with --numa off / interleave / experts on this one-node host
-for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig
-if [ -d .head ]; then ln -sfn $PWD/tests/fixtures .head/tests/fixtures; cp -r .debs .gl .head/ 2>/dev/null; cd .head; fi
-[ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ] && export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-R=$PWD/.debs/root; L=$R/usr/lib/x86_64-linux-gnu
-T0=$(date +%s); el() { echo "[t=$(( $(date +%s) - T0 )) s] $*"; }
-F="CFLAGS=-I$R/usr/include"; G="LDFLAGS=-L$L -Wl,-rpath,$L"
+. tools/device/gpu-env.sh
 ( make -j5 -k NUMA=1 build/bin/gds-bench build/bin/gds-convert build/bin/gds-run "$F" "$G" > $OUT/build.log 2>&1 || grep error $OUT/build.log | head ) &
 ( make -j5 -k VULKAN=1 GLSLANG=$R/usr/bin/glslangValidator build/vulkan/bin/test-ops build/vulkan/bin/gds-bench "$F" "$G" > $OUT/build-vk.log 2>&1 || grep -E "error" $OUT/build-vk.log | head ) &
 make -j6 -k CUDA=1 CUDA_ARCH="-gencode arch=compute_90,code=sm_90" build/cuda/bin/gds-bench "$F" "$G" > $OUT/build-cuda.log 2>&1 || grep -E "error" $OUT/build-cuda.log | head

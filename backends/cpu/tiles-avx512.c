@@ -444,7 +444,8 @@ AI __m512 f8x16_ps(const uint8_t *c) {
  * in element order (the mat-vec's lanes); F: as one fma, which rounds once
  * where mul-then-add rounds twice - the same bits when every product is exact
  * in fp32 (the caller's test) */
-AI void wt_sub(const struct wrows *wr, const float *pk, int64_t nkb, int c0, float (*out)[6], const int C, const bool F, const bool F8) {
+AI void wt_sub(const struct wrows *wr, const float *pk, int64_t nkb, int c0, float (*out)[6], const int C, const bool F, const bool F8,
+            const char *pf, size_t pbw) {
     __m512 l[4][6];
 #pragma GCC unroll 4
     for (int r = 0; r < 4; r++)
@@ -462,6 +463,8 @@ AI void wt_sub(const struct wrows *wr, const float *pk, int64_t nkb, int c0, flo
                 m1[r] = _mm512_set1_ps(two[r] ? 256.0f : sc * 256.0f);
                 m2[r] = _mm512_set1_ps(sc);
             }
+        if (pf && !(kb & 1))
+            for (int r = 0; r < 4; r++) _mm_prefetch(pf + r * pbw + 32 * kb, _MM_HINT_T0);
         const float *p = pk + (kb * 16 + c0) * 16;
         __m512 av[6];
 #pragma GCC unroll 6
@@ -487,15 +490,16 @@ AI void wt_sub(const struct wrows *wr, const float *pk, int64_t nkb, int c0, flo
 }
 
 #define WT_COLS(NAME, F8)                                                                                             \
-    static void NAME(const struct wrows *wr, const float *pk, int64_t nkb, int c0, float (*out)[6], int C, bool F) { \
+    static void NAME(const struct wrows *wr, const float *pk, int64_t nkb, int c0, float (*out)[6], int C, bool F,   \
+                     const char *pf, size_t pbw) {                                                                    \
         if (F) {                                                                                                      \
-            if (C == 6) wt_sub(wr, pk, nkb, c0, out, 6, true, F8);                                                    \
-            else if (C == 4) wt_sub(wr, pk, nkb, c0, out, 4, true, F8);                                               \
-            else wt_sub(wr, pk, nkb, c0, out, 2, true, F8);                                                           \
+            if (C == 6) wt_sub(wr, pk, nkb, c0, out, 6, true, F8, pf, pbw);                                           \
+            else if (C == 4) wt_sub(wr, pk, nkb, c0, out, 4, true, F8, pf, pbw);                                      \
+            else wt_sub(wr, pk, nkb, c0, out, 2, true, F8, pf, pbw);                                                  \
         } else {                                                                                                      \
-            if (C == 6) wt_sub(wr, pk, nkb, c0, out, 6, false, F8);                                                   \
-            else if (C == 4) wt_sub(wr, pk, nkb, c0, out, 4, false, F8);                                              \
-            else wt_sub(wr, pk, nkb, c0, out, 2, false, F8);                                                          \
+            if (C == 6) wt_sub(wr, pk, nkb, c0, out, 6, false, F8, pf, pbw);                                          \
+            else if (C == 4) wt_sub(wr, pk, nkb, c0, out, 4, false, F8, pf, pbw);                                     \
+            else wt_sub(wr, pk, nkb, c0, out, 2, false, F8, pf, pbw);                                                 \
         }                                                                                                             \
     }
 WT_COLS(bf16_cols, false)
@@ -529,9 +533,11 @@ static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a,
     struct wrows wr = { .f8 = false };
     for (int r = 0; r < 4; r++) wr.x[r] = x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
     __m256i mn = _mm256_set1_epi16(-1), mx = _mm256_setzero_si256();
-    /* this pass is the first touch of the 4 rows: the next 4 rows (the
-     * caller's next tile, contiguous rows) are prefetched along it, a line
-     * per 2 blocks of 16 (the mat-vec kernels prefetch the same way) */
+    /* the next 4 rows (the caller's next tile, contiguous rows) are
+     * prefetched along the first column block's pass, a line per 2 blocks of
+     * 16 (the mat-vec kernels prefetch the same way), so that memory stays
+     * busy while the tile computes (prefetched in this range pass instead,
+     * they came in a burst and nothing was in flight during the compute) */
     const char *pf = (const char *)w + 4 * bw;
     /* the range: 32 values per step */
     {
@@ -540,7 +546,6 @@ static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a,
         for (int r = 0; r < 4; r++) {
             int64_t kb = 0;
             for (; kb + 2 <= nkb; kb += 2) {
-                _mm_prefetch(pf + r * bw + 32 * kb, _MM_HINT_T0);
                 const __m512i m = _mm512_and_si512(_mm512_loadu_si512(x[r] + 16 * kb), m7f);
                 mn2 = _mm512_min_epu16(mn2, _mm512_sub_epi16(m, one));
                 mx2 = _mm512_max_epu16(mx2, m);
@@ -556,7 +561,7 @@ static void tile_bf16(int64_t K, const void *w, size_t bw, const void *const *a,
     for (int c0 = 0; c0 < nc;) {
         const int C = nc - c0 > 4 ? 6 : nc - c0 > 2 ? 4 : 2;
         float out[4][6];
-        bf16_cols(&wr, pk, nkb, c0, out, C, fma);
+        bf16_cols(&wr, pk, nkb, c0, out, C, fma, c0 ? NULL : pf, bw);
         for (int c = c0; c < c0 + C && c < nc; c++)
             for (int r = 0; r < 4; r++) {
                 float sum = out[r][c - c0];
@@ -594,7 +599,7 @@ static void tile_f8bf16(int64_t K, const void *w, size_t bw, const void *const *
     for (int c0 = 0; c0 < nc;) {
         const int C = nc - c0 > 4 ? 6 : nc - c0 > 2 ? 4 : 2;
         float out[4][6];
-        f8bf_cols(&wr, pk, nkb, c0, out, C, fma);
+        f8bf_cols(&wr, pk, nkb, c0, out, C, fma, NULL, 0);
         for (int c = c0; c < c0 + C && c < nc; c++)
             for (int r = 0; r < 4; r++) y[c][r] = out[r][c - c0];
         c0 += C;

@@ -16,3 +16,6 @@ timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 2>/dev/nul
 GDS_VK_PROF=1 timeout 60 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 > $OUT/bench-vk.txt 2>&1; grep -E "tg32" $OUT/bench-vk.txt | sed "s/^/vulkan /"; grep -E "profile|mul_mat|hc_comb" $OUT/bench-vk.txt | head -4; el gpus
 timeout 30 build/bin/gds-run -m /tmp/f4q.gguf --numa experts --print-placement -n 1 -p hi -t 16 2>&1 | grep -viE "^ *layer [0-9]+:" | head -14
 for n in off interleave experts; do timeout 40 build/bin/gds-bench $B --numa $n -p 0 -n 32 -r 3 2>&1 | grep -E "tg32|numa|NUMA|bind" | head -3 | sed "s/^/numa=$n /"; done; el numa
+GDS_PROF=1 timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 16 -r 1 --no-split > $OUT/prof-cuda.txt 2>&1
+timeout 90 build/bin/gds-bench $B -n 32 -s 1,2,4,8 --streams-only -r 3 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-7 | sed "s/^/streams /"
+GDS_PROF=1 timeout 60 build/bin/gds-bench $B -n 32 -s 4 --streams-only -r 1 > $OUT/prof-s4.txt 2>&1; el prof

@@ -8,12 +8,17 @@
  * (Q8_0, MXFP4, F8_E4M3_B128, KV_E4M3_B64): the same bytes as the CPU.
  *
  * Geometry: one thread per output element (plain types) or per output block
- * (quantized types; a block is at most 512 values, read serially: these
- * writes are a few rows per token, the KV state and indexer keys). SET_ROWS
+ * (Q8_0, MXFP4: 32 values read serially), one warp per output block for
+ * F8_E4M3_B128 and KV_E4M3_B64 (a lane per value of each 64- or 128-group:
+ * the decode KV row of 512 values was ~30 us as one thread's serial walk;
+ * GDS_CUDA_WQ=0 brings that back, for A/B: the same bytes). SET_ROWS
  * with repeated ids: the V4 graph never repeats one; which write wins is then
  * unspecified here (the CPU takes the last).
  */
 #include "common.cuh"
+
+#include <stdlib.h>
+#include <string.h>
 
 /* ---- quantized destinations: the reference quantizers of gds-quants.h ------ */
 
@@ -45,6 +50,85 @@ static __device__ void cu_quant_block(int32_t type, const cu_src_row &x, int64_t
 }
 
 static bool is_block(int32_t type) { return cu_blck(type) > 1; }
+
+/* ---- warp quantizers: F8_E4M3_B128 and KV_E4M3_B64 blocks ------------------- */
+
+/* gds_act_quant_block of the group whose value lane + 32 i a lane holds in
+ * v[i] (n = 32 * NV values), by the 32 lanes of a warp: amax by a warp max (a
+ * max of the non-NaN |x| and +0: the same in any order; NaN is ignored as by
+ * the CPU's compare), then the reference's scalar steps, written as there
+ * (amax floor, exponent, power-of-two divide, clamp, gds_fp32_to_e4m3) for
+ * each value by its lane: the same bytes. scale written by lane 0. */
+template <int NV>
+static __device__ void cu_act_quant_warp(const float (&v)[NV], uint8_t *scale, uint8_t *qs, int lane) {
+    float amax = 0.0f;
+#pragma unroll
+    for (int i = 0; i < NV; i++) if (amax < fabsf(v[i])) amax = fabsf(v[i]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float a = __shfl_xor_sync(0xffffffffu, amax, o);
+        if (amax < a) amax = a;
+    }
+    if (amax < 1e-4f) amax = 1e-4f;
+    int e = gds_pow2_ceil_exp(amax * (1.0f / 448.0f));
+    if (e > 127) e = 127;
+    const float s = gds_bits_f32((uint32_t)(e + 127) << 23);
+    if (lane == 0) *scale = (uint8_t)(e + 127);
+#pragma unroll
+    for (int i = 0; i < NV; i++) {
+        float q = v[i] / s;
+        q = q > 448.0f ? 448.0f : q < -448.0f ? -448.0f : q;
+        qs[lane + 32 * i] = gds_fp32_to_e4m3(q);
+    }
+}
+
+/* block kb of row x into dst_row by a warp (types with cu_warp_quant): the
+ * bytes of cu_quant_block (gds_quant_block_kv: scales [0, 7), byte 7 zero,
+ * 7 groups of 64 codes, 64 bf16 LE; F8: gds_act_quant_block of 128) */
+static __device__ void cu_quant_block_warp(int32_t type, const cu_src_row &x, int64_t kb, char *dst_row, int lane) {
+    if (type == GDS_TYPE_F8_E4M3_B128) {
+        block_f8 *b = (block_f8 *)dst_row + kb;
+        float v[4];
+#pragma unroll
+        for (int i = 0; i < 4; i++) v[i] = x(kb * QK_F8 + lane + 32 * i);
+        cu_act_quant_warp<4>(v, &b->e, b->qs, lane);
+        return;
+    }
+    /* KV_E4M3_B64 */
+    uint8_t *b = (uint8_t *)dst_row + kb * GDS_KV_E4M3_B64_SIZE;
+    const int64_t x0 = kb * GDS_KV_E4M3_B64_NE;
+    constexpr int NG = GDS_KV_E4M3_B64_NOPE / GDS_KV_E4M3_B64_GROUP, NR = GDS_KV_E4M3_B64_NE - GDS_KV_E4M3_B64_NOPE;
+    static_assert(GDS_KV_E4M3_B64_GROUP == 64 && NR == 64 && GDS_KV_E4M3_B64_OFF_QS == NG + 1, "KV block layout");
+    float v[NG][2], r[2];
+#pragma unroll
+    for (int g = 0; g < NG; g++)
+#pragma unroll
+        for (int i = 0; i < 2; i++) v[g][i] = x(x0 + g * 64 + lane + 32 * i);
+#pragma unroll
+    for (int i = 0; i < 2; i++) r[i] = x(x0 + GDS_KV_E4M3_B64_NOPE + lane + 32 * i);
+    if (lane == 0) b[NG] = 0;
+#pragma unroll
+    for (int g = 0; g < NG; g++) cu_act_quant_warp<2>(v[g], b + g, b + GDS_KV_E4M3_B64_OFF_QS + g * 64, lane);
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+        const int j = lane + 32 * i;
+        const gds_bf16_t h = gds_fp32_to_bf16(r[i]);
+        b[GDS_KV_E4M3_B64_OFF_ROPE + 2 * j] = (uint8_t)(h & 0xff);
+        b[GDS_KV_E4M3_B64_OFF_ROPE + 2 * j + 1] = (uint8_t)(h >> 8);
+    }
+}
+
+/* block types quantized by a warp (one thread per block would run 128 or 512
+ * values serially: ~30 us for a decode KV row). GDS_CUDA_WQ=0: the thread
+ * per block of cu_quant_block (A/B, same bytes) */
+static bool cu_warp_quant(int32_t type) {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("GDS_CUDA_WQ");
+        on = !(e && !strcmp(e, "0"));
+    }
+    return on && (type == GDS_TYPE_F8_E4M3_B128 || type == GDS_TYPE_KV_E4M3_B64);
+}
 
 /* ---- CPY ------------------------------------------------------------------- */
 
@@ -79,6 +163,20 @@ static __global__ void k_cpy_elem(gds_cu_t s, gds_cu_t d, int64_t n, char *db) {
     }
 }
 
+/* same shape, quantized destination from another type: one warp per
+ * destination block (cu_warp_quant types) */
+static __global__ void k_cpy_quant_warp(gds_cu_t s, gds_cu_t d, int64_t n_blocks) {
+    const int64_t bpr = d.ne[0] / cu_blck(d.type); /* blocks per row */
+    const int lane = threadIdx.x & 31;
+    const int64_t nw = ((int64_t)gridDim.x * blockDim.x) >> 5;
+    for (int64_t e = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5; e < n_blocks; e += nw) {
+        const int64_t kb = e % bpr, r = e / bpr;
+        const int64_t i1 = r % d.ne[1], i2 = (r / d.ne[1]) % d.ne[2], i3 = r / (d.ne[1] * d.ne[2]);
+        const cu_src_row x = { s.data + i1 * s.nb[1] + i2 * s.nb[2] + i3 * s.nb[3], s.nb[0], s.type };
+        cu_quant_block_warp(d.type, x, kb, d.data + i1 * d.nb[1] + i2 * d.nb[2] + i3 * d.nb[3], lane);
+    }
+}
+
 /* same shape, quantized destination: one thread per destination block */
 static __global__ void k_cpy_quant(gds_cu_t s, gds_cu_t d, int64_t n_blocks) {
     const int64_t bpr = d.ne[0] / cu_blck(d.type); /* blocks per row */
@@ -103,7 +201,8 @@ extern "C" int gds_cu_run_cpy(const struct gds_cu_node *n, const struct gds_cu_e
     if (ne == 0) return 0;
     if (is_block(d.type)) {
         const int64_t nb = ne / cu_blck(d.type);
-        k_cpy_quant<<<cu_blocks(nb, 128), 128, 0, cu_stream(x)>>>(s, d, nb);
+        if (s.type != d.type && cu_warp_quant(d.type)) k_cpy_quant_warp<<<cu_blocks(nb, 4), 128, 0, cu_stream(x)>>>(s, d, nb);
+        else k_cpy_quant<<<cu_blocks(nb, 128), 128, 0, cu_stream(x)>>>(s, d, nb);
     } else {
         k_cpy_elem<<<cu_blocks(ne, 256), 256, 0, cu_stream(x)>>>(s, d, ne, d.type == GDS_TYPE_F32 ? n->dst_bf16 : NULL);
     }
@@ -166,13 +265,28 @@ static __global__ void k_set_rows_quant(gds_cu_t s, gds_cu_t ids, gds_cu_t d, in
     }
 }
 
+/* quantized destination, cu_warp_quant types: one warp per destination block */
+static __global__ void k_set_rows_quant_warp(gds_cu_t s, gds_cu_t ids, gds_cu_t d, int64_t n) {
+    const int64_t bpr = d.ne[0] / cu_blck(d.type), ne1 = s.ne[1], ne2 = s.ne[2];
+    const int lane = threadIdx.x & 31;
+    const int64_t nw = ((int64_t)gridDim.x * blockDim.x) >> 5;
+    for (int64_t e = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5; e < n; e += nw) {
+        const int64_t kb = e % bpr, r = e / bpr, i1 = r % ne1, i2 = (r / ne1) % ne2, i3 = r / (ne1 * ne2);
+        char *row = cu_set_rows_target(d, ids, i1, i2, i3);
+        if (!row) continue; /* the same for the whole warp */
+        const cu_src_row xr = { s.data + i1 * s.nb[1] + i2 * s.nb[2] + i3 * s.nb[3], s.nb[0], s.type };
+        cu_quant_block_warp(d.type, xr, kb, row, lane);
+    }
+}
+
 extern "C" int gds_cu_run_set_rows(const struct gds_cu_node *n, const struct gds_cu_exec *x) {
     const gds_cu_t &d = n->dst, &s = n->src[1], &ids = n->src[2];
     const int64_t nrows = s.ne[1] * s.ne[2] * s.ne[3];
     if (nrows == 0 || s.ne[0] == 0) return 0;
     if (is_block(d.type)) {
         const int64_t nb = nrows * (d.ne[0] / cu_blck(d.type));
-        k_set_rows_quant<<<cu_blocks(nb, 64), 64, 0, cu_stream(x)>>>(s, ids, d, nb);
+        if (cu_warp_quant(d.type)) k_set_rows_quant_warp<<<cu_blocks(nb, 4), 128, 0, cu_stream(x)>>>(s, ids, d, nb);
+        else k_set_rows_quant<<<cu_blocks(nb, 64), 64, 0, cu_stream(x)>>>(s, ids, d, nb);
     } else {
         const int64_t ne = nrows * s.ne[0];
         k_set_rows_elem<<<cu_blocks(ne, 256), 256, 0, cu_stream(x)>>>(s, ids, d, ne);

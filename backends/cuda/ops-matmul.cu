@@ -89,6 +89,9 @@
  *   M <= 32: 64 x 32  (4 x 1), 3 stages
  *   larger:  128 x 64 (4 x 1), 2 stages                    - prefill
  *   grid (ceil(N / BN), ceil(M / BMC) or the work-list bound, batches).
+ *   One column (MUL_MAT M = 1, MUL_MAT_ID with one token) of Q8_0, MXFP4,
+ *   BF16, F16 weights: mv_kernel instead (see its section: the same terms,
+ *   chains and bits; MUL_MAT_ID without mm_route); GDS_CUDA_MV=0 turns it off.
  *   MUL_MAT_ID picks the variant from n_pairs / used experts.
  *   Shared memory per stage: weight slots [k split][row] (WSLOT bytes, odd
  *   multiples of 16 or 11 * 16, so the 8 rows a warp reads at once spread over
@@ -101,6 +104,9 @@
  *   measured yet.
  */
 #include "common.cuh"
+
+#include <stdlib.h>
+#include <string.h>
 
 namespace {
 
@@ -946,6 +952,329 @@ __global__ void mm_route_kernel(const char *ids, int64_t inb0, int64_t inb1, int
     }
 }
 
+/* ---- one column: mat-vec kernels (MUL_MAT with M = 1, MUL_MAT_ID with one token) ----
+ *
+ * The same bits as mm_tc (see "One order for every M" at the top), computed
+ * in three phases per slab of SC chunks (KS k each) of R weight rows:
+ *   stage: the slab's bytes of the R rows, 16-byte cp.async copies of each
+ *     row slice's 16-aligned superset (as mm_tc's load), double-buffered:
+ *     slab s + 1 is in flight while slab s is computed;
+ *   terms: every term that mm_tc adds into an accumulator, each computed
+ *     alone, in any order, by whichever thread or warp, into shared memory:
+ *       Q8_0:  per 32-block (float)isum * (dw * da), isum the exact int32 dot
+ *              (dp4a: an exact integer, so the mma's value) - a thread per block;
+ *       MXFP4: per 32-block (q * 512) * ((sa * 2^-9) * sw), q from the same two
+ *              mma.m16n8k16 steps, fed the same fragments (a lane holds the same
+ *              k's of the same rows as in mm_tc, and the column's activations in
+ *              every column) - a warp per 16 rows x block;
+ *       BF16 / F16: per 128-chunk the 8-step mma chain from zero, as mm_tc;
+ *   chains: thread (r, g) adds row r's terms of group g (chunks g, g + 4, ...
+ *     in increasing k, blocks in order) into acc_g, fp32 __fadd_rn from +0,
+ *     kept across slabs; at the end ((acc_0 + acc_1) + acc_2) + acc_3.
+ * So every output element is the sum mm_tc forms, step for step, for any
+ * grid (the mma's output element depends only on its row, its column and its
+ * accumulator: mm_tc relies on that too). Why: at M = 1 mm_tc ran 16 rows per
+ * 4-warp CTA with a k-split, a barrier per 128..256 k and ~40 instructions of
+ * copy-loop per cp.async; these kernels keep 5..12 CTAs of 4 warps busy per SM
+ * with 9..35 KB of weights in flight each, and MUL_MAT_ID skips mm_route (one
+ * CTA whose thread 0 walked all E experts). GDS_CUDA_MV=0: mm_tc as before.
+ */
+
+/* kernel parameters: columns y of the grid (MUL_MAT: batch z = y, its
+ * activation row y; MUL_MAT_ID: slot y of the one token) */
+struct mv_p {
+    const char *w;
+    int64_t wnb1, wnb2, wnb3, K, N;
+    int64_t X2, r2, r3;
+    const char *ids;    /* MUL_MAT_ID: slot y's expert at ids + y * inb0; NULL: MUL_MAT */
+    int64_t inb0;
+    int32_t E, nx;
+    float *dst, *dstb;
+    const char *act, *sc;
+    int64_t ars, srs;
+    int R;              /* rows per CTA (Q8_0: 1..32; mma kinds: 16) */
+};
+
+/* per kind: KS k per chunk, CB bytes of a row's chunk, TPC terms per chunk,
+ * SCH chunks per slab and row (at R rows: Q8_0 64 / R) */
+template <int T> struct mv_t;
+template <> struct mv_t<MK_Q8> { static constexpr int KS = 128, CB = 136, TPC = 4; };
+template <> struct mv_t<MK_MXFP4> { static constexpr int KS = 256, CB = 136, TPC = 8, SCH = 8; };
+template <> struct mv_t<MK_BF16> { static constexpr int KS = 128, CB = 256, TPC = 1, SCH = 4; };
+template <> struct mv_t<MK_F16> { static constexpr int KS = 128, CB = 256, TPC = 1, SCH = 4; };
+
+/* Q8_0: chunks per slab and row times rows = 64 (8.7 KB a slab) */
+constexpr int MV_Q8_SLAB = 64;
+
+/* slot bytes of a row's slab: SC chunks, the superset's leading 0..15
+ * bytes, and 16 of tail pad for the funnel reads (ld4 / ld16 read past) */
+static __host__ __device__ constexpr int mv_slot(int sc, int cb) { return (sc * cb + 15) / 16 * 16 + 32; }
+
+template <int T>
+static __host__ __device__ constexpr int mv_smem(int R, int SC) {
+    return 2 * R * mv_slot(SC, mv_t<T>::CB) + R * SC * mv_t<T>::TPC * 4;
+}
+
+template <int T>
+__global__ void __launch_bounds__(128) mv_kernel(const mv_p p, const int SC) {
+    typedef mv_t<T> TR;
+    constexpr int KS = TR::KS, CB = TR::CB, TPC = TR::TPC;
+    extern __shared__ __align__(16) uint8_t sm[];
+    const int R = p.R, SLOT = mv_slot(SC, CB), TS = SC * TPC;
+    float *tt = (float *)(sm + 2 * R * SLOT); /* terms [R][TS] */
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int64_t y = blockIdx.y, n0 = (int64_t)blockIdx.x * R, K = p.K, N = p.N;
+
+    const char *wb;
+    int64_t arow = 0;
+    bool ok = true;
+    if (p.ids) {
+        const int e = *(const int32_t *)(p.ids + y * p.inb0);
+        ok = e >= 0 && e < p.E;
+        wb = p.w + (int64_t)(ok ? e : 0) * p.wnb2;
+        arow = y % p.nx;
+    } else {
+        const int64_t i2 = y % p.X2, i3 = y / p.X2;
+        wb = p.w + (i2 / p.r2) * p.wnb2 + (i3 / p.r3) * p.wnb3;
+        arow = y;
+    }
+    if (!ok) { /* an id outside [0, E): a zero row (as mm_route) */
+        for (int r = tid; r < R; r += 128)
+            if (n0 + r < N) {
+                p.dst[y * N + n0 + r] = 0.0f;
+                if (p.dstb) p.dstb[y * N + n0 + r] = 0.0f;
+            }
+        return;
+    }
+    const char *act = p.act + arow * p.ars;
+    const float *sca = (const float *)(p.sc + arow * p.srs);
+    const int nch = (int)((K + KS - 1) / KS);
+    const int nterm = TPC == 1 ? nch : (int)(K / 32); /* Q8_0 / MXFP4: 32-blocks */
+    const int nslab = (nch + SC - 1) / SC;
+
+    /* byte range of row r's slab s: [a0, a1) */
+    auto range = [&](int r, int s, uintptr_t &a0, uintptr_t &a1) {
+        const char *row = wb + (n0 + r) * p.wnb1;
+        const int64_t k0 = (int64_t)s * SC * KS, k1 = min(k0 + (int64_t)SC * KS, K);
+        if constexpr (T == MK_BF16 || T == MK_F16) {
+            a0 = (uintptr_t)(row + k0 * 2);
+            a1 = (uintptr_t)(row + k1 * 2);
+        } else {
+            a0 = (uintptr_t)(row + k0 / 32 * (CB / (KS / 32)));
+            a1 = (uintptr_t)(row + k1 / 32 * (CB / (KS / 32)));
+        }
+    };
+    auto load = [&](int s) {
+        uint8_t *buf = sm + (s & 1) * R * SLOT;
+        const int QP = SLOT / 16;
+        for (int i = tid; i < R * QP; i += 128) {
+            const int r = i / QP, q = i - r * QP;
+            if (n0 + r >= N) continue;
+            uintptr_t a0, a1;
+            range(r, s, a0, a1);
+            const uintptr_t src = (a0 & ~(uintptr_t)15) + 16 * (uintptr_t)q;
+            if (src < a1) cp16z(buf + r * SLOT + 16 * q, (const void *)src, a1 - src < 16 ? (uint32_t)(a1 - src) : 16u);
+        }
+        cp_commit();
+    };
+
+    const int rr = tid >> 2, gg = tid & 3; /* chain thread (row rr, group gg) while tid < 4R */
+    float acc = 0.0f;
+
+    load(0);
+#pragma unroll 1
+    for (int s = 0; s < nslab; s++) {
+        if (s + 1 < nslab) {
+            load(s + 1);
+            cp_wait<1>();
+        } else {
+            cp_wait<0>();
+        }
+        __syncthreads(); /* slab s is in, the chains of slab s - 1 are done with tt */
+        const uint8_t *buf = sm + (s & 1) * R * SLOT;
+        const int c0 = s * SC, c1 = min(c0 + SC, nch);
+
+        if constexpr (T == MK_Q8) {
+            /* a thread per (row, 32-block) */
+            const int b0 = c0 * 4, nbs = min(c1 * 4, nterm) - b0;
+            for (int i = tid; i < R * nbs; i += 128) {
+                const int r = i / nbs, jb = i - r * nbs;
+                if (n0 + r >= N) continue;
+                uintptr_t a0, a1;
+                range(r, s, a0, a1);
+                const uint8_t *bp = buf + r * SLOT + (a0 & 15) + 34 * jb;
+                const float dw = gds_fp16_to_fp32((uint16_t)(bp[0] | bp[1] << 8));
+                uint32_t wq[4], wr[4];
+                ld16(bp + 2, wq);
+                ld16(bp + 18, wr);
+                const uint4 xa = *(const uint4 *)(act + (int64_t)(b0 + jb) * 32);
+                const uint4 xb = *(const uint4 *)(act + (int64_t)(b0 + jb) * 32 + 16);
+                int is = 0;
+                is = __dp4a((int)wq[0], (int)xa.x, is); is = __dp4a((int)wq[1], (int)xa.y, is);
+                is = __dp4a((int)wq[2], (int)xa.z, is); is = __dp4a((int)wq[3], (int)xa.w, is);
+                is = __dp4a((int)wr[0], (int)xb.x, is); is = __dp4a((int)wr[1], (int)xb.y, is);
+                is = __dp4a((int)wr[2], (int)xb.z, is); is = __dp4a((int)wr[3], (int)xb.w, is);
+                tt[r * TS + jb] = __fmul_rn(__int2float_rn(is), __fmul_rn(dw, sca[b0 + jb]));
+            }
+        } else {
+            /* a warp per 16 rows x (block or chunk); lane (g, c) as in mm_tc */
+            const int g = lane >> 2, c = lane & 3;
+            const uint8_t *rp[2];
+#pragma unroll
+            for (int h = 0; h < 2; h++) {
+                uintptr_t a0, a1;
+                range(g + 8 * h, s, a0, a1);
+                rp[h] = buf + (g + 8 * h) * SLOT + (a0 & 15);
+            }
+            if constexpr (T == MK_MXFP4) {
+                const int b0 = c0 * 8, nbs = min(c1 * 8, nterm) - b0;
+                for (int jb = warp; jb < nbs; jb += 4) {
+                    uint32_t a[2][4];
+                    float sw[2];
+#pragma unroll
+                    for (int h = 0; h < 2; h++) {
+                        const uint8_t *bp = rp[h] + 17 * jb;
+                        sw[h] = gds_e8m0_to_fp32_half(bp[0]);
+                        const uint32_t w = ld4(bp + 1 + 4 * c);
+                        uint32_t lo = w & 0x0f0f0f0fu, hi = (w >> 4) & 0x0f0f0f0fu;
+                        lo = (lo & 0x08080808u) * 14u + (lo << 1);
+                        hi = (hi & 0x08080808u) * 14u + (hi << 1);
+                        a[0][h] = hmul2(__byte_perm(lo, 0, 0x1404), 0x78007800u);
+                        a[0][2 + h] = hmul2(__byte_perm(lo, 0, 0x3424), 0x78007800u);
+                        a[1][h] = hmul2(__byte_perm(hi, 0, 0x1404), 0x78007800u);
+                        a[1][2 + h] = hmul2(__byte_perm(hi, 0, 0x3424), 0x78007800u);
+                    }
+                    const int64_t kb = (int64_t)(b0 + jb) * 32;
+                    const uint8_t *bq = (const uint8_t *)act + (kb + 4 * c) * 2;
+                    const uint2 x0 = *(const uint2 *)bq, x1 = *(const uint2 *)(bq + 32);
+                    const float sa = __fmul_rn(sca[kb / 128], 0x1p-9f);
+                    float q[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+                    mma_f16(q, a[0], x0.x, x0.y);
+                    mma_f16(q, a[1], x1.x, x1.y);
+                    if (c == 0) {
+                        tt[g * TS + jb] = __fmul_rn(__fmul_rn(q[0], 512.0f), __fmul_rn(sa, sw[0]));
+                        tt[(g + 8) * TS + jb] = __fmul_rn(__fmul_rn(q[2], 512.0f), __fmul_rn(sa, sw[1]));
+                    }
+                }
+            } else { /* BF16 / F16: per 128-chunk the mma chain from zero */
+                for (int lc = warp; lc < c1 - c0; lc += 4) {
+                    const int64_t kc = (int64_t)(c0 + lc) * 128;
+                    const int kn = (int)(K - kc < 128 ? K - kc : 128);
+                    float part[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+                    const int nu = (kn + 31) / 32;
+                    for (int u = 0; u < nu; u++) {
+                        uint32_t a[2][4];
+                        const bool tail = 32 * u + 32 > kn;
+#pragma unroll
+                        for (int h = 0; h < 2; h++) {
+                            uint32_t w[4];
+                            ld16(rp[h] + lc * 256 + 64 * u + 16 * c, w);
+                            if (tail) {
+#pragma unroll
+                                for (int i = 0; i < 4; i++) {
+                                    const int e = 32 * u + 8 * c + 2 * i;
+                                    if (e >= kn) w[i] = 0;
+                                    else if (e + 1 >= kn) w[i] &= 0xffffu;
+                                }
+                            }
+                            a[0][h] = w[0]; a[0][2 + h] = w[1];
+                            a[1][h] = w[2]; a[1][2 + h] = w[3];
+                        }
+                        const uint4 b = *(const uint4 *)(act + (kc + 32 * u + 8 * c) * 2);
+                        if constexpr (T == MK_F16) {
+                            mma_f16(part, a[0], b.x, b.y);
+                            mma_f16(part, a[1], b.z, b.w);
+                        } else {
+                            mma_bf16(part, a[0], b.x, b.y);
+                            mma_bf16(part, a[1], b.z, b.w);
+                        }
+                    }
+                    if (c == 0) {
+                        tt[g * TS + lc] = part[0];
+                        tt[(g + 8) * TS + lc] = part[2];
+                    }
+                }
+            }
+        }
+        __syncthreads(); /* terms in; buffer s & 1 free for slab s + 2 */
+
+        /* chains: thread (rr, gg) adds its group's terms of this slab in order */
+        if (tid < 4 * R) {
+            const int cf = c0 + ((gg - c0 % MM_G) + MM_G) % MM_G; /* first chunk of group gg in the slab */
+            for (int ch = cf; ch < c1; ch += MM_G)
+#pragma unroll
+                for (int j = 0; j < TPC; j++)
+                    if (ch * TPC + j < nterm) acc = __fadd_rn(acc, tt[rr * TS + (ch - c0) * TPC + j]);
+        }
+    }
+
+    /* ((acc_0 + acc_1) + acc_2) + acc_3: the group threads are 4 adjacent lanes */
+    const float a1 = __shfl_down_sync(0xffffffffu, acc, 1);
+    const float a2 = __shfl_down_sync(0xffffffffu, acc, 2);
+    const float a3 = __shfl_down_sync(0xffffffffu, acc, 3);
+    if (tid < 4 * R && gg == 0 && n0 + rr < N) {
+        const float v = __fadd_rn(__fadd_rn(__fadd_rn(acc, a1), a2), a3);
+        p.dst[y * N + n0 + rr] = v;
+        if (p.dstb) p.dstb[y * N + n0 + rr] = gds_round_bf16(v);
+    }
+}
+
+/* GDS_CUDA_MV=0: every product through mm_tc (A/B; the same bits) */
+static bool mv_on() {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("GDS_CUDA_MV");
+        on = !(e && !strcmp(e, "0"));
+    }
+    return on != 0;
+}
+
+static bool mv_kind(int kind) { return kind == MK_Q8 || kind == MK_MXFP4 || kind == MK_BF16 || kind == MK_F16; }
+
+template <int T>
+static int mv_go(mv_p p, int64_t ncols, cudaStream_t st) {
+    int SC;
+    if constexpr (T == MK_Q8) {
+        const int64_t nch = (p.K + 127) / 128;
+        int R = 32;
+        while (R > 1 && (int64_t)R * nch > MV_Q8_SLAB) R >>= 1;
+        p.R = R;
+        SC = MV_Q8_SLAB / R;
+    } else {
+        p.R = 16;
+        SC = mv_t<T>::SCH;
+    }
+    if (ncols > 65535) return (int)cudaErrorInvalidConfiguration;
+    const int smem = mv_smem<T>(p.R, SC); /* <= 40 KB: no opt-in */
+    const dim3 grid((unsigned)((p.N + p.R - 1) / p.R), (unsigned)ncols, 1);
+    mv_kernel<T><<<grid, 128, smem, st>>>(p, SC);
+    GDS_CU_RETURN_LAST();
+}
+
+static int mv_run(int kind, const mv_p &p, int64_t ncols, cudaStream_t st) {
+    switch (kind) {
+    case MK_Q8: return mv_go<MK_Q8>(p, ncols, st);
+    case MK_MXFP4: return mv_go<MK_MXFP4>(p, ncols, st);
+    case MK_BF16: return mv_go<MK_BF16>(p, ncols, st);
+    case MK_F16: return mv_go<MK_F16>(p, ncols, st);
+    default: return (int)cudaErrorNotSupported;
+    }
+}
+
+static mv_p mv_params(const gds_cu_node *n, const char *scr, const mm_lay &l) {
+    const gds_cu_t &w = n->src[0];
+    mv_p p;
+    memset(&p, 0, sizeof p);
+    p.w = w.data;
+    p.wnb1 = w.nb[1]; p.wnb2 = w.nb[2]; p.wnb3 = w.nb[3];
+    p.K = w.ne[0]; p.N = w.ne[1];
+    p.X2 = 1; p.r2 = 1; p.r3 = 1;
+    p.dst = (float *)n->dst.data;
+    p.dstb = (float *)n->dst_bf16;
+    p.act = scr; p.sc = scr + l.sc_off; p.ars = l.ars; p.srs = l.srs;
+    return p;
+}
+
 /* ---- host side ---------------------------------------------------------------- */
 
 /* variants by columns per tile: 0: 8, 1: 16, 2: 32, 3: 64 */
@@ -1086,6 +1415,11 @@ extern "C" int gds_cu_run_mul_mat(const struct gds_cu_node *n, const struct gds_
     }
     int rc = mm_quantize(kind, x, K, M, X2, M * X2 * X3, l, scr, st);
     if (rc) return rc;
+    if (M == 1 && mv_kind(kind) && mv_on()) {
+        mv_p q = mv_params(n, scr, l);
+        q.X2 = X2; q.r2 = p.r2; q.r3 = p.r3;
+        return mv_run(kind, q, X2 * X3, st);
+    }
     return mm_tc(kind, p, mm_variant(M), M, -1, X2 * X3, st);
 }
 
@@ -1106,6 +1440,15 @@ extern "C" int gds_cu_run_mul_mat_id(const struct gds_cu_node *n, const struct g
     p.pairs = (const int32_t *)(scr + l.pairs);
     p.items = (const int32_t *)(scr + l.items);
     p.nitems = (const int32_t *)(scr + l.nitems);
+
+    if (T == 1 && nu <= 65535 && mv_kind(kind) && mv_on()) { /* one token: mat-vecs, no routing */
+        const int rq = mm_quantize(kind, x, K, nx, T, nx * T, l.a, scr, st);
+        if (rq) return rq;
+        mv_p q = mv_params(n, scr, l.a);
+        q.ids = ids.data; q.inb0 = ids.nb[0];
+        q.E = (int32_t)E; q.nx = (int32_t)nx;
+        return mv_run(kind, q, nu, st);
+    }
 
     /* tile width from the mean columns per used expert */
     const int64_t used = E < np ? E : np;

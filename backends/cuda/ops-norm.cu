@@ -31,7 +31,9 @@
  *
  * Kernels and launch geometry:
  * - k_rms_norm, k_sum_rows, k_soft_max: one block per row (grid = rows),
- *   bs = 32..512 threads by ne0 (cu_row_threads).
+ *   bs = 32..512 threads by ne0 (cu_row_threads). RMS_NORM rows of up to
+ *   8192 (bs <= 256, 32 * bs values) take k_rms_norm_reg (the thread's values loaded up front, kept in
+ *   registers for the scaling: the same order and bits; GDS_CUDA_RN=0: off).
  * - k_rope: grid = (head groups of hpb = max(1, 2048/ne0) heads) x T x B,
  *   256 threads; the block's position gets its cos/sin table in shared memory
  *   (n_rot/2 <= 512 pairs), then the heads' rows: the first ne0 - n_rot dims
@@ -49,6 +51,8 @@
 #include "common.cuh"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define CU_FULL 0xffffffffu
 
@@ -125,6 +129,51 @@ static __global__ void k_rms_norm(gds_cu_t x, const float *w, float *dst, float 
     }
 }
 
+/* k_rms_norm for rows of n <= 32 * blockDim.x, blockDim.x <= 256 (every V4 row): thread j's
+ * elements j, j + bs, ... are loaded into registers first (all loads in
+ * flight together instead of one L2 round trip per step), then the same
+ * fmaf chain in index order, the same block reduction and the same scaling
+ * from the registers: the same bits. */
+static __global__ void __launch_bounds__(256) k_rms_norm_reg(gds_cu_t x, const float *w, float *dst, float eps, float *db) {
+    __shared__ float sh[32];
+    constexpr int NV = 32;
+    const int64_t n = x.ne[0], r = blockIdx.x;
+    const int bs = blockDim.x, tid = threadIdx.x;
+    const float *xr = cu_src_row(x, r);
+    float *yr = dst + r * n, *br = db ? db + r * n : NULL;
+    float v[NV];
+#pragma unroll
+    for (int k = 0; k < NV; k++) {
+        const int64_t i = tid + (int64_t)k * bs;
+        v[k] = i < n ? xr[i] : 0.0f;
+    }
+    float ss = 0.0f;
+#pragma unroll
+    for (int k = 0; k < NV; k++)
+        if (tid + (int64_t)k * bs < n) ss = fmaf(v[k], v[k], ss);
+    ss = cu_block_reduce(ss, cu_op_add(), sh);
+    const float rs = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(ss, (float)n), eps)));
+#pragma unroll
+    for (int k = 0; k < NV; k++) {
+        const int64_t i = tid + (int64_t)k * bs;
+        if (i < n) {
+            const float y = w ? __fmul_rn(__fmul_rn(v[k], rs), w[i]) : __fmul_rn(v[k], rs);
+            yr[i] = y;
+            if (br) br[i] = gds_round_bf16(y);
+        }
+    }
+}
+
+/* GDS_CUDA_RN=0: k_rms_norm for every row (A/B; the same bits) */
+static bool cu_rn_reg() {
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("GDS_CUDA_RN");
+        on = !(e && !strcmp(e, "0"));
+    }
+    return on != 0;
+}
+
 extern "C" int gds_cu_run_rms_norm(const struct gds_cu_node *n, const struct gds_cu_exec *x) {
     const gds_cu_t &s = n->src[0];
     CU_CHECK(cu_f32_rows(s));
@@ -135,9 +184,13 @@ extern "C" int gds_cu_run_rms_norm(const struct gds_cu_node *n, const struct gds
         CU_CHECK(n->src[1].type == GDS_TYPE_F32 && n->src[1].ne[0] == s.ne[0]);
         w = (const float *)n->src[1].data;
     }
-    k_rms_norm<<<(unsigned)nr, cu_row_threads(s.ne[0]), 0, cu_stream(x)>>>(s, w, (float *)n->dst.data,
-                                                                             gds_cu_param_f32(n, GDS_P_NORM_EPS),
-                                                                             (float *)n->dst_bf16);
+    const int bs = cu_row_threads(s.ne[0]);
+    if (bs <= 256 && s.ne[0] <= 32LL * bs && cu_rn_reg())
+        k_rms_norm_reg<<<(unsigned)nr, bs, 0, cu_stream(x)>>>(s, w, (float *)n->dst.data, gds_cu_param_f32(n, GDS_P_NORM_EPS),
+                                                              (float *)n->dst_bf16);
+    else
+        k_rms_norm<<<(unsigned)nr, bs, 0, cu_stream(x)>>>(s, w, (float *)n->dst.data, gds_cu_param_f32(n, GDS_P_NORM_EPS),
+                                                          (float *)n->dst_bf16);
     GDS_CU_RETURN_LAST();
 }
 

@@ -518,6 +518,14 @@ void vk_groups_1d(const struct vk_ctx *c, uint64_t n, uint32_t per_group, uint32
     groups[2] = 1;
 }
 
+/* the byte offset of t inside its binding (vk_tensor.offs of bind_tensor); 1 if t is not in a vulkan buffer */
+uint32_t vk_tensor_offs(const struct vk_ctx *c, const struct gds_tensor *t) {
+    size_t off;
+    if (!buf_of(c, t->data, &off)) return 1;
+    const size_t al = c->props.limits.minStorageBufferOffsetAlignment ? c->props.limits.minStorageBufferOffsetAlignment : 1;
+    return (uint32_t)(off % al);
+}
+
 /* descriptor for tensor t: binding range and the byte offset left for the shader */
 static enum gds_status bind_tensor(struct vk_ctx *c, const struct gds_tensor *t, VkDescriptorBufferInfo *bi, struct vk_tensor *vt) {
     memset(vt, 0, sizeof *vt);

@@ -67,6 +67,9 @@ enum gds_status vk_dispatch(struct vk_ctx *c, const struct gds_tensor *t, const 
 enum { VK_AUX_MAX = 4 * VK_PARAMS_SIZE };
 enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, int variant,
                                 const uint32_t groups[3], const uint32_t *u, int n_u, const void *aux, size_t aux_bytes);
+/* the byte offset of tensor t inside its binding (Tensor.offs of the shaders;
+ * 1 if t is not in a vulkan buffer): wide loads need it aligned */
+uint32_t vk_tensor_offs(const struct vk_ctx *c, const struct gds_tensor *t);
 /* device features the supports functions consult */
 bool vk_has_f64(const struct vk_ctx *c);
 /* groups for n items at per_group items a group, as (x, y) with x <= the

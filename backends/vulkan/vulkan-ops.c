@@ -10,6 +10,8 @@
  */
 #include "vulkan-impl.h"
 
+#include <stdlib.h>
+
 /* the shaders select their op by the gds_op number (OP_* defines of the .comp files) */
 _Static_assert(GDS_OP_CPY == 2 && GDS_OP_GET_ROWS == 3 && GDS_OP_SET_ROWS == 4 && GDS_OP_CONCAT == 5, "rows.comp OP_*");
 _Static_assert(GDS_OP_ADD == 6 && GDS_OP_MUL == 7 && GDS_OP_DIV == 8 && GDS_OP_SCALE == 9 && GDS_OP_SQRT == 10 &&
@@ -184,7 +186,35 @@ static size_t work_mul_mat(const struct gds_tensor *t) {
     return mm_blocks(t) ? (size_t)gds_nrows(t->src[1]) * mm_stride(t) * 4 : 0;
 }
 
+/* matvec.comp's threads per weight row for a BF16 / F16 MUL_MAT (0: matmul.comp):
+ * fewer threads per row (wider loads) for more rows, as long as the weight rows
+ * sit at multiples of 32 / T bytes and the activation rows at multiples of 64 / T */
+static uint32_t mv_threads(const struct vk_ctx *c, const struct gds_tensor *t) {
+    const struct gds_tensor *w = t->src[0], *x = t->src[1];
+    if (t->op != GDS_OP_MUL_MAT || (w->type != GDS_TYPE_BF16 && w->type != GDS_TYPE_F16) || w->nb[0] != 2) return 0;
+    /* GDS_VK_MV_T=2|4|8 forces T (where aligned), 0 turns matvec.comp off: for testing every mapping */
+    static int force = -1;
+    if (force < 0) force = getenv("GDS_VK_MV_T") ? atoi(getenv("GDS_VK_MV_T")) : 1;
+    if (force == 0) return 0;
+    for (uint32_t T = force > 1 ? (uint32_t)force : t->ne[0] >= 16384 ? 2 : t->ne[0] >= 2048 ? 4 : 8; T <= 8; T *= 2) {
+        const uint32_t aw = 32 / T, ax = 64 / T;
+        bool ok = vk_tensor_offs(c, w) % aw == 0 && vk_tensor_offs(c, x) % ax == 0;
+        for (int d = 1; d < 4; d++) ok = ok && w->nb[d] % aw == 0 && x->nb[d] % ax == 0;
+        if (ok) return T;
+    }
+    return 0;
+}
+
 static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t) {
+    const uint32_t T = mv_threads(c, t);
+    if (T) { /* matvec.comp: a workgroup per 64 / T rows and column set (4 columns of one (i2, i3)) */
+        const uint64_t n_wg = (uint64_t)((t->ne[0] + 64 / T - 1) / (64 / T)) * (uint64_t)((t->ne[1] + 3) / 4) * (uint64_t)(t->ne[2] * t->ne[3]);
+        if (n_wg > UINT32_MAX) return gds_error(GDS_ERR_BACKEND, "vulkan mul_mat: %llu workgroups", (unsigned long long)n_wg);
+        uint32_t g[3];
+        const uint32_t u3[3] = { 0, 0, (uint32_t)n_wg };
+        vk_groups_1d(c, n_wg, 1, g);
+        return vk_dispatch(c, t, "matvec", (int)T, g, u3, 3);
+    }
     uint32_t g[3], u[2] = { t->src[0]->type == GDS_TYPE_Q8_0 ? 32u : 128u, mm_stride(t) };
     enum gds_status st;
     if (mm_blocks(t)) {

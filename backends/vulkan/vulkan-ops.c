@@ -244,12 +244,14 @@ static bool sup_hc(const struct vk_ctx *c, const struct gds_tensor *t) {
 
 static enum gds_status run_hc_comb(struct vk_ctx *c, const struct gds_tensor *t) {
     uint32_t u = 0;
-    /* pass 0: a workgroup (256 invocations) per output */
-    enum gds_status st = run_1d(c, t, SH(c, "hc"), (uint64_t)t->ne[0] * (uint64_t)t->src[0]->ne[2] * 256, 256, &u, 1);
+    /* pass 0: a workgroup (256 invocations) per output, then one per token (sum of squares into the scratch) */
+    enum gds_status st = run_1d(c, t, SH(c, "hc"), (uint64_t)(t->ne[0] + 1) * (uint64_t)t->src[0]->ne[2] * 256, 256, &u, 1);
     if (st != GDS_OK) return st;
     u = 1;
     return run_1d(c, t, SH(c, "hc"), (uint64_t)t->src[0]->ne[2] * 256, 256, &u, 1); /* pass 1: a workgroup per token */
 }
+
+static size_t work_hc_comb(const struct gds_tensor *t) { return (size_t)t->src[0]->ne[2] * 4; }
 
 static enum gds_status run_hc(struct vk_ctx *c, const struct gds_tensor *t) { return run_1d(c, t, SH(c, "hc"), nel(t), 256, NULL, 0); }
 
@@ -304,7 +306,7 @@ const struct vk_op gds_vk_ops[GDS_OP_COUNT] = {
     [GDS_OP_TOP_K] = { run_top_k, sup_f32_src0, NULL },
     [GDS_OP_MUL_MAT] = { run_mul_mat, sup_mul_mat, work_mul_mat },
     [GDS_OP_MUL_MAT_ID] = { run_mul_mat, sup_mul_mat, work_mul_mat },
-    [GDS_OP_HC_COMB] = { run_hc_comb, sup_hc, NULL },
+    [GDS_OP_HC_COMB] = { run_hc_comb, sup_hc, work_hc_comb },
     [GDS_OP_HC_PRE] = { run_hc, sup_hc, NULL },
     [GDS_OP_HC_POST] = { run_hc, sup_hc, NULL },
     [GDS_OP_COMPRESS] = { run_attn_family, sup_compress, NULL },

@@ -29,127 +29,192 @@ layout(local_size_x = 16, local_size_y = 16) in;
 
 float sigm(float x) { precise float e = 1.0 + exp_f(-x); return div_rn(1.0, e); }
 
-/* pass 0: a workgroup per output (i, t). The 256 threads compute the rounded
- * products of HC_ST consecutive elements (coalesced loads of the fn row and
- * of x) into shared memory; thread 0 adds them in order, then the next HC_ST. */
-#define HC_ST 4096u
-shared float hc_sh[HC_ST];
+/* pass 0, workgroups [0, n_mix*T): one per output (i, t). Warps 1..7 compute
+ * the rounded products of HC_ST consecutive elements (coalesced loads of the
+ * fn row and of x) into one half of a double buffer while thread 0 adds the
+ * other half in order (vec4 reads, the next 16 values loaded before the
+ * current 16 adds), so the serial chain of HC*D adds runs at the add latency.
+ * Workgroups [n_mix*T, n_mix*T + T): one per token, the sum of squares (the
+ * CPU's 8 partial sums, element j to part[j % 8] in increasing j; threads
+ * 0..7 of warp 0 run them over staged elements), its 8 parts combined as the
+ * CPU does into scratch[t]. */
+#define HC_ST 2048u
+shared vec4 hc_sh4[2u * HC_ST / 4u];
+
+/* element j < L = hc*D of token t: X[j % D][j / D][t] */
+float hc_x(uint j, uint D, uint t) { const uint s = j / D; return s0_f32(t_off(1, 4u * (j - s * D), s, t, 0u)); }
+
+void hc_stage(uint j0, uint L, uint D, uint t, uint buf, uint wo, bool prod) {
+    const uint tid = gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
+    if (tid < 32u) return; /* warp 0 sums */
+    for (uint q = tid - 32u; q < HC_ST; q += 224u) {
+        const uint j = j0 + q;
+        float v = 0.0;
+        if (j < L) {
+            v = hc_x(j, D, t);
+            if (prod) { precise float p = s1_f32(wo + 4u * j) * v; v = p; }
+        }
+        hc_sh4[buf * (HC_ST / 4u) + q / 4u][q % 4u] = v;
+    }
+}
 
 void hc_dots() {
     const uint D = P.t[1].ne[0], hc = P.t[1].ne[1], T = P.t[1].ne[2], n_mix = P.t[0].ne[0];
-    const uint o = group_id(); /* flat (i, t) */
-    if (o >= n_mix * T) return;
+    const uint o = group_id(); /* flat (i, t); then the sum-of-squares workgroups */
+    if (o >= n_mix * T + T) return;
     const uint tid = gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
-    const uint i = o % n_mix, t = o / n_mix, L = hc * D;
+    const uint L = hc * D, nch = (L + HC_ST - 1u) / HC_ST;
+    const bool dot = o < n_mix * T;
+    const uint i = dot ? o % n_mix : 0u, t = dot ? o / n_mix : o - n_mix * T;
     const uint wo = t_off(2, 0u, i, 0u, 0u);
-    precise float acc = 0.0;
-    for (uint j0 = 0u; j0 < L; j0 += HC_ST) {
-        [[unroll]] for (uint q = 0u; q < HC_ST; q += 256u) {
-            const uint j = j0 + q + tid;
-            if (j < L) {
-                const uint s = j / D, k = j - s * D;
-                precise float p = s1_f32(wo + 4u * j) * s0_f32(t_off(1, 4u * k, s, t, 0u));
-                hc_sh[q + tid] = p;
-            }
-        }
-        barrier();
-        if (tid == 0u) {
-            const uint cnt = min(HC_ST, L - j0);
-            uint q = 0u;
-            for (; q + 8u <= cnt; q += 8u) {
-                float v[8];
-                [[unroll]] for (uint u = 0u; u < 8u; u++) v[u] = hc_sh[q + u];
-                [[unroll]] for (uint u = 0u; u < 8u; u++) acc = acc + v[u];
-            }
-            for (; q < cnt; q++) acc = acc + hc_sh[q];
-        }
-        barrier();
-    }
-    if (tid == 0u) dst_f.d[(P.t[0].offs >> 2) + o] = acc;
-}
-
-void hc_finish() {
-    const uint t = group_id(); /* a workgroup per token: the sum of squares staged in shared memory */
-    const uint tid = gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
-    const uint D = P.t[1].ne[0], hc = P.t[1].ne[1], T = P.t[1].ne[2], n_mix = P.t[0].ne[0];
-    if (t >= T) return;
-    precise float part[8];
-    for (uint k = 0u; k < 8u; k++) part[k] = 0.0;
-    if (D % 8u == 0u) {
-        /* element j = s*D + i goes to part[j % 8] in increasing j: thread k < 8
-         * runs part[k] over the staged elements, in order */
-        const uint L = hc * D;
-        precise float pk = 0.0;
-        for (uint j0 = 0u; j0 < L; j0 += HC_ST) {
-            [[unroll]] for (uint q = 0u; q < HC_ST; q += 256u) {
-                const uint j = j0 + q + tid;
-                if (j < L) { const uint s = j / D; hc_sh[q + tid] = s0_f32(t_off(1, 4u * (j - s * D), s, t, 0u)); }
-            }
-            barrier();
-            if (tid < 8u) {
-                const uint cnt = min(HC_ST, L - j0);
-                for (uint q = tid; q < cnt; q += 8u) { precise float v = hc_sh[q]; precise float v2 = v * v; pk = pk + v2; }
-            }
-            barrier();
-        }
-        if (tid < 8u) hc_sh[tid] = pk;
-        barrier();
+    if (!dot && D % 8u != 0u) { /* the CPU's per-stream walk, one thread */
         if (tid != 0u) return;
-        for (uint k = 0u; k < 8u; k++) part[k] = hc_sh[k];
-    } else {
-        if (tid != 0u) return;
+        precise float part[8];
+        for (uint k = 0u; k < 8u; k++) part[k] = 0.0;
         for (uint s = 0u; s < hc; s++) {
             const uint xo = t_off(1, 0u, s, t, 0u);
-            uint i = 0u;
-            for (; i + 8u <= D; i += 8u)
-                for (uint k = 0u; k < 8u; k++) { precise float v = s0_f32(xo + 4u * (i + k)); precise float v2 = v * v; part[k] = part[k] + v2; }
-            for (; i < D; i++) { precise float v = s0_f32(xo + 4u * i); precise float v2 = v * v; part[0] = part[0] + v2; }
+            uint e = 0u;
+            for (; e + 8u <= D; e += 8u)
+                for (uint k = 0u; k < 8u; k++) { precise float v = s0_f32(xo + 4u * (e + k)); precise float v2 = v * v; part[k] = part[k] + v2; }
+            for (; e < D; e++) { precise float v = s0_f32(xo + 4u * e); precise float v2 = v * v; part[0] = part[0] + v2; }
         }
+        precise float ss = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+        scr_f.d[t] = ss;
+        return;
     }
+    hc_stage(0u, L, D, t, 0u, wo, dot);
+    barrier();
+    precise float acc = 0.0;
+    for (uint c = 0u; c < nch; c++) {
+        const uint buf = c & 1u;
+        if (c + 1u < nch) hc_stage((c + 1u) * HC_ST, L, D, t, buf ^ 1u, wo, dot);
+        const uint cnt = min(HC_ST, L - c * HC_ST), b4 = buf * (HC_ST / 4u);
+        if (dot && tid == 0u) {
+            const uint n16 = cnt / 16u;
+            vec4 cur[4];
+            [[unroll]] for (uint u = 0u; u < 4u; u++) cur[u] = hc_sh4[b4 + u];
+            for (uint q = 1u; q <= n16; q++) {
+                vec4 nxt[4];
+                [[unroll]] for (uint u = 0u; u < 4u; u++) nxt[u] = hc_sh4[b4 + (q < n16 ? 4u * q + u : u)];
+                [[unroll]] for (uint u = 0u; u < 4u; u++) {
+                    acc = acc + cur[u].x;
+                    acc = acc + cur[u].y;
+                    acc = acc + cur[u].z;
+                    acc = acc + cur[u].w;
+                }
+                [[unroll]] for (uint u = 0u; u < 4u; u++) cur[u] = nxt[u];
+            }
+            for (uint q = 16u * n16; q < cnt; q++) acc = acc + hc_sh4[b4 + q / 4u][q % 4u];
+        } else if (!dot && tid < 8u) { /* part[tid]: elements tid, tid + 8, ... of the chunk (HC_ST % 8 == 0) */
+            uint q = tid;
+            for (; q + 120u < cnt; q += 128u) {
+                float v[16];
+                [[unroll]] for (uint u = 0u; u < 16u; u++) { const uint e = q + 8u * u; v[u] = hc_sh4[b4 + e / 4u][e % 4u]; }
+                [[unroll]] for (uint u = 0u; u < 16u; u++) { precise float v2 = v[u] * v[u]; acc = acc + v2; }
+            }
+            for (; q < cnt; q += 8u) { const float v = hc_sh4[b4 + q / 4u][q % 4u]; precise float v2 = v * v; acc = acc + v2; }
+        }
+        barrier();
+    }
+    if (dot) {
+        if (tid == 0u) dst_f.d[(P.t[0].offs >> 2) + o] = acc;
+        return;
+    }
+    /* the 8 parts through shared memory (the buffer is free after the last barrier) */
+    if (tid < 8u) hc_sh4[tid / 4u][tid % 4u] = acc;
+    barrier();
+    if (tid == 0u) {
+        precise float part[8];
+        for (uint k = 0u; k < 8u; k++) part[k] = hc_sh4[k / 4u][k % 4u];
+        precise float ss = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+        scr_f.d[t] = ss;
+    }
+}
+
+/* pass 1: a workgroup per token, the CPU's phase 2 with one thread per mix:
+ * r from scratch[t], then pre / post (threads s < 2 hc) and the Sinkhorn
+ * with thread j*hc + k owning C[j][k]; every row / column sum is computed by
+ * each of its threads in the CPU's order (same values, same bits), the
+ * updates meet in shared memory between steps. */
+shared float hc_c[HC_MAX * HC_MAX];
+
+void hc_finish() {
+    const uint t = group_id();
+    const uint tid = gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
+    const uint D = P.t[1].ne[0], hc = P.t[1].ne[1], T = P.t[1].ne[2], n_mix = P.t[0].ne[0];
+    if (t >= T) return; /* uniform per workgroup */
     const float eps = p_f32(0), hc_eps = p_f32(1);
     const int iters = P.op[2];
     const uint yo = (P.t[0].offs >> 2) + t * n_mix;
-    precise float ss = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
+    const float ss = scr_f.d[t];
     precise float r = div_rn(1.0, sqrt_rn(div_rn(ss, float(hc * D)) + eps));
     const uint sco = P.t[3].offs, bo = P.t[4].offs;
     const float sc0 = s2_f32(sco);
     const float sc1 = P.t[3].ne[0] > 1u ? s2_f32(sco + P.t[3].nb[0]) : 0.0;
     const float sc2 = P.t[3].ne[0] > 2u ? s2_f32(sco + 2u * P.t[3].nb[0]) : 0.0;
-    float mix[(2 + HC_MAX) * HC_MAX];
-    for (uint i = 0u; i < n_mix; i++) { precise float m = dst_f.d[yo + i] * r; mix[i] = m; }
-    for (uint s = 0u; s < hc; s++) { precise float z = mix[s] * sc0 + s3_f32(bo + s * P.t[4].nb[0]); precise float y = sigm(z) + hc_eps; dst_f.d[yo + s] = y; }
-    if (n_mix == hc) return;
-    for (uint s = 0u; s < hc; s++) { precise float z = mix[hc + s] * sc1 + s3_f32(bo + (hc + s) * P.t[4].nb[0]); precise float y = 2.0 * sigm(z); dst_f.d[yo + hc + s] = y; }
-    float C[HC_MAX][HC_MAX];
-    for (uint j = 0u; j < hc; j++) {
+    if (tid < hc) {
+        precise float m = dst_f.d[yo + tid] * r;
+        precise float z = m * sc0 + s3_f32(bo + tid * P.t[4].nb[0]);
+        precise float y = sigm(z) + hc_eps;
+        dst_f.d[yo + tid] = y;
+    } else if (tid < 2u * hc && n_mix != hc) {
+        precise float m = dst_f.d[yo + tid] * r;
+        precise float z = m * sc1 + s3_f32(bo + tid * P.t[4].nb[0]);
+        precise float y = 2.0 * sigm(z);
+        dst_f.d[yo + tid] = y;
+    }
+    if (n_mix == hc) return; /* uniform */
+    const uint nC = hc * hc;
+    const bool own = tid < nC;
+    const uint j = own ? tid / hc : 0u, k = own ? tid % hc : 0u, i = 2u * hc + tid;
+    float c = 0.0;
+    if (own) {
+        precise float m = dst_f.d[yo + i] * r;
+        precise float z = m * sc2 + s3_f32(bo + i * P.t[4].nb[0]);
+        c = z;
+        hc_c[tid] = c;
+    }
+    barrier();
+    if (own) {
         float mx = uintBitsToFloat(0xff800000u);
-        for (uint k = 0u; k < hc; k++) {
-            const uint i = 2u * hc + j * hc + k;
-            precise float z = mix[i] * sc2 + s3_f32(bo + i * P.t[4].nb[0]);
-            C[j][k] = z;
-            mx = C[j][k] > mx ? C[j][k] : mx;
-        }
+        for (uint kk = 0u; kk < hc; kk++) { const float v = hc_c[j * hc + kk]; mx = v > mx ? v : mx; }
+        c = exp_f(c - mx);
+    }
+    barrier();
+    if (own) hc_c[tid] = c;
+    barrier();
+    if (own) {
         precise float sum = 0.0;
-        for (uint k = 0u; k < hc; k++) { C[j][k] = exp_f(C[j][k] - mx); sum = sum + C[j][k]; }
-        for (uint k = 0u; k < hc; k++) { precise float q = div_rn(C[j][k], sum) + hc_eps; C[j][k] = q; }
+        for (uint kk = 0u; kk < hc; kk++) sum = sum + hc_c[j * hc + kk];
+        precise float q = div_rn(c, sum) + hc_eps;
+        c = q;
     }
+    barrier();
+    if (own) hc_c[tid] = c;
+    barrier();
     for (int it = 0; it < iters; it++) {
-        if (it > 0)
-            for (uint j = 0u; j < hc; j++) {
+        if (it > 0) {
+            if (own) {
                 precise float sum = 0.0;
-                for (uint k = 0u; k < hc; k++) sum = sum + C[j][k];
+                for (uint kk = 0u; kk < hc; kk++) sum = sum + hc_c[j * hc + kk];
                 sum = sum + hc_eps;
-                for (uint k = 0u; k < hc; k++) C[j][k] = div_rn(C[j][k], sum);
+                c = div_rn(c, sum);
             }
-        for (uint k = 0u; k < hc; k++) {
-            precise float sum = 0.0;
-            for (uint j = 0u; j < hc; j++) sum = sum + C[j][k];
-            sum = sum + hc_eps;
-            for (uint j = 0u; j < hc; j++) C[j][k] = div_rn(C[j][k], sum);
+            barrier();
+            if (own) hc_c[tid] = c;
+            barrier();
         }
+        if (own) {
+            precise float sum = 0.0;
+            for (uint jj = 0u; jj < hc; jj++) sum = sum + hc_c[jj * hc + k];
+            sum = sum + hc_eps;
+            c = div_rn(c, sum);
+        }
+        barrier();
+        if (own) hc_c[tid] = c;
+        barrier();
     }
-    for (uint j = 0u; j < hc; j++)
-        for (uint k = 0u; k < hc; k++) dst_f.d[yo + 2u * hc + j * hc + k] = C[j][k];
+    if (own) dst_f.d[yo + i] = c;
 }
 
 void hc_pre() {

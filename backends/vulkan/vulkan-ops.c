@@ -105,7 +105,7 @@ static enum gds_status run_elementwise(struct vk_ctx *c, const struct gds_tensor
     return run_1d(c, t, SH(c, "elementwise"), nel(t->src[0]), 256, NULL, 0);
 }
 
-/* ---- norm.comp: RMS_NORM, SUM_ROWS, SOFT_MAX (16 rows a workgroup) -------------- */
+/* ---- norm.comp: RMS_NORM (a row a workgroup), SUM_ROWS, SOFT_MAX (16 rows a workgroup) ---- */
 
 static bool sup_rms_norm(const struct vk_ctx *c, const struct gds_tensor *t) {
     (void)c;
@@ -118,6 +118,7 @@ static bool sup_soft_max(const struct vk_ctx *c, const struct gds_tensor *t) {
 }
 
 static enum gds_status run_norm(struct vk_ctx *c, const struct gds_tensor *t) {
+    if (t->op == GDS_OP_RMS_NORM) return run_1d(c, t, SH(c, "norm"), (uint64_t)gds_nrows(t->src[0]), 1, NULL, 0); /* a row each */
     return run_1d(c, t, SH(c, "norm"), (uint64_t)gds_nrows(t->src[0]), 16, NULL, 0);
 }
 

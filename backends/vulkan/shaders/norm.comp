@@ -1,7 +1,8 @@
 #version 450
 /*
  * norm.comp - row reductions (VARIANT = the gds_op number): RMS_NORM,
- * SUM_ROWS, SOFT_MAX. A workgroup is 16 rows x 16 lanes; lane l of a row
+ * SUM_ROWS, SOFT_MAX. A workgroup is 16 rows x 16 lanes (RMS_NORM: one row
+ * with all 256 threads loading and storing, see rms_row); lane l of a row
  * accumulates elements i = l mod 16 in order, then lanes combine by the fixed
  * tree 8, 4, 2, 1: the CPU kernels' order (ops-norm.c), so RMS_NORM repeats
  * the CPU's bits (`precise`: no fma contraction) and every op repeats its own.
@@ -46,7 +47,71 @@ vec2 ff_add(vec2 a, vec2 b) {
     return vec2(hi, lo2);
 }
 
+/* RMS_NORM, a workgroup per row: the row is staged in shared memory by all
+ * 256 threads, NS floats at a time (coalesced, 16 loads a thread in
+ * flight); threads 0..15 (lane l: elements l mod 16, in order) add their
+ * squares from it, then tree16 as above; all 256 threads write the outputs
+ * (from the staged values when the row fits one chunk). Same order as the
+ * 16-rows form, so the same bits. */
+#define NS 4096u
+shared float sh_x[NS];
+
+void rms_row() {
+    const uint tid = gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
+    const uint r = group_id();
+    if (r >= nrows(1)) return; /* uniform per workgroup */
+    const uint n = P.t[1].ne[0];
+    const uvec4 c = unravel(1, r * n);
+    const uint xo = t_off(1, 0u, c.y, c.z, c.w), yo = t_off(0, 0u, c.y, c.z, c.w) >> 2;
+    precise float acc = 0.0;
+    for (uint j0 = 0u; j0 < n; j0 += NS) {
+        const uint cnt = min(NS, n - j0);
+        [[unroll]] for (uint u = 0u; u < NS / 256u; u++) {
+            const uint q = tid + 256u * u;
+            if (q < cnt) sh_x[q] = s0_f32(xo + 4u * (j0 + q));
+        }
+        barrier();
+        if (tid < 16u) { /* NS % 16 == 0: lane tid continues its chain */
+            uint q = tid;
+            for (; q + 112u < cnt; q += 128u) {
+                float x[8];
+                [[unroll]] for (uint u = 0u; u < 8u; u++) x[u] = sh_x[q + 16u * u];
+                [[unroll]] for (uint u = 0u; u < 8u; u++) { precise float x2 = x[u] * x[u]; acc = acc + x2; }
+            }
+            for (; q < cnt; q += 16u) { const float x = sh_x[q]; precise float x2 = x * x; acc = acc + x2; }
+        }
+        barrier();
+    }
+    /* tree16 on the lanes (row 0 of sh_a); every thread reads the result */
+    if (tid < 16u) sh_a[0][tid] = acc;
+    barrier();
+    [[unroll]] for (uint w = 8u; w >= 1u; w /= 2u) {
+        if (tid < w) { precise float s = sh_a[0][tid] + sh_a[0][tid + w]; sh_a[0][tid] = s; }
+        barrier();
+    }
+    const float ss = sh_a[0][0];
+    const float eps = p_f32(0);
+    precise float mean = div_rn(ss, float(n));
+    precise float rs = div_rn(1.0, sqrt_rn(mean + eps));
+    const bool has_w = P.t[2].ne[0] != 0u, staged = n <= NS;
+    for (uint i0 = 0u; i0 < n; i0 += 2048u) {
+        float x[8], w[8];
+        [[unroll]] for (uint u = 0u; u < 8u; u++) {
+            const uint i = i0 + tid + 256u * u;
+            x[u] = i < n ? (staged ? sh_x[i] : s0_f32(xo + 4u * i)) : 0.0;
+            w[u] = i < n && has_w ? s1_f32(P.t[2].offs + 4u * i) : 1.0;
+        }
+        [[unroll]] for (uint u = 0u; u < 8u; u++) {
+            const uint i = i0 + tid + 256u * u;
+            precise float y = x[u] * rs;
+            if (has_w) y = y * w[u];
+            if (i < n) dst_f.d[yo + i] = y;
+        }
+    }
+}
+
 void main() {
+    if (VARIANT == OP_RMS_NORM) { rms_row(); return; }
     const uint lx = gl_LocalInvocationID.x, ry = gl_LocalInvocationID.y;
     const uint r = group_id() * 16u + ry;
     const bool live = r < nrows(1);

@@ -107,15 +107,26 @@ struct vk_ctx {
     bool fc;                /* DenormPreserve + SignedZeroInfNanPreserve for fp32: the "-fc" shaders */
     bool force_staging;     /* GDS_VK_STAGING=1: copies through the staging buffer even where
                                buffers are host-visible (tests the discrete-GPU path on lavapipe) */
-    /* GDS_VK_PROF=1: device time per op from timestamps around every dispatch,
-     * printed when the backend is freed */
+    /* GDS_VK_PROF=1: device time per op and per gds_prof_key (op, weight, type,
+     * vec/mat, "(1 row)") from timestamps around every dispatch, printed when
+     * the backend is freed; GDS_VK_PROF_SKIP=N leaves the first N graphs out
+     * (gds-bench's warm-up is 2: a prefill and one decode step) */
     bool prof;
     VkQueryPool qpool;
     uint32_t qcap;          /* timestamps the pool holds (2 per dispatch) */
-    int *prof_op;           /* gds_op of each dispatch of the current graph */
+    int *prof_op;           /* key index of each dispatch of the current graph */
+    int prof_cur;           /* key index of the node being recorded */
+    bool prof_on;           /* the current graph counts */
+    int prof_skip;          /* graphs to leave out */
+    uint64_t prof_graphs;   /* graphs counted */
+    uint64_t prof_seen;     /* graphs recorded */
     double prof_ms[GDS_OP_COUNT];
     uint64_t prof_n[GDS_OP_COUNT];
+    struct vk_prof_key { char key[96]; enum gds_op op; double ms; uint64_t calls, disp; } *prof_keys;
+    int prof_nkeys;
 };
+
+enum { VK_PROF_KEYS = 512 };
 
 bool vk_has_f64(const struct vk_ctx *c) { return c->f64; }
 
@@ -224,18 +235,52 @@ static void barrier_all(struct vk_ctx *c) {
 
 /* ---- init / free ------------------------------------------------------------ */
 
+static int prof_key_cmp(const void *a, const void *b) {
+    const double x = ((const struct vk_prof_key *)a)->ms, y = ((const struct vk_prof_key *)b)->ms;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void prof_print(struct vk_ctx *c) {
+    double tot = 0;
+    uint64_t nd = 0;
+    for (int i = 0; i < GDS_OP_COUNT; i++) { tot += c->prof_ms[i]; nd += c->prof_n[i]; }
+    const double ng = c->prof_graphs ? (double)c->prof_graphs : 1.0;
+    fprintf(stderr, "vulkan profile (%s): %.1f ms of dispatches in %llu graphs (%d left out): %.3f ms, %.1f dispatches a graph\n",
+            c->props.deviceName, tot, (unsigned long long)c->prof_graphs, c->prof_skip, tot / ng, (double)nd / ng);
+    for (int i = 0; i < GDS_OP_COUNT; i++)
+        if (c->prof_n[i])
+            fprintf(stderr, "  %-12s %9.1f ms %5.1f %% %8llu dispatches %8.1f us each %8.3f ms a graph\n", gds_op_name((enum gds_op)i),
+                    c->prof_ms[i], tot > 0 ? 100 * c->prof_ms[i] / tot : 0.0, (unsigned long long)c->prof_n[i],
+                    1e3 * c->prof_ms[i] / (double)c->prof_n[i], c->prof_ms[i] / ng);
+    if (!c->prof_keys) return;
+    qsort(c->prof_keys, (size_t)c->prof_nkeys, sizeof *c->prof_keys, prof_key_cmp);
+    fprintf(stderr, "vulkan profile by node (as GDS_PROF's keys):\n      ms       %%     calls   us/call  disp/call  node\n");
+    for (int i = 0; i < c->prof_nkeys; i++) {
+        const struct vk_prof_key *k = &c->prof_keys[i];
+        if (!k->calls) continue;
+        fprintf(stderr, "%8.1f  %5.1f%%  %8llu  %8.1f  %9.1f  %s\n", k->ms, tot > 0 ? 100 * k->ms / tot : 0.0, (unsigned long long)k->calls,
+                1e3 * k->ms / (double)k->calls, (double)k->disp / (double)k->calls, k->key);
+    }
+}
+
+/* the profile key index of node t (a new key if unseen; the last slot takes the overflow) */
+static int prof_key(struct vk_ctx *c, const struct gds_tensor *t) {
+    char key[96];
+    gds_prof_key(t, key, sizeof key);
+    for (int i = 0; i < c->prof_nkeys; i++)
+        if (!strcmp(c->prof_keys[i].key, key)) return i;
+    if (c->prof_nkeys == VK_PROF_KEYS) return VK_PROF_KEYS - 1;
+    struct vk_prof_key *k = &c->prof_keys[c->prof_nkeys];
+    snprintf(k->key, sizeof k->key, "%s", key);
+    k->op = t->op;
+    return c->prof_nkeys++;
+}
+
 static void vk_free_ctx(struct vk_ctx *c) {
     if (!c) return;
-    if (c->prof) {
-        double tot = 0;
-        for (int i = 0; i < GDS_OP_COUNT; i++) tot += c->prof_ms[i];
-        fprintf(stderr, "vulkan profile (%s): %.1f ms of dispatches\n", c->props.deviceName, tot);
-        for (int i = 0; i < GDS_OP_COUNT; i++)
-            if (c->prof_n[i])
-                fprintf(stderr, "  %-12s %9.1f ms %5.1f %% %8llu dispatches\n", gds_op_name((enum gds_op)i), c->prof_ms[i],
-                        tot > 0 ? 100 * c->prof_ms[i] / tot : 0.0, (unsigned long long)c->prof_n[i]);
-    }
+    if (c->prof) prof_print(c);
     free(c->prof_op);
+    free(c->prof_keys);
     if (c->dev) {
         vkDeviceWaitIdle(c->dev);
         if (c->qpool) vkDestroyQueryPool(c->dev, c->qpool, NULL);
@@ -354,6 +399,11 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     c->next_va = (uintptr_t)1 << 40;
     const char *pe = getenv("GDS_VK_PROF");
     c->prof = pe && *pe && strcmp(pe, "0") != 0 && c->props.limits.timestampPeriod > 0 && qp[c->qfam].timestampValidBits > 0;
+    if (c->prof) {
+        const char *sk = getenv("GDS_VK_PROF_SKIP");
+        c->prof_skip = sk ? atoi(sk) : 0;
+        if (!(c->prof_keys = calloc(VK_PROF_KEYS, sizeof *c->prof_keys))) return gds_error(GDS_ERR_NOMEM, "vulkan: out of memory");
+    }
     return st;
 }
 
@@ -605,7 +655,7 @@ enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, co
     vkCmdDispatch(c->cmd, groups[0], groups[1], groups[2]);
     if (c->prof) {
         vkCmdWriteTimestamp(c->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpool, 2 * c->n_disp + 1);
-        c->prof_op[c->n_disp] = (int)t->op;
+        c->prof_op[c->n_disp] = c->prof_cur;
     }
     barrier_all(c);
     c->n_disp++;
@@ -680,9 +730,14 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
     if (st == GDS_OK) st = cmd_begin(c);
     if (st != GDS_OK) return st;
     if (c->prof) vkCmdResetQueryPool(c->cmd, c->qpool, 0, 2 * c->cap_disp);
+    if (c->prof) c->prof_on = c->prof_seen++ >= (uint64_t)c->prof_skip;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct gds_tensor *t = g->nodes[i];
         if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
+        if (c->prof) {
+            c->prof_cur = prof_key(c, t);
+            if (c->prof_on) c->prof_keys[c->prof_cur].calls++;
+        }
         if ((st = gds_vk_ops[t->op].run(c, t)) != GDS_OK) {
             char why[256];
             snprintf(why, sizeof why, "%s", gds_last_error());
@@ -691,13 +746,18 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
             return st;
         }
     }
-    if ((st = cmd_submit_wait(c, "running the graph")) != GDS_OK || !c->prof || c->n_disp == 0) return st;
+    if ((st = cmd_submit_wait(c, "running the graph")) != GDS_OK || !c->prof || !c->prof_on || c->n_disp == 0) return st;
+    c->prof_graphs++;
     uint64_t *ts = malloc(2 * (size_t)c->n_disp * sizeof *ts);
     if (ts && vkGetQueryPoolResults(c->dev, c->qpool, 0, 2 * c->n_disp, 2 * (size_t)c->n_disp * sizeof *ts, ts, sizeof *ts,
                                     VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS)
         for (uint32_t i = 0; i < c->n_disp; i++) {
-            c->prof_ms[c->prof_op[i]] += (double)(ts[2 * i + 1] - ts[2 * i]) * c->props.limits.timestampPeriod * 1e-6;
-            c->prof_n[c->prof_op[i]]++;
+            const double ms = (double)(ts[2 * i + 1] - ts[2 * i]) * c->props.limits.timestampPeriod * 1e-6;
+            struct vk_prof_key *k = &c->prof_keys[c->prof_op[i]];
+            c->prof_ms[k->op] += ms;
+            c->prof_n[k->op]++;
+            k->ms += ms;
+            k->disp++;
         }
     free(ts);
     return GDS_OK;

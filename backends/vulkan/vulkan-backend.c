@@ -120,6 +120,8 @@ struct vk_ctx {
     int prof_skip;          /* graphs to leave out */
     uint64_t prof_graphs;   /* graphs counted */
     uint64_t prof_seen;     /* graphs recorded */
+    const struct gds_tensor *fuse_out; /* a fused QUANT_SIM's output while its producer records */
+    bool fuse;              /* GDS_VK_FUSE=0: no QUANT_SIM fusion */
     double prof_ms[GDS_OP_COUNT];
     uint64_t prof_n[GDS_OP_COUNT];
     struct vk_prof_key { char key[96]; enum gds_op op; double ms; uint64_t calls, disp; } *prof_keys;
@@ -399,6 +401,8 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     c->next_va = (uintptr_t)1 << 40;
     const char *pe = getenv("GDS_VK_PROF");
     c->prof = pe && *pe && strcmp(pe, "0") != 0 && c->props.limits.timestampPeriod > 0 && qp[c->qfam].timestampValidBits > 0;
+    const char *fu = getenv("GDS_VK_FUSE");
+    c->fuse = !fu || strcmp(fu, "0") != 0;
     if (c->prof) {
         const char *sk = getenv("GDS_VK_PROF_SKIP");
         c->prof_skip = sk ? atoi(sk) : 0;
@@ -632,8 +636,10 @@ enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, co
     if (aux_bytes) memcpy(p + 1, aux, aux_bytes);
     VkDescriptorBufferInfo bi[VK_N_BIND];
     if ((st = bind_tensor(c, t, &bi[VK_BIND_DST], &p->t[0])) != GDS_OK) return st;
-    for (int k = 0; k < GDS_MAX_SRC; k++)
-        if ((st = bind_tensor(c, t->src[k], &bi[VK_BIND_SRC0 + k], &p->t[1 + k])) != GDS_OK) return st;
+    for (int k = 0; k < GDS_MAX_SRC; k++) {
+        const struct gds_tensor *s = k == GDS_MAX_SRC - 1 && !t->src[k] ? c->fuse_out : t->src[k];
+        if ((st = bind_tensor(c, s, &bi[VK_BIND_SRC0 + k], &p->t[1 + k])) != GDS_OK) return st;
+    }
     const VkDeviceSize srange = c->scratch.size < c->props.limits.maxStorageBufferRange ? c->scratch.size : c->props.limits.maxStorageBufferRange;
     bi[VK_BIND_SCRATCH] = c->scratch.buf ? (VkDescriptorBufferInfo){ .buffer = c->scratch.buf, .offset = 0, .range = srange }
                                          : (VkDescriptorBufferInfo){ .buffer = c->dummy.buf, .offset = 0, .range = c->dummy.size };
@@ -734,6 +740,10 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
     for (int i = 0; i < g->n_nodes; i++) {
         const struct gds_tensor *t = g->nodes[i];
         if (t->op == GDS_OP_NONE || t->op == GDS_OP_VIEW) continue;
+        /* the next node to run: a QUANT_SIM BF16 of t that t's shader can store too */
+        int j = i + 1;
+        while (j < g->n_nodes && (g->nodes[j]->op == GDS_OP_NONE || g->nodes[j]->op == GDS_OP_VIEW)) j++;
+        c->fuse_out = c->fuse && j < g->n_nodes && vk_fuses_bf16(t, g->nodes[j]) ? g->nodes[j] : NULL;
         if (c->prof) {
             c->prof_cur = prof_key(c, t);
             if (c->prof_on) c->prof_keys[c->prof_cur].calls++;
@@ -743,8 +753,11 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
             snprintf(why, sizeof why, "%s", gds_last_error());
             gds_error(st, "vulkan: recording %s (node '%s'): %s", gds_op_name(t->op), t->name, why);
             vkEndCommandBuffer(c->cmd);
+            c->fuse_out = NULL;
             return st;
         }
+        if (c->fuse_out) i = j; /* the QUANT_SIM ran inside t */
+        c->fuse_out = NULL;
     }
     if ((st = cmd_submit_wait(c, "running the graph")) != GDS_OK || !c->prof || !c->prof_on || c->n_disp == 0) return st;
     c->prof_graphs++;

@@ -76,6 +76,10 @@ bool vk_has_f64(const struct vk_ctx *c);
  * device limit; shaders recover the linear group id with vk_group_id() */
 void vk_groups_1d(const struct vk_ctx *c, uint64_t n, uint32_t per_group, uint32_t groups[3]);
 
+/* whether node q (a QUANT_SIM BF16 of p's output, next after p) can run inside
+ * p's dispatches (vulkan-ops.c; the shaders' dst_store writes binding 6) */
+bool vk_fuses_bf16(const struct gds_tensor *p, const struct gds_tensor *q);
+
 /* per-op host entries (vulkan-ops.c); NULL in vk_ops: not supported */
 typedef enum gds_status (*vk_op_fn)(struct vk_ctx *c, const struct gds_tensor *t);
 typedef bool (*vk_supports_fn)(const struct vk_ctx *c, const struct gds_tensor *t);

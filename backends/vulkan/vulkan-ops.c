@@ -11,6 +11,7 @@
 #include "vulkan-impl.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* the shaders select their op by the gds_op number (OP_* defines of the .comp files) */
 _Static_assert(GDS_OP_CPY == 2 && GDS_OP_GET_ROWS == 3 && GDS_OP_SET_ROWS == 4 && GDS_OP_CONCAT == 5, "rows.comp OP_*");
@@ -280,6 +281,46 @@ static bool sup_attn(const struct vk_ctx *c, const struct gds_tensor *t) {
 static enum gds_status run_attn_family(struct vk_ctx *c, const struct gds_tensor *t) {
     if (t->op == GDS_OP_ATTN) return run_1d(c, t, SH(c, "attn"), (uint64_t)t->ne[1] * (uint64_t)t->ne[2], 1, NULL, 0);
     return run_1d(c, t, SH(c, "attn"), nel(t), 64, NULL, 0);
+}
+
+/* ---- QUANT_SIM BF16 fused into its producer -------------------------------------------
+ * The producer's shader stores its F32 output and bf16 of it into the QUANT_SIM's
+ * output (dst_store of common.glsl, binding 6): one dispatch less, the same bits. */
+
+static bool plain_f32(const struct gds_tensor *t) {
+    return t->type == GDS_TYPE_F32 && t->nb[0] == 4 && t->nb[1] == 4 * (size_t)t->ne[0] && t->nb[2] == t->nb[1] * (size_t)t->ne[1] &&
+           t->nb[3] == t->nb[2] * (size_t)t->ne[2];
+}
+
+static bool overlaps(const struct gds_tensor *a, const struct gds_tensor *b) {
+    const char *a0 = a->data, *a1 = a0 + gds_nbytes(a), *b0 = b->data, *b1 = b0 + gds_nbytes(b);
+    return a0 < b1 && b0 < a1;
+}
+
+bool vk_fuses_bf16(const struct gds_tensor *p, const struct gds_tensor *q) {
+    switch (p->op) {
+    case GDS_OP_ADD: case GDS_OP_MUL: case GDS_OP_DIV: case GDS_OP_SCALE: case GDS_OP_SQRT: case GDS_OP_SIGMOID:
+    case GDS_OP_SOFTPLUS: case GDS_OP_SILU: case GDS_OP_SWIGLU: case GDS_OP_RMS_NORM: case GDS_OP_ROPE: case GDS_OP_HADAMARD:
+    case GDS_OP_MUL_MAT: case GDS_OP_MUL_MAT_ID: break;
+    default: return false;
+    }
+    if (q->op != GDS_OP_QUANT_SIM || q->src[0] != p || q->op_params[GDS_P_SIM_MODE] != GDS_SIM_BF16 || p->src[GDS_MAX_SRC - 1]) return false;
+    const int32_t nd = q->op_params[GDS_P_SIM_NDIMS];
+    if ((nd > 0 && nd < p->ne[0]) || q->view_src || !plain_f32(p) || !plain_f32(q) || memcmp(q->ne, p->ne, sizeof p->ne) != 0) return false;
+    if (!p->data || !q->data || overlaps(q, p)) return false;
+    for (int k = 0; k < GDS_MAX_SRC; k++) {
+        const struct gds_tensor *s = p->src[k];
+        if (!s || !s->data || !overlaps(q, s)) continue;
+        /* safe overlaps: a MUL_MAT / MUL_MAT_ID that quantized x into the scratch in
+         * an earlier dispatch; exact aliasing of one shape where each element is
+         * read before the same invocation writes it, or the whole row/block was
+         * read before a barrier (elementwise.comp, rms_row, HADAMARD) */
+        const bool mm = (p->op == GDS_OP_MUL_MAT || p->op == GDS_OP_MUL_MAT_ID) && k == 1 && mm_blocks(p);
+        const bool same = p->op != GDS_OP_MUL_MAT && p->op != GDS_OP_MUL_MAT_ID && p->op != GDS_OP_ROPE && s->data == q->data &&
+                          plain_f32(s) && memcmp(s->ne, q->ne, sizeof s->ne) == 0;
+        if (!mm && !same) return false;
+    }
+    return true;
 }
 
 /* ---- the table -------------------------------------------------------------------- */

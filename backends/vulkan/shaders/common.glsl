@@ -66,12 +66,22 @@ layout(std430, binding = 5) readonly buffer S4F { float d[]; } s4_f;
 layout(std430, binding = 5) readonly buffer S4U { uint d[]; } s4_u;
 layout(std430, binding = 6) readonly buffer S5F { float d[]; } s5_f;
 layout(std430, binding = 6) readonly buffer S5U { uint d[]; } s5_u;
+/* binding 6 written: the output of a QUANT_SIM BF16 fused into its producer (dst_store) */
+layout(std430, binding = 6) buffer BfOut { float d[]; } bf_out;
 layout(std430, binding = 7) buffer ScrF { float d[]; } scr_f;
 layout(std430, binding = 7) buffer ScrU { uint d[]; } scr_u;
 
 #include "quants.glsl"
 
 float p_f32(int i) { return intBitsToFloat(P.op[i]); }
+
+/* stores output word w of dst (F32); with a fused QUANT_SIM BF16 (the host binds
+ * its output as binding 6 and describes it in P.t[6]: same shape, contiguous,
+ * like dst) also bf16(v) at the same element there: the QUANT_SIM's value */
+void dst_store(uint w, float v) {
+    dst_f.d[w] = v;
+    if (P.t[6].ne[0] != 0u) bf_out.d[(P.t[6].offs >> 2) + w - (P.t[0].offs >> 2)] = round_bf16(v);
+}
 
 /* linear workgroup id of a (x, y) grid (vk_groups_1d) */
 uint group_id() { return gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x; }

@@ -59,5 +59,5 @@ void main() {
         break;
     }
     }
-    dst_f.d[t_off(0, c.x * 4u, c.y, c.z, c.w) >> 2] = y;
+    dst_store(t_off(0, c.x * 4u, c.y, c.z, c.w) >> 2, y);
 }

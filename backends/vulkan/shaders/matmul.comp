@@ -235,7 +235,7 @@ void mat_vec() {
         mv_yo[0] = t_off(0, 0u, y, z, w);
         const int e = int(s2_u.d[t_off(3, y * P.t[3].nb[0], z, 0u, 0u) >> 2]);
         if (e < 0 || uint(e) >= P.t[1].ne[2]) { /* uniform in the workgroup */
-            if (lane == 0u && n0 + ry < N) dst_f.d[(mv_yo[0] >> 2) + n0 + ry] = 0.0;
+            if (lane == 0u && n0 + ry < N) dst_store((mv_yo[0] >> 2) + n0 + ry, 0.0);
             return;
         }
         mv_wb = t_off(1, 0u, 0u, uint(e), 0u);
@@ -286,7 +286,7 @@ void mat_vec() {
                 precise float p = w_float(fwo, k) * act_float(fxo, k, bf16_act);
                 sum = sum + p;
             }
-            dst_f.d[(mv_col_yo(oc) >> 2) + n0 + orow] = sum;
+            dst_store((mv_col_yo(oc) >> 2) + n0 + orow, sum);
         }
         return;
     }
@@ -330,7 +330,7 @@ void mat_vec() {
             }
             barrier();
         }
-        if (fin_w) dst_f.d[(mv_col_yo(oc) >> 2) + n0 + orow] = acc;
+        if (fin_w) dst_store((mv_col_yo(oc) >> 2) + n0 + orow, acc);
         return;
     }
     const uint nb = K / 32u;
@@ -352,7 +352,7 @@ void mat_vec() {
         }
         barrier();
     }
-    if (fin_w) dst_f.d[(mv_col_yo(oc) >> 2) + n0 + orow] = acc;
+    if (fin_w) dst_store((mv_col_yo(oc) >> 2) + n0 + orow, acc);
 }
 
 void main() {

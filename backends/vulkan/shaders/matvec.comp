@@ -137,6 +137,6 @@ void main() {
             precise float p = wdec(s0_u16(fwo + 2u * k)) * around(s1_f32(fxo + 4u * k));
             sum = sum + p;
         }
-        dst_f.d[(t_off(0, 0u, m, i2, i3) >> 2) + n] = sum;
+        dst_store((t_off(0, 0u, m, i2, i3) >> 2) + n, sum);
     }
 }

@@ -105,7 +105,7 @@ void rms_row() {
             const uint i = i0 + tid + 256u * u;
             precise float y = x[u] * rs;
             if (has_w) y = y * w[u];
-            if (i < n) dst_f.d[yo + i] = y;
+            if (i < n) dst_store(yo + i, y);
         }
     }
 }
@@ -134,31 +134,6 @@ void main() {
             barrier();
         }
         if (live && lx == 0u) { precise float s = sh_a[ry][0] + sh_b[ry][0]; dst_f.d[yo >> 2] = s; }
-        return;
-    }
-
-    if (VARIANT == OP_RMS_NORM) {
-        precise float acc = 0.0;
-        if (live) {
-            uint i = lx;
-            for (; i + 112u < n; i += 128u) { /* 8 loads in flight (a decode row is one workgroup), adds in order */
-                float x[8];
-                [[unroll]] for (uint u = 0u; u < 8u; u++) x[u] = s0_f32(xo + 4u * (i + 16u * u));
-                [[unroll]] for (uint u = 0u; u < 8u; u++) { precise float x2 = x[u] * x[u]; acc = acc + x2; }
-            }
-            for (; i < n; i += 16u) { precise float x = s0_f32(xo + 4u * i); precise float x2 = x * x; acc = acc + x2; }
-        }
-        const float ss = tree16(ry, lx, acc);
-        if (!live) return;
-        const float eps = p_f32(0);
-        precise float mean = div_rn(ss, float(n));
-        precise float rs = div_rn(1.0, sqrt_rn(mean + eps));
-        const bool has_w = P.t[2].ne[0] != 0u;
-        for (uint i = lx; i < n; i += 16u) {
-            precise float y = s0_f32(xo + 4u * i) * rs;
-            if (has_w) y = y * s1_f32(P.t[2].offs + 4u * i);
-            dst_f.d[(yo >> 2) + i] = y;
-        }
         return;
     }
 

@@ -42,7 +42,7 @@ void main() {
     const uvec4 c = unravel(1, i);
     const uint n_rot = uint(P.op[0]), nd = P.t[1].ne[0] - n_rot;
     const uint xo = t_off(1, 0u, c.y, c.z, c.w), yo = t_off(0, 0u, c.y, c.z, c.w) >> 2;
-    if (c.x < nd) { dst_f.d[yo + c.x] = s0_f32(xo + 4u * c.x); return; }
+    if (c.x < nd) { dst_store(yo + c.x, s0_f32(xo + 4u * c.x)); return; }
     const uint pi = (c.x - nd) >> 1, j0 = nd + 2u * pi;
     const float fp = float(int(s1_u.d[t_off(2, c.z * P.t[2].nb[0], 0u, 0u, 0u) >> 2]));
     precise float ang = fp * P.aux[pi];
@@ -52,5 +52,5 @@ void main() {
     precise float y;
     if (c.x == j0) { precise float t0 = a * cs; precise float t1 = b * sn; y = t0 - t1; }
     else { precise float t0 = a * sn; precise float t1 = b * cs; y = t0 + t1; }
-    dst_f.d[yo + c.x] = y;
+    dst_store(yo + c.x, y);
 }

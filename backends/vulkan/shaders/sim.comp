@@ -40,8 +40,8 @@ void hadamard() {
     const float scale = uintBitsToFloat(0x3db504f3u); /* fp32(128^-0.5) */
     precise float y0 = v[t] * scale;
     precise float y1 = v[t + 64u] * scale;
-    dst_f.d[yo + t] = y0;
-    dst_f.d[yo + t + 64u] = y1;
+    dst_store(yo + t, y0);
+    dst_store(yo + t + 64u, y1);
 }
 
 float exp2i(int e) { return e >= -126 ? uintBitsToFloat(uint(e + 127) << 23) : uintBitsToFloat(1u << uint(e + 149)); }

@@ -75,12 +75,16 @@ static size_t work_set_rows(const struct gds_tensor *t) { return (size_t)gds_nro
 
 static enum gds_status run_set_rows(struct vk_ctx *c, const struct gds_tensor *t) {
     const uint64_t nr = (uint64_t)gds_nrows(t->src[1]);
-    uint32_t u = 0;
-    enum gds_status st = run_1d(c, t, "rows", nr, 256, &u, 1);
-    if (st != GDS_OK) return st;
-    u = 1;
-    const uint64_t per = is_quant(t->type) ? (uint64_t)(t->ne[0] / gds_type_traits(t->type)->blck_size) : (uint64_t)t->ne[0];
-    return run_1d(c, t, "rows", nr * per, 256, &u, 1);
+    uint32_t u[2] = { 0, nr == 1 }; /* one source row: no winners pass */
+    enum gds_status st;
+    if (nr > 1 && (st = run_1d(c, t, "rows", nr, 256, u, 1)) != GDS_OK) return st;
+    /* KV_E4M3_B64 rows at word offsets: a word (4 bytes of the 584-byte block) an invocation */
+    const bool kvw = t->type == GDS_TYPE_KV_E4M3_B64 && vk_tensor_offs(c, t) % 4 == 0 && t->nb[1] % 4 == 0 && t->nb[2] % 4 == 0 &&
+                     t->nb[3] % 4 == 0;
+    u[0] = kvw ? 2 : 1;
+    const uint64_t per = kvw ? (uint64_t)(t->ne[0] / 512) * 146
+                       : is_quant(t->type) ? (uint64_t)(t->ne[0] / gds_type_traits(t->type)->blck_size) : (uint64_t)t->ne[0];
+    return run_1d(c, t, "rows", nr * per, 256, u, 2);
 }
 
 static bool sup_concat(const struct vk_ctx *c, const struct gds_tensor *t) {

@@ -12,8 +12,10 @@
  *   GET_ROWS: one invocation per output element.
  *   SET_ROWS: pass u[0] = 0 marks in the scratch which source rows are the
  *     last in (i3, i2, i1) order to hit their destination row (the CPU's
- *     "last id wins"); pass 1 writes those rows, one invocation per element
- *     (plain types) or per block (quantized destinations).
+ *     "last id wins"; skipped for one source row, u[1] = 1); pass 1 writes
+ *     those rows, one invocation per element (plain types), per block
+ *     (quantized destinations) or per word (u[0] = 2: KV_E4M3_B64, word-
+ *     aligned rows).
  *   CONCAT: one invocation per output element.
  */
 #extension GL_GOOGLE_include_directive : require
@@ -92,6 +94,45 @@ void op_get_rows(uint i) {
     dst_f.d[t_off(0, d.x * 4u, d.y, d.z, d.w) >> 2] = v;
 }
 
+/* KV_E4M3_B64 in parallel: word w (< 146) of the block of values XS1(j0 ..
+ * j0 + 511), the bytes of KV_BLOCK (quants.glsl): 7 e8m0 scales and a zero
+ * byte, 448 e4m3 codes (group g of 64: act_quant, its amax read by every
+ * word of the group: a max, any order), 64 bf16. Same bytes. */
+float kv_scale(uint j0, uint g, out uint e8) {
+    float amax = 0.0;
+    for (uint j = 0u; j < 64u; j++) { const float a = abs(XS1(j0 + 64u * g + j)); if (amax < a) amax = a; }
+    if (amax < uintBitsToFloat(0x38d1b717u)) amax = uintBitsToFloat(0x38d1b717u); /* 1e-4f */
+    int e = pow2_ceil_exp(amax * uintBitsToFloat(0x3b124925u));                   /* 1.0f / 448.0f */
+    if (e > 127) e = 127;
+    e8 = uint(e + 127);
+    return uintBitsToFloat(uint(e + 127) << 23);
+}
+
+uint kv_word(uint j0, uint w) {
+    uint e8;
+    if (w < 2u) { /* scales */
+        uint v = 0u;
+        for (uint b = 0u; b < 4u; b++) {
+            const uint g = 4u * w + b;
+            if (g < 7u) { kv_scale(j0, g, e8); v |= e8 << (8u * b); }
+        }
+        return v;
+    }
+    if (w < 114u) { /* codes: bytes 8 + 4 (w - 2) .. , one group */
+        const uint q0 = 4u * (w - 2u), g = q0 / 64u;
+        const float s = kv_scale(j0, g, e8);
+        uint v = 0u;
+        for (uint b = 0u; b < 4u; b++) {
+            float x = div_rn(XS1(j0 + q0 + b), s);
+            x = x > 448.0 ? 448.0 : x < -448.0 ? -448.0 : x;
+            v |= f32_to_e4m3(x) << (8u * b);
+        }
+        return v;
+    }
+    const uint e0 = 448u + 2u * (w - 114u); /* two bf16 */
+    return f32_to_bf16(XS1(j0 + e0)) | (f32_to_bf16(XS1(j0 + e0 + 1u)) << 16);
+}
+
 /* destination row of source row r (flat over src1's rows); -1: skipped */
 int set_rows_target(uint r, out uvec4 c) {
     c = unravel(2, r * P.t[2].ne[0]);
@@ -115,16 +156,23 @@ void op_set_rows(uint i) {
         return;
     }
     const uint td = P.t[0].type;
-    const uint per = bsize(td) != 0u ? P.t[0].ne[0] / blck(td) : P.t[0].ne[0];
+    const bool kvw = P.u[0] == 2u; /* KV_E4M3_B64 a word each */
+    const uint per = kvw ? P.t[0].ne[0] / 512u * 146u : bsize(td) != 0u ? P.t[0].ne[0] / blck(td) : P.t[0].ne[0];
     if (i >= per * nr) return;
     const uint r = i / per, k = i % per;
-    if (scr_u.d[r] == 0u) return;
+    if (P.u[1] == 0u && scr_u.d[r] == 0u) return; /* u[1] = 1: one source row, no winners pass */
     uvec4 c;
     const int f = set_rows_target(r, c);
+    if (f < 0) return;
     const uint id = uint(f) % P.t[0].ne[1];
     const uint j2 = c.z % P.t[0].ne[2], j3 = c.w % P.t[0].ne[3];
     g_row = t_off(2, 0u, c.y, c.z, c.w);
     g_nb0 = P.t[2].nb[0];
+    if (kvw) {
+        const uint kb = k / 146u, w = k % 146u;
+        dst_u.d[t_off(0, kb * 584u + 4u * w, id, j2, j3) >> 2] = kv_word(kb * 512u, w);
+        return;
+    }
     if (bsize(td) != 0u) {
         quant_block(td, t_off(0, k * bsize(td), id, j2, j3), k * blck(td), true);
     } else {

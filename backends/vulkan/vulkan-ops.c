@@ -284,6 +284,7 @@ static bool sup_attn(const struct vk_ctx *c, const struct gds_tensor *t) {
 
 static enum gds_status run_attn_family(struct vk_ctx *c, const struct gds_tensor *t) {
     if (t->op == GDS_OP_ATTN) return run_1d(c, t, SH(c, "attn"), (uint64_t)t->ne[1] * (uint64_t)t->ne[2], 1, NULL, 0);
+    if (t->op == GDS_OP_INDEXER) return run_1d(c, t, SH(c, "attn"), nel(t), 1, NULL, 0); /* a workgroup per score */
     return run_1d(c, t, SH(c, "attn"), nel(t), 64, NULL, 0);
 }
 

@@ -5,9 +5,10 @@
  *   COMPRESS: one invocation per output (channel, window); max, exp-sum and
  *     the weighted sum over the slots in the CPU's slot order (lane A tokens,
  *     then lane B tokens), -inf slots skipped.
- *   INDEXER: one invocation per (key s, token t): per head the q.k dot in
- *     index order, bf16(relu(bf16(dot)) * w) summed over heads, one more bf16.
- *     MXFP4 keys are read as their exact f32 values.
+ *   INDEXER: a workgroup of 64 per (key s, token t), a thread per head: per
+ *     head the q.k dot in index order, bf16(relu(bf16(dot)) * w) summed over
+ *     heads in order (thread 0), one more bf16. MXFP4 keys are read as their
+ *     exact f32 values.
  *   ATTN: a workgroup of 64 per (token, head). Per block of 64 list entries:
  *     invocation j scores entry j (q.k in index order, times scale); invocation
  *     0 runs the online softmax over the valid entries in list order (max,
@@ -66,31 +67,60 @@ void compress() {
     dst_f.d[(P.t[0].offs >> 2) + w * d + j] = acc;
 }
 
+/* INDEXER: a workgroup of 64 per (key s, token t); the key row is decoded into
+ * shared memory once, thread h computes head h's q.k in index order (heads
+ * h, h + 64, ... for more than 64), the bf16(relu(bf16(dot)) * w) terms meet
+ * in shared memory and thread 0 adds them in head order. The same operations
+ * in the same order as one invocation per (s, t) did, so the same bits. */
+shared float sh_k[512];
+
 void indexer() {
-    const uint e = group_id() * 64u + gl_LocalInvocationID.x;
+    const uint g = group_id(), tid = gl_LocalInvocationID.x;
     const uint S = P.t[0].ne[0], T = P.t[0].ne[1];
-    if (e >= S * T) return;
-    const uint s = e % S, t = e / S;
+    if (g >= S * T) return; /* uniform per workgroup */
+    const uint s = g % S, t = g / S;
     const uint dI = P.t[1].ne[0], nh = P.t[1].ne[1];
     const int ratio = P.op[0];
     const int pt = int(s3_u.d[t_off(4, t * P.t[4].nb[0], 0u, 0u, 0u) >> 2]);
     const int vis = ratio > 0 ? (pt + 1) / ratio : 0;
-    float y = neg_inf();
-    if (int(s) < vis) {
-        const uint ko = t_off(2, 0u, s, 0u, 0u), kt = P.t[2].type;
-        precise float tot = 0.0;
-        for (uint h = 0u; h < nh; h++) {
+    if (int(s) >= vis) { /* uniform */
+        if (tid == 0u) dst_f.d[(P.t[0].offs >> 2) + t * S + s] = neg_inf();
+        return;
+    }
+    const uint ko = t_off(2, 0u, s, 0u, 0u), kt = P.t[2].type;
+    precise float tot = 0.0;
+    if (dI <= 512u) { /* uniform (DSV4: 128); larger dI decodes in the dot loop */
+        for (uint i = tid; i < dI; i += 64u) sh_k[i] = s1_elem(kt, ko, 4u, i);
+        barrier();
+    }
+    for (uint h0 = 0u; h0 < nh; h0 += 64u) {
+        const uint h = h0 + tid;
+        float term = 0.0;
+        if (h < nh) {
             const uint qo = t_off(1, 0u, h, t, 0u);
             precise float dd = 0.0;
-            for (uint i = 0u; i < dI; i++) { precise float p = s0_f32(qo + 4u * i) * s1_elem(kt, ko, 4u, i); dd = dd + p; }
+            if (dI <= 512u) {
+                uint i = 0u;
+                for (; i + 8u <= dI; i += 8u) {
+                    float q[8];
+                    [[unroll]] for (uint u = 0u; u < 8u; u++) q[u] = s0_f32(qo + 4u * (i + u));
+                    [[unroll]] for (uint u = 0u; u < 8u; u++) { precise float p = q[u] * sh_k[i + u]; dd = dd + p; }
+                }
+                for (; i < dI; i++) { precise float p = s0_f32(qo + 4u * i) * sh_k[i]; dd = dd + p; }
+            } else {
+                for (uint i = 0u; i < dI; i++) { precise float p = s0_f32(qo + 4u * i) * s1_elem(kt, ko, 4u, i); dd = dd + p; }
+            }
             float v = round_bf16(dd);
             v = v > 0.0 ? v : 0.0;
             precise float vw = v * s2_f32(t_off(3, h * P.t[3].nb[0], t, 0u, 0u));
-            tot = tot + round_bf16(vw);
+            term = round_bf16(vw);
         }
-        y = round_bf16(tot);
+        sh_s[tid] = term;
+        barrier();
+        if (tid == 0u) for (uint j = 0u; j < min(64u, nh - h0); j++) tot = tot + sh_s[j];
+        barrier();
     }
-    dst_f.d[(P.t[0].offs >> 2) + t * S + s] = y;
+    if (tid == 0u) dst_f.d[(P.t[0].offs >> 2) + t * S + s] = round_bf16(tot);
 }
 
 void attn() {

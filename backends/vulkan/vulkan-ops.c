@@ -283,9 +283,13 @@ static bool sup_attn(const struct vk_ctx *c, const struct gds_tensor *t) {
 }
 
 static enum gds_status run_attn_family(struct vk_ctx *c, const struct gds_tensor *t) {
-    if (t->op == GDS_OP_ATTN) return run_1d(c, t, SH(c, "attn"), (uint64_t)t->ne[1] * (uint64_t)t->ne[2], 1, NULL, 0);
-    if (t->op == GDS_OP_INDEXER) return run_1d(c, t, SH(c, "attn"), nel(t), 1, NULL, 0); /* a workgroup per score */
-    return run_1d(c, t, SH(c, "attn"), nel(t), 64, NULL, 0);
+    if (t->op == GDS_OP_ATTN) { /* a workgroup per (token, head); u[0] = 1: KV_E4M3_B64 rows at word offsets */
+        const struct gds_tensor *kv = t->src[1];
+        const uint32_t u = kv->type == GDS_TYPE_KV_E4M3_B64 && vk_tensor_offs(c, kv) % 4 == 0 && kv->nb[1] % 4 == 0;
+        return run_1d(c, t, SH(c, "attn"), (uint64_t)t->ne[1] * (uint64_t)t->ne[2], 1, &u, 1);
+    }
+    if (t->op == GDS_OP_INDEXER) return run_1d(c, t, SH(c, "attn"), nel(t), 4, NULL, 0); /* 4 scores a workgroup */
+    return run_1d(c, t, SH(c, "attn"), nel(t), 256, NULL, 0);
 }
 
 /* ---- QUANT_SIM BF16 fused into its producer -------------------------------------------

@@ -32,10 +32,15 @@
  *             a tensor or scratch larger than maxStorageBufferRange, 128 MiB
  *             on lavapipe): the scheduler runs those on the CPU
  *   tuned:    MUL_MAT / MUL_MAT_ID (a workgroup per 16 weight rows, 16
- *             threads a row on consecutive elements or blocks), HC_COMB's
- *             dots (products in parallel, the ordered adds from shared memory)
+ *             threads a row on consecutive elements or blocks; BF16/F16
+ *             MUL_MAT: matvec.comp, 2-8 threads a row with 4-16 byte loads),
+ *             HC_COMB (dots double-buffered, sum of squares beside them, a
+ *             thread per Sinkhorn entry), RMS_NORM (a row a workgroup),
+ *             SET_ROWS KV_E4M3_B64 (a word an invocation), INDEXER (a thread
+ *             per head), ATTN (256 entries scored at once); QUANT_SIM BF16
+ *             fused into its producer (vk_fuses_bf16, GDS_VK_FUSE=0: off)
  *   not tuned: correctness first - prefill-sized MUL_MAT (no tiling), TOP_K
- *             (O(n^2) per row), INDEXER and ATTN are simple kernels
+ *             (O(n^2) per row), a barrier after every dispatch
  * (this list is kept in sync with gds_vk_ops in vulkan-ops.c)
  *
  * Determinism: every reduction runs in one fixed order per output (shared

@@ -244,8 +244,11 @@ static void mm_tiles(struct mm_k *k, int64_t K, const char *w, size_t bw, int64_
  * f4q.gguf -t 2, GDS_PROF: the BF16 head with 4 columns took 110.9 ms per
  * step by mat-vec and 48.8 ms in tiles (one column: 38.2 ms), wo_a 8.0 vs
  * 4.2 ms; aggregate 17-18 t/s (threshold 8) against 25-28 t/s (2).
- * MUL_MAT_ID (experts with a few of the prompt's tokens): 8 (an AMX tile
- * multiplies 16 columns whatever the count). Same bits either way (tiles and
+ * MUL_MAT_ID (experts with a few of the prompt's tokens): 8 on amx (an AMX
+ * tile multiplies 16 columns whatever the count), else 2 (2-core Zen 4,
+ * test-ops perf -o mul_mat_id -t 1, 256 experts x 512 tokens, best of 5
+ * alternating: 8 -> 2 took w[4096,2048] from 138.3 to 142.6 GFLOP/s and
+ * w[2048,4096] from 132.2 to 138.0). Same bits either way (tiles and
  * mat-vec agree by contract, test-ops). GDS_MM_TILE_MIN / GDS_MM_ID_TILE_MIN
  * override. */
 static int mm_env_min(const char *name, int def) {
@@ -258,10 +261,10 @@ static int mm_tile_min(void) {
     if (v < 0) v = mm_env_min("GDS_MM_TILE_MIN", 2);
     return v;
 }
-static int mm_id_tile_min(void) {
-    static int v = -1;
-    if (v < 0) v = mm_env_min("GDS_MM_ID_TILE_MIN", 8);
-    return v;
+static int mm_id_tile_min(enum gds_cpu_simd simd) {
+    static int v = -1; /* 0: no override */
+    if (v < 0) v = getenv("GDS_MM_ID_TILE_MIN") && *getenv("GDS_MM_ID_TILE_MIN") ? mm_env_min("GDS_MM_ID_TILE_MIN", 2) : 0;
+    return v ? v : simd == GDS_SIMD_AMX ? 8 : 2;
 }
 
 /* ---- MUL_MAT ------------------------------------------------------------- */
@@ -429,7 +432,7 @@ void gds_cpu_op_mul_mat_id(const struct gds_cpu_params *p, struct gds_tensor *ds
             const int32_t *pe = pairs + off[e];
             for (int64_t j0 = 0; j0 < cnt[e]; j0 += GDS_MM_NC) {
                 const int64_t j1 = j0 + GDS_MM_NC < cnt[e] ? j0 + GDS_MM_NC : cnt[e];
-                if (k.has_tile && cnt[e] >= mm_id_tile_min()) {
+                if (k.has_tile && cnt[e] >= mm_id_tile_min(p->simd)) {
                     int64_t rows[GDS_MM_NC];
                     float *ys[GDS_MM_NC];
                     for (int64_t j = j0; j < j1; j++) {

@@ -1100,7 +1100,7 @@ static void r_mul_mat_id(struct trun *r, double *y) {
  * have the same bits whatever M it was computed with (a mat-vec, a small batch,
  * a prefill tile, an expert used by one token or by a hundred): run_case
  * compares every segment with the prefix of the last (series_same). ------- */
-static const int64_t mm_series[] = { 1, 3, 8, 12, 17, 64, 130 };
+static const int64_t mm_series[] = { 1, 2, 3, 5, 6, 8, 12, 17, 64, 130 }; /* 2-8: the multi-column mat-vec (4 + 1, 4 + 2 columns) */
 #define MM_SERIES_N ((int)(sizeof mm_series / sizeof mm_series[0]))
 
 /* MUL_MAT: w [K n0, N n1] type t0, x [K, 130]; i[5] flags */
@@ -1791,7 +1791,7 @@ static void cases_init(void) {
         c->n[0] = K; c->n[1] = 136;
         c->i[5] = q == 6 || q == 7 ? GDS_MM_ACT_BF16 : 0;
         c->i[7] = 1;
-        tc_name(c, "%s%s,w=[%lld,136],x=[%lld,M] for M=1,3,8,12,17,64,130: same bits per column", tname(t),
+        tc_name(c, "%s%s,w=[%lld,136],x=[%lld,M] for M=1,2,3,5,6,8,12,17,64,130: same bits per column", tname(t),
                 q == 6 || q == 7 ? ",act_bf16" : "", (long long)K, (long long)K);
     }
     for (int q = 0; q < 6; q++)
@@ -1800,7 +1800,7 @@ static void cases_init(void) {
             c->t0 = wtypes[q];
             c->n[0] = 1152; c->n[1] = 40; c->n[2] = 8; c->n[3] = nx; c->n[4] = 4;
             c->i[7] = 2;
-            tc_name(c, "%s,w=[1152,40,8],x=[1152,%d,T],ids=[4,T] for T=1,3,8,12,17,64,130 (expert 2: T tokens): same bits per token",
+            tc_name(c, "%s,w=[1152,40,8],x=[1152,%d,T],ids=[4,T] for T=1,2,3,5,6,8,12,17,64,130 (expert 2: T tokens): same bits per token",
                     tname(c->t0), nx);
         }
 

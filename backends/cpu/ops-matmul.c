@@ -108,6 +108,15 @@ struct mm_k {
     int npk, pnext;
 };
 
+static int mm_amx_min(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("GDS_MM_AMX_MIN");
+        v = e && *e ? atoi(e) : 1;
+    }
+    return v;
+}
+
 static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_params *p, int64_t nrows, size_t extra,
                               int32_t flags, int64_t ncol, int64_t nglobal /* > 0: shared packs (if the tile packs), < 0: per-thread, 0: none */) {
     struct mm_k k;
@@ -117,7 +126,10 @@ static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_p
     k.q = p->wdata;
     k.has_ext = !(flags & GDS_MM_ACT_BF16) && gds_cpu_mm_ext_get(w->type, p->simd, &k.ext);
     k.ps = k.has_ext ? mm_pad(k.ext.prep_size(w->ne[0])) : 0;
-    k.has_tile = p->tiles && gds_cpu_tile_get(w->type, p->simd, flags, &k.tile) && (!k.tile.prepped || k.has_ext);
+    /* MUL_MAT with fewer columns than GDS_MM_AMX_MIN on amx: the AVX-512 tiles (an AMX tile multiplies 16
+     * columns whatever the count; same bits either way, tiles equal the mat-vec by contract) */
+    const enum gds_cpu_simd ts = nglobal >= 0 && p->simd == GDS_SIMD_AMX && ncol < mm_amx_min() ? GDS_SIMD_AVX512 : p->simd;
+    k.has_tile = p->tiles && gds_cpu_tile_get(w->type, ts, flags, &k.tile) && (!k.tile.prepped || k.has_ext);
     /* the AMX tiles gather per-row scales with 32-bit offsets (rows x row bytes) */
     if (k.has_tile && k.tile.pack && w->nb[1] > (size_t)INT32_MAX / 32) k.has_tile = false;
     GDS_ASSERT(!k.has_tile || (k.tile.cols >= 1 && k.tile.cols <= GDS_MM_NC && k.tile.rows >= 1 && GDS_MM_NR % k.tile.rows == 0));

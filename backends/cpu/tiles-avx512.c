@@ -65,6 +65,28 @@ AI __m512 reduce16x16_ps(const __m512 *v) {
                          _mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
+/* reduce16x16_ps with the operands of _mm512_reduce_add_ps (the MXFP4
+ * mat-vec's reduction: upper 256 + lower 256, upper 128 + lower 128, then
+ * s4[i] + s4[i + 2], s2[0] + s2[1]), so NaN operands meet as there too.
+ * Element 4j + k of the result is the sum of v[4k + j]. */
+AI __m512 reduce16x16_hl_ps(const __m512 *v) {
+    __m512 x[8], y[4], z[2];
+#pragma GCC unroll 8
+    for (int m = 0; m < 8; m++)
+        x[m] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)),
+                             _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)));
+#pragma GCC unroll 4
+    for (int m = 0; m < 4; m++)
+        y[m] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], _MM_SHUFFLE(3, 1, 3, 1)),
+                             _mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], _MM_SHUFFLE(2, 0, 2, 0)));
+#pragma GCC unroll 2
+    for (int m = 0; m < 2; m++)
+        z[m] = _mm512_add_ps(_mm512_shuffle_ps(y[2 * m], y[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(y[2 * m], y[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
 /* ---- MXFP4 x bf16-prepared F8 (equals mxfp4b_rows of quants-avx512.c) ------ */
 
 /* MXFP4_R rows x up to 16 columns, blocks outer. Per 128-block the rows are
@@ -181,7 +203,15 @@ AI void mxfp4b_blk(int64_t n, const uint8_t *w, size_t bw, const void *const *a,
         if (nf) mxblk_set(wd, swf, pc, ob, acc, nf, R, true);
         if (nu) mxblk_set(wd, swu, pc + nf, ob, acc + nf * R, nu, R, false);
     }
-    for (int j = 0; j < nc; j++)
+    int j = 0;
+    if (R == 4) /* 4 columns x 4 rows: the 16 reductions at once (same tree and operands) */
+        for (; j + 4 <= nc; j += 4) {
+            __attribute__((aligned(64))) float o[16];
+            _mm512_store_ps(o, reduce16x16_hl_ps(acc + j * R)); /* element 4r + c: column j + c, row r */
+            for (int c = 0; c < 4; c++)
+                for (int r = 0; r < 4; r++) yc[j + c][r] = o[4 * r + c];
+        }
+    for (; j < nc; j++)
         for (int r = 0; r < R; r++) yc[j][r] = _mm512_reduce_add_ps(acc[j * R + r]);
 }
 

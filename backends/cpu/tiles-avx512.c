@@ -98,7 +98,8 @@ AI __m512 reduce16x16_hl_ps(const __m512 *v) {
  * (weights as the first operand), then fma(P, sw, acc) (folded column) or
  * acc + scalef(P, cvt(eb) + c) (unfolded), blocks in order; acc lives in an
  * L1 array acc[column][row] between blocks; one _mm512_reduce_add_ps at the
- * end. Columns are ordered folded first, then unfolded (per-column flag).
+ * end (for 4 columns x 4 rows at once: reduce16x16_hl_ps, the same sums).
+ * Columns are ordered folded first, then unfolded (per-column flag).
  * Rows: 16-core Sapphire Rapids, f4q.gguf pp512 -t 16, one run each: the
  * earlier 4-row tile that decoded the rows again per 4 columns 178 t/s, this
  * kernel with 4 / 8 / 16 rows 195 / 204 / 201 t/s (there the default level is

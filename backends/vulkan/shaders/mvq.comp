@@ -15,9 +15,7 @@
  * max, exact in any grouping), one thread per activation block takes the
  * max of its parts and computes the scale (Q8_0: d = amax / 127, id = 1 /
  * d, the fp16-rounded d for the dot; MXFP4: act_quant's 2^e of 128-blocks),
- * then a thread per 4 activations writes their codes (MXFP4: x / 2^e, the
- * correctly rounded quotient matmul.comp gets from div_rn, as the product
- * x * 2^-e, which is correctly rounded too, while 2^-e is a normal float).
+ * then a thread per 4 activations writes their codes.
  *
  * VARIANT = R | Q8 << 4 | KB << 5: R rows a workgroup (1, 2, 4, 8), Q8 = 1
  * for Q8_0 weights (else MXFP4), K = 256 KB (Q8_0) or 512 KB (MXFP4): weight
@@ -114,8 +112,7 @@ void main() {
             int e = pow2_ceil_exp(amax * uintBitsToFloat(0x3b124925u));
             if (e > 127) e = 127;
             const float s = uintBitsToFloat(uint(e + 127) << 23);
-            /* x / 2^e correctly rounded = x * 2^-e (one correctly rounded product) while 2^-e is normal */
-            aid[b] = e < 127 ? uintBitsToFloat(uint(127 - e) << 23) : 0.0;
+            aid[b] = s;
             asc[b] = s;
         }
     }
@@ -130,7 +127,7 @@ void main() {
                 c = c > 127.0 ? 127.0 : c < -127.0 ? -127.0 : isnan(c) ? 0.0 : c;
                 wq |= (uint(int(c)) & 0xffu) << (8u * k);
             } else {
-                float c = id != 0.0 ? x[k] * id : div_rn(x[k], asc[(4u * i) / blk]);
+                float c = div_rn(x[k], id);
                 c = c > 448.0 ? 448.0 : c < -448.0 ? -448.0 : c;
                 wq |= f32_to_e4m3(c) << (8u * k);
             }

@@ -45,12 +45,8 @@
  *             SET_ROWS KV_E4M3_B64 (a word an invocation), INDEXER (a thread
  *             per head), ATTN (256 entries scored at once); QUANT_SIM BF16
  *             fused into its producer (vk_fuses_bf16, GDS_VK_FUSE=0: off)
- *             barriers only before a dispatch that reads or writes what an
- *             earlier one since the last barrier wrote, or writes what one
- *             read (pend_barrier; GDS_VK_BARRIER=1: after every dispatch);
- *             the graph's node order is kept, so few go (tiny-a: ~4 %)
  *   not tuned: correctness first - prefill-sized MUL_MAT (no tiling), TOP_K
- *             (O(n^2) per row), node order for fewer barriers
+ *             (O(n^2) per row), a barrier after every dispatch
  * (this list is kept in sync with gds_vk_ops in vulkan-ops.c)
  *
  * Determinism: every reduction runs in one fixed order per output (shared
@@ -75,7 +71,7 @@
 #include <stdlib.h>
 #include <vulkan/vulkan.h>
 
-enum { VK_MAX_PIPES = 128, VK_STAGE_SIZE = 64u << 20, VK_PEND = 64 };
+enum { VK_MAX_PIPES = 128, VK_STAGE_SIZE = 64u << 20 };
 
 struct vk_buf {             /* one gds_buffer */
     uintptr_t base;         /* private address range [base, base + size) */
@@ -137,12 +133,6 @@ struct vk_ctx {
     uint64_t prof_seen;     /* graphs recorded */
     const struct gds_tensor *fuse_out; /* a fused QUANT_SIM's output while its producer records */
     bool fuse;              /* GDS_VK_FUSE=0: no QUANT_SIM fusion */
-    /* barriers only between dependent dispatches (vk_dispatch_aux): the byte ranges
-     * written and read since the last barrier; bar_all (GDS_VK_BARRIER=1, and
-     * GDS_VK_PROF=1 so that each dispatch is timed alone): one after every dispatch */
-    bool bar_all;
-    struct vk_rng { VkBuffer b; VkDeviceSize s, e; } pend_w[VK_PEND], pend_r[VK_PEND];
-    int n_pw, n_pr;
     double prof_ms[GDS_OP_COUNT];
     uint64_t prof_n[GDS_OP_COUNT];
     struct vk_prof_key { char key[96]; enum gds_op op; double ms; uint64_t calls, disp; } *prof_keys;
@@ -425,8 +415,6 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     c->prof = pe && *pe && strcmp(pe, "0") != 0 && c->props.limits.timestampPeriod > 0 && qp[c->qfam].timestampValidBits > 0;
     const char *fu = getenv("GDS_VK_FUSE");
     c->fuse = !fu || strcmp(fu, "0") != 0;
-    const char *ba = getenv("GDS_VK_BARRIER");
-    c->bar_all = c->prof || (ba && strcmp(ba, "1") == 0);
     if (c->prof) {
         const char *sk = getenv("GDS_VK_PROF_SKIP");
         c->prof_skip = sk ? atoi(sk) : 0;
@@ -632,45 +620,6 @@ static enum gds_status bind_tensor(struct vk_ctx *c, const struct gds_tensor *t,
     return GDS_OK;
 }
 
-/* whether range x meets one of a[0..n) */
-static bool rng_hit(const struct vk_rng *a, int n, const VkDescriptorBufferInfo *x) {
-    for (int i = 0; i < n; i++)
-        if (a[i].b == x->buffer && a[i].s < x->offset + x->range && x->offset < a[i].e) return true;
-    return false;
-}
-
-/* Before a dispatch of node t with bindings bi: a barrier if it reads what a
- * dispatch since the last barrier wrote, or writes what one read or wrote
- * (the bound ranges: the tensors' byte extents; the scratch, whole, for the
- * ops that have scratch work, except the shaders named mv*, which never touch
- * it; binding 6 written when it is a fused QUANT_SIM's
- * output); then its ranges join the pending lists. Independent dispatches
- * (the q / kv / compressor branches of a layer, ...) run back to back. */
-static void pend_barrier(struct vk_ctx *c, const struct gds_tensor *t, const VkDescriptorBufferInfo *bi, bool scratch) {
-    VkDescriptorBufferInfo rd[GDS_MAX_SRC + 1], wr[3];
-    int nr = 0, nw = 0;
-    wr[nw++] = bi[VK_BIND_DST];
-    for (int k = 0; k < GDS_MAX_SRC; k++) {
-        const struct gds_tensor *s = k == GDS_MAX_SRC - 1 && !t->src[k] ? c->fuse_out : t->src[k];
-        if (!s) continue;
-        rd[nr++] = bi[VK_BIND_SRC0 + k];
-        if (s == c->fuse_out && !t->src[k]) wr[nw++] = bi[VK_BIND_SRC0 + k];
-    }
-    if (scratch && c->scratch.buf) {
-        rd[nr++] = bi[VK_BIND_SCRATCH];
-        wr[nw++] = bi[VK_BIND_SCRATCH];
-    }
-    bool need = c->n_pw + nw > VK_PEND || c->n_pr + nr > VK_PEND;
-    for (int i = 0; i < nr && !need; i++) need = rng_hit(c->pend_w, c->n_pw, &rd[i]);
-    for (int i = 0; i < nw && !need; i++) need = rng_hit(c->pend_w, c->n_pw, &wr[i]) || rng_hit(c->pend_r, c->n_pr, &wr[i]);
-    if (need) {
-        barrier_all(c);
-        c->n_pw = c->n_pr = 0;
-    }
-    for (int i = 0; i < nr; i++) c->pend_r[c->n_pr++] = (struct vk_rng){ rd[i].buffer, rd[i].offset, rd[i].offset + rd[i].range };
-    for (int i = 0; i < nw; i++) c->pend_w[c->n_pw++] = (struct vk_rng){ wr[i].buffer, wr[i].offset, wr[i].offset + wr[i].range };
-}
-
 enum gds_status vk_dispatch(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, int variant,
                             const uint32_t groups[3], const uint32_t *u, int n_u) {
     return vk_dispatch_aux(c, t, shader, variant, groups, u, n_u, NULL, 0);
@@ -718,7 +667,6 @@ enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, co
         w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = (uint32_t)i,
                                        .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[i] };
     vkUpdateDescriptorSets(c->dev, VK_N_BIND, w, 0, NULL);
-    if (!c->bar_all) pend_barrier(c, t, bi, gds_vk_ops[t->op].work && strncmp(shader, "mv", 2) != 0);
     vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
     vkCmdBindDescriptorSets(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->layout, 0, 1, &set, 0, NULL);
     if (c->prof) vkCmdWriteTimestamp(c->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 2 * c->n_disp);
@@ -727,7 +675,7 @@ enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, co
         vkCmdWriteTimestamp(c->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, c->qpool, 2 * c->n_disp + 1);
         c->prof_op[c->n_disp] = c->prof_cur;
     }
-    if (c->bar_all) barrier_all(c);
+    barrier_all(c);
     c->n_disp++;
     c->n_slot += slots;
     return GDS_OK;
@@ -800,7 +748,6 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
     if (st == GDS_OK) st = cmd_begin(c);
     if (st != GDS_OK) return st;
     if (c->prof) vkCmdResetQueryPool(c->cmd, c->qpool, 0, 2 * c->cap_disp);
-    c->n_pw = c->n_pr = 0;
     if (c->prof) c->prof_on = c->prof_seen++ >= (uint64_t)c->prof_skip;
     for (int i = 0; i < g->n_nodes; i++) {
         const struct gds_tensor *t = g->nodes[i];
@@ -824,7 +771,6 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
         if (c->fuse_out) i = j; /* the QUANT_SIM ran inside t */
         c->fuse_out = NULL;
     }
-    if (c->n_pw || c->n_pr) barrier_all(c);
     if ((st = cmd_submit_wait(c, "running the graph")) != GDS_OK || !c->prof || !c->prof_on || c->n_disp == 0) return st;
     c->prof_graphs++;
     uint64_t *ts = malloc(2 * (size_t)c->n_disp * sizeof *ts);

@@ -57,11 +57,8 @@ struct vk_ctx;
 
 /* Records one dispatch of shader `shader` (specialization constant 0 =
  * variant) for node t with groups[0..2] workgroups; u: n_u values for
- * vk_params.u (NULL: zeros). A global memory barrier precedes a dispatch that
- * reads or writes the bytes (bound ranges: its tensors; the scratch where the op
- * has scratch work and the shader is not mv*) an earlier dispatch since the last
- * barrier wrote, or writes what one read, so dispatches see the writes they
- * depend on (GDS_VK_BARRIER=1: a barrier after every dispatch). */
+ * vk_params.u (NULL: zeros). A global memory barrier follows every dispatch,
+ * so consecutive dispatches see each other's writes. */
 enum gds_status vk_dispatch(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, int variant,
                             const uint32_t groups[3], const uint32_t *u, int n_u);
 /* the same with aux_bytes of host data after the parameters (Params.aux: a

@@ -36,10 +36,7 @@
  *             one-column MUL_MAT: mvstage.comp, R rows a workgroup staged in
  *             shared memory by all 256 threads with 16-byte loads, a thread
  *             per lane chain; BF16/F16 otherwise: matvec.comp, 2-8 threads
- *             a row with 4-16 byte loads; one-column Q8_0/MXFP4 MUL_MAT and
- *             Q8_0/MXFP4 MUL_MAT_ID (K % 256 Q8_0, % 512 MXFP4): mvq.comp, one
- *             dispatch, each workgroup quantizing its activation row in
- *             shared memory beside 4-8 weight rows staged there),
+ *             a row with 4-16 byte loads),
  *             HC_COMB (dots double-buffered, sum of squares beside them, a
  *             thread per Sinkhorn entry), RMS_NORM (a row a workgroup),
  *             SET_ROWS KV_E4M3_B64 (a word an invocation), INDEXER (a thread

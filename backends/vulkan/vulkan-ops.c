@@ -242,52 +242,7 @@ static int mv_stage(const struct vk_ctx *c, const struct gds_tensor *t) {
     return (int)(R | ks8 << 4);
 }
 
-/* mvq.comp for a one-column Q8_0 / MXFP4 MUL_MAT or a Q8_0 / MXFP4 MUL_MAT_ID,
- * type and shape only (vk_fuses_bf16: mvq reads x while it writes) */
-static bool mv_q_shape(const struct gds_tensor *t) {
-    static int force = -1;
-    if (force < 0) force = getenv("GDS_VK_MV_Q") ? atoi(getenv("GDS_VK_MV_Q")) : 16;
-    const enum gds_type w = t->src[0]->type;
-    return force != 0 && mm_blocks(t) && (w == GDS_TYPE_Q8_0 || w == GDS_TYPE_MXFP4) &&
-           t->src[0]->ne[0] % (w == GDS_TYPE_Q8_0 ? 256 : 512) == 0 &&
-           (t->op == GDS_OP_MUL_MAT_ID || t->ne[1] == 1);
-}
-
-/* mvq.comp's variant: R | Q8 << 4 | KB << 5 (K = 256 KB for Q8_0, 512 KB for MXFP4: rows
- * of 272 KB bytes); 0: the two dispatches of matmul.comp.
- * R: the most rows (8, 4) whose weights (whole rows, at most 8 loads of 16 bytes a
- * thread) and activation tables fit in the shared memory (up to 48 KiB, less 1 KiB);
- * below 4 rows the activation quantization a workgroup redoes costs more than the
- * dispatch it saves. GDS_VK_MV_Q=0: off; =1|2|4|8: that R where it fits (testing) */
-static int mv_q(const struct vk_ctx *c, const struct gds_tensor *t) {
-    if (!mv_q_shape(t)) return 0;
-    const struct gds_tensor *w = t->src[0], *x = t->src[1];
-    bool ok = vk_tensor_offs(c, w) % 16 == 0 && vk_tensor_offs(c, x) % 16 == 0;
-    for (int d = 1; d < 4; d++) ok = ok && w->nb[d] % 16 == 0 && x->nb[d] % 16 == 0;
-    if (!ok) return 0;
-    const int force = atoi(getenv("GDS_VK_MV_Q") ? getenv("GDS_VK_MV_Q") : "16");
-    const bool q8 = w->type == GDS_TYPE_Q8_0;
-    const uint32_t K = (uint32_t)w->ne[0], KB = K / (q8 ? 256 : 512), rw4 = 17 * KB, nbw = K / 32;
-    uint32_t shmem = vk_max_shared(c);
-    shmem = (shmem > 48u << 10 ? 48u << 10 : shmem) - 1024;
-    for (uint32_t R = force >= 1 && force <= 8 ? (uint32_t)force : 8; R >= 1; R /= 2) {
-        const uint64_t bytes = (uint64_t)R * rw4 * 16 + 2 * (uint64_t)K + 8 * (uint64_t)nbw + 4 * (uint64_t)R * nbw;
-        if (R * rw4 <= 2048 && bytes <= shmem && (R >= 4 || force <= 8)) return (int)(R | (uint32_t)q8 << 4 | KB << 5);
-    }
-    return 0;
-}
-
 static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t) {
-    const int VQ = mv_q(c, t);
-    if (VQ) { /* mvq.comp: a workgroup per R rows and column, the activations quantized in it */
-        const uint32_t R = (uint32_t)VQ & 15;
-        const uint64_t n_wg = (uint64_t)((t->ne[0] + R - 1) / R) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
-        if (n_wg > UINT32_MAX) return gds_error(GDS_ERR_BACKEND, "vulkan mul_mat: %llu workgroups", (unsigned long long)n_wg);
-        uint32_t g[3];
-        const uint32_t u4[4] = { 0, 0, (uint32_t)n_wg, t->op == GDS_OP_MUL_MAT_ID };
-        vk_groups_1d(c, n_wg, 1, g);
-        return vk_dispatch(c, t, "mvq", VQ, g, u4, 4);
-    }
     const int V = mv_stage(c, t);
     if (V) { /* mvstage.comp: a workgroup per R rows and column */
         const uint32_t R = (uint32_t)V & 15;
@@ -410,7 +365,7 @@ bool vk_fuses_bf16(const struct gds_tensor *p, const struct gds_tensor *q) {
          * an earlier dispatch; exact aliasing of one shape where each element is
          * read before the same invocation writes it, or the whole row/block was
          * read before a barrier (elementwise.comp, rms_row, HADAMARD) */
-        const bool mm = (p->op == GDS_OP_MUL_MAT || p->op == GDS_OP_MUL_MAT_ID) && k == 1 && mm_blocks(p) && !mv_q_shape(p);
+        const bool mm = (p->op == GDS_OP_MUL_MAT || p->op == GDS_OP_MUL_MAT_ID) && k == 1 && mm_blocks(p);
         const bool same = p->op != GDS_OP_MUL_MAT && p->op != GDS_OP_MUL_MAT_ID && p->op != GDS_OP_ROPE && s->data == q->data &&
                           plain_f32(s) && memcmp(s->ne, q->ne, sizeof s->ne) == 0;
         if (!mm && !same) return false;

@@ -33,10 +33,7 @@
  *             on lavapipe): the scheduler runs those on the CPU
  *   tuned:    MUL_MAT / MUL_MAT_ID (a workgroup per 16 weight rows, 16
  *             threads a row on consecutive elements or blocks; BF16/F16
- *             one-column MUL_MAT: mvstage.comp, R rows a workgroup staged in
- *             shared memory by all 256 threads with 16-byte loads, a thread
- *             per lane chain; BF16/F16 otherwise: matvec.comp, 2-8 threads
- *             a row with 4-16 byte loads),
+ *             MUL_MAT: matvec.comp, 2-8 threads a row with 4-16 byte loads),
  *             HC_COMB (dots double-buffered, sum of squares beside them, a
  *             thread per Sinkhorn entry), RMS_NORM (a row a workgroup),
  *             SET_ROWS KV_E4M3_B64 (a word an invocation), INDEXER (a thread
@@ -139,7 +136,6 @@ struct vk_ctx {
 enum { VK_PROF_KEYS = 512 };
 
 bool vk_has_f64(const struct vk_ctx *c) { return c->f64; }
-uint32_t vk_max_shared(const struct vk_ctx *c) { return c->props.limits.maxComputeSharedMemorySize; }
 
 static enum gds_status vk_err(VkResult r, const char *what) {
     return gds_error(r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? GDS_ERR_NOMEM : GDS_ERR_BACKEND,

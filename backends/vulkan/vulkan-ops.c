@@ -211,48 +211,7 @@ static uint32_t mv_threads(const struct vk_ctx *c, const struct gds_tensor *t) {
     return 0;
 }
 
-/* mvstage.comp's variant for a one-column BF16 / F16 MUL_MAT: R | KS8 << 4 (R rows
- * a workgroup, slabs of 8 * KS8 elements a row staged in shared memory); 0: none.
- * R: 1 up to 512 rows to cover (N x columns), 2 up to 2048, else 4: at least ~256
- * workgroups, so that every SM has a few and all the bytes of a small matrix are in
- * flight at once. KS8: a power of 2, the whole row (K16 / 8) if it fits in the
- * device's shared memory (up to 48 KiB, 1 KiB kept for the lane sums), at most 8
- * loads of 16 bytes a thread. Needs weight rows at multiples of 16 bytes.
- * GDS_VK_MV_R=0 turns it off (matvec.comp / matmul.comp: the previous kernels),
- * =1|2|4|8 forces R (testing) */
-static int mv_stage(const struct vk_ctx *c, const struct gds_tensor *t) {
-    const struct gds_tensor *w = t->src[0];
-    if (t->op != GDS_OP_MUL_MAT || (w->type != GDS_TYPE_BF16 && w->type != GDS_TYPE_F16) || w->nb[0] != 2 || t->ne[1] != 1)
-        return 0;
-    static int force = -1;
-    if (force < 0) force = getenv("GDS_VK_MV_R") ? atoi(getenv("GDS_VK_MV_R")) : 16;
-    if (force == 0) return 0;
-    bool ok = vk_tensor_offs(c, w) % 16 == 0;
-    for (int d = 1; d < 4; d++) ok = ok && w->nb[d] % 16 == 0;
-    const int64_t K16 = w->ne[0] - w->ne[0] % 16;
-    if (!ok || K16 < 16) return 0;
-    const uint64_t rows = (uint64_t)t->ne[0] * (uint64_t)(t->ne[2] * t->ne[3]);
-    uint32_t R = force == 1 || force == 2 || force == 4 || force == 8 ? (uint32_t)force : rows <= 512 ? 1 : rows <= 2048 ? 2 : 4;
-    uint32_t shmem = vk_max_shared(c);
-    shmem = (shmem > 48u << 10 ? 48u << 10 : shmem) - 1024;
-    uint32_t ks8 = 1;
-    while (ks8 < (uint32_t)(K16 / 8)) ks8 *= 2;
-    while (ks8 > 1 && (R * ks8 > 2048 || R * (ks8 + 2) * 16 > shmem)) ks8 /= 2;
-    if (ks8 < 2) return 0;
-    return (int)(R | ks8 << 4);
-}
-
 static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t) {
-    const int V = mv_stage(c, t);
-    if (V) { /* mvstage.comp: a workgroup per R rows and column */
-        const uint32_t R = (uint32_t)V & 15;
-        const uint64_t n_wg = (uint64_t)((t->ne[0] + R - 1) / R) * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
-        if (n_wg > UINT32_MAX) return gds_error(GDS_ERR_BACKEND, "vulkan mul_mat: %llu workgroups", (unsigned long long)n_wg);
-        uint32_t g[3];
-        const uint32_t u3[3] = { 0, 0, (uint32_t)n_wg };
-        vk_groups_1d(c, n_wg, 1, g);
-        return vk_dispatch(c, t, "mvstage", V, g, u3, 3);
-    }
     const uint32_t T = mv_threads(c, t);
     if (T) { /* matvec.comp: a workgroup per 64 / T rows and column set (4 columns of one (i2, i3)) */
         const uint64_t n_wg = (uint64_t)((t->ne[0] + 64 / T - 1) / (64 / T)) * (uint64_t)((t->ne[1] + 3) / 4) * (uint64_t)(t->ne[2] * t->ne[3]);

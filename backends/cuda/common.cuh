@@ -11,6 +11,8 @@
 
 #include <cuda_runtime.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 extern "C" {
 #include "gds-impl.h"   /* GDS_P_* op param slots, gds-quants.h */
@@ -19,6 +21,15 @@ extern "C" {
 
 #define GDS_CU_RETURN_LAST() return (int)cudaGetLastError()
 
+
+/* an A/B switch read once (host): on unless the variable is "0" */
+static inline bool cu_switch(const char *name, int *cache) {
+    if (*cache < 0) {
+        const char *e = getenv(name);
+        *cache = !(e && !strcmp(e, "0"));
+    }
+    return *cache != 0;
+}
 
 /* byte address of element (i0, i1, i2, i3) of t (i0 counts elements or blocks per nb[0]) */
 static __device__ inline char *cu_at(const gds_cu_t &t, int64_t i0, int64_t i1, int64_t i2, int64_t i3) {

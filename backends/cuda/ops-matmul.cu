@@ -1222,11 +1222,7 @@ __global__ void __launch_bounds__(128) mv_kernel(const mv_p p, const int SC) {
 /* GDS_CUDA_MV=0: every product through mm_tc (A/B; the same bits) */
 static bool mv_on() {
     static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("GDS_CUDA_MV");
-        on = !(e && !strcmp(e, "0"));
-    }
-    return on != 0;
+    return cu_switch("GDS_CUDA_MV", &on);
 }
 
 static bool mv_kind(int kind) { return kind == MK_Q8 || kind == MK_MXFP4 || kind == MK_BF16 || kind == MK_F16; }

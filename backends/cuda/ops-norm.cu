@@ -167,11 +167,7 @@ static __global__ void __launch_bounds__(256) k_rms_norm_reg(gds_cu_t x, const f
 /* GDS_CUDA_RN=0: k_rms_norm for every row (A/B; the same bits) */
 static bool cu_rn_reg() {
     static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("GDS_CUDA_RN");
-        on = !(e && !strcmp(e, "0"));
-    }
-    return on != 0;
+    return cu_switch("GDS_CUDA_RN", &on);
 }
 
 extern "C" int gds_cu_run_rms_norm(const struct gds_cu_node *n, const struct gds_cu_exec *x) {

@@ -123,11 +123,7 @@ static __device__ void cu_quant_block_warp(int32_t type, const cu_src_row &x, in
  * per block of cu_quant_block (A/B, same bytes) */
 static bool cu_warp_quant(int32_t type) {
     static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("GDS_CUDA_WQ");
-        on = !(e && !strcmp(e, "0"));
-    }
-    return on && (type == GDS_TYPE_F8_E4M3_B128 || type == GDS_TYPE_KV_E4M3_B64);
+    return cu_switch("GDS_CUDA_WQ", &on) && (type == GDS_TYPE_F8_E4M3_B128 || type == GDS_TYPE_KV_E4M3_B64);
 }
 
 /* ---- CPY ------------------------------------------------------------------- */

@@ -108,14 +108,7 @@ struct mm_k {
     int npk, pnext;
 };
 
-static int mm_amx_min(void) {
-    static int v = -1;
-    if (v < 0) {
-        const char *e = getenv("GDS_MM_AMX_MIN");
-        v = e && *e ? atoi(e) : 1;
-    }
-    return v;
-}
+static int mm_amx_min(void);
 
 static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_params *p, int64_t nrows, size_t extra,
                               int32_t flags, int64_t ncol, int64_t nglobal /* > 0: shared packs (if the tile packs), < 0: per-thread, 0: none */) {
@@ -267,6 +260,13 @@ static int mm_env_min(const char *name, int def) {
     const char *e = getenv(name);
     const int v = e && *e ? atoi(e) : def;
     return v < 2 ? 2 : v;
+}
+/* MUL_MAT with fewer columns than GDS_MM_AMX_MIN on amx takes the AVX-512 tiles (default 2: never,
+ * one column takes the mat-vec) */
+static int mm_amx_min(void) {
+    static int v = -1;
+    if (v < 0) v = mm_env_min("GDS_MM_AMX_MIN", 2);
+    return v;
 }
 static int mm_tile_min(void) {
     static int v = -1;

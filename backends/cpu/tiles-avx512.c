@@ -45,44 +45,29 @@
 
 /* Canonical 16-lane reduction of 16 vectors v[i] at once (quants.c:
  * s8[i] = l[i] + l[i+8], s4[i] = s8[i] + s8[i+4], s2[i] = s4[i] + s4[i+2],
- * s2[0] + s2[1]). Element 4j + k of the result is the sum of v[4k + j]. */
-AI __m512 reduce16x16_ps(const __m512 *v) {
+ * s2[0] + s2[1]). Element 4j + k of the result is the sum of v[4k + j].
+ * HL: the first two steps take their operands as _mm512_reduce_add_ps does
+ * (upper 256 + lower 256, upper 128 + lower 128: the MXFP4 mat-vec's
+ * reduction), so that NaN operands meet as there too; the sums are the same. */
+AI __m512 reduce16x16(const __m512 *v, const bool HL) {
     __m512 x[8], y[4], z[2];
 #pragma GCC unroll 8
-    for (int m = 0; m < 8; m++) /* s8 of v[2m] in lanes 0-7, of v[2m+1] in 8-15 */
-        x[m] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int m = 0; m < 8; m++) { /* s8 of v[2m] in lanes 0-7, of v[2m+1] in 8-15 */
+        const __m512 lo = _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0));
+        const __m512 hi = _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2));
+        x[m] = HL ? _mm512_add_ps(hi, lo) : _mm512_add_ps(lo, hi);
+    }
 #pragma GCC unroll 4
-    for (int m = 0; m < 4; m++) /* 128-bit lane j: s4 of v[4m + j] */
-        y[m] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                             _mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    for (int m = 0; m < 4; m++) { /* 128-bit lane j: s4 of v[4m + j] */
+        const __m512 lo = _mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], _MM_SHUFFLE(2, 0, 2, 0));
+        const __m512 hi = _mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], _MM_SHUFFLE(3, 1, 3, 1));
+        y[m] = HL ? _mm512_add_ps(hi, lo) : _mm512_add_ps(lo, hi);
+    }
 #pragma GCC unroll 2
     for (int m = 0; m < 2; m++) /* lane j: s2[0], s2[1] of v[8m + j], then of v[8m + 4 + j] */
         z[m] = _mm512_add_ps(_mm512_shuffle_ps(y[2 * m], y[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
                              _mm512_shuffle_ps(y[2 * m], y[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
     /* lane j: sums of v[j], v[4 + j], v[8 + j], v[12 + j] */
-    return _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                         _mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
-}
-
-/* reduce16x16_ps with the operands of _mm512_reduce_add_ps (the MXFP4
- * mat-vec's reduction: upper 256 + lower 256, upper 128 + lower 128, then
- * s4[i] + s4[i + 2], s2[0] + s2[1]), so NaN operands meet as there too.
- * Element 4j + k of the result is the sum of v[4k + j]. */
-AI __m512 reduce16x16_hl_ps(const __m512 *v) {
-    __m512 x[8], y[4], z[2];
-#pragma GCC unroll 8
-    for (int m = 0; m < 8; m++)
-        x[m] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)),
-                             _mm512_shuffle_f32x4(v[2 * m], v[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)));
-#pragma GCC unroll 4
-    for (int m = 0; m < 4; m++)
-        y[m] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], _MM_SHUFFLE(3, 1, 3, 1)),
-                             _mm512_shuffle_f32x4(x[2 * m], x[2 * m + 1], _MM_SHUFFLE(2, 0, 2, 0)));
-#pragma GCC unroll 2
-    for (int m = 0; m < 2; m++)
-        z[m] = _mm512_add_ps(_mm512_shuffle_ps(y[2 * m], y[2 * m + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_ps(y[2 * m], y[2 * m + 1], _MM_SHUFFLE(3, 2, 3, 2)));
     return _mm512_add_ps(_mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(2, 0, 2, 0)),
                          _mm512_shuffle_ps(z[0], z[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
@@ -98,7 +83,7 @@ AI __m512 reduce16x16_hl_ps(const __m512 *v) {
  * (weights as the first operand), then fma(P, sw, acc) (folded column) or
  * acc + scalef(P, cvt(eb) + c) (unfolded), blocks in order; acc lives in an
  * L1 array acc[column][row] between blocks; one _mm512_reduce_add_ps at the
- * end (for 4 columns x 4 rows at once: reduce16x16_hl_ps, the same sums).
+ * end (for 4 columns x 4 rows at once: reduce16x16 with HL, the same sums).
  * Columns are ordered folded first, then unfolded (per-column flag).
  * Rows: 16-core Sapphire Rapids, f4q.gguf pp512 -t 16, one run each: the
  * earlier 4-row tile that decoded the rows again per 4 columns 178 t/s, this
@@ -208,7 +193,7 @@ AI void mxfp4b_blk(int64_t n, const uint8_t *w, size_t bw, const void *const *a,
     if (R == 4) /* 4 columns x 4 rows: the 16 reductions at once (same tree and operands) */
         for (; j + 4 <= nc; j += 4) {
             __attribute__((aligned(64))) float o[16];
-            _mm512_store_ps(o, reduce16x16_hl_ps(acc + j * R)); /* element 4r + c: column j + c, row r */
+            _mm512_store_ps(o, reduce16x16(acc + j * R, true)); /* element 4r + c: column j + c, row r */
             for (int c = 0; c < 4; c++)
                 for (int r = 0; r < 4; r++) yc[j + c][r] = o[4 * r + c];
         }
@@ -244,7 +229,7 @@ static void q8_pack(int64_t K, const void *const *a, int nc, void *buf) {
     for (int64_t b = 0; b < K / QK8_0; b++) {
         int32_t *ncb = (int32_t *)((char *)buf + Q8PK_HDR + (size_t)b * 128);
         float *dab = (float *)(ncb + 16);
-        for (int j = 0; j < 16; j++) {
+        for (int j = 0; j < nc; j++) {
             const block_q8_0 *x = (const block_q8_0 *)h->col[j] + b;
             int32_t sum = 0;
             for (int i = 0; i < QK8_0; i++) sum += x->qs[i];
@@ -253,6 +238,7 @@ static void q8_pack(int64_t K, const void *const *a, int nc, void *buf) {
             memcpy(&dah, &x->d, sizeof dah);
             dab[j] = _cvtsh_ss(dah);
         }
+        for (int j = nc; j < 16; j++) { ncb[j] = ncb[0]; dab[j] = dab[0]; } /* the padding columns are column 0 */
     }
 }
 
@@ -382,7 +368,7 @@ static void tile_f8p(int64_t K, const void *w, size_t bw, const void *const *a, 
                 l[4 * r + c] = s;
             }
         }
-        const __m512 pp = reduce16x16_ps(l); /* element 4j + k = sum of l[4k + j]: lane 4c + r */
+        const __m512 pp = reduce16x16(l, false); /* element 4j + k = sum of l[4k + j]: lane 4c + r */
         float saf[4];
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) memcpy(&saf[c], p[c] + ob + 4 * QK_F8, sizeof(float));

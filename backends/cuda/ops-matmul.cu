@@ -105,9 +105,6 @@
  */
 #include "common.cuh"
 
-#include <stdlib.h>
-#include <string.h>
-
 namespace {
 
 /* ---- weight kinds and their stage geometry ------------------------------ */

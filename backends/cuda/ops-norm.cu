@@ -51,8 +51,6 @@
 #include "common.cuh"
 
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define CU_FULL 0xffffffffu
 

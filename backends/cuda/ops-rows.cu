@@ -17,9 +17,6 @@
  */
 #include "common.cuh"
 
-#include <stdlib.h>
-#include <string.h>
-
 /* ---- quantized destinations: the reference quantizers of gds-quants.h ------ */
 
 /* value j of a source row: plain float types (element stride s) */
@@ -56,9 +53,9 @@ static bool is_block(int32_t type) { return cu_blck(type) > 1; }
 /* gds_act_quant_block of the group whose value lane + 32 i a lane holds in
  * v[i] (n = 32 * NV values), by the 32 lanes of a warp: amax by a warp max (a
  * max of the non-NaN |x| and +0: the same in any order; NaN is ignored as by
- * the CPU's compare), then the reference's scalar steps, written as there
- * (amax floor, exponent, power-of-two divide, clamp, gds_fp32_to_e4m3) for
- * each value by its lane: the same bytes. scale written by lane 0. */
+ * the CPU's compare), then the reference's own steps (gds_act_quant_scale,
+ * gds_act_quant_code) for each value by its lane: the same bytes. scale
+ * written by lane 0. */
 template <int NV>
 static __device__ void cu_act_quant_warp(const float (&v)[NV], uint8_t *scale, uint8_t *qs, int lane) {
     float amax = 0.0f;
@@ -69,17 +66,11 @@ static __device__ void cu_act_quant_warp(const float (&v)[NV], uint8_t *scale, u
         const float a = __shfl_xor_sync(0xffffffffu, amax, o);
         if (amax < a) amax = a;
     }
-    if (amax < 1e-4f) amax = 1e-4f;
-    int e = gds_pow2_ceil_exp(amax * (1.0f / 448.0f));
-    if (e > 127) e = 127;
-    const float s = gds_bits_f32((uint32_t)(e + 127) << 23);
-    if (lane == 0) *scale = (uint8_t)(e + 127);
+    const uint8_t sb = gds_act_quant_scale(amax);
+    const float s = gds_bits_f32((uint32_t)sb << 23);
+    if (lane == 0) *scale = sb;
 #pragma unroll
-    for (int i = 0; i < NV; i++) {
-        float q = v[i] / s;
-        q = q > 448.0f ? 448.0f : q < -448.0f ? -448.0f : q;
-        qs[lane + 32 * i] = gds_fp32_to_e4m3(q);
-    }
+    for (int i = 0; i < NV; i++) qs[lane + 32 * i] = gds_act_quant_code(v[i], s);
 }
 
 /* block kb of row x into dst_row by a warp (types with cu_warp_quant): the

@@ -226,19 +226,27 @@ GDS_QFN void gds_quant_block_mxfp4(const float *x, block_mxfp4 *b) {
  * codes e4m3(clamp(x/s, +-448)); the clamp is written with comparisons so
  * NaN passes through to 0x7F (torch.clamp propagates NaN). e is capped at 127
  * (only for inf input). F8_E4M3_B128 blocks (n = 128), KV groups (n = 64). */
-GDS_QFN void gds_act_quant_block(const float *x, int n, uint8_t *scale, uint8_t *qs) {
-    float amax = 0.0f;
-    for (int j = 0; j < n; j++) if (amax < fabsf(x[j])) amax = fabsf(x[j]);
+/* act_quant's two steps, for kernels that split a group over threads (the
+ * CUDA warp quantizer): the scale byte (exponent field e + 127) of a group
+ * whose max |x| is amax, and the code of one value x at that scale s = 2^e */
+GDS_QFN uint8_t gds_act_quant_scale(float amax) {
     if (amax < 1e-4f) amax = 1e-4f;
     int e = gds_pow2_ceil_exp(amax * (1.0f / 448.0f));
     if (e > 127) e = 127;
-    const float s = gds_bits_f32((uint32_t)(e + 127) << 23);
-    *scale = (uint8_t)(e + 127);
-    for (int j = 0; j < n; j++) {
-        float v = x[j] / s;
-        v = v > 448.0f ? 448.0f : v < -448.0f ? -448.0f : v;
-        qs[j] = gds_fp32_to_e4m3(v);
-    }
+    return (uint8_t)(e + 127);
+}
+GDS_QFN uint8_t gds_act_quant_code(float x, float s) {
+    float v = x / s;
+    v = v > 448.0f ? 448.0f : v < -448.0f ? -448.0f : v;
+    return gds_fp32_to_e4m3(v);
+}
+
+GDS_QFN void gds_act_quant_block(const float *x, int n, uint8_t *scale, uint8_t *qs) {
+    float amax = 0.0f;
+    for (int j = 0; j < n; j++) if (amax < fabsf(x[j])) amax = fabsf(x[j]);
+    *scale = gds_act_quant_scale(amax);
+    const float s = gds_bits_f32((uint32_t)*scale << 23);
+    for (int j = 0; j < n; j++) qs[j] = gds_act_quant_code(x[j], s);
 }
 
 /* KV_E4M3_B64 (spec 5.2): act_quant per group of 64 on the first 448 values

@@ -127,8 +127,6 @@ struct vk_ctx {
     uint64_t prof_seen;     /* graphs recorded */
     const struct gds_tensor *fuse_out; /* a fused QUANT_SIM's output while its producer records */
     bool fuse;              /* GDS_VK_FUSE=0: no QUANT_SIM fusion */
-    double prof_ms[GDS_OP_COUNT];
-    uint64_t prof_n[GDS_OP_COUNT];
     struct vk_prof_key { char key[96]; enum gds_op op; double ms; uint64_t calls, disp; } *prof_keys;
     int prof_nkeys;
 };
@@ -250,15 +248,22 @@ static int prof_key_cmp(const void *a, const void *b) {
 static void prof_print(struct vk_ctx *c) {
     double tot = 0;
     uint64_t nd = 0;
-    for (int i = 0; i < GDS_OP_COUNT; i++) { tot += c->prof_ms[i]; nd += c->prof_n[i]; }
+    /* per op: the sums of its keys (a key belongs to one op) */
+    double prof_ms[GDS_OP_COUNT] = { 0 };
+    uint64_t prof_n[GDS_OP_COUNT] = { 0 };
+    for (int i = 0; i < c->prof_nkeys; i++) {
+        prof_ms[c->prof_keys[i].op] += c->prof_keys[i].ms;
+        prof_n[c->prof_keys[i].op] += c->prof_keys[i].disp;
+    }
+    for (int i = 0; i < GDS_OP_COUNT; i++) { tot += prof_ms[i]; nd += prof_n[i]; }
     const double ng = c->prof_graphs ? (double)c->prof_graphs : 1.0;
     fprintf(stderr, "vulkan profile (%s): %.1f ms of dispatches in %llu graphs (%d left out): %.3f ms, %.1f dispatches a graph\n",
             c->props.deviceName, tot, (unsigned long long)c->prof_graphs, c->prof_skip, tot / ng, (double)nd / ng);
     for (int i = 0; i < GDS_OP_COUNT; i++)
-        if (c->prof_n[i])
+        if (prof_n[i])
             fprintf(stderr, "  %-12s %9.1f ms %5.1f %% %8llu dispatches %8.1f us each %8.3f ms a graph\n", gds_op_name((enum gds_op)i),
-                    c->prof_ms[i], tot > 0 ? 100 * c->prof_ms[i] / tot : 0.0, (unsigned long long)c->prof_n[i],
-                    1e3 * c->prof_ms[i] / (double)c->prof_n[i], c->prof_ms[i] / ng);
+                    prof_ms[i], tot > 0 ? 100 * prof_ms[i] / tot : 0.0, (unsigned long long)prof_n[i],
+                    1e3 * prof_ms[i] / (double)prof_n[i], prof_ms[i] / ng);
     if (!c->prof_keys) return;
     qsort(c->prof_keys, (size_t)c->prof_nkeys, sizeof *c->prof_keys, prof_key_cmp);
     fprintf(stderr, "vulkan profile by node (as GDS_PROF's keys):\n      ms       %%     calls   us/call  disp/call  node\n");
@@ -772,8 +777,6 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
         for (uint32_t i = 0; i < c->n_disp; i++) {
             const double ms = (double)(ts[2 * i + 1] - ts[2 * i]) * c->props.limits.timestampPeriod * 1e-6;
             struct vk_prof_key *k = &c->prof_keys[c->prof_op[i]];
-            c->prof_ms[k->op] += ms;
-            c->prof_n[k->op]++;
             k->ms += ms;
             k->disp++;
         }

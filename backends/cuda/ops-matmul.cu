@@ -240,6 +240,20 @@ static __device__ __forceinline__ uint32_t hmul2(uint32_t a, uint32_t b) {
     return r;
 }
 
+/* the mma A fragment words of one MXFP4 qs word w (8 nibbles) for half h of
+ * the lane's rows: nibble n -> the high byte of f16(e2m1(n) * 2^-14) (sign to
+ * bit 7, magnitude bits to 3..1), then * 2^15 gives f16(kv) exactly; the low
+ * nibbles go to a0[h], a0[2 + h], the high ones to a1[h], a1[2 + h] */
+static __device__ __forceinline__ void mx_frag(uint32_t w, int h, uint32_t *a0, uint32_t *a1) {
+    uint32_t lo = w & 0x0f0f0f0fu, hi = (w >> 4) & 0x0f0f0f0fu;
+    lo = (lo & 0x08080808u) * 14u + (lo << 1);
+    hi = (hi & 0x08080808u) * 14u + (hi << 1);
+    a0[h] = hmul2(__byte_perm(lo, 0, 0x1404), 0x78007800u);
+    a0[2 + h] = hmul2(__byte_perm(lo, 0, 0x3424), 0x78007800u);
+    a1[h] = hmul2(__byte_perm(hi, 0, 0x1404), 0x78007800u);
+    a1[2 + h] = hmul2(__byte_perm(hi, 0, 0x3424), 0x78007800u);
+}
+
 /* two e4m3 codes (low byte -> low half) to f16x2, exact. Before sm_89 (no
  * cvt.f16x2.e4m3x2): the code's bits placed as f16 bits give e4m3 * 2^-8
  * (subnormals included), times 2^8; NaN codes give +-480 there. */
@@ -669,16 +683,7 @@ __global__ void __launch_bounds__(WM * WKS * 32) mm_tc_kernel(const mm_p p) {
                     for (int h = 0; h < 2; h++) {
                         const uint8_t *bp = rp[mt][h] + 17 * j;
                         sw[mt][h] = gds_e8m0_to_fp32_half(bp[0]);
-                        const uint32_t w = ld4(bp + 1 + 4 * c);
-                        /* nibble n -> the high byte of f16(e2m1(n) * 2^-14): sign to bit 7,
-                         * magnitude bits to 3..1; then * 2^15 gives f16(kv) exactly */
-                        uint32_t lo = w & 0x0f0f0f0fu, hi = (w >> 4) & 0x0f0f0f0fu;
-                        lo = (lo & 0x08080808u) * 14u + (lo << 1);
-                        hi = (hi & 0x08080808u) * 14u + (hi << 1);
-                        a[mt][0][h] = hmul2(__byte_perm(lo, 0, 0x1404), 0x78007800u);
-                        a[mt][0][2 + h] = hmul2(__byte_perm(lo, 0, 0x3424), 0x78007800u);
-                        a[mt][1][h] = hmul2(__byte_perm(hi, 0, 0x1404), 0x78007800u);
-                        a[mt][1][2 + h] = hmul2(__byte_perm(hi, 0, 0x3424), 0x78007800u);
+                        mx_frag(ld4(bp + 1 + 4 * c), h, a[mt][0], a[mt][1]);
                     }
 #pragma unroll
                 for (int nt = 0; nt < NT; nt++) {
@@ -1132,14 +1137,7 @@ __global__ void __launch_bounds__(128) mv_kernel(const mv_p p, const int SC) {
                     for (int h = 0; h < 2; h++) {
                         const uint8_t *bp = rp[h] + 17 * jb;
                         sw[h] = gds_e8m0_to_fp32_half(bp[0]);
-                        const uint32_t w = ld4(bp + 1 + 4 * c);
-                        uint32_t lo = w & 0x0f0f0f0fu, hi = (w >> 4) & 0x0f0f0f0fu;
-                        lo = (lo & 0x08080808u) * 14u + (lo << 1);
-                        hi = (hi & 0x08080808u) * 14u + (hi << 1);
-                        a[0][h] = hmul2(__byte_perm(lo, 0, 0x1404), 0x78007800u);
-                        a[0][2 + h] = hmul2(__byte_perm(lo, 0, 0x3424), 0x78007800u);
-                        a[1][h] = hmul2(__byte_perm(hi, 0, 0x1404), 0x78007800u);
-                        a[1][2 + h] = hmul2(__byte_perm(hi, 0, 0x3424), 0x78007800u);
+                        mx_frag(ld4(bp + 1 + 4 * c), h, a[0], a[1]);
                     }
                     const int64_t kb = (int64_t)(b0 + jb) * 32;
                     const uint8_t *bq = (const uint8_t *)act + (kb + 4 * c) * 2;

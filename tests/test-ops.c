@@ -1100,8 +1100,16 @@ static void r_mul_mat_id(struct trun *r, double *y) {
  * have the same bits whatever M it was computed with (a mat-vec, a small batch,
  * a prefill tile, an expert used by one token or by a hundred): run_case
  * compares every segment with the prefix of the last (series_same). ------- */
-static const int64_t mm_series[] = { 1, 2, 3, 5, 6, 8, 12, 17, 64, 130 }; /* 2-8: the multi-column mat-vec (4 + 1, 4 + 2 columns) */
+static const int64_t mm_series[] = { 1, 2, 3, 5, 6, 8, 12, 17, 64, 130 }; /* MUL_MAT tiles run from 2 columns */
 #define MM_SERIES_N ((int)(sizeof mm_series / sizeof mm_series[0]))
+
+/* "1,2,3,...": the series for the case names */
+static const char *mm_series_list(void) {
+    static char b[64];
+    if (!b[0])
+        for (int s = 0, n = 0; s < MM_SERIES_N; s++) n += snprintf(b + n, sizeof b - (size_t)n, "%s%lld", s ? "," : "", (long long)mm_series[s]);
+    return b;
+}
 
 /* MUL_MAT: w [K n0, N n1] type t0, x [K, 130]; i[5] flags */
 static void b_mm_series(struct trun *r) {
@@ -1791,8 +1799,8 @@ static void cases_init(void) {
         c->n[0] = K; c->n[1] = 136;
         c->i[5] = q == 6 || q == 7 ? GDS_MM_ACT_BF16 : 0;
         c->i[7] = 1;
-        tc_name(c, "%s%s,w=[%lld,136],x=[%lld,M] for M=1,2,3,5,6,8,12,17,64,130: same bits per column", tname(t),
-                q == 6 || q == 7 ? ",act_bf16" : "", (long long)K, (long long)K);
+        tc_name(c, "%s%s,w=[%lld,136],x=[%lld,M] for M=%s: same bits per column", tname(t),
+                q == 6 || q == 7 ? ",act_bf16" : "", (long long)K, (long long)K, mm_series_list());
     }
     for (int q = 0; q < 6; q++)
         for (int nx = 1; nx <= 4; nx += 3) {
@@ -1800,8 +1808,8 @@ static void cases_init(void) {
             c->t0 = wtypes[q];
             c->n[0] = 1152; c->n[1] = 40; c->n[2] = 8; c->n[3] = nx; c->n[4] = 4;
             c->i[7] = 2;
-            tc_name(c, "%s,w=[1152,40,8],x=[1152,%d,T],ids=[4,T] for T=1,2,3,5,6,8,12,17,64,130 (expert 2: T tokens): same bits per token",
-                    tname(c->t0), nx);
+            tc_name(c, "%s,w=[1152,40,8],x=[1152,%d,T],ids=[4,T] for T=%s (expert 2: T tokens): same bits per token",
+                    tname(c->t0), nx, mm_series_list());
         }
 
     /* HC_COMB, HC_PRE, HC_POST */

@@ -58,16 +58,11 @@ void quantize_act() {
         scr_u.d[so + j0 / 4u] = wq;
         if (first) scr_f.d[so + K + b] = fp16_to_f32(f32_to_fp16(d));
     } else { /* act_quant, 128 */
-        amax = amax < uintBitsToFloat(0x38d1b717u) ? uintBitsToFloat(0x38d1b717u) : amax;
-        int e = pow2_ceil_exp(amax * uintBitsToFloat(0x3b124925u));
-        if (e > 127) e = 127;
-        const float s = uintBitsToFloat(uint(e + 127) << 23);
+        const float s = uintBitsToFloat(act_quant_e8(amax) << 23);
         const bool pack = P.t[1].type == T_MXFP4;
         uint wq = 0u;
         [[unroll]] for (uint k = 0u; k < 4u; k++) {
-            float v = div_rn(s1_f32(xj + 4u * k), s);
-            v = v > 448.0 ? 448.0 : v < -448.0 ? -448.0 : v;
-            const uint code = f32_to_e4m3(v);
+            const uint code = act_quant_code(s1_f32(xj + 4u * k), s);
             if (pack) wq |= code << (8u * k);
             else scr_f.d[so + j0 + k] = e4m3_to_f32(code);
         }

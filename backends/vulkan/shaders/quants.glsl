@@ -181,6 +181,21 @@ float round_away(float v) {
     return v < 0.0 ? -t : t;
 }
 
+/* act_quant's two steps (gds-quants.h gds_act_quant_scale / _code): the scale
+ * byte (exponent field) of a group whose max |x| is amax, and the e4m3 code
+ * of one value x at that scale s */
+uint act_quant_e8(float amax) {
+    if (amax < uintBitsToFloat(0x38d1b717u)) amax = uintBitsToFloat(0x38d1b717u); /* 1e-4f */
+    int e = pow2_ceil_exp(amax * uintBitsToFloat(0x3b124925u));                   /* 1.0f / 448.0f */
+    if (e > 127) e = 127;
+    return uint(e + 127);
+}
+uint act_quant_code(float x, float s) {
+    float v = div_rn(x, s);
+    v = v > 448.0 ? 448.0 : v < -448.0 ? -448.0 : v;
+    return f32_to_e4m3(v);
+}
+
 /* ---- block quantizers (gds-quants.h), reading values through a function
  * X(j) of the including shader, writing bytes with wr_u8 at byte o of dst --- */
 
@@ -189,16 +204,10 @@ float round_away(float v) {
     {                                                                            \
         float amax_ = 0.0;                                                       \
         for (uint j_ = 0u; j_ < (n); j_++) { float a_ = abs(X((j0) + j_)); if (amax_ < a_) amax_ = a_; } \
-        if (amax_ < uintBitsToFloat(0x38d1b717u)) amax_ = uintBitsToFloat(0x38d1b717u); /* 1e-4f */ \
-        int e_ = pow2_ceil_exp(amax_ * uintBitsToFloat(0x3b124925u));  /* 1.0f / 448.0f */ \
-        if (e_ > 127) e_ = 127;                                                  \
-        float s_ = uintBitsToFloat(uint(e_ + 127) << 23);                        \
-        wr_u8((so), uint(e_ + 127));                                             \
-        for (uint j_ = 0u; j_ < (n); j_++) {                                     \
-            float v_ = div_rn(X((j0) + j_), s_);                                 \
-            v_ = v_ > 448.0 ? 448.0 : v_ < -448.0 ? -448.0 : v_;                 \
-            wr_u8((qo) + j_, f32_to_e4m3(v_));                                   \
-        }                                                                        \
+        const uint e8_ = act_quant_e8(amax_);                                    \
+        const float s_ = uintBitsToFloat(e8_ << 23);                             \
+        wr_u8((so), e8_);                                                        \
+        for (uint j_ = 0u; j_ < (n); j_++) wr_u8((qo) + j_, act_quant_code(X((j0) + j_), s_)); \
     }
 
 /* Q8_0 block of 32 values X(j0 ..) at byte o */

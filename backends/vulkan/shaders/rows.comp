@@ -101,11 +101,8 @@ void op_get_rows(uint i) {
 float kv_scale(uint j0, uint g, out uint e8) {
     float amax = 0.0;
     for (uint j = 0u; j < 64u; j++) { const float a = abs(XS1(j0 + 64u * g + j)); if (amax < a) amax = a; }
-    if (amax < uintBitsToFloat(0x38d1b717u)) amax = uintBitsToFloat(0x38d1b717u); /* 1e-4f */
-    int e = pow2_ceil_exp(amax * uintBitsToFloat(0x3b124925u));                   /* 1.0f / 448.0f */
-    if (e > 127) e = 127;
-    e8 = uint(e + 127);
-    return uintBitsToFloat(uint(e + 127) << 23);
+    e8 = act_quant_e8(amax);
+    return uintBitsToFloat(e8 << 23);
 }
 
 uint kv_word(uint j0, uint w) {
@@ -122,11 +119,7 @@ uint kv_word(uint j0, uint w) {
         const uint q0 = 4u * (w - 2u), g = q0 / 64u;
         const float s = kv_scale(j0, g, e8);
         uint v = 0u;
-        for (uint b = 0u; b < 4u; b++) {
-            float x = div_rn(XS1(j0 + q0 + b), s);
-            x = x > 448.0 ? 448.0 : x < -448.0 ? -448.0 : x;
-            v |= f32_to_e4m3(x) << (8u * b);
-        }
+        for (uint b = 0u; b < 4u; b++) v |= act_quant_code(XS1(j0 + q0 + b), s) << (8u * b);
         return v;
     }
     const uint e0 = 448u + 2u * (w - 114u); /* two bf16 */

@@ -33,7 +33,8 @@
  *             on lavapipe): the scheduler runs those on the CPU
  *   tuned:    MUL_MAT / MUL_MAT_ID (a workgroup per 16 weight rows, 16
  *             threads a row on consecutive elements or blocks; BF16/F16
- *             MUL_MAT: matvec.comp, 2-8 threads a row with 4-16 byte loads),
+ *             MUL_MAT: mvs.comp, a thread per (row, lane) chain on weights
+ *             staged in shared memory, or matvec.comp, 2-16 threads a row),
  *             HC_COMB (dots double-buffered, sum of squares beside them, a
  *             thread per Sinkhorn entry), RMS_NORM (a row a workgroup),
  *             SET_ROWS KV_E4M3_B64 (a word an invocation), INDEXER (a thread
@@ -110,6 +111,8 @@ struct vk_ctx {
     uint32_t cap_slot;      /* params buffer capacity in slots */
     bool f64;               /* shaderFloat64 (enabled) */
     bool fc;                /* DenormPreserve + SignedZeroInfNanPreserve for fp32: the "-fc" shaders */
+    bool params_host;       /* GDS_VK_PARAMS_HOST=1: the params in host memory (buf_create) */
+    bool params_dev;        /* the params buffer is device-local (the profile says so) */
     bool force_staging;     /* GDS_VK_STAGING=1: copies through the staging buffer even where
                                buffers are host-visible (tests the discrete-GPU path on lavapipe) */
     /* GDS_VK_PROF=1: device time per op and per gds_prof_key (op, weight, type,
@@ -152,8 +155,13 @@ static int mem_type(const struct vk_ctx *c, uint32_t bits, VkMemoryPropertyFlags
     return -1;
 }
 
-/* host_visible: staging / params (host-visible coherent); else device-local if any */
-static enum gds_status buf_create(struct vk_ctx *c, size_t size, bool host_visible, struct vk_buf *b) {
+/* kinds of buffers: tensors and scratch (device-local), staging (host-visible),
+ * params (host-visible, device-local where the device has such memory: every
+ * workgroup of every dispatch reads its parameters, and a read of host memory
+ * crosses the bus; GDS_VK_PARAMS_HOST=1 keeps them in host memory, for A/B) */
+enum buf_kind { BUF_DEVICE, BUF_HOST, BUF_PARAMS };
+
+static enum gds_status buf_create(struct vk_ctx *c, size_t size, enum buf_kind kind, struct vk_buf *b) {
     memset(b, 0, sizeof *b);
     size = GDS_PAD(size ? size : 4, 256);
     VkBufferCreateInfo bi = {
@@ -166,18 +174,30 @@ static enum gds_status buf_create(struct vk_ctx *c, size_t size, bool host_visib
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(c->dev, b->buf, &req);
     const VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-    /* staging/params: host-visible coherent, cached if possible; tensors:
+    const bool host_visible = kind != BUF_DEVICE;
+    /* params: device-local host-visible coherent first (a discrete GPU's BAR
+     * window: written once by the host, read by every workgroup); staging and
+     * params otherwise: host-visible coherent, cached if possible; tensors:
      * device-local, preferably not host-visible (a discrete GPU's host-visible
      * device memory is often a small BAR window), else any device-local
-     * (unified memory: lavapipe, integrated GPUs), else anything */
-    int mt = host_visible ? mem_type(c, req.memoryTypeBits, hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0) : -1;
-    if (mt < 0 && host_visible) mt = mem_type(c, req.memoryTypeBits, hv, 0);
-    if (mt < 0) mt = mem_type(c, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
-    if (mt < 0) mt = mem_type(c, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
-    if (mt < 0) mt = mem_type(c, req.memoryTypeBits, 0, 0);
-    if (mt < 0) { vkDestroyBuffer(c->dev, b->buf, NULL); return gds_error(GDS_ERR_BACKEND, "vulkan: no memory type for a buffer"); }
-    VkMemoryAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = (uint32_t)mt };
-    VkResult r = vkAllocateMemory(c->dev, &ai, NULL, &b->mem);
+     * (unified memory: lavapipe, integrated GPUs), else anything. A failed
+     * allocation of the params' first choice falls back to the next. */
+    int mt = kind == BUF_PARAMS && !c->params_host ? mem_type(c, req.memoryTypeBits, hv | VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0) : -1;
+    VkResult r = VK_ERROR_OUT_OF_DEVICE_MEMORY;
+    if (mt >= 0) {
+        VkMemoryAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = (uint32_t)mt };
+        r = vkAllocateMemory(c->dev, &ai, NULL, &b->mem);
+    }
+    if (r != VK_SUCCESS) {
+        mt = host_visible ? mem_type(c, req.memoryTypeBits, hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT, 0) : -1;
+        if (mt < 0 && host_visible) mt = mem_type(c, req.memoryTypeBits, hv, 0);
+        if (mt < 0) mt = mem_type(c, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
+        if (mt < 0) mt = mem_type(c, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT, 0);
+        if (mt < 0) mt = mem_type(c, req.memoryTypeBits, 0, 0);
+        if (mt < 0) { vkDestroyBuffer(c->dev, b->buf, NULL); return gds_error(GDS_ERR_BACKEND, "vulkan: no memory type for a buffer"); }
+        VkMemoryAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size, .memoryTypeIndex = (uint32_t)mt };
+        r = vkAllocateMemory(c->dev, &ai, NULL, &b->mem);
+    }
     if (r != VK_SUCCESS) {
         vkDestroyBuffer(c->dev, b->buf, NULL);
         return gds_error(GDS_ERR_NOMEM, "vulkan: cannot allocate %zu bytes (VkResult %d)", size, (int)r);
@@ -186,6 +206,7 @@ static enum gds_status buf_create(struct vk_ctx *c, size_t size, bool host_visib
     if ((c->memp.memoryTypes[mt].propertyFlags & hv) == hv && (host_visible || !c->force_staging))
         VK_CHECK(vkMapMemory(c->dev, b->mem, 0, VK_WHOLE_SIZE, 0, &b->map), "vkMapMemory");
     else if (host_visible) return gds_error(GDS_ERR_BACKEND, "vulkan: no host-visible coherent memory");
+    if (kind == BUF_PARAMS) c->params_dev = (c->memp.memoryTypes[mt].propertyFlags & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT) != 0;
     b->size = size;
     return GDS_OK;
 }
@@ -257,8 +278,8 @@ static void prof_print(struct vk_ctx *c) {
     }
     for (int i = 0; i < GDS_OP_COUNT; i++) { tot += prof_ms[i]; nd += prof_n[i]; }
     const double ng = c->prof_graphs ? (double)c->prof_graphs : 1.0;
-    fprintf(stderr, "vulkan profile (%s): %.1f ms of dispatches in %llu graphs (%d left out): %.3f ms, %.1f dispatches a graph\n",
-            c->props.deviceName, tot, (unsigned long long)c->prof_graphs, c->prof_skip, tot / ng, (double)nd / ng);
+    fprintf(stderr, "vulkan profile (%s, params in %s memory): %.1f ms of dispatches in %llu graphs (%d left out): %.3f ms, %.1f dispatches a graph\n",
+            c->props.deviceName, c->params_dev ? "device" : "host", tot, (unsigned long long)c->prof_graphs, c->prof_skip, tot / ng, (double)nd / ng);
     for (int i = 0; i < GDS_OP_COUNT; i++)
         if (prof_n[i])
             fprintf(stderr, "  %-12s %9.1f ms %5.1f %% %8llu dispatches %8.1f us each %8.3f ms a graph\n", gds_op_name((enum gds_op)i),
@@ -406,8 +427,10 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     VK_CHECK(vkCreatePipelineLayout(c->dev, &pli, NULL, &c->layout), "vkCreatePipelineLayout");
     const char *fs = getenv("GDS_VK_STAGING");
     c->force_staging = fs && *fs && strcmp(fs, "0") != 0;
-    enum gds_status st = buf_create(c, 256, false, &c->dummy);
-    if (st == GDS_OK) st = buf_create(c, VK_STAGE_SIZE, true, &c->stage);
+    const char *ph = getenv("GDS_VK_PARAMS_HOST");
+    c->params_host = ph && *ph && strcmp(ph, "0") != 0;
+    enum gds_status st = buf_create(c, 256, BUF_DEVICE, &c->dummy);
+    if (st == GDS_OK) st = buf_create(c, VK_STAGE_SIZE, BUF_HOST, &c->stage);
     c->next_va = (uintptr_t)1 << 40;
     const char *pe = getenv("GDS_VK_PROF");
     c->prof = pe && *pe && strcmp(pe, "0") != 0 && c->props.limits.timestampPeriod > 0 && qp[c->qfam].timestampValidBits > 0;
@@ -442,7 +465,7 @@ static enum gds_status vulkan_buffer_alloc(struct gds_backend *b, size_t size, s
     struct vk_ctx *c = b->ctx;
     struct vk_buf *vb = calloc(1, sizeof *vb);
     if (!vb) return gds_error(GDS_ERR_NOMEM, "vulkan: out of memory");
-    enum gds_status st = buf_create(c, size, false, vb);
+    enum gds_status st = buf_create(c, size, BUF_DEVICE, vb);
     if (st != GDS_OK) { free(vb); return st; }
     if (c->n_bufs == c->cap_bufs) {
         int cap = c->cap_bufs ? 2 * c->cap_bufs : 16;
@@ -509,7 +532,7 @@ static enum gds_status vulkan_tensor_get(struct gds_backend *b, const struct gds
 static enum gds_status ensure_scratch(struct vk_ctx *c, size_t n) {
     if (n <= c->scratch.size) return GDS_OK;
     buf_destroy(c, &c->scratch);
-    return buf_create(c, n + n / 4, false, &c->scratch);
+    return buf_create(c, n + n / 4, BUF_DEVICE, &c->scratch);
 }
 
 static enum gds_status vulkan_memmove(struct gds_backend *b, void *dst, const void *src, size_t n) {
@@ -555,9 +578,11 @@ static enum gds_status pipeline_get(struct vk_ctx *c, const char *shader, int va
     VkShaderModuleCreateInfo mi = { .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = m->n_words * 4, .pCode = m->words };
     VkShaderModule mod;
     VK_CHECK(vkCreateShaderModule(c->dev, &mi, NULL, &mod), "vkCreateShaderModule");
-    const int32_t spec = variant;
-    VkSpecializationMapEntry me = { .constantID = 0, .offset = 0, .size = 4 };
-    VkSpecializationInfo si = { .mapEntryCount = 1, .pMapEntries = &me, .dataSize = 4, .pData = &spec };
+    /* constant 0: the variant; constant 1: variant >> 16 (the workgroup size of
+     * shaders that take it, layout(local_size_x_id = 1); ignored by the others) */
+    const int32_t spec[2] = { variant, variant >> 16 };
+    const VkSpecializationMapEntry me[2] = { { .constantID = 0, .offset = 0, .size = 4 }, { .constantID = 1, .offset = 4, .size = 4 } };
+    VkSpecializationInfo si = { .mapEntryCount = 2, .pMapEntries = me, .dataSize = sizeof spec, .pData = spec };
     VkComputePipelineCreateInfo ci = {
         .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
         .stage = { .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO, .stage = VK_SHADER_STAGE_COMPUTE_BIT,
@@ -709,7 +734,7 @@ static enum gds_status ensure_dispatch_cap(struct vk_ctx *c, uint32_t n) {
     c->dpool = VK_NULL_HANDLE;
     c->cap_disp = c->cap_slot = 0;
     const uint32_t slots = n * 2 + 1 + VK_AUX_MAX / VK_PARAMS_SIZE;
-    enum gds_status st = buf_create(c, (size_t)slots * VK_PARAMS_SIZE, true, &c->params);
+    enum gds_status st = buf_create(c, (size_t)slots * VK_PARAMS_SIZE, BUF_PARAMS, &c->params);
     if (st != GDS_OK) return st;
     VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = n * VK_N_BIND };
     VkDescriptorPoolCreateInfo pi = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = n, .poolSizeCount = 1, .pPoolSizes = &ps };

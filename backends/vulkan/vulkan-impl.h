@@ -56,7 +56,8 @@ _Static_assert(sizeof(struct vk_params) == VK_PARAMS_SIZE, "vk_params size");
 struct vk_ctx;
 
 /* Records one dispatch of shader `shader` (specialization constant 0 =
- * variant) for node t with groups[0..2] workgroups; u: n_u values for
+ * variant, constant 1 = variant >> 16: the workgroup size of a shader that
+ * declares layout(local_size_x_id = 1)) for node t with groups[0..2] workgroups; u: n_u values for
  * vk_params.u (NULL: zeros). A global memory barrier follows every dispatch,
  * so consecutive dispatches see each other's writes. */
 enum gds_status vk_dispatch(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, int variant,

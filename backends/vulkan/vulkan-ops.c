@@ -192,34 +192,66 @@ static size_t work_mul_mat(const struct gds_tensor *t) {
     return mm_blocks(t) ? (size_t)gds_nrows(t->src[1]) * mm_stride(t) * 4 : 0;
 }
 
+/* an integer switch read once: GDS_VK_MV_* (def when unset) */
+static int mv_env(const char *name, int *cache, int def) {
+    if (*cache == INT32_MIN) *cache = getenv(name) ? atoi(getenv(name)) : def;
+    return *cache;
+}
+
+/* whether w and x (rows and batches) sit at multiples of a bytes in their bindings */
+static bool mv_aligned(const struct vk_ctx *c, const struct gds_tensor *w, const struct gds_tensor *x, uint32_t aw, uint32_t ax) {
+    bool ok = vk_tensor_offs(c, w) % aw == 0 && vk_tensor_offs(c, x) % ax == 0;
+    for (int d = 1; d < 4; d++) ok = ok && w->nb[d] % aw == 0 && x->nb[d] % ax == 0;
+    return ok;
+}
+
+static bool mv_float(const struct gds_tensor *t) {
+    const struct gds_tensor *w = t->src[0];
+    return t->op == GDS_OP_MUL_MAT && (w->type == GDS_TYPE_BF16 || w->type == GDS_TYPE_F16) && w->nb[0] == 2;
+}
+
+/* mvs.comp's variant for a BF16 / F16 MUL_MAT (0: not mvs.comp): the workgroup
+ * size 16 R (bits 16..) with R rows by N (a workgroup per 16 rows for the head,
+ * down to 2 rows for N < 2048, so that small N still spreads over the SMs),
+ * PF slabs of loads in flight (deeper for fewer rows) and the diagnostic bits.
+ * GDS_VK_MV_V=0 turns it off (matvec.comp), GDS_VK_MV_R=2|4|8|16 and
+ * GDS_VK_MV_PF=1..8 force R and PF, GDS_VK_MV_DIAG=1|2 runs a diagnostic
+ * (wrong outputs: never for results) */
+static int mvs_variant(const struct vk_ctx *c, const struct gds_tensor *t) {
+    static int v = INT32_MIN, fr = INT32_MIN, fpf = INT32_MIN, diag = INT32_MIN;
+    if (!mv_float(t) || mv_env("GDS_VK_MV_V", &v, 1) != 1 || !mv_aligned(c, t->src[0], t->src[1], 16, 16)) return 0;
+    const int64_t N = t->ne[0];
+    int R = mv_env("GDS_VK_MV_R", &fr, 0);
+    if (R != 2 && R != 4 && R != 8 && R != 16) R = N >= 8192 ? 16 : N >= 4096 ? 8 : N >= 2048 ? 4 : 2;
+    int pf = mv_env("GDS_VK_MV_PF", &fpf, 0);
+    if (pf < 1 || pf > 8) pf = R == 16 ? 2 : 4;
+    return (16 * R) << 16 | (mv_env("GDS_VK_MV_DIAG", &diag, 0) & 3) << 4 | pf;
+}
+
 /* matvec.comp's threads per weight row for a BF16 / F16 MUL_MAT (0: matmul.comp):
  * fewer threads per row (wider loads) for more rows, as long as the weight rows
  * sit at multiples of 32 / T bytes and the activation rows at multiples of 64 / T */
 static uint32_t mv_threads(const struct vk_ctx *c, const struct gds_tensor *t) {
-    const struct gds_tensor *w = t->src[0], *x = t->src[1];
-    if (t->op != GDS_OP_MUL_MAT || (w->type != GDS_TYPE_BF16 && w->type != GDS_TYPE_F16) || w->nb[0] != 2) return 0;
-    /* GDS_VK_MV_T=2|4|8 forces T (where aligned), 0 turns matvec.comp off: for testing every mapping */
-    static int force = -1;
-    if (force < 0) force = getenv("GDS_VK_MV_T") ? atoi(getenv("GDS_VK_MV_T")) : 1;
-    if (force == 0) return 0;
-    for (uint32_t T = force > 1 ? (uint32_t)force : t->ne[0] >= 16384 ? 2 : t->ne[0] >= 2048 ? 4 : 8; T <= 8; T *= 2) {
-        const uint32_t aw = 32 / T, ax = 64 / T;
-        bool ok = vk_tensor_offs(c, w) % aw == 0 && vk_tensor_offs(c, x) % ax == 0;
-        for (int d = 1; d < 4; d++) ok = ok && w->nb[d] % aw == 0 && x->nb[d] % ax == 0;
-        if (ok) return T;
-    }
+    if (!mv_float(t)) return 0;
+    /* GDS_VK_MV_T=2|4|8|16 forces T (where aligned), 0 turns matvec.comp off: for testing every mapping */
+    static int force = INT32_MIN;
+    if (mv_env("GDS_VK_MV_T", &force, 1) == 0) return 0;
+    for (uint32_t T = force > 1 ? (uint32_t)force : t->ne[0] >= 16384 ? 2 : t->ne[0] >= 2048 ? 4 : 8; T <= 16; T *= 2)
+        if (mv_aligned(c, t->src[0], t->src[1], 32 / T, 64 / T)) return T;
     return 0;
 }
 
 static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t) {
-    const uint32_t T = mv_threads(c, t);
-    if (T) { /* matvec.comp: a workgroup per 64 / T rows and column set (4 columns of one (i2, i3)) */
-        const uint64_t n_wg = (uint64_t)((t->ne[0] + 64 / T - 1) / (64 / T)) * (uint64_t)((t->ne[1] + 3) / 4) * (uint64_t)(t->ne[2] * t->ne[3]);
+    const int mv = mvs_variant(c, t);
+    const uint32_t T = mv ? 0 : mv_threads(c, t);
+    if (mv || T) { /* mvs.comp / matvec.comp: a workgroup per R rows and column set (4 columns of one (i2, i3)) */
+        const uint32_t R = mv ? (uint32_t)(mv >> 16) / 16 : 64 / T;
+        const uint64_t n_wg = (uint64_t)((t->ne[0] + R - 1) / R) * (uint64_t)((t->ne[1] + 3) / 4) * (uint64_t)(t->ne[2] * t->ne[3]);
         if (n_wg > UINT32_MAX) return gds_error(GDS_ERR_BACKEND, "vulkan mul_mat: %llu workgroups", (unsigned long long)n_wg);
         uint32_t g[3];
         const uint32_t u3[3] = { 0, 0, (uint32_t)n_wg };
         vk_groups_1d(c, n_wg, 1, g);
-        return vk_dispatch(c, t, "matvec", (int)T, g, u3, 3);
+        return mv ? vk_dispatch(c, t, "mvs", mv, g, u3, 3) : vk_dispatch(c, t, "matvec", (int)T, g, u3, 3);
     }
     uint32_t g[3], u[2] = { t->src[0]->type == GDS_TYPE_Q8_0 ? 32u : 128u, mm_stride(t) };
     enum gds_status st;

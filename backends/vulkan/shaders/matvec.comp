@@ -7,11 +7,11 @@
  * reduce by the tree 8, 4, 2, 1, the tail k >= K16 adds in order; so the
  * bits are matmul.comp's (and the scalar CPU's) for any thread mapping.
  *
- * Mapping: VARIANT = T, the threads per weight row (2, 4 or 8); a thread
- * owns LPT = 16 / T consecutive lanes, so each 16-element step of a row is
- * one load of 2 * LPT contiguous bytes per thread (T = 2: a 16-byte uvec4;
- * 4: 8 bytes; 8: a word) and the T threads of a row read 32 contiguous
- * bytes. 64 threads a workgroup = 64 / T rows, and one column set (up to 4
+ * Mapping: VARIANT = T, the threads per weight row (2, 4, 8 or 16); a
+ * thread owns LPT = 16 / T consecutive lanes, so each 16-element step of a
+ * row is one load of 2 * LPT contiguous bytes per thread (T = 2: a 16-byte
+ * uvec4; 4: 8 bytes; 8: a word; 16: the word holding its element) and the T
+ * threads of a row read 32 contiguous bytes. 64 threads a workgroup = 64 / T rows, and one column set (up to 4
  * activation columns of one (i2, i3), as matmul.comp VARIANT 3). Each thread
  * issues UNR = 32 / LPT steps of loads before their in-order adds (64 bytes
  * of weights in flight per thread). The host picks T by N (more threads per
@@ -42,11 +42,12 @@ bool g_bf16;
 float wdec(uint h) { return g_bf16 ? uintBitsToFloat(h << 16) : fp16_to_f32(h); }
 float around(float x) { return g_bf16 ? round_bf16(x) : fp16_to_f32(f32_to_fp16(x)); }
 
-/* the LPT weights of one step at byte o, packed 2 a word */
+/* the LPT weights of one step at byte o, packed 2 a word (LPT = 1: in the low half) */
 uvec4 wload(uint o) {
     if (LPT == 8u) return s0_v.d[o >> 4];
     if (LPT == 4u) return uvec4(s0_v2.d[o >> 3], 0u, 0u);
-    return uvec4(s0_u.d[o >> 2], 0u, 0u, 0u);
+    if (LPT == 2u) return uvec4(s0_u.d[o >> 2], 0u, 0u, 0u);
+    return uvec4(s0_u.d[o >> 2] >> ((o & 2u) * 8u), 0u, 0u, 0u);
 }
 
 /* activation e (< LPT) of the step at byte o of x */
@@ -58,10 +59,13 @@ void xload(uint o, out float x[8]) {
         const vec4 a = s1_v.d[o >> 4];
         x[0] = a.x; x[1] = a.y; x[2] = a.z; x[3] = a.w;
         x[4] = 0.0; x[5] = 0.0; x[6] = 0.0; x[7] = 0.0;
-    } else {
+    } else if (LPT == 2u) {
         const vec2 a = s1_v2.d[o >> 3];
         x[0] = a.x; x[1] = a.y;
         x[2] = 0.0; x[3] = 0.0; x[4] = 0.0; x[5] = 0.0; x[6] = 0.0; x[7] = 0.0;
+    } else {
+        x[0] = s1_f.d[o >> 2];
+        x[1] = 0.0; x[2] = 0.0; x[3] = 0.0; x[4] = 0.0; x[5] = 0.0; x[6] = 0.0; x[7] = 0.0;
     }
 }
 

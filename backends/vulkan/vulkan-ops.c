@@ -280,7 +280,26 @@ static bool sup_hc(const struct vk_ctx *c, const struct gds_tensor *t) {
     return X->ne[1] <= 16;
 }
 
+/* hcc.comp's chunk of 4 C4 elements for n_mix outputs (0: hc.comp): the
+ * widest C4 (a multiple of 8) whose two buffers of n_mix + 8 rows fit the
+ * shader's 2112 vec4 and whose (n_mix + 1) C4 staging slots fit 4 a thread */
+static uint32_t hcc_c4(int64_t n_mix) {
+    for (uint32_t c4 = 64; c4 >= 8; c4 /= 2)
+        if (2 * (n_mix + 8) * (c4 + 1) <= 2112 && (n_mix + 1) * c4 <= 4 * 256) return c4;
+    return 0;
+}
+
 static enum gds_status run_hc_comb(struct vk_ctx *c, const struct gds_tensor *t) {
+    /* GDS_VK_HC=0: hc.comp's two passes (A/B); else hcc.comp, one dispatch, a workgroup per token */
+    static int on = INT32_MIN;
+    const uint32_t c4 = mv_env("GDS_VK_HC", &on, 1) ? hcc_c4(t->ne[0]) : 0;
+    if (c4) {
+        const struct gds_tensor *X = t->src[0], *fn = t->src[1];
+        bool vec = X->ne[0] % 4 == 0 && vk_tensor_offs(c, X) % 16 == 0 && vk_tensor_offs(c, fn) % 16 == 0;
+        for (int d = 1; d < 4; d++) vec = vec && X->nb[d] % 16 == 0 && fn->nb[d] % 16 == 0;
+        const uint32_t u[2] = { c4, vec };
+        return run_1d(c, t, SH(c, "hcc"), (uint64_t)X->ne[2], 1, u, 2);
+    }
     uint32_t u = 0;
     /* pass 0: a workgroup (256 invocations) per output, then one per token (sum of squares into the scratch) */
     enum gds_status st = run_1d(c, t, SH(c, "hc"), (uint64_t)(t->ne[0] + 1) * (uint64_t)t->src[0]->ne[2] * 256, 256, &u, 1);

@@ -253,11 +253,14 @@ static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t)
         vk_groups_1d(c, n_wg, 1, g);
         return mv ? vk_dispatch(c, t, "mvs", mv, g, u3, 3) : vk_dispatch(c, t, "matvec", (int)T, g, u3, 3);
     }
-    uint32_t g[3], u[2] = { t->src[0]->type == GDS_TYPE_Q8_0 ? 32u : 128u, mm_stride(t) };
+    /* MXFP4: activations as e4m3_x9 integers (u[3] = 1; GDS_VK_MM4=0: packed codes, as before) */
+    static int x9 = INT32_MIN;
+    const uint32_t ax9 = t->src[0]->type == GDS_TYPE_MXFP4 && t->src[1]->ne[0] % 128 == 0 && mv_env("GDS_VK_MM4", &x9, 1) != 0;
+    uint32_t g[3], u[4] = { t->src[0]->type == GDS_TYPE_Q8_0 ? 32u : 128u, mm_stride(t), 0, ax9 };
     enum gds_status st;
     if (mm_blocks(t)) {
         vk_groups_1d(c, (uint64_t)gds_nrows(t->src[1]) * (uint64_t)(t->src[1]->ne[0] / 4), 256, g); /* a word each */
-        if ((st = vk_dispatch(c, t, "matmul", 0, g, u, 2)) != GDS_OK) return st;
+        if ((st = vk_dispatch(c, t, "matmul", 0, g, u, 4)) != GDS_OK) return st;
     }
     /* a workgroup per 16 weight rows and column set (MUL_MAT: 4 columns of one (i2, i3);
      * MUL_MAT_ID: one (slot, token)), matmul.comp VARIANT 3 / 4 */
@@ -265,9 +268,9 @@ static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t)
                                                   : (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3]);
     const uint64_t n_wg = (uint64_t)((t->ne[0] + 15) / 16) * n_cs;
     if (n_wg > UINT32_MAX) return gds_error(GDS_ERR_BACKEND, "vulkan mul_mat: %llu workgroups", (unsigned long long)n_wg);
-    const uint32_t u3[3] = { u[0], u[1], (uint32_t)n_wg };
+    const uint32_t u4[4] = { u[0], u[1], (uint32_t)n_wg, ax9 };
     vk_groups_1d(c, n_wg, 1, g);
-    return vk_dispatch(c, t, "matmul", t->op == GDS_OP_MUL_MAT ? 3 : 4, g, u3, 3);
+    return vk_dispatch(c, t, "matmul", t->op == GDS_OP_MUL_MAT ? 3 : 4, g, u4, 4);
 }
 
 /* ---- hc.comp: HC_COMB, HC_PRE, HC_POST ------------------------------------------------ */

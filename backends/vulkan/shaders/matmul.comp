@@ -18,7 +18,11 @@
  *   e4m3 values as floats, exact) in the first K words, then K/blk scales
  *   as floats (Q8_0: the fp16-rounded d; F8/MXFP4: 2^e); row stride u[1]
  *   words; u[0] = block size. Packed codes: lanes reading consecutive
- *   blocks touch 4x fewer cache lines per load.
+ *   blocks touch 4x fewer cache lines per load. u[3] = 1 (MXFP4 weights, K
+ *   % 128 == 0; the host's default, GDS_VK_MM4=0: codes): each code as its
+ *   exact integer value * 2^9 (e4m3_x9), one word per activation, so the
+ *   mat-vec decodes every activation once per call instead of once per
+ *   weight row (its integer block sum is the same number).
  * VARIANT 3 (MUL_MAT) and 4 (MUL_MAT_ID): a workgroup per 16 weight rows
  *   and column set, 16 threads per row reading consecutive elements or
  *   blocks (coalesced), the in-order parts from shared memory (below,
@@ -30,6 +34,14 @@
 layout(local_size_x = 16, local_size_y = 16) in;
 
 uint g_w; /* weight type */
+
+/* e4m3 code (low byte of c) -> value * 2^9, an exact integer (NaN codes:
+ * +-480 * 2^9, as the CPU's integer paths) */
+int e4m3_x9(uint c) {
+    const uint a = c & 0x7fu, e = a >> 3, m = a & 7u;
+    const int v = e == 0u ? int(m) : int((8u + m) << (e - 1u));
+    return (c & 0x80u) != 0u ? -v : v;
+}
 
 /* ---- VARIANT 0: activations -> scratch ------------------------------------- */
 /* one invocation per 4 activations (one scratch word): each reads its whole
@@ -63,10 +75,11 @@ void quantize_act() {
         uint wq = 0u;
         [[unroll]] for (uint k = 0u; k < 4u; k++) {
             const uint code = act_quant_code(s1_f32(xj + 4u * k), s);
-            if (pack) wq |= code << (8u * k);
+            if (P.u[3] != 0u) scr_u.d[so + j0 + k] = uint(e4m3_x9(code));
+            else if (pack) wq |= code << (8u * k);
             else scr_f.d[so + j0 + k] = e4m3_to_f32(code);
         }
-        if (pack) scr_u.d[so + j0 / 4u] = wq;
+        if (pack && P.u[3] == 0u) scr_u.d[so + j0 / 4u] = wq;
         if (first) scr_f.d[so + K + b] = s;
     }
 }
@@ -155,13 +168,6 @@ void mv_q8_0(uint wo, uint b, uint K, out float t[4]) {
     }
 }
 
-/* e4m3 code (low byte of c) -> value * 2^9, an exact integer (NaN codes:
- * +-480 * 2^9, as the CPU's integer paths) */
-int e4m3_x9(uint c) {
-    const uint a = c & 0x7fu, e = a >> 3, m = a & 7u;
-    const int v = e == 0u ? int(m) : int((8u + m) << (e - 1u));
-    return (c & 0x80u) != 0u ? -v : v;
-}
 
 void mv_mxfp4(uint wo, uint b, uint K, out float t[4]) {
     const uint bo = wo + b * 17u, i0 = bo >> 2, sh = (bo & 3u) * 8u;
@@ -196,6 +202,49 @@ void mv_mxfp4(uint wo, uint b, uint K, out float t[4]) {
         precise float sc = sa9 * sw;
         precise float tt = float(p[c]) * sc;
         t[c] = tt;
+    }
+}
+
+/* MXFP4 kv = 2 e2m1 (kvalue_mxfp4) by a table in a word: magnitudes 0 1 2 3 4 6 8 12 as nibbles */
+int kv4(uint c) {
+    const int m = int((0xc8643210u >> ((c & 7u) << 2)) & 15u);
+    return (c & 8u) != 0u ? -m : m;
+}
+
+layout(std430, binding = 7) readonly buffer ScrV { ivec4 d[]; } scr_v;
+
+/* mv_mxfp4 on activations stored as e4m3_x9 integers (u[3] = 1): the
+ * block's 32 kv decoded once, then per column the exact int32 sum (any
+ * order: the same integer) and the same scale steps */
+void mv_mxfp4_x9(uint wo, uint b, uint K, out float t[4]) {
+    const uint bo = wo + b * 17u, i0 = bo >> 2, sh = (bo & 3u) * 8u;
+    uint wd[5];
+    [[unroll]] for (uint j = 0u; j < 5u; j++) wd[j] = s0_u.d[i0 + j];
+    const uint e = (wd[0] >> sh) & 0xffu;
+    const uint s1 = sh + 8u;
+    int kv[32];
+    [[unroll]] for (uint i = 0u; i < 4u; i++) {
+        const uint q = s1 == 32u ? wd[i + 1u] : (wd[i] >> s1) | (wd[i + 1u] << (32u - s1));
+        [[unroll]] for (uint j = 0u; j < 4u; j++) {
+            kv[4u * i + j] = kv4(q >> (8u * j));
+            kv[16u + 4u * i + j] = kv4(q >> (8u * j + 4u));
+        }
+    }
+    const float sw = e8m0_half_to_f32(e);
+    [[unroll]] for (uint c = 0u; c < 4u; c++) {
+        t[c] = 0.0;
+        if (c < mv_nc) {
+            const uint ab = (mv_so[c] + b * 32u) >> 2;
+            int p = 0;
+            [[unroll]] for (uint i = 0u; i < 8u; i++) {
+                const ivec4 a = scr_v.d[ab + i];
+                p += kv[4u * i] * a.x + kv[4u * i + 1u] * a.y + kv[4u * i + 2u] * a.z + kv[4u * i + 3u] * a.w;
+            }
+            precise float sa9 = scr_f.d[mv_so[c] + K + b / 4u] * uintBitsToFloat(0x3b000000u); /* 2^-9 */
+            precise float sc = sa9 * sw;
+            precise float tt = float(p) * sc;
+            t[c] = tt;
+        }
     }
 }
 
@@ -336,6 +385,7 @@ void mat_vec() {
             if (b < nb) {
                 float t[4];
                 if (g_w == T_Q8_0) mv_q8_0(wo, b, K, t);
+                else if (P.u[3] != 0u) mv_mxfp4_x9(wo, b, K, t);
                 else mv_mxfp4(wo, b, K, t);
                 [[unroll]] for (uint c = 0u; c < 4u; c++) mv_sh[(j + lane) * MV_LD + c * 16u + ry] = t[c];
             }

@@ -211,9 +211,12 @@ static bool mv_float(const struct gds_tensor *t) {
 }
 
 /* mvs.comp's variant for a BF16 / F16 MUL_MAT (0: not mvs.comp): the workgroup
- * size 16 R (bits 16..) with R rows by N (a workgroup per 16 rows for the head,
- * down to 2 rows for N < 2048, so that small N still spreads over the SMs),
- * PF slabs of loads in flight (deeper for fewer rows) and the diagnostic bits.
+ * size 16 R (bits 16..) with R = 8 rows, PF slabs of loads in flight and the
+ * diagnostic bits; N >= 65536 (the output head) takes matvec.comp with T = 8.
+ * Measured on an H100 (tools/device/vk-ab.sh, f4q tg32 -r 3, one call): R = 8
+ * for every N 118.3 t/s, R by N (16 from 8192 rows .. 2 below 2048) 109.0,
+ * R = 16 106.5, R = 4 98.0; the head 1.97 ms a token in mvs.comp R = 8 and
+ * 1.60 ms in matvec.comp T = 8 (matvec.comp everywhere: 101.9 t/s).
  * GDS_VK_MV_V=0 turns it off (matvec.comp), GDS_VK_MV_R=2|4|8|16 and
  * GDS_VK_MV_PF=1..8 force R and PF, GDS_VK_MV_DIAG=1|2 runs a diagnostic
  * (wrong outputs: never for results) */
@@ -222,21 +225,24 @@ static int mvs_variant(const struct vk_ctx *c, const struct gds_tensor *t) {
     if (!mv_float(t) || mv_env("GDS_VK_MV_V", &v, 1) != 1 || !mv_aligned(c, t->src[0], t->src[1], 16, 16)) return 0;
     const int64_t N = t->ne[0];
     int R = mv_env("GDS_VK_MV_R", &fr, 0);
-    if (R != 2 && R != 4 && R != 8 && R != 16) R = N >= 8192 ? 16 : N >= 4096 ? 8 : N >= 2048 ? 4 : 2;
+    const bool forced = R == 2 || R == 4 || R == 8 || R == 16;
+    if (!forced && N >= 65536) return 0; /* the head: matvec.comp T = 8 */
+    if (!forced) R = 8;
     int pf = mv_env("GDS_VK_MV_PF", &fpf, 0);
     if (pf < 1 || pf > 8) pf = R == 16 ? 2 : 4;
     return (16 * R) << 16 | (mv_env("GDS_VK_MV_DIAG", &diag, 0) & 3) << 4 | pf;
 }
 
 /* matvec.comp's threads per weight row for a BF16 / F16 MUL_MAT (0: matmul.comp):
- * fewer threads per row (wider loads) for more rows, as long as the weight rows
- * sit at multiples of 32 / T bytes and the activation rows at multiples of 64 / T */
+ * T = 8 (or more where the weight rows do not sit at multiples of 32 / T bytes
+ * and the activation rows at multiples of 64 / T) */
 static uint32_t mv_threads(const struct vk_ctx *c, const struct gds_tensor *t) {
     if (!mv_float(t)) return 0;
     /* GDS_VK_MV_T=2|4|8|16 forces T (where aligned), 0 turns matvec.comp off: for testing every mapping */
     static int force = INT32_MIN;
     if (mv_env("GDS_VK_MV_T", &force, 1) == 0) return 0;
-    for (uint32_t T = force > 1 ? (uint32_t)force : t->ne[0] >= 16384 ? 2 : t->ne[0] >= 2048 ? 4 : 8; T <= 16; T *= 2)
+    /* default T = 8: the head 1.66 ms a token against 1.93 (T = 4) and 3.0 (T = 2), H100, vk-ab.sh's host */
+    for (uint32_t T = force > 1 ? (uint32_t)force : 8; T <= 16; T *= 2)
         if (mv_aligned(c, t->src[0], t->src[1], 32 / T, 64 / T)) return T;
     return 0;
 }

@@ -261,11 +261,14 @@ static int mm_env_min(const char *name, int def) {
     const int v = e && *e ? atoi(e) : def;
     return v < 2 ? 2 : v;
 }
-/* MUL_MAT with fewer columns than GDS_MM_AMX_MIN on amx takes the AVX-512 tiles (default 2: never,
- * one column takes the mat-vec) */
+/* MUL_MAT with fewer columns than GDS_MM_AMX_MIN on amx takes the AVX-512 tiles (default 8; 2: never,
+ * one column takes the mat-vec). Batched decode of 4 sequences, f4q, -t 16, H100 hosts' Sapphire
+ * Rapids, 2026-12-07 (tools/device/s5-measure.sh, s5-call2.sh; -n 32 -s 1,4 -r 3, alternating):
+ * 4 streams against one 2.21x / 2.45x / 2.25x with 8, 2.09x / 1.56x / 1.93x with 2 (the AMX Q8_0
+ * tile ran attn_q_b with 4 columns at 2x its one-column time). Same bits (tiles equal the mat-vec). */
 static int mm_amx_min(void) {
     static int v = -1;
-    if (v < 0) v = mm_env_min("GDS_MM_AMX_MIN", 2);
+    if (v < 0) v = mm_env_min("GDS_MM_AMX_MIN", 8);
     return v;
 }
 static int mm_tile_min(void) {

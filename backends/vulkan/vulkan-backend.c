@@ -64,6 +64,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <vulkan/vulkan.h>
 
 enum { VK_MAX_PIPES = 128, VK_STAGE_SIZE = 64u << 20 };
@@ -91,7 +92,13 @@ struct vk_ctx {
     VkPhysicalDeviceProperties props;
     VkPhysicalDeviceMemoryProperties memp;
     VkCommandPool pool;
-    VkCommandBuffer cmd;
+    VkCommandBuffer cmd;    /* the buffer being recorded: cmd1 (one-shot copies), or a graph's chunk */
+    VkCommandBuffer cmd1;
+    /* a graph is recorded and submitted in chunks (GDS_VK_CHUNK dispatches, the first chunk
+     * 16), so the device runs the first dispatches while the host records the rest */
+    VkCommandBuffer *chunks;
+    uint32_t n_chunks;      /* allocated */
+    int chunk_n;            /* GDS_VK_CHUNK: dispatches a submission (default 64; 0: the whole graph at once) */
     VkFence fence;
     VkDescriptorSetLayout dsl;
     VkPipelineLayout layout;
@@ -128,6 +135,7 @@ struct vk_ctx {
     int prof_skip;          /* graphs to leave out */
     uint64_t prof_graphs;   /* graphs counted */
     uint64_t prof_seen;     /* graphs recorded */
+    double prof_rec_ms, prof_wait_ms; /* host time recording (to the last submission) and waiting, counted graphs */
     const struct gds_tensor *fuse_out; /* a fused QUANT_SIM's output while its producer records */
     bool fuse;              /* GDS_VK_FUSE=0: no QUANT_SIM fusion */
     struct vk_prof_key { char key[96]; enum gds_op op; double ms; uint64_t calls, disp; } *prof_keys;
@@ -280,6 +288,8 @@ static void prof_print(struct vk_ctx *c) {
     const double ng = c->prof_graphs ? (double)c->prof_graphs : 1.0;
     fprintf(stderr, "vulkan profile (%s, params in %s memory): %.1f ms of dispatches in %llu graphs (%d left out): %.3f ms, %.1f dispatches a graph\n",
             c->props.deviceName, c->params_dev ? "device" : "host", tot, (unsigned long long)c->prof_graphs, c->prof_skip, tot / ng, (double)nd / ng);
+    fprintf(stderr, "vulkan host per graph: %.3f ms recording (to the last submission; %s), %.3f ms waiting\n", c->prof_rec_ms / ng,
+            c->chunk_n ? "submitted in chunks" : "one submission", c->prof_wait_ms / ng);
     for (int i = 0; i < GDS_OP_COUNT; i++)
         if (prof_n[i])
             fprintf(stderr, "  %-12s %9.1f ms %5.1f %% %8llu dispatches %8.1f us each %8.3f ms a graph\n", gds_op_name((enum gds_op)i),
@@ -331,6 +341,7 @@ static void vk_free_ctx(struct vk_ctx *c) {
     }
     if (c->inst) vkDestroyInstance(c->inst, NULL);
     free(c->bufs);
+    free(c->chunks);
     free(c);
 }
 
@@ -414,7 +425,11 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO, .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT, .queueFamilyIndex = c->qfam };
     VK_CHECK(vkCreateCommandPool(c->dev, &pci, NULL, &c->pool), "vkCreateCommandPool");
     VkCommandBufferAllocateInfo cai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = c->pool, .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1 };
-    VK_CHECK(vkAllocateCommandBuffers(c->dev, &cai, &c->cmd), "vkAllocateCommandBuffers");
+    VK_CHECK(vkAllocateCommandBuffers(c->dev, &cai, &c->cmd1), "vkAllocateCommandBuffers");
+    c->cmd = c->cmd1;
+    const char *ch = getenv("GDS_VK_CHUNK");
+    c->chunk_n = ch && *ch ? atoi(ch) : 64;
+    if (c->chunk_n < 0) c->chunk_n = 0;
     VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
     VK_CHECK(vkCreateFence(c->dev, &fci, NULL, &c->fence), "vkCreateFence");
     VkDescriptorSetLayoutBinding bd[VK_N_BIND];
@@ -721,6 +736,28 @@ static bool vulkan_supports_op(struct gds_backend *b, const struct gds_tensor *t
 
 enum { VK_MAX_DISP_PER_NODE = 8 };
 
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
+}
+
+/* chunk k of a graph's command buffers (allocated on first use), begun and made current */
+static enum gds_status chunk_begin(struct vk_ctx *c, uint32_t k) {
+    if (k >= c->n_chunks) {
+        const uint32_t n = k + 8;
+        VkCommandBuffer *nc = realloc(c->chunks, n * sizeof *nc);
+        if (!nc) return gds_error(GDS_ERR_NOMEM, "vulkan: out of memory");
+        c->chunks = nc;
+        VkCommandBufferAllocateInfo cai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = c->pool,
+                                            .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = n - c->n_chunks };
+        VK_CHECK(vkAllocateCommandBuffers(c->dev, &cai, c->chunks + c->n_chunks), "vkAllocateCommandBuffers");
+        c->n_chunks = n;
+    }
+    c->cmd = c->chunks[k];
+    return cmd_begin(c);
+}
+
 /* params (n dispatches of up to 1 + VK_AUX_MAX / 512 slots) and descriptor pool for n dispatches */
 static enum gds_status ensure_dispatch_cap(struct vk_ctx *c, uint32_t n) {
     c->n_disp = c->n_slot = 0;
@@ -766,9 +803,11 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
         n_run++;
     }
     if (n_run == 0) return GDS_OK;
+    const double t0 = c->prof ? now_ms() : 0;
     enum gds_status st = ensure_scratch(c, need);
     if (st == GDS_OK) st = ensure_dispatch_cap(c, n_run * VK_MAX_DISP_PER_NODE);
-    if (st == GDS_OK) st = cmd_begin(c);
+    uint32_t k = 0, at = 0; /* chunk, and the dispatches recorded before it */
+    if (st == GDS_OK) st = chunk_begin(c, k);
     if (st != GDS_OK) return st;
     if (c->prof) vkCmdResetQueryPool(c->cmd, c->qpool, 0, 2 * c->cap_disp);
     if (c->prof) c->prof_on = c->prof_seen++ >= (uint64_t)c->prof_skip;
@@ -788,22 +827,42 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
             snprintf(why, sizeof why, "%s", gds_last_error());
             gds_error(st, "vulkan: recording %s (node '%s'): %s", gds_op_name(t->op), t->name, why);
             vkEndCommandBuffer(c->cmd);
+            if (k > 0) vkQueueWaitIdle(c->queue); /* the chunks submitted */
+            c->cmd = c->cmd1;
             c->fuse_out = NULL;
             return st;
         }
         if (c->fuse_out) i = j; /* the QUANT_SIM ran inside t */
         c->fuse_out = NULL;
+        if (c->chunk_n > 0 && j < g->n_nodes && c->n_disp - at >= (uint32_t)(k == 0 && c->chunk_n > 16 ? 16 : c->chunk_n)) {
+            /* submit this chunk (no fence: the last submission's fence covers every one before it)
+             * and record on in the next; the barrier after every dispatch orders them */
+            VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cmd };
+            VkResult r = vkEndCommandBuffer(c->cmd);
+            if (r == VK_SUCCESS) r = vkQueueSubmit(c->queue, 1, &si, VK_NULL_HANDLE);
+            if (r != VK_SUCCESS || (st = chunk_begin(c, ++k)) != GDS_OK) {
+                vkQueueWaitIdle(c->queue);
+                c->cmd = c->cmd1;
+                return r != VK_SUCCESS ? gds_error(GDS_ERR_BACKEND, "vulkan: vkQueueSubmit (a graph chunk) failed (%d)", (int)r) : st;
+            }
+            at = c->n_disp;
+        }
     }
-    if ((st = cmd_submit_wait(c, "running the graph")) != GDS_OK || !c->prof || !c->prof_on || c->n_disp == 0) return st;
+    const double t1 = c->prof ? now_ms() : 0;
+    st = cmd_submit_wait(c, "running the graph");
+    c->cmd = c->cmd1;
+    if (st != GDS_OK || !c->prof || !c->prof_on || c->n_disp == 0) return st;
+    c->prof_rec_ms += t1 - t0;
+    c->prof_wait_ms += now_ms() - t1;
     c->prof_graphs++;
     uint64_t *ts = malloc(2 * (size_t)c->n_disp * sizeof *ts);
     if (ts && vkGetQueryPoolResults(c->dev, c->qpool, 0, 2 * c->n_disp, 2 * (size_t)c->n_disp * sizeof *ts, ts, sizeof *ts,
                                     VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT) == VK_SUCCESS)
         for (uint32_t i = 0; i < c->n_disp; i++) {
             const double ms = (double)(ts[2 * i + 1] - ts[2 * i]) * c->props.limits.timestampPeriod * 1e-6;
-            struct vk_prof_key *k = &c->prof_keys[c->prof_op[i]];
-            k->ms += ms;
-            k->disp++;
+            struct vk_prof_key *pk = &c->prof_keys[c->prof_op[i]];
+            pk->ms += ms;
+            pk->disp++;
         }
     free(ts);
     return GDS_OK;

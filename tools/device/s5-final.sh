@@ -1,7 +1,7 @@
 #!/bin/bash
-# device call (session 5, final): the committed tree. test-ops -b vulkan (CUDA and tiny-a left out: little device time)
+# device call (session 5, final): the committed tree. test-ops -b vulkan and tiny-a on Vulkan (test-ops -b cuda left out: little device time)
 # f4q decode CUDA vs Vulkan alternating (two rounds each), Vulkan
-# with GDS_VK_HC=0 / GDS_VK_MM4=0, the Vulkan profile and GDS_PROF's host/graph split; CPU batched
+# with GDS_VK_CHUNK=0 / GDS_VK_HC=0 / GDS_VK_MM4=0, the Vulkan profile and GDS_PROF's host/graph split; CPU batched
 # decode 1/2/4/8 streams with the defaults (issue 10), and 1/4 again. Carry .debs .gl .head.
 . tools/device/gpu-env.sh
 ( make -j5 -k build/bin/gds-bench build/bin/gds-run build/bin/gds-convert "$F" "$G" > /tmp/build.log 2>&1 || grep error /tmp/build.log | head ) &
@@ -10,6 +10,7 @@ make -j6 -k CUDA=1 CUDA_ARCH="-gencode arch=compute_90,code=sm_90" build/cuda/bi
 wait; el build; nvidia-smi --query-gpu=name --format=csv,noheader; lscpu | grep "Model name"
 ( build/bin/gds-convert --synthetic flash:layers=4,experts=256,mtp=0,tokenizer=bytes --compat llama.cpp --dense q8_0 -o /tmp/f4q.gguf 2>&1 | tail -1; cat /tmp/f4q.gguf > /dev/null ) &
 timeout 70 build/vulkan/bin/test-ops -b vulkan > /tmp/to-vk.txt 2>&1; grep FAIL /tmp/to-vk.txt | cut -c1-150 | head -5; tail -1 /tmp/to-vk.txt
+BUILD=build/vulkan timeout 60 sh tests/test-vulkan-model.sh 2>&1 | tail -1
 wait; el tests+convert
 B="-m /tmp/f4q.gguf -t 16 --bw-mib 0"
 tg() { awk -F'|' '/tg32/ { n++; if (n == 1) ts = $6; if (n == 2) h = $7 } END { split(ts, a, " "); gsub(/ /, "", h); printf "%s (head %s ms)", a[1], h }'; }
@@ -17,11 +18,11 @@ for i in 1 2; do
     echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 2>/dev/null | tg)"
     echo "vulkan tg32 $(timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 2>/dev/null | tg)  default"
 done
-for e in "GDS_VK_HC=0" "GDS_VK_MM4=0"; do
+for e in "GDS_VK_CHUNK=0" "GDS_VK_HC=0" "GDS_VK_MM4=0"; do
     echo "vulkan tg32 $(env $e timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 2>/dev/null | tg)  $e"
 done; el gpu-tg
 GDS_VK_PROF=1 GDS_VK_PROF_SKIP=2 timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 16 -r 1 --no-split 2>&1 |
-    awk '/^vulkan profile \(/ { print } /profile by node/ { n = 21 } n > 0 { print; n-- }' | cut -c1-150
+    awk '/^vulkan (profile \(|host)/ { print } /profile by node/ { n = 21 } n > 0 { print; n-- }' | cut -c1-150
 GDS_PROF=1 timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 16 -r 1 --no-split 2>&1 | grep -E "GDS_PROF (model|sched)" | cut -c1-220; el prof
 timeout 80 build/bin/gds-bench $B -n 32 -s 1,2,4,8 --streams-only -r 3 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-7 | sed "s/^/streams /"
 [ -n "$AGAIN" ] && timeout 45 build/bin/gds-bench $B -n 32 -s 1,4 --streams-only -r 3 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-6 | tr '\n' ' ' | sed "s/^/streams again /"; echo; el streams

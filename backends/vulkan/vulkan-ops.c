@@ -210,6 +210,13 @@ static bool mv_float(const struct gds_tensor *t) {
     return t->op == GDS_OP_MUL_MAT && (w->type == GDS_TYPE_BF16 || w->type == GDS_TYPE_F16) && w->nb[0] == 2;
 }
 
+/* the one-column builds of mvs.comp / matvec.comp for M = 1 (GDS_VK_MV_ONE=0: the general ones):
+ * the column loops fold away at pipeline creation (fewer registers a thread) */
+static bool mv_one(void) {
+    static int v = INT32_MIN;
+    return mv_env("GDS_VK_MV_ONE", &v, 1) != 0;
+}
+
 /* mvs.comp's variant for a BF16 / F16 MUL_MAT (0: not mvs.comp): the workgroup
  * size 16 R (bits 16..) with R = 8 rows, PF slabs of loads in flight and the
  * diagnostic bits; N >= 65536 (the output head) takes matvec.comp with T = 8.
@@ -230,7 +237,7 @@ static int mvs_variant(const struct vk_ctx *c, const struct gds_tensor *t) {
     if (!forced) R = 8;
     int pf = mv_env("GDS_VK_MV_PF", &fpf, 0);
     if (pf < 1 || pf > 8) pf = R == 16 ? 2 : 4;
-    return (16 * R) << 16 | (mv_env("GDS_VK_MV_DIAG", &diag, 0) & 3) << 4 | pf;
+    return (16 * R) << 16 | (t->ne[1] == 1 && mv_one() ? 64 : 0) | (mv_env("GDS_VK_MV_DIAG", &diag, 0) & 3) << 4 | pf;
 }
 
 /* matvec.comp's threads per weight row for a BF16 / F16 MUL_MAT (0: matmul.comp):
@@ -257,7 +264,7 @@ static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t)
         uint32_t g[3];
         const uint32_t u3[3] = { 0, 0, (uint32_t)n_wg };
         vk_groups_1d(c, n_wg, 1, g);
-        return mv ? vk_dispatch(c, t, "mvs", mv, g, u3, 3) : vk_dispatch(c, t, "matvec", (int)T, g, u3, 3);
+        return mv ? vk_dispatch(c, t, "mvs", mv, g, u3, 3) : vk_dispatch(c, t, "matvec", (int)T | (t->ne[1] == 1 && mv_one() ? 256 : 0), g, u3, 3);
     }
     /* MXFP4: activations as e4m3_x9 integers (u[3] = 1; GDS_VK_MM4=0: packed codes, as before) */
     static int x9 = INT32_MIN;

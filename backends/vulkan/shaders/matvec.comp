@@ -7,7 +7,8 @@
  * reduce by the tree 8, 4, 2, 1, the tail k >= K16 adds in order; so the
  * bits are matmul.comp's (and the scalar CPU's) for any thread mapping.
  *
- * Mapping: VARIANT = T, the threads per weight row (2, 4, 8 or 16); a
+ * Mapping: VARIANT = T, the threads per weight row (2, 4, 8 or 16), + 256
+ * for one activation column (M = 1: the column loops fold away); a
  * thread owns LPT = 16 / T consecutive lanes, so each 16-element step of a
  * row is one load of 2 * LPT contiguous bytes per thread (T = 2: a 16-byte
  * uvec4; 4: 8 bytes; 8: a word; 16: the word holding its element) and the T
@@ -30,7 +31,8 @@ layout(std430, binding = 1) readonly buffer S0V2 { uvec2 d[]; } s0_v2;
 layout(std430, binding = 2) readonly buffer S1V { vec4 d[]; } s1_v;
 layout(std430, binding = 2) readonly buffer S1V2 { vec2 d[]; } s1_v2;
 
-const uint T = uint(VARIANT);   /* threads per row */
+const uint T = uint(VARIANT) & 255u; /* threads per row */
+const bool ONE = (uint(VARIANT) & 256u) != 0u; /* one activation column (M = 1): the column loops fold away */
 const uint LPT = 16u / T;       /* lanes (consecutive elements of a step) per thread */
 const uint R = 64u / T;         /* rows per workgroup */
 const uint UNR = 32u / LPT;     /* steps of loads in flight */
@@ -85,7 +87,7 @@ void main() {
     const uint i2 = bb % P.t[0].ne[2], i3 = bb / P.t[0].ne[2];
     const uint r2 = P.t[2].ne[2] / P.t[1].ne[2], r3 = P.t[2].ne[3] / P.t[1].ne[3];
     const uint wb = t_off(1, 0u, 0u, i2 / r2, i3 / r3), nb1 = P.t[1].nb[1];
-    const uint nc = min(4u, M - 4u * g);
+    const uint nc = ONE ? 1u : min(4u, M - 4u * g);
     uint xo[4];
     [[unroll]] for (uint c = 0u; c < 4u; c++) xo[c] = t_off(2, 0u, 4u * g + min(c, nc - 1u), i2, i3);
     const uint wo = wb + min(n0 + rl, N - 1u) * nb1 + 2u * LPT * h; /* rows past N: row N-1, not written */

@@ -24,7 +24,8 @@
  * one activation per column.
  * VARIANT: PF (bits 0-3: slabs of loads in flight, 1..8), DIAG (bits 4-5,
  * diagnostics, wrong outputs: 1 = the loads only (XOR-consumed, no shared
- * memory), 2 = loads and staging without the chains), the workgroup size
+ * memory), 2 = loads and staging without the chains), ONE (bit 6: one
+ * activation column, M = 1: the column loops fold away), the workgroup size
  * 16 R in bits 16.. (constant 1). Weight and activation rows at multiples of
  * 16 bytes (the host checks). Workgroups: ceil(N / R) x column sets; u[2] =
  * their count.
@@ -41,6 +42,7 @@ const uint WG = gl_WorkGroupSize.x;    /* 16 R: 32, 64, 128 or 256 */
 const uint R = WG / 16u;               /* rows per workgroup */
 const uint PF = uint(VARIANT) & 15u;   /* slabs of weight loads in flight */
 const uint DIAG = (uint(VARIANT) >> 4) & 3u;
+const bool ONE = (uint(VARIANT) & 64u) != 0u; /* one activation column (M = 1): the column loops fold away */
 const uint SK = 256u;                  /* elements of a row per slab */
 const uint PITCH = 34u;                /* shared row pitch in uvec4 (32 + 2) */
 const uint XL = 256u / WG;             /* activation vec4 a thread stages (4 columns x 64) */
@@ -67,7 +69,7 @@ void main() {
     const uint i2 = bb % P.t[0].ne[2], i3 = bb / P.t[0].ne[2];
     const uint r2 = P.t[2].ne[2] / P.t[1].ne[2], r3 = P.t[2].ne[3] / P.t[1].ne[3];
     const uint wb = t_off(1, 0u, 0u, i2 / r2, i3 / r3), nb1 = P.t[1].nb[1];
-    const uint nc = min(4u, M - 4u * g);
+    const uint nc = ONE ? 1u : min(4u, M - 4u * g);
     uint xo[4]; /* vec4 index of each column's x[0] */
     [[unroll]] for (uint c = 0u; c < 4u; c++) xo[c] = t_off(2, 0u, 4u * g + min(c, nc - 1u), i2, i3) >> 4;
     const uint K16 = K - K % 16u, nslab = (K16 + SK - 1u) / SK;

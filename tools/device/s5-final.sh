@@ -1,7 +1,7 @@
 #!/bin/bash
 # device call (session 5, final): the committed tree. test-ops -b vulkan and tiny-a on Vulkan (test-ops -b cuda left out: little device time)
 # f4q decode CUDA vs Vulkan alternating (two rounds each), Vulkan
-# with GDS_VK_CHUNK=0 / GDS_VK_HC=0 / GDS_VK_MM4=0, the Vulkan profile and GDS_PROF's host/graph split; CPU batched
+# with GDS_VK_CHUNK=0 / GDS_VK_MV_ONE=0 / GDS_VK_HC=0 / GDS_VK_MM4=0, the Vulkan profile and GDS_PROF's host/graph split; CPU batched
 # decode 1/2/4/8 streams with the defaults (issue 10), and 1/4 again. Carry .debs .gl .head.
 . tools/device/gpu-env.sh
 ( make -j5 -k build/bin/gds-bench build/bin/gds-run build/bin/gds-convert "$F" "$G" > /tmp/build.log 2>&1 || grep error /tmp/build.log | head ) &
@@ -18,7 +18,7 @@ for i in 1 2; do
     echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 2>/dev/null | tg)"
     echo "vulkan tg32 $(timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 2>/dev/null | tg)  default"
 done
-for e in "GDS_VK_CHUNK=0" "GDS_VK_HC=0" "GDS_VK_MM4=0"; do
+for e in "GDS_VK_CHUNK=0" "GDS_VK_MV_ONE=0" "GDS_VK_HC=0" "GDS_VK_MM4=0"; do
     echo "vulkan tg32 $(env $e timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 2>/dev/null | tg)  $e"
 done; el gpu-tg
 GDS_VK_PROF=1 GDS_VK_PROF_SKIP=2 timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 16 -r 1 --no-split 2>&1 |

@@ -1,8 +1,8 @@
 #!/bin/bash
 # device call (session 5, final): the committed tree. test-ops -b vulkan and tiny-a on Vulkan (test-ops -b cuda left out: little device time)
-# f4q decode CUDA vs Vulkan alternating (two rounds each), Vulkan
-# with GDS_VK_CHUNK=0 / GDS_VK_MV_ONE=0 / GDS_VK_HC=0 / GDS_VK_MM4=0, the Vulkan profile and GDS_PROF's host/graph split; CPU batched
-# decode 1/2/4/8 streams with the defaults (issue 10), and 1/4 again. Carry .debs .gl .head.
+# f4q decode CUDA vs Vulkan, Vulkan A/B runs without the head split
+# with GDS_VK_CHUNK=0 / GDS_VK_MV_ONE=0 / GDS_VK_HC=0 / GDS_VK_MM4=0, the Vulkan profile with its host time; CPU batched
+# decode 1/2/4/8 streams with the defaults (issue 10, -r 2), 1/4 again with AGAIN=1. Carry .debs .gl .head.
 . tools/device/gpu-env.sh
 ( make -j5 -k build/bin/gds-bench build/bin/gds-run build/bin/gds-convert "$F" "$G" > /tmp/build.log 2>&1 || grep error /tmp/build.log | head ) &
 ( make -j6 -k VULKAN=1 GLSLANG=$R/usr/bin/glslangValidator build/vulkan/bin/test-ops build/vulkan/bin/gds-bench build/vulkan/bin/gds-run "$F" "$G" > /tmp/build-vk.log 2>&1 || grep -E "error" /tmp/build-vk.log | head ) &
@@ -14,15 +14,13 @@ BUILD=build/vulkan timeout 60 sh tests/test-vulkan-model.sh 2>&1 | tail -1
 wait; el tests+convert
 B="-m /tmp/f4q.gguf -t 16 --bw-mib 0"
 tg() { awk -F'|' '/tg32/ { n++; if (n == 1) ts = $6; if (n == 2) h = $7 } END { split(ts, a, " "); gsub(/ /, "", h); printf "%s (head %s ms)", a[1], h }'; }
-for i in 1 2; do
-    echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 2>/dev/null | tg)"
-    echo "vulkan tg32 $(timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 2>/dev/null | tg)  default"
-done
-for e in "GDS_VK_CHUNK=0" "GDS_VK_MV_ONE=0" "GDS_VK_HC=0" "GDS_VK_MM4=0"; do
-    echo "vulkan tg32 $(env $e timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 2>/dev/null | tg)  $e"
+echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 2>/dev/null | tg)"
+echo "vulkan tg32 $(timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 2>/dev/null | tg)  default"
+for e in "GDS_VK_CHUNK=0" "GDS_VK_MV_ONE=0" "GDS_VK_HC=0" "GDS_VK_MM4=0" "GDS_VK_X=default"; do
+    echo "vulkan tg32 $(env $e timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)  $e"
 done; el gpu-tg
 GDS_VK_PROF=1 GDS_VK_PROF_SKIP=2 timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 16 -r 1 --no-split 2>&1 |
     awk '/^vulkan (profile \(|host)/ { print } /profile by node/ { n = 21 } n > 0 { print; n-- }' | cut -c1-150
-GDS_PROF=1 timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 16 -r 1 --no-split 2>&1 | grep -E "GDS_PROF (model|sched)" | cut -c1-220; el prof
-timeout 80 build/bin/gds-bench $B -n 32 -s 1,2,4,8 --streams-only -r 3 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-7 | sed "s/^/streams /"
+el prof
+timeout 60 build/bin/gds-bench $B -n 32 -s 1,2,4,8 --streams-only -r 2 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-7 | sed "s/^/streams /"
 [ -n "$AGAIN" ] && timeout 45 build/bin/gds-bench $B -n 32 -s 1,4 --streams-only -r 3 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-6 | tr '\n' ' ' | sed "s/^/streams again /"; echo; el streams

@@ -3,7 +3,9 @@
  * instance and device, buffers, copies through a staging buffer, pipelines
  * (one per shader and variant, created on first use from the SPIR-V embedded
  * by tools/embed-spv.c), and graph_compute, which records every node's
- * dispatches into one command buffer, submits it once and waits.
+ * dispatches into command buffers submitted in chunks (GDS_VK_CHUNK, default
+ * 64 dispatches, the first chunk 16: the device starts while the host records
+ * the rest) and waits once on the last one's fence.
  *
  *     struct gds_backend *vk = gds_backend_init("vulkan", 0);   // device index
  *

@@ -218,26 +218,34 @@ static bool mv_one(void) {
 }
 
 /* mvs.comp's variant for a BF16 / F16 MUL_MAT (0: not mvs.comp): the workgroup
- * size 16 R (bits 16..) with R = 8 rows, PF slabs of loads in flight and the
- * diagnostic bits; N >= 65536 (the output head) takes matvec.comp with T = 8.
+ * size 16 R / L (bits 16..) with R = 8 rows, L = 1 lane a thread, PF slabs of
+ * loads in flight and the diagnostic bits; N >= 65536 (the output head) takes
+ * matvec.comp with T = 8.
  * Measured on an H100 (tools/device/vk-ab.sh, f4q tg32 -r 3, one call): R = 8
  * for every N 118.3 t/s, R by N (16 from 8192 rows .. 2 below 2048) 109.0,
  * R = 16 106.5, R = 4 98.0; the head 1.97 ms a token in mvs.comp R = 8 and
  * 1.60 ms in matvec.comp T = 8 (matvec.comp everywhere: 101.9 t/s).
- * GDS_VK_MV_V=0 turns it off (matvec.comp), GDS_VK_MV_R=2|4|8|16 and
- * GDS_VK_MV_PF=1..8 force R and PF, GDS_VK_MV_DIAG=1|2 runs a diagnostic
- * (wrong outputs: never for results) */
+ * GDS_VK_MV_L=2|4 (not measured yet): L lanes a thread (one shared weight read
+ * per 2 or 4 products), R = 16 rows (128 or 64 threads: 32 rows would take
+ * 43.5 KiB of shared memory, past Vulkan's guaranteed 32), PF = 2; same bits.
+ * GDS_VK_MV_V=0 turns it off (matvec.comp), GDS_VK_MV_R=2|4|8|16 (at least
+ * 2 L: 32 threads) and GDS_VK_MV_PF=1..8 / L force R and PF (a forced R takes
+ * the head too), GDS_VK_MV_DIAG=1|2 runs a diagnostic (wrong outputs: never
+ * for results) */
 static int mvs_variant(const struct vk_ctx *c, const struct gds_tensor *t) {
-    static int v = INT32_MIN, fr = INT32_MIN, fpf = INT32_MIN, diag = INT32_MIN;
+    static int v = INT32_MIN, fl = INT32_MIN, fr = INT32_MIN, fpf = INT32_MIN, diag = INT32_MIN;
     if (!mv_float(t) || mv_env("GDS_VK_MV_V", &v, 1) != 1 || !mv_aligned(c, t->src[0], t->src[1], 16, 16)) return 0;
     const int64_t N = t->ne[0];
+    const int L = mv_env("GDS_VK_MV_L", &fl, 1) == 4 ? 4 : fl == 2 ? 2 : 1;
     int R = mv_env("GDS_VK_MV_R", &fr, 0);
     const bool forced = R == 2 || R == 4 || R == 8 || R == 16;
     if (!forced && N >= 65536) return 0; /* the head: matvec.comp T = 8 */
-    if (!forced) R = 8;
+    if (!forced) R = L == 1 ? 8 : 16;
+    if (R < 2 * L) R = 2 * L;
     int pf = mv_env("GDS_VK_MV_PF", &fpf, 0);
-    if (pf < 1 || pf > 8) pf = R == 16 ? 2 : 4;
-    return (16 * R) << 16 | (t->ne[1] == 1 && mv_one() ? 64 : 0) | (mv_env("GDS_VK_MV_DIAG", &diag, 0) & 3) << 4 | pf;
+    if (pf < 1 || pf > 8 / L) pf = L > 1 ? 2 : R == 16 ? 2 : 4;
+    return (16 * R / L) << 16 | (L / 2) << 7 | (t->ne[1] == 1 && mv_one() ? 64 : 0) |
+           (mv_env("GDS_VK_MV_DIAG", &diag, 0) & 3) << 4 | pf;
 }
 
 /* matvec.comp's threads per weight row for a BF16 / F16 MUL_MAT (0: matmul.comp):
@@ -258,7 +266,7 @@ static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t)
     const int mv = mvs_variant(c, t);
     const uint32_t T = mv ? 0 : mv_threads(c, t);
     if (mv || T) { /* mvs.comp / matvec.comp: a workgroup per R rows and column set (4 columns of one (i2, i3)) */
-        const uint32_t R = mv ? (uint32_t)(mv >> 16) / 16 : 64 / T;
+        const uint32_t R = mv ? ((uint32_t)(mv >> 16) << (mv >> 7 & 3)) / 16 : 64 / T; /* mvs.comp: 16 R / L threads */
         const uint64_t n_wg = (uint64_t)((t->ne[0] + R - 1) / R) * (uint64_t)((t->ne[1] + 3) / 4) * (uint64_t)(t->ne[2] * t->ne[3]);
         if (n_wg > UINT32_MAX) return gds_error(GDS_ERR_BACKEND, "vulkan mul_mat: %llu workgroups", (unsigned long long)n_wg);
         uint32_t g[3];

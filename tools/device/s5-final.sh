@@ -1,7 +1,8 @@
 #!/bin/bash
 # device call (session 5, final): the committed tree. test-ops -b vulkan and tiny-a on Vulkan (test-ops -b cuda left out: little device time)
 # f4q decode CUDA vs Vulkan, Vulkan A/B runs without the head split
-# with GDS_VK_CHUNK=0 / GDS_VK_MV_ONE=0 / GDS_VK_HC=0 / GDS_VK_MM4=0, the Vulkan profile with its host time; CPU batched
+# with GDS_VK_CHUNK=0 / GDS_VK_MV_ONE=0 / GDS_VK_HC=0 / GDS_VK_MM4=0 / GDS_VK_MV_L=2|4 (and L=2 with the head on
+# mvs.comp: GDS_VK_MV_R=16), the Vulkan profile with its host time; CPU batched
 # decode 1/2/4/8 streams with the defaults (issue 10, -r 2), 1/4 again with AGAIN=1. Carry .debs .gl .head.
 . tools/device/gpu-env.sh
 ( make -j5 -k build/bin/gds-bench build/bin/gds-run build/bin/gds-convert "$F" "$G" > /tmp/build.log 2>&1 || grep error /tmp/build.log | head ) &
@@ -16,7 +17,7 @@ B="-m /tmp/f4q.gguf -t 16 --bw-mib 0"
 tg() { awk -F'|' '/tg32/ { n++; if (n == 1) ts = $6; if (n == 2) h = $7 } END { split(ts, a, " "); gsub(/ /, "", h); printf "%s (head %s ms)", a[1], h }'; }
 echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 2>/dev/null | tg)"
 echo "vulkan tg32 $(timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 2>/dev/null | tg)  default"
-for e in "GDS_VK_CHUNK=0" "GDS_VK_MV_ONE=0" "GDS_VK_HC=0" "GDS_VK_MM4=0" "GDS_VK_X=default"; do
+for e in "GDS_VK_CHUNK=0" "GDS_VK_MV_ONE=0" "GDS_VK_HC=0" "GDS_VK_MM4=0" "GDS_VK_X=default" "GDS_VK_MV_L=2" "GDS_VK_MV_L=4" "GDS_VK_MV_L=2 GDS_VK_MV_R=16"; do
     echo "vulkan tg32 $(env $e timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)  $e"
 done; el gpu-tg
 GDS_VK_PROF=1 GDS_VK_PROF_SKIP=2 timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 16 -r 1 --no-split 2>&1 |

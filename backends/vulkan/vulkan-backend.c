@@ -148,6 +148,14 @@ enum { VK_PROF_KEYS = 512 };
 
 bool vk_has_f64(const struct vk_ctx *c) { return c->f64; }
 
+int vk_env_int(const char *name, int def) {
+    const char *e = getenv(name);
+    if (!e || !*e) return def;
+    char *end;
+    const long v = strtol(e, &end, 10);
+    return end == e ? 1 : (int)v;
+}
+
 static enum gds_status vk_err(VkResult r, const char *what) {
     return gds_error(r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY ? GDS_ERR_NOMEM : GDS_ERR_BACKEND,
                      "vulkan: %s failed (VkResult %d)", what, (int)r);
@@ -414,11 +422,9 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     VkPhysicalDeviceFloatControlsProperties fcp = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FLOAT_CONTROLS_PROPERTIES };
     VkPhysicalDeviceProperties2 p2 = { .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &fcp };
     vkGetPhysicalDeviceProperties2(c->pdev, &p2);
-    const char *fe = getenv("GDS_VK_FLOAT_CONTROLS");
-    c->fc = fcp.shaderDenormPreserveFloat32 && fcp.shaderSignedZeroInfNanPreserveFloat32 && !(fe && !strcmp(fe, "0"));
+    c->fc = fcp.shaderDenormPreserveFloat32 && fcp.shaderSignedZeroInfNanPreserveFloat32 && vk_env_int("GDS_VK_FLOAT_CONTROLS", 1);
     /* GDS_VK_NO_F64=1: behave as a device without it (tests the fallbacks) */
-    const char *nf = getenv("GDS_VK_NO_F64");
-    c->f64 = have.shaderFloat64 == VK_TRUE && !(nf && *nf && strcmp(nf, "0") != 0);
+    c->f64 = have.shaderFloat64 == VK_TRUE && !vk_env_int("GDS_VK_NO_F64", 0);
     want.shaderFloat64 = c->f64 ? VK_TRUE : VK_FALSE;
     VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .queueCreateInfoCount = 1, .pQueueCreateInfos = &qi,
                                .pEnabledFeatures = &want };
@@ -429,8 +435,7 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     VkCommandBufferAllocateInfo cai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO, .commandPool = c->pool, .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY, .commandBufferCount = 1 };
     VK_CHECK(vkAllocateCommandBuffers(c->dev, &cai, &c->cmd1), "vkAllocateCommandBuffers");
     c->cmd = c->cmd1;
-    const char *ch = getenv("GDS_VK_CHUNK");
-    c->chunk_n = ch && *ch ? atoi(ch) : 64;
+    c->chunk_n = vk_env_int("GDS_VK_CHUNK", 64);
     if (c->chunk_n < 0) c->chunk_n = 0;
     VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
     VK_CHECK(vkCreateFence(c->dev, &fci, NULL, &c->fence), "vkCreateFence");
@@ -442,20 +447,15 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     VK_CHECK(vkCreateDescriptorSetLayout(c->dev, &dli, NULL, &c->dsl), "vkCreateDescriptorSetLayout");
     VkPipelineLayoutCreateInfo pli = { .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1, .pSetLayouts = &c->dsl };
     VK_CHECK(vkCreatePipelineLayout(c->dev, &pli, NULL, &c->layout), "vkCreatePipelineLayout");
-    const char *fs = getenv("GDS_VK_STAGING");
-    c->force_staging = fs && *fs && strcmp(fs, "0") != 0;
-    const char *ph = getenv("GDS_VK_PARAMS_HOST");
-    c->params_host = ph && *ph && strcmp(ph, "0") != 0;
+    c->force_staging = vk_env_int("GDS_VK_STAGING", 0) != 0;
+    c->params_host = vk_env_int("GDS_VK_PARAMS_HOST", 0) != 0;
     enum gds_status st = buf_create(c, 256, BUF_DEVICE, &c->dummy);
     if (st == GDS_OK) st = buf_create(c, VK_STAGE_SIZE, BUF_HOST, &c->stage);
     c->next_va = (uintptr_t)1 << 40;
-    const char *pe = getenv("GDS_VK_PROF");
-    c->prof = pe && *pe && strcmp(pe, "0") != 0 && c->props.limits.timestampPeriod > 0 && qp[c->qfam].timestampValidBits > 0;
-    const char *fu = getenv("GDS_VK_FUSE");
-    c->fuse = !fu || strcmp(fu, "0") != 0;
+    c->prof = vk_env_int("GDS_VK_PROF", 0) && c->props.limits.timestampPeriod > 0 && qp[c->qfam].timestampValidBits > 0;
+    c->fuse = vk_env_int("GDS_VK_FUSE", 1) != 0;
     if (c->prof) {
-        const char *sk = getenv("GDS_VK_PROF_SKIP");
-        c->prof_skip = sk ? atoi(sk) : 0;
+        c->prof_skip = vk_env_int("GDS_VK_PROF_SKIP", 0);
         if (!(c->prof_keys = calloc(VK_PROF_KEYS, sizeof *c->prof_keys))) return gds_error(GDS_ERR_NOMEM, "vulkan: out of memory");
     }
     return st;

@@ -73,6 +73,9 @@ enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, co
 uint32_t vk_tensor_offs(const struct vk_ctx *c, const struct gds_tensor *t);
 /* device features the supports functions consult */
 bool vk_has_f64(const struct vk_ctx *c);
+/* the GDS_VK_* switches: environment variable name as an integer (def when
+ * unset or empty; a value that is not a number counts as 1) */
+int vk_env_int(const char *name, int def);
 /* groups for n items at per_group items a group, as (x, y) with x <= the
  * device limit; shaders recover the linear group id with vk_group_id() */
 void vk_groups_1d(const struct vk_ctx *c, uint64_t n, uint32_t per_group, uint32_t groups[3]);

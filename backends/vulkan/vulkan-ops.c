@@ -192,14 +192,14 @@ static size_t work_mul_mat(const struct gds_tensor *t) {
     return mm_blocks(t) ? (size_t)gds_nrows(t->src[1]) * mm_stride(t) * 4 : 0;
 }
 
-/* an integer switch read once: GDS_VK_MV_* (def when unset) */
-static int mv_env(const char *name, int *cache, int def) {
-    if (*cache == INT32_MIN) *cache = getenv(name) ? atoi(getenv(name)) : def;
+/* a GDS_VK_* switch read once (vk_env_int) into *cache (INT32_MIN: not read yet) */
+static int env_once(const char *name, int *cache, int def) {
+    if (*cache == INT32_MIN) *cache = vk_env_int(name, def);
     return *cache;
 }
 
-/* whether w and x (rows and batches) sit at multiples of a bytes in their bindings */
-static bool mv_aligned(const struct vk_ctx *c, const struct gds_tensor *w, const struct gds_tensor *x, uint32_t aw, uint32_t ax) {
+/* whether tensors w and x (rows and batches) sit at multiples of aw and ax bytes in their bindings */
+static bool pair_aligned(const struct vk_ctx *c, const struct gds_tensor *w, const struct gds_tensor *x, uint32_t aw, uint32_t ax) {
     bool ok = vk_tensor_offs(c, w) % aw == 0 && vk_tensor_offs(c, x) % ax == 0;
     for (int d = 1; d < 4; d++) ok = ok && w->nb[d] % aw == 0 && x->nb[d] % ax == 0;
     return ok;
@@ -214,7 +214,7 @@ static bool mv_float(const struct gds_tensor *t) {
  * the column loops fold away at pipeline creation (fewer registers a thread) */
 static bool mv_one(void) {
     static int v = INT32_MIN;
-    return mv_env("GDS_VK_MV_ONE", &v, 1) != 0;
+    return env_once("GDS_VK_MV_ONE", &v, 1) != 0;
 }
 
 /* mvs.comp's variant for a BF16 / F16 MUL_MAT (0: not mvs.comp): the workgroup
@@ -232,20 +232,21 @@ static bool mv_one(void) {
  * 2 L: 32 threads) and GDS_VK_MV_PF=1..8 / L force R and PF (a forced R takes
  * the head too), GDS_VK_MV_DIAG=1|2 runs a diagnostic (wrong outputs: never
  * for results) */
-static int mvs_variant(const struct vk_ctx *c, const struct gds_tensor *t) {
+static int mvs_variant(const struct vk_ctx *c, const struct gds_tensor *t, uint32_t *rows) {
     static int v = INT32_MIN, fl = INT32_MIN, fr = INT32_MIN, fpf = INT32_MIN, diag = INT32_MIN;
-    if (!mv_float(t) || mv_env("GDS_VK_MV_V", &v, 1) != 1 || !mv_aligned(c, t->src[0], t->src[1], 16, 16)) return 0;
+    if (!mv_float(t) || env_once("GDS_VK_MV_V", &v, 1) != 1 || !pair_aligned(c, t->src[0], t->src[1], 16, 16)) return 0;
     const int64_t N = t->ne[0];
-    const int L = mv_env("GDS_VK_MV_L", &fl, 1) == 4 ? 4 : fl == 2 ? 2 : 1;
-    int R = mv_env("GDS_VK_MV_R", &fr, 0);
+    const int L = env_once("GDS_VK_MV_L", &fl, 1) == 4 ? 4 : fl == 2 ? 2 : 1;
+    int R = env_once("GDS_VK_MV_R", &fr, 0);
     const bool forced = R == 2 || R == 4 || R == 8 || R == 16;
     if (!forced && N >= 65536) return 0; /* the head: matvec.comp T = 8 */
     if (!forced) R = L == 1 ? 8 : 16;
     if (R < 2 * L) R = 2 * L;
-    int pf = mv_env("GDS_VK_MV_PF", &fpf, 0);
+    int pf = env_once("GDS_VK_MV_PF", &fpf, 0);
     if (pf < 1 || pf > 8 / L) pf = L > 1 ? 2 : R == 16 ? 2 : 4;
+    *rows = (uint32_t)R;
     return (16 * R / L) << 16 | (L / 2) << 7 | (t->ne[1] == 1 && mv_one() ? 64 : 0) |
-           (mv_env("GDS_VK_MV_DIAG", &diag, 0) & 3) << 4 | pf;
+           (env_once("GDS_VK_MV_DIAG", &diag, 0) & 3) << 4 | pf;
 }
 
 /* matvec.comp's threads per weight row for a BF16 / F16 MUL_MAT (0: matmul.comp):
@@ -255,18 +256,19 @@ static uint32_t mv_threads(const struct vk_ctx *c, const struct gds_tensor *t) {
     if (!mv_float(t)) return 0;
     /* GDS_VK_MV_T=2|4|8|16 forces T (where aligned), 0 turns matvec.comp off: for testing every mapping */
     static int force = INT32_MIN;
-    if (mv_env("GDS_VK_MV_T", &force, 1) == 0) return 0;
+    if (env_once("GDS_VK_MV_T", &force, 1) == 0) return 0;
     /* default T = 8: the head 1.66 ms a token against 1.93 (T = 4) and 3.0 (T = 2), H100, vk-ab.sh's host */
     for (uint32_t T = force > 1 ? (uint32_t)force : 8; T <= 16; T *= 2)
-        if (mv_aligned(c, t->src[0], t->src[1], 32 / T, 64 / T)) return T;
+        if (pair_aligned(c, t->src[0], t->src[1], 32 / T, 64 / T)) return T;
     return 0;
 }
 
 static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t) {
-    const int mv = mvs_variant(c, t);
+    uint32_t R = 0;
+    const int mv = mvs_variant(c, t, &R);
     const uint32_t T = mv ? 0 : mv_threads(c, t);
     if (mv || T) { /* mvs.comp / matvec.comp: a workgroup per R rows and column set (4 columns of one (i2, i3)) */
-        const uint32_t R = mv ? ((uint32_t)(mv >> 16) << (mv >> 7 & 3)) / 16 : 64 / T; /* mvs.comp: 16 R / L threads */
+        if (!mv) R = 64 / T;
         const uint64_t n_wg = (uint64_t)((t->ne[0] + R - 1) / R) * (uint64_t)((t->ne[1] + 3) / 4) * (uint64_t)(t->ne[2] * t->ne[3]);
         if (n_wg > UINT32_MAX) return gds_error(GDS_ERR_BACKEND, "vulkan mul_mat: %llu workgroups", (unsigned long long)n_wg);
         uint32_t g[3];
@@ -276,7 +278,7 @@ static enum gds_status run_mul_mat(struct vk_ctx *c, const struct gds_tensor *t)
     }
     /* MXFP4: activations as e4m3_x9 integers (u[3] = 1; GDS_VK_MM4=0: packed codes, as before) */
     static int x9 = INT32_MIN;
-    const uint32_t ax9 = t->src[0]->type == GDS_TYPE_MXFP4 && t->src[1]->ne[0] % 128 == 0 && mv_env("GDS_VK_MM4", &x9, 1) != 0;
+    const uint32_t ax9 = t->src[0]->type == GDS_TYPE_MXFP4 && t->src[1]->ne[0] % 128 == 0 && env_once("GDS_VK_MM4", &x9, 1) != 0;
     uint32_t g[3], u[4] = { t->src[0]->type == GDS_TYPE_Q8_0 ? 32u : 128u, mm_stride(t), 0, ax9 };
     enum gds_status st;
     if (mm_blocks(t)) {
@@ -316,12 +318,10 @@ static uint32_t hcc_c4(int64_t n_mix) {
 static enum gds_status run_hc_comb(struct vk_ctx *c, const struct gds_tensor *t) {
     /* GDS_VK_HC=0: hc.comp's two passes (A/B); else hcc.comp, one dispatch, a workgroup per token */
     static int on = INT32_MIN;
-    const uint32_t c4 = mv_env("GDS_VK_HC", &on, 1) ? hcc_c4(t->ne[0]) : 0;
+    const uint32_t c4 = env_once("GDS_VK_HC", &on, 1) ? hcc_c4(t->ne[0]) : 0;
     if (c4) {
         const struct gds_tensor *X = t->src[0], *fn = t->src[1];
-        bool vec = X->ne[0] % 4 == 0 && vk_tensor_offs(c, X) % 16 == 0 && vk_tensor_offs(c, fn) % 16 == 0;
-        for (int d = 1; d < 4; d++) vec = vec && X->nb[d] % 16 == 0 && fn->nb[d] % 16 == 0;
-        const uint32_t u[2] = { c4, vec };
+        const uint32_t u[2] = { c4, X->ne[0] % 4 == 0 && pair_aligned(c, X, fn, 16, 16) };
         return run_1d(c, t, SH(c, "hcc"), (uint64_t)X->ne[2], 1, u, 2);
     }
     uint32_t u = 0;

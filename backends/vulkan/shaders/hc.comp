@@ -19,15 +19,14 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "mathf.glsl"
+#define HC_RAW(t, i) dst_f.d[(P.t[0].offs >> 2) + (t) * P.t[0].ne[0] + (i)]
+#include "hcfin.glsl"
 
 layout(local_size_x = 16, local_size_y = 16) in;
 
 #define OP_HC_COMB 24
 #define OP_HC_PRE  25
 #define OP_HC_POST 26
-#define HC_MAX 16
-
-float sigm(float x) { precise float e = 1.0 + exp_f(-x); return div_rn(1.0, e); }
 
 /* pass 0, workgroups [0, n_mix*T): one per output (i, t). Warps 1..7 compute
  * the rounded products of HC_ST consecutive elements (coalesced loads of the
@@ -40,9 +39,6 @@ float sigm(float x) { precise float e = 1.0 + exp_f(-x); return div_rn(1.0, e); 
  * CPU does into scratch[t]. */
 #define HC_ST 2048u
 shared vec4 hc_sh4[2u * HC_ST / 4u];
-
-/* element j < L = hc*D of token t: X[j % D][j / D][t] */
-float hc_x(uint j, uint D, uint t) { const uint s = j / D; return s0_f32(t_off(1, 4u * (j - s * D), s, t, 0u)); }
 
 void hc_stage(uint j0, uint L, uint D, uint t, uint buf, uint wo, bool prod) {
     const uint tid = gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
@@ -131,90 +127,12 @@ void hc_dots() {
     }
 }
 
-/* pass 1: a workgroup per token, the CPU's phase 2 with one thread per mix:
- * r from scratch[t], then pre / post (threads s < 2 hc) and the Sinkhorn
- * with thread j*hc + k owning C[j][k]; every row / column sum is computed by
- * each of its threads in the CPU's order (same values, same bits), the
- * updates meet in shared memory between steps. */
-shared float hc_c[HC_MAX * HC_MAX];
-
+/* pass 1: a workgroup per token, the finish (hcfin.glsl) from the raw dots in
+ * dst and the sum of squares in scratch[t] */
 void hc_finish() {
     const uint t = group_id();
-    const uint tid = gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x;
-    const uint D = P.t[1].ne[0], hc = P.t[1].ne[1], T = P.t[1].ne[2], n_mix = P.t[0].ne[0];
-    if (t >= T) return; /* uniform per workgroup */
-    const float eps = p_f32(0), hc_eps = p_f32(1);
-    const int iters = P.op[2];
-    const uint yo = (P.t[0].offs >> 2) + t * n_mix;
-    const float ss = scr_f.d[t];
-    precise float r = div_rn(1.0, sqrt_rn(div_rn(ss, float(hc * D)) + eps));
-    const uint sco = P.t[3].offs, bo = P.t[4].offs;
-    const float sc0 = s2_f32(sco);
-    const float sc1 = P.t[3].ne[0] > 1u ? s2_f32(sco + P.t[3].nb[0]) : 0.0;
-    const float sc2 = P.t[3].ne[0] > 2u ? s2_f32(sco + 2u * P.t[3].nb[0]) : 0.0;
-    if (tid < hc) {
-        precise float m = dst_f.d[yo + tid] * r;
-        precise float z = m * sc0 + s3_f32(bo + tid * P.t[4].nb[0]);
-        precise float y = sigm(z) + hc_eps;
-        dst_f.d[yo + tid] = y;
-    } else if (tid < 2u * hc && n_mix != hc) {
-        precise float m = dst_f.d[yo + tid] * r;
-        precise float z = m * sc1 + s3_f32(bo + tid * P.t[4].nb[0]);
-        precise float y = 2.0 * sigm(z);
-        dst_f.d[yo + tid] = y;
-    }
-    if (n_mix == hc) return; /* uniform */
-    const uint nC = hc * hc;
-    const bool own = tid < nC;
-    const uint j = own ? tid / hc : 0u, k = own ? tid % hc : 0u, i = 2u * hc + tid;
-    float c = 0.0;
-    if (own) {
-        precise float m = dst_f.d[yo + i] * r;
-        precise float z = m * sc2 + s3_f32(bo + i * P.t[4].nb[0]);
-        c = z;
-        hc_c[tid] = c;
-    }
-    barrier();
-    if (own) {
-        float mx = uintBitsToFloat(0xff800000u);
-        for (uint kk = 0u; kk < hc; kk++) { const float v = hc_c[j * hc + kk]; mx = v > mx ? v : mx; }
-        c = exp_f(c - mx);
-    }
-    barrier();
-    if (own) hc_c[tid] = c;
-    barrier();
-    if (own) {
-        precise float sum = 0.0;
-        for (uint kk = 0u; kk < hc; kk++) sum = sum + hc_c[j * hc + kk];
-        precise float q = div_rn(c, sum) + hc_eps;
-        c = q;
-    }
-    barrier();
-    if (own) hc_c[tid] = c;
-    barrier();
-    for (int it = 0; it < iters; it++) {
-        if (it > 0) {
-            if (own) {
-                precise float sum = 0.0;
-                for (uint kk = 0u; kk < hc; kk++) sum = sum + hc_c[j * hc + kk];
-                sum = sum + hc_eps;
-                c = div_rn(c, sum);
-            }
-            barrier();
-            if (own) hc_c[tid] = c;
-            barrier();
-        }
-        if (own) {
-            precise float sum = 0.0;
-            for (uint jj = 0u; jj < hc; jj++) sum = sum + hc_c[jj * hc + k];
-            sum = sum + hc_eps;
-            c = div_rn(c, sum);
-        }
-        barrier();
-        if (own) hc_c[tid] = c;
-        barrier();
-    }
-    if (own) dst_f.d[yo + i] = c;
+    if (t >= P.t[1].ne[2]) return; /* uniform per workgroup */
+    hc_finish_token(t, gl_LocalInvocationID.y * 16u + gl_LocalInvocationID.x, scr_f.d[t]);
 }
 
 void hc_pre() {

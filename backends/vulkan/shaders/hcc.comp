@@ -8,7 +8,7 @@
  *   the sum of squares in 8 parts, element j to part (j % D < D8 ? j % D % 8
  *     : 0), D8 = D - D % 8, each part in increasing j, combined as
  *     ((p0 + p1) + (p2 + p3)) + ((p4 + p5) + (p6 + p7));
- *   then r, the sigmoids and the Sinkhorn as hc.comp's second pass.
+ *   then r, the sigmoids and the Sinkhorn (hcfin.glsl, as hc.comp's second pass).
  * Why: the serial chain of L adds per output is what the time is made of
  * (hc.comp: one output per workgroup, one adding thread fed through a
  * double buffer, and a second dispatch for the rest). Here the n_mix dot
@@ -21,7 +21,7 @@
  * chunks ahead into registers; one barrier a chunk. Thread s stages vec4
  * column s % C4 of rows s / C4, s / C4 + 256 / C4, ... (KS of them: a
  * thread's rows share one v load); row n_mix is the squares. Then the
- * finish, the Sinkhorn with a double-buffered matrix (one barrier a step).
+ * finish (hcfin.glsl).
  * u[1] = 1: X and fn rows at multiples of 16 bytes and D % 4 == 0 (vec4
  * loads), else scalar loads.
  */
@@ -41,15 +41,11 @@ layout(std430, binding = 2) readonly buffer S1V { vec4 d[]; } s1_v;
 
 shared vec4 hs[HS];
 shared float hy[WG];        /* the chains' sums */
-shared float hm[2u * WG];   /* the Sinkhorn matrix, two buffers */
-
-float sigm(float x) { precise float e = 1.0 + exp_f(-x); return div_rn(1.0, e); }
+#define HC_RAW(t, i) hy[(i)]
+#include "hcfin.glsl"
 
 uint g_D, g_L, g_t, g_nmix, g_c4, g_col;
 bool g_vec;
-
-/* element j < L of token t */
-float hx(uint j) { const uint s = j / g_D; return s0_f32(t_off(1, 4u * (j - s * g_D), s, g_t, 0u)); }
 
 /* the loads of chunk c: v at this thread's column, fn of its rows */
 void issue(uint c, out vec4 f[KS], out vec4 x) {
@@ -61,7 +57,7 @@ void issue(uint c, out vec4 f[KS], out vec4 x) {
         const uint s = j0 / g_D;
         x = s0_v.d[t_off(1, 4u * (j0 - s * g_D), s, g_t, 0u) >> 4];
     } else {
-        [[unroll]] for (uint e = 0u; e < 4u; e++) x[e] = j0 + e < g_L ? hx(j0 + e) : 0.0;
+        [[unroll]] for (uint e = 0u; e < 4u; e++) x[e] = j0 + e < g_L ? hc_x(j0 + e, g_D, g_t) : 0.0;
     }
     [[unroll]] for (uint k = 0u; k < KS; k++) {
         const uint row = (gl_LocalInvocationID.x + k * WG) / g_c4;
@@ -155,77 +151,9 @@ void main() {
     if (tid < R) hy[tid] = acc;
     barrier();
 
-    /* the finish (hc.comp's second pass, the raw dots from hy) */
-    const float eps = p_f32(0), hc_eps = p_f32(1);
-    const int iters = P.op[2];
-    const uint yo = (P.t[0].offs >> 2) + g_t * g_nmix, n_mix = g_nmix;
+    /* the finish (hcfin.glsl, the raw dots from hy) */
+    const uint n_mix = g_nmix;
     precise float ss = ((hy[n_mix] + hy[n_mix + 1u]) + (hy[n_mix + 2u] + hy[n_mix + 3u])) +
                        ((hy[n_mix + 4u] + hy[n_mix + 5u]) + (hy[n_mix + 6u] + hy[n_mix + 7u]));
-    precise float r = div_rn(1.0, sqrt_rn(div_rn(ss, float(g_L)) + eps));
-    const uint sco = P.t[3].offs, bo = P.t[4].offs;
-    const float sc0 = s2_f32(sco);
-    const float sc1 = P.t[3].ne[0] > 1u ? s2_f32(sco + P.t[3].nb[0]) : 0.0;
-    const float sc2 = P.t[3].ne[0] > 2u ? s2_f32(sco + 2u * P.t[3].nb[0]) : 0.0;
-    if (tid < hc) {
-        precise float m = hy[tid] * r;
-        precise float z = m * sc0 + s3_f32(bo + tid * P.t[4].nb[0]);
-        precise float y = sigm(z) + hc_eps;
-        dst_f.d[yo + tid] = y;
-    } else if (tid < 2u * hc && n_mix != hc) {
-        precise float m = hy[tid] * r;
-        precise float z = m * sc1 + s3_f32(bo + tid * P.t[4].nb[0]);
-        precise float y = 2.0 * sigm(z);
-        dst_f.d[yo + tid] = y;
-    }
-    if (n_mix == hc) return; /* uniform */
-    const uint nC = hc * hc;
-    const bool own = tid < nC;
-    const uint j = own ? tid / hc : 0u, k = own ? tid % hc : 0u, i = 2u * hc + tid;
-    float c = 0.0;
-    if (own) {
-        precise float m = hy[i] * r;
-        precise float z = m * sc2 + s3_f32(bo + i * P.t[4].nb[0]);
-        c = z;
-        hm[tid] = c;
-    }
-    barrier();
-    if (own) { /* row max, exp; buffer 1 */
-        float mx = uintBitsToFloat(0xff800000u);
-        for (uint kk = 0u; kk < hc; kk++) { const float v = hm[j * hc + kk]; mx = v > mx ? v : mx; }
-        c = exp_f(c - mx);
-        hm[WG + tid] = c;
-    }
-    barrier();
-    if (own) { /* row softmax + hc_eps; buffer 0 */
-        precise float sum = 0.0;
-        for (uint kk = 0u; kk < hc; kk++) sum = sum + hm[WG + j * hc + kk];
-        precise float q = div_rn(c, sum) + hc_eps;
-        c = q;
-        hm[tid] = c;
-    }
-    barrier();
-    uint cur = 0u; /* the buffer holding C */
-    for (int it = 0; it < iters; it++) {
-        if (it > 0) { /* rows */
-            if (own) {
-                precise float sum = 0.0;
-                for (uint kk = 0u; kk < hc; kk++) sum = sum + hm[cur * WG + j * hc + kk];
-                sum = sum + hc_eps;
-                c = div_rn(c, sum);
-                hm[(cur ^ 1u) * WG + tid] = c;
-            }
-            cur ^= 1u;
-            barrier();
-        }
-        if (own) { /* columns */
-            precise float sum = 0.0;
-            for (uint jj = 0u; jj < hc; jj++) sum = sum + hm[cur * WG + jj * hc + k];
-            sum = sum + hc_eps;
-            c = div_rn(c, sum);
-            hm[(cur ^ 1u) * WG + tid] = c;
-        }
-        cur ^= 1u;
-        barrier();
-    }
-    if (own) dst_f.d[yo + i] = c;
+    hc_finish_token(g_t, tid, ss);
 }

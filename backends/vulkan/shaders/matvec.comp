@@ -39,10 +39,7 @@ const uint UNR = 32u / LPT;     /* steps of loads in flight */
 
 shared float sh[4u * R * 17u];  /* [column][row][lane], row pitch 17 */
 
-bool g_bf16;
-
-float wdec(uint h) { return g_bf16 ? uintBitsToFloat(h << 16) : fp16_to_f32(h); }
-float around(float x) { return g_bf16 ? round_bf16(x) : fp16_to_f32(f32_to_fp16(x)); }
+#include "mvf.glsl"
 
 /* the LPT weights of one step at byte o, packed 2 a word (LPT = 1: in the low half) */
 uvec4 wload(uint o) {
@@ -81,13 +78,9 @@ void main() {
     if (gid >= P.u[2]) return;
     const uint ngr = (N + R - 1u) / R, rg = gid % ngr, cs = gid / ngr;
     const uint n0 = rg * R;
-    /* column set: (column group g, batch bb), as matmul.comp VARIANT 3 */
-    const uint M = P.t[0].ne[1], mg = (M + 3u) / 4u;
-    const uint g = cs % mg, bb = cs / mg;
-    const uint i2 = bb % P.t[0].ne[2], i3 = bb / P.t[0].ne[2];
-    const uint r2 = P.t[2].ne[2] / P.t[1].ne[2], r3 = P.t[2].ne[3] / P.t[1].ne[3];
-    const uint wb = t_off(1, 0u, 0u, i2 / r2, i3 / r3), nb1 = P.t[1].nb[1];
-    const uint nc = ONE ? 1u : min(4u, M - 4u * g);
+    uint g, nc, i2, i3, wb;
+    mv_colset(cs, ONE, g, nc, i2, i3, wb);
+    const uint nb1 = P.t[1].nb[1];
     uint xo[4];
     [[unroll]] for (uint c = 0u; c < 4u; c++) xo[c] = t_off(2, 0u, 4u * g + min(c, nc - 1u), i2, i3);
     const uint wo = wb + min(n0 + rl, N - 1u) * nb1 + 2u * LPT * h; /* rows past N: row N-1, not written */
@@ -131,18 +124,8 @@ void main() {
     for (uint o = tid; o < R * nc; o += 64u) { /* R * nc outputs: up to 2 a thread (T = 2) */
         const uint orow = o % R, oc = o / R, n = n0 + orow;
         if (n >= N) continue;
-        precise float s[16];
-        [[unroll]] for (uint l = 0u; l < 16u; l++) s[l] = sh[(oc * R + orow) * 17u + l];
-        [[unroll]] for (uint l = 0u; l < 8u; l++) s[l] = s[l] + s[l + 8u];
-        [[unroll]] for (uint l = 0u; l < 4u; l++) s[l] = s[l] + s[l + 4u];
-        [[unroll]] for (uint l = 0u; l < 2u; l++) s[l] = s[l] + s[l + 2u];
-        precise float sum = s[0] + s[1];
-        const uint m = 4u * g + oc;
-        const uint fwo = wb + n * nb1, fxo = t_off(2, 0u, m, i2, i3);
-        for (uint k = K16; k < K; k++) {
-            precise float p = wdec(s0_u16(fwo + 2u * k)) * around(s1_f32(fxo + 4u * k));
-            sum = sum + p;
-        }
-        dst_store((t_off(0, 0u, m, i2, i3) >> 2) + n, sum);
+        float l[16];
+        [[unroll]] for (uint i = 0u; i < 16u; i++) l[i] = sh[(oc * R + orow) * 17u + i];
+        mv_out(l, n, 4u * g + oc, i2, i3, wb);
     }
 }

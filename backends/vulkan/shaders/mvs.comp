@@ -61,13 +61,11 @@ const uint XL = 256u / WG;             /* activation vec4 a thread stages (4 col
 shared uvec4 wsh[2u * R * PITCH];      /* R <= 16: 17 KiB */
 shared vec4 xs[2u * SK];               /* [buffer][column][k / 4]; at the end the lane sums [column][row][17], as floats */
 
-bool g_bf16;
+#include "mvf.glsl"
+
 /* the chains' constants: the word of a step's uvec4 (L <= 2) or its half (L = 4), the half word
  * (L = 1), the activation of a vec4 (L = 1) or its half (L = 2) */
 uint g_wc, g_hs, g_xc;
-
-float wdec(uint h) { return g_bf16 ? uintBitsToFloat(h << 16) : fp16_to_f32(h); }
-float around(float x) { return g_bf16 ? round_bf16(x) : fp16_to_f32(f32_to_fp16(x)); }
 
 /* one 16-element step of this thread's L chains: the step's weight uvec4 wi (a
  * row's step is 2 uvec4) and activation vec4 xi of column 0 (a column's slab
@@ -117,13 +115,9 @@ void main() {
     if (gid >= P.u[2]) return;
     const uint ngr = (N + R - 1u) / R, rg = gid % ngr, cs = gid / ngr;
     const uint n0 = rg * R;
-    /* column set: (column group g, batch bb), as matvec.comp */
-    const uint M = P.t[0].ne[1], mg = (M + 3u) / 4u;
-    const uint g = cs % mg, bb = cs / mg;
-    const uint i2 = bb % P.t[0].ne[2], i3 = bb / P.t[0].ne[2];
-    const uint r2 = P.t[2].ne[2] / P.t[1].ne[2], r3 = P.t[2].ne[3] / P.t[1].ne[3];
-    const uint wb = t_off(1, 0u, 0u, i2 / r2, i3 / r3), nb1 = P.t[1].nb[1];
-    const uint nc = ONE ? 1u : min(4u, M - 4u * g);
+    uint g, nc, i2, i3, wb;
+    mv_colset(cs, ONE, g, nc, i2, i3, wb);
+    const uint nb1 = P.t[1].nb[1];
     uint xo[4]; /* vec4 index of each column's x[0] */
     [[unroll]] for (uint c = 0u; c < 4u; c++) xo[c] = t_off(2, 0u, 4u * g + min(c, nc - 1u), i2, i3) >> 4;
     const uint K16 = K - K % 16u, nslab = (K16 + SK - 1u) / SK;
@@ -206,21 +200,11 @@ void main() {
     for (uint o = tid; o < R * nc; o += WG) {
         const uint orow = o % R, oc = o / R, n = n0 + orow;
         if (n >= N) continue;
-        precise float s[16];
+        float l[16];
         [[unroll]] for (uint i = 0u; i < 16u; i++) {
             const uint f = (oc * R + orow) * 17u + i;
-            s[i] = xs[f >> 2][f & 3u];
+            l[i] = xs[f >> 2][f & 3u];
         }
-        [[unroll]] for (uint i = 0u; i < 8u; i++) s[i] = s[i] + s[i + 8u];
-        [[unroll]] for (uint i = 0u; i < 4u; i++) s[i] = s[i] + s[i + 4u];
-        [[unroll]] for (uint i = 0u; i < 2u; i++) s[i] = s[i] + s[i + 2u];
-        precise float sum = s[0] + s[1];
-        const uint m = 4u * g + oc;
-        const uint fwo = wb + n * nb1, fxo = t_off(2, 0u, m, i2, i3);
-        for (uint k = K16; k < K; k++) {
-            precise float pr = wdec(s0_u16(fwo + 2u * k)) * around(s1_f32(fxo + 4u * k));
-            sum = sum + pr;
-        }
-        dst_store((t_off(0, 0u, m, i2, i3) >> 2) + n, sum);
+        mv_out(l, n, 4u * g + oc, i2, i3, wb);
     }
 }

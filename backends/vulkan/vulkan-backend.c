@@ -258,11 +258,17 @@ static enum gds_status cmd_begin(struct vk_ctx *c) {
     return GDS_OK;
 }
 
-static enum gds_status cmd_submit_wait(struct vk_ctx *c, const char *what) {
-    VK_CHECK(vkEndCommandBuffer(c->cmd), "vkEndCommandBuffer");
+/* ends the current command buffer and submits it (fence: VK_NULL_HANDLE, or signalled when it and
+ * everything submitted before it are done) */
+static VkResult cmd_end_submit(struct vk_ctx *c, VkFence fence) {
+    VkResult r = vkEndCommandBuffer(c->cmd);
     VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cmd };
+    return r == VK_SUCCESS ? vkQueueSubmit(c->queue, 1, &si, fence) : r;
+}
+
+static enum gds_status cmd_submit_wait(struct vk_ctx *c, const char *what) {
     VK_CHECK(vkResetFences(c->dev, 1, &c->fence), "vkResetFences");
-    VK_CHECK(vkQueueSubmit(c->queue, 1, &si, c->fence), what);
+    VK_CHECK(cmd_end_submit(c, c->fence), what);
     VK_CHECK(vkWaitForFences(c->dev, 1, &c->fence, VK_TRUE, UINT64_MAX), what);
     return GDS_OK;
 }
@@ -839,9 +845,7 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
         if (c->chunk_n > 0 && j < g->n_nodes && c->n_disp - at >= (uint32_t)(k == 0 && c->chunk_n > 16 ? 16 : c->chunk_n)) {
             /* submit this chunk (no fence: the last submission's fence covers every one before it)
              * and record on in the next; the barrier after every dispatch orders them */
-            VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &c->cmd };
-            VkResult r = vkEndCommandBuffer(c->cmd);
-            if (r == VK_SUCCESS) r = vkQueueSubmit(c->queue, 1, &si, VK_NULL_HANDLE);
+            const VkResult r = cmd_end_submit(c, VK_NULL_HANDLE);
             if (r != VK_SUCCESS || (st = chunk_begin(c, ++k)) != GDS_OK) {
                 vkQueueWaitIdle(c->queue);
                 c->cmd = c->cmd1;

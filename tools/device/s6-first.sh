@@ -1,0 +1,28 @@
+#!/bin/bash
+# device call (session 6, first): s5-final.sh + test-ops -b cuda
+# f4q decode CUDA vs Vulkan, Vulkan A/B runs without the head split
+# with GDS_VK_CHUNK=0 / GDS_VK_MV_ONE=0 / GDS_VK_HC=0 / GDS_VK_MM4=0 / GDS_VK_MV_L=2|4 (and L=2 with the head on
+# mvs.comp: GDS_VK_MV_R=16), the Vulkan profile with its host time; CPU batched
+# decode 1/2/4/8 streams with the defaults (issue 10, -r 2), 1/4 again with AGAIN=1. Carry .debs .gl .head.
+. tools/device/gpu-env.sh
+( make -j5 -k build/bin/gds-bench build/bin/gds-run build/bin/gds-convert "$F" "$G" > /tmp/build.log 2>&1 || grep error /tmp/build.log | head ) &
+( make -j6 -k VULKAN=1 GLSLANG=$R/usr/bin/glslangValidator build/vulkan/bin/test-ops build/vulkan/bin/gds-bench build/vulkan/bin/gds-run "$F" "$G" > /tmp/build-vk.log 2>&1 || grep -E "error" /tmp/build-vk.log | head ) &
+make -j6 -k CUDA=1 CUDA_ARCH="-gencode arch=compute_90,code=sm_90" build/cuda/bin/gds-bench build/cuda/bin/test-ops "$F" "$G" > /tmp/build-cuda.log 2>&1 || grep -E "error" /tmp/build-cuda.log | head
+wait; el build; nvidia-smi --query-gpu=name --format=csv,noheader; lscpu | grep "Model name"
+( build/bin/gds-convert --synthetic flash:layers=4,experts=256,mtp=0,tokenizer=bytes --compat llama.cpp --dense q8_0 -o /tmp/f4q.gguf 2>&1 | tail -1; cat /tmp/f4q.gguf > /dev/null ) &
+timeout 70 build/vulkan/bin/test-ops -b vulkan > /tmp/to-vk.txt 2>&1; grep FAIL /tmp/to-vk.txt | cut -c1-150 | head -5; tail -1 /tmp/to-vk.txt
+BUILD=build/vulkan timeout 60 sh tests/test-vulkan-model.sh 2>&1 | tail -1
+timeout 60 build/cuda/bin/test-ops -b cuda > /tmp/to-cu.txt 2>&1; grep FAIL /tmp/to-cu.txt | cut -c1-150 | head -5; tail -1 /tmp/to-cu.txt
+wait; el tests+convert
+B="-m /tmp/f4q.gguf -t 16 --bw-mib 0"
+tg() { awk -F'|' '/tg32/ { n++; if (n == 1) ts = $6; if (n == 2) h = $7 } END { split(ts, a, " "); gsub(/ /, "", h); printf "%s (head %s ms)", a[1], h }'; }
+echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 2>/dev/null | tg)"
+echo "vulkan tg32 $(timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 2>/dev/null | tg)  default"
+for e in "GDS_VK_CHUNK=0" "GDS_VK_MV_ONE=0" "GDS_VK_HC=0" "GDS_VK_MM4=0" "GDS_VK_X=default" "GDS_VK_MV_L=2" "GDS_VK_MV_L=4" "GDS_VK_MV_L=2 GDS_VK_MV_R=16"; do
+    echo "vulkan tg32 $(env $e timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)  $e"
+done; el gpu-tg
+GDS_VK_PROF=1 GDS_VK_PROF_SKIP=2 timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 16 -r 1 --no-split 2>&1 |
+    awk '/^vulkan (profile \(|host)/ { print } /profile by node/ { n = 21 } n > 0 { print; n-- }' | cut -c1-150
+el prof
+timeout 60 build/bin/gds-bench $B -n 32 -s 1,2,4,8 --streams-only -r 2 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-7 | sed "s/^/streams /"
+[ -n "$AGAIN" ] && timeout 45 build/bin/gds-bench $B -n 32 -s 1,4 --streams-only -r 3 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-6 | tr '\n' ' ' | sed "s/^/streams again /"; echo; el streams

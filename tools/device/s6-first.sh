@@ -5,7 +5,7 @@
 # mvs.comp: GDS_VK_MV_R=16), the Vulkan profile with its host time; CPU batched
 # decode 1/2/4/8 streams with the defaults (issue 10, -r 2), 1/4 again with AGAIN=1. Carry .debs .gl .head.
 . tools/device/gpu-env.sh
-( make -j5 -k build/bin/gds-bench build/bin/gds-run build/bin/gds-convert "$F" "$G" > /tmp/build.log 2>&1 || grep error /tmp/build.log | head ) &
+( make -j5 -k build/bin/gds-bench build/bin/gds-run build/bin/gds-convert build/bin/test-ops "$F" "$G" > /tmp/build.log 2>&1 || grep error /tmp/build.log | head ) &
 ( make -j6 -k VULKAN=1 GLSLANG=$R/usr/bin/glslangValidator build/vulkan/bin/test-ops build/vulkan/bin/gds-bench build/vulkan/bin/gds-run "$F" "$G" > /tmp/build-vk.log 2>&1 || grep -E "error" /tmp/build-vk.log | head ) &
 make -j6 -k CUDA=1 CUDA_ARCH="-gencode arch=compute_90,code=sm_90" build/cuda/bin/gds-bench build/cuda/bin/test-ops "$F" "$G" > /tmp/build-cuda.log 2>&1 || grep -E "error" /tmp/build-cuda.log | head
 wait; el build; nvidia-smi --query-gpu=name --format=csv,noheader; lscpu | grep "Model name"
@@ -26,3 +26,13 @@ GDS_VK_PROF=1 GDS_VK_PROF_SKIP=2 timeout 30 build/vulkan/bin/gds-bench $B --back
 el prof
 timeout 60 build/bin/gds-bench $B -n 32 -s 1,2,4,8 --streams-only -r 2 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-7 | sed "s/^/streams /"
 [ -n "$AGAIN" ] && timeout 45 build/bin/gds-bench $B -n 32 -s 1,4 --streams-only -r 3 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-6 | tr '\n' ' ' | sed "s/^/streams again /"; echo; el streams
+# CPU (issue 9): per-core kernel rates (hot L2 and from DRAM, 1 thread; kb.c carried in .head/.head-extra if present),
+# test-ops perf mat-vec rates at 16 threads (amx and avx512 levels), the decode profile by node at 16 threads
+if [ -f .head-extra/kb.c ]; then
+    cc -std=c11 -O2 -march=native -Iggml-ds/include -Iggml-ds/src -Ibackends/cpu -o /tmp/kb .head-extra/kb.c build/libgds.a -fopenmp -lm -L$L -Wl,-rpath,$L -lhwloc -lnuma 2>&1 | head -3
+    /tmp/kb 256 400 | sed "s/^/kb /"; /tmp/kb 65536 2 | sed "s/^/kb /"
+fi
+for s in best avx512; do timeout 60 build/bin/test-ops perf -o mul_mat -t 16 $([ $s = best ] || echo -s $s) 2>&1 | grep -E "read bandwidth|x\[4096,1\]|x\[4096,4\]" | cut -c1-140 | sed "s/^/perf $s /"; done
+timeout 40 build/bin/test-ops perf -o mul_mat_id -t 16 2>&1 | grep -E "ids\[6,1\]" | cut -c1-140 | sed "s/^/perf amx /"
+GDS_PROF=1 timeout 60 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 0 -n 32 -r 1 2>&1 | grep -E "^ +[0-9.]+ +[0-9.]+% |tg32|read bandwidth [0-9]" | head -30
+el cpu

@@ -12,6 +12,7 @@ wait; el build; nvidia-smi --query-gpu=name --format=csv,noheader; lscpu | grep 
 ( build/bin/gds-convert --synthetic flash:layers=4,experts=256,mtp=0,tokenizer=bytes --compat llama.cpp --dense q8_0 -o /tmp/f4q.gguf 2>&1 | tail -1; cat /tmp/f4q.gguf > /dev/null ) &
 timeout 70 build/vulkan/bin/test-ops -b vulkan > /tmp/to-vk.txt 2>&1; grep FAIL /tmp/to-vk.txt | cut -c1-150 | head -5; tail -1 /tmp/to-vk.txt
 BUILD=build/vulkan timeout 60 sh tests/test-vulkan-model.sh 2>&1 | tail -1
+timeout 100 build/bin/test-ops -b cpu -o mul_mat > /tmp/to-cpu.txt 2>&1; grep FAIL /tmp/to-cpu.txt | cut -c1-150 | head -5; tail -1 /tmp/to-cpu.txt | sed "s/^/cpu mul_mat (amx level incl.) /"
 timeout 60 build/cuda/bin/test-ops -b cuda > /tmp/to-cu.txt 2>&1; grep FAIL /tmp/to-cu.txt | cut -c1-150 | head -5; tail -1 /tmp/to-cu.txt
 wait; el tests+convert
 B="-m /tmp/f4q.gguf -t 16 --bw-mib 0"

@@ -25,8 +25,6 @@ done; el gpu-tg
 GDS_VK_PROF=1 GDS_VK_PROF_SKIP=2 timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 16 -r 1 --no-split 2>&1 |
     awk '/^vulkan (profile \(|host)/ { print } /profile by node/ { n = 21 } n > 0 { print; n-- }' | cut -c1-150
 el prof
-timeout 60 build/bin/gds-bench $B -n 32 -s 1,2,4,8 --streams-only -r 2 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-7 | sed "s/^/streams /"
-[ -n "$AGAIN" ] && timeout 45 build/bin/gds-bench $B -n 32 -s 1,4 --streams-only -r 3 2>/dev/null | grep -E "^\| [0-9]" | cut -d'|' -f2-6 | tr '\n' ' ' | sed "s/^/streams again /"; echo; el streams
 # CPU (issue 9): per-core kernel rates (hot L2 and from DRAM, 1 thread; kb.c carried in .head/.head-extra if present),
 # test-ops perf mat-vec rates at 16 threads (amx and avx512 levels), the decode profile by node at 16 threads
 if [ -f .head-extra/kb.c ]; then

@@ -2400,6 +2400,74 @@ static int de_check(enum gds_type wt, enum gds_cpu_simd s) {
     return ok;
 }
 
+/* ===========================================================================
+ * Canonical MXFP4 mat-vec kernels (x86, AVX2 / AVX-512 available): the AMX
+ * level's MXFP4 mat-vec must give the scalar code's bits (its AMX tiles do,
+ * tiles-amx.c, so prefill and decode agree). Both kernels it can take
+ * (gds_cpu_dot4_mxfp4p_avx2, and gds_cpu_dot4_mxfp4p_avx512 with
+ * GDS_MXFP4_MV=512) are called directly, so they are checked on CPUs without
+ * AMX too: memcmp against the scalar vec_dot over weight rows with random
+ * nibbles and every scale byte 0..254 (255 is the documented inf case),
+ * activation rows from act_quant of floats over 2^-30..2^30 per block (small
+ * |e4m3| exercise the r digit plane) and one of every e4m3 code.
+ * ========================================================================= */
+void gds_cpu_mxfp4_prep(const void *a, void *p, int64_t n);
+size_t gds_cpu_mxfp4_prep_size(int64_t n);
+void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+
+static void mx_canon_checks(void) {
+    enum { K = 4096, R = 64 };
+    const struct gds_cpu_type_traits *sc = gds_cpu_type_traits(GDS_TYPE_MXFP4, GDS_SIMD_SCALAR);
+    const size_t wrs = gds_row_size(GDS_TYPE_MXFP4, K), ars = gds_row_size(GDS_TYPE_F8_E4M3_B128, K);
+    struct rng g;
+    rng_seed(&g, g_seed, 0x3c4u);
+    uint8_t *w = malloc(wrs * R), *a = malloc(ars * 3), *prep = aligned_alloc(64, gds_cpu_mxfp4_prep_size(K));
+    float *x = malloc(K * sizeof(float)), ref[R], out[R];
+    for (size_t i = 0; i < wrs * R; i++) w[i] = (uint8_t)rng_int(&g, 256);
+    /* row r: scale bytes 4r .. 4r + 3 (mod 255), so every row's blocks have like scales and the
+     * extreme bytes (0, 1, 254) decide its result */
+    for (int r = 0; r < R; r++)
+        for (int b = 0; b < K / 32; b++) w[r * wrs + b * sizeof(block_mxfp4)] = (uint8_t)((4 * r + b % 4) % 255);
+    /* activation rows: per 128-block a magnitude 2^s (s in -40..40) and values spread 2^0..2^-13 below
+     * it (small codes: the r plane); row 1 keeps one half of each block (alternating) within [1/2, 1]
+     * of the magnitude, so only the other half's r plane is flagged */
+    for (int v = 0; v < 2; v++) {
+        for (int b = 0; b < K / 128; b++) {
+            const int sb = rng_int(&g, 81) - 40;
+            for (int i = 0; i < 128; i++) {
+                const bool big = v == 1 && (i / 64) == b % 2;
+                x[128 * b + i] = (big ? (rng_unif(&g) < 0.5 ? -1.0f : 1.0f) * rng_range(&g, 0.5f, 1.0f)
+                                      : rng_range(&g, -1, 1) * ldexpf(1, -rng_int(&g, 14))) * ldexpf(1, sb);
+            }
+        }
+        sc->from_float(x, a + v * ars, K);
+    }
+    de_codes(GDS_TYPE_F8_E4M3_B128, a + 2 * ars, K, 5, &g); /* every code, scales 100..140 */
+    struct { const char *name; void (*fn)(int64_t, float *, const void *, size_t, const void *); bool avx512; } ks[] = {
+        { "avx2", gds_cpu_dot4_mxfp4p_avx2, false }, { "avx512", gds_cpu_dot4_mxfp4p_avx512, true } };
+    printf("cpu canonical MXFP4 mat-vec kernels (the AMX level's) against the scalar code, bit for bit:\n");
+    for (size_t k = 0; k < sizeof ks / sizeof ks[0]; k++) {
+        char name[160];
+        snprintf(name, sizeof name, "mxfp4 dot4_mxfp4p_%s K=%d rows=%d, scale bytes 0..254, 3 activation rows (r planes, one half, all codes)", ks[k].name, K, R);
+        if (g_pattern && !strstr(name, g_pattern)) continue;
+        if (!gds_cpu_simd_available(ks[k].avx512 ? GDS_SIMD_AVX512 : GDS_SIMD_AVX2)) { printf("  %-100s SKIP (no %s)\n", name, ks[k].name); g_skip++; continue; }
+        int bad = -1, nd = 0;
+        for (int v = 0; v < 3; v++) {
+            gds_cpu_mxfp4_prep(a + v * ars, prep, K);
+            for (int r = 0; r < R; r++) sc->vec_dot(K, &ref[r], w + r * wrs, a + v * ars);
+            for (int r = 0; r < R; r += 4) ks[k].fn(K, &out[r], w + r * wrs, wrs, prep);
+            for (int r = 0; r < R; r++)
+                if (memcmp(&ref[r], &out[r], sizeof(float))) { nd++; if (bad < 0) bad = v * R + r; }
+        }
+        printf("  %-100s %s", name, nd ? "FAIL" : "OK  ");
+        if (nd) printf(" %d of %d differ, first: activation row %d, weight row %d", nd, 3 * R, bad / R, bad % R);
+        printf("\n");
+        if (nd) g_fail++; else g_pass++;
+    }
+    free(w); free(a); free(prep); free(x);
+}
+
 static void de_checks(void) {
     int p0 = g_pass, f0 = g_fail;
     printf("cpu denormal (MXCSR DE) check, this thread:\n");
@@ -2451,6 +2519,7 @@ static int mode_test(void) {
     }
 #if defined(__x86_64__)
     if (!g_op && (!g_backend || strcasecmp(g_backend, "cpu") == 0)) de_checks();
+    if ((!g_op || !strcmp(g_op, "mul_mat")) && (!g_backend || strcasecmp(g_backend, "cpu") == 0)) mx_canon_checks();
 #endif
     /* coverage: every op of the list (but NONE/VIEW) has at least one case */
     for (int op = GDS_OP_CPY; op < GDS_OP_COUNT; op++) {

@@ -453,6 +453,73 @@ void gds_cpu_dot8_mxfp4b_avx512(int64_t n, float *s, const void *w, size_t bw, c
     else mxfp4b_rows(n, s, w, bw, p, 8, false);
 }
 
+/* MXFP4 x canonically prepared activation (layout: gds_cpu_mxfp4_prep in
+ * quants.c; the AMX level's mat-vec, whose bits must equal its AMX tiles and
+ * the scalar code): gds_cpu_dot4_mxfp4p_avx2 at twice the width. Per row and
+ * 128-block the four sub-blocks' qs go to the four 128-bit lanes (the loads
+ * and vpermt2w of mxfp4b_rows), pshufb decodes kv+12 for all 128 elements at
+ * once and pmaddubsw / pmaddwd against the digit planes d0, d1 (and r where a
+ * half is flagged) give int32 lanes whose sum per lane j is sub-block j's
+ * 8*S0 + 2048*S1 (+ Sr); four rows are transposed and summed (tr4_epi32) and
+ * c added: p(row, sub-block) exactly (integer sums: any order, same p). Then,
+ * as the AVX2 kernel, t = (float)p * (2^(e-127) * sa*2^-10) and acc = acc + t
+ * for the sub-blocks in order (acc4_in_order): the same bits. The scale bytes
+ * come out of the first load (byte 1 + j of lane j, as mxfp4b_rows) by one
+ * pshufb per row into dword r of lane j. */
+static inline __attribute__((always_inline)) void mxfp4p_rows4(int64_t n, float *s, const void *w, size_t bw, const void *p) {
+    const uint8_t *pa = p;
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+    const __m512i gidx = _mm512_loadu_si512(gds_mxfp4b_gidx16), m4 = _mm512_set1_epi8(0x0f);
+    const __m512i k8 = _mm512_set1_epi16(8), k2048 = _mm512_set1_epi16(2048), k1 = _mm512_set1_epi16(1);
+    const __m512i emin = _mm512_set1_epi32(0x00400000); /* 2^-127 */
+    /* e of row r, sub-block j (byte 1 + j of lane j of A) into the low byte of dword r of lane j, zeros elsewhere */
+    __m512i esel[4];
+    for (int r = 0; r < 4; r++) {
+        int8_t b[64];
+        for (int i = 0; i < 64; i++) b[i] = (int8_t)0x80;
+        for (int j = 0; j < 4; j++) b[16 * j + 4 * r] = (int8_t)(1 + j);
+        esel[r] = _mm512_loadu_si512(b);
+    }
+    const char *pf = (const char *)w + 4 * bw;
+    __m128 acc = _mm_setzero_ps();
+    const int64_t nb = n / QK_F8;
+    for (int64_t b = 0; b < nb; b++, pa += 512) {
+        for (int j = 0; j < 5; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        pf += 4 * 4 * sizeof(block_mxfp4);
+        const __m512i d0l = _mm512_load_si512(pa), d0h = _mm512_load_si512(pa + 64);
+        const __m512i d1l = _mm512_load_si512(pa + 128), d1h = _mm512_load_si512(pa + 192);
+        const bool rr = pa[452] | pa[453];
+        __m512i sr[4], eb = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const uint8_t *x = (const uint8_t *)w + r * bw + b * 4 * sizeof(block_mxfp4);
+            const __m512i A = b ? _mm512_loadu_si512(x - 1) : _mm512_maskz_loadu_epi8(~(__mmask64)1, x - 1);
+            const __m512i B = _mm512_loadu_si512(x + 4);
+            const __m512i q = _mm512_permutex2var_epi16(A, gidx, B);
+            const __m512i kl = _mm512_shuffle_epi8(lut, _mm512_and_si512(q, m4));
+            const __m512i kh = _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4));
+            const __m512i m0 = _mm512_add_epi16(_mm512_maddubs_epi16(kl, d0l), _mm512_maddubs_epi16(kh, d0h));
+            const __m512i m1 = _mm512_add_epi16(_mm512_maddubs_epi16(kl, d1l), _mm512_maddubs_epi16(kh, d1h));
+            sr[r] = _mm512_add_epi32(_mm512_madd_epi16(m0, k8), _mm512_madd_epi16(m1, k2048));
+            if (rr) {
+                const __m512i mr = _mm512_add_epi16(_mm512_maddubs_epi16(kl, _mm512_load_si512(pa + 256)),
+                                                    _mm512_maddubs_epi16(kh, _mm512_load_si512(pa + 320)));
+                sr[r] = _mm512_add_epi32(sr[r], _mm512_madd_epi16(mr, k1));
+            }
+            eb = _mm512_or_si512(eb, _mm512_shuffle_epi8(A, esel[r]));
+        }
+        const __m512i f = _mm512_add_epi32(tr4_epi32(sr[0], sr[1], sr[2], sr[3]), _mm512_load_si512(pa + 384)); /* + c */
+        const __m512 sw = _mm512_castsi512_ps(_mm512_max_epu32(_mm512_slli_epi32(eb, 23), emin));
+        float sa;
+        memcpy(&sa, pa + 448, sizeof sa);
+        acc = acc4_in_order(acc, _mm512_mul_ps(_mm512_cvtepi32_ps(f), _mm512_mul_ps(sw, _mm512_set1_ps(sa))));
+    }
+    _mm_storeu_ps(s, acc);
+}
+
+void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p) { mxfp4p_rows4(n, s, w, bw, p); }
+
 /* F8 x prepared activation (layout: gds_cpu_f8_prep in quants.c, e4m3 * 2^8
  * as fp32). Weights decode through fp16: the 4 rows' codes of a block become
  * fp16 bit patterns of e4m3 * 2^-8 in a stack buffer, which vcvtph2ps then

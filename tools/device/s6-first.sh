@@ -33,5 +33,9 @@ if [ -f .head-extra/kb.c ]; then
 fi
 for s in best avx512; do timeout 60 build/bin/test-ops perf -o mul_mat -t 16 $([ $s = best ] || echo -s $s) 2>&1 | grep -E "read bandwidth|x\[4096,1\]|x\[4096,4\]" | cut -c1-140 | sed "s/^/perf $s /"; done
 timeout 40 build/bin/test-ops perf -o mul_mat_id -t 16 2>&1 | grep -E "ids\[6,1\]" | cut -c1-140 | sed "s/^/perf amx /"
+C="-m /tmp/f4q.gguf -t 16 --bw-mib 256 -p 0 -n 32 -r 3"
+for e in GDS_X=1 GDS_MXFP4_MV=512 GDS_X=1 GDS_MXFP4_MV=512; do
+    env $e timeout 40 build/bin/gds-bench $C 2>/dev/null | awk -F'|' -v e="$e" '/tg32/ { n++; if (n == 1) printf "cpu tg32 %s: %s %s", e, $6, $8; if (n == 2) printf " layers %s head %s\n", $6, $9 }'
+done
 GDS_PROF=1 timeout 60 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 0 -n 32 -r 1 2>&1 | grep -E "^ +[0-9.]+ +[0-9.]+% |tg32|read bandwidth [0-9]" | head -30
 el cpu

@@ -40,3 +40,5 @@ el cpu-tg
 timeout 40 build/bin/test-ops perf -o mul_mat -t 16 2>&1 | grep -E "read bandwidth|x\[4096,1\]" | cut -c1-140 | sed "s/^/perf /"
 GDS_PROF=1 timeout 40 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 0 -n 32 -r 1 --bw-mib 256 2>&1 | grep -E "^ +[0-9.]+ +[0-9.]+% |tg32" | head -24
 el cpu
+GDS_PROF=1 timeout 40 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 512 -n 0 -r 2 --bw-mib 256 2>&1 | grep -E "^ +[0-9.]+ +[0-9.]+% |pp512" | head -16 | sed "s/^/pp /"
+el cpu-pp

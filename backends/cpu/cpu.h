@@ -178,6 +178,13 @@ void gds_cpu_op_compress(const struct gds_cpu_params *p, struct gds_tensor *dst)
 void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst);
 void gds_cpu_op_attn(const struct gds_cpu_params *p, struct gds_tensor *dst);
 
+/* Software prefetch hint of the mat-vec and tile kernels (the weight rows of
+ * the next group, _mm_prefetch in the x86 SIMD files): _MM_HINT_T0 (into L1)
+ * unless built with -DGDS_PF_HINT=_MM_HINT_T1 (into L2) for comparison. */
+#ifndef GDS_PF_HINT
+#define GDS_PF_HINT _MM_HINT_T0
+#endif
+
 /* expert prefetch (prefetch.c, issue 12): a helper thread that madvises the
  * experts the router chose; graph() before a graph runs, node() by thread 0
  * after node i */

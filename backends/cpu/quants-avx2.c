@@ -113,7 +113,7 @@ static void dot4_bf16_avx2(int64_t n, float *s, const void *w, size_t bw, const 
     int64_t k = 0;
     for (; k + 16 <= n; k += 16) {
         if ((k & 31) == 0)
-            for (int r = 0; r < 4; r++) _mm_prefetch(pf + r * bw + 2 * k, _MM_HINT_T0);
+            for (int r = 0; r < 4; r++) _mm_prefetch(pf + r * bw + 2 * k, GDS_PF_HINT);
         const __m256 y0 = bf16x8_ps(y + k), y1 = bf16x8_ps(y + k + 8);
         for (int r = 0; r < 4; r++) {
             l0[r] = _mm256_add_ps(l0[r], _mm256_mul_ps(bf16x8_ps(x[r] + k), y0));
@@ -156,7 +156,7 @@ static void dot4_f8_avx2(int64_t n, float *s, const void *w, size_t bw, const vo
     const char *pf = (const char *)w + 4 * bw;
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / QK_F8; b++) {
-        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
         pf += 4 * sizeof(block_f8);
         __m256 av[16];
         for (int h = 0; h < 8; h++) e4m3x16_ps(y[b].qs + 16 * h, &av[2 * h], &av[2 * h + 1]);
@@ -214,7 +214,7 @@ static void dot4_q8_0_avx2(int64_t n, float *s, const void *w, size_t bw, const 
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / QK8_0; b++) {
         if ((b & 1) == 0) {
-            for (int j = 0; j < 5; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+            for (int j = 0; j < 5; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
             pf += 4 * 2 * sizeof(block_q8_0);
         }
         const __m256i av = _mm256_loadu_si256((const __m256i *)y[b].qs);
@@ -312,7 +312,7 @@ void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, con
     const uint8_t *x0 = w, *x1 = x0 + bw, *x2 = x1 + bw, *x3 = x2 + bw;
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / QK_F8; b++, pa += 512, x0 += 68, x1 += 68, x2 += 68, x3 += 68) {
-        for (int j = 0; j < 5; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        for (int j = 0; j < 5; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
         pf += 4 * 4 * sizeof(block_mxfp4);
         const __m128i ev = gds_mxq_ebytes4(x0, x1, x2, x3);
         const __m256 sa = _mm256_broadcast_ss((const float *)(pa + 448));
@@ -340,7 +340,7 @@ void gds_cpu_dot4_f8p_avx2(int64_t n, float *s, const void *w, size_t bw, const 
     __m128 acc = _mm_setzero_ps();
     __attribute__((aligned(32))) uint16_t hw[4][QK_F8];
     for (int64_t b = 0; b < n / QK_F8; b++) {
-        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
         pf += 4 * sizeof(block_f8);
         const float *ap = (const float *)((const char *)p + b * 576);
         for (int r = 0; r < 4; r++)
@@ -409,7 +409,7 @@ void gds_cpu_dot4_f8bf16_avx2(int64_t n, float *s, const void *w, size_t bw, con
     __m256 p0 = _mm256_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, q0 = p0, q1 = p0, q2 = p0, q3 = p0; /* lanes 0-7, 8-15 */
     const char *pf = (const char *)w + 4 * bw; /* next 4 rows (contiguous rows assumed, as the other 4-row kernels) */
     for (int64_t b = 0; b < n / QK_F8; b++) {
-        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
         pf += 4 * sizeof(block_f8);
         const gds_bf16_t *yb = y + b * QK_F8;
         const struct f8s f0 = f8_scale(x0[b].e), f1 = f8_scale(x1[b].e), f2 = f8_scale(x2[b].e), f3 = f8_scale(x3[b].e);

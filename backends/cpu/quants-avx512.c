@@ -125,7 +125,7 @@ static void dot4_bf16_avx512(int64_t n, float *s, const void *w, size_t bw, cons
     int64_t k = 0;
     for (; k + 16 <= n; k += 16) {
         if ((k & 31) == 0)
-            for (int r = 0; r < 4; r++) _mm_prefetch(pf + r * bw + 2 * k, _MM_HINT_T0);
+            for (int r = 0; r < 4; r++) _mm_prefetch(pf + r * bw + 2 * k, GDS_PF_HINT);
         const __m512 yv = bf16x16_ps(y + k);
         for (int r = 0; r < 4; r++) acc[r] = _mm512_add_ps(acc[r], _mm512_mul_ps(bf16x16_ps(x[r] + k), yv));
     }
@@ -165,7 +165,7 @@ static void dot4_f8_avx512(int64_t n, float *s, const void *w, size_t bw, const 
     const char *pf = (const char *)w + 4 * bw;
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / QK_F8; b++) {
-        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
         pf += 4 * sizeof(block_f8);
         __m512 av[8];
         for (int h = 0; h < 4; h++) e4m3x32_ps(y[b].qs + 32 * h, &av[2 * h], &av[2 * h + 1]);
@@ -235,7 +235,7 @@ static void dot4_q8_0_avx512(int64_t n, float *s, const void *w, size_t bw, cons
     const char *pf = (const char *)w + 4 * bw;
     if (bw <= 0x7fffffff / 4)
         for (; b + 4 <= nb; b += 4) {
-            for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+            for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
             pf += 4 * 4 * sizeof(block_q8_0);
             const __m512i a01 = load2x256(y[b].qs, y[b + 1].qs), a23 = load2x256(y[b + 2].qs, y[b + 3].qs);
             const __m512i n01 = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), x80, a01));
@@ -404,7 +404,7 @@ static inline __attribute__((always_inline)) void mxfp4b_rows(int64_t n, float *
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
     const int64_t nb = n / QK_F8;
     for (int64_t b = 0; b < nb; b++, pa += 320) {
-        for (int j = 0; j < npf; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        for (int j = 0; j < npf; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
         pf += R * 4 * sizeof(block_mxfp4);
         const __m512bh a0 = (__m512bh)_mm512_load_si512(pa), a1 = (__m512bh)_mm512_load_si512(pa + 64);
         const __m512bh a2 = (__m512bh)_mm512_load_si512(pa + 128), a3 = (__m512bh)_mm512_load_si512(pa + 192);
@@ -484,7 +484,7 @@ static inline __attribute__((always_inline)) void mxfp4p_rows4(int64_t n, float 
     __m128 acc = _mm_setzero_ps();
     const int64_t nb = n / QK_F8;
     for (int64_t b = 0; b < nb; b++, pa += 512) {
-        for (int j = 0; j < 5; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        for (int j = 0; j < 5; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
         pf += 4 * 4 * sizeof(block_mxfp4);
         const __m512i d0l = _mm512_load_si512(pa), d0h = _mm512_load_si512(pa + 64);
         const __m512i d1l = _mm512_load_si512(pa + 128), d1h = _mm512_load_si512(pa + 192);
@@ -540,7 +540,7 @@ void gds_cpu_dot4_f8p_avx512(int64_t n, float *s, const void *w, size_t bw, cons
     __m128 acc = _mm_setzero_ps();
     __attribute__((aligned(64))) uint16_t hw[4][QK_F8];
     for (int64_t b = 0; b < n / QK_F8; b++) {
-        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
         pf += 4 * sizeof(block_f8);
         const float *ap = (const float *)((const char *)p + b * 576);
         for (int h = 0; h < QK_F8; h += 32) {
@@ -603,7 +603,7 @@ void gds_cpu_dot4_f8bf16_avx512(int64_t n, float *s, const void *w, size_t bw, c
     __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
     const char *pf = (const char *)w + 4 * bw; /* next 4 rows (contiguous rows assumed, as the other 4-row kernels) */
     for (int64_t b = 0; b < n / QK_F8; b++) {
-        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, _MM_HINT_T0);
+        for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
         pf += 4 * sizeof(block_f8);
         const gds_bf16_t *yb = y + b * QK_F8;
         if (x0[b].e > 246 || x1[b].e > 246 || x2[b].e > 246 || x3[b].e > 246) { /* rare: two-multiply decode */

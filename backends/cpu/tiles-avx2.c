@@ -207,8 +207,8 @@ TILE_INLINE void bfc_pass(const float (*wb)[BFC_KC], const gds_bf16_t *a0, const
     __m256 s30 = _mm256_load_ps(m0[3][par]), s31 = _mm256_load_ps(m1[3][par]);
     for (int64_t k = 0; k < n; k += 16) {
         if (par && (k & 31) == 0) { /* the next column pair's chunk, one line each per 2 steps */
-            _mm_prefetch(pf0 + 2 * k, _MM_HINT_T0);
-            _mm_prefetch(pf1 + 2 * k, _MM_HINT_T0);
+            _mm_prefetch(pf0 + 2 * k, GDS_PF_HINT);
+            _mm_prefetch(pf1 + 2 * k, GDS_PF_HINT);
         }
 #define BF_DEC(P) (par ? _mm256_castsi256_ps(_mm256_and_si256(_mm256_loadu_si256((const __m256i *)(P)), hi16)) \
                        : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(P)), 16)))

@@ -170,7 +170,7 @@ AI void mxfp4b_blk(int64_t n, const uint8_t *w, size_t bw, const void *const *a,
     const int npf = (R * 4 * (int)sizeof(block_mxfp4) + 63) / 64 + 1;
     const int64_t nb = n / QK_F8;
     for (int64_t b = 0; b < nb; b++) {
-        for (int j = 0; j < npf; j++) _mm_prefetch(pfp + 64 * j, _MM_HINT_T0);
+        for (int j = 0; j < npf; j++) _mm_prefetch(pfp + 64 * j, GDS_PF_HINT);
         pfp += R * 4 * sizeof(block_mxfp4);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
@@ -258,7 +258,7 @@ AI void q8_tile(int64_t n, const uint8_t *w, size_t bw, const void *pk, float *c
     for (int64_t b = 0; b < nb; b++) {
         const size_t ob = (size_t)b * sizeof(block_q8_0);
 #pragma GCC unroll 16
-        for (int r = 0; r < Q8_R; r++) _mm_prefetch(pfp + r * bw + ob + 64, _MM_HINT_T0); /* next tile's rows, ahead */
+        for (int r = 0; r < Q8_R; r++) _mm_prefetch(pfp + r * bw + ob + 64, GDS_PF_HINT); /* next tile's rows, ahead */
         /* transpose: z pairs rows (r, r + 4), r in 0-3 and 8-11; wt[k] lane i = dword k of row i, + 128 per byte */
         __m512i z[8], a[8], t[8], wt[8];
 #pragma GCC unroll 8
@@ -343,7 +343,7 @@ static void tile_f8p(int64_t K, const void *w, size_t bw, const void *const *a, 
     __m512 acc = _mm512_setzero_ps(); /* lane 4c + r */
     for (int64_t b = 0; b < K / QK_F8; b++) {
 #pragma GCC unroll 9
-        for (int j = 0; j < 9; j++) _mm_prefetch(pfp + 64 * j, _MM_HINT_T0);
+        for (int j = 0; j < 9; j++) _mm_prefetch(pfp + 64 * j, GDS_PF_HINT);
         pfp += 4 * sizeof(block_f8);
         const size_t ob = (size_t)b * 576;
         __m512 l[16]; /* l[4r + c] */
@@ -483,7 +483,7 @@ AI void wt_sub(const struct wrows *wr, const float *pk, int64_t nkb, int c0, flo
                 m2[r] = _mm512_set1_ps(sc);
             }
         if (pf && !(kb & 1))
-            for (int r = 0; r < 4; r++) _mm_prefetch(pf + r * pbw + 32 * kb, _MM_HINT_T0);
+            for (int r = 0; r < 4; r++) _mm_prefetch(pf + r * pbw + 32 * kb, GDS_PF_HINT);
         const float *p = pk + (kb * 16 + c0) * 16;
         __m512 av[6];
 #pragma GCC unroll 6

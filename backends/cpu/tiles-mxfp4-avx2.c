@@ -25,7 +25,7 @@ static void tile_mxfp4_4x16(int64_t K, const void *w, size_t bw, const void *con
     __m128 acc[16];
     for (int j = 0; j < nc; j++) acc[j] = _mm_setzero_ps();
     for (int64_t b = 0; b < K / QK_F8; b++, x0 += 68, x1 += 68, x2 += 68, x3 += 68) {
-        for (int i = 0; i < 5; i++) _mm_prefetch(pf + 64 * i, _MM_HINT_T0);
+        for (int i = 0; i < 5; i++) _mm_prefetch(pf + 64 * i, GDS_PF_HINT);
         pf += 4 * 4 * sizeof(block_mxfp4);
         const __m128i ev = gds_mxq_ebytes4(x0, x1, x2, x3);
 #pragma GCC unroll 2

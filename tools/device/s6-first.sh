@@ -3,11 +3,12 @@
 # Vulkan default and the Vulkan A/B switches (GDS_VK_CHUNK=0 / MV_ONE=0 / HC=0 / MM4=0 / MV_L=2, default again),
 # the Vulkan profile with its host time; test-ops -b vulkan and tiny-a on Vulkan; test-ops -b cpu -o mul_mat -p mxfp4
 # (the AMX level's MXFP4 MUL_MAT with 2-7 columns, the canonical kernels' bit check); CPU: per-core kernel rates
-# (.head/.head-extra/kb.c if carried), test-ops perf mat-vecs at 16 threads, tg32 with GDS_MXFP4_MV=512 A/B, the
+# (.head/.head-extra/kb.c if carried), tg32 A/B: GDS_MXFP4_MV=512, a -DGDS_PF_HINT=_MM_HINT_T1 build (GDS_X=pf1), the
 # 16-thread decode profile. Carry .debs .gl .head. Output is also in $OUT/log.txt if run with tee.
 . tools/device/gpu-env.sh
 ( make -j5 -k build/bin/gds-bench build/bin/gds-run build/bin/gds-convert build/bin/test-ops "$F" "$G" > /tmp/build.log 2>&1 || grep error /tmp/build.log | head ) &
 ( make -j6 -k VULKAN=1 GLSLANG=$R/usr/bin/glslangValidator build/vulkan/bin/test-ops build/vulkan/bin/gds-bench build/vulkan/bin/gds-run "$F" "$G" > /tmp/build-vk.log 2>&1 || grep -E "error" /tmp/build-vk.log | head ) &
+( make -j3 -k BUILD=build/pf1 CFLAGS="-I$R/usr/include -DGDS_PF_HINT=_MM_HINT_T1" "$G" build/pf1/bin/gds-bench > /tmp/build-pf1.log 2>&1 || grep error /tmp/build-pf1.log | head ) &
 make -j6 -k CUDA=1 CUDA_ARCH="-gencode arch=compute_90,code=sm_90" build/cuda/bin/gds-bench build/cuda/bin/test-ops "$F" "$G" > /tmp/build-cuda.log 2>&1 || grep -E "error" /tmp/build-cuda.log | head
 wait; el build; nvidia-smi --query-gpu=name --format=csv,noheader; lscpu | grep "Model name"
 build/bin/gds-convert --synthetic flash:layers=4,experts=256,mtp=0,tokenizer=bytes --compat llama.cpp --dense q8_0 -o /tmp/f4q.gguf 2>&1 | tail -1; cat /tmp/f4q.gguf > /dev/null
@@ -33,11 +34,11 @@ if [ -f .head-extra/kb.c ]; then
     /tmp/kb 256 400 | sed "s/^/kb /"; /tmp/kb 65536 2 | sed "s/^/kb /"
 fi
 C="-m /tmp/f4q.gguf -t 16 --bw-mib 256 -p 0 -n 32 -r 3"
-for e in GDS_X=1 GDS_MXFP4_MV=512 GDS_X=1 GDS_MXFP4_MV=512; do
-    env $e timeout 40 build/bin/gds-bench $C 2>/dev/null | awk -F'|' -v e="$e" '/tg32/ { n++; if (n == 1) printf "cpu tg32 %s: %s %s", e, $6, $8; if (n == 2) printf " layers %s head %s\n", $6, $9 }'
+for e in GDS_X=1 GDS_MXFP4_MV=512 GDS_X=pf1 GDS_X=1 GDS_MXFP4_MV=512 GDS_X=pf1; do
+    bin=build/bin/gds-bench; [ $e = GDS_X=pf1 ] && bin=build/pf1/bin/gds-bench
+    env $e timeout 40 $bin $C 2>/dev/null | awk -F'|' -v e="$e" '/tg32/ { n++; if (n == 1) printf "cpu tg32 %s: %s %s", e, $6, $8; if (n == 2) printf " layers %s head %s\n", $6, $9 }'
 done
 el cpu-tg
-timeout 40 build/bin/test-ops perf -o mul_mat -t 16 2>&1 | grep -E "read bandwidth|x\[4096,1\]" | cut -c1-140 | sed "s/^/perf /"
 GDS_PROF=1 timeout 40 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 0 -n 32 -r 1 --bw-mib 256 2>&1 | grep -E "^ +[0-9.]+ +[0-9.]+% |tg32" | head -24
 el cpu
 GDS_PROF=1 timeout 40 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 512 -n 0 -r 2 --bw-mib 256 2>&1 | grep -E "^ +[0-9.]+ +[0-9.]+% |pp512" | head -16 | sed "s/^/pp /"

@@ -203,6 +203,63 @@ static void test_sched_long(void) {
     gds_backend_free(ref);
 }
 
+/* ---- CPU barrier under load: a chain where every node reads all of the one before ----
+ * y = P y + 1 for a random permutation matrix P (F32 MUL_MAT: every output row
+ * reads the whole of y; the activation copy is split over the threads and
+ * meets a barrier inside the node), 300 steps, integers: exact in fp32, so
+ * the result must equal the integer reference. A barrier that lets a thread
+ * through early reads y of another step (stale or half-written) and breaks
+ * the equality. Thread counts 2..9 (above the 2 CPUs of CI: the sleeping
+ * path), flat arrival and two-level arrival in groups of 2 and 3
+ * (GDS_CPU_BARRIER_GROUP, read at init). */
+static void test_barrier_chain(void) {
+    enum { N = 512, STEPS = 300 };
+    static const int groups[] = { 0, 2, 3 }, threads[] = { 2, 4, 5, 9 };
+    int *perm = malloc(N * sizeof(int));
+    float *wv = calloc((size_t)N * N, sizeof(float)), *xv = malloc(N * sizeof(float)), *out = malloc(N * sizeof(float));
+    long *ref = malloc(N * sizeof(long)), *tmp = malloc(N * sizeof(long));
+    for (int i = 0; i < N; i++) perm[i] = i;
+    for (int i = N - 1; i > 0; i--) { const int j = (int)(next_u64() % (uint64_t)(i + 1)), t = perm[i]; perm[i] = perm[j]; perm[j] = t; }
+    for (int i = 0; i < N; i++) wv[(size_t)i * N + perm[i]] = 1.0f; /* row i picks y[perm[i]] */
+    for (int i = 0; i < N; i++) { xv[i] = (float)(int)(next_u64() % 1000); ref[i] = (long)xv[i]; }
+    for (int s = 0; s < STEPS; s++) {
+        for (int i = 0; i < N; i++) tmp[i] = ref[perm[i]] + 1;
+        memcpy(ref, tmp, N * sizeof(long));
+    }
+    for (size_t gi = 0; gi < sizeof groups / sizeof groups[0]; gi++) {
+        char gv[16];
+        snprintf(gv, sizeof gv, "%d", groups[gi]);
+        setenv("GDS_CPU_BARRIER_GROUP", gv, 1);
+        struct gds_backend *cpu = gds_backend_init("cpu", 0);
+        unsetenv("GDS_CPU_BARRIER_GROUP");
+        struct gds_context *ctx = gds_init((struct gds_init_params){ .mem_size = 4 << 20, .no_alloc = true });
+        struct gds_tensor *w = gds_new_tensor_2d(ctx, GDS_TYPE_F32, N, N), *x = gds_new_tensor_1d(ctx, GDS_TYPE_F32, N);
+        struct gds_buffer *in = gds_backend_alloc_ctx_tensors(cpu, ctx);
+        gds_backend_tensor_set(w, wv, 0, (size_t)N * N * sizeof(float));
+        gds_backend_tensor_set(x, xv, 0, N * sizeof(float));
+        struct gds_tensor *y = x;
+        for (int s = 0; s < STEPS; s++) y = gds_scale(ctx, gds_mul_mat(ctx, w, y), 1.0f, 1.0f);
+        struct gds_graph *g = gds_graph_new(ctx, 2 * STEPS + 8);
+        gds_graph_build_expand(g, y);
+        struct gds_buffer *buf = gds_backend_buffer_alloc(cpu, gds_gallocr_measure(g, 64));
+        CHECK(gds_gallocr_alloc(g, buf) == GDS_OK, "barrier chain: gallocr_alloc: %s", gds_last_error());
+        for (size_t ti = 0; ti < sizeof threads / sizeof threads[0]; ti++) {
+            gds_backend_cpu_set_n_threads(cpu, threads[ti]);
+            CHECK(gds_backend_graph_compute(cpu, g) == GDS_OK, "barrier chain: compute: %s", gds_last_error());
+            gds_backend_tensor_get(y, out, 0, N * sizeof(float));
+            int bad = 0;
+            for (int i = 0; i < N; i++) bad += out[i] != (float)ref[i];
+            CHECK(bad == 0, "barrier chain (group %d, %d threads): %d of %d values differ from the integer reference", groups[gi],
+                  threads[ti], bad, N);
+        }
+        gds_buffer_free(buf);
+        gds_buffer_free(in);
+        gds_free(ctx);
+        gds_backend_free(cpu);
+    }
+    free(perm); free(wv); free(xv); free(out); free(ref); free(tmp);
+}
+
 /* ---- errors and the abort hook -------------------------------------------------- */
 static jmp_buf abort_jmp;
 static char abort_msg[256];
@@ -270,6 +327,7 @@ int main(void) {
     test_gallocr();
     test_sched();
     test_sched_long();
+    test_barrier_chain();
     test_errors();
     printf("test-backend: %d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;

@@ -145,15 +145,28 @@ const gds_cpu_work_fn gds_cpu_work_size[GDS_OP_COUNT] = {
 
 enum { CPU_BARRIER_SPIN = 16384 };
 
+/* Two-level arrival (GDS_CPU_BARRIER_GROUP=G, G >= 2, with at least 2G
+ * threads): threads arrive on their group's counter (ith / G), the last of a
+ * group on the top counter, whose last bumps the generation; fewer threads
+ * meet on each cache line than the nth of the flat counter (each fetch_add
+ * moves the line between cores). The same release/acquire chain: a thread's
+ * group arrival releases its writes, the group's last acquires them and
+ * releases them with its top arrival, the last of all acquires those and
+ * releases them with the generation. Default 0: the flat counter (not yet
+ * measured against it on a many-core CPU). */
+enum { CPU_BARRIER_GROUPS = 64 };
+
 struct gds_cpu_barrier {
     _Alignas(64) atomic_int n_arrived;
     _Alignas(64) atomic_uint gen;   /* generation; the futex word */
     atomic_int n_sleepers;
     int spin;                       /* polls before sleeping */
+    int group;                      /* threads per arrival group (0: flat) */
 #ifndef CPU_FUTEX
     pthread_mutex_t mu;
     pthread_cond_t cv;
 #endif
+    struct { _Alignas(64) atomic_int n; } grp[CPU_BARRIER_GROUPS];
 };
 
 static inline void cpu_relax(void) {
@@ -164,8 +177,10 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void barrier_init(struct gds_cpu_barrier *b, int spin) {
+static void barrier_init(struct gds_cpu_barrier *b, int spin, int group) {
     b->spin = spin;
+    b->group = group;
+    for (int i = 0; i < CPU_BARRIER_GROUPS; i++) atomic_init(&b->grp[i].n, 0);
     atomic_init(&b->n_arrived, 0);
     atomic_init(&b->gen, 0);
     atomic_init(&b->n_sleepers, 0);
@@ -210,7 +225,17 @@ void gds_cpu_barrier(const struct gds_cpu_params *p) {
     struct gds_cpu_barrier *b = p->barrier;
     /* the generation cannot move before this thread arrives */
     const unsigned g = atomic_load_explicit(&b->gen, memory_order_relaxed);
-    if (atomic_fetch_add_explicit(&b->n_arrived, 1, memory_order_acq_rel) == p->nth - 1) {
+    int top = p->nth; /* arrivals the top counter waits for */
+    bool arrive = true;
+    if (b->group) {
+        const int G = b->group, gi = p->ith / G, gs = p->nth - gi * G < G ? p->nth - gi * G : G;
+        top = (p->nth + G - 1) / G;
+        if (atomic_fetch_add_explicit(&b->grp[gi].n, 1, memory_order_acq_rel) == gs - 1)
+            atomic_store_explicit(&b->grp[gi].n, 0, memory_order_relaxed); /* before the top arrival releases */
+        else
+            arrive = false;
+    }
+    if (arrive && atomic_fetch_add_explicit(&b->n_arrived, 1, memory_order_acq_rel) == top - 1) {
         atomic_store_explicit(&b->n_arrived, 0, memory_order_relaxed);
         atomic_store_explicit(&b->gen, g + 1, memory_order_seq_cst);
         if (atomic_load_explicit(&b->n_sleepers, memory_order_seq_cst) > 0) barrier_wake(b);
@@ -417,6 +442,7 @@ struct cpu_ctx {
     enum gds_cpu_simd simd;
     bool tiles;
     size_t serial_bytes; /* node_serial limit */
+    int barrier_group;   /* GDS_CPU_BARRIER_GROUP (0: flat arrival) */
     unsigned char *serial; /* per node of the last graph: 1 = runs on thread 0 alone */
     int serial_cap;
     void *work;
@@ -452,6 +478,13 @@ static enum gds_status cpu_init(struct gds_backend *b, int device) {
         const long long v = strtoll(sb, &end, 10);
         if (*end || v < 0) gds_log(GDS_LOG_WARN, "cpu backend: GDS_CPU_SERIAL_BYTES='%s' is not a byte count; ignored\n", sb);
         else c->serial_bytes = (size_t)v;
+    }
+    const char *bg = getenv("GDS_CPU_BARRIER_GROUP");
+    if (bg && *bg) {
+        char *end;
+        const long v = strtol(bg, &end, 10);
+        if (*end || v < 0 || v > 256) gds_log(GDS_LOG_WARN, "cpu backend: GDS_CPU_BARRIER_GROUP='%s' is not 0..256; ignored\n", bg);
+        else c->barrier_group = (int)v;
     }
     b->ctx = c;
     return GDS_OK;
@@ -587,7 +620,9 @@ static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph
     /* more threads than CPUs (-t above the core count): a waiting thread
      * holds the CPU that the thread it waits for needs, so sleep at once */
     struct gds_cpu_barrier barrier;
-    barrier_init(&barrier, nth > c->n_cpus ? 0 : CPU_BARRIER_SPIN);
+    barrier_init(&barrier, nth > c->n_cpus ? 0 : CPU_BARRIER_SPIN,
+                 c->barrier_group >= 2 && nth >= 2 * c->barrier_group && (nth + c->barrier_group - 1) / c->barrier_group <= CPU_BARRIER_GROUPS
+                     ? c->barrier_group : 0);
     const bool prof = prof_on();
     const double tg0 = prof ? prof_now() : 0;
     struct gds_cpu_prefetch *pf = c->pf;

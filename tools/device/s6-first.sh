@@ -3,7 +3,7 @@
 # Vulkan default and the Vulkan A/B switches (GDS_VK_CHUNK=0 / MV_ONE=0 / HC=0 / MM4=0 / MV_L=2, default again),
 # the Vulkan profile with its host time; test-ops -b vulkan and tiny-a on Vulkan; test-ops -b cpu -o mul_mat -p mxfp4
 # (the AMX level's MXFP4 MUL_MAT with 2-7 columns, the canonical kernels' bit check); CPU: per-core kernel rates
-# (.head/.head-extra/kb.c if carried), tg32 A/B: GDS_MXFP4_MV=512, a -DGDS_PF_HINT=_MM_HINT_T1 build (GDS_X=pf1), the
+# (.head/.head-extra/kb.c if carried), tg32 A/B: GDS_MXFP4_MV=512, a -DGDS_PF_HINT=_MM_HINT_T1 build (GDS_X=pf1), GDS_CPU_BARRIER_GROUP=4, the
 # 16-thread decode profile. Carry .debs .gl .head. Output is also in $OUT/log.txt if run with tee.
 . tools/device/gpu-env.sh
 ( make -j5 -k build/bin/gds-bench build/bin/gds-run build/bin/gds-convert build/bin/test-ops "$F" "$G" > /tmp/build.log 2>&1 || grep error /tmp/build.log | head ) &
@@ -34,7 +34,7 @@ if [ -f .head-extra/kb.c ]; then
     /tmp/kb 256 400 | sed "s/^/kb /"; /tmp/kb 65536 2 | sed "s/^/kb /"
 fi
 C="-m /tmp/f4q.gguf -t 16 --bw-mib 256 -p 0 -n 32 -r 3"
-for e in GDS_X=1 GDS_MXFP4_MV=512 GDS_X=pf1 GDS_X=1 GDS_MXFP4_MV=512 GDS_X=pf1; do
+for e in GDS_X=1 GDS_MXFP4_MV=512 GDS_X=pf1 GDS_CPU_BARRIER_GROUP=4 GDS_X=1 GDS_MXFP4_MV=512 GDS_X=pf1 GDS_CPU_BARRIER_GROUP=4; do
     bin=build/bin/gds-bench; [ $e = GDS_X=pf1 ] && bin=build/pf1/bin/gds-bench
     env $e timeout 40 $bin $C 2>/dev/null | awk -F'|' -v e="$e" '/tg32/ { n++; if (n == 1) printf "cpu tg32 %s: %s %s", e, $6, $8; if (n == 2) printf " layers %s head %s\n", $6, $9 }'
 done

@@ -179,10 +179,16 @@ void gds_cpu_op_indexer(const struct gds_cpu_params *p, struct gds_tensor *dst);
 void gds_cpu_op_attn(const struct gds_cpu_params *p, struct gds_tensor *dst);
 
 /* Software prefetch hint of the mat-vec and tile kernels (the weight rows of
- * the next group, _mm_prefetch in the x86 SIMD files): _MM_HINT_T0 (into L1)
- * unless built with -DGDS_PF_HINT=_MM_HINT_T1 (into L2) for comparison. */
+ * the next group, _mm_prefetch in the x86 SIMD files): _MM_HINT_T1 (into L2;
+ * the hardware brings the lines on into L1 as the kernel reaches them).
+ * 2-core Zen 4, f4q.gguf tg16 -t 2 -r 3, three alternating rounds against a
+ * _MM_HINT_T0 build (into L1, before 2026-12-07): 13.59 / 13.59 / 13.13 t/s
+ * against 11.95 / 10.70 / 12.13, the layers 37.0-39.9 ms a token against
+ * 43.3-43.9; pp256 about the same (95.8, 86.1 vs 52.0, 84.9: noisy). Not yet
+ * measured on Sapphire Rapids (tools/device/s6-first.sh compares a
+ * -DGDS_PF_HINT=_MM_HINT_T0 build). */
 #ifndef GDS_PF_HINT
-#define GDS_PF_HINT _MM_HINT_T0
+#define GDS_PF_HINT _MM_HINT_T1
 #endif
 
 /* expert prefetch (prefetch.c, issue 12): a helper thread that madvises the

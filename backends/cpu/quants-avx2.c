@@ -107,7 +107,7 @@ static void dot4_bf16_avx2(int64_t n, float *s, const void *w, size_t bw, const 
     const gds_bf16_t *y = a;
     const gds_bf16_t *x[4];
     for (int r = 0; r < 4; r++) x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
-    const char *pf = (const char *)w + 4 * bw;
+    const char *pf = gds_pf_ahead(w, bw, 4);
     __m256 l0[4], l1[4];
     for (int r = 0; r < 4; r++) l0[r] = l1[r] = _mm256_setzero_ps();
     int64_t k = 0;
@@ -153,7 +153,7 @@ static void dot4_f8_avx2(int64_t n, float *s, const void *w, size_t bw, const vo
     const block_f8 *y = a;
     const block_f8 *x[4];
     for (int r = 0; r < 4; r++) x[r] = (const block_f8 *)((const char *)w + r * bw);
-    const char *pf = (const char *)w + 4 * bw;
+    const char *pf = gds_pf_ahead(w, bw, 4);
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / QK_F8; b++) {
         for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
@@ -210,7 +210,7 @@ static void dot4_q8_0_avx2(int64_t n, float *s, const void *w, size_t bw, const 
     const block_q8_0 *y = a;
     const block_q8_0 *x[4];
     for (int r = 0; r < 4; r++) x[r] = (const block_q8_0 *)((const char *)w + r * bw);
-    const char *pf = (const char *)w + 4 * bw;
+    const char *pf = gds_pf_ahead(w, bw, 4);
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / QK8_0; b++) {
         if ((b & 1) == 0) {
@@ -308,7 +308,7 @@ void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, con
 void gds_cpu_dot4_mxfp4p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p) {
     const uint8_t *pa = p;
     const __m256i lut = GDS_MXQ_LUT;
-    const char *pf = (const char *)w + 4 * bw;
+    const char *pf = gds_pf_ahead(w, bw, 4);
     const uint8_t *x0 = w, *x1 = x0 + bw, *x2 = x1 + bw, *x3 = x2 + bw;
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / QK_F8; b++, pa += 512, x0 += 68, x1 += 68, x2 += 68, x3 += 68) {
@@ -336,7 +336,7 @@ void gds_cpu_dot4_f8p_avx2(int64_t n, float *s, const void *w, size_t bw, const 
 void gds_cpu_dot4_f8p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p) {
     const block_f8 *x[4];
     for (int r = 0; r < 4; r++) x[r] = (const block_f8 *)((const char *)w + r * bw);
-    const char *pf = (const char *)w + 4 * bw;
+    const char *pf = gds_pf_ahead(w, bw, 4);
     __m128 acc = _mm_setzero_ps();
     __attribute__((aligned(32))) uint16_t hw[4][QK_F8];
     for (int64_t b = 0; b < n / QK_F8; b++) {
@@ -407,7 +407,7 @@ void gds_cpu_dot4_f8bf16_avx2(int64_t n, float *s, const void *w, size_t bw, con
     const block_f8 *x0 = w, *x1 = (const block_f8 *)((const char *)w + bw);
     const block_f8 *x2 = (const block_f8 *)((const char *)w + 2 * bw), *x3 = (const block_f8 *)((const char *)w + 3 * bw);
     __m256 p0 = _mm256_setzero_ps(), p1 = p0, p2 = p0, p3 = p0, q0 = p0, q1 = p0, q2 = p0, q3 = p0; /* lanes 0-7, 8-15 */
-    const char *pf = (const char *)w + 4 * bw; /* next 4 rows (contiguous rows assumed, as the other 4-row kernels) */
+    const char *pf = gds_pf_ahead(w, bw, 4); /* next 4 rows (contiguous rows assumed, as the other 4-row kernels) */
     for (int64_t b = 0; b < n / QK_F8; b++) {
         for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
         pf += 4 * sizeof(block_f8);

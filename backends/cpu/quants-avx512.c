@@ -120,7 +120,7 @@ static void dot4_bf16_avx512(int64_t n, float *s, const void *w, size_t bw, cons
     const gds_bf16_t *y = a;
     const gds_bf16_t *x[4];
     for (int r = 0; r < 4; r++) x[r] = (const gds_bf16_t *)((const char *)w + r * bw);
-    const char *pf = (const char *)w + 4 * bw;
+    const char *pf = gds_pf_ahead(w, bw, 4);
     __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     int64_t k = 0;
     for (; k + 16 <= n; k += 16) {
@@ -162,7 +162,7 @@ static void dot4_f8_avx512(int64_t n, float *s, const void *w, size_t bw, const 
     const block_f8 *y = a;
     const block_f8 *x0 = w, *x1 = (const block_f8 *)((const char *)w + bw), *x2 = (const block_f8 *)((const char *)w + 2 * bw),
                    *x3 = (const block_f8 *)((const char *)w + 3 * bw);
-    const char *pf = (const char *)w + 4 * bw;
+    const char *pf = gds_pf_ahead(w, bw, 4);
     __m128 acc = _mm_setzero_ps();
     for (int64_t b = 0; b < n / QK_F8; b++) {
         for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
@@ -232,7 +232,7 @@ static void dot4_q8_0_avx512(int64_t n, float *s, const void *w, size_t bw, cons
     const __m512i bcast = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     __m128 acc = _mm_setzero_ps();
     int64_t b = 0;
-    const char *pf = (const char *)w + 4 * bw;
+    const char *pf = gds_pf_ahead(w, bw, 4);
     if (bw <= 0x7fffffff / 4)
         for (; b + 4 <= nb; b += 4) {
             for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
@@ -398,7 +398,7 @@ static inline __attribute__((always_inline)) void mxfp4b_rows(int64_t n, float *
                                 : _mm512_setr_epi32(-255, -255, -255, -255, -254, -254, -254, -254, -253, -253, -253, -253,
                                                     -252, -252, -252, -252); /* 0xffffff01 .. 0xffffff04 */
     const __m512i emin = _mm512_set1_epi32(0x00400000); /* 2^-127 */
-    const char *pf = (const char *)w + R * bw;
+    const char *pf = gds_pf_ahead(w, bw, R);
     const int npf = (R * 4 * (int)sizeof(block_mxfp4) + 63) / 64 + 1;
     __m512 acc[8];
     for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
@@ -480,7 +480,7 @@ static inline __attribute__((always_inline)) void mxfp4p_rows4(int64_t n, float 
         for (int j = 0; j < 4; j++) b[16 * j + 4 * r] = (int8_t)(1 + j);
         esel[r] = _mm512_loadu_si512(b);
     }
-    const char *pf = (const char *)w + 4 * bw;
+    const char *pf = gds_pf_ahead(w, bw, 4);
     __m128 acc = _mm_setzero_ps();
     const int64_t nb = n / QK_F8;
     for (int64_t b = 0; b < nb; b++, pa += 512) {
@@ -536,7 +536,7 @@ void gds_cpu_dot4_f8p_avx512(int64_t n, float *s, const void *w, size_t bw, cons
 void gds_cpu_dot4_f8p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p) {
     const block_f8 *x0 = w, *x1 = (const block_f8 *)((const char *)w + bw), *x2 = (const block_f8 *)((const char *)w + 2 * bw),
                    *x3 = (const block_f8 *)((const char *)w + 3 * bw);
-    const char *pf = (const char *)w + 4 * bw;
+    const char *pf = gds_pf_ahead(w, bw, 4);
     __m128 acc = _mm_setzero_ps();
     __attribute__((aligned(64))) uint16_t hw[4][QK_F8];
     for (int64_t b = 0; b < n / QK_F8; b++) {
@@ -601,7 +601,7 @@ void gds_cpu_dot4_f8bf16_avx512(int64_t n, float *s, const void *w, size_t bw, c
     const block_f8 *x0 = w, *x1 = (const block_f8 *)((const char *)w + bw);
     const block_f8 *x2 = (const block_f8 *)((const char *)w + 2 * bw), *x3 = (const block_f8 *)((const char *)w + 3 * bw);
     __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-    const char *pf = (const char *)w + 4 * bw; /* next 4 rows (contiguous rows assumed, as the other 4-row kernels) */
+    const char *pf = gds_pf_ahead(w, bw, 4); /* next 4 rows (contiguous rows assumed, as the other 4-row kernels) */
     for (int64_t b = 0; b < n / QK_F8; b++) {
         for (int j = 0; j < 9; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
         pf += 4 * sizeof(block_f8);

@@ -3,12 +3,12 @@
 # Vulkan default and the Vulkan A/B switches (GDS_VK_CHUNK=0 / MV_ONE=0 / HC=0 / MM4=0 / MV_L=2, default again),
 # the Vulkan profile with its host time; test-ops -b vulkan and tiny-a on Vulkan; test-ops -b cpu -o mul_mat -p mxfp4
 # (the AMX level's MXFP4 MUL_MAT with 2-7 columns, the canonical kernels' bit check); CPU: per-core kernel rates
-# (.head/.head-extra/kb.c if carried), tg32 A/B: GDS_MXFP4_MV=512, a -DGDS_PF_HINT=_MM_HINT_T0 build (GDS_X=pf1: the hint before 2026-12-07), GDS_CPU_BARRIER_GROUP=4, the
+# (.head/.head-extra/kb.c if carried), tg32 A/B: GDS_MXFP4_MV=512, a build with the software prefetch as before 2026-12-07 (GDS_X=pf1: -DGDS_PF_HINT=_MM_HINT_T0 -DGDS_PF_AHEAD=0), GDS_CPU_BARRIER_GROUP=4, the
 # 16-thread decode profile. Carry .debs .gl .head. Output is also in $OUT/log.txt if run with tee.
 . tools/device/gpu-env.sh
 ( make -j5 -k build/bin/gds-bench build/bin/gds-run build/bin/gds-convert build/bin/test-ops "$F" "$G" > /tmp/build.log 2>&1 || grep error /tmp/build.log | head ) &
 ( make -j6 -k VULKAN=1 GLSLANG=$R/usr/bin/glslangValidator build/vulkan/bin/test-ops build/vulkan/bin/gds-bench build/vulkan/bin/gds-run "$F" "$G" > /tmp/build-vk.log 2>&1 || grep -E "error" /tmp/build-vk.log | head ) &
-( make -j3 -k BUILD=build/pf1 CFLAGS="-I$R/usr/include -DGDS_PF_HINT=_MM_HINT_T0" "$G" build/pf1/bin/gds-bench > /tmp/build-pf1.log 2>&1 || grep error /tmp/build-pf1.log | head ) &
+( make -j3 -k BUILD=build/pf1 CFLAGS="-I$R/usr/include -DGDS_PF_HINT=_MM_HINT_T0 -DGDS_PF_AHEAD=0" "$G" build/pf1/bin/gds-bench > /tmp/build-pf1.log 2>&1 || grep error /tmp/build-pf1.log | head ) &
 make -j6 -k CUDA=1 CUDA_ARCH="-gencode arch=compute_90,code=sm_90" build/cuda/bin/gds-bench build/cuda/bin/test-ops "$F" "$G" > /tmp/build-cuda.log 2>&1 || grep -E "error" /tmp/build-cuda.log | head
 wait; el build; nvidia-smi --query-gpu=name --format=csv,noheader; lscpu | grep "Model name"
 build/bin/gds-convert --synthetic flash:layers=4,experts=256,mtp=0,tokenizer=bytes --compat llama.cpp --dense q8_0 -o /tmp/f4q.gguf 2>&1 | tail -1; cat /tmp/f4q.gguf > /dev/null

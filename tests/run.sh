@@ -116,11 +116,13 @@ if [ "$1" != native ]; then
             # the kernels the A/B switches select (backends/README.md), so none of them rots while
             # the defaults run: bit-identical too (mvs.comp 2 and 4 lanes a thread, hc.comp's two
             # passes, packed MXFP4 codes, the general column builds, one submission; matvec.comp
-            # for every BF16 product, a submission per dispatch)
+            # for every BF16 product, a submission per dispatch, the descriptor-set cache; test-ops
+            # with the cache frees and makes buffers between cases: a set kept past its buffer fails there)
             run_one "vulkan tiny-a, switched kernels (1)" env GDS_VK_MV_L=2 GDS_VK_HC=0 GDS_VK_MM4=0 GDS_VK_MV_ONE=0 GDS_VK_CHUNK=0 \
                 BUILD=build/vulkan sh tests/test-vulkan-model.sh
-            run_one "vulkan tiny-a, switched kernels (2)" env GDS_VK_MV_V=0 GDS_VK_CHUNK=1 BUILD=build/vulkan sh tests/test-vulkan-model.sh
+            run_one "vulkan tiny-a, switched kernels (2)" env GDS_VK_MV_V=0 GDS_VK_CHUNK=1 GDS_VK_DSCACHE=1 BUILD=build/vulkan sh tests/test-vulkan-model.sh
             run_one "vulkan test-ops mul_mat, 4 lanes a thread" env GDS_VK_MV_L=4 build/vulkan/bin/test-ops -b vulkan -o mul_mat
+            run_one "vulkan test-ops mul_mat, descriptor-set cache" env GDS_VK_DSCACHE=1 build/vulkan/bin/test-ops -b vulkan -o mul_mat
         else
             tail -30 "$log"; fail_n 1 "Vulkan build failed"
         fi

@@ -69,7 +69,7 @@
 #include <time.h>
 #include <vulkan/vulkan.h>
 
-enum { VK_MAX_PIPES = 128, VK_STAGE_SIZE = 64u << 20 };
+enum { VK_MAX_PIPES = 128, VK_STAGE_SIZE = 64u << 20, VK_DS_CACHE = 4096 };
 
 struct vk_buf {             /* one gds_buffer */
     uintptr_t base;         /* private address range [base, base + size) */
@@ -106,6 +106,14 @@ struct vk_ctx {
     VkPipelineLayout layout;
     VkDescriptorPool dpool;
     uint32_t dpool_cap;     /* sets the pool holds */
+    /* GDS_VK_DSCACHE=1: descriptor sets kept across graphs, found by their bindings (a decode
+     * graph binds the same buffer ranges token after token: no allocate + update for those);
+     * cleared when a buffer was destroyed since (its handle could come back for another) */
+    bool dscache;
+    VkDescriptorPool cpool;
+    struct vk_ds_entry { VkDescriptorBufferInfo bi[VK_N_BIND]; VkDescriptorSet set; } *dtab;
+    uint32_t dtab_n;        /* sets in the table */
+    uint64_t buf_gen, ds_gen; /* buffers destroyed so far / when the table was cleared */
     struct vk_pipe pipes[VK_MAX_PIPES];
     int n_pipes;
     /* buffers by address */
@@ -230,6 +238,7 @@ static enum gds_status buf_create(struct vk_ctx *c, size_t size, enum buf_kind k
 }
 
 static void buf_destroy(struct vk_ctx *c, struct vk_buf *b) {
+    if (b->buf) c->buf_gen++; /* cached descriptor sets may name it */
     if (b->map) vkUnmapMemory(c->dev, b->mem);
     if (b->buf) vkDestroyBuffer(c->dev, b->buf, NULL);
     if (b->mem) vkFreeMemory(c->dev, b->mem, NULL);
@@ -349,6 +358,7 @@ static void vk_free_ctx(struct vk_ctx *c) {
         buf_destroy(c, &c->scratch);
         buf_destroy(c, &c->dummy);
         if (c->dpool) vkDestroyDescriptorPool(c->dev, c->dpool, NULL);
+        if (c->cpool) vkDestroyDescriptorPool(c->dev, c->cpool, NULL);
         if (c->layout) vkDestroyPipelineLayout(c->dev, c->layout, NULL);
         if (c->dsl) vkDestroyDescriptorSetLayout(c->dev, c->dsl, NULL);
         if (c->fence) vkDestroyFence(c->dev, c->fence, NULL);
@@ -358,6 +368,7 @@ static void vk_free_ctx(struct vk_ctx *c) {
     if (c->inst) vkDestroyInstance(c->inst, NULL);
     free(c->bufs);
     free(c->chunks);
+    free(c->dtab);
     free(c);
 }
 
@@ -460,6 +471,13 @@ static enum gds_status vk_init_ctx(struct vk_ctx *c, int device) {
     c->next_va = (uintptr_t)1 << 40;
     c->prof = vk_env_int("GDS_VK_PROF", 0) && c->props.limits.timestampPeriod > 0 && qp[c->qfam].timestampValidBits > 0;
     c->fuse = vk_env_int("GDS_VK_FUSE", 1) != 0;
+    c->dscache = vk_env_int("GDS_VK_DSCACHE", 0) != 0;
+    if (c->dscache && st == GDS_OK) {
+        VkDescriptorPoolSize ps = { .type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .descriptorCount = VK_DS_CACHE * VK_N_BIND };
+        VkDescriptorPoolCreateInfo pi = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO, .maxSets = VK_DS_CACHE, .poolSizeCount = 1, .pPoolSizes = &ps };
+        VK_CHECK(vkCreateDescriptorPool(c->dev, &pi, NULL, &c->cpool), "vkCreateDescriptorPool (cache)");
+        if (!(c->dtab = calloc(2 * VK_DS_CACHE, sizeof *c->dtab))) return gds_error(GDS_ERR_NOMEM, "vulkan: out of memory");
+    }
     if (c->prof) {
         c->prof_skip = vk_env_int("GDS_VK_PROF_SKIP", 0);
         if (!(c->prof_keys = calloc(VK_PROF_KEYS, sizeof *c->prof_keys))) return gds_error(GDS_ERR_NOMEM, "vulkan: out of memory");
@@ -666,6 +684,53 @@ static enum gds_status bind_tensor(struct vk_ctx *c, const struct gds_tensor *t,
     return GDS_OK;
 }
 
+/* ---- descriptor-set cache (GDS_VK_DSCACHE=1) ---------------------------------------
+ * Open addressing over 2 * VK_DS_CACHE entries keyed by the nine bindings (buffer,
+ * offset, range: no padding in VkDescriptorBufferInfo); at most VK_DS_CACHE sets, then
+ * the per-graph pool serves the rest. ds_cache_begin runs before a graph records
+ * (the one before it has completed, so no pending command buffer uses a set): it
+ * clears the table when a buffer was destroyed since, or when it is 3/4 full. */
+static uint64_t ds_hash(const VkDescriptorBufferInfo *bi) {
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < VK_N_BIND; i++) {
+        uint64_t b;
+        memcpy(&b, &bi[i].buffer, sizeof b); /* a handle: a pointer or a 64-bit id */
+        h = (h ^ b ^ (bi[i].offset << 20) ^ bi[i].range) * 0xff51afd7ed558ccdull;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+static enum gds_status ds_cache_begin(struct vk_ctx *c) {
+    if (c->ds_gen == c->buf_gen && c->dtab_n <= VK_DS_CACHE / 4 * 3) return GDS_OK;
+    VK_CHECK(vkResetDescriptorPool(c->dev, c->cpool, 0), "vkResetDescriptorPool (cache)");
+    memset(c->dtab, 0, 2 * VK_DS_CACHE * sizeof *c->dtab);
+    c->dtab_n = 0;
+    c->ds_gen = c->buf_gen;
+    return GDS_OK;
+}
+
+/* the cached set with these bindings, made now if missing; VK_NULL_HANDLE when the cache is full */
+static VkDescriptorSet ds_cache_get(struct vk_ctx *c, const VkDescriptorBufferInfo *bi) {
+    const uint32_t mask = 2 * VK_DS_CACHE - 1;
+    uint32_t i = (uint32_t)ds_hash(bi) & mask;
+    for (; c->dtab[i].set != VK_NULL_HANDLE; i = (i + 1) & mask)
+        if (!memcmp(c->dtab[i].bi, bi, sizeof c->dtab[i].bi)) return c->dtab[i].set;
+    if (c->dtab_n >= VK_DS_CACHE) return VK_NULL_HANDLE;
+    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = c->cpool, .descriptorSetCount = 1, .pSetLayouts = &c->dsl };
+    VkDescriptorSet set;
+    if (vkAllocateDescriptorSets(c->dev, &ai, &set) != VK_SUCCESS) return VK_NULL_HANDLE;
+    VkWriteDescriptorSet w[VK_N_BIND];
+    for (int k = 0; k < VK_N_BIND; k++)
+        w[k] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = (uint32_t)k,
+                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[k] };
+    vkUpdateDescriptorSets(c->dev, VK_N_BIND, w, 0, NULL);
+    memcpy(c->dtab[i].bi, bi, sizeof c->dtab[i].bi);
+    c->dtab[i].set = set;
+    c->dtab_n++;
+    return set;
+}
+
 enum gds_status vk_dispatch(struct vk_ctx *c, const struct gds_tensor *t, const char *shader, int variant,
                             const uint32_t groups[3], const uint32_t *u, int n_u) {
     return vk_dispatch_aux(c, t, shader, variant, groups, u, n_u, NULL, 0);
@@ -705,14 +770,16 @@ enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, co
                                                    .range = (VkDeviceSize)slots * VK_PARAMS_SIZE };
     memcpy(p->op, t->op_params, sizeof p->op);
     for (int i = 0; i < n_u && i < 16; i++) p->u[i] = u[i];
-    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = c->dpool, .descriptorSetCount = 1, .pSetLayouts = &c->dsl };
-    VkDescriptorSet set;
-    VK_CHECK(vkAllocateDescriptorSets(c->dev, &ai, &set), "vkAllocateDescriptorSets");
-    VkWriteDescriptorSet w[VK_N_BIND];
-    for (int i = 0; i < VK_N_BIND; i++)
-        w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = (uint32_t)i,
-                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[i] };
-    vkUpdateDescriptorSets(c->dev, VK_N_BIND, w, 0, NULL);
+    VkDescriptorSet set = c->dscache ? ds_cache_get(c, bi) : VK_NULL_HANDLE;
+    if (set == VK_NULL_HANDLE) { /* a set of this graph's pool */
+        VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = c->dpool, .descriptorSetCount = 1, .pSetLayouts = &c->dsl };
+        VK_CHECK(vkAllocateDescriptorSets(c->dev, &ai, &set), "vkAllocateDescriptorSets");
+        VkWriteDescriptorSet w[VK_N_BIND];
+        for (int i = 0; i < VK_N_BIND; i++)
+            w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = (uint32_t)i,
+                                           .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[i] };
+        vkUpdateDescriptorSets(c->dev, VK_N_BIND, w, 0, NULL);
+    }
     vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
     vkCmdBindDescriptorSets(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->layout, 0, 1, &set, 0, NULL);
     if (c->prof) vkCmdWriteTimestamp(c->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 2 * c->n_disp);
@@ -814,6 +881,7 @@ static enum gds_status vulkan_graph_compute(struct gds_backend *b, struct gds_gr
     const double t0 = c->prof ? now_ms() : 0;
     enum gds_status st = ensure_scratch(c, need);
     if (st == GDS_OK) st = ensure_dispatch_cap(c, n_run * VK_MAX_DISP_PER_NODE);
+    if (st == GDS_OK && c->dscache) st = ds_cache_begin(c);
     uint32_t k = 0, at = 0; /* chunk, and the dispatches recorded before it */
     if (st == GDS_OK) st = chunk_begin(c, k);
     if (st != GDS_OK) return st;

@@ -1,6 +1,6 @@
 #!/bin/bash
 # device call (session 6, first; ~9 min at most): the committed tree. Priority order: builds; f4q decode CUDA vs
-# Vulkan default and the Vulkan A/B switches (GDS_VK_CHUNK=0 / MV_ONE=0 / HC=0 / MM4=0 / MV_L=2, default again),
+# Vulkan default and the Vulkan A/B switches (GDS_VK_CHUNK=0 / MV_ONE=0 / HC=0 / MM4=0 / MV_L=2 / DSCACHE=1, default again),
 # the Vulkan profile with its host time; test-ops -b vulkan and tiny-a on Vulkan; test-ops -b cpu -o mul_mat -p mxfp4
 # (the AMX level's MXFP4 MUL_MAT with 2-7 columns, the canonical kernels' bit check); CPU: per-core kernel rates
 # (.head/.head-extra/kb.c if carried), tg32 A/B: GDS_MXFP4_MV=512, a build with the software prefetch as before 2026-12-07 (GDS_X=pf1: -DGDS_PF_HINT=_MM_HINT_T0 -DGDS_PF_AHEAD=0), GDS_CPU_BARRIER_GROUP=4, the
@@ -17,7 +17,7 @@ B="-m /tmp/f4q.gguf -t 16 --bw-mib 0"
 tg() { awk -F'|' '/tg32/ { n++; if (n == 1) ts = $6; if (n == 2) h = $7 } END { split(ts, a, " "); gsub(/ /, "", h); printf "%s (head %s ms)", a[1], h }'; }
 echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 2>/dev/null | tg)"
 echo "vulkan tg32 $(timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 2>/dev/null | tg)  default"
-for e in "GDS_VK_CHUNK=0" "GDS_VK_MV_ONE=0" "GDS_VK_HC=0" "GDS_VK_MM4=0" "GDS_VK_MV_L=2" "GDS_VK_X=default"; do
+for e in "GDS_VK_CHUNK=0" "GDS_VK_MV_ONE=0" "GDS_VK_HC=0" "GDS_VK_MM4=0" "GDS_VK_MV_L=2" "GDS_VK_DSCACHE=1" "GDS_VK_X=default"; do
     echo "vulkan tg32 $(env $e timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)  $e"
 done
 echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)  again"

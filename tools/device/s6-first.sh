@@ -3,7 +3,7 @@
 # Vulkan default and the Vulkan A/B switches (GDS_VK_CHUNK=0 / MV_ONE=0 / HC=0 / MM4=0 / MV_L=2 / DSCACHE=1, default again),
 # the Vulkan profile with its host time; test-ops -b vulkan and tiny-a on Vulkan; test-ops -b cpu -o mul_mat -p mxfp4
 # (the AMX level's MXFP4 MUL_MAT with 2-7 columns, the canonical kernels' bit check); CPU: per-core kernel rates
-# (.head/.head-extra/kb.c if carried), tg32 A/B: GDS_MXFP4_MV=512, a build with the software prefetch as before 2026-12-07 (GDS_X=pf1: -DGDS_PF_HINT=_MM_HINT_T0 -DGDS_PF_AHEAD=0), GDS_CPU_BARRIER_GROUP=4, the
+# (tools/device/kb.c), tg32 A/B: GDS_MXFP4_MV=512, a build with the software prefetch as before 2026-12-07 (GDS_X=pf1: -DGDS_PF_HINT=_MM_HINT_T0 -DGDS_PF_AHEAD=0), GDS_CPU_BARRIER_GROUP=4, the
 # 16-thread decode profile. Carry .debs .gl .head. Output is also in $OUT/log.txt if run with tee.
 . tools/device/gpu-env.sh
 ( make -j5 -k build/bin/gds-bench build/bin/gds-run build/bin/gds-convert build/bin/test-ops "$F" "$G" > /tmp/build.log 2>&1 || grep error /tmp/build.log | head ) &
@@ -29,8 +29,8 @@ timeout 70 build/vulkan/bin/test-ops -b vulkan > /tmp/to-vk.txt 2>&1; grep FAIL 
 BUILD=build/vulkan timeout 60 sh tests/test-vulkan-model.sh 2>&1 | tail -1
 timeout 40 build/bin/test-ops -b cpu -o mul_mat -p mxfp4 > /tmp/to-cpu.txt 2>&1; grep -E "FAIL|SKIP" /tmp/to-cpu.txt | cut -c1-150 | head -5; tail -1 /tmp/to-cpu.txt | sed "s/^/cpu mul_mat mxfp4 (amx level incl.) /"
 el tests
-if [ -f .head-extra/kb.c ]; then
-    cc -std=c11 -O2 -march=native -Iggml-ds/include -Iggml-ds/src -Ibackends/cpu -o /tmp/kb .head-extra/kb.c build/libgds.a -fopenmp -lm -L$L -Wl,-rpath,$L -lhwloc -lnuma 2>&1 | grep -v GNU_SOURCE | head -3
+if [ -f tools/device/kb.c ]; then
+    cc -std=c11 -O2 -march=native -Iggml-ds/include -Iggml-ds/src -Ibackends/cpu -o /tmp/kb tools/device/kb.c build/libgds.a -fopenmp -lm -L$L -Wl,-rpath,$L -lhwloc -lnuma 2>&1 | grep -v GNU_SOURCE | head -3
     /tmp/kb 256 400 | sed "s/^/kb /"; /tmp/kb 65536 2 | sed "s/^/kb /"
 fi
 C="-m /tmp/f4q.gguf -t 16 --bw-mib 256 -p 0 -n 32 -r 3"

@@ -184,7 +184,9 @@ void gds_cpu_op_attn(const struct gds_cpu_params *p, struct gds_tensor *dst);
  * 2-core Zen 4, f4q.gguf tg16 -t 2 -r 3, three alternating rounds against a
  * _MM_HINT_T0 build (into L1, before 2026-12-07): 13.59 / 13.59 / 13.13 t/s
  * against 11.95 / 10.70 / 12.13, the layers 37.0-39.9 ms a token against
- * 43.3-43.9; pp256 about the same (95.8, 86.1 vs 52.0, 84.9: noisy). Not yet
+ * 43.3-43.9 (a make test ran beside it); idle, four rounds of tg64: 14.16 / 12.62 /
+ * 14.18 / 17.46 vs 12.97 / 14.22 / 16.91 / 14.40, inside the box's noise; pp256
+ * about the same (95.8, 86.1 vs 52.0, 84.9: noisy). Not yet
  * measured on Sapphire Rapids (tools/device/s6-first.sh compares a
  * -DGDS_PF_HINT=_MM_HINT_T0 build). */
 #ifndef GDS_PF_HINT

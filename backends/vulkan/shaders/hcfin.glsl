@@ -15,6 +15,16 @@ float sigm(float x) { precise float e = 1.0 + exp_f(-x); return div_rn(1.0, e); 
 /* element j < hc D of token t: X[j % D][j / D][t] (src0) */
 float hc_x(uint j, uint D, uint t) { const uint s = j / D; return s0_f32(t_off(1, 4u * (j - s * D), s, t, 0u)); }
 
+/* one Sinkhorn normalization of the owner's c: c / (sum + hc_eps), the sum over the hc
+ * entries base, base + stride, ... of buffer cur in order (a row: base j hc, stride 1;
+ * a column: base k, stride hc) */
+float hc_norm(uint cur, uint base, uint stride, uint hc, float hc_eps, float c) {
+    precise float sum = 0.0;
+    for (uint kk = 0u; kk < hc; kk++) sum = sum + hc_m[cur * 256u + base + kk * stride];
+    sum = sum + hc_eps;
+    return div_rn(c, sum);
+}
+
 void hc_finish_token(uint t, uint tid, float ss) {
     const uint D = P.t[1].ne[0], hc = P.t[1].ne[1], n_mix = P.t[0].ne[0];
     const float eps = p_f32(0), hc_eps = p_f32(1);
@@ -67,20 +77,14 @@ void hc_finish_token(uint t, uint tid, float ss) {
     for (int it = 0; it < iters; it++) {
         if (it > 0) { /* rows */
             if (own) {
-                precise float sum = 0.0;
-                for (uint kk = 0u; kk < hc; kk++) sum = sum + hc_m[cur * 256u + j * hc + kk];
-                sum = sum + hc_eps;
-                c = div_rn(c, sum);
+                c = hc_norm(cur, j * hc, 1u, hc, hc_eps, c);
                 hc_m[(cur ^ 1u) * 256u + tid] = c;
             }
             cur ^= 1u;
             barrier();
         }
         if (own) { /* columns */
-            precise float sum = 0.0;
-            for (uint jj = 0u; jj < hc; jj++) sum = sum + hc_m[cur * 256u + jj * hc + k];
-            sum = sum + hc_eps;
-            c = div_rn(c, sum);
+            c = hc_norm(cur, k, hc, hc, hc_eps, c);
             hc_m[(cur ^ 1u) * 256u + tid] = c;
         }
         cur ^= 1u;

@@ -17,6 +17,8 @@
  */
 #include "cpu.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -451,6 +453,22 @@ struct cpu_ctx {
     struct gds_cpu_prefetch *pf;      /* NULL: no expert prefetch (gds_backend_cpu_set_prefetch) */
 };
 
+/* a numeric environment setting in [lo, hi]: true with *v when set and valid; a set but
+ * invalid value is ignored with a warning naming it */
+static bool env_num(const char *name, long long lo, long long hi, const char *what, long long *v) {
+    const char *e = getenv(name);
+    if (!e || !*e) return false;
+    char *end;
+    errno = 0;
+    const long long n = strtoll(e, &end, 10);
+    if (*end || errno || n < lo || n > hi) {
+        gds_log(GDS_LOG_WARN, "cpu backend: %s='%s' is not %s; ignored\n", name, e, what);
+        return false;
+    }
+    *v = n;
+    return true;
+}
+
 static enum gds_status cpu_init(struct gds_backend *b, int device) {
     (void)device;
     struct cpu_ctx *c = calloc(1, sizeof(*c));
@@ -462,30 +480,13 @@ static enum gds_status cpu_init(struct gds_backend *b, int device) {
 #else
     c->n_threads = c->n_cpus = 1;
 #endif
-    const char *env = getenv("GDS_THREADS");
-    if (env && *env) {
-        char *end;
-        const long n = strtol(env, &end, 10);
-        if (*end || n < 1) gds_log(GDS_LOG_WARN, "cpu backend: GDS_THREADS='%s' is not a positive integer; ignored\n", env);
-        else c->n_threads = cap_threads(n, "GDS_THREADS");
-    }
+    long long v;
+    if (env_num("GDS_THREADS", 1, LLONG_MAX, "a positive integer", &v)) c->n_threads = cap_threads((long)v, "GDS_THREADS");
     c->simd = gds_cpu_simd_best();
     c->tiles = getenv("GDS_NO_TILES") == NULL;
     c->serial_bytes = CPU_SERIAL_BYTES;
-    const char *sb = getenv("GDS_CPU_SERIAL_BYTES");
-    if (sb && *sb) {
-        char *end;
-        const long long v = strtoll(sb, &end, 10);
-        if (*end || v < 0) gds_log(GDS_LOG_WARN, "cpu backend: GDS_CPU_SERIAL_BYTES='%s' is not a byte count; ignored\n", sb);
-        else c->serial_bytes = (size_t)v;
-    }
-    const char *bg = getenv("GDS_CPU_BARRIER_GROUP");
-    if (bg && *bg) {
-        char *end;
-        const long v = strtol(bg, &end, 10);
-        if (*end || v < 0 || v > 256) gds_log(GDS_LOG_WARN, "cpu backend: GDS_CPU_BARRIER_GROUP='%s' is not 0..256; ignored\n", bg);
-        else c->barrier_group = (int)v;
-    }
+    if (env_num("GDS_CPU_SERIAL_BYTES", 0, LLONG_MAX, "a byte count", &v)) c->serial_bytes = (size_t)v;
+    if (env_num("GDS_CPU_BARRIER_GROUP", 0, 256, "0..256", &v)) c->barrier_group = (int)v;
     b->ctx = c;
     return GDS_OK;
 }

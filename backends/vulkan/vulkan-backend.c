@@ -710,21 +710,27 @@ static enum gds_status ds_cache_begin(struct vk_ctx *c) {
     return GDS_OK;
 }
 
+/* a set of pool with the nine bindings bi */
+static VkResult ds_make(struct vk_ctx *c, VkDescriptorPool pool, const VkDescriptorBufferInfo *bi, VkDescriptorSet *set) {
+    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = pool, .descriptorSetCount = 1, .pSetLayouts = &c->dsl };
+    const VkResult r = vkAllocateDescriptorSets(c->dev, &ai, set);
+    if (r != VK_SUCCESS) return r;
+    VkWriteDescriptorSet w[VK_N_BIND];
+    for (int k = 0; k < VK_N_BIND; k++)
+        w[k] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = *set, .dstBinding = (uint32_t)k,
+                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[k] };
+    vkUpdateDescriptorSets(c->dev, VK_N_BIND, w, 0, NULL);
+    return VK_SUCCESS;
+}
+
 /* the cached set with these bindings, made now if missing; VK_NULL_HANDLE when the cache is full */
 static VkDescriptorSet ds_cache_get(struct vk_ctx *c, const VkDescriptorBufferInfo *bi) {
     const uint32_t mask = 2 * VK_DS_CACHE - 1;
     uint32_t i = (uint32_t)ds_hash(bi) & mask;
     for (; c->dtab[i].set != VK_NULL_HANDLE; i = (i + 1) & mask)
         if (!memcmp(c->dtab[i].bi, bi, sizeof c->dtab[i].bi)) return c->dtab[i].set;
-    if (c->dtab_n >= VK_DS_CACHE) return VK_NULL_HANDLE;
-    VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = c->cpool, .descriptorSetCount = 1, .pSetLayouts = &c->dsl };
     VkDescriptorSet set;
-    if (vkAllocateDescriptorSets(c->dev, &ai, &set) != VK_SUCCESS) return VK_NULL_HANDLE;
-    VkWriteDescriptorSet w[VK_N_BIND];
-    for (int k = 0; k < VK_N_BIND; k++)
-        w[k] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = (uint32_t)k,
-                                       .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[k] };
-    vkUpdateDescriptorSets(c->dev, VK_N_BIND, w, 0, NULL);
+    if (c->dtab_n >= VK_DS_CACHE || ds_make(c, c->cpool, bi, &set) != VK_SUCCESS) return VK_NULL_HANDLE;
     memcpy(c->dtab[i].bi, bi, sizeof c->dtab[i].bi);
     c->dtab[i].set = set;
     c->dtab_n++;
@@ -771,15 +777,7 @@ enum gds_status vk_dispatch_aux(struct vk_ctx *c, const struct gds_tensor *t, co
     memcpy(p->op, t->op_params, sizeof p->op);
     for (int i = 0; i < n_u && i < 16; i++) p->u[i] = u[i];
     VkDescriptorSet set = c->dscache ? ds_cache_get(c, bi) : VK_NULL_HANDLE;
-    if (set == VK_NULL_HANDLE) { /* a set of this graph's pool */
-        VkDescriptorSetAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO, .descriptorPool = c->dpool, .descriptorSetCount = 1, .pSetLayouts = &c->dsl };
-        VK_CHECK(vkAllocateDescriptorSets(c->dev, &ai, &set), "vkAllocateDescriptorSets");
-        VkWriteDescriptorSet w[VK_N_BIND];
-        for (int i = 0; i < VK_N_BIND; i++)
-            w[i] = (VkWriteDescriptorSet){ .sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = (uint32_t)i,
-                                           .descriptorCount = 1, .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, .pBufferInfo = &bi[i] };
-        vkUpdateDescriptorSets(c->dev, VK_N_BIND, w, 0, NULL);
-    }
+    if (set == VK_NULL_HANDLE) VK_CHECK(ds_make(c, c->dpool, bi, &set), "vkAllocateDescriptorSets"); /* this graph's pool */
     vkCmdBindPipeline(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipe);
     vkCmdBindDescriptorSets(c->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, c->layout, 0, 1, &set, 0, NULL);
     if (c->prof) vkCmdWriteTimestamp(c->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, c->qpool, 2 * c->n_disp);

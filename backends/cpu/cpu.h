@@ -117,6 +117,10 @@ struct gds_cpu_tile {
     void (*pack)(int64_t K, const void *const *a, int nc, void *buf);
 };
 bool gds_cpu_tile_get(enum gds_type t, enum gds_cpu_simd simd, int32_t flags, struct gds_cpu_tile *tile);
+/* the tile for a MUL_MAT with few columns (below GDS_MM_AMX_MIN, ops-matmul.c): on amx its
+ * AVX512 tile where that one gives the amx level's bits (not MXFP4), none for MXFP4 (the
+ * mat-vec then); elsewhere gds_cpu_tile_get */
+bool gds_cpu_tile_get_few(enum gds_type t, enum gds_cpu_simd simd, int32_t flags, struct gds_cpu_tile *tile);
 
 /* per-level tables filled by the SIMD files (only when compiled for x86/arm) */
 void gds_cpu_traits_scalar(struct gds_cpu_type_traits *tab /* [GDS_TYPE_COUNT] */);

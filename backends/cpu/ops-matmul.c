@@ -119,20 +119,12 @@ static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_p
     k.q = p->wdata;
     k.has_ext = !(flags & GDS_MM_ACT_BF16) && gds_cpu_mm_ext_get(w->type, p->simd, &k.ext);
     k.ps = k.has_ext ? mm_pad(k.ext.prep_size(w->ne[0])) : 0;
-    /* MUL_MAT with fewer columns than GDS_MM_AMX_MIN on amx: the AVX-512 tiles (an AMX tile multiplies 16
-     * columns whatever the count; same bits either way, tiles equal the mat-vec by contract) */
-    enum gds_cpu_simd ts = nglobal >= 0 && p->simd == GDS_SIMD_AMX && ncol < mm_amx_min() ? GDS_SIMD_AVX512 : p->simd;
-    /* a prepared tile of the other level reads that level's prepared rows: only where both levels prepare
-     * alike (MXFP4: the AVX512 tile takes bf16 rows, the AMX level prepares canonical ones, so its MXFP4
-     * MUL_MATs with 2-7 columns ran the AVX512 tile on the wrong layout) */
-    if (ts != p->simd) {
-        struct gds_cpu_tile t2;
-        struct gds_cpu_mm_ext e2;
-        if (gds_cpu_tile_get(w->type, ts, flags, &t2) && t2.prepped &&
-            !(k.has_ext && gds_cpu_mm_ext_get(w->type, ts, &e2) && e2.prep == k.ext.prep))
-            ts = p->simd;
-    }
-    k.has_tile = p->tiles && gds_cpu_tile_get(w->type, ts, flags, &k.tile) && (!k.tile.prepped || k.has_ext);
+    /* MUL_MAT with fewer columns than GDS_MM_AMX_MIN on amx: the AVX-512 tiles where they give that level's
+     * bits (an AMX tile multiplies 16 columns whatever the count; tiles.c keeps which: not MXFP4, whose
+     * AVX512 tile reads bf16-prepared rows where amx prepares the canonical planes) */
+    const bool few = nglobal >= 0 && ncol < mm_amx_min();
+    k.has_tile = p->tiles && (few ? gds_cpu_tile_get_few : gds_cpu_tile_get)(w->type, p->simd, flags, &k.tile) &&
+                 (!k.tile.prepped || k.has_ext);
     /* the AMX tiles gather per-row scales with 32-bit offsets (rows x row bytes) */
     if (k.has_tile && k.tile.pack && w->nb[1] > (size_t)INT32_MAX / 32) k.has_tile = false;
     GDS_ASSERT(!k.has_tile || (k.tile.cols >= 1 && k.tile.cols <= GDS_MM_NC && k.tile.rows >= 1 && GDS_MM_NR % k.tile.rows == 0));

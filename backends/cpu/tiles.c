@@ -21,6 +21,7 @@ int gds_cpu_tiles_amx(struct gds_cpu_tile *tab);
 #include <string.h>
 static struct gds_cpu_tile tiles[GDS_SIMD_COUNT][GDS_TYPE_COUNT];
 static struct gds_cpu_tile tiles_act_bf16[GDS_SIMD_COUNT][GDS_TYPE_COUNT];
+static struct gds_cpu_tile tiles_amx_few[GDS_TYPE_COUNT]; /* the AVX512 tiles valid on amx */
 static pthread_once_t tiles_once = PTHREAD_ONCE_INIT;
 
 static void tiles_init(void) {
@@ -31,6 +32,7 @@ static void tiles_init(void) {
      * for MXFP4: the AMX level's MXFP4 mat-vec is the canonical vec_dot4) */
     memcpy(tiles[GDS_SIMD_AMX], tiles[GDS_SIMD_AVX512], sizeof(tiles[GDS_SIMD_AMX]));
     tiles[GDS_SIMD_AMX][GDS_TYPE_MXFP4] = (struct gds_cpu_tile){ 0 };
+    memcpy(tiles_amx_few, tiles[GDS_SIMD_AMX], sizeof tiles_amx_few);
     gds_cpu_tiles_amx(tiles[GDS_SIMD_AMX]);
     gds_cpu_tiles_act_bf16_avx2(tiles_act_bf16[GDS_SIMD_AVX2]);
     gds_cpu_tiles_act_bf16_avx512(tiles_act_bf16[GDS_SIMD_AVX512]);
@@ -45,5 +47,14 @@ bool gds_cpu_tile_get(enum gds_type t, enum gds_cpu_simd simd, int32_t flags, st
     const struct gds_cpu_tile *e = (flags & GDS_MM_ACT_BF16) && t != GDS_TYPE_BF16 ? &tiles_act_bf16[simd][t] : &tiles[simd][t];
     if (!e->fn) return false;
     *tile = *e;
+    return true;
+}
+
+bool gds_cpu_tile_get_few(enum gds_type t, enum gds_cpu_simd simd, int32_t flags, struct gds_cpu_tile *tile) {
+    if (simd != GDS_SIMD_AMX || ((flags & GDS_MM_ACT_BF16) && t != GDS_TYPE_BF16)) return gds_cpu_tile_get(t, simd, flags, tile);
+    if ((unsigned)t >= GDS_TYPE_COUNT) return false;
+    pthread_once(&tiles_once, tiles_init);
+    if (!tiles_amx_few[t].fn) return false;
+    *tile = tiles_amx_few[t];
     return true;
 }

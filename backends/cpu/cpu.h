@@ -197,18 +197,19 @@ void gds_cpu_op_attn(const struct gds_cpu_params *p, struct gds_tensor *dst);
 #define GDS_PF_HINT _MM_HINT_T1
 #endif
 
-/* Where the kernels' software prefetch starts: the rows of the group that
- * comes GDS_PF_AHEAD bytes or more ahead (whole groups of `rows` rows of bw
- * bytes; at least the next group). With short rows the next group alone is
- * too close to hide the memory latency (Q8_0 K = 1024: 4 rows are 4.3 KB).
- * -DGDS_PF_AHEAD=0: always the next group (as before 2026-12-07). */
+/* Where the kernels' software prefetch starts: GDS_PF_AHEAD bytes past the
+ * call's `rows` rows of bw bytes, or the next group where that is farther
+ * (each call prefetches as many bytes as it reads, so consecutive calls cover
+ * the rows without a gap). With short rows the next group alone is too close
+ * to hide the memory latency (Q8_0 K = 1024: 4 rows are 4.3 KB). No division:
+ * this runs once per 4 or 8 rows. -DGDS_PF_AHEAD=0: always the next group (as
+ * before 2026-12-07). */
 #ifndef GDS_PF_AHEAD
 #define GDS_PF_AHEAD 16384
 #endif
 static inline const char *gds_pf_ahead(const void *w, size_t bw, int rows) {
     const size_t g = (size_t)rows * bw, ahead = GDS_PF_AHEAD;
-    const size_t d = g == 0 || g >= ahead ? 1 : (ahead + g - 1) / g;
-    return (const char *)w + d * g;
+    return (const char *)w + (g >= ahead ? g : ahead);
 }
 
 /* expert prefetch (prefetch.c, issue 12): a helper thread that madvises the

@@ -2408,8 +2408,9 @@ static int de_check(enum gds_type wt, enum gds_cpu_simd s) {
  * GDS_MXFP4_MV=512) are called directly, so they are checked on CPUs without
  * AMX too: memcmp against the scalar vec_dot over weight rows with random
  * nibbles and every scale byte 0..254 (255 is the documented inf case),
- * activation rows from act_quant of floats over 2^-30..2^30 per block (small
- * |e4m3| exercise the r digit plane) and one of every e4m3 code.
+ * activation rows from act_quant of floats at 2^-40..2^40 per block spread
+ * 2^13 below it (small |e4m3| exercise the r digit plane; one row with only
+ * one half of each block flagged) and one of every e4m3 code.
  * ========================================================================= */
 void gds_cpu_mxfp4_prep(const void *a, void *p, int64_t n);
 size_t gds_cpu_mxfp4_prep_size(int64_t n);

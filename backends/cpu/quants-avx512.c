@@ -466,20 +466,21 @@ void gds_cpu_dot8_mxfp4b_avx512(int64_t n, float *s, const void *w, size_t bw, c
  * for the sub-blocks in order (acc4_in_order): the same bits. The scale bytes
  * come out of the first load (byte 1 + j of lane j, as mxfp4b_rows) by one
  * pshufb per row into dword r of lane j. */
-static inline __attribute__((always_inline)) void mxfp4p_rows4(int64_t n, float *s, const void *w, size_t bw, const void *p) {
+void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p) {
     const uint8_t *pa = p;
     const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
     const __m512i gidx = _mm512_loadu_si512(gds_mxfp4b_gidx16), m4 = _mm512_set1_epi8(0x0f);
     const __m512i k8 = _mm512_set1_epi16(8), k2048 = _mm512_set1_epi16(2048), k1 = _mm512_set1_epi16(1);
     const __m512i emin = _mm512_set1_epi32(0x00400000); /* 2^-127 */
     /* e of row r, sub-block j (byte 1 + j of lane j of A) into the low byte of dword r of lane j, zeros elsewhere */
-    __m512i esel[4];
-    for (int r = 0; r < 4; r++) {
-        int8_t b[64];
-        for (int i = 0; i < 64; i++) b[i] = (int8_t)0x80;
-        for (int j = 0; j < 4; j++) b[16 * j + 4 * r] = (int8_t)(1 + j);
-        esel[r] = _mm512_loadu_si512(b);
-    }
+#define MXQ_E(q, r, j) ((q) == (r) ? (int)(0x80808000u | (1u + (j))) : (int)0x80808080u) /* dword q of lane j */
+#define MXQ_ESEL(r) _mm512_setr_epi32(MXQ_E(0, r, 0), MXQ_E(1, r, 0), MXQ_E(2, r, 0), MXQ_E(3, r, 0), MXQ_E(0, r, 1), MXQ_E(1, r, 1), \
+                                      MXQ_E(2, r, 1), MXQ_E(3, r, 1), MXQ_E(0, r, 2), MXQ_E(1, r, 2), MXQ_E(2, r, 2), MXQ_E(3, r, 2), \
+                                      MXQ_E(0, r, 3), MXQ_E(1, r, 3), MXQ_E(2, r, 3), MXQ_E(3, r, 3))
+    const __m512i esel[4] = { MXQ_ESEL(0), MXQ_ESEL(1), MXQ_ESEL(2), MXQ_ESEL(3) };
+#undef MXQ_ESEL
+#undef MXQ_E
     const char *pf = gds_pf_ahead(w, bw, 4);
     __m128 acc = _mm_setzero_ps();
     const int64_t nb = n / QK_F8;
@@ -517,8 +518,6 @@ static inline __attribute__((always_inline)) void mxfp4p_rows4(int64_t n, float 
     _mm_storeu_ps(s, acc);
 }
 
-void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
-void gds_cpu_dot4_mxfp4p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p) { mxfp4p_rows4(n, s, w, bw, p); }
 
 /* F8 x prepared activation (layout: gds_cpu_f8_prep in quants.c, e4m3 * 2^8
  * as fp32). Weights decode through fp16: the 4 rows' codes of a block become

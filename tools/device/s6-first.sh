@@ -22,6 +22,8 @@ for e in "GDS_VK_CHUNK=0" "GDS_VK_MV_ONE=0" "GDS_VK_HC=0" "GDS_VK_MM4=0" "GDS_VK
 done
 echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)  again"
 el gpu-tg
+GDS_PROF=1 timeout 30 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 16 -r 1 --no-split 2>&1 | grep -A22 "GDS_PROF cuda" | cut -c1-150
+el cuda-prof
 GDS_VK_PROF=1 GDS_VK_PROF_SKIP=2 timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 16 -r 1 --no-split 2>&1 |
     awk '/^vulkan (profile \(|host)/ { print } /profile by node/ { n = 16 } n > 0 { print; n-- }' | cut -c1-150
 el prof

@@ -262,11 +262,11 @@ void gds_cpu_barrier(const struct gds_cpu_params *p) {
  * ========================================================================= */
 
 enum { PROF_MAX = 256 };
-struct prof_ent { char key[96]; double sec; long calls; };
+struct prof_ent { char key[96]; double sec, bytes; long calls; };
 static struct prof_ent prof_tab[PROF_MAX];
 static int prof_n = -1; /* -1: not decided, 0: off or empty */
 static double prof_graph_sec;
-static long prof_graphs;
+static long prof_graphs, prof_barriers, prof_graphs1, prof_barriers1; /* ...1: one-token graphs */
 
 static double prof_now(void) {
     struct timespec ts;
@@ -284,11 +284,16 @@ static void prof_report(void) {
     qsort(prof_tab, (size_t)prof_n, sizeof prof_tab[0], prof_cmp);
     double tot = 0;
     for (int i = 0; i < prof_n; i++) tot += prof_tab[i].sec;
-    fprintf(stderr, "\nGDS_PROF: %ld graphs, %.3f s in graph_compute, %.3f s in nodes\n", prof_graphs, prof_graph_sec, tot);
-    fprintf(stderr, "%8s %7s %9s %10s  %s\n", "ms", "%", "calls", "us/call", "node");
-    for (int i = 0; i < prof_n; i++)
-        fprintf(stderr, "%8.1f %6.1f%% %9ld %10.1f  %s\n", 1e3 * prof_tab[i].sec, tot > 0 ? 100 * prof_tab[i].sec / tot : 0,
-                prof_tab[i].calls, 1e6 * prof_tab[i].sec / (double)prof_tab[i].calls, prof_tab[i].key);
+    fprintf(stderr, "\nGDS_PROF: %ld graphs, %.3f s in graph_compute, %.3f s in nodes; barriers %.1f per graph",
+            prof_graphs, prof_graph_sec, tot, prof_graphs ? (double)prof_barriers / (double)prof_graphs : 0.0);
+    if (prof_graphs1) fprintf(stderr, ", %.1f per one-token graph", (double)prof_barriers1 / (double)prof_graphs1);
+    fprintf(stderr, "\n%8s %7s %9s %10s %7s  %s\n", "ms", "%", "calls", "us/call", "GB/s", "node");
+    for (int i = 0; i < prof_n; i++) {
+        char gbs[16] = "";
+        if (prof_tab[i].bytes > 0 && prof_tab[i].sec > 0) snprintf(gbs, sizeof gbs, "%.1f", 1e-9 * prof_tab[i].bytes / prof_tab[i].sec);
+        fprintf(stderr, "%8.1f %6.1f%% %9ld %10.1f %7s  %s\n", 1e3 * prof_tab[i].sec, tot > 0 ? 100 * prof_tab[i].sec / tot : 0,
+                prof_tab[i].calls, 1e6 * prof_tab[i].sec / (double)prof_tab[i].calls, gbs, prof_tab[i].key);
+    }
 }
 
 static bool prof_on(void) {
@@ -297,6 +302,17 @@ static bool prof_on(void) {
         if (prof_n == 0) atexit(prof_report);
     }
     return prof_n >= 0;
+}
+
+/* weight bytes a MUL_MAT / MUL_MAT_ID reads (the GB/s column): the whole
+ * matrix; of an expert tensor only the experts its ids name (counted exactly
+ * for one token, whose ids are distinct; for more tokens at most all) */
+static double prof_bytes(const struct gds_tensor *t) {
+    if (t->op == GDS_OP_MUL_MAT) return (double)gds_nbytes(t->src[0]);
+    if (t->op != GDS_OP_MUL_MAT_ID) return 0;
+    const struct gds_tensor *w = t->src[0], *ids = t->src[2];
+    const int64_t n_ids = ids ? ids->ne[0] * ids->ne[1] : w->ne[2];
+    return (double)gds_nbytes(w) / (double)w->ne[2] * (double)(n_ids < w->ne[2] ? n_ids : w->ne[2]);
 }
 
 static void prof_add(const struct gds_tensor *t, double sec) {
@@ -309,6 +325,7 @@ static void prof_add(const struct gds_tensor *t, double sec) {
         else { prof_n++; snprintf(prof_tab[i].key, sizeof prof_tab[i].key, "%s", key); }
     }
     prof_tab[i].sec += sec;
+    prof_tab[i].bytes += prof_bytes(t);
     prof_tab[i].calls++;
 }
 
@@ -681,6 +698,15 @@ static enum gds_status cpu_graph_compute(struct gds_backend *b, struct gds_graph
     if (prof) {
         prof_graph_sec += prof_now() - tg0;
         prof_graphs++;
+        const long nb = (long)atomic_load(&barrier.gen); /* one generation per barrier passed */
+        prof_barriers += nb;
+        bool one = true; /* every product has one column: a decode token's graph */
+        for (int i = 0; i < g->n_nodes && one; i++) {
+            const struct gds_tensor *t = g->nodes[i];
+            if (t->op == GDS_OP_MUL_MAT) one = t->src[1]->ne[1] == 1;
+            if (t->op == GDS_OP_MUL_MAT_ID) one = t->src[1]->ne[2] == 1;
+        }
+        if (one) { prof_graphs1++; prof_barriers1 += nb; }
     }
     return GDS_OK;
 }

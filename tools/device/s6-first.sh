@@ -41,7 +41,7 @@ for e in GDS_X=1 GDS_MXFP4_MV=512 GDS_X=pf1 GDS_CPU_BARRIER_GROUP=4 GDS_X=1 GDS_
     env $e timeout 40 $bin $C 2>/dev/null | awk -F'|' -v e="$e" '/tg32/ { n++; if (n == 1) printf "cpu tg32 %s: %s %s", e, $6, $8; if (n == 2) printf " layers %s head %s\n", $6, $9 }'
 done
 el cpu-tg
-GDS_PROF=1 timeout 40 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 0 -n 32 -r 1 --bw-mib 256 2>&1 | grep -E "^ +[0-9.]+ +[0-9.]+% |tg32" | head -24
+GDS_PROF=1 timeout 40 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 0 -n 32 -r 1 --bw-mib 256 2>&1 | grep -E "^ +[0-9.]+ +[0-9.]+% |tg32|^GDS_PROF: " | head -26
 el cpu
 GDS_PROF=1 timeout 40 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 512 -n 0 -r 2 --bw-mib 256 2>&1 | grep -E "^ +[0-9.]+ +[0-9.]+% |pp512" | head -16 | sed "s/^/pp /"
 el cpu-pp

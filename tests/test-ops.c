@@ -1742,6 +1742,12 @@ static void cases_init(void) {
             c->n[0] = 129; c->n[1] = 17; c->n[2] = 3; c->n[3] = 1; c->n[4] = 1; c->i[1] = c->i[2] = 1;
             c->i[0] = L_PAD;
             tc_name(c, "%s,w=[129,17],x=[129,3],x:pad", tname(c->t0));
+            /* K/16 odd (the BF16 tile's vdpbf16ps pairs of 16-blocks plus one by fma) and a tail of 7 */
+            c = tc_add(GDS_OP_MUL_MAT, b_mul_mat, r_mul_mat, bound);
+            c->t0 = wtypes[q];
+            c->n[0] = 247; c->n[1] = 17; c->n[2] = 7; c->n[3] = 1; c->n[4] = 1; c->i[1] = c->i[2] = 1;
+            c->i[0] = L_CONT;
+            tc_name(c, "%s,w=[247,17],x=[247,7]", tname(c->t0));
         }
     }
 

@@ -82,7 +82,10 @@ void gds_prof_key(const struct gds_tensor *t, char *key, size_t n) {
         const int64_t cols = t->op == GDS_OP_MUL_MAT ? t->src[1]->ne[1] : t->src[1]->ne[2]; /* columns per weight matrix */
         snprintf(key, n, "%s %s %s %s", gds_op_name(t->op), nm[0] ? nm : "?", gds_type_name(t->src[0]->type), cols == 1 ? "vec" : "mat");
     } else {
-        snprintf(key, n, "%s%s", gds_op_name(t->op), t->ne[1] * t->ne[2] * t->ne[3] == 1 ? " (1 row)" : "");
+        static const char *const sim[] = { " bf16", " fp8", " fp4" };
+        const int32_t mode = t->op == GDS_OP_QUANT_SIM ? gds_get_op_param_i32(t, GDS_P_SIM_MODE) : -1;
+        snprintf(key, n, "%s%s%s", gds_op_name(t->op), mode >= 0 && mode <= 2 ? sim[mode] : "",
+                 t->ne[1] * t->ne[2] * t->ne[3] == 1 ? " (1 row)" : "");
     }
 }
 

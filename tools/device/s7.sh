@@ -31,6 +31,9 @@ for e in GDS_BF16_DP=1 GDS_BF16_DP=0 GDS_BF16_DP=1 GDS_BF16_DP=0; do
 done
 el cpu-pp
 timeout 60 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 0 -n 32 -r 3 --bw-mib 256 2>/dev/null | grep "^|"
+for e in GDS_CPU_SERIAL_BYTES=32768 GDS_CPU_SERIAL_BYTES=65536 GDS_CPU_SERIAL_BYTES=131072 GDS_CPU_SERIAL_BYTES=32768 GDS_CPU_SERIAL_BYTES=65536 GDS_CPU_SERIAL_BYTES=131072; do
+    env $e timeout 40 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 0 -n 32 -r 3 --bw-mib 256 2>/dev/null | awk -F'|' -v e="$e" '/tg32/ { n++; if (n == 1) printf "cpu tg32 %s: %s %s", e, $6, $8; if (n == 2) printf " layers %s head %s\n", $6, $9 }'
+done
 el cpu-tg
 GDS_PROF=1 timeout 40 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 0 -n 32 -r 1 --bw-mib 256 --no-split 2>&1 | grep -E "^ +[0-9.]+ +[0-9.]+% |^GDS_PROF: " | head -22
 el cpu-prof

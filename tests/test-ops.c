@@ -963,6 +963,14 @@ static void b_quant_sim(struct trun *r) {
                 in_set(r, 0, j, 3, 0, 0, v);
             }
     }
+    if (C->i[1] == GDS_SIM_BF16 && C->n[1] >= 2) /* row 1: exact bf16 ties (even and odd lsb), one ulp beside them, subnormal ties */
+        for (int64_t j = 0; j < C->n[0]; j++) {
+            static const uint32_t pat[6] = { 0x3f808000u, 0x3f818000u, 0xbf807fffu, 0x40008001u, 0x00018000u, 0x80008000u };
+            const uint32_t u = pat[j % 6] + (j % 6 < 4 ? (uint32_t)((j / 6) % 50) << 23 : 0);
+            float f;
+            memcpy(&f, &u, sizeof f);
+            in_set(r, 0, j, 1, 0, 0, (double)f);
+        }
     r->out = gds_quant_sim(r->ctx, x, (enum gds_sim_mode)C->i[1], C->i[2], C->i[3]);
 }
 static void r_quant_sim(struct trun *r, double *y) {
@@ -1676,6 +1684,7 @@ static void cases_init(void) {
         { 96, 3, 2, GDS_SIM_FP4, 32, 64, L_PAD },
         /* one long row, split into 4096-element chunks over the threads (decode) */
         { 10000, 1, 1, GDS_SIM_BF16, 0, 9000, L_CONT }, { 9216, 2, 1, GDS_SIM_FP8, 64, 8960, L_CONT },
+        { 4133, 3, 1, GDS_SIM_BF16, 0, 0, L_CONT }, /* bf16 ties (row 1), a tail of 5 after 16s */
         { 12288, 1, 1, GDS_SIM_FP8, 128, 0, L_PAD }, { 8224, 1, 1, GDS_SIM_FP4, 32, 0, L_CONT },
     };
     static const char *qsn[] = { "bf16", "fp8", "fp4" };

@@ -150,3 +150,21 @@ void gds_cpu_sim_fp8_avx512(const float *x, float *y, int64_t n, int64_t blk) {
         }
     }
 }
+
+/* QUANT_SIM BF16 (ops-rope.c, gds_sim_bf16_row): y = gds_round_bf16(x), 16
+ * lanes at a time with gds_cpu_round_bf16_x4's bits (RNE on the fp32 bits,
+ * NaN: quiet bit set, low half dropped); the n % 16 tail masked */
+void gds_cpu_sim_bf16_avx512(const float *x, float *y, int64_t n);
+void gds_cpu_sim_bf16_avx512(const float *x, float *y, int64_t n) {
+    const __m512i absm = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000), one = _mm512_set1_epi32(1);
+    const __m512i hi16 = _mm512_set1_epi32((int)0xffff0000u), r15 = _mm512_set1_epi32(0x7fff), qb = _mm512_set1_epi32(0x00400000);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512i v = _mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + i));
+        const __mmask16 mn = _mm512_cmpgt_epi32_mask(_mm512_and_si512(v, absm), inf);
+        const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(v, 16), one);
+        __m512i o = _mm512_and_si512(_mm512_add_epi32(v, _mm512_add_epi32(lsb, r15)), hi16);
+        o = _mm512_mask_mov_epi32(o, mn, _mm512_or_si512(_mm512_and_si512(v, hi16), qb));
+        _mm512_mask_storeu_ps(y + i, m, _mm512_castsi512_ps(o));
+    }
+}

@@ -159,6 +159,7 @@ static void gds_sim_block(int mode, const float *x, float *y, int64_t n) {
 
 #if defined(__x86_64__)
 void gds_cpu_sim_fp8_avx512(const float *x, float *y, int64_t n, int64_t blk); /* ops-norm-avx512.c: same bits */
+void gds_cpu_sim_bf16_avx512(const float *x, float *y, int64_t n);
 #endif
 
 void gds_cpu_op_quant_sim(const struct gds_cpu_params *p, struct gds_tensor *dst) {
@@ -185,6 +186,10 @@ void gds_cpu_op_quant_sim(const struct gds_cpu_params *p, struct gds_tensor *dst
         const float *xr = gds_f32_ptr(x, 0, i1, i2, i3);
         float *yr = gds_f32_ptr(dst, 0, i1, i2, i3);
         if (mode == GDS_SIM_BF16) {
+#if defined(__x86_64__)
+            if (gds_cpu_simd_is_avx512(p->simd)) gds_cpu_sim_bf16_avx512(xr + c0, yr + c0, c1 - c0);
+            else
+#endif
             gds_sim_bf16_row(xr + c0, yr + c0, c1 - c0);
 #if defined(__x86_64__)
         } else if (mode == GDS_SIM_FP8 && blk % 16 == 0 && gds_cpu_simd_is_avx512(p->simd)) {

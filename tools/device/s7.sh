@@ -12,24 +12,24 @@ build/bin/gds-convert --synthetic flash:layers=4,experts=256,mtp=0,tokenizer=byt
 el convert
 B="-m /tmp/f4q.gguf -t 16 --bw-mib 0"
 tg() { awk -F'|' '/tg32/ { n++; if (n == 1) ts = $6; if (n == 2) h = $7 } END { split(ts, a, " "); gsub(/ /, "", h); printf "%s (head %s ms)", a[1], h }'; }
-echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 2>/dev/null | tg)"
-echo "vulkan tg32 $(timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 2>/dev/null | tg)  default"
-for e in "GDS_VK_CHUNK=0" "GDS_VK_MV_ONE=0" "GDS_VK_HC=0" "GDS_VK_MM4=0" "GDS_VK_DSCACHE=1"; do
+echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)"
+echo "vulkan tg32 $(timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)  default"
+for e in "GDS_VK_CHUNK=0" "GDS_VK_HC=0" "GDS_VK_MM4=0"; do
     echo "vulkan tg32 $(env $e timeout 30 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)  $e"
 done
-echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 2>/dev/null | tg)  again"
-echo "vulkan tg32 $(timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 2>/dev/null | tg)  default again"
+echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)  again"
+echo "vulkan tg32 $(timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)  default again"
 el gpu-tg
-GDS_PROF=1 timeout 30 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 16 -r 1 --no-split 2>&1 | grep -A24 "GDS_PROF cuda" | cut -c1-150
-el cuda-prof
 timeout 70 build/vulkan/bin/test-ops -b vulkan > /tmp/to-vk.txt 2>&1; grep FAIL /tmp/to-vk.txt | cut -c1-150 | head -5; tail -1 /tmp/to-vk.txt
 BUILD=build/vulkan timeout 60 sh tests/test-vulkan-model.sh 2>&1 | tail -1
-timeout 60 build/bin/test-ops -b cpu -o mul_mat > /tmp/to-cpu.txt 2>&1; grep -E "FAIL" /tmp/to-cpu.txt | cut -c1-150 | head -5; tail -1 /tmp/to-cpu.txt | sed "s/^/cpu mul_mat (amx level incl.) /"
+timeout 60 build/bin/test-ops -b cpu -o mul_mat -p f > /tmp/to-cpu.txt 2>&1; grep -E "FAIL" /tmp/to-cpu.txt | cut -c1-150 | head -5; tail -1 /tmp/to-cpu.txt | sed "s/^/cpu mul_mat (amx level incl.) /"
 el tests
 for e in GDS_BF16_DP=1 GDS_BF16_DP=0 GDS_BF16_DP=1 GDS_BF16_DP=0; do
     env $e timeout 40 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 512 -n 0 -r 1 --bw-mib 0 2>/dev/null | awk -F'|' -v e="$e" '/pp512/ { print "cpu pp512", e, $6 }'
 done
 el cpu-pp
+GDS_PROF=1 timeout 30 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 16 -r 1 --no-split 2>&1 | grep -A24 "GDS_PROF cuda" | cut -c1-150
+el cuda-prof
 timeout 60 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 0 -n 32 -r 3 --bw-mib 256 2>/dev/null | grep "^|"
 for e in GDS_CPU_SERIAL_BYTES=32768 GDS_CPU_SERIAL_BYTES=65536 GDS_CPU_SERIAL_BYTES=131072 GDS_CPU_SERIAL_BYTES=32768 GDS_CPU_SERIAL_BYTES=65536 GDS_CPU_SERIAL_BYTES=131072; do
     env $e timeout 40 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 0 -n 32 -r 3 --bw-mib 256 2>/dev/null | awk -F'|' -v e="$e" '/tg32/ { n++; if (n == 1) printf "cpu tg32 %s: %s %s", e, $6, $8; if (n == 2) printf " layers %s head %s\n", $6, $9 }'

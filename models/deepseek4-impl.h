@@ -35,6 +35,8 @@ struct ds4_layer {
     struct gds_tensor *kv;            /* [D, hd] */
     struct gds_tensor *kv_norm;       /* [hd] F32 */
     struct gds_tensor *wo_a;          /* [H*hd/G, G*OL] F8_E4M3_B128 (mapped, run as bf16) or BF16 (converted at load) */
+    struct gds_tensor *wo_a_q8;       /* a Q8_0 file's wo_a as mapped (CPU only; NULL otherwise): one-token graphs
+                                       * run it with GDS_MM_ACT_BF16, the BF16 copy's bits from half its bytes */
     struct gds_tensor *wo_b;          /* [G*OL, D] */
     struct gds_tensor *hc_attn_fn, *hc_attn_base, *hc_attn_scale; /* [HC*D, mix] [mix] [3] F32 */
     struct gds_tensor *hc_ffn_fn, *hc_ffn_base, *hc_ffn_scale;

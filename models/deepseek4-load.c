@@ -361,6 +361,12 @@ static enum gds_status tensor_to_f32(struct gds_gguf *f, int64_t ti, float *out,
     return GDS_OK;
 }
 
+/* GDS_WOA_Q8=0: a Q8_0 wo_a runs from its BF16 copy also for one token (A/B; the same bits) */
+static bool woa_q8_on(void) {
+    const char *e = getenv("GDS_WOA_Q8");
+    return !(e && !strcmp(e, "0"));
+}
+
 /* binds one table entry; *slot receives the tensor */
 static enum gds_status bind_weight(struct gds_model *m, const char *name, const struct ds4_wdesc *d, int ratio,
                                    struct gds_tensor **slot, bool *used) {
@@ -427,6 +433,16 @@ static enum gds_status bind_weight(struct gds_model *m, const char *name, const 
         if (type == GDS_TYPE_BF16) {
             if (gds_tensor_alloc_at(t, m->wbuf, gds_gguf_data_offset(f) + gds_gguf_tensor_offset(f, ti)) != GDS_OK) return gds_error(GDS_ERR_INVALID, "%s: cannot bind '%s'", gds_gguf_path(f), name);
             break;
+        }
+        /* Q8_0 on the CPU: the mapped tensor too, for the one-token mat-vecs
+         * (GDS_MM_ACT_BF16 reads bf16(q * d), the values of the copy below,
+         * from 34 bytes a block instead of 64; the copy serves the tiles) */
+        if (type == GDS_TYPE_Q8_0 && (!m->params.backend || !strcmp(m->params.backend, "cpu")) && woa_q8_on()) {
+            struct gds_tensor *q = gds_new_tensor_3d(m->wctx, type, ne[0], ne[1], ne[2]);
+            if (gds_tensor_alloc_at(q, m->wbuf, gds_gguf_data_offset(f) + gds_gguf_tensor_offset(f, ti)) != GDS_OK) return gds_error(GDS_ERR_INVALID, "%s: cannot bind '%s'", gds_gguf_path(f), name);
+            gds_set_name(q, name);
+            q->flags |= GDS_TENSOR_FLAG_PARAM;
+            ((struct ds4_layer *)((char *)slot - d->off))->wo_a_q8 = q;
         }
         float *tmp = malloc(sizeof(float) * (size_t)ne[0]);
         gds_bf16_t *p = malloc(sizeof(gds_bf16_t) * (size_t)n);
@@ -582,7 +598,7 @@ struct gds_model *gds_model_load(const char *path, const struct gds_model_params
     if (m->params.n_threads > 0) gds_backend_cpu_set_n_threads(m->cpu, m->params.n_threads);
     m->wbuf = gds_backend_buffer_from_host_ptr(m->cpu, (void *)gds_gguf_base(m->gguf), gds_gguf_size(m->gguf));
     if (!m->wbuf) goto fail;
-    const size_t n_hdr = (size_t)gds_gguf_n_tensors(m->gguf) + 64;
+    const size_t n_hdr = (size_t)gds_gguf_n_tensors(m->gguf) + 64 + (size_t)(hp->n_layer + hp->n_mtp); /* + wo_a_q8 */
     m->wctx = gds_init((struct gds_init_params){ .mem_size = n_hdr * gds_tensor_overhead(), .no_alloc = true });
     if (!m->wctx) goto fail;
     if (bind_all(m) != GDS_OK) goto fail;

@@ -726,7 +726,9 @@ static struct gds_tensor *attention(struct ds4_build *b, int il, struct gds_tens
     struct gds_tensor *og = gds_permute(ctx, gds_reshape_3d(ctx, o, Kg, G, T), 0, 2, 1, 3);    /* [Kg, T, G] */
     struct gds_tensor *wa = gds_view_3d(ctx, L->wo_a, Kg, OL, G, L->wo_a->nb[1], L->wo_a->nb[1] * OL, 0);
     /* spec T17: bf16 weights x bf16 input; F8 wo_a runs from its FP8 bytes with exact bf16 values */
-    const int woa_flags = wa->type == GDS_TYPE_F8_E4M3_B128 ? GDS_MM_ACT_BF16 : 0;
+    if (T == 1 && L->wo_a_q8) /* one token: the Q8_0 bytes with the copy's bf16 values (deepseek4-load.c) */
+        wa = gds_view_3d(ctx, L->wo_a_q8, Kg, OL, G, L->wo_a_q8->nb[1], L->wo_a_q8->nb[1] * OL, 0);
+    const int woa_flags = wa->type == GDS_TYPE_F8_E4M3_B128 || wa->type == GDS_TYPE_Q8_0 ? GDS_MM_ACT_BF16 : 0;
     struct gds_tensor *z = gds_mul_mat_ext(ctx, wa, og, woa_flags);                             /* [OL, T, G] */
     z = gds_reshape_2d(ctx, gds_cont(ctx, gds_permute(ctx, z, 0, 2, 1, 3)), (int64_t)OL * G, T); /* [G*OL, T] */
     z = nm(bf16(b, z), "attn_lora", il);

@@ -957,6 +957,13 @@ static void test_weight_types(char *const *files, int n_files, const float *pre_
         const double t0 = now_s();
         const bool ok = s && eval_ok(m, s, &e, "prefill (other weight type)");
         gds_seq_free(s);
+        if (ok && t == GDS_TYPE_Q8_0) {
+            /* one token at a time: wo_a from the Q8_0 bytes (GDS_MM_ACT_BF16 mat-vec,
+             * bf16(q * d)), prefill from the BF16 copy (tiles): the same bits */
+            float *one = malloc(sizeof(float) * (size_t)N * V);
+            if (one && run_chunked(m, fx, 1, one)) check_same("dense Q8_0: one token at a time vs prefill", one, lg, N, V, 0);
+            free(one);
+        }
         gds_model_free(m);
         if (!ok) continue;
         char name[64];

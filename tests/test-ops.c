@@ -1066,7 +1066,10 @@ static void r_mul_mat(struct trun *r, double *y) {
                 for (int64_t n = 0; n < N; n++) {
                     const double *wr = w->val + IDX(w->ne, 0, n, i2 / r2, i3 / r3);
                     double s = 0;
-                    for (int64_t k = 0; k < K; k++) s += wr[k] * a[k];
+                    if (C->i[5] & GDS_MM_ACT_BF16) /* bf16 weight values (exact for F8 and BF16; Q8_0: bf16(q * d)) */
+                        for (int64_t k = 0; k < K; k++) s += bf16r(wr[k]) * a[k];
+                    else
+                        for (int64_t k = 0; k < K; k++) s += wr[k] * a[k];
                     y[IDX(ne, n, m, i2, i3)] = s;
                 }
             }
@@ -1762,10 +1765,11 @@ static void cases_init(void) {
 
     /* MUL_MAT with GDS_MM_ACT_BF16 (spec T17 wo_a): F8 weights x bf16(x), exact
      * products, fp32 sums; BF16 weights (same as flags 0) */
-    for (int q = 0; q < 2; q++) {
-        const enum gds_type t = q ? GDS_TYPE_BF16 : GDS_TYPE_F8_E4M3_B128;
+    for (int q = 0; q < 3; q++) {
+        const enum gds_type t = q == 2 ? GDS_TYPE_Q8_0 : q ? GDS_TYPE_BF16 : GDS_TYPE_F8_E4M3_B128;
         for (size_t s = 0; s < sizeof mm / sizeof mm[0]; s++) {
-            c = tc_add(GDS_OP_MUL_MAT, b_mul_mat, r_mul_mat, q ? 6e-13 : 7e-12); /* measured bf16 5.2e-15, f8 6.8e-14 (scalar) */
+            /* measured bf16 5.2e-15, f8 6.8e-14 (scalar), q8_0 (weights bf16(q * d)) 4.6e-15 */
+            c = tc_add(GDS_OP_MUL_MAT, b_mul_mat, r_mul_mat, q ? 6e-13 : 7e-12);
             c->t0 = t;
             c->n[0] = mm[s].K; c->n[1] = mm[s].N; c->n[2] = mm[s].M; c->n[3] = mm[s].B2; c->n[4] = mm[s].B3;
             c->i[0] = mm[s].xl; c->i[1] = mm[s].r2; c->i[2] = mm[s].r3; c->i[3] = mm[s].wl; c->i[4] = mm[s].sp;
@@ -1774,7 +1778,7 @@ static void cases_init(void) {
                     (long long)mm[s].N, (long long)mm[s].B2, (long long)mm[s].B3, (long long)mm[s].K, (long long)mm[s].M,
                     (long long)(mm[s].B2 * mm[s].r2), (long long)(mm[s].B3 * mm[s].r3), lname[mm[s].xl],
                     lname[mm[s].wl], mm[s].sp == 2 ? ",underflow" : mm[s].sp ? ",special" : "");
-            if (q) break; /* one BF16 case */
+            if (q == 1) break; /* one BF16 case */
         }
     }
 

@@ -90,6 +90,8 @@ struct gds_cpu_mm_ext {
     size_t prep_block; /* > 0: prep of 128-element blocks is independent, this many bytes each */
 };
 bool gds_cpu_mm_ext_get(enum gds_type t, enum gds_cpu_simd simd, struct gds_cpu_mm_ext *ext);
+/* the same for a MUL_MAT's flags (GDS_MM_ACT_BF16: Q8_0 x bf16 rows on AVX-512) */
+bool gds_cpu_mm_ext_get_mm(enum gds_type t, enum gds_cpu_simd simd, int32_t flags, struct gds_cpu_mm_ext *ext);
 /* the canonical term t = (float)p * scale of MXFP4 block xb against sub-block j
  * (0..3) of the F8 activation block y (quants.c) */
 float gds_cpu_mxfp4_block_t(const block_mxfp4 *xb, const block_f8 *y, int j);

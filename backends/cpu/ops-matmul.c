@@ -57,10 +57,9 @@ static size_t mm_pad(size_t x) { return (x + 63) & ~(size_t)63; }
 /* bytes of one prepared row for the largest fast path of type t (0: none) */
 static size_t mm_prep_max(enum gds_type t, int64_t K, int32_t flags) {
     size_t m = 0;
-    if (flags & GDS_MM_ACT_BF16) return 0;
     for (int s = 0; s < GDS_SIMD_COUNT; s++) {
         struct gds_cpu_mm_ext e;
-        if (gds_cpu_mm_ext_get(t, (enum gds_cpu_simd)s, &e) && mm_pad(e.prep_size(K)) > m) m = mm_pad(e.prep_size(K));
+        if (gds_cpu_mm_ext_get_mm(t, (enum gds_cpu_simd)s, flags, &e) && mm_pad(e.prep_size(K)) > m) m = mm_pad(e.prep_size(K));
     }
     return m;
 }
@@ -117,7 +116,7 @@ static struct mm_k mm_kernels(const struct gds_tensor *w, const struct gds_cpu_p
     GDS_ASSERT(k.tt != NULL);
     k.rs = gds_row_size(k.tt->vec_dot_type, w->ne[0]);
     k.q = p->wdata;
-    k.has_ext = !(flags & GDS_MM_ACT_BF16) && gds_cpu_mm_ext_get(w->type, p->simd, &k.ext);
+    k.has_ext = gds_cpu_mm_ext_get_mm(w->type, p->simd, flags, &k.ext);
     k.ps = k.has_ext ? mm_pad(k.ext.prep_size(w->ne[0])) : 0;
     /* MUL_MAT with fewer columns than GDS_MM_AMX_MIN on amx: the AVX-512 tiles where they give that level's
      * bits (an AMX tile multiplies 16 columns whatever the count; tiles.c keeps which: not MXFP4, whose

@@ -634,6 +634,143 @@ void gds_cpu_dot4_f8bf16_avx512(int64_t n, float *s, const void *w, size_t bw, c
     s[0] = reduce16_ps(c0); s[1] = reduce16_ps(c1); s[2] = reduce16_ps(c2); s[3] = reduce16_ps(c3);
 }
 
+/* ---- Q8_0 x BF16 (GDS_MM_ACT_BF16; canonical rule in quants.c) -------------
+ * w = bf16(q * d): q * d exact in fp32, RNE to bf16 on the bits (a NaN d
+ * or inf * 0: the quiet NaN of gds_fp32_to_bf16, only in blocks whose d is
+ * not finite), product rounded then added, each row in its own lanes. */
+
+static inline __m512 q8bf_w(const int8_t *q, __m512 d, bool nan) {
+    const __m512i u = _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q))), d));
+    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    __m512i r = _mm512_and_si512(_mm512_add_epi32(u, _mm512_add_epi32(lsb, _mm512_set1_epi32(0x7fff))), _mm512_set1_epi32((int)0xffff0000u));
+    if (nan) {
+        const __mmask16 m = _mm512_cmpgt_epi32_mask(_mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff)), _mm512_set1_epi32(0x7f800000));
+        r = _mm512_mask_mov_epi32(r, m, _mm512_or_si512(_mm512_and_si512(u, _mm512_set1_epi32((int)0xffff0000u)), _mm512_set1_epi32(0x00400000)));
+    }
+    return _mm512_castsi512_ps(r);
+}
+
+static inline bool q8_d_finite(const block_q8_0 *x) { return (x->d & 0x7c00) != 0x7c00; }
+
+void gds_cpu_dot_q8bf16_avx512(int64_t n, float *s, const void *w, const void *a) {
+    const block_q8_0 *x = w;
+    const gds_bf16_t *y = a;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        const __m512 d = _mm512_set1_ps(gds_fp16_to_fp32(x[b].d));
+        const bool nan = !q8_d_finite(&x[b]);
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(q8bf_w(x[b].qs, d, nan), bf16x16_ps(y + b * QK8_0)));
+        acc = _mm512_add_ps(acc, _mm512_mul_ps(q8bf_w(x[b].qs + 16, d, nan), bf16x16_ps(y + b * QK8_0 + 16)));
+    }
+    *s = reduce16_ps(acc);
+}
+
+void gds_cpu_dot4_q8bf16_avx512(int64_t n, float *s, const void *w, size_t bw, const void *a) {
+    const gds_bf16_t *y = a;
+    const block_q8_0 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const block_q8_0 *)((const char *)w + r * bw);
+    __m512 c[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
+    const char *pf = gds_pf_ahead(w, bw, 4); /* next 4 rows (contiguous rows assumed, as the other 4-row kernels) */
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        for (int j = 0; j < 3; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
+        pf += 4 * sizeof(block_q8_0);
+        const __m512 a0 = bf16x16_ps(y + b * QK8_0), a1 = bf16x16_ps(y + b * QK8_0 + 16);
+        const bool nan = !(q8_d_finite(&x[0][b]) && q8_d_finite(&x[1][b]) && q8_d_finite(&x[2][b]) && q8_d_finite(&x[3][b]));
+        if (nan) {
+            for (int r = 0; r < 4; r++) {
+                const __m512 d = _mm512_set1_ps(gds_fp16_to_fp32(x[r][b].d));
+                c[r] = _mm512_add_ps(c[r], _mm512_mul_ps(q8bf_w(x[r][b].qs, d, true), a0));
+                c[r] = _mm512_add_ps(c[r], _mm512_mul_ps(q8bf_w(x[r][b].qs + 16, d, true), a1));
+            }
+            continue;
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m512 d = _mm512_set1_ps(gds_fp16_to_fp32(x[r][b].d));
+            c[r] = _mm512_add_ps(c[r], _mm512_mul_ps(q8bf_w(x[r][b].qs, d, false), a0));
+            c[r] = _mm512_add_ps(c[r], _mm512_mul_ps(q8bf_w(x[r][b].qs + 16, d, false), a1));
+        }
+    }
+    for (int r = 0; r < 4; r++) s[r] = reduce16_ps(c[r]);
+}
+
+/* Prepared bf16 rows for the Q8_0 x BF16 4-row kernel (mul_mat fast path,
+ * quants.c gds_cpu_mm_ext_get_mm): [64-byte header: int32 flag][K bf16 in
+ * pairs: element p of each 32 is a[32m + E(p)], E(2l+1) = l, E(2l) = 16 + l]
+ * [K bf16 as given]. vdpbf16ps lane l then adds w*a for elements 32m+l,
+ * then 32m+16+l (odd element first, each rounded: tiles-avx512.c
+ * bf16_pack2), the canonical 16-lane chain, when no operand, product or sum
+ * is subnormal and none overflows: w = bf16(q * d) has exponent field in
+ * [103, 150] (|d| >= 2^-24 for a finite fp16 d, |q * d| < 2^23), so every
+ * nonzero |a| with exponent field in [39, 230] (the flag) makes every
+ * product a multiple of 2^-126 and below 2^128. Blocks with a non-finite d
+ * and rows without the flag take the plain arithmetic on the second copy. */
+size_t gds_cpu_q8bf16_prep_size(int64_t n) { return 64 + (size_t)n * 4; }
+
+void gds_cpu_q8bf16_prep(const void *a, void *p, int64_t n) {
+    const uint16_t *y = a;
+    uint16_t *pp = (uint16_t *)((char *)p + 64), *nat = pp + n;
+    const __m512i idx = _mm512_set_epi16(15, 31, 14, 30, 13, 29, 12, 28, 11, 27, 10, 26, 9, 25, 8, 24,
+                                         7, 23, 6, 22, 5, 21, 4, 20, 3, 19, 2, 18, 1, 17, 0, 16);
+    __m512i mn = _mm512_set1_epi16(-1), mx = _mm512_setzero_si512();
+    const __m512i m7f = _mm512_set1_epi16(0x7fff), one = _mm512_set1_epi16(1);
+    for (int64_t i = 0; i < n; i += 32) {
+        const __m512i v = _mm512_loadu_si512(y + i);
+        _mm512_storeu_si512(nat + i, v);
+        _mm512_storeu_si512(pp + i, _mm512_permutexvar_epi16(idx, v));
+        const __m512i m = _mm512_and_si512(v, m7f);
+        mn = _mm512_min_epu16(mn, _mm512_sub_epi16(m, one)); /* zero -> 0xffff */
+        mx = _mm512_max_epu16(mx, m);
+    }
+    uint16_t a0[32], a1[32];
+    _mm512_storeu_si512(a0, mn);
+    _mm512_storeu_si512(a1, mx);
+    uint32_t lo = 0xffff, hi = 0;
+    for (int i = 0; i < 32; i++) { lo = a0[i] < lo ? a0[i] : lo; hi = a1[i] > hi ? a1[i] : hi; }
+    lo += 1; /* min nonzero |bits| (0x10000: none) */
+    const int32_t flag = lo > 0xffff || ((int)(lo >> 7) >= 39 && (int)(hi >> 7) <= 230);
+    memset(p, 0, 64);
+    memcpy(p, &flag, sizeof flag);
+}
+
+void gds_cpu_dot4_q8bf16p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p) {
+    int32_t flag;
+    memcpy(&flag, p, sizeof flag);
+    const gds_bf16_t *yp = (const gds_bf16_t *)((const char *)p + 64), *y = yp + n;
+    if (!flag) { gds_cpu_dot4_q8bf16_avx512(n, s, w, bw, y); return; }
+    const block_q8_0 *x[4];
+    for (int r = 0; r < 4; r++) x[r] = (const block_q8_0 *)((const char *)w + r * bw);
+    __m512 c[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
+    const __m512i idx = _mm512_set_epi16(15, 31, 14, 30, 13, 29, 12, 28, 11, 27, 10, 26, 9, 25, 8, 24,
+                                         7, 23, 6, 22, 5, 21, 4, 20, 3, 19, 2, 18, 1, 17, 0, 16);
+    const char *pf = gds_pf_ahead(w, bw, 4);
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        for (int j = 0; j < 3; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);
+        pf += 4 * sizeof(block_q8_0);
+        if (!(q8_d_finite(&x[0][b]) && q8_d_finite(&x[1][b]) && q8_d_finite(&x[2][b]) && q8_d_finite(&x[3][b]))) {
+            const __m512 a0 = bf16x16_ps(y + b * QK8_0), a1 = bf16x16_ps(y + b * QK8_0 + 16);
+            for (int r = 0; r < 4; r++) {
+                const __m512 d = _mm512_set1_ps(gds_fp16_to_fp32(x[r][b].d));
+                c[r] = _mm512_add_ps(c[r], _mm512_mul_ps(q8bf_w(x[r][b].qs, d, true), a0));
+                c[r] = _mm512_add_ps(c[r], _mm512_mul_ps(q8bf_w(x[r][b].qs + 16, d, true), a1));
+            }
+            continue;
+        }
+        const __m512bh a = (__m512bh)_mm512_loadu_si512(yp + b * QK8_0);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++) {
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(x[r][b].d));
+            const __m256i q = _mm256_loadu_si256((const __m256i *)x[r][b].qs);
+            const __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_castsi256_si128(q))), d);
+            const __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm256_extracti128_si256(q, 1))), d);
+            /* q * d is exact and never subnormal: the conversion's RNE is gds_fp32_to_bf16's */
+            const __m512i wv = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+            c[r] = _mm512_dpbf16_ps(c[r], (__m512bh)wv, a);
+        }
+    }
+    for (int r = 0; r < 4; r++) s[r] = reduce16_ps(c[r]);
+}
+
 /* ---- table --------------------------------------------------------------- */
 
 void gds_cpu_traits_avx512(struct gds_cpu_type_traits *tab) {

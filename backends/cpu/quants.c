@@ -154,6 +154,28 @@ static void dot_f8bf16_scalar(int64_t n, float *s, const void *w, const void *a)
     *s = reduce16(l); /* n % 128 == 0: no tail */
 }
 
+/* ---- Q8_0 x BF16 (GDS_MM_ACT_BF16) ----------------------------------------
+ * The weight is w = bf16(q * d) (q * d exact in fp32: 8 x 11 significant
+ * bits), the value the loader's BF16 conversion of a Q8_0 wo_a holds (spec
+ * T17), then exactly the BF16 x BF16 rule (16 lanes, product rounded then
+ * added, canonical reduction; n % 32 == 0: no tail), so the result is
+ * bit-identical to multiplying that BF16 conversion, from half its bytes. */
+static void dot_q8bf16_scalar(int64_t n, float *s, const void *w, const void *a) {
+    const block_q8_0 *x = w;
+    const gds_bf16_t *y = a;
+    float l[16] = { 0 };
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        const float d = gds_fp16_to_fp32(x[b].d);
+        for (int h = 0; h < QK8_0; h += 16)
+            for (int j = 0; j < 16; j++) {
+                const float wv = gds_round_bf16((float)x[b].qs[h + j] * d);
+                float p = wv * gds_bf16_to_fp32(y[b * QK8_0 + h + j]);
+                l[j] = l[j] + p;
+            }
+    }
+    *s = reduce16(l);
+}
+
 /* ---- Q8_0 x Q8_0 --------------------------------------------------------- */
 
 static void dot_q8_0_scalar(int64_t n, float *s, const void *w, const void *a) {
@@ -338,6 +360,31 @@ void gds_cpu_dot8_mxfp4b_avx512(int64_t n, float *s, const void *w, size_t bw, c
 void gds_cpu_dot4_f8p_avx2(int64_t n, float *s, const void *w, size_t bw, const void *p);
 void gds_cpu_dot4_f8p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
 
+size_t gds_cpu_q8bf16_prep_size(int64_t n);
+void gds_cpu_q8bf16_prep(const void *a, void *p, int64_t n);
+void gds_cpu_dot4_q8bf16p_avx512(int64_t n, float *s, const void *w, size_t bw, const void *p);
+
+/* the fast path for a MUL_MAT's flags: GDS_MM_ACT_BF16 with Q8_0 weights on
+ * AVX-512 / AMX: bf16 rows prepared in vdpbf16ps pairs (quants-avx512.c;
+ * GDS_Q8BF_DP=0: without), none for the other ACT_BF16 types */
+bool gds_cpu_mm_ext_get_mm(enum gds_type t, enum gds_cpu_simd simd, int32_t flags, struct gds_cpu_mm_ext *ext) {
+    if (!(flags & GDS_MM_ACT_BF16)) return gds_cpu_mm_ext_get(t, simd, ext);
+#if defined(__x86_64__)
+    static int dp = -1;
+    if (dp < 0) dp = !(getenv("GDS_Q8BF_DP") && !strcmp(getenv("GDS_Q8BF_DP"), "0"));
+    if (t == GDS_TYPE_Q8_0 && gds_cpu_simd_is_avx512(simd) && dp) {
+        ext->prep_size = gds_cpu_q8bf16_prep_size;
+        ext->prep = gds_cpu_q8bf16_prep;
+        ext->prep_block = 0; /* the row's flag depends on every element */
+        ext->dot4 = gds_cpu_dot4_q8bf16p_avx512;
+        ext->dot8 = NULL;
+        return true;
+    }
+#endif
+    (void)t; (void)simd; (void)ext;
+    return false;
+}
+
 bool gds_cpu_mm_ext_get(enum gds_type t, enum gds_cpu_simd simd, struct gds_cpu_mm_ext *ext) {
     pthread_once(&traits_once, traits_init);
 #if defined(__x86_64__)
@@ -402,6 +449,8 @@ void gds_cpu_dot_f8bf16_avx512(int64_t n, float *s, const void *w, const void *a
 void gds_cpu_dot_f8bf16_neon(int64_t n, float *s, const void *w, const void *a);
 void gds_cpu_dot4_f8bf16_avx2(int64_t n, float *s, const void *w, size_t bw, const void *a);
 void gds_cpu_dot4_f8bf16_avx512(int64_t n, float *s, const void *w, size_t bw, const void *a);
+void gds_cpu_dot_q8bf16_avx512(int64_t n, float *s, const void *w, const void *a);
+void gds_cpu_dot4_q8bf16_avx512(int64_t n, float *s, const void *w, size_t bw, const void *a);
 
 static void traits_init(void) {
     const char *mv = getenv("GDS_MXFP4_MV");
@@ -411,12 +460,16 @@ static void traits_init(void) {
         gds_cpu_traits_scalar(traits[s]);
         traits_act_bf16[s][GDS_TYPE_F8_E4M3_B128] =
             (struct gds_cpu_type_traits){ GDS_TYPE_BF16, ref_quantizer(GDS_TYPE_BF16), dot_f8bf16_scalar, NULL };
+        traits_act_bf16[s][GDS_TYPE_Q8_0] =
+            (struct gds_cpu_type_traits){ GDS_TYPE_BF16, ref_quantizer(GDS_TYPE_BF16), dot_q8bf16_scalar, NULL };
     }
 #if defined(__x86_64__)
     traits_act_bf16[GDS_SIMD_AVX2][GDS_TYPE_F8_E4M3_B128].vec_dot = gds_cpu_dot_f8bf16_avx2;
     traits_act_bf16[GDS_SIMD_AVX512][GDS_TYPE_F8_E4M3_B128].vec_dot = gds_cpu_dot_f8bf16_avx512;
     traits_act_bf16[GDS_SIMD_AVX2][GDS_TYPE_F8_E4M3_B128].vec_dot4 = gds_cpu_dot4_f8bf16_avx2;
     traits_act_bf16[GDS_SIMD_AVX512][GDS_TYPE_F8_E4M3_B128].vec_dot4 = gds_cpu_dot4_f8bf16_avx512;
+    traits_act_bf16[GDS_SIMD_AVX512][GDS_TYPE_Q8_0].vec_dot = gds_cpu_dot_q8bf16_avx512;
+    traits_act_bf16[GDS_SIMD_AVX512][GDS_TYPE_Q8_0].vec_dot4 = gds_cpu_dot4_q8bf16_avx512;
 #endif
 #if defined(__aarch64__)
     traits_act_bf16[GDS_SIMD_NEON][GDS_TYPE_F8_E4M3_B128].vec_dot = gds_cpu_dot_f8bf16_neon;

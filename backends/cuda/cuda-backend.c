@@ -174,7 +174,11 @@ static bool cuda_supports_op(struct gds_backend *b, const struct gds_tensor *t) 
     case GDS_OP_GET_ROWS: return (is_float(s0->type) || is_quant(s0->type)) && s1->type == GDS_TYPE_I32;
     case GDS_OP_SET_ROWS: return (is_float(t->type) || is_quant(t->type)) && f32_rows(s1) && t->src[2]->type == GDS_TYPE_I32;
     case GDS_OP_CONCAT: return is_float(s0->type) && is_float(s1->type);
-    case GDS_OP_MUL_MAT: case GDS_OP_MUL_MAT_ID: return is_weight(s0->type) && s1->type == GDS_TYPE_F32 && s1->nb[0] == 4;
+    case GDS_OP_MUL_MAT: case GDS_OP_MUL_MAT_ID:
+        /* GDS_MM_ACT_BF16: F8 and BF16 weights only (Q8_0 x bf16 is a CPU kernel) */
+        if (t->op == GDS_OP_MUL_MAT && (t->op_params[0] & GDS_MM_ACT_BF16) && s0->type != GDS_TYPE_F8_E4M3_B128 && s0->type != GDS_TYPE_BF16)
+            return false;
+        return is_weight(s0->type) && s1->type == GDS_TYPE_F32 && s1->nb[0] == 4;
     case GDS_OP_ADD: case GDS_OP_MUL: case GDS_OP_DIV: case GDS_OP_SCALE: case GDS_OP_SQRT: case GDS_OP_SIGMOID:
     case GDS_OP_SOFTPLUS: case GDS_OP_SILU: case GDS_OP_SWIGLU: case GDS_OP_RMS_NORM: case GDS_OP_SUM_ROWS:
     case GDS_OP_SOFT_MAX: case GDS_OP_ROPE: case GDS_OP_HADAMARD: case GDS_OP_QUANT_SIM: case GDS_OP_TOP_K:

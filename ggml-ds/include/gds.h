@@ -365,12 +365,13 @@ struct gds_tensor *gds_top_k(struct gds_context *ctx, struct gds_tensor *x, int 
  * F8, per-32 partials for MXFP4, spec 3.5/3.6); Q8_0 uses q8_0; F16 uses f16; BF16
  * uses bf16 (the V4 graph feeds BF16 weights bf16-valued inputs); F32 none.
  * gds_mul_mat_ext(ctx, w, x, flags) is gds_mul_mat with flags (op_params[0];
- * gds_mul_mat is flags 0). GDS_MM_ACT_BF16 (w F8_E4M3_B128 or BF16 only):
+ * gds_mul_mat is flags 0). GDS_MM_ACT_BF16 (w F8_E4M3_B128, Q8_0 or BF16 only):
  * act = bf16(x), no activation quantization, y[n, m] = sum_k dec(w[k, n]) *
- * bf16(x[k, m]) with dec = e4m3 * 2^(e-127) (exact in bf16 / fp32), exact
- * products, fp32 accumulation in the BF16 weight order - the same result as
- * multiplying the BF16 conversion of w (spec T17, 4.10: wo_a), read from the
- * FP8 bytes (half the weight traffic). For BF16 w it equals flags 0. */
+ * bf16(x[k, m]) with dec = e4m3 * 2^(e-127) (exact in bf16 / fp32) for F8 and
+ * bf16(q * d) for Q8_0, exact products, fp32 accumulation in the BF16 weight
+ * order - the same result as multiplying the BF16 conversion of w (spec T17,
+ * 4.10: wo_a), read from the F8 / Q8_0 bytes (about half the weight traffic).
+ * For BF16 w it equals flags 0. Q8_0: CPU backend only (supports_op). */
 enum gds_mm_flags { GDS_MM_ACT_BF16 = 1 };
 struct gds_tensor *gds_mul_mat(struct gds_context *ctx, struct gds_tensor *w, struct gds_tensor *x);
 struct gds_tensor *gds_mul_mat_ext(struct gds_context *ctx, struct gds_tensor *w, struct gds_tensor *x, int flags);

@@ -265,7 +265,7 @@ struct gds_tensor *gds_mul_mat(struct gds_context *ctx, struct gds_tensor *w, st
 /* op_params[0] = flags (enum gds_mm_flags), read by the backends */
 struct gds_tensor *gds_mul_mat_ext(struct gds_context *ctx, struct gds_tensor *w, struct gds_tensor *x, int flags) {
     GDS_ASSERT((flags & ~GDS_MM_ACT_BF16) == 0);
-    if (flags & GDS_MM_ACT_BF16) GDS_ASSERT(w->type == GDS_TYPE_F8_E4M3_B128 || w->type == GDS_TYPE_BF16);
+    if (flags & GDS_MM_ACT_BF16) GDS_ASSERT(w->type == GDS_TYPE_F8_E4M3_B128 || w->type == GDS_TYPE_Q8_0 || w->type == GDS_TYPE_BF16);
     assert_weight(w);
     assert_f32_rows(x);
     GDS_ASSERT(w->ne[0] == x->ne[0]);

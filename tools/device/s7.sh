@@ -20,6 +20,10 @@ done
 echo "cuda tg32 $(timeout 40 build/cuda/bin/gds-bench $B --backend cuda -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)  again"
 echo "vulkan tg32 $(timeout 40 build/vulkan/bin/gds-bench $B --backend vulkan -p 0 -n 32 -r 3 --no-split 2>/dev/null | tg)  default again"
 el gpu-tg
+for e in GDS_WOA_Q8=1 GDS_WOA_Q8=0 GDS_WOA_Q8=1 GDS_WOA_Q8=0; do
+    env $e timeout 45 build/bin/gds-bench -m /tmp/f4q.gguf -t 16 -p 0 -n 32 -r 3 --bw-mib 256 2>/dev/null | awk -F'|' -v e="$e" '/tg32/ { n++; if (n == 1) printf "cpu tg32 %s: %s %s", e, $6, $8; if (n == 2) printf " layers %s ms %s head %s\n", $3, $6, $9 }'
+done
+el cpu-woa
 timeout 70 build/vulkan/bin/test-ops -b vulkan > /tmp/to-vk.txt 2>&1; grep FAIL /tmp/to-vk.txt | cut -c1-150 | head -5; tail -1 /tmp/to-vk.txt
 BUILD=build/vulkan timeout 60 sh tests/test-vulkan-model.sh 2>&1 | tail -1
 timeout 60 build/bin/test-ops -b cpu -o mul_mat -p f > /tmp/to-cpu.txt 2>&1; grep -E "FAIL" /tmp/to-cpu.txt | cut -c1-150 | head -5; tail -1 /tmp/to-cpu.txt | sed "s/^/cpu mul_mat (amx level incl.) /"

@@ -361,10 +361,15 @@ static enum gds_status tensor_to_f32(struct gds_gguf *f, int64_t ti, float *out,
     return GDS_OK;
 }
 
-/* GDS_WOA_Q8=0: a Q8_0 wo_a runs from its BF16 copy also for one token (A/B; the same bits) */
+/* one-token graphs read a Q8_0 wo_a from its bytes where the CPU has the
+ * fast kernel (AVX-512: vcvtne2ps2bf16 + vdpbf16ps; elsewhere the scalar
+ * kernel would be slower than the BF16 copy's); GDS_WOA_Q8=0: never (A/B;
+ * the same bits) */
 static bool woa_q8_on(void) {
     const char *e = getenv("GDS_WOA_Q8");
-    return !(e && !strcmp(e, "0"));
+    if (e && !strcmp(e, "0")) return false;
+    const enum gds_cpu_simd s = gds_cpu_simd_best();
+    return s == GDS_SIMD_AVX512 || s == GDS_SIMD_AMX;
 }
 
 /* binds one table entry; *slot receives the tensor */

@@ -1,10 +1,9 @@
 #!/bin/bash
 # device call (session 7, ~5 min, CPU only): build; f4q; CPU decode with the Q8_0 wo_a path on/off
 # (GDS_WOA_Q8), two alternating rounds (layers and head split); test-ops -b cpu -o mul_mat -p f (AMX level:
-# the vdpbf16ps BF16 tile and Q8_0 x bf16 on Intel); CPU pp512 GDS_BF16_DP A/B. Carry .head.
-T0=$(date +%s); el() { echo "[t=$(( $(date +%s) - T0 )) s] $*"; }
-cd .head || exit 1
-make -j16 build/bin/gds-bench build/bin/gds-convert build/bin/test-ops > /tmp/build.log 2>&1 || { grep -E "error" /tmp/build.log | head; tail -5 /tmp/build.log; }
+# the vdpbf16ps BF16 tile and Q8_0 x bf16 on Intel); CPU pp512 GDS_BF16_DP A/B. Carry .debs .gl .head.
+. tools/device/gpu-env.sh
+make -j16 build/bin/gds-bench build/bin/gds-convert build/bin/test-ops "$F" "$G" > /tmp/build.log 2>&1 || { grep -E "error" /tmp/build.log | head; tail -5 /tmp/build.log; }
 el build; lscpu | grep "Model name"
 build/bin/gds-convert --synthetic flash:layers=4,experts=256,mtp=0,tokenizer=bytes --compat llama.cpp --dense q8_0 -o /tmp/f4q.gguf 2>&1 | tail -1; cat /tmp/f4q.gguf > /dev/null
 el convert

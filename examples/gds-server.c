@@ -1100,6 +1100,11 @@ static ssize_t sse_reader(void *cls, uint64_t pos, char *out, size_t max) {
         job_flush_tokens(j);
         sse_finish(j);
         j->done = true;
+        /* the slot's state is final: free it now, not when the library frees the
+         * response (after the last bytes went out), so that a client's next turn,
+         * sent as soon as it reads the end, finds its prefix in a free slot
+         * (under ASan a second turn sometimes came first and took an empty slot) */
+        if (j->slot) { slot_release(j->slot); j->slot = NULL; }
     }
     size_t n = j->out.n - j->out_at;
     if (n > max) n = max;

@@ -710,8 +710,7 @@ size_t gds_cpu_q8bf16_prep_size(int64_t n) { return 64 + (size_t)n * 4; }
 void gds_cpu_q8bf16_prep(const void *a, void *p, int64_t n) {
     const uint16_t *y = a;
     uint16_t *pp = (uint16_t *)((char *)p + 64), *nat = pp + n;
-    const __m512i idx = _mm512_set_epi16(15, 31, 14, 30, 13, 29, 12, 28, 11, 27, 10, 26, 9, 25, 8, 24,
-                                         7, 23, 6, 22, 5, 21, 4, 20, 3, 19, 2, 18, 1, 17, 0, 16);
+    const __m512i idx = _mm512_loadu_si512(gds_bf16_pair16);
     __m512i mn = _mm512_set1_epi16(-1), mx = _mm512_setzero_si512();
     const __m512i m7f = _mm512_set1_epi16(0x7fff), one = _mm512_set1_epi16(1);
     for (int64_t i = 0; i < n; i += 32) {
@@ -741,8 +740,7 @@ void gds_cpu_dot4_q8bf16p_avx512(int64_t n, float *s, const void *w, size_t bw, 
     const block_q8_0 *x[4];
     for (int r = 0; r < 4; r++) x[r] = (const block_q8_0 *)((const char *)w + r * bw);
     __m512 c[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
-    const __m512i idx = _mm512_set_epi16(15, 31, 14, 30, 13, 29, 12, 28, 11, 27, 10, 26, 9, 25, 8, 24,
-                                         7, 23, 6, 22, 5, 21, 4, 20, 3, 19, 2, 18, 1, 17, 0, 16);
+    const __m512i idx = _mm512_loadu_si512(gds_bf16_pair16);
     const char *pf = gds_pf_ahead(w, bw, 4);
     for (int64_t b = 0; b < n / QK8_0; b++) {
         for (int j = 0; j < 3; j++) _mm_prefetch(pf + 64 * j, GDS_PF_HINT);

@@ -417,11 +417,7 @@ static size_t bf16_pack_size(int64_t K) { return BFPK_HDR + (size_t)(K / 16) * 1
  * (vdpbf16ps treats those as zero): dp_exact below. */
 static size_t bf16_pack2_size(int64_t K) { return bf16_pack_size(K) + (size_t)(K / 32) * 1024; }
 
-AI __m512i bf16_pair_idx(void) {
-    /* result element 2l+1 <- l, 2l <- 16 + l */
-    return _mm512_set_epi16(15, 31, 14, 30, 13, 29, 12, 28, 11, 27, 10, 26, 9, 25, 8, 24,
-                            7, 23, 6, 22, 5, 21, 4, 20, 3, 19, 2, 18, 1, 17, 0, 16);
-}
+AI __m512i bf16_pair_idx(void) { return _mm512_loadu_si512(gds_bf16_pair16); }
 
 /* min over the nonzero magnitudes (mn holds |bits| - 1, zero -> 0xffff) and max, as u32 */
 static void bf16_range(__m256i mn, __m256i mx, uint32_t *lo, uint32_t *hi) {
